@@ -1,0 +1,48 @@
+"""The one exception tree of digestbot.
+
+Every error a user can cause derives from :class:`DigestbotError` and carries a message that
+already names the place (file and line, JSON path, dotted config key), so the CLI and every
+adapter can show ``str(err)`` as one line without a traceback::
+
+    DigestbotError
+    ├── ConfigError      config file missing, unparsable, unknown key, wrong type
+    ├── SourceError      an input file or API answer that cannot be read as papers
+    ├── StoreError       the SQLite file cannot be opened or migrated
+    ├── CommandError     a chat/CLI command with bad arguments (bad topic, no match…)
+    └── DeliveryError    a post failed; ``permanent`` says whether retrying can help
+"""
+
+from __future__ import annotations
+
+
+class DigestbotError(Exception):
+    """Root of every error a user or operator can cause; its text is a complete one-line message."""
+
+
+class ConfigError(DigestbotError):
+    """The configuration cannot be used as given."""
+
+
+class SourceError(DigestbotError):
+    """An input (file or API answer) cannot be read as paper records."""
+
+
+class StoreError(DigestbotError):
+    """The database cannot be opened, migrated or written."""
+
+
+class CommandError(DigestbotError):
+    """A command's arguments are invalid; the message is shown to the user who sent it."""
+
+
+class DeliveryError(DigestbotError):
+    """Sending a message failed.
+
+    ``permanent`` is true when retrying cannot help (channel gone, no permission, user
+    cannot be messaged): the target is then recorded as failed instead of retried.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.retry_after = retry_after
