@@ -1,0 +1,112 @@
+"""Turn paper records into platform-neutral :class:`~digestbot.blocks.Message` objects.
+
+This is the one place that decides *what* a digest, a paper card, a subscriber notice or a lookup
+answer says; adapters only decide how it looks on their platform.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from digestbot.blocks import Block, Context, Header, Link, Message, PaperCard, Paragraph, Section
+from digestbot.labels import Labels
+from digestbot.records import Digest, Paper
+from digestbot.text import one_line, truncate
+
+MAX_AUTHORS = 8
+"""Authors shown before the list becomes "et al."."""
+
+MAX_TITLE = 300
+"""A neutral cap on titles; renderers cut further to their platform's limit."""
+
+
+def author_line(authors: Sequence[str], labels: Labels, *, limit: int = MAX_AUTHORS) -> str:
+    """Return "A, B, C" or "A, B, … et al." when there are more than ``limit`` authors."""
+    names = [one_line(a) for a in authors if a.strip()]
+    if len(names) <= limit:
+        return ", ".join(names)
+    return ", ".join(names[:limit]) + f" {labels.et_al}"
+
+
+def _sections(paper: Paper, labels: Labels) -> tuple[Section, ...]:
+    if paper.sections:
+        return tuple(Section(label=label, text=text) for label, text in paper.sections)
+    if paper.ai_summary:
+        return (Section(label=labels.ai_summary, text=paper.ai_summary),)
+    if paper.abstract:
+        return (Section(label=labels.abstract, text=paper.abstract),)
+    return ()
+
+
+def paper_card(paper: Paper, labels: Labels, *, rank: int | None = None, extra_meta: Sequence[str] = ()) -> PaperCard:
+    """Return the card for one paper: linked title, authors, votes, thumbnail, summary, links."""
+    meta: list[str] = []
+    if paper.votes is not None:
+        meta.append(f"▲ {paper.votes} {labels.votes}")
+    meta.extend(extra_meta)
+    links = [Link(label="arXiv", url=paper.arxiv_url), Link(label="Hugging Face", url=paper.hf_url)]
+    if paper.github_url:
+        links.append(Link(label="GitHub", url=paper.github_url))
+    return PaperCard(
+        arxiv_id=paper.arxiv_id,
+        title=truncate(one_line(paper.title), MAX_TITLE),
+        url=paper.arxiv_url,
+        authors=author_line(paper.authors, labels),
+        meta=tuple(meta),
+        sections=_sections(paper, labels),
+        links=tuple(links),
+        thumbnail=paper.thumbnail,
+        rank=rank,
+    )
+
+
+def digest_heading(day: date, count: int, labels: Labels, topics: Sequence[str] = ()) -> str:
+    """Return the digest's heading text: title, date and paper count (and the topic filter)."""
+    text = f"{labels.digest_title} — {day.isoformat()} · {count} {labels.papers}"
+    if topics:
+        text += f" · {labels.topics}: {', '.join(topics)}"
+    return text
+
+
+def format_digest(digest: Digest, labels: Labels, *, top: int | None = None) -> Message:
+    """Return the digest message: a header, then one card per paper in rank order."""
+    papers = digest.papers[:top] if top else digest.papers
+    heading = digest_heading(digest.date, len(papers), labels, digest.topic_filter)
+    blocks: list[Block] = [Header(text=heading)]
+    blocks.extend(paper_card(p, labels, rank=i) for i, p in enumerate(papers, start=1))
+    fallback = heading + ": " + "; ".join(one_line(p.title) for p in papers[:5])
+    if len(papers) > 5:
+        fallback += " …"
+    return Message(blocks=tuple(blocks), fallback=truncate(fallback, 1000), kind="digest", key=digest.date.isoformat())
+
+
+def format_paper(paper: Paper, labels: Labels, *, others: Sequence[Paper] = ()) -> Message:
+    """Return a lookup answer: the best match's card, plus a short list of other matches."""
+    blocks: list[Block] = [paper_card(paper, labels)]
+    if others:
+        lines = [f"{o.arxiv_id} — {truncate(one_line(o.title), 120)}" for o in others]
+        blocks.append(Context(parts=(labels.lookup_more + ":", *lines)))
+    return Message(blocks=tuple(blocks), fallback=one_line(paper.title) + " " + paper.arxiv_url, kind="paper",
+                   key=paper.arxiv_id)
+
+
+def format_matches(day: date, matches: Sequence[tuple[Paper, Sequence[str]]], labels: Labels) -> Message:
+    """Return a subscriber's notice: today's papers matching their topics, with the topics that matched."""
+    heading = labels.matches_title.format(date=day.isoformat())
+    blocks: list[Block] = [Header(text=heading)]
+    for paper, topics in matches:
+        blocks.append(paper_card(paper, labels, extra_meta=(f"{labels.matched}: {', '.join(topics)}",)))
+    fallback = f"{heading}: " + "; ".join(one_line(p.title) for p, _ in matches[:5])
+    return Message(blocks=tuple(blocks), fallback=truncate(fallback, 1000), kind="matches", key=day.isoformat())
+
+
+def format_notice(text: str, *, kind: str = "notice", key: str = "") -> Message:
+    """Return a one-paragraph message (no digest today, command replies)."""
+    return Message(blocks=(Paragraph(text=text),), fallback=text, kind=kind, key=key)
+
+
+def format_no_digest(day: date, reason: str, labels: Labels) -> Message:
+    """Return the one-line notice posted instead of silence when a day has no papers."""
+    text = labels.no_papers.format(date=day.isoformat(), reason=reason)
+    return format_notice(text, kind="notice", key=day.isoformat())

@@ -1,0 +1,56 @@
+"""Localised words the formatter puts around paper text (English default, Korean bundled).
+
+Only digestbot's own words are translated; a source's own section names ("What's New") are shown
+as the source wrote them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from digestbot.errors import ConfigError
+
+
+@dataclass(frozen=True, kw_only=True)
+class Labels:
+    """The words of one language."""
+
+    digest_title: str = "Daily Papers"
+    papers: str = "papers"
+    votes: str = "votes"
+    et_al: str = "et al."
+    ai_summary: str = "AI summary"
+    abstract: str = "Abstract"
+    topics: str = "topics"
+    matched: str = "matched"
+    no_papers: str = "No daily papers for {date}: {reason}."
+    matches_title: str = "Papers for your topics — {date}"
+    lookup_more: str = "Other matches"
+    no_match: str = "No paper found for “{query}”."
+
+
+LABELS: dict[str, Labels] = {
+    "en": Labels(),
+    "ko": Labels(
+        digest_title="오늘의 논문",
+        papers="편",
+        votes="추천",
+        et_al="외",
+        ai_summary="AI 요약",
+        abstract="초록",
+        topics="주제",
+        matched="일치",
+        no_papers="{date} 데일리 페이퍼가 없습니다: {reason}.",
+        matches_title="구독 주제에 맞는 논문 — {date}",
+        lookup_more="다른 검색 결과",
+        no_match="“{query}”에 해당하는 논문이 없습니다.",
+    ),
+}
+
+
+def labels_for(locale: str) -> Labels:
+    """Return the labels for ``locale`` ("en", "ko"), or raise ConfigError naming the choices."""
+    try:
+        return LABELS[locale]
+    except KeyError:
+        raise ConfigError(f"locale: unknown locale {locale!r}; choose one of {', '.join(LABELS)}") from None
