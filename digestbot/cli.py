@@ -226,3 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("digestbot: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away: stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
