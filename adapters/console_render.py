@@ -65,4 +65,4 @@ def render_console(message: Message, *, colour: bool = False) -> str:
                 lines.append("─" * 40)
             case Image(url=url, alt=alt):
                 lines.append(_style(f"[image: {alt}] {url}", "dim", colour))
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines).lstrip("\n") + "\n"

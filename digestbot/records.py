@@ -35,7 +35,9 @@ def normalize_arxiv_id(text: str) -> str | None:
     if candidate[:6].lower() == "arxiv:":
         candidate = candidate[6:].strip()
     if m := _NEW_ID.fullmatch(candidate):
-        return m["id"]
+        # arXiv ids since 2015-01 (YYMM 1501) have five digits after the dot, earlier ones four.
+        yymm, number = m["id"].split(".")
+        return m["id"] if (len(number) == 5) == (yymm >= "1501") else None
     if m := _OLD_ID.fullmatch(candidate):
         subject = m["subject"] or ""
         if subject:

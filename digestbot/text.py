@@ -70,6 +70,8 @@ def truncate(text: str, limit: int, *, length: Callable[[str], int] = len, ellip
             hi = mid - 1
     end = _safe_cut(text, lo)
     space = max(text.rfind(" ", 0, end + 1), text.rfind("\n", 0, end + 1))
-    if space > end // 2:
+    # Back off to the last word boundary unless that would throw away most of the text
+    # (one giant token such as a URL is cut at the last whole character instead).
+    if space > 0 and (end - space <= 40 or space > end // 2):
         end = space
     return text[:end].rstrip() + ellipsis

@@ -42,7 +42,7 @@ class UpsertResult:
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def paper_from_row(row: Sequence[Any]) -> Paper:

@@ -1,0 +1,118 @@
+"""The bad-input catalogue: each malformed file gets one precise line, and nothing is stored."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from digestbot.cli import ingest_files
+from digestbot.errors import SourceError
+from digestbot.sources.files import load_file
+from digestbot.store import Store
+
+HEAD = "## Daily Papers (2024-10-11)\n\n"
+GOOD = "### [Good paper](https://arxiv.org/abs/2410.00001)\nVote: 3\nAuthors: A\n- **What's New**: ok\n\n"
+
+CASES: list[tuple[str, str | bytes, str]] = [
+    ("empty.md", "", "empty.md: the file is empty"),
+    ("nohead.md", "### [T](https://arxiv.org/abs/2410.00001)\n", "nohead.md:1: paper before the '## Daily Papers"),
+    ("baddate.md", "## Daily Papers (2024-13-45)\n", "baddate.md:1: invalid digest date '2024-13-45'"),
+    ("badheading.md", HEAD + "### Just a title\n", "badheading.md:3: paper heading must be"),
+    ("nolink.md", HEAD + "### [T](https://example.com/x)\n", "nolink.md:3: no arXiv id in link"),
+    ("vote.md", HEAD + GOOD + "### [T](https://arxiv.org/abs/2410.00002)\nVote: many\n", "vote.md:9: vote count must be an integer"),
+    ("neg.md", HEAD + "### [T](https://arxiv.org/abs/2410.00002)\nVote: -4\n", "neg.md:4: vote count must not be negative"),
+    ("dupe.md", HEAD + GOOD + GOOD, "dupe.md:8: paper 2410.00001 already listed at line 3"),
+    ("stray.md", HEAD + "hello\n", "stray.md:3: unexpected text before the first paper"),
+    ("nopapers.md", HEAD, "nopapers.md: the digest for 2024-10-11 lists no papers"),
+    ("twoheads.md", HEAD + GOOD + HEAD, "twoheads.md:8: a second '## Daily Papers' heading"),
+    ("latin1.md", HEAD.encode() + "### [Caf\u00e9](https://arxiv.org/abs/2410.00001)\n".encode("latin-1"), "latin1.md:3: not UTF-8"),
+    ("broken.json", '[{"arxiv_id": "2410.00001", "title": "x"', "broken.json:1: invalid JSON"),
+    ("notlist.json", '{"date": "2024-10-11", "papers": 5}', "notlist.json: $.papers: expected a list of paper records"),
+    ("noid.json", '[{"title": "x"}]', "noid.json: $[0]: missing arxiv_id"),
+    ("badid.json", '[{"arxiv_id": "hello", "title": "x"}]', "badid.json: $[0].arxiv_id: not an arXiv id: 'hello'"),
+    ("notitle.json", '[{"arxiv_id": "2410.00001"}]', "notitle.json: $[0].title: missing or empty"),
+    ("votes.json", '[{"arxiv_id": "2410.00001", "title": "x", "votes": "many"}]', "votes.json: $[0].votes: expected a non-negative integer"),
+    ("authors.json", '[{"arxiv_id": "2410.00001", "title": "x", "authors": [1]}]', "authors.json: $[0].authors[0]: expected text"),
+    ("unknownkey.json", '{"date": "2024-10-11", "paperz": []}', "unknownkey.json: $.paperz: unknown key"),
+    ("baddate.json", '[{"arxiv_id": "2410.00001", "title": "x", "date": "yesterday"}]', "baddate.json: $[0].date: expected a date"),
+    ("broken.yaml", "- arxiv_id: 2410.00001\n  title: [unclosed\n", "broken.yaml:3: invalid YAML"),
+    ("badentry.yaml", "- arxiv_id: '2410.00001'\n  title: ok\n- arxiv_id: '2410.00002'\n  title: ok\n  votes: -1\n",
+     "badentry.yaml:5: $[1].votes: expected a non-negative integer"),
+    ("scalar.yaml", "just text\n", "scalar.yaml:1: $: expected a list of paper records, got string"),
+    ("huge.json", json.dumps([{"arxiv_id": "2410.00001", "title": "x" * 5000}]), "huge.json: paper 2410.00001: title too large"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "message"), CASES, ids=[c[0] for c in CASES])
+async def test_bad_file_is_reported_and_nothing_stored(
+    tmp_path: Path, store: Store, name: str, content: str | bytes, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    with pytest.raises(SourceError) as info:
+        load_file(path)
+    text = str(info.value)
+    assert "\n" not in text
+    assert text.startswith(str(tmp_path))
+    assert message in text, text
+
+    status = await ingest_files(store, [str(path)], "auto")
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+    assert await store.count_papers() == 0
+
+
+async def test_one_bad_file_does_not_block_good_ones(tmp_path: Path, store: Store, seed_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"arxiv_id": "2410.00001", "title": "a"}, {"arxiv_id": "2410.00002"}]')
+    status = await ingest_files(store, [str(bad), str(seed_path)], "auto")
+    assert status == 2
+    assert await store.count_papers() == 25
+    assert await store.get_paper("2410.00001") is None  # the good first entry of the bad file was not half-stored
+
+
+def test_records_yaml_schema(tmp_path: Path) -> None:
+    path = tmp_path / "papers.yaml"
+    path.write_text(
+        "date: 2024-10-12\n"
+        "papers:\n"
+        "  - arxiv_id: '2410.05265v2'\n"
+        "    title: '  PrefixQuant:   Static  '\n"
+        "    authors: Jiahao Wang, Yi Bin\n"
+        "    sections: {What's New: new, Technical Details: tech}\n"
+        "    keywords: [quantization]\n"
+        "    votes: 30\n"
+        "    thumbnail: /avatars/x.png\n"
+        "    github: https://github.com/x/y\n"
+        "    venue: NeurIPS\n"
+        "  - url: https://huggingface.co/papers/hep-th/9901001\n"
+        "    title: Old style\n",
+        encoding="utf-8",
+    )
+    loaded = load_file(path)
+    assert loaded.format == "records"
+    first, second = loaded.papers
+    assert first.arxiv_id == "2410.05265" and first.title == "PrefixQuant: Static"
+    assert first.authors == ("Jiahao Wang", "Yi Bin")
+    assert first.sections == (("What's New", "new"), ("Technical Details", "tech"))
+    assert first.thumbnail == "https://huggingface.co/avatars/x.png"
+    assert first.github_url == "https://github.com/x/y"
+    assert dict(first.extra) == {"venue": "NeurIPS"}
+    assert str(first.digest_date) == "2024-10-12"
+    assert second.arxiv_id == "hep-th/9901001"
+
+
+def test_format_override(tmp_path: Path) -> None:
+    path = tmp_path / "digest.txt"
+    path.write_text(HEAD + GOOD, encoding="utf-8")
+    assert load_file(path, fmt="markdown").papers[0].title == "Good paper"
+    with pytest.raises(SourceError, match="unknown format 'xml'"):
+        load_file(path, fmt="xml")
+    with pytest.raises(SourceError, match="cannot read"):
+        load_file(tmp_path / "missing.md")

@@ -1,0 +1,92 @@
+"""The command line end to end, as a user runs it (a real subprocess, a temp database)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), "DIGESTBOT_CONFIG": "", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "digestbot", "--db", str(tmp_path / "db.sqlite3"), *args],
+        capture_output=True, text=True, cwd=tmp_path, env=full_env, timeout=60, check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("demo")
+    result = run(path, "demo")
+    assert result.returncode == 0, result.stderr
+    assert "25 papers for 2024-10-11" in result.stdout
+    assert "Daily Papers — 2024-10-11 · 25 papers" in result.stdout
+    assert "MathCoder2" in result.stdout and "PrefixQuant" in result.stdout
+    return path
+
+
+def test_demo_then_lookup_by_id_and_words(demo_dir: Path) -> None:
+    for query in ("2410.05265", "prefix quant"):
+        result = run(demo_dir, "lookup", query)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("PrefixQuant: Static Quantization"), result.stdout
+
+
+def test_lookup_miss_exit_1(demo_dir: Path) -> None:
+    result = run(demo_dir, "lookup", "2401.99999")
+    assert result.returncode == 1
+    assert "No paper found" in result.stdout
+
+
+def test_preview(demo_dir: Path) -> None:
+    result = run(demo_dir, "preview", "--date", "2024-10-11", "--top", "3")
+    assert result.returncode == 0, result.stderr
+    assert "3 papers" in result.stdout and "3. MLLM as Retriever" in result.stdout
+    missing = run(demo_dir, "preview", "--date", "2024-10-12")
+    assert missing.returncode == 2
+    assert missing.stderr == "digestbot: error: no digest for 2024-10-12 (newest dates: 2024-10-11)\n"
+
+
+def test_ingest_reports_and_is_idempotent(tmp_path: Path) -> None:
+    seed = ROOT / "digestbot" / "data" / "daily-papers-2024-10-11.md"
+    first = run(tmp_path, "ingest", str(seed))
+    assert first.returncode == 0 and "25 added, 0 updated, 0 unchanged" in first.stdout
+    second = run(tmp_path, "ingest", str(seed))
+    assert "0 added, 0 updated, 25 unchanged" in second.stdout
+
+
+def test_bad_input_one_line_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.md"
+    bad.write_text("## Daily Papers (2024-10-11)\n### [T](https://arxiv.org/abs/2410.00001)\nVote: lots\n")
+    result = run(tmp_path, "ingest", str(bad))
+    assert result.returncode == 2
+    assert result.stderr == f"digestbot: error: {bad}:3: vote count must be an integer, got 'lots'\n"
+    config = tmp_path / "c.yaml"
+    config.write_text("slack:\n  tokn: x\n")
+    result = run(tmp_path, "--config", str(config), "check-config")
+    assert result.returncode == 2
+    assert result.stderr == f"digestbot: error: {config}: slack.tokn: unknown key; did you mean 'token'?\n" or (
+        "slack.tokn: unknown key" in result.stderr and result.stderr.count("\n") == 1
+    )
+
+
+def test_check_config_never_echoes_secrets(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("slack:\n  enabled: true\n  bot_token: ${SLACK_BOT_TOKEN}\n")
+    result = run(tmp_path, "check-config", str(config), "--show", env={"SLACK_BOT_TOKEN": "xoxb-secret-value"})
+    assert result.returncode == 0, result.stderr
+    assert "xoxb-secret-value" not in result.stdout + result.stderr
+    shown = json.loads(result.stdout[: result.stdout.rindex("}") + 1])
+    assert shown["slack"]["bot_token"] == "***"
+
+
+def test_version_and_module_entry(tmp_path: Path) -> None:
+    result = run(tmp_path, "--version")
+    assert result.returncode == 0 and result.stdout.startswith("digestbot ")

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from digestbot.config import Config, load_config, redacted
+from digestbot.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_example_config_is_valid() -> None:
+    env = {"DISCORD_TOKEN": "d", "SLACK_BOT_TOKEN": "xoxb", "SLACK_APP_TOKEN": "xapp", "SLACK_SIGNING_SECRET": "s"}
+    config = load_config(ROOT / "config.example.yaml", env=env)
+    assert isinstance(config, Config)
+    assert config.channels
+
+
+def test_defaults() -> None:
+    assert load_config(None) == Config()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("slack:\n  bot_tokn: x\n", "slack.bot_tokn: unknown key; did you mean 'bot_token'?"),
+        ("databse: x.db\n", "databse: unknown key; did you mean 'database'?"),
+        ("slack:\n  port: eighty\n", "slack.port: expected a whole number, got text"),
+        ("slack:\n  enabled: 'yes'\n", "slack.enabled: expected true or false, got text"),
+        ("slack:\n  mode: webhook\n", "slack.mode: must be one of socket, http"),
+        ("channels: {}\n", "channels: expected a list"),
+        ("channels:\n  - id: C1\n", "channels[0]: missing required key 'platform'"),
+        ("channels:\n  - {platform: slack, id: C1, timezone: Asia/Seol}\n", "Asia/Seol"),
+        ("channels:\n  - {platform: slack, id: C1, time: '25:00'}\n", "channels[0].time"),
+        ("channels:\n  - {platform: slack, id: C1, top: 0}\n", "channels[0].top: must be between 1 and 100"),
+        ("channels:\n  - {platform: irc, id: C1}\n", "channels[0].platform: must be one of discord, slack, console"),
+        ("channels:\n  - {platform: slack, id: C1}\n  - {platform: slack, id: C1}\n", "listed twice"),
+        ("slack:\n  bot_token: ${NOPE_NOT_SET}\n", "slack.bot_token: environment variable NOPE_NOT_SET is not set"),
+        ("locale: fr\n", "unknown locale 'fr'"),
+        ("slack: [unclosed\n", "invalid YAML"),
+        ("- a\n- b\n", "config: expected a mapping"),
+    ],
+)
+def test_config_errors(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text), env={})
+    assert message in str(info.value)
+    assert str(info.value).startswith(str(tmp_path))
+    assert "\n" not in str(info.value)
+
+
+def test_env_expansion_and_redaction(tmp_path: Path) -> None:
+    path = write(tmp_path, "slack:\n  bot_token: ${TOKEN}\n  app_token: ${APP:-fallback}\n")
+    config = load_config(path, env={"TOKEN": "xoxb-very-secret"})
+    assert config.slack.bot_token == "xoxb-very-secret"
+    assert config.slack.app_token == "fallback"
+    shown = redacted(config)
+    assert shown["slack"]["bot_token"] == "***"
+    assert "xoxb-very-secret" not in repr(shown)
+
+
+def test_secret_never_in_errors(tmp_path: Path) -> None:
+    path = write(tmp_path, "slack:\n  port: ${PORT}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={"PORT": "s3cr3t"})
+    assert "s3cr3t" not in str(info.value)

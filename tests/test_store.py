@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import sqlite3
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from digestbot.errors import CommandError, StoreError
+from digestbot.records import Paper
+from digestbot.store import Store
+from digestbot.store.migrations import LATEST, MIGRATIONS
+
+DAY = date(2024, 10, 11)
+
+
+async def test_upsert_enriches_and_counts(store: Store) -> None:
+    first = Paper(arxiv_id="2410.00001", title="T", abstract="abstract", votes=3, digest_date=DAY)
+    assert (await store.upsert_papers([first])).added == 1
+    later = Paper(arxiv_id="2410.00001", title="T", ai_summary="ai", votes=7, keywords=("k",))
+    result = await store.upsert_papers([later])
+    assert (result.added, result.updated, result.unchanged) == (0, 1, 0)
+    stored = await store.get_paper("2410.00001")
+    assert stored is not None
+    assert stored.abstract == "abstract" and stored.ai_summary == "ai" and stored.votes == 7
+    assert stored.digest_date == DAY
+    assert (await store.upsert_papers([later])).unchanged == 1
+
+
+async def test_digest_ranked_by_votes(seeded_store: Store) -> None:
+    digest = await seeded_store.digest(DAY)
+    assert digest is not None and len(digest.papers) == 25
+    votes = [p.votes or 0 for p in digest.papers]
+    assert votes == sorted(votes, reverse=True)
+    assert digest.papers[0].arxiv_id == "2410.08196"
+    assert await seeded_store.digest(date(2024, 10, 12)) is None
+    assert await seeded_store.latest_digest_date() == DAY
+    assert await seeded_store.latest_digest_date(on_or_before=date(2024, 10, 10)) is None
+
+
+async def test_failed_transaction_leaves_nothing(store: Store) -> None:
+    papers = [Paper(arxiv_id="2410.00001", title="A"), Paper(arxiv_id="2410.00002", title=None)]  # type: ignore[arg-type]
+    with pytest.raises(sqlite3.IntegrityError):
+        await store.upsert_papers(papers)
+    assert await store.count_papers() == 0
+
+
+async def test_fts_follows_updates(store: Store) -> None:
+    await store.upsert_papers([Paper(arxiv_id="2410.00001", title="Old words")])
+    await store.upsert_papers([Paper(arxiv_id="2410.00001", title="Brand new")])
+    async with store.db.execute("SELECT rowid FROM papers_fts WHERE papers_fts MATCH 'old'") as cur:
+        assert await cur.fetchall() == []
+    async with store.db.execute("SELECT rowid FROM papers_fts WHERE papers_fts MATCH 'brand'") as cur:
+        assert len(await cur.fetchall()) == 1
+
+
+async def test_wal_and_schema_version(store: Store) -> None:
+    async with store.db.execute("PRAGMA journal_mode") as cur:
+        assert (await cur.fetchone())[0] == "wal"
+    assert await store.schema_version() == LATEST
+
+
+async def test_upgrade_from_version_1(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    con = sqlite3.connect(path)
+    con.executescript(
+        "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (1);"
+        + MIGRATIONS[0]
+    )
+    con.execute("INSERT INTO papers(arxiv_id, title, updated_at) VALUES ('2410.00001', 'Kept', 'x')")
+    con.commit()
+    con.close()
+    store = await Store.open(path)
+    try:
+        assert await store.schema_version() == LATEST
+        paper = await store.get_paper("2410.00001")
+        assert paper is not None and paper.title == "Kept"
+        assert await store.add_subscription(platform="slack", workspace="T", user="U", topic="llm", max_topics=5)
+    finally:
+        await store.close()
+
+
+async def test_refuses_newer_schema_and_garbage(tmp_path: Path) -> None:
+    newer = tmp_path / "newer.sqlite3"
+    con = sqlite3.connect(newer)
+    con.executescript("CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (999);")
+    con.close()
+    with pytest.raises(StoreError, match="newer than this digestbot"):
+        await Store.open(newer)
+    garbage = tmp_path / "garbage.sqlite3"
+    garbage.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="not a usable digestbot database"):
+        await Store.open(garbage)
+
+
+async def test_subscriptions(store: Store) -> None:
+    key = {"platform": "discord", "workspace": "G", "user": "U"}
+    assert await store.add_subscription(**key, topic="llm", max_topics=2)
+    assert not await store.add_subscription(**key, topic="llm", max_topics=2)
+    assert await store.add_subscription(**key, topic="diffusion", max_topics=2)
+    with pytest.raises(CommandError, match="limit is 2"):
+        await store.add_subscription(**key, topic="rl", max_topics=2)
+    assert await store.list_subscriptions(**key) == ["llm", "diffusion"]
+    assert await store.remove_subscription(**key, topic="llm")
+    assert not await store.remove_subscription(**key, topic="llm")
+    assert await store.all_subscriptions() == [("discord", "G", "U", "diffusion")]
