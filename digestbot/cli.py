@@ -23,9 +23,9 @@ from digestbot import __version__
 from digestbot.blocks import Message
 from digestbot.config import Config, load_config, redacted
 from digestbot.errors import CommandError, DigestbotError
-from digestbot.formatter import format_digest, format_notice, format_paper
+from digestbot.formatter import format_digest
 from digestbot.labels import labels_for
-from digestbot.lookup import lookup
+from digestbot.lookup import answer_paper
 from digestbot.sources.files import FORMATS, load_file
 from digestbot.store import Store
 
@@ -130,13 +130,9 @@ async def cmd_preview(args: argparse.Namespace, config: Config) -> int:
 async def cmd_lookup(args: argparse.Namespace, config: Config) -> int:
     """Answer a /paper query from the command line."""
     async with await Store.open(db_path(args, config)) as store:
-        result = await lookup(store, args.query)
-    labels = labels_for(config.locale)
-    if result.best is None:
-        _show([format_notice(labels.no_match.format(query=result.query))], args)
-        return 1
-    _show([format_paper(result.best, labels, others=result.others)], args)
-    return 0
+        message = await answer_paper(store, labels_for(config.locale), args.query)
+    _show([message], args)
+    return 0 if message.kind == "paper" else 1
 
 
 async def cmd_check_config(args: argparse.Namespace, config: Config) -> int:
@@ -163,9 +159,7 @@ async def cmd_demo(args: argparse.Namespace, config: Config) -> int:
         message = await _digest_message(store, None, config, None)
         _show([message], args)
         _out("\n$ /paper prefix quant")
-        result = await lookup(store, "prefix quant")
-        if result.best is not None:
-            _show([format_paper(result.best, labels, others=result.others)], args)
+        _show([await answer_paper(store, labels, "prefix quant")], args)
     return 0
 
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from digestbot.blocks import Message
 from digestbot.errors import CommandError
+from digestbot.formatter import format_notice, format_paper
+from digestbot.labels import Labels
 from digestbot.records import Paper, normalize_arxiv_id
 from digestbot.sources.markdown import arxiv_id_from_url
 from digestbot.store import Store
-from digestbot.text import one_line
+from digestbot.text import one_line, truncate
 
 MAX_QUERY = 300
 MAX_TERMS = 12
@@ -95,3 +98,14 @@ async def lookup(store: Store, query: str, *, limit: int = 5) -> LookupResult:
     if not papers:
         return LookupResult(query=text, best=None)
     return LookupResult(query=text, best=papers[0], others=tuple(papers[1:]), how=how)
+
+
+async def answer_paper(store: Store, labels: Labels, query: str) -> Message:
+    """Return the ``/paper`` reply every adapter shows: the best card (+ others), or a no-match notice.
+
+    Raises CommandError for an unusable query; adapters show its text to the user.
+    """
+    result = await lookup(store, query)
+    if result.best is None:
+        return format_notice(labels.no_match.format(query=truncate(result.query, 80)), kind="reply")
+    return format_paper(result.best, labels, others=result.others)
