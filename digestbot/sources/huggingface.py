@@ -188,9 +188,9 @@ def _parse_entry(raw: object, path: str, reader: _Reader, digest_date: date | No
     if arxiv_id is None:
         raise reader.fail(f"{ppath}.id", f"not an arXiv id: {_describe(raw_id)}")
 
-    title = collapse(reader.string(entry, "title", path) or "") or collapse(
-        reader.string(paper, "title", ppath) or ""
-    )
+    entry_title = collapse(reader.string(entry, "title", path) or "")
+    title = entry_title or collapse(reader.string(paper, "title", ppath) or "")
+    reader.string(paper, "title", ppath)  # checked even when the entry's title is used
     if not title:
         raise reader.fail(f"{ppath}.title", "missing")
 
@@ -284,7 +284,7 @@ def decode_json(response: _http.Response) -> object:
         )
         if looks_html:
             what = "an HTML page instead of JSON"
-        elif err.pos >= len(text.rstrip()):
+        elif err.pos >= len(text.rstrip()) or err.msg.startswith("Unterminated string"):
             what = f"truncated JSON ({len(response.body)} bytes, ends mid-value)"
         else:
             what = f"invalid JSON ({err.msg} at line {err.lineno} column {err.colno})"
