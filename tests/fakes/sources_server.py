@@ -16,6 +16,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
@@ -49,13 +50,15 @@ class Seen:
 
     path: str
     query: dict[str, str]
+    at: float | None  # the test's clock when the request arrived, if the server was given one
 
 
 class SourcesServer:
     """aiohttp app on 127.0.0.1 with per-path scripted replies falling back to fixture routes."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Callable[[], float] | None = None) -> None:
         self.requests: list[Seen] = []
+        self._clock = clock
         self._scripts: dict[str, deque[Reply]] = defaultdict(deque)
         self._stopping = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -101,7 +104,8 @@ class SourcesServer:
         )
 
     def _record(self, request: web.Request) -> Reply | None:
-        self.requests.append(Seen(path=request.path, query=dict(request.query)))
+        at = self._clock() if self._clock is not None else None
+        self.requests.append(Seen(path=request.path, query=dict(request.query), at=at))
         queue = self._scripts.get(request.path)
         return queue.popleft() if queue else None
 
