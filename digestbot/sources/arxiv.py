@@ -27,7 +27,7 @@ import aiohttp
 from digestbot.errors import SourceError
 from digestbot.records import Paper, normalize_arxiv_id
 from digestbot.sources import _http
-from digestbot.sources.huggingface import collapse, unwrap
+from digestbot.sources._text import collapse, unwrap
 
 log = logging.getLogger(__name__)
 

@@ -40,6 +40,7 @@ import aiohttp
 from digestbot.errors import SourceError
 from digestbot.records import Paper, normalize_arxiv_id
 from digestbot.sources import _http
+from digestbot.sources._text import collapse, unwrap
 
 log = logging.getLogger(__name__)
 
@@ -140,17 +141,6 @@ class _Reader:
         if when.tzinfo is None:  # Hugging Face writes `Z`; a bare time is read as UTC.
             when = when.replace(tzinfo=UTC)
         return when
-
-
-def collapse(text: str) -> str:
-    """Return ``text`` with every run of whitespace made one space (titles, names)."""
-    return " ".join(text.split())
-
-
-def unwrap(text: str) -> str:
-    """Return an abstract with hard line wraps joined and paragraph breaks (blank lines) kept."""
-    paragraphs = re.split(r"\n\s*\n", text.strip())
-    return "\n\n".join(collapse(p) for p in paragraphs if p.strip())
 
 
 def _http_url(value: str | None) -> str | None:
