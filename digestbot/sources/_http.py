@@ -41,7 +41,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int, jitter: float) -> float:
         """Return the wait before retry number ``attempt`` (0-based): exponential, half of it jittered."""
-        base = min(self.max_delay, self.backoff * (2**attempt))
+        base = min(self.max_delay, self.backoff * 2.0**attempt)
         return base / 2 + base / 2 * jitter
 
 
