@@ -1,0 +1,163 @@
+"""One GET with retries, shared by the API sources: backoff with jitter, ``Retry-After``, clear errors.
+
+Retried: HTTP 5xx, HTTP 429 (waiting what ``Retry-After`` asks), connection errors, timeouts.
+Not retried: any other 4xx (the request itself is wrong; asking again cannot help).
+Every failure ends as one :class:`SourceError` whose message names the URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+import aiohttp
+from yarl import URL
+
+from digestbot.errors import SourceError
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+
+# A server asking us to wait longer than this is treated as a failure rather than obeyed:
+# a digest run should fail loudly, not hang for an hour.
+MAX_RETRY_AFTER = 300.0
+_SNIPPET = 120
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryPolicy:
+    """How often and how long to wait between attempts of one request."""
+
+    retries: int = 4
+    backoff: float = 1.0
+    max_delay: float = 60.0
+
+    def delay(self, attempt: int, jitter: float) -> float:
+        """Return the wait before retry number ``attempt`` (0-based): exponential, half of it jittered."""
+        base = min(self.max_delay, self.backoff * 2.0**attempt)
+        return base / 2 + base / 2 * jitter
+
+
+def build_url(base: str, path: str, params: Mapping[str, str | int]) -> str:
+    """Return ``base + path + ?query`` with the query encoded once, the way it is sent and reported."""
+    return f"{base.rstrip('/')}{path}?{urlencode(params)}"
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Return the seconds a ``Retry-After`` header asks for (delta-seconds or HTTP-date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def snippet(body: bytes | str) -> str:
+    """Return the start of a body as one short printable line, for error messages."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    text = " ".join(text.split())
+    return text if len(text) <= _SNIPPET else text[: _SNIPPET - 1] + "…"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Response:
+    """What a successful GET answered."""
+
+    url: str
+    status: int
+    content_type: str
+    body: bytes
+
+
+class _Retryable(Exception):
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+async def get(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    request_timeout: float,
+    policy: RetryPolicy,
+    sleep: Sleep = asyncio.sleep,
+    jitter: Callable[[], float] = random.random,
+    before_attempt: Callable[[], Awaitable[None]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """GET ``url`` (already encoded), retrying what can succeed later; return the 2xx response.
+
+    ``before_attempt`` runs before every attempt, retries included (the arXiv client paces
+    requests there). ``sleep`` and ``jitter`` are injectable so tests need not wait.
+    """
+    attempts = policy.retries + 1
+    last = ""
+    for attempt in range(attempts):
+        if before_attempt is not None:
+            await before_attempt()
+        try:
+            return await _attempt(session, url, request_timeout=request_timeout, headers=headers)
+        except _Retryable as problem:
+            last = problem.reason
+            if attempt == attempts - 1:
+                break
+            if problem.retry_after is not None:
+                if problem.retry_after > MAX_RETRY_AFTER:
+                    raise SourceError(
+                        f"GET {url}: {problem.reason}; "
+                        f"Retry-After {problem.retry_after:g} s is too long to wait"
+                    ) from None
+                wait = problem.retry_after
+            else:
+                wait = policy.delay(attempt, jitter())
+            log.warning(
+                "GET %s: %s; retry %d of %d in %.2f s", url, problem.reason, attempt + 1, policy.retries, wait
+            )
+            await sleep(wait)
+    raise SourceError(f"GET {url}: gave up after {attempts} attempts; last: {last}")
+
+
+async def _attempt(
+    session: aiohttp.ClientSession, url: str, *, request_timeout: float, headers: Mapping[str, str] | None
+) -> Response:
+    try:
+        async with session.get(
+            URL(url, encoded=True), timeout=aiohttp.ClientTimeout(total=request_timeout), headers=headers
+        ) as resp:
+            body = await resp.read()
+            status = resp.status
+            content_type = resp.content_type
+            retry_after = resp.headers.get("Retry-After")
+    except TimeoutError:
+        raise _Retryable(f"timed out after {request_timeout:g} s") from None
+    except aiohttp.ClientPayloadError as err:
+        raise _Retryable(f"response cut short ({err})") from None
+    except aiohttp.ClientConnectionError as err:
+        raise _Retryable(f"connection failed ({err.__class__.__name__}: {err})") from None
+    except aiohttp.ClientError as err:
+        raise SourceError(f"GET {url}: {err.__class__.__name__}: {err}") from None
+    if status == 429:
+        raise _Retryable("HTTP 429 Too Many Requests", parse_retry_after(retry_after))
+    if status >= 500:
+        raise _Retryable(f"HTTP {status}", parse_retry_after(retry_after) if status == 503 else None)
+    if status >= 400 or status < 200:
+        raise SourceError(f"GET {url}: HTTP {status}: {snippet(body) or '(empty body)'}")
+    return Response(url=url, status=status, content_type=content_type, body=body)

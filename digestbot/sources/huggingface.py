@@ -1,0 +1,391 @@
+"""Hugging Face Daily Papers: read ``/api/daily_papers`` answers into :class:`Paper` records.
+
+The answer is a JSON array of entries; each entry holds a nested ``paper`` object. The field
+list follows Hugging Face's OpenAPI-generated types (``APIGetDailyPapersResponseItem``) and
+recorded answers; ``tests/fixtures/hf/README.md`` cites them. Mapping decisions:
+
+* ``title``: the entry's title, else the paper's, whitespace collapsed.
+* ``authors``: names in order, **hidden authors skipped** (Hugging Face sets ``hidden`` on
+  names its paper page does not show, e.g. a wrongly extracted author); their names are kept in
+  ``extra["hidden_authors"]``. Author ``_id``/``user``/``status`` bookkeeping is not kept.
+* ``abstract``: ``paper.summary`` with arXiv's hard line wraps joined (blank lines kept).
+* ``digest_date``: the caller's ``digest_date`` when known (the ``date=`` query is the truth),
+  else the UTC date of ``paper.submittedOnDailyAt`` — the day of the list the paper was put on
+  (stored as midnight UTC in current answers). The entry's ``publishedAt`` is the arXiv
+  publication time, not the list day, so it is never used for this.
+* ``thumbnail``: only an absolute http(s) URL; a site-relative path is dropped from the field
+  and kept in ``extra["thumbnail"]``.
+* ``github_url``: ``paper.githubRepo`` when it is an absolute http(s) URL, or ``owner/repo``
+  expanded to ``https://github.com/owner/repo``.
+* Everything else is kept in ``extra`` under its Hugging Face name (``discussionId``,
+  ``submittedOnDailyAt``, ``numComments``, ``submittedBy``, ``organization``…). Where the entry
+  and its paper carry the same key with different values, the entry's goes in as ``entry.<key>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import random
+import re
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from types import TracebackType
+from typing import Any, Self
+
+import aiohttp
+
+from digestbot.errors import SourceError
+from digestbot.records import Paper, normalize_arxiv_id
+from digestbot.sources import _http
+from digestbot.sources._text import collapse, unwrap
+
+log = logging.getLogger(__name__)
+
+HF_BASE_URL = "https://huggingface.co"
+DAILY_PAPERS_PATH = "/api/daily_papers"
+# The endpoint's `limit` is capped at 100 (evalstate/hf-papers, MAX_API_LIMIT = 100); larger
+# days are read page by page with `p` (0-based; huggingface_hub's list_daily_papers `p`).
+PAGE_LIMIT = 100
+# Guard against a server that ignores `p` and keeps answering full pages.
+MAX_PAGES = 50
+
+_GITHUB_SHORT = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+_PAPER_CONSUMED = frozenset(
+    {"id", "title", "authors", "summary", "upvotes", "ai_summary", "ai_keywords", "githubRepo"}
+)
+_ENTRY_CONSUMED = frozenset({"paper", "title", "thumbnail"})
+
+
+def _describe(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+class _Reader:
+    """Checks one answer's shape and raises SourceError naming origin and JSON path."""
+
+    def __init__(self, origin: str) -> None:
+        self.origin = origin
+
+    def fail(self, path: str, problem: str) -> SourceError:
+        return SourceError(f"{self.origin}: {path}: {problem}")
+
+    def expected(self, path: str, kind: str, value: object) -> SourceError:
+        return self.fail(path, f"expected {kind}, got {_describe(value)}")
+
+    def obj(self, value: object, path: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.expected(path, "object", value)
+        return value
+
+    def req(self, parent: Mapping[str, Any], key: str, path: str) -> object:
+        if key not in parent or parent[key] is None:
+            raise self.fail(f"{path}.{key}", "missing")
+        return parent[key]
+
+    def string(self, parent: Mapping[str, Any], key: str, path: str, *, required: bool = False) -> str | None:
+        value = self.req(parent, key, path) if required else parent.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise self.expected(f"{path}.{key}", "string", value)
+        return value
+
+    def integer(self, parent: Mapping[str, Any], key: str, path: str) -> int | None:
+        value = parent.get(key)
+        if value is None:
+            return None
+        # The OpenAPI types say `number`; whole floats (3.0) are accepted, booleans are not.
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            return int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.expected(f"{path}.{key}", "integer", value)
+        return value
+
+    def boolean(self, parent: Mapping[str, Any], key: str, path: str) -> bool | None:
+        value = parent.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, bool):
+            raise self.expected(f"{path}.{key}", "boolean", value)
+        return value
+
+    def strings(self, parent: Mapping[str, Any], key: str, path: str) -> list[str]:
+        value = parent.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self.expected(f"{path}.{key}", "array", value)
+        for i, item in enumerate(value):
+            if not isinstance(item, str):
+                raise self.expected(f"{path}.{key}[{i}]", "string", item)
+        return value
+
+    def timestamp(self, parent: Mapping[str, Any], key: str, path: str) -> datetime | None:
+        text = self.string(parent, key, path)
+        if text is None:
+            return None
+        try:
+            when = datetime.fromisoformat(text)
+        except ValueError:
+            raise self.expected(f"{path}.{key}", "ISO 8601 date-time", text) from None
+        if when.tzinfo is None:  # Hugging Face writes `Z`; a bare time is read as UTC.
+            when = when.replace(tzinfo=UTC)
+        return when
+
+
+def _http_url(value: str | None) -> str | None:
+    if value and re.match(r"https?://[^\s/]+", value, re.IGNORECASE):
+        return value
+    return None
+
+
+def _github_url(value: str | None) -> str | None:
+    if not value:
+        return None
+    if _http_url(value):
+        return value
+    if _GITHUB_SHORT.fullmatch(value):
+        return "https://github.com/" + value
+    return None
+
+
+def _json_safe(value: object, reader: _Reader, path: str) -> object:
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        raise reader.fail(path, "not JSON-serialisable") from None
+    return value
+
+
+def _parse_entry(raw: object, path: str, reader: _Reader, digest_date: date | None) -> Paper:
+    entry = reader.obj(raw, path)
+    ppath = f"{path}.paper"
+    paper = reader.obj(reader.req(entry, "paper", path), ppath)
+
+    raw_id = reader.string(paper, "id", ppath, required=True)
+    assert raw_id is not None
+    arxiv_id = normalize_arxiv_id(raw_id)
+    if arxiv_id is None:
+        raise reader.fail(f"{ppath}.id", f"not an arXiv id: {_describe(raw_id)}")
+
+    entry_title = collapse(reader.string(entry, "title", path) or "")
+    title = entry_title or collapse(reader.string(paper, "title", ppath) or "")
+    reader.string(paper, "title", ppath)  # checked even when the entry's title is used
+    if not title:
+        raise reader.fail(f"{ppath}.title", "missing")
+
+    authors: list[str] = []
+    hidden: list[str] = []
+    raw_authors = paper.get("authors")
+    if raw_authors is not None and not isinstance(raw_authors, list):
+        raise reader.expected(f"{ppath}.authors", "array", raw_authors)
+    for i, raw_author in enumerate(raw_authors or []):
+        apath = f"{ppath}.authors[{i}]"
+        author = reader.obj(raw_author, apath)
+        name = collapse(reader.string(author, "name", apath, required=True) or "")
+        if not name:
+            raise reader.fail(f"{apath}.name", "empty")
+        (hidden if reader.boolean(author, "hidden", apath) else authors).append(name)
+
+    summary = reader.string(paper, "summary", ppath) or ""
+    votes = reader.integer(paper, "upvotes", ppath)
+    ai_summary = collapse(reader.string(paper, "ai_summary", ppath) or "")
+    keywords = tuple(collapse(k) for k in reader.strings(paper, "ai_keywords", ppath) if k.strip())
+    github_url = _github_url(reader.string(paper, "githubRepo", ppath))
+    raw_thumbnail = reader.string(entry, "thumbnail", path)
+    thumbnail = _http_url(raw_thumbnail)
+
+    submitted = reader.timestamp(paper, "submittedOnDailyAt", ppath)
+    reader.timestamp(paper, "publishedAt", ppath)
+    reader.timestamp(entry, "publishedAt", path)
+    reader.integer(entry, "numComments", path)
+    reader.integer(paper, "githubStars", ppath)
+    day = digest_date or (submitted.astimezone(UTC).date() if submitted else None)
+
+    extra: dict[str, object] = {}
+    for key, value in paper.items():
+        if key not in _PAPER_CONSUMED and value is not None:
+            extra[key] = _json_safe(value, reader, f"{ppath}.{key}")
+    for key, value in entry.items():
+        if key in _ENTRY_CONSUMED or value is None:
+            continue
+        value = _json_safe(value, reader, f"{path}.{key}")
+        if key == "summary" and value == summary:
+            continue
+        if key in paper:
+            if paper[key] != value:
+                extra[f"entry.{key}"] = value
+        else:
+            extra[key] = value
+    if raw_thumbnail and not thumbnail:
+        extra["thumbnail"] = raw_thumbnail
+    if hidden:
+        extra["hidden_authors"] = hidden
+
+    return Paper(
+        arxiv_id=arxiv_id,
+        title=title,
+        authors=tuple(authors),
+        abstract=unwrap(summary),
+        ai_summary=ai_summary,
+        keywords=keywords,
+        votes=votes,
+        thumbnail=thumbnail,
+        github_url=github_url,
+        digest_date=day,
+        source="huggingface",
+        extra=extra,
+    )
+
+
+def parse_daily_papers(data: object, *, origin: str, digest_date: date | None = None) -> list[Paper]:
+    """Map one decoded ``/api/daily_papers`` answer onto papers, in the answer's order.
+
+    ``origin`` names the input in error messages (a file name or URL). ``digest_date``, when
+    given, overrides the day read from each entry. Any entry of the wrong shape fails the whole
+    answer with a :class:`SourceError` naming that entry's JSON path.
+    """
+    reader = _Reader(origin)
+    if not isinstance(data, list):
+        if isinstance(data, dict) and isinstance(data.get("error"), str):
+            raise reader.fail("$", f"expected array, got an error object: {_http.snippet(data['error'])}")
+        raise reader.expected("$", "array", data)
+    return [_parse_entry(raw, f"$[{i}]", reader, digest_date) for i, raw in enumerate(data)]
+
+
+def decode_json(response: _http.Response) -> object:
+    """Decode a JSON body, or raise a SourceError that says what came instead (HTML, cut-off JSON)."""
+    text = response.body.decode("utf-8", "replace")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        looks_html = response.content_type == "text/html" or text.lstrip()[:15].lower().startswith(
+            ("<!doctype html", "<html")
+        )
+        if looks_html:
+            what = "an HTML page instead of JSON"
+        elif err.pos >= len(text.rstrip()) or err.msg.startswith("Unterminated string"):
+            what = f"truncated JSON ({len(response.body)} bytes, ends mid-value)"
+        else:
+            what = f"invalid JSON ({err.msg} at line {err.lineno} column {err.colno})"
+        raise SourceError(f"GET {response.url}: answered {what}: {_http.snippet(text)}") from None
+
+
+class HuggingFaceClient:
+    """Read the Hugging Face Daily Papers API, politely and with retries.
+
+    Use as ``async with HuggingFaceClient(session=s) as hf: papers = await hf.fetch_day(d)``.
+    A client given a ``session`` leaves it open; one that creates its own closes it on exit.
+    ``sleep`` and ``jitter`` are injectable so tests need not wait out the backoff.
+    """
+
+    def __init__(
+        self,
+        base_url: str = HF_BASE_URL,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        timeout: float = 20,
+        retries: int = 4,
+        backoff: float = 1.0,
+        page_limit: int = PAGE_LIMIT,
+        sleep: _http.Sleep = asyncio.sleep,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        if not 1 <= page_limit <= PAGE_LIMIT:
+            raise ValueError(f"page_limit must be 1..{PAGE_LIMIT}, got {page_limit}")
+        self.base_url = base_url.rstrip("/")
+        self._session = session
+        self._own_session = session is None
+        self.timeout = timeout
+        self.policy = _http.RetryPolicy(retries=retries, backoff=backoff)
+        self.page_limit = page_limit
+        self._sleep = sleep
+        self._jitter = jitter
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the HTTP session if this client created it."""
+        if self._own_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    async def fetch_day(self, d: date) -> list[Paper]:
+        """Return the papers of the daily list of ``d``, following pages; a day without a list is empty.
+
+        Weekends and holidays answer an empty array, hence an empty list. A date Hugging Face
+        does not serve yet (the future) answers an HTTP 4xx, raised as SourceError with HF's text.
+        """
+        return await self._fetch_pages({"date": d.isoformat()}, d)
+
+    async def fetch_latest(self) -> list[Paper]:
+        """Return the papers of the latest daily list (each dated by its ``submittedOnDailyAt``)."""
+        return await self._fetch_pages({}, None)
+
+    async def _fetch_pages(self, query: Mapping[str, str], digest_date: date | None) -> list[Paper]:
+        papers: list[Paper] = []
+        seen: set[str] = set()
+        for page in range(MAX_PAGES):
+            params: dict[str, str | int] = {**query, "limit": self.page_limit, "p": page}
+            url = _http.build_url(self.base_url, DAILY_PAPERS_PATH, params)
+            response = await _http.get(
+                self._get_session(),
+                url,
+                request_timeout=self.timeout,
+                policy=self.policy,
+                sleep=self._sleep,
+                jitter=self._jitter,
+                headers={"Accept": "application/json"},
+            )
+            batch = parse_daily_papers(decode_json(response), origin=url, digest_date=digest_date)
+            fresh = [p for p in batch if p.arxiv_id not in seen]
+            seen.update(p.arxiv_id for p in fresh)
+            papers.extend(fresh)
+            if len(batch) < self.page_limit:
+                break
+            if not fresh:
+                log.warning("GET %s: page repeats earlier papers; stopping", url)
+                break
+        else:
+            log.warning("daily papers %s: stopped after %d pages", dict(query), MAX_PAGES)
+        log.info("daily papers %s: %d papers", dict(query) or "latest", len(papers))
+        return papers
+
+
+def load_daily_papers_json(text: str, *, origin: str, digest_date: date | None = None) -> list[Paper]:
+    """Parse a saved ``/api/daily_papers`` answer (e.g. a file) into papers."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        where = f"line {err.lineno} column {err.colno}"
+        raise SourceError(f"{origin}: invalid JSON ({err.msg} at {where})") from None
+    return parse_daily_papers(data, origin=origin, digest_date=digest_date)
+
+
+__all__: Sequence[str] = (
+    "HuggingFaceClient",
+    "decode_json",
+    "load_daily_papers_json",
+    "parse_daily_papers",
+)

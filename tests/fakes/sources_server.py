@@ -1,0 +1,139 @@
+"""A loopback stand-in for huggingface.co and export.arxiv.org, serving recorded-shape fixtures.
+
+By default ``/api/daily_papers`` answers ``tests/fixtures/hf/daily_papers_<date>.json`` sliced by
+``limit`` and ``p`` (404 JSON error when no fixture), and ``/api/query`` answers the entries of
+``tests/fixtures/arxiv/id_list_4.xml`` whose ids are in ``id_list`` (any ``search_query`` gets
+every entry). Tests script what happens next on a path with :meth:`SourcesServer.script`:
+N× 5xx then success, 429 with ``Retry-After``, slow answers, HTML pages, truncated JSON.
+Every request is recorded in :attr:`SourcesServer.requests`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import xml.etree.ElementTree as ET
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Self
+
+from aiohttp import web
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+def fixture_text(relative: str) -> str:
+    """Return the text of a fixture file under ``tests/fixtures``."""
+    return (FIXTURES / relative).read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reply:
+    """One scripted answer."""
+
+    status: int = 200
+    body: bytes | str = b""
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    truncate_to: int | None = None  # send only this many bytes of the body (Content-Length stays honest)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Seen:
+    """One request the server received."""
+
+    path: str
+    query: dict[str, str]
+    at: float | None  # the test's clock when the request arrived, if the server was given one
+
+
+class SourcesServer:
+    """aiohttp app on 127.0.0.1 with per-path scripted replies falling back to fixture routes."""
+
+    def __init__(self, *, clock: Callable[[], float] | None = None) -> None:
+        self.requests: list[Seen] = []
+        self._clock = clock
+        self._scripts: dict[str, deque[Reply]] = defaultdict(deque)
+        self._stopping = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.base_url = ""
+        app = web.Application()
+        app.router.add_get("/api/daily_papers", self._daily_papers)
+        app.router.add_get("/api/query", self._arxiv_query)
+        self._app = app
+
+    async def __aenter__(self) -> Self:
+        self._runner = web.AppRunner(self._app, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = self._runner.addresses[0][:2]
+        self.base_url = f"http://{host}:{port}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._stopping.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def script(self, path: str, *replies: Reply) -> None:
+        """Answer the next requests on ``path`` with ``replies``, in order, before the defaults."""
+        self._scripts[path].extend(replies)
+
+    def seen(self, path: str) -> list[Seen]:
+        """Return the requests received on ``path``."""
+        return [r for r in self.requests if r.path == path]
+
+    async def _reply(self, reply: Reply) -> web.StreamResponse:
+        if reply.delay:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), reply.delay)
+        body = reply.body.encode() if isinstance(reply.body, str) else reply.body
+        if reply.truncate_to is not None:
+            body = body[: reply.truncate_to]
+        return web.Response(
+            status=reply.status,
+            body=body,
+            headers={"Content-Type": reply.content_type, **reply.headers},
+        )
+
+    def _record(self, request: web.Request) -> Reply | None:
+        at = self._clock() if self._clock is not None else None
+        self.requests.append(Seen(path=request.path, query=dict(request.query), at=at))
+        queue = self._scripts.get(request.path)
+        return queue.popleft() if queue else None
+
+    async def _daily_papers(self, request: web.Request) -> web.StreamResponse:
+        if (scripted := self._record(request)) is not None:
+            return await self._reply(scripted)
+        day = request.query.get("date", "2025-01-22")  # "latest" is the newest fixture
+        path = FIXTURES / "hf" / f"daily_papers_{day}.json"
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day) or not path.exists():
+            return await self._reply(
+                Reply(status=404, body=json.dumps({"error": f"No daily papers for {day}"}))
+            )
+        entries = json.loads(path.read_text(encoding="utf-8"))
+        limit = int(request.query.get("limit", "50"))
+        page = int(request.query.get("p", "0"))
+        chunk = entries[page * limit : (page + 1) * limit]
+        return await self._reply(Reply(body=json.dumps(chunk, ensure_ascii=False)))
+
+    async def _arxiv_query(self, request: web.Request) -> web.StreamResponse:
+        if (scripted := self._record(request)) is not None:
+            return await self._reply(scripted)
+        ET.register_namespace("", "http://www.w3.org/2005/Atom")
+        root = ET.fromstring(fixture_text("arxiv/id_list_4.xml"))
+        wanted = [i for i in request.query.get("id_list", "").split(",") if i]
+        if wanted:
+            for entry in root.findall(f"{ATOM}entry"):
+                raw = (entry.findtext(f"{ATOM}id") or "").split("/abs/", 1)[-1]
+                if re.sub(r"v\d+$", "", raw) not in wanted:
+                    root.remove(entry)
+        body = ET.tostring(root, encoding="unicode", xml_declaration=True)
+        return await self._reply(Reply(body=body, content_type="application/atom+xml"))
