@@ -32,6 +32,31 @@ _PAPER_COLUMNS = (
 )
 
 
+_CHUNK = 500  # ids per IN (...) lookup: well under SQLite's 999-parameter floor
+_INSERT = (
+    f"INSERT INTO papers ({_PAPER_COLUMNS}, authors_text, summary_text, keywords_text, updated_at)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_UPDATE = (
+    "UPDATE papers SET title=?, authors=?, abstract=?, sections=?, ai_summary=?, keywords=?, votes=?, thumbnail=?,"
+    " github_url=?, digest_date=?, source=?, extra=?, authors_text=?, summary_text=?, keywords_text=?, updated_at=?"
+    " WHERE arxiv_id=?"
+)
+_ENTRY = (
+    "INSERT INTO digest_entries(digest_date, arxiv_id, votes) VALUES (?,?,?)"
+    " ON CONFLICT(digest_date, arxiv_id) DO UPDATE SET votes = coalesce(excluded.votes, votes)"
+)
+
+
+def _last_wins(chunk: list[Paper]) -> list[Paper]:
+    """Fold repeats of one id inside a chunk into one paper (later enriches earlier), keeping order."""
+    merged: dict[str, Paper] = {}
+    for paper in chunk:
+        old = merged.get(paper.arxiv_id)
+        merged[paper.arxiv_id] = paper if old is None else old.merged_with(paper)
+    return list(merged.values())
+
+
 @dataclass(frozen=True, kw_only=True)
 class UpsertResult:
     """How many papers a write added, changed, or found already identical."""
@@ -179,44 +204,41 @@ class Store:
         """Store ``papers`` in one transaction; a paper already known is enriched, never wiped.
 
         ``digest_date`` (else each paper's own) records the paper as part of that day's digest.
+        Works in chunks with ``executemany`` so a large ingest costs a few round trips per chunk,
+        not several per paper.
         """
         added = updated = unchanged = 0
+        batch = list(papers)
         async with self.transaction() as db:
-            for paper in papers:
-                async with db.execute(
-                    f"SELECT {_PAPER_COLUMNS} FROM papers WHERE arxiv_id = ?", (paper.arxiv_id,)
-                ) as cur:
-                    row = await cur.fetchone()
-                if row is None:
-                    await db.execute(
-                        f"INSERT INTO papers ({_PAPER_COLUMNS}, authors_text, summary_text, keywords_text, updated_at)"
-                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                        _row_values(paper),
-                    )
-                    added += 1
-                    merged = paper
-                else:
-                    old = paper_from_row(row)
-                    merged = old.merged_with(paper)
-                    if merged == old:
-                        unchanged += 1
-                    else:
+            for start in range(0, len(batch), _CHUNK):
+                chunk = _last_wins(batch[start : start + _CHUNK])
+                known = await self._known(db, [p.arxiv_id for p in chunk])
+                inserts, updates, entries = [], [], []
+                for paper in chunk:
+                    old = known.get(paper.arxiv_id)
+                    merged = paper if old is None else old.merged_with(paper)
+                    if old is None:
+                        inserts.append(_row_values(paper))
+                    elif merged != old:
                         values = _row_values(merged)
-                        await db.execute(
-                            "UPDATE papers SET title=?, authors=?, abstract=?, sections=?, ai_summary=?, keywords=?,"
-                            " votes=?, thumbnail=?, github_url=?, digest_date=?, source=?, extra=?, authors_text=?,"
-                            " summary_text=?, keywords_text=?, updated_at=? WHERE arxiv_id=?",
-                            (*values[1:], values[0]),
-                        )
-                        updated += 1
-                day = digest_date or paper.digest_date
-                if day is not None:
-                    await db.execute(
-                        "INSERT INTO digest_entries(digest_date, arxiv_id, votes) VALUES (?,?,?)"
-                        " ON CONFLICT(digest_date, arxiv_id) DO UPDATE SET votes = coalesce(excluded.votes, votes)",
-                        (day.isoformat(), paper.arxiv_id, merged.votes),
-                    )
+                        updates.append((*values[1:], values[0]))
+                    else:
+                        unchanged += 1
+                    day = digest_date or paper.digest_date
+                    if day is not None:
+                        entries.append((day.isoformat(), paper.arxiv_id, merged.votes))
+                await db.executemany(_INSERT, inserts)
+                await db.executemany(_UPDATE, updates)
+                await db.executemany(_ENTRY, entries)
+                added += len(inserts)
+                updated += len(updates)
         return UpsertResult(added=added, updated=updated, unchanged=unchanged)
+
+    @staticmethod
+    async def _known(db: aiosqlite.Connection, ids: list[str]) -> dict[str, Paper]:
+        marks = ",".join("?" * len(ids))
+        async with db.execute(f"SELECT {_PAPER_COLUMNS} FROM papers WHERE arxiv_id IN ({marks})", ids) as cur:
+            return {row[0]: paper_from_row(row) for row in await cur.fetchall()}
 
     async def get_paper(self, arxiv_id: str) -> Paper | None:
         """Return the stored paper with this (normalised) arXiv id, or None."""
