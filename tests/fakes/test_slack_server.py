@@ -5,9 +5,12 @@ from __future__ import annotations
 import itertools
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import pytest
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
@@ -374,13 +377,15 @@ async def test_history_pagination_newest_first(
     ]
     pages: list[list[str]] = []
     cursor = None
-    while True:
+    for _ in range(5):  # bounded: a cursor bug must fail, not loop
         page = await fake_slack_client.conversations_history(channel="general", limit=3, cursor=cursor)
         pages.append([m["text"] for m in page["messages"]])
         if not page["has_more"]:
             assert "response_metadata" not in page
             break
         cursor = page["response_metadata"]["next_cursor"]
+    else:
+        pytest.fail(f"pagination did not end: {pages}")
     assert pages == [["m6", "m5", "m4"], ["m3", "m2", "m1"], ["m0"]]
 
     window = await fake_slack_client.conversations_history(
@@ -480,3 +485,33 @@ async def test_response_url_expires(fake_slack: FakeSlack) -> None:
     unknown = AsyncWebhookClient(fake_slack.base_url.replace("/api/", "/response/nope"))
     assert (await unknown.send(text="t")).status_code == 404
     assert [r["ok"] for r in fake_slack.responses] == [True] * 5 + [False] * 3
+
+
+# -- bolt ---------------------------------------------------------------------------------------------
+
+
+async def test_bolt_app_slash_command_replies_through_response_url(fake_slack: FakeSlack) -> None:
+    app = AsyncApp(client=client_for(fake_slack), request_verification_enabled=False)
+
+    @app.command("/paper")
+    async def paper(ack: AsyncAck, respond: AsyncRespond, command: dict[str, Any]) -> None:
+        await ack()
+        await respond(text=f"No paper matches {command['text']}", response_type="ephemeral")
+
+    body = urlencode(
+        {
+            "command": "/paper",
+            "text": "2410.99999",
+            "team_id": fake_slack.team_id,
+            "channel_id": FakeSlack.GENERAL,
+            "user_id": "U0ALICE",
+            "response_url": fake_slack.response_url("paper-cmd"),
+            "trigger_id": "1.2.3",
+        }
+    )
+    response = await app.async_dispatch(AsyncBoltRequest(body=body))
+    assert response.status == 200
+    assert fake_slack.calls_to("auth.test")  # bolt checks its token against the fake first
+    assert [(r["name"], r["payload"]["text"]) for r in fake_slack.responses] == [
+        ("paper-cmd", "No paper matches 2410.99999")
+    ]
