@@ -56,6 +56,8 @@ API_PREFIX = "/api/v10"
 DISCORD_EPOCH_MS = 1_420_070_400_000
 
 GET_CURRENT_USER = "GET /users/@me"
+GET_APPLICATION = "GET /oauth2/applications/@me"
+GET_USER = "GET /users/{user_id}"
 GET_GATEWAY = "GET /gateway"
 GET_GATEWAY_BOT = "GET /gateway/bot"
 GET_CHANNEL = "GET /channels/{channel_id}"
@@ -72,6 +74,8 @@ EDIT_ORIGINAL = "PATCH /webhooks/{webhook_id}/{webhook_token}/messages/@original
 
 ROUTES: tuple[str, ...] = (
     GET_CURRENT_USER,
+    GET_APPLICATION,
+    GET_USER,
     GET_GATEWAY,
     GET_GATEWAY_BOT,
     GET_CHANNEL,
@@ -311,7 +315,9 @@ class FakeDiscord:
         """Listen on 127.0.0.1 on a free port."""
         app = web.Application(middlewares=[self._middleware])
         routes: list[tuple[str, Handler]] = [
-            (GET_CURRENT_USER, self._get_current_user),
+            (GET_CURRENT_USER, self._get_current_user),  # before GET_USER: "@me" is no user id
+            (GET_APPLICATION, self._get_application),
+            (GET_USER, self._get_user),
             (GET_GATEWAY, self._get_gateway),
             (GET_GATEWAY_BOT, self._get_gateway_bot),
             (GET_CHANNEL, self._get_channel),
@@ -749,6 +755,32 @@ class FakeDiscord:
 
     async def _get_current_user(self, request: web.Request) -> web.Response:
         return _json(self.bot_user)
+
+    async def _get_application(self, request: web.Request) -> web.Response:
+        # discord.Client.login() fetches this right after GET /users/@me.
+        owner = self._user_json(1_000_000_000_000_000_003, "maintainer")
+        return _json(
+            {
+                "id": str(self.application_id),
+                "name": self.bot_user["username"],
+                "description": "",
+                "icon": None,
+                "bot_public": False,
+                "bot_require_code_grant": False,
+                "owner": owner,
+                "verify_key": "0" * 64,
+                "flags": 0,
+                "bot": {k: self.bot_user[k] for k in ("id", "username", "discriminator", "avatar", "bot")},
+                "interactions_endpoint_url": None,
+                "redirect_uris": [],
+            }
+        )
+
+    async def _get_user(self, request: web.Request) -> web.Response:
+        uid = _snowflake_arg(request, "user_id")
+        if uid not in self._users:
+            raise DiscordError(404, 10013, "Unknown User")
+        return _json(self._users[uid])
 
     async def _get_gateway(self, request: web.Request) -> web.Response:
         # A loopback URL with nothing behind it: a real Client must never reach out to discord.gg.

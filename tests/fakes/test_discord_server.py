@@ -306,7 +306,7 @@ async def test_discord_py_waits_out_a_global_429(
     fake_discord: FakeDiscord, discord_http: discord.http.HTTPClient
 ) -> None:
     channels = [fake_discord.add_channel(name=f"c{i}") for i in range(3)]
-    fake_discord.global_rate_limit = RateLimit(limit=2, per=0.3)
+    fake_discord.global_rate_limit = RateLimit(limit=2, per=0.5)
     for cid in channels:
         await discord_http.send_message(cid, params=params("digest"))
     assert all(len(fake_discord.messages(cid)) == 1 for cid in channels)
@@ -493,3 +493,37 @@ async def test_late_or_unknown_interactions_are_404(
         with pytest.raises(discord.NotFound) as unknown:
             await webhook.send("x", allowed_mentions=NO_PINGS)
         assert unknown.value.code == 10015
+
+
+# -- the high-level discord.Client models parse what the fake sends ---------------------------------
+
+
+async def test_client_models_round_trip(fake_discord: FakeDiscord) -> None:
+    cid = fake_discord.add_channel()
+    uid = fake_discord.add_user(name="reader")
+    client = discord.Client(intents=discord.Intents.none(), allowed_mentions=NO_PINGS)
+    with point_discord_py_at(fake_discord.base_url):
+        try:
+            await client.login(fake_discord.token)
+            assert (
+                client.user is not None
+                and client.user.bot
+                and client.application_id == fake_discord.application_id
+            )
+
+            channel = await client.fetch_channel(cid)
+            assert isinstance(channel, discord.TextChannel) and channel.name == "daily-papers"
+            embed = discord.Embed(title="Pixtral 12B", url="https://arxiv.org/abs/2410.07073")
+            sent = await channel.send("digest", embed=embed, nonce="d1")
+            assert isinstance(sent, discord.Message) and sent.embeds[0].title == "Pixtral 12B"
+            assert [m.id async for m in channel.history(limit=5)] == [sent.id]
+
+            user = await client.fetch_user(uid)
+            dm = await user.create_dm()
+            assert isinstance(dm, discord.DMChannel)
+            await dm.send("your topics matched 2 papers")
+            with pytest.raises(discord.NotFound):
+                await client.fetch_user(4242)
+        finally:
+            await client.close()
+    assert [m["content"] for m in fake_discord.messages(dm.id)] == ["your topics matched 2 papers"]
