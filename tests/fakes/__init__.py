@@ -1,1 +1,1 @@
-"""Loopback fakes of the chat platforms, strict like the real ones, for the test suite."""
+"""Loopback fakes of the platforms and APIs digestbot talks to: real clients, fake servers on 127.0.0.1."""
