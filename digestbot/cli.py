@@ -102,9 +102,30 @@ async def ingest_files(store: Store, paths: list[str], fmt: str) -> int:
 
 
 async def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
-    """Load paper files into the archive."""
+    """Load paper files, or fetch from Hugging Face (one day, the newest, or a backfill range)."""
+    if bool(args.paths) == bool(args.source):
+        raise CommandError("give files to load, or --from huggingface (not both)")
     async with await Store.open(db_path(args, config)) as store:
-        return await ingest_files(store, args.paths, args.format)
+        if args.paths:
+            return await ingest_files(store, args.paths, args.format)
+        from digestbot import ingest
+
+        async with ingest.hf_client(config) as client:
+            if args.since or args.until:
+                if args.date:
+                    raise CommandError("give --date, or --since/--until, not both")
+                until = args.until or date.today()  # noqa: DTZ011 — a calendar date the user means locally
+                since = args.since or until
+                reports = await ingest.backfill(
+                    store, client, since, until, refresh=args.refresh, progress=ingest.progress_printer()
+                )
+            elif args.date:
+                reports = [await ingest.ingest_day(store, client, args.date)]
+            else:
+                latest = await ingest.ingest_latest(store, client)
+                reports = [latest] if latest else []
+        _out(f"huggingface: {ingest.summarize(reports)}")
+    return 0
 
 
 async def _digest_message(store: Store, day: date | None, config: Config, top: int | None) -> Message:
@@ -185,9 +206,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="print the exact payloads as one JSON document")
 
     add("demo", cmd_demo, "load the bundled sample digest and show it (no config or tokens needed)")
-    p = add("ingest", cmd_ingest, "load paper files (Markdown digest, Hugging Face JSON, JSON/YAML records)")
-    p.add_argument("paths", nargs="+", metavar="PATH")
+    p = add("ingest", cmd_ingest, "load paper files, or fetch papers from Hugging Face (--from huggingface)")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="Markdown digest, Hugging Face JSON, JSON/YAML records")
     p.add_argument("--format", choices=FORMATS, default="auto", help="skip content detection")
+    p.add_argument("--from", dest="source", choices=("huggingface",), help="fetch from a live source instead")
+    p.add_argument("--date", type=_date, help="the day to fetch (default: the newest list)")
+    p.add_argument("--since", type=_date, help="backfill from this day …")
+    p.add_argument("--until", type=_date, help="… to this day (inclusive; default today)")
+    p.add_argument("--refresh", action="store_true", help="re-fetch days already stored (updates votes)")
     p = add("preview", cmd_preview, "render a day's digest without posting it")
     p.add_argument("--date", type=_date, help="digest date (default: the newest)")
     p.add_argument("--top", type=int, help="only the N most-voted papers")

@@ -41,33 +41,53 @@ def query_terms(query: str) -> list[str]:
     return [w.casefold() for w in _WORD.findall(query)][:MAX_TERMS]
 
 
-def _quoted(terms: list[str], *, prefix_last: bool) -> str:
-    parts = [f'"{t}"' for t in terms]
-    if prefix_last and parts:
-        parts[-1] += "*"
-    return " ".join(parts)
+CANDIDATES = 400
+"""Newest matches per stage that bm25 then ranks: bounds the work for very common words."""
 
 
-async def _fts(store: Store, match: str, limit: int) -> list[int]:
-    sql = f"SELECT rowid FROM papers_fts WHERE papers_fts MATCH ? ORDER BY bm25(papers_fts, {_WEIGHTS}) LIMIT ?"
-    async with store.db.execute(sql, (match, limit)) as cur:
-        return [r[0] for r in await cur.fetchall()]
+async def _ranked(store: Store, match: str, limit: int) -> list[int]:
+    """Return rowids for an FTS ``match``, best bm25 first, among the newest CANDIDATES matches.
+
+    A plain ``ORDER BY bm25 LIMIT k`` must score every match: for a word in half of a million
+    papers that takes seconds. FTS5 walks a term's postings in rowid order and can stop early, so
+    taking the newest candidates first keeps each query bounded, at the price of preferring recent
+    papers when a query is too common to be selective (which is what a daily-papers user wants).
+    """
+    sql = (
+        f"SELECT rowid, bm25(papers_fts, {_WEIGHTS}) FROM papers_fts WHERE papers_fts MATCH ?"
+        " ORDER BY rowid DESC LIMIT ?"
+    )
+    async with store.db.execute(sql, (match, CANDIDATES)) as cur:
+        rows = list(await cur.fetchall())
+    rows.sort(key=lambda row: row[1])
+    return [row[0] for row in rows[:limit]]
+
+
+def _stages(terms: list[str]) -> list[tuple[str, str]]:
+    """Return (stage name, FTS5 query) pairs, most precise first; terms are quoted, never FTS syntax."""
+    quoted = [f'"{t}"' for t in terms]
+    stages = []
+    if len(terms) > 1:
+        stages.append(("title", "title : " + '"' + " ".join(terms) + '"'))
+    stages.append(("title", "title : " + '"' + "".join(terms) + '"*'))
+    # The last word may be half-typed: expand it as a prefix once it is long enough to be selective.
+    last = quoted[-1] + "*" if len(terms[-1]) >= 3 else quoted[-1]
+    stages.append(("text", " ".join([*quoted[:-1], last])))
+    if len(terms) > 1:
+        stages.append(("text", " OR ".join(quoted)))
+    # Typo tolerance: the first five letters of each longer word ("quantizaton" -> "quant"*).
+    stems = sorted({f'"{t[:5]}"*' for t in terms if len(t) > 5})
+    if stems:
+        stages.append(("fuzzy", " OR ".join(stems)))
+    return stages
 
 
 async def search_words(store: Store, terms: list[str], *, limit: int) -> tuple[list[Paper], str]:
     """Return papers for free-text ``terms``, best first, and the stage that found the best one."""
-    stages = [
-        ("title", "title : " + '"' + " ".join(terms) + '"'),
-        ("title", "title : " + '"' + "".join(terms) + '"*'),
-        ("text", _quoted(terms, prefix_last=True)),
-        ("text", " OR ".join(f'"{t}"' for t in terms)),
-    ]
-    if len(terms) == 1:
-        stages = stages[1:]
     found: list[int] = []
     how = "none"
-    for name, match in stages:
-        for rowid in await _fts(store, match, limit):
+    for name, match in _stages(terms):
+        for rowid in await _ranked(store, match, limit):
             if rowid not in found:
                 if not found:
                     how = name

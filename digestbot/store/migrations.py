@@ -32,7 +32,7 @@ MIGRATIONS: list[str] = [
     CREATE VIRTUAL TABLE papers_fts USING fts5(
         title, authors_text, abstract, summary_text, keywords_text,
         content='papers', content_rowid='rowid',
-        tokenize="unicode61 remove_diacritics 2", prefix='2 3'
+        tokenize="unicode61 remove_diacritics 2"
     );
     CREATE TRIGGER papers_ai AFTER INSERT ON papers BEGIN
         INSERT INTO papers_fts(rowid, title, authors_text, abstract, summary_text, keywords_text)

@@ -1,0 +1,76 @@
+"""`digestbot ingest --from huggingface`: the real client against recorded-shape answers on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from digestbot.store import Store
+from tests.fakes.sources_server import Reply, SourcesServer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def run_cli(tmp_path: Path, base_url: str, *args: str) -> tuple[int, str, str]:
+    config = tmp_path / "config.yaml"
+    config.write_text(f"database: {tmp_path / 'db.sqlite3'}\nsources:\n  huggingface:\n    base_url: {base_url}\n")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "digestbot", "--config", str(config), "ingest", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def test_one_day_then_idempotent(tmp_path: Path) -> None:
+    async with SourcesServer() as server:
+        status, out, err = await run_cli(tmp_path, server.base_url, "--from", "huggingface", "--date", "2024-10-11")
+        assert status == 0, err
+        assert out.startswith("huggingface: 1 days: 1 fetched (")
+        first = server.seen("/api/daily_papers")[0].query
+        assert first["date"] == "2024-10-11" and first["limit"] == "100"
+        status, out2, _ = await run_cli(tmp_path, server.base_url, "--from", "huggingface", "--date", "2024-10-11")
+        assert status == 0 and " 0 added, 0 updated" in out2
+    store = await Store.open(tmp_path / "db.sqlite3")
+    try:
+        digest = await store.digest(__import__("datetime").date(2024, 10, 11))
+        assert digest is not None and len(digest.papers) >= 5
+        assert any(p.arxiv_id == "2410.05265" for p in digest.papers)
+    finally:
+        await store.close()
+
+
+async def test_backfill_resumes_and_reports(tmp_path: Path) -> None:
+    async with SourcesServer() as server:
+        status, out, err = await run_cli(
+            tmp_path, server.base_url, "--from", "huggingface", "--since", "2024-10-11", "--until", "2024-10-12"
+        )
+        assert status == 0, err
+        assert "2 days: 2 fetched" in out and "1 empty (1 weekend)" in out
+        calls = len(server.seen("/api/daily_papers"))
+        status, out, _ = await run_cli(
+            tmp_path, server.base_url, "--from", "huggingface", "--since", "2024-10-11", "--until", "2024-10-12"
+        )
+        assert "1 already stored" in out
+        assert len(server.seen("/api/daily_papers")) == calls + 1  # only the empty weekend day is asked again
+
+
+async def test_garbage_answer_is_one_line_and_stores_nothing(tmp_path: Path) -> None:
+    async with SourcesServer() as server:
+        server.script("/api/daily_papers", Reply(body="<html>oops</html>", content_type="text/html"))
+        status, out, err = await run_cli(tmp_path, server.base_url, "--from", "huggingface", "--date", "2024-10-11")
+    assert status == 2
+    assert err.startswith("digestbot: error: ") and err.count("\n") == 1 and "HTML" in err
+    store = await Store.open(tmp_path / "db.sqlite3")
+    try:
+        assert await store.count_papers() == 0
+    finally:
+        await store.close()
+
+
+async def test_files_and_from_are_exclusive(tmp_path: Path) -> None:
+    status, _, err = await run_cli(tmp_path, "http://127.0.0.1:9", "x.md", "--from", "huggingface")
+    assert status == 2 and "not both" in err
