@@ -87,8 +87,9 @@ def format_paper(paper: Paper, labels: Labels, *, others: Sequence[Paper] = ()) 
     if others:
         lines = [f"{o.arxiv_id} — {truncate(one_line(o.title), 120)}" for o in others]
         blocks.append(Context(parts=(labels.lookup_more + ":", *lines)))
-    return Message(blocks=tuple(blocks), fallback=one_line(paper.title) + " " + paper.arxiv_url, kind="paper",
-                   key=paper.arxiv_id)
+    return Message(
+        blocks=tuple(blocks), fallback=one_line(paper.title) + " " + paper.arxiv_url, kind="paper", key=paper.arxiv_id
+    )
 
 
 def format_matches(day: date, matches: Sequence[tuple[Paper, Sequence[str]]], labels: Labels) -> Message:

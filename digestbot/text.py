@@ -39,8 +39,10 @@ def utf16_len(text: str) -> int:
 
 def _safe_cut(text: str, end: int) -> int:
     """Move ``end`` left so the cut does not split a combining sequence (accents, Hangul jamo, ZWJ)."""
-    while end > 0 and end < len(text) and (
-        unicodedata.combining(text[end]) or text[end] in "\u200d\ufe0f" or text[end - 1] == "\u200d"
+    while (
+        end > 0
+        and end < len(text)
+        and (unicodedata.combining(text[end]) or text[end] in "\u200d\ufe0f" or text[end - 1] == "\u200d")
     ):
         end -= 1
     return end

@@ -1,0 +1,71 @@
+"""The console adapter: the embedded default platform, for ``digestbot demo`` and end-to-end tests.
+
+It prints messages to a stream and, when given a transcript file, appends each post as one JSON
+line there (fsynced), so that :meth:`ConsoleAdapter.find_sent` can tell after a crash what was
+already "posted" — the same reconciliation question the Discord and Slack adapters answer from
+channel history.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from adapters.console_render import render_console
+from digestbot.blocks import Message
+from digestbot.ports import Sent, Target
+
+
+class ConsoleAdapter:
+    """Post to a terminal (and optionally a JSONL transcript)."""
+
+    platform = "console"
+
+    def __init__(self, *, stream: TextIO | None = None, colour: bool | None = None, transcript: Path | None = None):
+        self._stream = stream or sys.stdout
+        self._colour = self._stream.isatty() if colour is None else colour
+        self._transcript = transcript
+        self._count = 0
+
+    async def start(self) -> None:
+        """Nothing to connect to."""
+
+    def render(self, message: Message) -> list[str]:
+        """Render as one terminal text (terminals have no size limit)."""
+        return [render_console(message, colour=self._colour)]
+
+    async def send(self, target: Target, payload: str, *, key: str, thread: str | None = None) -> Sent:
+        """Print ``payload`` and append it to the transcript."""
+        self._count += 1
+        message_id = f"console-{os.getpid()}-{self._count}"
+        if target.kind == "user":
+            self._stream.write(f"── direct message to {target.id} ──\n")
+        self._stream.write(payload)
+        self._stream.flush()
+        if self._transcript is not None:
+            record = {"id": message_id, "target": str(target), "key": key, "thread": thread, "text": payload}
+            with self._transcript.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+        return Sent(message_id=message_id, channel_id=target.id)
+
+    async def find_sent(self, target: Target, key: str) -> Sent | None:
+        """Return the transcript entry for ``key`` at ``target``, if any."""
+        if self._transcript is None or not self._transcript.exists():
+            return None
+        for line in self._transcript.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line torn by a crash mid-write was not a completed post
+            if record.get("target") == str(target) and record.get("key") == key:
+                return Sent(message_id=record["id"], channel_id=target.id)
+        return None
+
+    async def close(self) -> None:
+        """Flush the stream."""
+        self._stream.flush()

@@ -1,0 +1,232 @@
+"""The ``digestbot`` command line: the composition root that wires config, store and adapters.
+
+Every sub-command is an ``async`` function taking the parsed arguments and returning an exit
+status. User errors (:class:`~digestbot.errors.DigestbotError`) become one line on stderr and exit
+status 2; nothing else is caught, so a real bug still shows its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from digestbot import __version__
+from digestbot.blocks import Message
+from digestbot.config import Config, load_config, redacted
+from digestbot.errors import CommandError, DigestbotError
+from digestbot.formatter import format_digest, format_notice, format_paper
+from digestbot.labels import labels_for
+from digestbot.lookup import lookup
+from digestbot.sources.files import FORMATS, load_file
+from digestbot.store import Store
+
+log = logging.getLogger("digestbot")
+
+SAMPLE = "daily-papers-2024-10-11.md"
+Handler = Callable[[argparse.Namespace, Config], Awaitable[int]]
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid date {text!r} (expected YYYY-MM-DD)") from None
+
+
+def db_path(args: argparse.Namespace, config: Config) -> Path:
+    """Return the database path: ``--db``, else the config's ``database``, else ./digestbot.sqlite3."""
+    return Path(args.db or config.database)
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()
+
+
+def _render(message: Message, platform: str, *, colour: bool) -> list[Any]:
+    """Render with the chosen platform's renderer (pure functions: no platform connection)."""
+    if platform == "console":
+        from adapters.console_render import render_console
+
+        return [render_console(message, colour=colour)]
+    if platform == "discord":
+        from adapters.discord_render import render_discord
+
+        return render_discord(message)
+    from adapters.slack_render import render_slack
+
+    return render_slack(message)
+
+
+def _show(messages: list[Message], args: argparse.Namespace) -> None:
+    platform = getattr(args, "platform", "console")
+    payloads = [p for m in messages for p in _render(m, platform, colour=sys.stdout.isatty())]
+    if getattr(args, "json", False):
+        _out(json.dumps(payloads, ensure_ascii=False, indent=2))
+    elif platform == "console":
+        for text in payloads:
+            _out(text)
+    else:
+        _out(json.dumps(payloads, ensure_ascii=False, indent=2))
+
+
+# -- commands -----------------------------------------------------------------------------------
+
+
+async def ingest_files(store: Store, paths: list[str], fmt: str) -> int:
+    """Load each file and store it in one transaction; report per file; 2 if any file was bad."""
+    status = 0
+    for path in paths:
+        try:
+            loaded = load_file(path, fmt=fmt)
+            result = await store.upsert_papers(loaded.papers, digest_date=loaded.digest_date)
+        except DigestbotError as exc:
+            print(f"digestbot: error: {exc}", file=sys.stderr)
+            status = 2
+            continue
+        day = f" for {loaded.digest_date.isoformat()}" if loaded.digest_date else ""
+        _out(
+            f"{path}: {len(loaded.papers)} papers{day} ({loaded.format}): {result.added} added, "
+            f"{result.updated} updated, {result.unchanged} unchanged"
+        )
+    return status
+
+
+async def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
+    """Load paper files into the archive."""
+    async with await Store.open(db_path(args, config)) as store:
+        return await ingest_files(store, args.paths, args.format)
+
+
+async def _digest_message(store: Store, day: date | None, config: Config, top: int | None) -> Message:
+    if day is None:
+        day = await store.latest_digest_date()
+        if day is None:
+            raise CommandError("the archive holds no digest yet: run 'digestbot ingest FILE' or 'digestbot demo'")
+    digest = await store.digest(day)
+    if digest is None:
+        known = ", ".join(d.isoformat() for d in await store.digest_dates(limit=5)) or "none"
+        raise CommandError(f"no digest for {day.isoformat()} (newest dates: {known})")
+    return format_digest(digest, labels_for(config.locale), top=top)
+
+
+async def cmd_preview(args: argparse.Namespace, config: Config) -> int:
+    """Render a day's digest without posting it."""
+    async with await Store.open(db_path(args, config)) as store:
+        message = await _digest_message(store, args.date, config, args.top)
+    _show([message], args)
+    return 0
+
+
+async def cmd_lookup(args: argparse.Namespace, config: Config) -> int:
+    """Answer a /paper query from the command line."""
+    async with await Store.open(db_path(args, config)) as store:
+        result = await lookup(store, args.query)
+    labels = labels_for(config.locale)
+    if result.best is None:
+        _show([format_notice(labels.no_match.format(query=result.query))], args)
+        return 1
+    _show([format_paper(result.best, labels, others=result.others)], args)
+    return 0
+
+
+async def cmd_check_config(args: argparse.Namespace, config: Config) -> int:
+    """Validate a config file (loading it already did); print a summary without secrets."""
+    path = args.path or args.config
+    if args.path:
+        config = load_config(args.path)
+    if args.show:
+        _out(json.dumps(redacted(config), ensure_ascii=False, indent=2))
+    platforms = [p for p in ("discord", "slack") if getattr(config, p).enabled] or ["console only"]
+    _out(f"{path or '(defaults)'}: OK — {len(config.channels)} channels; platforms: {', '.join(platforms)}")
+    return 0
+
+
+async def cmd_demo(args: argparse.Namespace, config: Config) -> int:
+    """Load the bundled sample digest, post it to the console, answer a lookup."""
+    sample = resources.files("digestbot") / "data" / SAMPLE
+    labels = labels_for(config.locale)
+    async with await Store.open(db_path(args, config)) as store:
+        with resources.as_file(sample) as path:
+            status = await ingest_files(store, [str(path)], "auto")
+        if status:
+            return status
+        message = await _digest_message(store, None, config, None)
+        _show([message], args)
+        _out("\n$ /paper prefix quant")
+        result = await lookup(store, "prefix quant")
+        if result.best is not None:
+            _show([format_paper(result.best, labels, others=result.others)], args)
+    return 0
+
+
+# -- parser -------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser for every sub-command."""
+    parser = argparse.ArgumentParser(prog="digestbot", description="The day's research papers, in your team chat.")
+    parser.add_argument("--version", action="version", version=f"digestbot {__version__}")
+    parser.add_argument("--config", help="YAML config file (default: $DIGESTBOT_CONFIG, else none)")
+    parser.add_argument("--db", help="SQLite database file (default: the config's 'database', ./digestbot.sqlite3)")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(handler=handler)
+        return p
+
+    def platform_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--platform", choices=("console", "discord", "slack"), default="console")
+        p.add_argument("--json", action="store_true", help="print the exact payloads as one JSON document")
+
+    add("demo", cmd_demo, "load the bundled sample digest and show it (no config or tokens needed)")
+    p = add("ingest", cmd_ingest, "load paper files (Markdown digest, Hugging Face JSON, JSON/YAML records)")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--format", choices=FORMATS, default="auto", help="skip content detection")
+    p = add("preview", cmd_preview, "render a day's digest without posting it")
+    p.add_argument("--date", type=_date, help="digest date (default: the newest)")
+    p.add_argument("--top", type=int, help="only the N most-voted papers")
+    platform_options(p)
+    p = add("lookup", cmd_lookup, "look a paper up: arXiv id, arXiv/Hugging Face URL, or title words")
+    p.add_argument("query")
+    platform_options(p)
+    p = add("check-config", cmd_check_config, "validate a config file")
+    p.add_argument("path", nargs="?")
+    p.add_argument("--show", action="store_true", help="print the resolved config (secrets redacted)")
+    return parser
+
+
+def _setup_logging(verbosity: int, config: Config | None) -> None:
+    level = logging.DEBUG if verbosity > 1 else logging.INFO if verbosity else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose, None)
+    try:
+        config = load_config(args.config or os.environ.get("DIGESTBOT_CONFIG") or None)
+        return asyncio.run(args.handler(args, config))
+    except DigestbotError as exc:
+        print(f"digestbot: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("digestbot: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away: stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

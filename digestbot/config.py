@@ -1,0 +1,287 @@
+"""Typed configuration, loaded once at start-up from YAML and passed to whoever needs it.
+
+Every key is a field of a frozen dataclass below; ``config.example.yaml`` documents them all.
+Loading checks types and names: an unknown key or a wrong type raises
+:class:`~digestbot.errors.ConfigError` naming its dotted path (``slack.bot_tokn``) and the
+closest known key. Secrets are written as ``${ENV_VAR}`` (or ``${ENV_VAR:-default}``) and
+expanded from the environment; their values never appear in errors or logs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from digestbot.errors import ConfigError
+
+Platform = Literal["discord", "slack", "console"]
+_ENV = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+
+
+def secret(default: str = "") -> Any:
+    """Declare a field whose value is a secret: redacted whenever the config is shown."""
+    return field(default=default, metadata={"secret": True})
+
+
+@dataclass(frozen=True, kw_only=True)
+class HuggingFaceConfig:
+    """The Hugging Face Daily Papers API."""
+
+    enabled: bool = True
+    base_url: str = "https://huggingface.co"
+    timeout: float = 20.0
+    lead_minutes: int = 60
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArxivConfig:
+    """The arXiv export API (enrichment, category digests)."""
+
+    enabled: bool = False
+    base_url: str = "https://export.arxiv.org"
+    categories: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourcesConfig:
+    """Where papers come from."""
+
+    huggingface: HuggingFaceConfig = HuggingFaceConfig()
+    arxiv: ArxivConfig = ArxivConfig()
+    files: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class DiscordConfig:
+    """The Discord bot."""
+
+    enabled: bool = False
+    token: str = secret()
+    application_id: str = ""
+    api_base_url: str = "https://discord.com/api/v10"
+    threads: bool = False
+    admins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlackConfig:
+    """The Slack app."""
+
+    enabled: bool = False
+    bot_token: str = secret()
+    app_token: str = secret()
+    signing_secret: str = secret()
+    api_base_url: str = "https://slack.com/api/"
+    mode: Literal["socket", "http"] = "socket"
+    port: int = 3000
+    threads: bool = True
+    admins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChannelConfig:
+    """One channel that gets the daily digest (chat-configured settings override these)."""
+
+    platform: Platform
+    id: str
+    workspace: str = ""
+    time: str = "09:00"
+    timezone: str = "UTC"
+    weekdays: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    top: int = 10
+    topics: tuple[str, ...] = ()
+    on_empty: Literal["notice", "skip"] = "notice"
+    enabled: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubscriptionsConfig:
+    """Limits on per-user topic subscriptions."""
+
+    max_topics: int = 20
+    max_topic_length: int = 100
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryConfig:
+    """How the scheduler catches up, waits for papers, and retries."""
+
+    catch_up_hours: float = 24.0
+    empty_retry_minutes: float = 30.0
+    empty_cutoff_hours: float = 6.0
+    max_attempts: int = 6
+    concurrency: int = 4
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    """The whole configuration."""
+
+    database: str = "digestbot.sqlite3"
+    locale: str = "en"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    sources: SourcesConfig = SourcesConfig()
+    discord: DiscordConfig = DiscordConfig()
+    slack: SlackConfig = SlackConfig()
+    channels: tuple[ChannelConfig, ...] = ()
+    subscriptions: SubscriptionsConfig = SubscriptionsConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
+
+
+def _type_name(value: object) -> str:
+    return {dict: "a mapping", list: "a list", str: "text", bool: "true/false", type(None): "nothing"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _expand_env(value: str, path: str, env: Mapping[str, str]) -> str:
+    def repl(m: re.Match[str]) -> str:
+        name = m["name"]
+        if name in env:
+            return env[name]
+        if m["default"] is not None:
+            return m["default"]
+        raise ConfigError(f"{path}: environment variable {name} is not set")
+
+    return _ENV.sub(repl, value)
+
+
+def _convert(tp: Any, value: Any, path: str, env: Mapping[str, str]) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return None if value is None else _convert(args[0], value, path, env)
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices:
+            raise ConfigError(f"{path}: must be one of {', '.join(map(str, choices))}, got {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{path}: expected a list, got {_type_name(value)}")
+        item = typing.get_args(tp)[0]
+        return tuple(_convert(item, v, f"{path}[{i}]", env) for i, v in enumerate(value))
+    if dataclasses.is_dataclass(tp):
+        return build(tp, value, path, env)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: expected true or false, got {_type_name(value)}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path}: expected a whole number, got {_type_name(value)}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{path}: expected a number, got {_type_name(value)}")
+        return float(value)
+    if tp is str:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)  # ids written unquoted, e.g. a Discord channel id
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: expected text, got {_type_name(value)}")
+        return _expand_env(value, path, env)
+    raise TypeError(f"unsupported config type {tp!r} at {path}")  # a programming error, not user input
+
+
+def build(cls: type[Any], data: Any, path: str = "", env: Mapping[str, str] | None = None) -> Any:
+    """Build dataclass ``cls`` from a mapping, naming the dotted path of anything wrong."""
+    env = os.environ if env is None else env
+    where = path or "config"
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: expected a mapping of keys, got {_type_name(data)}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        sub = f"{path}.{key}" if path else str(key)
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), fields, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(fields)}"
+            raise ConfigError(f"{sub}: unknown key{hint}")
+        kwargs[key] = _convert(hints[key], value, sub, env)
+    missing = [
+        n
+        for n, f in fields.items()
+        if n not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(f"{where}: missing required key {missing[0]!r}")
+    return cls(**kwargs)
+
+
+def _validate(config: Config) -> None:
+    from digestbot.labels import labels_for
+    from digestbot.schedule import parse_schedule
+
+    labels_for(config.locale)
+    seen: set[tuple[str, str]] = set()
+    for i, ch in enumerate(config.channels):
+        where = f"channels[{i}]"
+        if not ch.id.strip():
+            raise ConfigError(f"{where}.id: must not be empty")
+        if (ch.platform, ch.id) in seen:
+            raise ConfigError(f"{where}: channel {ch.platform}:{ch.id} is listed twice")
+        seen.add((ch.platform, ch.id))
+        if not 1 <= ch.top <= 100:
+            raise ConfigError(f"{where}.top: must be between 1 and 100, got {ch.top}")
+        parse_schedule(ch.time, ch.timezone, list(ch.weekdays), where=where)
+    if config.subscriptions.max_topics < 1 or config.subscriptions.max_topic_length < 3:
+        raise ConfigError("subscriptions: max_topics must be ≥ 1 and max_topic_length ≥ 3")
+
+
+def load_config(path: str | Path | None, *, env: Mapping[str, str] | None = None) -> Config:
+    """Load and validate a YAML config file; None gives the defaults (the embedded demo setup)."""
+    if path is None:
+        config = Config()
+    else:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: config is not UTF-8 text") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark else str(path)
+            raise ConfigError(f"{where}: invalid YAML: {getattr(exc, 'problem', None) or 'cannot parse'}") from None
+        try:
+            config = build(Config, data, "", env)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    try:
+        _validate(config)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}" if path else str(exc)) from None
+    return config
+
+
+def redacted(config: Any) -> dict[str, Any]:
+    """Return the config as plain data with every secret field replaced by ``***`` (or empty)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if f.metadata.get("secret"):
+            out[f.name] = "***" if value else ""
+        elif dataclasses.is_dataclass(value):
+            out[f.name] = redacted(value)
+        elif isinstance(value, tuple):
+            out[f.name] = [redacted(v) if dataclasses.is_dataclass(v) else v for v in value]
+        else:
+            out[f.name] = value
+    return out

@@ -1,0 +1,151 @@
+"""Load paper files of any supported format, detected from the content (overridable).
+
+Formats: ``markdown`` (daily digests like the bundled sample), ``huggingface`` (a saved
+``/api/daily_papers`` response), ``records`` (plain JSON or YAML paper records). Whatever the
+format, a bad file raises one :class:`SourceError` naming the file and the line or JSON path, and
+nothing from it is returned, so a caller storing the result stores all of it or none.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from digestbot.errors import SourceError
+from digestbot.records import Paper
+from digestbot.sources.markdown import parse_markdown_digest
+from digestbot.sources.records_file import RecordError, parse_records
+
+FORMATS = ("auto", "markdown", "huggingface", "records")
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+# Field caps: far above any real paper, low enough that a runaway file cannot bloat the archive.
+MAX_TITLE = 2_000
+MAX_TEXT = 100_000
+MAX_AUTHORS = 5_000
+MAX_KEYWORDS = 500
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadedFile:
+    """The papers read from one file, and the digest date the file declares (if any)."""
+
+    path: Path
+    format: str
+    digest_date: date | None
+    papers: tuple[Paper, ...]
+
+
+def detect_format(path: Path, text: str) -> str:
+    """Guess a file's format from its content first and its suffix second."""
+    head = text.lstrip("\ufeff \t\r\n")[:1]
+    if head in ("[", "{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            return "records"  # the JSON error is reported by the records loader
+        first = data[0] if isinstance(data, list) and data else None
+        return "huggingface" if isinstance(first, dict) and isinstance(first.get("paper"), dict) else "records"
+    if head == "#" or path.suffix.lower() in (".md", ".markdown"):
+        return "markdown"
+    return "records"
+
+
+def check_limits(paper: Paper, where: str) -> None:
+    """Raise SourceError if a field is beyond any sane size (names the paper and field)."""
+    checks = [
+        ("title", len(paper.title), MAX_TITLE),
+        ("abstract", len(paper.abstract), MAX_TEXT),
+        ("ai_summary", len(paper.ai_summary), MAX_TEXT),
+        ("authors", len(paper.authors), MAX_AUTHORS),
+        ("keywords", len(paper.keywords), MAX_KEYWORDS),
+    ]
+    checks += [(f"sections[{label!r}]", len(text), MAX_TEXT) for label, text in paper.sections]
+    for field, size, cap in checks:
+        if size > cap:
+            raise SourceError(f"{where}: paper {paper.arxiv_id}: {field} too large ({size:,} > {cap:,})")
+
+
+def _decode(path: Path) -> str:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise SourceError(f"{path}: file too large ({size:,} bytes > {MAX_FILE_BYTES:,})")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise SourceError(f"{path}:{line}: not UTF-8 text (byte {exc.start})") from None
+
+
+def _yaml_line(text: str, json_path: str) -> int | None:
+    """Find the line of ``json_path`` ($.papers[2].votes) in a YAML document, for error messages."""
+    try:
+        node: Any = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    line = node.start_mark.line + 1 if node else None
+    for part in json_path.replace("[", ".[").split(".")[1:]:
+        if node is None:
+            break
+        if part.startswith("[") and isinstance(node, yaml.SequenceNode):
+            index = int(part[1:-1])
+            node = node.value[index] if index < len(node.value) else None
+        elif isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == part), None)
+        else:
+            break
+        if node is not None:
+            line = node.start_mark.line + 1
+    return line
+
+
+def _load_structured(path: Path, text: str, fmt: str) -> tuple[date | None, list[Paper]]:
+    is_json = text.lstrip("\ufeff \t\r\n")[:1] in ("[", "{") or path.suffix.lower() == ".json"
+    try:
+        data = json.loads(text) if is_json else yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise SourceError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or "cannot parse"
+        raise SourceError(f"{where}: invalid YAML: {problem}") from None
+    try:
+        if fmt == "huggingface":
+            from digestbot.sources.huggingface import parse_daily_papers
+
+            papers = parse_daily_papers(data, origin=str(path))
+            days = {p.digest_date for p in papers if p.digest_date}
+            return (days.pop() if len(days) == 1 else None), papers
+        return parse_records(data, source="records")
+    except RecordError as exc:
+        line = None if is_json else _yaml_line(text, exc.path)
+        where = f"{path}:{line}" if line else str(path)
+        raise SourceError(f"{where}: {exc.path}: {exc.what}") from None
+
+
+def load_file(path: str | Path, *, fmt: str = "auto") -> LoadedFile:
+    """Read one paper file; raise SourceError (file, line or JSON path, what is wrong) on bad input."""
+    path = Path(path)
+    if fmt not in FORMATS:
+        raise SourceError(f"{path}: unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    text = _decode(path)
+    if not text.strip():
+        raise SourceError(f"{path}: the file is empty")
+    chosen = detect_format(path, text) if fmt == "auto" else fmt
+    if chosen == "markdown":
+        day, papers = parse_markdown_digest(text, origin=str(path))
+    else:
+        day, papers = _load_structured(path, text, chosen)
+    for paper in papers:
+        check_limits(paper, str(path))
+    return LoadedFile(path=path, format=chosen, digest_date=day, papers=tuple(papers))

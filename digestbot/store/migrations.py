@@ -1,0 +1,82 @@
+"""Versioned schema migrations: each step moves the file from version N-1 to N in one transaction.
+
+Never edit a released step; append a new one. ``schema_version`` holds one row with the current
+version, so an old file upgrades in order and a file from a newer digestbot is refused.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[str] = [
+    # 1: papers, their full-text index, and which papers made which day's digest.
+    """
+    CREATE TABLE papers (
+        rowid INTEGER PRIMARY KEY,
+        arxiv_id TEXT NOT NULL UNIQUE,
+        title TEXT NOT NULL,
+        authors TEXT NOT NULL DEFAULT '[]',
+        abstract TEXT NOT NULL DEFAULT '',
+        sections TEXT NOT NULL DEFAULT '[]',
+        ai_summary TEXT NOT NULL DEFAULT '',
+        keywords TEXT NOT NULL DEFAULT '[]',
+        votes INTEGER,
+        thumbnail TEXT,
+        github_url TEXT,
+        digest_date TEXT,
+        source TEXT NOT NULL DEFAULT '',
+        extra TEXT NOT NULL DEFAULT '{}',
+        authors_text TEXT NOT NULL DEFAULT '',
+        summary_text TEXT NOT NULL DEFAULT '',
+        keywords_text TEXT NOT NULL DEFAULT '',
+        updated_at TEXT NOT NULL
+    );
+    CREATE VIRTUAL TABLE papers_fts USING fts5(
+        title, authors_text, abstract, summary_text, keywords_text,
+        content='papers', content_rowid='rowid',
+        tokenize="unicode61 remove_diacritics 2", prefix='2 3'
+    );
+    CREATE TRIGGER papers_ai AFTER INSERT ON papers BEGIN
+        INSERT INTO papers_fts(rowid, title, authors_text, abstract, summary_text, keywords_text)
+        VALUES (new.rowid, new.title, new.authors_text, new.abstract, new.summary_text, new.keywords_text);
+    END;
+    CREATE TRIGGER papers_ad AFTER DELETE ON papers BEGIN
+        INSERT INTO papers_fts(papers_fts, rowid, title, authors_text, abstract, summary_text, keywords_text)
+        VALUES ('delete', old.rowid, old.title, old.authors_text, old.abstract, old.summary_text, old.keywords_text);
+    END;
+    CREATE TRIGGER papers_au AFTER UPDATE OF title, authors_text, abstract, summary_text, keywords_text ON papers
+    BEGIN
+        INSERT INTO papers_fts(papers_fts, rowid, title, authors_text, abstract, summary_text, keywords_text)
+        VALUES ('delete', old.rowid, old.title, old.authors_text, old.abstract, old.summary_text, old.keywords_text);
+        INSERT INTO papers_fts(rowid, title, authors_text, abstract, summary_text, keywords_text)
+        VALUES (new.rowid, new.title, new.authors_text, new.abstract, new.summary_text, new.keywords_text);
+    END;
+    CREATE TABLE digest_entries (
+        digest_date TEXT NOT NULL,
+        arxiv_id TEXT NOT NULL REFERENCES papers(arxiv_id),
+        votes INTEGER,
+        PRIMARY KEY (digest_date, arxiv_id)
+    ) WITHOUT ROWID;
+    """,
+    # 2: per-user topic subscriptions and chat-configured channels.
+    """
+    CREATE TABLE subscriptions (
+        platform TEXT NOT NULL,
+        workspace TEXT NOT NULL DEFAULT '',
+        user_id TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (platform, workspace, user_id, topic)
+    ) WITHOUT ROWID;
+    CREATE TABLE channels (
+        platform TEXT NOT NULL,
+        channel_id TEXT NOT NULL,
+        workspace TEXT NOT NULL DEFAULT '',
+        settings TEXT NOT NULL DEFAULT '{}',
+        enabled INTEGER NOT NULL DEFAULT 1,
+        disabled_reason TEXT,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (platform, channel_id)
+    ) WITHOUT ROWID;
+    """,
+]
+
+LATEST = len(MIGRATIONS)

@@ -1,0 +1,315 @@
+"""The aiosqlite store: papers (+ FTS5 index), digests, subscriptions, channels.
+
+One file, WAL mode (readers never block the writer), ``synchronous=FULL`` (a committed delivery
+record survives power loss), a busy timeout (several processes may share the file) and explicit
+``BEGIN IMMEDIATE`` transactions, so every write either fully lands or not at all. All SQL is
+parameterised.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from digestbot.errors import CommandError, StoreError
+from digestbot.records import Digest, Paper
+from digestbot.store.migrations import LATEST, MIGRATIONS
+
+log = logging.getLogger(__name__)
+
+_PAPER_COLUMNS = (
+    "arxiv_id, title, authors, abstract, sections, ai_summary, keywords, votes, thumbnail, github_url,"
+    " digest_date, source, extra"
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpsertResult:
+    """How many papers a write added, changed, or found already identical."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def paper_from_row(row: Sequence[Any]) -> Paper:
+    """Build a Paper from a row selected with ``_PAPER_COLUMNS``."""
+    return Paper(
+        arxiv_id=row[0],
+        title=row[1],
+        authors=tuple(json.loads(row[2])),
+        abstract=row[3],
+        sections=tuple((label, text) for label, text in json.loads(row[4])),
+        ai_summary=row[5],
+        keywords=tuple(json.loads(row[6])),
+        votes=row[7],
+        thumbnail=row[8],
+        github_url=row[9],
+        digest_date=date.fromisoformat(row[10]) if row[10] else None,
+        source=row[11],
+        extra=json.loads(row[12]),
+    )
+
+
+def _row_values(p: Paper) -> tuple[Any, ...]:
+    """Return the column values for ``p``, including the FTS helper columns."""
+    summary = "\n".join([text for _, text in p.sections] + [p.ai_summary])
+    return (
+        p.arxiv_id,
+        p.title,
+        json.dumps(p.authors, ensure_ascii=False),
+        p.abstract,
+        json.dumps(p.sections, ensure_ascii=False),
+        p.ai_summary,
+        json.dumps(p.keywords, ensure_ascii=False),
+        p.votes,
+        p.thumbnail,
+        p.github_url,
+        p.digest_date.isoformat() if p.digest_date else None,
+        p.source,
+        json.dumps(dict(p.extra), ensure_ascii=False, default=str),
+        ", ".join(p.authors),
+        summary.strip(),
+        ", ".join(p.keywords),
+        _now(),
+    )
+
+
+class Store:
+    """Async access to the SQLite file; open with :meth:`open`, close with :meth:`close`."""
+
+    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+        self._db = db
+        self.path = path
+
+    @classmethod
+    async def open(cls, path: str | Path) -> Store:
+        """Open (creating if needed) and migrate the database at ``path``."""
+        path = Path(path)
+        try:
+            if path.parent and not path.parent.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+            db = await aiosqlite.connect(path, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"{path}: cannot open database: {exc}") from None
+        store = cls(db, path)
+        try:
+            await store._configure()
+            await store._migrate()
+        except sqlite3.DatabaseError as exc:
+            await db.close()
+            raise StoreError(f"{path}: not a usable digestbot database: {exc}") from None
+        except BaseException:
+            await db.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        """Close the connection (the WAL is checkpointed by SQLite)."""
+        await self._db.close()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _configure(self) -> None:
+        for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=10000", "foreign_keys=ON"):
+            await self._db.execute(f"PRAGMA {pragma}")
+
+    async def schema_version(self) -> int:
+        """Return the file's schema version (0 for a new file)."""
+        await self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        async with self._db.execute("SELECT version FROM schema_version") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def _migrate(self) -> None:
+        current = await self.schema_version()
+        if current > LATEST:
+            raise StoreError(f"{self.path}: schema version {current} is newer than this digestbot ({LATEST}); upgrade")
+        for version in range(current + 1, LATEST + 1):
+            log.info("migrating %s to schema version %d", self.path, version)
+            script = (
+                "BEGIN IMMEDIATE;\n"
+                + MIGRATIONS[version - 1]
+                + ";\nDELETE FROM schema_version;\n"
+                + f"INSERT INTO schema_version(version) VALUES ({version});\nCOMMIT;"
+            )
+            try:
+                await self._db.executescript(script)
+            except sqlite3.Error:
+                if self._db.in_transaction:
+                    await self._db.execute("ROLLBACK")
+                raise
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """Run a block in one ``BEGIN IMMEDIATE`` transaction: it commits whole or rolls back whole."""
+        await self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            await self._db.execute("ROLLBACK")
+            raise
+        await self._db.execute("COMMIT")
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        """The raw connection, for store extensions in other modules (outbox, lookup)."""
+        return self._db
+
+    # -- papers ---------------------------------------------------------------------------------
+
+    async def upsert_papers(self, papers: Iterable[Paper], *, digest_date: date | None = None) -> UpsertResult:
+        """Store ``papers`` in one transaction; a paper already known is enriched, never wiped.
+
+        ``digest_date`` (else each paper's own) records the paper as part of that day's digest.
+        """
+        added = updated = unchanged = 0
+        async with self.transaction() as db:
+            for paper in papers:
+                async with db.execute(
+                    f"SELECT {_PAPER_COLUMNS} FROM papers WHERE arxiv_id = ?", (paper.arxiv_id,)
+                ) as cur:
+                    row = await cur.fetchone()
+                if row is None:
+                    await db.execute(
+                        f"INSERT INTO papers ({_PAPER_COLUMNS}, authors_text, summary_text, keywords_text, updated_at)"
+                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        _row_values(paper),
+                    )
+                    added += 1
+                    merged = paper
+                else:
+                    old = paper_from_row(row)
+                    merged = old.merged_with(paper)
+                    if merged == old:
+                        unchanged += 1
+                    else:
+                        values = _row_values(merged)
+                        await db.execute(
+                            "UPDATE papers SET title=?, authors=?, abstract=?, sections=?, ai_summary=?, keywords=?,"
+                            " votes=?, thumbnail=?, github_url=?, digest_date=?, source=?, extra=?, authors_text=?,"
+                            " summary_text=?, keywords_text=?, updated_at=? WHERE arxiv_id=?",
+                            (*values[1:], values[0]),
+                        )
+                        updated += 1
+                day = digest_date or paper.digest_date
+                if day is not None:
+                    await db.execute(
+                        "INSERT INTO digest_entries(digest_date, arxiv_id, votes) VALUES (?,?,?)"
+                        " ON CONFLICT(digest_date, arxiv_id) DO UPDATE SET votes = coalesce(excluded.votes, votes)",
+                        (day.isoformat(), paper.arxiv_id, merged.votes),
+                    )
+        return UpsertResult(added=added, updated=updated, unchanged=unchanged)
+
+    async def get_paper(self, arxiv_id: str) -> Paper | None:
+        """Return the stored paper with this (normalised) arXiv id, or None."""
+        async with self._db.execute(f"SELECT {_PAPER_COLUMNS} FROM papers WHERE arxiv_id = ?", (arxiv_id,)) as cur:
+            row = await cur.fetchone()
+        return paper_from_row(row) if row else None
+
+    async def get_papers_by_rowid(self, rowids: Sequence[int]) -> list[Paper]:
+        """Return papers for FTS rowids, in the given order (missing ones skipped)."""
+        if not rowids:
+            return []
+        marks = ",".join("?" * len(rowids))
+        sql = f"SELECT rowid, {_PAPER_COLUMNS} FROM papers WHERE rowid IN ({marks})"
+        async with self._db.execute(sql, tuple(rowids)) as cur:
+            rows = {row[0]: paper_from_row(row[1:]) for row in await cur.fetchall()}
+        return [rows[r] for r in rowids if r in rows]
+
+    async def count_papers(self) -> int:
+        """Return how many papers the archive holds."""
+        async with self._db.execute("SELECT count(*) FROM papers") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def digest(self, day: date) -> Digest | None:
+        """Return the digest of ``day`` ranked by votes (most first, then by id), or None if empty."""
+        sql = (
+            f"SELECT {', '.join('p.' + c.strip() for c in _PAPER_COLUMNS.split(','))}, e.votes FROM digest_entries e"
+            " JOIN papers p ON p.arxiv_id = e.arxiv_id WHERE e.digest_date = ?"
+            " ORDER BY coalesce(e.votes, p.votes, 0) DESC, p.arxiv_id"
+        )
+        async with self._db.execute(sql, (day.isoformat(),)) as cur:
+            rows = await cur.fetchall()
+        if not rows:
+            return None
+        return Digest(date=day, papers=tuple(paper_from_row(r[:-1]) for r in rows))
+
+    async def digest_dates(self, *, limit: int = 30) -> list[date]:
+        """Return the newest dates that have a digest, newest first."""
+        sql = "SELECT DISTINCT digest_date FROM digest_entries ORDER BY digest_date DESC LIMIT ?"
+        async with self._db.execute(sql, (limit,)) as cur:
+            return [date.fromisoformat(r[0]) for r in await cur.fetchall()]
+
+    async def latest_digest_date(self, *, on_or_before: date | None = None) -> date | None:
+        """Return the newest digest date (optionally not after ``on_or_before``)."""
+        sql = "SELECT max(digest_date) FROM digest_entries WHERE digest_date <= ?"
+        async with self._db.execute(sql, ((on_or_before or date.max).isoformat(),)) as cur:
+            row = await cur.fetchone()
+        return date.fromisoformat(row[0]) if row and row[0] else None
+
+    # -- subscriptions --------------------------------------------------------------------------
+
+    async def add_subscription(self, *, platform: str, workspace: str, user: str, topic: str, max_topics: int) -> bool:
+        """Subscribe ``user`` to ``topic``; False if already subscribed. Raises CommandError past ``max_topics``."""
+        async with self.transaction() as db:
+            key = (platform, workspace, user)
+            sql = "SELECT topic FROM subscriptions WHERE platform=? AND workspace=? AND user_id=?"
+            async with db.execute(sql, key) as cur:
+                topics = {r[0] for r in await cur.fetchall()}
+            if topic in topics:
+                return False
+            if len(topics) >= max_topics:
+                raise CommandError(
+                    f"you already follow {len(topics)} topics (the limit is {max_topics}); unsubscribe first"
+                )
+            await db.execute(
+                "INSERT INTO subscriptions(platform, workspace, user_id, topic, created_at) VALUES (?,?,?,?,?)",
+                (*key, topic, _now()),
+            )
+        return True
+
+    async def remove_subscription(self, *, platform: str, workspace: str, user: str, topic: str) -> bool:
+        """Unsubscribe ``user`` from ``topic``; False if they were not subscribed."""
+        async with self.transaction() as db:
+            cur = await db.execute(
+                "DELETE FROM subscriptions WHERE platform=? AND workspace=? AND user_id=? AND topic=?",
+                (platform, workspace, user, topic),
+            )
+            return (cur.rowcount or 0) > 0
+
+    async def list_subscriptions(self, *, platform: str, workspace: str, user: str) -> list[str]:
+        """Return ``user``'s topics, oldest first."""
+        sql = (
+            "SELECT topic FROM subscriptions WHERE platform=? AND workspace=? AND user_id=? ORDER BY created_at, topic"
+        )
+        async with self._db.execute(sql, (platform, workspace, user)) as cur:
+            return [r[0] for r in await cur.fetchall()]
+
+    async def all_subscriptions(self, *, platform: str | None = None) -> list[tuple[str, str, str, str]]:
+        """Return every (platform, workspace, user, topic), optionally for one platform."""
+        sql = "SELECT platform, workspace, user_id, topic FROM subscriptions"
+        args: tuple[str, ...] = ()
+        if platform:
+            sql += " WHERE platform = ?"
+            args = (platform,)
+        async with self._db.execute(sql + " ORDER BY platform, workspace, user_id, created_at", args) as cur:
+            return [tuple(r) for r in await cur.fetchall()]  # type: ignore[misc]
