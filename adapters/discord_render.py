@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.render_text import fit, image_url, link_url, share_budget
+from adapters.render_text import fit, image_url, label_text, link_url, share_budget, summary_text
 from digestbot.blocks import Block, Context, Divider, Header, Image, Message, PaperCard, Paragraph, Section
 
 LENGTH: Callable[[str], int] = len
@@ -59,9 +59,9 @@ ZWSP = "\u200b"
 _EVERYONE = re.compile(r"@(everyone|here)", re.IGNORECASE)
 _ANGLE_MENTION = re.compile(r"<([@#/])")
 # Parentheses stay as written: with the brackets escaped no masked link "[text](url)" can form.
-_MD_INLINE = re.compile(r"([\\*_~|`\[\]<])")
-_MD_LINE_START = re.compile(r"^(\s*)([#>+\-])", re.MULTILINE)
-_MD_ORDERED = re.compile(r"^(\s*\d+)\.", re.MULTILINE)
+_MD_INLINE = "\\*_~|`[]<"  # the backslash first, so the escapes added after it stay single
+# Headings, quotes, lists and "-# subtext" only start a line; escape them only there.
+_MD_LINE_START = re.compile(r"^([ \t]*)(?:([#>+\-])|(\d+)\.)", re.MULTILINE)
 
 _META_LIMIT = 300
 _LABEL_LIMIT = 100
@@ -70,15 +70,22 @@ _LINK_LIMIT = 600
 
 def neutralise_mentions(text: str) -> str:
     """Return ``text`` with ``@everyone``/``@here`` and ``<@id>``/``<@&id>``/``<#id>`` broken by a zero-width space."""
+    if "@" not in text and "<" not in text:
+        return text
     text = _EVERYONE.sub(lambda m: "@" + ZWSP + m[1], text)
     return _ANGLE_MENTION.sub(lambda m: "<" + ZWSP + m[1], text)
 
 
 def escape_markdown(text: str) -> str:
     """Return ``text`` with mentions neutralised and Discord markdown escaped, so it shows as written."""
-    text = _MD_INLINE.sub(r"\\\1", neutralise_mentions(text))
-    text = _MD_LINE_START.sub(r"\1\\\2", text)
-    return _MD_ORDERED.sub(r"\1\\.", text)
+    text = neutralise_mentions(text)
+    for char in _MD_INLINE:
+        text = text.replace(char, "\\" + char)
+    return _MD_LINE_START.sub(_escape_line_start, text)
+
+
+def _escape_line_start(m: re.Match[str]) -> str:
+    return m[1] + ("\\" + m[2] if m[2] else m[3] + "\\.")
 
 
 def _fit_md(text: str, limit: int) -> str:
@@ -106,32 +113,34 @@ def _embed_size(embed: dict[str, Any]) -> int:
 
 def _card_description(card: PaperCard) -> str:
     """Return the votes line, the summary sections with bold labels, and the links, within 4096."""
-    head = _fit_md(" · ".join(card.meta), _META_LIMIT) if card.meta else ""
+    head = _fit_md(" · ".join(label_text(m) for m in card.meta), _META_LIMIT) if card.meta else ""
     links = []
     for link in card.links:
         url = link_url(link.url)
         if url and LENGTH(url) <= _LINK_LIMIT:
-            links.append(f"[{_fit_md(link.label, _LABEL_LIMIT)}]({url})")
+            links.append(f"[{_fit_md(label_text(link.label) or url, _LABEL_LIMIT)}]({url})")
     tail = " · ".join(links)
-    labels = [f"**{_fit_md(s.label, _LABEL_LIMIT)}**: " if s.label.strip() else "" for s in card.sections]
+    shown = [(label_text(s.label), summary_text(s.text)) for s in card.sections]
+    shown = [(name, text) for name, text in shown if name or text]
+    labels = [f"**{_fit_md(name, _LABEL_LIMIT)}**: " if name else "" for name, _ in shown]
+    texts = [text for _, text in shown]
     fixed = [p for p in (head, tail) if p] + labels
     # Pieces are joined by blank lines: count the separators between head, sections and tail.
-    pieces = len([p for p in (head, tail) if p]) + len(card.sections)
+    pieces = len([p for p in (head, tail) if p]) + len(shown)
     room = DESCRIPTION_LIMIT - sum(LENGTH(p) for p in fixed) - 2 * max(pieces - 1, 0)
-    sizes = [LENGTH(escape_markdown(s.text)) for s in card.sections]
-    caps = share_budget(sizes, room)
-    body = [label + _fit_md(s.text, cap) for label, s, cap in zip(labels, card.sections, caps, strict=True)]
+    caps = share_budget([LENGTH(escape_markdown(t)) for t in texts], room)
+    body = [label + _fit_md(t, cap) for label, t, cap in zip(labels, texts, caps, strict=True)]
     return "\n\n".join(p for p in (head, *body, tail) if p)
 
 
 def _card_embed(card: PaperCard) -> _Embed:
     prefix = f"{card.rank}. " if card.rank is not None else ""
-    title = prefix + _fit_md(card.title or card.arxiv_id, TITLE_LIMIT - LENGTH(prefix))
+    title = prefix + _fit_md(label_text(card.title) or card.arxiv_id, TITLE_LIMIT - LENGTH(prefix))
     embed: dict[str, Any] = {"title": title, "color": COLOUR}
     if url := link_url(card.url):
         embed["url"] = url
-    if card.authors.strip():
-        embed["author"] = {"name": _fit_plain(card.authors, AUTHOR_LIMIT)}
+    if authors := label_text(card.authors):
+        embed["author"] = {"name": _fit_plain(authors, AUTHOR_LIMIT)}
     if description := _card_description(card):
         embed["description"] = description
     if thumb := image_url(card.thumbnail):
@@ -142,12 +151,12 @@ def _card_embed(card: PaperCard) -> _Embed:
 def _text_raw(block: Block) -> tuple[str, str, str]:
     """Return (markup before, raw text, markup after) for a text block."""
     if isinstance(block, Header):
-        return "**", block.text, "**"
+        return "**", label_text(block.text), "**"
     if isinstance(block, Context):
-        return "-# ", " · ".join(block.parts), ""
+        return "-# ", " · ".join(label_text(p) for p in block.parts), ""
     if isinstance(block, Paragraph | Section):
-        label = f"**{escape_markdown(block.label)}**: " if isinstance(block, Section) else ""
-        return label, block.text, ""
+        label = f"**{_fit_md(label_text(block.label), _LABEL_LIMIT)}**: " if isinstance(block, Section) else ""
+        return label, summary_text(block.text), ""
     return "", "", ""
 
 
@@ -181,7 +190,7 @@ def _footer(message: Message, part: int, parts: int) -> str:
 def render_discord(message: Message, *, max_embeds: int = EMBEDS_PER_MESSAGE) -> list[dict[str, Any]]:
     """Return the message-create bodies that post ``message``: numbered parts, in order, all within limits."""
     max_embeds = max(1, min(max_embeds, EMBEDS_PER_MESSAGE))
-    heading = next((b.text for b in message.blocks if isinstance(b, Header)), "")
+    heading = next((label_text(b.text) for b in message.blocks if isinstance(b, Header)), "")
     lead: list[tuple[str, str, str]] = []
     embeds: list[_Embed] = []
     for block in message.blocks:

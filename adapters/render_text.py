@@ -8,13 +8,30 @@ the largest raw budget whose escaped form still fits.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from urllib.parse import quote, urlsplit
 
-from digestbot.text import truncate
+from digestbot.text import clean_text, one_line, truncate
 
 Escape = Callable[[str], str]
 Length = Callable[[str], int]
+
+
+_BLANK_LINES = re.compile(r"\n{2,}")
+
+
+def summary_text(text: str) -> str:
+    """Return summary text cleaned (no control or bidi characters) with blank lines folded to line breaks.
+
+    Renderers separate summary sections by blank lines, so a section must not contain one.
+    """
+    return _BLANK_LINES.sub("\n", clean_text(text))
+
+
+def label_text(text: str) -> str:
+    """Return a section label or short fact on one clean line."""
+    return one_line(text)
 
 
 def _identity(text: str) -> str:

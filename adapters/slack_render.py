@@ -36,7 +36,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from adapters.render_text import fit, image_url, link_url, share_budget
+from adapters.render_text import fit, image_url, label_text, link_url, share_budget, summary_text
 from digestbot.blocks import Block, Context, Divider, Header, Image, Message, PaperCard, Paragraph, Section
 from digestbot.text import utf16_len
 
@@ -72,14 +72,17 @@ _CONTEXT_ELEMENT_LIMIT = 500
 _HEADING_CONTEXT_LIMIT = 1000
 
 _BROADCAST = re.compile(r"@(channel|here|everyone)", re.IGNORECASE)
-_FORMAT_CHARS = re.compile(r"([*_~`])")
+_FORMAT_CHARS = "*_~`"
 
 
 def escape_mrkdwn(text: str) -> str:
     """Return ``text`` safe inside Slack mrkdwn: entities escaped, broadcasts and formatting neutralised."""
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = _BROADCAST.sub(lambda m: "@" + ZWSP + m[1], text)
-    return _FORMAT_CHARS.sub(ZWSP + r"\1" + ZWSP, text)
+    if "@" in text:
+        text = _BROADCAST.sub(lambda m: "@" + ZWSP + m[1], text)
+    for char in _FORMAT_CHARS:
+        text = text.replace(char, ZWSP + char + ZWSP)
+    return text
 
 
 def _fit(text: str, limit: int) -> str:
@@ -115,42 +118,48 @@ def text_size(value: Any) -> int:
 
 def _card_blocks(card: PaperCard) -> list[dict[str, Any]]:
     prefix = f"{card.rank}. " if card.rank is not None else ""
-    title = prefix + _fit(card.title or card.arxiv_id, _TITLE_LIMIT)
+    plain_title = label_text(card.title) or card.arxiv_id
+    title = prefix + _fit(plain_title, _TITLE_LIMIT)
     url = link_url(card.url)
     linked = url and LENGTH(url) <= _LINK_LIMIT
     title_line = f"*<{url.replace('&', '&amp;')}|{title}>*" if url and linked else f"*{title}*"
 
-    labels = [f"*{_fit(s.label, _LABEL_LIMIT)}*: " if s.label.strip() else "" for s in card.sections]
+    shown = [(label_text(s.label), summary_text(s.text)) for s in card.sections]
+    shown = [(name, text) for name, text in shown if name or text]
+    labels = [f"*{_fit(name, _LABEL_LIMIT)}*: " if name else "" for name, _ in shown]
+    texts = [text for _, text in shown]
     # Each piece must fit in a section by itself (next to the title in the worst case).
-    piece_room = SECTION_LIMIT - LENGTH(title_line) - 1
-    sizes = [LENGTH(escape_mrkdwn(s.text)) for s in card.sections]
-    caps = share_budget(sizes, _CARD_SUMMARY_BUDGET - sum(LENGTH(lb) + 1 for lb in labels))
+    piece_room = SECTION_LIMIT - LENGTH(title_line) - 2
+    sizes = [LENGTH(escape_mrkdwn(t)) for t in texts]
+    caps = share_budget(sizes, _CARD_SUMMARY_BUDGET - sum(LENGTH(lb) + 2 for lb in labels))
     pieces = [
-        label + _fit(s.text, max(min(cap, piece_room - LENGTH(label)), 0))
-        for label, s, cap in zip(labels, card.sections, caps, strict=True)
+        label + _fit(t, max(min(cap, piece_room - LENGTH(label)), 0))
+        for label, t, cap in zip(labels, texts, caps, strict=True)
     ]
 
-    texts = [title_line]
+    # The title line, then the sections separated by blank lines, spread over as few sections as fit.
+    sections = [title_line]
     for piece in pieces:
-        if LENGTH(texts[-1]) + 1 + LENGTH(piece) <= SECTION_LIMIT:
-            texts[-1] += "\n" + piece
+        sep = "\n" if sections == [title_line] else "\n\n"
+        if LENGTH(sections[-1]) + LENGTH(sep) + LENGTH(piece) <= SECTION_LIMIT:
+            sections[-1] += sep + piece
         else:
-            texts.append(piece)
-    blocks: list[dict[str, Any]] = [{"type": "section", "text": _mrkdwn(t)} for t in texts if t.strip()]
+            sections.append(piece)
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": _mrkdwn(t)} for t in sections if t.strip()]
     thumb = image_url(card.thumbnail)
     if thumb and LENGTH(thumb) <= IMAGE_URL_LIMIT:
         blocks[0]["accessory"] = {
             "type": "image",
             "image_url": thumb,
-            "alt_text": _plain(card.title or card.arxiv_id, ALT_TEXT_LIMIT),
+            "alt_text": _plain(plain_title, ALT_TEXT_LIMIT),
         }
 
     elements = []
-    if card.authors.strip():
-        elements.append(_mrkdwn(_fit(card.authors, _AUTHORS_LIMIT)))
-    if card.meta:
-        elements.append(_mrkdwn(_fit(" · ".join(card.meta), _META_LIMIT)))
-    links = [link for link in (_link(lk.url, lk.label) for lk in card.links) if link]
+    if authors := label_text(card.authors):
+        elements.append(_mrkdwn(_fit(authors, _AUTHORS_LIMIT)))
+    if meta := " · ".join(m for m in (label_text(m) for m in card.meta) if m):
+        elements.append(_mrkdwn(_fit(meta, _META_LIMIT)))
+    links = [link for link in (_link(lk.url, label_text(lk.label) or lk.url) for lk in card.links) if link]
     if links:
         elements.append(_mrkdwn(" · ".join(links)))
     if elements:
@@ -160,7 +169,7 @@ def _card_blocks(card: PaperCard) -> list[dict[str, Any]]:
 
 
 def _context(parts: tuple[str, ...] | list[str]) -> dict[str, Any] | None:
-    parts = [p for p in parts if p.strip()]
+    parts = [p for p in (label_text(p) for p in parts) if p]
     if not parts:
         return None
     if len(parts) > CONTEXT_ELEMENTS:
@@ -172,16 +181,17 @@ def _context(parts: tuple[str, ...] | list[str]) -> dict[str, Any] | None:
 
 def _text_blocks(block: Block) -> list[dict[str, Any]]:
     if isinstance(block, Header):
-        head = _plain(block.text, HEADER_LIMIT)
-        if not head.strip():
+        whole = label_text(block.text)
+        head = _plain(whole, HEADER_LIMIT)
+        if not head:
             return []
         out: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": head, "emoji": True}}]
-        if head != block.text:
-            out.append({"type": "context", "elements": [_mrkdwn(_fit(block.text, _HEADING_CONTEXT_LIMIT))]})
+        if head != whole:
+            out.append({"type": "context", "elements": [_mrkdwn(_fit(whole, _HEADING_CONTEXT_LIMIT))]})
         return out
     if isinstance(block, Paragraph | Section):
-        label = f"*{_fit(block.label, _LABEL_LIMIT)}*: " if isinstance(block, Section) else ""
-        text = label + _fit(block.text, SECTION_LIMIT - LENGTH(label))
+        label = f"*{_fit(label_text(block.label), _LABEL_LIMIT)}*: " if isinstance(block, Section) else ""
+        text = label + _fit(summary_text(block.text), SECTION_LIMIT - LENGTH(label))
         return [{"type": "section", "text": _mrkdwn(text)}] if text.strip() else []
     if isinstance(block, Context):
         ctx = _context(block.parts)
@@ -191,7 +201,8 @@ def _text_blocks(block: Block) -> list[dict[str, Any]]:
     if isinstance(block, Image):
         url = image_url(block.url)
         if url and LENGTH(url) <= IMAGE_URL_LIMIT:
-            return [{"type": "image", "image_url": url, "alt_text": _plain(block.alt or "image", ALT_TEXT_LIMIT)}]
+            alt = _plain(label_text(block.alt) or "image", ALT_TEXT_LIMIT)
+            return [{"type": "image", "image_url": url, "alt_text": alt}]
         return []
     if isinstance(block, PaperCard):
         return _card_blocks(block)
@@ -207,7 +218,7 @@ def _part_context(heading: str, part: int, parts: int) -> dict[str, Any]:
 
 def render_slack(message: Message, *, channel: str | None = None) -> list[dict[str, Any]]:
     """Return the ``chat.postMessage`` arguments that post ``message``: numbered parts, in order, within limits."""
-    heading = next((b.text for b in message.blocks if isinstance(b, Header)), "")
+    heading = next((label_text(b.text) for b in message.blocks if isinstance(b, Header)), "")
     units = [blocks for blocks in (_text_blocks(b) for b in message.blocks) if blocks]
 
     # Every part may get one part-number context (a continuation also repeats the heading).
@@ -227,7 +238,7 @@ def render_slack(message: Message, *, channel: str | None = None) -> list[dict[s
         size += cost
 
     parts = len(groups)
-    fallback = _fit(message.fallback, FALLBACK_LIMIT - 12) or _fit(heading, FALLBACK_LIMIT - 12) or "…"
+    fallback = _fit(summary_text(message.fallback), FALLBACK_LIMIT - 12) or _fit(heading, FALLBACK_LIMIT - 12) or "…"
     payloads: list[dict[str, Any]] = []
     for index, group in enumerate(groups, start=1):
         blocks = list(group)
