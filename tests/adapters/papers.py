@@ -17,23 +17,84 @@ SEED = Path(__file__).resolve().parents[2] / "digestbot" / "data" / "daily-paper
 # Pieces that break naive renderers: markup of both platforms, mentions, entities, scripts
 # counted differently in code points and UTF-16, combining marks, controls and bidi overrides.
 NASTY = (
-    "@everyone", "@here", "@channel", "<@123456789>", "<@!42>", "<@&987>", "<#555>", "</cmd:1>",
-    "<!channel>", "<!here>", "<!everyone>", "<@U123ABC>", "<https://evil.example|click>", "<mailto:x@y.z>",
-    "**bold**", "__u__", "~~s~~", "||spoiler||", "`code`", "```", "> quote", "# head", "-# small",
-    "[x](https://evil.example)", "&amp;", "&lt;", "&", "<", ">", "*", "_", "~", "|", "\\", "(", ")",
-    "한국어 요약입니다", "논문", "😀", "👨‍👩‍👧‍👦", "🇰🇷", "שלום עולם", "مرحبا بالعالم", "e\u0301", "각",
-    "\u202e", "\u2066", "\x00", "\x1b[31m", "\x7f", "\n", "\n\n", "\t", "- list", "1. item", "http://x.y/a_b*c",
-    "word", "long" * 30, " ",
+    "@everyone",
+    "@here",
+    "@channel",
+    "<@123456789>",
+    "<@!42>",
+    "<@&987>",
+    "<#555>",
+    "</cmd:1>",
+    "<!channel>",
+    "<!here>",
+    "<!everyone>",
+    "<@U123ABC>",
+    "<https://evil.example|click>",
+    "<mailto:x@y.z>",
+    "**bold**",
+    "__u__",
+    "~~s~~",
+    "||spoiler||",
+    "`code`",
+    "```",
+    "> quote",
+    "# head",
+    "-# small",
+    "[x](https://evil.example)",
+    "&amp;",
+    "&lt;",
+    "&",
+    "<",
+    ">",
+    "*",
+    "_",
+    "~",
+    "|",
+    "\\",
+    "(",
+    ")",
+    "한국어 요약입니다",
+    "논문",
+    "😀",
+    "👨‍👩‍👧‍👦",
+    "🇰🇷",
+    "שלום עולם",
+    "مرحبا بالعالم",
+    "e\u0301",
+    "각",
+    "\u202e",
+    "\u2066",
+    "\x00",
+    "\x1b[31m",
+    "\x7f",
+    "\n",
+    "\n\n",
+    "\t",
+    "- list",
+    "1. item",
+    "http://x.y/a_b*c",
+    "word",
+    "long" * 30,
+    " ",
 )
 
 fragment = st.one_of(st.sampled_from(NASTY), st.text(max_size=12))
 small_text = st.lists(fragment, max_size=6).map(" ".join)
 # Cheap to generate, yet up to ~20k characters: a few fragments repeated.
-big_text = st.builds(lambda parts, n: " ".join(parts) * n, st.lists(fragment, min_size=1, max_size=5),
-                     st.integers(1, 300))
+big_text = st.builds(
+    lambda parts, n: " ".join(parts) * n, st.lists(fragment, min_size=1, max_size=5), st.integers(1, 300)
+)
 any_text = st.one_of(small_text, small_text, big_text)
-THUMBS = (None, "https://cdn.example/a.png", "/avatars/x.svg", "https://cdn.example/a.SVG?x=1",
-          "javascript:alert(1)", "http://cdn.example/a b.png", "ftp://cdn.example/y.png", "")
+THUMBS = (
+    None,
+    "https://cdn.example/a.png",
+    "/avatars/x.svg",
+    "https://cdn.example/a.SVG?x=1",
+    "javascript:alert(1)",
+    "http://cdn.example/a b.png",
+    "ftp://cdn.example/y.png",
+    "",
+)
 
 
 def authors(n: int) -> st.SearchStrategy[list[str]]:
