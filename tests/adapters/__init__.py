@@ -1,0 +1,1 @@
+"""Tests of the pure platform renderers (no Discord or Slack needed)."""
