@@ -144,6 +144,13 @@ async def cmd_preview(args: argparse.Namespace, config: Config) -> int:
     """Render a day's digest without posting it."""
     async with await Store.open(db_path(args, config)) as store:
         message = await _digest_message(store, args.date, config, args.top)
+    if args.html:
+        from adapters.html_preview import render_html
+
+        title = message.fallback.split(":", 1)[0]
+        await asyncio.to_thread(Path(args.html).write_text, render_html([message], title=title), encoding="utf-8")
+        _out(f"wrote {args.html}: {title}, as Discord and Slack would show it")
+        return 0
     _show([message], args)
     return 0
 
@@ -217,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("preview", cmd_preview, "render a day's digest without posting it")
     p.add_argument("--date", type=_date, help="digest date (default: the newest)")
     p.add_argument("--top", type=int, help="only the N most-voted papers")
+    p.add_argument("--html", metavar="FILE", help="write a page showing the digest as Discord and Slack show it")
     platform_options(p)
     p = add("lookup", cmd_lookup, "look a paper up: arXiv id, arXiv/Hugging Face URL, or title words")
     p.add_argument("query")

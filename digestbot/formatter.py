@@ -12,7 +12,7 @@ from datetime import date
 from digestbot.blocks import Block, Context, Header, Link, Message, PaperCard, Paragraph, Section
 from digestbot.labels import Labels
 from digestbot.records import Digest, Paper
-from digestbot.text import one_line, truncate
+from digestbot.text import clean_text, one_line, truncate
 
 MAX_AUTHORS = 8
 """Authors shown before the list becomes "et al."."""
@@ -31,11 +31,11 @@ def author_line(authors: Sequence[str], labels: Labels, *, limit: int = MAX_AUTH
 
 def _sections(paper: Paper, labels: Labels) -> tuple[Section, ...]:
     if paper.sections:
-        return tuple(Section(label=label, text=text) for label, text in paper.sections)
+        return tuple(Section(label=one_line(label), text=clean_text(text)) for label, text in paper.sections)
     if paper.ai_summary:
-        return (Section(label=labels.ai_summary, text=paper.ai_summary),)
+        return (Section(label=labels.ai_summary, text=clean_text(paper.ai_summary)),)
     if paper.abstract:
-        return (Section(label=labels.abstract, text=paper.abstract),)
+        return (Section(label=labels.abstract, text=clean_text(paper.abstract)),)
     return ()
 
 
@@ -43,7 +43,7 @@ def paper_card(paper: Paper, labels: Labels, *, rank: int | None = None, extra_m
     """Return the card for one paper: linked title, authors, votes, thumbnail, summary, links."""
     meta: list[str] = []
     if paper.votes is not None:
-        meta.append(f"▲ {paper.votes} {labels.votes}")
+        meta.append(f"▲ {paper.votes} {labels.vote if paper.votes == 1 else labels.votes}")
     meta.extend(extra_meta)
     links = [Link(label="arXiv", url=paper.arxiv_url), Link(label="Hugging Face", url=paper.hf_url)]
     if paper.github_url:

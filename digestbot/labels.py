@@ -18,6 +18,7 @@ class Labels:
     digest_title: str = "Daily Papers"
     papers: str = "papers"
     votes: str = "votes"
+    vote: str = "vote"
     et_al: str = "et al."
     ai_summary: str = "AI summary"
     abstract: str = "Abstract"
@@ -35,6 +36,7 @@ LABELS: dict[str, Labels] = {
         digest_title="오늘의 논문",
         papers="편",
         votes="추천",
+        vote="추천",
         et_al="외",
         ai_summary="AI 요약",
         abstract="초록",

@@ -90,3 +90,30 @@ def test_check_config_never_echoes_secrets(tmp_path: Path) -> None:
 def test_version_and_module_entry(tmp_path: Path) -> None:
     result = run(tmp_path, "--version")
     assert result.returncode == 0 and result.stdout.startswith("digestbot ")
+
+
+def test_preview_json_payloads_are_valid_for_both_platforms(demo_dir: Path) -> None:
+    from tests.fakes.discord_limits import validate_message as discord_valid
+    from tests.fakes.slack_limits import validate_message as slack_valid
+
+    for platform, validate in (("discord", discord_valid), ("slack", slack_valid)):
+        result = run(demo_dir, "preview", "--date", "2024-10-11", "--platform", platform, "--json")
+        assert result.returncode == 0, result.stderr
+        payloads = json.loads(result.stdout)
+        assert len(payloads) > 1
+        for payload in payloads:
+            assert validate(payload) == [], (platform, validate(payload))
+        text = json.dumps(payloads, ensure_ascii=False)
+        for arxiv_id in ("2410.08196", "2410.05265", "2410.03437"):
+            assert text.count(f"https://arxiv.org/abs/{arxiv_id}") >= 1
+
+
+def test_lookup_json_and_html_preview(demo_dir: Path) -> None:
+    result = run(demo_dir, "lookup", "prefix quant", "--platform", "discord", "--json")
+    assert result.returncode == 0
+    assert json.loads(result.stdout)[0]["embeds"][0]["url"] == "https://arxiv.org/abs/2410.05265"
+    page = demo_dir / "preview.html"
+    result = run(demo_dir, "preview", "--html", str(page))
+    assert result.returncode == 0, result.stderr
+    html = page.read_text(encoding="utf-8")
+    assert html.count("PrefixQuant: Static Quantization") >= 2  # once per platform column

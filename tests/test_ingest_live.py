@@ -61,7 +61,7 @@ async def test_backfill_resumes_and_reports(tmp_path: Path) -> None:
 async def test_garbage_answer_is_one_line_and_stores_nothing(tmp_path: Path) -> None:
     async with SourcesServer() as server:
         server.script("/api/daily_papers", Reply(body="<html>oops</html>", content_type="text/html"))
-        status, out, err = await run_cli(tmp_path, server.base_url, "--from", "huggingface", "--date", "2024-10-11")
+        status, _, err = await run_cli(tmp_path, server.base_url, "--from", "huggingface", "--date", "2024-10-11")
     assert status == 2
     assert err.startswith("digestbot: error: ") and err.count("\n") == 1 and "HTML" in err
     store = await Store.open(tmp_path / "db.sqlite3")
