@@ -90,10 +90,11 @@ class Scheduler:
         return self.sleeping_until is not None and not self._tasks and not self._wake.is_set()
 
     async def _sleep_until(self, when: datetime) -> None:
-        self.sleeping_until = when
         sleeper = asyncio.create_task(self.clock.sleep_until(when), name="scheduler-sleep")
         waker = asyncio.create_task(self._wake.wait(), name="scheduler-wake")
         try:
+            await asyncio.sleep(0)  # let both start waiting before reporting the loop asleep
+            self.sleeping_until = when
             await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             self.sleeping_until = None
