@@ -199,7 +199,10 @@ async def cmd_post(args: argparse.Namespace, config: Config) -> int:
         await _start(adapters)
         try:
             engine = DeliveryEngine(store, adapters, config)
-            summary = await engine.post_digest(args.date, channels=args.channel or None, dry_run=args.dry_run)
+            try:
+                summary = await engine.post_digest(args.date, channels=args.channel or None, dry_run=args.dry_run)
+            finally:
+                await engine.close()
         finally:
             await _close(adapters)
     for line in summary.planned:
@@ -221,10 +224,11 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
         adapters = adapters_for(config, database=path)
         if not adapters:
             raise CommandError("nothing to run: no channel is configured and no platform is enabled")
-        await _start(adapters)
+        clock = SystemClock()
+        engine = DeliveryEngine(store, adapters, config, clock)
+        scheduler = Scheduler(engine, clock)
         try:
-            clock = SystemClock()
-            scheduler = Scheduler(DeliveryEngine(store, adapters, config, clock), clock)
+            await _start(adapters)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -241,6 +245,7 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
                     return 1
             log.info("stopped")
         finally:
+            await engine.close()
             await _close(adapters)
     return 0
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
@@ -54,6 +54,12 @@ Sleep = Callable[[float], Awaitable[None]]
 BACKOFF_BASE = 1.0
 """First retry delay in seconds; doubled per attempt (then full jitter), capped at :data:`BACKOFF_CAP`."""
 BACKOFF_CAP = 300.0
+
+RATE_LIMIT_RETRIES = 20
+"""Rate-limit answers (``retry_after``) tolerated per target, as a multiple of ``max_attempts``."""
+
+PIPELINE_FACTOR = 4
+"""Targets worked on at once per send slot (``delivery.concurrency``)."""
 
 UserKey = tuple[str, str, str]  # platform, workspace, user id
 
@@ -162,6 +168,18 @@ class _Matches:
 
         self._index: Any = TopicIndex(pairs)
         self._by_day: dict[date, dict[Any, list[tuple[Paper, Any]]]] = {}
+        self._payloads: dict[tuple[str, Hashable], list[Any]] = {}
+
+    def payloads(self, adapter: Adapter, signature: Hashable, build: Callable[[], Message]) -> list[Any]:
+        """Return ``adapter``'s payloads for the message ``build`` makes, rendered once per signature.
+
+        Many targets get the same message (channels with the same settings, subscribers of the
+        same popular topic); formatting is the costliest step of a large run.
+        """
+        key = (adapter.platform, signature)
+        if key not in self._payloads:
+            self._payloads[key] = adapter.render(build())
+        return self._payloads[key]
 
     def for_day(self, digest: Digest) -> dict[Any, list[tuple[Paper, Any]]]:
         if digest.date not in self._by_day:
@@ -192,7 +210,12 @@ class DeliveryEngine:
         self.labels: Labels = labels_for(config.locale)
         self._sleep = sleep
         self._rng = rng or random.Random()
+        self._resume_at: dict[str, float] = {}
         self._limits = {p: asyncio.Semaphore(max(1, config.delivery.concurrency)) for p in self.adapters}
+
+    async def close(self) -> None:
+        """Finish outbox writes and release the outbox's connection (adapters are the caller's)."""
+        await self.outbox.close()
 
     # -- public API ------------------------------------------------------------------------------
 
@@ -355,10 +378,15 @@ class DeliveryEngine:
 
     async def _gather(self, coros: Iterable[Awaitable[None]]) -> None:
         """Run per-target work concurrently; one target's bug is logged, never stops the others."""
+        # Targets in flight at once: enough to keep every send slot busy while others plan and
+        # commit, few enough that planning, sending and marking overlap instead of running as
+        # three huge batches one after another.
+        in_flight = asyncio.Semaphore(PIPELINE_FACTOR * max(1, self.config.delivery.concurrency))
 
         async def guarded(coro: Awaitable[None]) -> None:
             try:
-                await coro
+                async with in_flight:
+                    await coro
             except Exception:
                 log.exception("delivery task failed")
 
@@ -397,10 +425,13 @@ class DeliveryEngine:
             log.info("%s: no paper of %s matches its topics %s", channel.target, digest.date, list(channel.topics))
             await self._post_notice(channel, digest.date, self.labels.reason_no_match, tally, dry_run=dry_run)
             return
-        message = format_digest(shown, self.labels)
+        signature = ("digest", shown.date, tuple(p.arxiv_id for p in shown.papers), shown.topic_filter)
+        payloads = matches.payloads(
+            self.adapters[channel.platform], signature, lambda: format_digest(shown, self.labels)
+        )
         await self._deliver(
             channel.target,
-            message,
+            payloads,
             slot="post",
             day=digest.date,
             kind="digest",
@@ -420,9 +451,9 @@ class DeliveryEngine:
             tally.skipped += 1
             return
         log.info("%s: no digest for %s (%s); posting a notice", channel.target, day, reason)
-        message = format_no_digest(day, reason, self.labels)
+        payloads = self.adapters[channel.platform].render(format_no_digest(day, reason, self.labels))
         await self._deliver(
-            channel.target, message, slot="post", day=day, kind="notice", threads=False, tally=tally, dry_run=dry_run
+            channel.target, payloads, slot="post", day=day, kind="notice", threads=False, tally=tally, dry_run=dry_run
         )
 
     async def _notify(
@@ -448,10 +479,13 @@ class DeliveryEngine:
 
         async def one(user: UserKey, found: list[tuple[Paper, list[str]]]) -> None:
             target = Target(platform=user[0], kind="user", id=user[2], workspace=user[1])
-            message = format_matches(digest.date, found, self.labels)
+            signature = ("matches", digest.date, tuple((p.arxiv_id, tuple(t)) for p, t in found))
+            payloads = matches.payloads(
+                self.adapters[target.platform], signature, lambda: format_matches(digest.date, found, self.labels)
+            )
             await self._deliver(
                 target,
-                message,
+                payloads,
                 slot="matches",
                 day=digest.date,
                 kind="matches",
@@ -467,7 +501,7 @@ class DeliveryEngine:
     async def _deliver(
         self,
         target: Target,
-        message: Message,
+        payloads: list[Any],
         *,
         slot: Slot,
         day: date,
@@ -489,12 +523,11 @@ class DeliveryEngine:
             else:
                 from digestbot.outbox import delivery_key
 
-                payloads = adapter.render(message)
                 tally.planned.extend(
                     f"{target} {delivery_key(kind, day, i, len(payloads))}" for i in range(1, len(payloads) + 1)
                 )
             return
-        rows, created = await self.outbox.plan(target, slot=slot, day=day, kind=kind, payloads=adapter.render(message))
+        rows, created = await self.outbox.plan(target, slot=slot, day=day, kind=kind, payloads=payloads)
         if not created and rows[0].kind != kind:
             log.info("%s already had its %s post for %s (as a %s)", target, slot, day, rows[0].kind)
         tally.dates.add(day)
@@ -523,9 +556,12 @@ class DeliveryEngine:
         if row.state == "claimed" or not await self.outbox.claim(row):
             log.info("%s %s is being sent by another run; leaving it", row.target, row.key)
             return _Outcome.BUSY, None
-        limit = self._limits[row.target.platform]
+        platform = row.target.platform
+        limit = self._limits[platform]
         attempts = max(1, self.config.delivery.max_attempts)
-        for attempt in range(1, attempts + 1):
+        attempt = rate_limited = 0
+        while True:
+            await self._wait_for_rate_limit(platform)
             try:
                 async with limit:
                     sent = await adapter.send(row.target, row.payload, key=row.key, thread=thread)
@@ -541,14 +577,20 @@ class DeliveryEngine:
             else:
                 await self.outbox.mark_sent(row, sent.message_id)
                 return _Outcome.SENT, sent.message_id
-            if attempt == attempts:
-                log.warning(
-                    "%s %s: giving up after %d attempts (%s); a later run retries", row.target, row.key, attempts, error
-                )
+            if retry_after is not None:
+                # The platform said when to come back: hold every send to it until then, and do not
+                # count it as a failed attempt (it is pacing, not an outage), within reason.
+                gate = asyncio.get_running_loop().time() + retry_after
+                self._resume_at[platform] = max(self._resume_at.get(platform, 0.0), gate)
+                rate_limited += 1
+            else:
+                attempt += 1
+            if attempt >= attempts or rate_limited >= RATE_LIMIT_RETRIES * attempts:
+                log.warning("%s %s: giving up for now (%s); a later run retries", row.target, row.key, error)
                 await self.outbox.release(row, error)
                 return _Outcome.DEFERRED, None
-            delay = backoff_delay(attempt, retry_after, self._rng)
-            log.info("%s %s: attempt %d failed (%s); retrying in %.1f s", row.target, row.key, attempt, error, delay)
+            delay = backoff_delay(max(1, attempt), retry_after, self._rng)
+            log.info("%s %s: attempt failed (%s); retrying in %.3f s", row.target, row.key, error, delay)
             await self._sleep(delay)
             if ambiguous:  # it may have been posted before the error (timeout): look before resending
                 try:
@@ -558,7 +600,13 @@ class DeliveryEngine:
                 if found is not None:
                     await self.outbox.mark_sent(row, found.message_id)
                     return _Outcome.SENT, found.message_id
-        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _wait_for_rate_limit(self, platform: str) -> None:
+        """Wait while the platform's last rate-limit answer says to (one 429 pauses all its sends)."""
+        while (wait := self._resume_at.get(platform, 0.0) - asyncio.get_running_loop().time()) > 0:
+            await self._sleep(wait)
+            if self._sleep is not asyncio.sleep:
+                return  # an injected test sleep does not move the loop's clock
 
     async def _permanent_failure(self, row: Delivery, exc: DeliveryError) -> None:
         await self.outbox.mark_failed(row, str(exc))

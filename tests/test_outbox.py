@@ -67,30 +67,30 @@ async def test_stale_claims_are_those_of_dead_owners_or_expired_leases(store):
     for row in rows:
         assert await outbox.claim(row)
     assert await outbox.stale_claims() == []  # our own claims are in flight, not stale
-    dead = Outbox(store)
-    dead.owner = "nohost-that-exists:1:x"  # another host: only the lease can tell
-    assert await dead.stale_claims() == []
-    later = datetime.now(UTC) + dead.lease + timedelta(seconds=1)
-    assert len(await dead.stale_claims(now=later)) == 3
-    await store.db.execute(
-        "UPDATE deliveries SET claimed_by = ? WHERE part = 1", (f"{outbox.owner.split(':')[0]}:999999999:x",)
-    )
-    stale = await dead.stale_claims()
-    assert [r.part for r in stale] == [1]  # same host, pid gone: a crash
+    other = Outbox(store)
+    assert await other.stale_claims() == []  # this process is alive: its claims are not stale either
+    await store.db.execute("UPDATE deliveries SET claimed_by = 'another-host:1:x'")
+    assert await other.stale_claims() == []  # another host: only the lease can tell
+    later = datetime.now(UTC) + other.lease + timedelta(seconds=1)
+    assert len(await other.stale_claims(now=later)) == 3
+    host = outbox.owner.split(":")[0]
+    await store.db.execute("UPDATE deliveries SET claimed_by = ? WHERE part = 1", (f"{host}:999999999:x",))
+    assert [r.part for r in await other.stale_claims()] == [1]  # same host, pid gone: a crash
 
 
 async def test_group_commit_isolates_a_failing_write(store):
-    writer = GroupCommit(store)
+    writer = GroupCommit(store.path)
 
-    async def bad(db):
-        await db.execute("INSERT INTO schedule_state(platform, channel_id, last_seen) VALUES ('p', 'bad', 'x')")
+    def bad(conn):
+        conn.execute("INSERT INTO schedule_state(platform, channel_id, last_seen) VALUES ('p', 'bad', 'x')")
         raise ValueError("boom")
 
-    async def good(db):
-        await db.execute("INSERT INTO schedule_state(platform, channel_id, last_seen) VALUES ('p', 'good', 'x')")
+    def good(conn):
+        conn.execute("INSERT INTO schedule_state(platform, channel_id, last_seen) VALUES ('p', 'good', 'x')")
         return "done"
 
     results = await asyncio.gather(writer.run(bad), writer.run(good), return_exceptions=True)
     assert isinstance(results[0], ValueError) and results[1] == "done"
+    await writer.close()
     async with store.db.execute("SELECT channel_id FROM schedule_state") as cur:
         assert [r[0] for r in await cur.fetchall()] == ["good"]
