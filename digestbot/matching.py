@@ -147,7 +147,7 @@ def _with_prefix_flags(term: Term) -> tuple[Term, tuple[bool, ...]]:
 
 
 def _check_for(topic: Topic, anchor: str) -> _Check:
-    words = [t[0] for t in topic.include if len(t) == 1 and t[0] != anchor][:-1]
+    words = [t[0] for t in topic.include if len(t) == 1 and t[0] != anchor]
     return _Check(
         words=tuple(words),
         phrases=tuple(_with_prefix_flags(t) for t in topic.include if len(t) > 1),
