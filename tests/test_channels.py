@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import pytest
+
+from digestbot.channels import load_channels
+from digestbot.config import ChannelConfig, Config
+from digestbot.errors import CommandError
+from digestbot.store import Store
+
+CONFIG = Config(
+    channels=(
+        ChannelConfig(platform="slack", id="C1", workspace="T1", time="08:00", top=5),
+        ChannelConfig(platform="discord", id="D1"),
+    )
+)
+
+
+@pytest.fixture
+async def store(tmp_path):
+    async with await Store.open(tmp_path / "db.sqlite3") as s:
+        yield s
+
+
+async def test_chat_settings_win_key_by_key_and_chat_only_channels_appear(store):
+    await store.set_channel_settings(platform="slack", channel_id="C1", workspace="T1", settings={"top": 3})
+    await store.set_channel_settings(
+        platform="discord", channel_id="D2", settings={"time": "07:30", "timezone": "Europe/Berlin"}
+    )
+    channels = {c.id: c for c in await load_channels(store, CONFIG)}
+    assert channels["C1"].top == 3 and channels["C1"].schedule.describe() == "08:00 UTC daily"
+    assert channels["C1"].source == "config+chat"
+    assert channels["D2"].schedule.describe() == "07:30 Europe/Berlin daily" and channels["D2"].source == "chat"
+    stored = await store.set_channel_settings(platform="slack", channel_id="C1", workspace="T1", settings={"top": None})
+    assert stored == {}
+    assert {c.id: c for c in await load_channels(store, CONFIG)}["C1"].top == 5
+
+
+async def test_disable_and_reenable(store):
+    assert await store.disable_channel(platform="discord", channel_id="D1", reason="Missing Access")
+    assert not await store.disable_channel(platform="discord", channel_id="D1", reason="again")
+    assert [c.id for c in await load_channels(store, CONFIG)] == ["C1"]
+    (d1,) = [c for c in await load_channels(store, CONFIG, include_disabled=True) if c.id == "D1"]
+    assert d1.disabled_reason == "again" and not d1.enabled
+    await store.enable_channel(platform="discord", channel_id="D1")
+    assert {c.id for c in await load_channels(store, CONFIG)} == {"C1", "D1"}
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"top": 0}, "top must be"),
+        ({"timezone": "Mars/Olympus"}, "unknown time zone"),
+        ({"time": "25:00"}, "24-hour time"),
+        ({"weekdays": ["funday"]}, "unknown weekday"),
+        ({"colour": "red"}, "unknown channel setting"),
+        ({"topics": ['"unbalanced']}, "unbalanced quote"),
+    ],
+)
+async def test_bad_settings_are_command_errors_and_store_nothing(store, settings, message):
+    with pytest.raises(CommandError, match=message):
+        await store.set_channel_settings(platform="discord", channel_id="D9", settings=settings)
+    assert await store.channel_rows() == []
