@@ -109,7 +109,7 @@ def parse_digest_text(text: str, *, max_topic_length: int = 100) -> DigestReques
         try:
             parse_schedule(arg, "UTC", None, where="time")
         except ConfigError as exc:
-            raise CommandError(f'Bad time: {_config_message(exc)}. Example: /digest time 09:00') from None
+            raise CommandError(f"Bad time: {_config_message(exc)}. Example: /digest time 09:00") from None
         hour, minute = arg.split(":")
         return DigestRequest(action="set", settings={"time": f"{int(hour):02d}:{minute}"})
     if action == "tz":

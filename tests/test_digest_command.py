@@ -35,7 +35,7 @@ needs_engine = pytest.mark.skipif(
             'topics diffusion, "large language model", Diffusion',
             DigestRequest(action="set", settings={"topics": ["diffusion", '"large language model"']}),
         ),
-        ('topics “a, b” c', DigestRequest(action="set", settings={"topics": ['"a b" c']})),
+        ("topics “a, b” c", DigestRequest(action="set", settings={"topics": ['"a b" c']})),
         ("topics none", DigestRequest(action="set", settings={"topics": []})),
     ],
 )
