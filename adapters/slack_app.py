@@ -239,9 +239,9 @@ class SlackAdapter:
         self._session = self._post = self._read = None
 
 
-def create_adapter(config: Config, store: Store) -> SlackAdapter:
+def create_adapter(config: Config, store: Store | None = None) -> SlackAdapter:
     """Return the Slack adapter for ``digestbot post``/``run`` (REST only; ``start()`` checks the token)."""
-    del store  # posting needs no store; kept for the common factory signature
+    del store  # posting needs no store; accepted for the adapters' common factory signature
     return SlackAdapter(config)
 
 

@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from adapters.slack_app import SlackAdapter, build_app, serve
+from digestbot.delivery import RunSummary
 from digestbot.digest_command import NOT_ADMIN
 from digestbot.store import Store
 from tests.adapters.slack.conftest import CONFIG_ADMIN, SlackBot, signed, slack_config
@@ -132,10 +133,11 @@ async def test_digest_error_paths(bot: SlackBot, text: str, needle: str) -> None
 
 class RecordingEngine:
     def __init__(self) -> None:
-        self.posted: list[str] = []
+        self.posted: list[tuple[str, ...]] = []
 
-    async def post_digest(self, channel: Any) -> None:
-        self.posted.append(channel.id)
+    async def post_digest(self, day: Any = None, *, channels: Any = None, notify: bool = True) -> RunSummary:
+        self.posted.append(tuple(channels))
+        return RunSummary(posted=1)
 
 
 @needs_channels
@@ -152,7 +154,7 @@ async def test_digest_setup_by_admins(fake_slack: FakeSlack, seeded_store: Store
     assert "Asia/Seoul" in reply["text"]
     [reply] = await bot.command("/digest", "now", user=CONFIG_ADMIN)  # config admin: no users.info needed
     assert "posted" in reply["text"]
-    assert engine.posted == [FakeSlack.GENERAL]
+    assert engine.posted == [(f"slack:{FakeSlack.GENERAL}",)]
     assert "U0CFGADMIN" not in [c.args["user"] for c in fake_slack.calls_to("users.info")]
     [reply] = await bot.command("/digest", "status", user="U0ALICE")
     assert "Asia/Seoul" in reply["text"]
