@@ -183,7 +183,7 @@ def delivery_error(where: str, *, error: str, status: int, retry_after: float | 
         return DeliveryError(f"slack {where}: {error}", permanent=True)
     if status == 429 or error == "ratelimited":
         return DeliveryError(
-            f"slack {where}: rate limited", retry_after=retry_after if retry_after is not None else 1.0
+            f"slack {where}: ratelimited (HTTP 429)", retry_after=retry_after if retry_after is not None else 1.0
         )
     if error in ("invalid_auth", "not_authed", "token_revoked", "account_inactive_token"):
         return DeliveryError(f"slack {where}: {error}: check slack.bot_token")
