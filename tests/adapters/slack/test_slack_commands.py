@@ -122,3 +122,17 @@ def test_retry_after() -> None:
     assert retry_after_of({"Retry-After": "soon"}) is None
     assert retry_after_of(None) is None
     assert delivery_error("x", error="", status=429).retry_after == 1.0
+
+
+def test_manifest_declares_every_registered_command_and_needed_scope() -> None:
+    import yaml
+
+    from adapters.slack_commands import COMMANDS
+    from tests.conftest import ROOT
+
+    manifest = yaml.safe_load((ROOT / "adapters" / "slack_manifest.yaml").read_text(encoding="utf-8"))
+    assert sorted(c["command"] for c in manifest["features"]["slash_commands"]) == sorted(COMMANDS)
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert {"chat:write", "commands", "im:write", "users:read", "channels:history", "im:history"} <= scopes
+    assert manifest["settings"]["socket_mode_enabled"] is True
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True

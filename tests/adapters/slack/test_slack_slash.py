@@ -230,3 +230,35 @@ async def test_http_mode_serves_signed_commands(fake_slack: FakeSlack, seeded_st
         stop.set()
         await task
         await adapter.close()
+
+
+async def test_every_manifest_command_is_answered(bot: SlackBot) -> None:
+    from adapters.slack_commands import COMMANDS
+
+    for command in COMMANDS:
+        [reply] = await bot.command(command, "")
+        assert reply["response_type"] == "ephemeral" and reply["text"], command
+
+
+@pytest.mark.parametrize(
+    ("changes", "needle"),
+    [
+        ({"mode": "socket", "app_token": ""}, "slack.app_token"),
+        ({"mode": "http", "signing_secret": ""}, "signing_secret"),
+    ],
+)
+async def test_serve_refuses_incomplete_config(
+    fake_slack: FakeSlack, seeded_store: Store, changes: dict[str, str], needle: str
+) -> None:
+    from dataclasses import replace
+
+    from digestbot.errors import ConfigError
+
+    config = slack_config(fake_slack)
+    config = replace(config, slack=replace(config.slack, **changes))
+    adapter = SlackAdapter(config)
+    try:
+        with pytest.raises(ConfigError, match=needle):
+            await serve(config, seeded_store, adapter, stop=asyncio.Event())
+    finally:
+        await adapter.close()
