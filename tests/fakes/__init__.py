@@ -1,0 +1,1 @@
+"""Loopback fakes of the chat platforms, strict enough to catch what the real ones would reject."""

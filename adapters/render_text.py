@@ -1,0 +1,102 @@
+r"""Text helpers shared by the Discord and Slack renderers: escape-aware cutting and URL checks.
+
+Renderers must fit *escaped* text into a platform limit without ever cutting inside an escape
+(``&amp;``, ``\*``) or a surrogate pair. :func:`fit` does that by cutting the *raw* text with
+:func:`digestbot.text.truncate` (word boundary, ellipsis) and escaping afterwards, searching for
+the largest raw budget whose escaped form still fits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from urllib.parse import quote, urlsplit
+
+from digestbot.text import truncate
+
+Escape = Callable[[str], str]
+Length = Callable[[str], int]
+
+
+def _identity(text: str) -> str:
+    return text
+
+
+def fit(text: str, limit: int, *, escape: Escape = _identity, length: Length = len) -> str:
+    """Return ``escape(text)``, cut before escaping so the escaped result is at most ``limit`` long.
+
+    ``escape`` must never shorten text. A cut text ends with the ellipsis of ``truncate``.
+    """
+    out = escape(text)
+    if length(out) <= limit:
+        return out
+    if limit <= 0:
+        return ""
+    # Escaping only grows text, so the raw budget lies in [0, limit]. The cut grows with the
+    # budget, so a binary search finds the largest raw budget whose escaped cut still fits.
+    lo, hi = 0, limit
+    best = ""
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        candidate = escape(truncate(text, mid, length=length))
+        if length(candidate) <= limit:
+            best, lo = candidate, mid + 1
+        else:
+            hi = mid - 1
+    return best
+
+
+def share_budget(sizes: Sequence[int], budget: int) -> list[int]:
+    """Return a cap per piece so the capped sizes sum to at most ``budget``, cutting the longest first.
+
+    Water-filling: short pieces keep their whole size, long ones are cut to one common cap, so
+    no summary section is dropped to make room for another.
+    """
+    if sum(sizes) <= budget:
+        return list(sizes)
+    caps = [0] * len(sizes)
+    remaining = max(budget, 0)
+    order = sorted(range(len(sizes)), key=lambda i: sizes[i])
+    for n, i in enumerate(order):
+        share = remaining // (len(sizes) - n)
+        caps[i] = min(sizes[i], share)
+        remaining -= caps[i]
+    return caps
+
+
+def image_url(url: str | None) -> str | None:
+    """Return ``url`` if chat platforms can show it as an image (absolute http(s), not SVG), else None.
+
+    Site-relative paths (``/avatars/….svg`` in the Hugging Face digest) and SVG files are
+    rejected: neither Discord nor Slack renders them as thumbnails.
+    """
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    if parts.path.lower().endswith((".svg", ".svgz")):
+        return None
+    if any(c.isspace() or ord(c) < 0x20 for c in url.strip()):
+        return None
+    return url.strip()
+
+
+def link_url(url: str | None) -> str | None:
+    """Return ``url`` made safe inside link markup (``<url|text>``, ``[text](url)``), or None if not http(s).
+
+    Characters that would end the markup (``|``, ``<``, ``>``, parentheses, spaces) are
+    percent-encoded, which keeps the link pointing at the same place.
+    """
+    if not url:
+        return None
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return quote(url, safe="/:?#@!$&'*+,;=%~-._[]")
