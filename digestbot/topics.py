@@ -1,0 +1,191 @@
+"""Topic subscriptions: what a topic means, how it is parsed, and how text is split into words.
+
+A **topic** is what a user subscribes to, e.g. ``diffusion -survey`` or
+``"large language model" -"position paper"``. Its rules:
+
+* **Terms.** Whitespace separates terms. A term is a word (``diffusion``) or a double-quoted
+  phrase (``"large language model"``); smart quotes (``“…”``) typed on phones count as ``"``.
+  A term starting with ``-`` is *excluded* (``-survey``, ``-"position paper"``).
+* **Meaning.** A paper matches when *every* included term occurs in it (AND) and *no* excluded
+  term occurs. A phrase occurs when its words appear adjacent and in that order. There is no
+  OR, no wildcard and no user-supplied regex anywhere, so no input can make matching slow.
+* **Case and width.** Topic and paper text are both NFKC-normalised and casefolded, so
+  ``Diffusion``, ``DIFFUSION`` and full-width ``ＤＩＦＦＵＳＩＯＮ`` are the same word.
+* **Words** (:func:`tokenize`). A word is a run of Unicode letters, digits and combining marks
+  (so ``café``, ``हिन्दी``, ``70b`` are one word each); everything else (spaces, punctuation,
+  ``@``, ``<!…>``, emoji, ``_``) only separates words. Three scripts are cut further:
+
+  - *Hyphens separate words*: ``text-to-image`` is the three words ``text to image``. An unquoted
+    hyphenated term therefore acts as a phrase, so the topic ``text-to-image`` matches both
+    "text-to-image" and "text to image", and the topic ``image`` matches "text-to-image" too.
+    The same holds for any term that splits into several words (``GPT-4o``, ``llama-3.1``).
+  - *Han, Hiragana and Katakana* have no spaces between words, so every such character is a word
+    of its own; a CJK topic such as ``大模型`` becomes a phrase of single characters, i.e. it
+    matches where those characters appear in a row.
+  - *Hangul* runs are cut off from any adjacent non-Hangul letters, because Korean attaches
+    particles to whatever precedes them: "LLM의" is ``llm`` + ``의``, so the topic ``llm``
+    matches Korean summaries that say "LLM의".
+
+* **Korean particles.** Korean writes particles and endings onto the noun ("양자화를",
+  "양자화의", "양자화에서"), so a topic word written in Hangul matches any Hangul word that *starts*
+  with it: ``양자화`` matches "양자화를". Type the bare noun; the price is that a short noun also
+  matches longer words that begin with it (``양자`` "quantum" also matches "양자화"
+  "quantization"). Non-Hangul words match only whole words: ``llm`` does not match "llms".
+* **Where.** Matching looks at a paper's title, abstract, each summary section's text,
+  ``ai_summary`` and each keyword, as separate fields: a phrase never spans two fields (a title
+  ending in "diffusion" and an abstract starting with "model" do not make "diffusion model").
+  Within a field punctuation is ignored, so "diffusion. Model" does contain "diffusion model".
+* **Canonical text.** :attr:`Topic.canonical` re-renders the parsed terms: single words bare,
+  multi-word terms as ``"quoted phrases"``, included terms first and then the ``-`` excluded ones,
+  each in the order typed, exact duplicates dropped. It is the stored key (``Diffusion`` and
+  ``diffusion`` are one subscription), it never holds mentions or markup (``@everyone`` is just
+  ``everyone``), and ``parse_topic(t.canonical) == t``. Both the typed text and the canonical text
+  must fit in ``max_length``.
+
+:func:`parse_topic` raises :class:`~digestbot.errors.CommandError` with a one-line message a chat
+user can act on. Matching itself lives in :mod:`digestbot.matching`.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from digestbot.errors import CommandError
+from digestbot.records import Paper
+
+MAX_TOPIC_LENGTH = 100
+"""Default limit on a topic's length in characters (fits a chat command argument comfortably)."""
+
+MAX_TERMS = 8
+"""Most terms (included plus excluded) one topic may have; more is a query, not a topic."""
+
+Term = tuple[str, ...]
+"""One term: the words of a single word (length 1) or of a phrase, already normalised."""
+
+# Characters written without spaces between words: each one is a word of its own.
+_CJK = (
+    "\u2e80-\u2fdf"  # CJK and Kangxi radicals
+    "\u3005-\u3007\u3021-\u3029\u3038-\u303b"  # 々〆〇, Hangzhou numerals
+    "\u3040-\u30ff\u31f0-\u31ff"  # Hiragana, Katakana
+    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # Han ideographs (BMP)
+    "\U00020000-\U0003134f"  # Han ideographs (supplementary planes)
+)
+_HANGUL = "\u1100-\u11ff\u3130-\u318f\ua960-\ua97f\uac00-\ud7a3\ud7b0-\ud7ff"
+_HANGUL_CHAR = re.compile(f"[{_HANGUL}]")
+
+# Double quotes as typed by phone keyboards and other locales; NFKC already maps the full-width one.
+_QUOTES = str.maketrans(dict.fromkeys("“”„‟″〃", '"'))
+# One term of a topic: optional "-", then a quoted phrase or a run without spaces and quotes.
+_TERM = re.compile(r'\s*(-?)(?:"([^"]*)"|([^\s"]+))')
+# Bidirectional-text controls are format characters (Cf) that can make a topic display reversed.
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+@functools.cache
+def _word_pattern() -> re.Pattern[str]:
+    """Build the word regex once, on first use (the mark table scan takes ~20 ms)."""
+    marks = "".join(
+        re.escape(chr(c)) for c in range(0x30000) if unicodedata.category(chr(c)).startswith("M")
+    )
+    letters = f"[^\\W_{_CJK}{_HANGUL}]"
+    return re.compile(f"[{_CJK}]|[{_HANGUL}]+|(?:{letters}|[{marks}])+")
+
+
+def normalize(text: str) -> str:
+    """Return ``text`` NFKC-normalised and casefolded, the form every comparison uses."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def tokenize(text: str) -> list[str]:
+    """Split ``text`` into normalised words, in order (see the module docstring for the rules)."""
+    return _word_pattern().findall(normalize(text))
+
+
+def is_hangul(word: str) -> bool:
+    """Tell whether ``word`` (one token) is Hangul, i.e. matches as a prefix of paper words."""
+    return bool(word) and _HANGUL_CHAR.match(word) is not None
+
+
+def paper_fields(paper: Paper) -> Iterator[str]:
+    """Yield every text of ``paper`` that topics are matched against, one field at a time."""
+    yield paper.title
+    yield paper.abstract
+    for _heading, text in paper.sections:
+        yield text
+    yield paper.ai_summary
+    yield from paper.keywords
+
+
+@dataclass(frozen=True, kw_only=True)
+class Topic:
+    """A parsed topic: its canonical text (the stored key) and its included and excluded terms."""
+
+    canonical: str
+    include: tuple[Term, ...]
+    exclude: tuple[Term, ...] = ()
+
+    def __str__(self) -> str:
+        return self.canonical
+
+
+def _render(term: Term) -> str:
+    return term[0] if len(term) == 1 else '"' + " ".join(term) + '"'
+
+
+def _check_length(length: int, max_length: int, what: str) -> None:
+    if length > max_length:
+        raise CommandError(
+            f"Topic is too long{what}: {length} characters, the limit is {max_length}. "
+            "Use a few key words or a short quoted phrase."
+        )
+
+
+def parse_topic(raw: str, *, max_length: int = MAX_TOPIC_LENGTH) -> Topic:
+    """Parse a user's topic text into a :class:`Topic`, or raise ``CommandError`` saying what is wrong."""
+    text = raw.strip()
+    if not text:
+        raise CommandError('Topic is empty: give one or more words, e.g. diffusion or "language model".')
+    # Checked before any other work, so a huge argument costs nothing.
+    _check_length(len(text), max_length, "")
+    if any(unicodedata.category(ch) == "Cc" or ch in _BIDI_CONTROLS for ch in text):
+        raise CommandError("Topic contains control characters (such as line breaks or tabs): use plain text.")
+    text = unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold()
+    if text.count('"') % 2:
+        raise CommandError('Topic has an unbalanced quote: close every "phrase" with a second ".')
+
+    include: list[Term] = []
+    exclude: list[Term] = []
+    pos = 0
+    while m := _TERM.match(text, pos):
+        pos = m.end()
+        words = tuple(tokenize(m[2] if m[2] is not None else m[3]))
+        if not words:  # punctuation, emoji or an empty "" only: nothing to match on
+            continue
+        target = exclude if m[1] else include
+        if words not in target:
+            target.append(words)
+    if text[pos:].strip():  # cannot happen with an even quote count; kept as a guard
+        raise CommandError('Topic has an unbalanced quote: close every "phrase" with a second ".')
+
+    if not include and not exclude:
+        raise CommandError("Topic has no words to match: use letters or digits, e.g. diffusion.")
+    if not include:
+        raise CommandError(
+            "Topic has only excluded terms: add at least one word to look for, e.g. diffusion -survey."
+        )
+    if len(include) + len(exclude) > MAX_TERMS:
+        raise CommandError(
+            f"Topic has too many terms: {len(include) + len(exclude)}, the limit is {MAX_TERMS}. "
+            'Quote multi-word phrases, e.g. "large language model".'
+        )
+    if both := set(include) & set(exclude):
+        shown = _render(next(term for term in include if term in both))
+        raise CommandError(f"Topic both requires and excludes {shown}, so it could never match.")
+
+    canonical = " ".join([_render(t) for t in include] + ["-" + _render(t) for t in exclude])
+    _check_length(len(canonical), max_length, " once normalised")
+    return Topic(canonical=canonical, include=tuple(include), exclude=tuple(exclude))
