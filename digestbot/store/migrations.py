@@ -77,6 +77,41 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (platform, channel_id)
     ) WITHOUT ROWID;
     """,
+    # 3: the delivery outbox (one row per message, written before it is sent) and the
+    # scheduler's memory of the newest occurrence it handled per channel (for catch-up).
+    """
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY,
+        platform TEXT NOT NULL,
+        workspace TEXT NOT NULL DEFAULT '',
+        target_kind TEXT NOT NULL CHECK (target_kind IN ('channel', 'user')),
+        target_id TEXT NOT NULL,
+        slot TEXT NOT NULL,
+        digest_date TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        part INTEGER NOT NULL,
+        parts INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'claimed', 'sent', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        message_id TEXT,
+        error TEXT,
+        claimed_by TEXT,
+        claimed_at TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (platform, target_kind, target_id, slot, digest_date, part),
+        UNIQUE (platform, target_kind, target_id, key)
+    );
+    CREATE INDEX deliveries_state ON deliveries(state) WHERE state IN ('pending', 'claimed');
+    CREATE TABLE schedule_state (
+        platform TEXT NOT NULL,
+        channel_id TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        PRIMARY KEY (platform, channel_id)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -8,6 +8,7 @@ parameterised.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sqlite3
@@ -94,6 +95,9 @@ class Store:
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
         self._db = db
         self.path = path
+        # One connection, so one transaction at a time: concurrent tasks queue here instead of
+        # failing with "cannot start a transaction within a transaction".
+        self._tx_lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: str | Path) -> Store:
@@ -160,13 +164,14 @@ class Store:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         """Run a block in one ``BEGIN IMMEDIATE`` transaction: it commits whole or rolls back whole."""
-        await self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            await self._db.execute("ROLLBACK")
-            raise
-        await self._db.execute("COMMIT")
+        async with self._tx_lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -313,3 +318,80 @@ class Store:
             args = (platform,)
         async with self._db.execute(sql + " ORDER BY platform, workspace, user_id, created_at", args) as cur:
             return [tuple(r) for r in await cur.fetchall()]  # type: ignore[misc]
+
+    # -- channels (chat-configured) -------------------------------------------------------------
+
+    async def channel_rows(self) -> list[dict[str, Any]]:
+        """Return every row of the ``channels`` table as a dict (see :mod:`digestbot.channels`)."""
+        sql = "SELECT platform, channel_id, workspace, settings, enabled, disabled_reason, updated_at FROM channels"
+        async with self._db.execute(sql) as cur:
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
+
+    async def set_channel_settings(
+        self, *, platform: str, channel_id: str, workspace: str = "", settings: dict[str, Any], enable: bool = True
+    ) -> dict[str, Any]:
+        """Merge ``settings`` into a channel's chat overrides (creating it); return the stored overrides.
+
+        Keys are those of :data:`digestbot.channels.SETTING_KEYS` (``time``, ``timezone``,
+        ``weekdays``, ``top``, ``topics``, ``on_empty``, ``threads``); a value of None removes
+        that override. The result is validated as a whole (raises CommandError, nothing stored).
+        ``enable`` (default) also re-enables a disabled channel: setting it up in chat turns it on.
+        """
+        from digestbot.channels import check_schedule, validate_settings
+
+        changes = validate_settings(settings)
+        async with self.transaction() as db:
+            async with db.execute(
+                "SELECT settings, enabled FROM channels WHERE platform=? AND channel_id=?", (platform, channel_id)
+            ) as cur:
+                row = await cur.fetchone()
+            current: dict[str, Any] = json.loads(row[0]) if row else {}
+            current.update(changes)
+            current = {k: v for k, v in current.items() if v is not None}
+            check_schedule(None, current)
+            enabled = 1 if enable or row is None else int(row[1])
+            await db.execute(
+                "INSERT INTO channels(platform, channel_id, workspace, settings, enabled, disabled_reason, updated_at)"
+                " VALUES (?,?,?,?,?,NULL,?) ON CONFLICT(platform, channel_id) DO UPDATE SET"
+                " workspace=excluded.workspace, settings=excluded.settings, enabled=excluded.enabled,"
+                " disabled_reason=CASE WHEN excluded.enabled THEN NULL ELSE disabled_reason END,"
+                " updated_at=excluded.updated_at",
+                (platform, channel_id, workspace, json.dumps(current, sort_keys=True), enabled, _now()),
+            )
+        return current
+
+    async def disable_channel(self, *, platform: str, channel_id: str, reason: str, workspace: str = "") -> bool:
+        """Stop posting to a channel (chat command or permanent delivery failure); False if already off."""
+        async with self.transaction() as db:
+            async with db.execute(
+                "SELECT enabled FROM channels WHERE platform=? AND channel_id=?", (platform, channel_id)
+            ) as cur:
+                row = await cur.fetchone()
+            await db.execute(
+                "INSERT INTO channels(platform, channel_id, workspace, enabled, disabled_reason, updated_at)"
+                " VALUES (?,?,?,0,?,?) ON CONFLICT(platform, channel_id) DO UPDATE SET enabled=0,"
+                " disabled_reason=excluded.disabled_reason, updated_at=excluded.updated_at",
+                (platform, channel_id, workspace, reason, _now()),
+            )
+        return row is None or bool(row[0])
+
+    async def enable_channel(self, *, platform: str, channel_id: str, workspace: str = "") -> None:
+        """Turn a channel (back) on, keeping its chat settings."""
+        await self.set_channel_settings(platform=platform, channel_id=channel_id, workspace=workspace, settings={})
+
+    # -- scheduler memory -----------------------------------------------------------------------
+
+    async def schedule_last_seen(self) -> dict[tuple[str, str], datetime]:
+        """Return, per (platform, channel id), the newest occurrence the scheduler has handled."""
+        async with self._db.execute("SELECT platform, channel_id, last_seen FROM schedule_state") as cur:
+            return {(r[0], r[1]): datetime.fromisoformat(r[2]) for r in await cur.fetchall()}
+
+    async def set_schedule_last_seen(self, items: Iterable[tuple[str, str, datetime]]) -> None:
+        """Record that the scheduler handled each channel's occurrences up to the given instant."""
+        async with self.transaction() as db:
+            await db.executemany(
+                "INSERT INTO schedule_state(platform, channel_id, last_seen) VALUES (?,?,?)"
+                " ON CONFLICT(platform, channel_id) DO UPDATE SET last_seen=excluded.last_seen",
+                [(p, c, when.astimezone(UTC).isoformat()) for p, c, when in items],
+            )

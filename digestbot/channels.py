@@ -1,0 +1,162 @@
+"""The channels that get the digest: the YAML ``channels:`` list merged with chat-configured ones.
+
+A channel can come from the config file, from the chat ``/digest`` command (the ``channels``
+table), or both. For a channel in both, every setting made in chat wins over the file, key by
+key, and the table's ``enabled``/``disabled_reason`` win too (so a channel disabled after a
+permanent delivery failure stays disabled until someone re-enables it in chat or with the CLI).
+
+Chat settings are stored as a JSON object of overrides; :data:`SETTING_KEYS` lists the keys.
+The chat command (in the adapters) calls :meth:`~digestbot.store.sqlite.Store.set_channel_settings`
+and :meth:`~digestbot.store.sqlite.Store.disable_channel`; both validate through
+:func:`validate_settings` here, so a bad value becomes a :class:`~digestbot.errors.CommandError`
+the user can read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from digestbot.config import ChannelConfig, Config
+from digestbot.errors import CommandError, ConfigError
+from digestbot.ports import Target
+from digestbot.schedule import Schedule, parse_schedule
+
+if TYPE_CHECKING:
+    from digestbot.store.sqlite import Store
+
+SETTING_KEYS = ("time", "timezone", "weekdays", "top", "topics", "on_empty", "threads")
+"""Keys a chat command may set for a channel (``None`` as a value removes the override)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Channel:
+    """One channel as the engine sees it: where, when, what, and whether it is on."""
+
+    platform: str
+    id: str
+    workspace: str = ""
+    schedule: Schedule
+    top: int = 10
+    topics: tuple[str, ...] = ()
+    on_empty: Literal["notice", "skip"] = "notice"
+    threads: bool | None = None
+    enabled: bool = True
+    disabled_reason: str | None = None
+    source: Literal["config", "chat", "config+chat"] = "config"
+
+    @property
+    def target(self) -> Target:
+        """The adapter target for this channel."""
+        return Target(platform=self.platform, kind="channel", id=self.id, workspace=self.workspace)
+
+
+def validate_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Return ``settings`` checked and normalised, or raise CommandError naming the bad key."""
+    out: dict[str, Any] = {}
+    for key, value in settings.items():
+        if key not in SETTING_KEYS:
+            raise CommandError(f"unknown channel setting {key!r}; known: {', '.join(SETTING_KEYS)}")
+        if value is None:
+            out[key] = None
+            continue
+        if key == "top":
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
+                raise CommandError(f"top must be a whole number from 1 to 100, got {value!r}")
+        elif key in ("weekdays", "topics"):
+            if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+                raise CommandError(f"{key} must be a list of words, got {value!r}")
+            value = list(value)
+        elif key == "on_empty":
+            if value not in ("notice", "skip"):
+                raise CommandError(f"on_empty must be notice or skip, got {value!r}")
+        elif key == "threads":
+            if not isinstance(value, bool):
+                raise CommandError(f"threads must be true or false, got {value!r}")
+        elif not isinstance(value, str):
+            raise CommandError(f"{key} must be text, got {value!r}")
+        out[key] = value
+    return out
+
+
+def _schedule_of(values: Mapping[str, Any], where: str) -> Schedule:
+    try:
+        return parse_schedule(values["time"], values["timezone"], list(values["weekdays"]), where=where)
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def check_schedule(base: ChannelConfig | None, settings: Mapping[str, Any]) -> None:
+    """Raise CommandError if ``settings`` over ``base`` (or the defaults) give no valid schedule."""
+    merged = _merge(base, settings, platform="", channel_id="", workspace="")
+    _schedule_of(merged, "channel")
+    for topic in merged["topics"]:
+        from digestbot.topics import parse_topic
+
+        parse_topic(topic)
+
+
+def _merge(
+    base: ChannelConfig | None, settings: Mapping[str, Any], *, platform: str, channel_id: str, workspace: str
+) -> dict[str, Any]:
+    defaults = base or ChannelConfig(platform="console", id=channel_id or "-", workspace=workspace)
+    values: dict[str, Any] = {
+        "time": defaults.time,
+        "timezone": defaults.timezone,
+        "weekdays": list(defaults.weekdays),
+        "top": defaults.top,
+        "topics": list(defaults.topics),
+        "on_empty": defaults.on_empty,
+        "threads": None,
+    }
+    values.update({k: v for k, v in settings.items() if k in SETTING_KEYS and v is not None})
+    return values
+
+
+async def load_channels(store: Store, config: Config, *, include_disabled: bool = False) -> list[Channel]:
+    """Return every channel (config file + chat), chat settings winning, ordered by platform and id."""
+    rows = {(r["platform"], r["channel_id"]): r for r in await store.channel_rows()}
+    out: dict[tuple[str, str], Channel] = {}
+    for i, ch in enumerate(config.channels):
+        row = rows.pop((ch.platform, ch.id), None)
+        out[(ch.platform, ch.id)] = _channel(ch, row, where=f"channels[{i}]")
+    for (platform, channel_id), row in rows.items():
+        out[(platform, channel_id)] = _channel(None, row, where=f"channel {platform}:{channel_id}")
+    channels = [out[k] for k in sorted(out)]
+    return channels if include_disabled else [c for c in channels if c.enabled]
+
+
+def _channel(base: ChannelConfig | None, row: Mapping[str, Any] | None, *, where: str) -> Channel:
+    settings: dict[str, Any] = json.loads(row["settings"]) if row else {}
+    platform = base.platform if base else row["platform"]  # type: ignore[index]
+    channel_id = base.id if base else row["channel_id"]  # type: ignore[index]
+    workspace = (row["workspace"] if row and row["workspace"] else "") or (base.workspace if base else "")
+    values = _merge(base, settings, platform=platform, channel_id=channel_id, workspace=workspace)
+    enabled = base.enabled if base else True
+    reason = None
+    if row is not None:
+        enabled = bool(row["enabled"])
+        reason = row["disabled_reason"]
+    return Channel(
+        platform=platform,
+        id=channel_id,
+        workspace=workspace,
+        schedule=_schedule_of(values, where),
+        top=values["top"],
+        topics=tuple(values["topics"]),
+        on_empty=values["on_empty"],
+        threads=values["threads"],
+        enabled=enabled,
+        disabled_reason=reason,
+        source="config+chat" if base and row else "config" if base else "chat",
+    )
+
+
+def wants_threads(channel: Channel, config: Config) -> bool:
+    """Tell whether later digest parts go in a thread under the first (channel setting, else platform's)."""
+    if channel.threads is not None:
+        return channel.threads
+    platform_config = getattr(config, channel.platform, None)
+    return bool(getattr(platform_config, "threads", False))

@@ -1,0 +1,574 @@
+"""The delivery engine: post a day's digest to every channel and DM each subscriber, exactly once.
+
+The engine owns the business rules; adapters only render and send. One run:
+
+1. picks the date (explicit, else the newest digest in the store not newer than
+   :func:`~digestbot.schedule.default_digest_date`);
+2. builds one :class:`~digestbot.matching.TopicIndex` over every channel topic filter and every
+   subscription of the platforms involved, and matches the day's papers once;
+3. for each channel, renders the digest (top N, topic-filtered) and **plans** it in the outbox
+   (see :mod:`digestbot.outbox`), then sends the parts in order, the later ones in a thread
+   under the first when the channel wants threads;
+4. sends each subscriber with matches ONE direct message listing the papers and the topics that
+   matched.
+
+Targets run concurrently, bounded by one ``asyncio.Semaphore(delivery.concurrency)`` per
+platform, held only while a send is in flight (never while backing off), so a failing target
+delays nobody else. Transient :class:`~digestbot.errors.DeliveryError`s are retried with
+exponential backoff and full jitter (``retry_after`` honoured) up to ``delivery.max_attempts``;
+the row then goes back to pending for a later run. Permanent ones are recorded, and a channel
+is disabled with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from enum import Enum
+from typing import Any
+
+from digestbot.blocks import Message
+from digestbot.channels import Channel, load_channels, wants_threads
+from digestbot.clock import Clock, SystemClock
+from digestbot.config import Config
+from digestbot.errors import CommandError, DeliveryError
+from digestbot.formatter import format_digest, format_matches, format_no_digest
+from digestbot.labels import Labels, labels_for
+from digestbot.outbox import Delivery, Outbox, Slot
+from digestbot.ports import Adapter, Target
+from digestbot.records import Digest, Paper
+from digestbot.schedule import LIST_SETTLES_AFTER, default_digest_date, is_weekend
+from digestbot.store.sqlite import Store
+
+log = logging.getLogger(__name__)
+
+BeforePost = Callable[[date], Awaitable[None]]
+"""Called with the digest date about to be posted, so ingestion can fetch that day's papers first."""
+
+Sleep = Callable[[float], Awaitable[None]]
+
+BACKOFF_BASE = 1.0
+"""First retry delay in seconds; doubled per attempt (then full jitter), capped at :data:`BACKOFF_CAP`."""
+BACKOFF_CAP = 300.0
+
+UserKey = tuple[str, str, str]  # platform, workspace, user id
+
+
+class _Outcome(Enum):
+    SENT = "sent"
+    ALREADY = "already"
+    FAILED = "failed"  # permanent
+    DEFERRED = "deferred"  # transient, left pending for a later run
+    BUSY = "busy"  # claimed by another live process
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSummary:
+    """What a run did, counted in messages (each digest part and each DM is one).
+
+    ``failed`` counts permanent failures (the target is recorded and skipped from now on);
+    ``deferred`` counts messages left pending after transient failures, which a later run
+    retries; ``skipped`` counts channels that had nothing to post (``on_empty: skip``) or were
+    claimed by another process; ``planned`` lists ``target key`` lines in a dry run.
+    """
+
+    posted: int = 0
+    already: int = 0
+    failed: int = 0
+    deferred: int = 0
+    skipped: int = 0
+    dates: tuple[date, ...] = ()
+    planned: tuple[str, ...] = ()
+
+    def __add__(self, other: RunSummary) -> RunSummary:
+        return RunSummary(
+            posted=self.posted + other.posted,
+            already=self.already + other.already,
+            failed=self.failed + other.failed,
+            deferred=self.deferred + other.deferred,
+            skipped=self.skipped + other.skipped,
+            dates=tuple(sorted({*self.dates, *other.dates})),
+            planned=self.planned + other.planned,
+        )
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed permanently and nothing was left for later."""
+        return self.failed == 0 and self.deferred == 0
+
+    def line(self) -> str:
+        """Return the one-line report the CLI prints."""
+        text = f"posted {self.posted}, already posted {self.already}, failed {self.failed}"
+        if self.deferred:
+            text += f", deferred {self.deferred}"
+        return text
+
+
+@dataclass(kw_only=True)
+class _Tally:
+    posted: int = 0
+    already: int = 0
+    failed: int = 0
+    deferred: int = 0
+    skipped: int = 0
+    dates: set[date] = field(default_factory=set)
+    planned: list[str] = field(default_factory=list)
+
+    def count(self, outcome: _Outcome) -> None:
+        if outcome is _Outcome.SENT:
+            self.posted += 1
+        elif outcome is _Outcome.ALREADY:
+            self.already += 1
+        elif outcome is _Outcome.FAILED:
+            self.failed += 1
+        elif outcome is _Outcome.DEFERRED:
+            self.deferred += 1
+        else:
+            self.skipped += 1
+
+    def freeze(self) -> RunSummary:
+        return RunSummary(
+            posted=self.posted,
+            already=self.already,
+            failed=self.failed,
+            deferred=self.deferred,
+            skipped=self.skipped,
+            dates=tuple(sorted(self.dates)),
+            planned=tuple(self.planned),
+        )
+
+
+def backoff_delay(attempt: int, retry_after: float | None, rng: random.Random) -> float:
+    """Return the wait before retry ``attempt`` (1-based): the server's ``retry_after``, else full jitter."""
+    if retry_after is not None and retry_after >= 0:
+        return retry_after + rng.uniform(0, min(1.0, retry_after * 0.1 + 0.01))
+    return rng.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1)))
+
+
+def nominal_list_date(now: datetime) -> date:
+    """Return the UTC list date that settled most recently at ``now`` (weekends included)."""
+    return (now.astimezone(UTC) - LIST_SETTLES_AFTER).date() - timedelta(days=1)
+
+
+class _Matches:
+    """The run's one topic index and its per-day results (channel filters and subscribers alike)."""
+
+    def __init__(self, pairs: Sequence[tuple[Any, Any]]) -> None:
+        from digestbot.matching import TopicIndex
+
+        self._index: Any = TopicIndex(pairs)
+        self._by_day: dict[date, dict[Any, list[tuple[Paper, Any]]]] = {}
+
+    def for_day(self, digest: Digest) -> dict[Any, list[tuple[Paper, Any]]]:
+        if digest.date not in self._by_day:
+            self._by_day[digest.date] = self._index.match_all(digest.papers)
+        return self._by_day[digest.date]
+
+
+class DeliveryEngine:
+    """Post digests and subscriber DMs through the adapters, exactly once, with retries."""
+
+    def __init__(
+        self,
+        store: Store,
+        adapters: Mapping[str, Adapter],
+        config: Config,
+        clock: Clock | None = None,
+        *,
+        before_post: BeforePost | None = None,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.adapters = dict(adapters)
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.before_post = before_post
+        self.outbox = Outbox(store)
+        self.labels: Labels = labels_for(config.locale)
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._limits = {p: asyncio.Semaphore(max(1, config.delivery.concurrency)) for p in self.adapters}
+
+    # -- public API ------------------------------------------------------------------------------
+
+    async def channels(self, ids: Iterable[str] | None = None) -> list[Channel]:
+        """Return the enabled channels this engine has an adapter for (optionally only ``ids``).
+
+        An id is a channel id or ``platform:id``; an unknown one raises CommandError.
+        """
+        every = await load_channels(self.store, self.config)
+        chosen = [c for c in every if c.platform in self.adapters]
+        if ids is None:
+            return chosen
+        wanted = list(ids)
+        out = [c for c in chosen if c.id in wanted or f"{c.platform}:{c.id}" in wanted]
+        found = {c.id for c in out} | {f"{c.platform}:{c.id}" for c in out}
+        if missing := [w for w in wanted if w not in found]:
+            platforms = ", ".join(self.adapters) or "no platform"
+            raise CommandError(f"no enabled channel {', '.join(missing)} on {platforms}")
+        return out
+
+    async def post_digest(
+        self,
+        day: date | None = None,
+        *,
+        channels: Iterable[str] | None = None,
+        dry_run: bool = False,
+        notify: bool = True,
+    ) -> RunSummary:
+        """Post ``day``'s digest (default: newest available) to every chosen channel now, then DM subscribers.
+
+        Idempotent: what the outbox shows as sent is not sent again. Raises CommandError when there
+        is no digest for the day.
+        """
+        if day is None:
+            day = await self.store.latest_digest_date(on_or_before=default_digest_date(self.clock.now()))
+            if day is None:
+                raise CommandError("the archive holds no digest yet: run 'digestbot ingest FILE' first")
+        digest = await self.store.digest(day)
+        if digest is None:
+            known = ", ".join(d.isoformat() for d in await self.store.digest_dates(limit=5)) or "none"
+            raise CommandError(f"no digest for {day.isoformat()} (newest dates: {known})")
+        chosen = await self.channels(channels)
+        if not dry_run:
+            await self.reconcile()
+        matches = await self._build_matches(chosen, platforms={c.platform for c in chosen})
+        tally = _Tally()
+        await self._gather(self._post_channel_digest(c, digest, matches, tally, dry_run=dry_run) for c in chosen)
+        if notify:
+            for platform, workspace in sorted({(c.platform, c.workspace) for c in chosen}):
+                await self._notify(digest, matches, tally, platform=platform, workspace=workspace, dry_run=dry_run)
+        return tally.freeze()
+
+    async def notify_subscribers(
+        self, day: date, platform: str | None = None, workspace: str | None = None, *, dry_run: bool = False
+    ) -> RunSummary:
+        """DM every subscriber (of ``platform``/``workspace``, else all) their matches in ``day``'s digest."""
+        digest = await self.store.digest(day)
+        if digest is None:
+            return RunSummary()
+        platforms = {platform} if platform else set(self.adapters)
+        matches = await self._build_matches([], platforms=platforms)
+        tally = _Tally()
+        for p in sorted(platforms & set(self.adapters)):
+            await self._notify(digest, matches, tally, platform=p, workspace=workspace or "", dry_run=dry_run)
+        return tally.freeze()
+
+    async def reconcile(self) -> int:
+        """Resolve rows left claimed by a crashed run: ask the platform; mark sent or make pending again.
+
+        Returns how many rows were resolved.
+        """
+        resolved = 0
+        for row in await self.outbox.stale_claims(now=self.clock.now()):
+            adapter = self.adapters.get(row.target.platform)
+            if adapter is None:
+                continue
+            try:
+                found = await adapter.find_sent(row.target, row.key)
+            except DeliveryError as exc:
+                log.warning("cannot check %s for %s after a crash (%s); will retry later", row.target, row.key, exc)
+                continue
+            if found is not None:
+                log.info("crash recovery: %s %s was posted (%s); marking sent", row.target, row.key, found.message_id)
+                await self.outbox.mark_sent(row, found.message_id)
+            else:
+                log.info("crash recovery: %s %s was not posted; it will be sent", row.target, row.key)
+                await self.outbox.release(row, "claimed by a run that stopped before sending")
+            resolved += 1
+        return resolved
+
+    async def scheduled_post(
+        self, channels: Sequence[Channel], due: datetime, *, final: bool
+    ) -> tuple[RunSummary, list[Channel]]:
+        """Run the post that fell due at ``due`` for ``channels``; return the summary and who must wait.
+
+        The date is :func:`default_digest_date` at ``due``. A channel whose date has no papers
+        yet is returned as waiting unless ``final`` (the cut-off has passed): then it gets the
+        newest older digest it has not had, else ONE notice (or nothing, ``on_empty: skip``).
+        A channel that already had that date gets a weekend notice if the list date that
+        settled at ``due`` was a weekend, else nothing.
+        """
+        expected = default_digest_date(due)
+        nominal = nominal_list_date(due)
+        source_error = await self._run_before_post(expected)
+        await self.reconcile()
+        digest = await self.store.digest(expected)
+        matches = await self._build_matches(channels, platforms={c.platform for c in channels})
+        tally = _Tally()
+        waiting: list[Channel] = []
+        posted_digest: dict[tuple[str, str], Digest] = {}
+
+        async def one(channel: Channel) -> None:
+            target = channel.target
+            had_expected = await self.outbox.has_slot(target, slot="post", day=expected)
+            if digest is not None and not had_expected:
+                await self._post_channel_digest(channel, digest, matches, tally)
+                posted_digest[(channel.platform, channel.workspace)] = digest
+                return
+            if had_expected:
+                if nominal != expected and is_weekend(nominal):
+                    await self._post_notice(channel, nominal, self.labels.reason_weekend, tally)
+                else:
+                    tally.already += 1
+                return
+            if not final:
+                waiting.append(channel)
+                return
+            older = await self.store.latest_digest_date(on_or_before=expected)
+            if older is not None and not await self.outbox.has_slot(target, slot="post", day=older):
+                older_digest = await self.store.digest(older)
+                if older_digest is not None:
+                    await self._post_channel_digest(channel, older_digest, matches, tally)
+                    posted_digest[(channel.platform, channel.workspace)] = older_digest
+                    return
+            reason = (
+                self.labels.reason_unreachable
+                if source_error
+                else self.labels.reason_weekend
+                if is_weekend(expected)
+                else self.labels.reason_no_list
+            )
+            await self._post_notice(channel, expected, reason, tally)
+
+        await self._gather(one(c) for c in channels)
+        for (platform, workspace), posted in sorted(posted_digest.items()):
+            await self._notify(posted, matches, tally, platform=platform, workspace=workspace)
+        return tally.freeze(), waiting
+
+    # -- runs ------------------------------------------------------------------------------------
+
+    async def _run_before_post(self, day: date) -> str | None:
+        if self.before_post is None:
+            return None
+        try:
+            await self.before_post(day)
+        except Exception as exc:  # the hook is someone else's code: log it, post what we have
+            log.warning("before_post(%s) failed: %s", day.isoformat(), exc, exc_info=not isinstance(exc, DeliveryError))
+            return str(exc) or type(exc).__name__
+        return None
+
+    async def _gather(self, coros: Iterable[Awaitable[None]]) -> None:
+        """Run per-target work concurrently; one target's bug is logged, never stops the others."""
+
+        async def guarded(coro: Awaitable[None]) -> None:
+            try:
+                await coro
+            except Exception:
+                log.exception("delivery task failed")
+
+        async with asyncio.TaskGroup() as group:
+            for i, coro in enumerate(coros):
+                group.create_task(guarded(coro), name=f"delivery-{i}")
+
+    async def _build_matches(self, channels: Sequence[Channel], *, platforms: set[str]) -> _Matches:
+        from digestbot.topics import parse_topic
+
+        max_length = self.config.subscriptions.max_topic_length
+        pairs: list[tuple[Any, Any]] = []
+        for c in channels:
+            for raw in c.topics:
+                pairs.append((("channel", c.platform, c.id), parse_topic(raw, max_length=max(max_length, len(raw)))))
+        for platform in sorted(platforms):
+            for p, workspace, user, topic in await self.store.all_subscriptions(platform=platform):
+                try:
+                    parsed = parse_topic(topic, max_length=max(max_length, len(topic)))
+                except CommandError as exc:
+                    log.warning("ignoring stored topic %r of %s:%s: %s", topic, p, user, exc)
+                    continue
+                pairs.append(((p, workspace, user), parsed))
+        return _Matches(pairs)
+
+    async def _post_channel_digest(
+        self, channel: Channel, digest: Digest, matches: _Matches, tally: _Tally, *, dry_run: bool = False
+    ) -> None:
+        papers = digest.papers
+        if channel.topics:
+            hits = matches.for_day(digest).get(("channel", channel.platform, channel.id), [])
+            keep = {id(p) for p, _ in hits}
+            papers = tuple(p for p in papers if id(p) in keep)
+        shown = Digest(date=digest.date, papers=papers[: channel.top], topic_filter=channel.topics)
+        if not shown.papers:
+            log.info("%s: no paper of %s matches its topics %s", channel.target, digest.date, list(channel.topics))
+            await self._post_notice(channel, digest.date, self.labels.reason_no_match, tally, dry_run=dry_run)
+            return
+        message = format_digest(shown, self.labels)
+        await self._deliver(
+            channel.target,
+            message,
+            slot="post",
+            day=digest.date,
+            kind="digest",
+            threads=wants_threads(channel, self.config),
+            tally=tally,
+            dry_run=dry_run,
+        )
+
+    async def _post_notice(
+        self, channel: Channel, day: date, reason: str, tally: _Tally, *, dry_run: bool = False
+    ) -> None:
+        if await self.outbox.has_slot(channel.target, slot="post", day=day):
+            tally.already += 1
+            return
+        if channel.on_empty == "skip":
+            log.info("%s: no digest for %s (%s); on_empty is skip, posting nothing", channel.target, day, reason)
+            tally.skipped += 1
+            return
+        log.info("%s: no digest for %s (%s); posting a notice", channel.target, day, reason)
+        message = format_no_digest(day, reason, self.labels)
+        await self._deliver(
+            channel.target, message, slot="post", day=day, kind="notice", threads=False, tally=tally, dry_run=dry_run
+        )
+
+    async def _notify(
+        self,
+        digest: Digest,
+        matches: _Matches,
+        tally: _Tally,
+        *,
+        platform: str,
+        workspace: str,
+        dry_run: bool = False,
+    ) -> None:
+        by_user: dict[UserKey, list[tuple[Paper, list[str]]]] = {}
+        for key, pairs in matches.for_day(digest).items():
+            if key[0] == "channel" or key[0] != platform or (workspace and key[1] != workspace):
+                continue
+            grouped: dict[int, tuple[Paper, list[str]]] = {}
+            for paper, topic in pairs:
+                grouped.setdefault(id(paper), (paper, []))[1].append(topic.canonical)
+            by_user[key] = list(grouped.values())
+        if not by_user:
+            return
+
+        async def one(user: UserKey, found: list[tuple[Paper, list[str]]]) -> None:
+            target = Target(platform=user[0], kind="user", id=user[2], workspace=user[1])
+            message = format_matches(digest.date, found, self.labels)
+            await self._deliver(
+                target,
+                message,
+                slot="matches",
+                day=digest.date,
+                kind="matches",
+                threads=False,
+                tally=tally,
+                dry_run=dry_run,
+            )
+
+        await self._gather(one(u, f) for u, f in sorted(by_user.items()))
+
+    # -- sending ---------------------------------------------------------------------------------
+
+    async def _deliver(
+        self,
+        target: Target,
+        message: Message,
+        *,
+        slot: Slot,
+        day: date,
+        kind: str,
+        threads: bool,
+        tally: _Tally,
+        dry_run: bool = False,
+    ) -> None:
+        """Plan (or find the earlier plan of) ``target``'s message for ``slot``/``day`` and send its parts."""
+        adapter = self.adapters[target.platform]
+        if dry_run:
+            rows = await self.outbox.rows(target, slot=slot, day=day)
+            if rows:
+                for row in rows:
+                    if row.state == "sent":
+                        tally.already += 1
+                    else:
+                        tally.planned.append(f"{target} {row.key} ({row.state})")
+            else:
+                from digestbot.outbox import delivery_key
+
+                payloads = adapter.render(message)
+                tally.planned.extend(
+                    f"{target} {delivery_key(kind, day, i, len(payloads))}" for i in range(1, len(payloads) + 1)
+                )
+            return
+        rows, created = await self.outbox.plan(target, slot=slot, day=day, kind=kind, payloads=adapter.render(message))
+        if not created and rows[0].kind != kind:
+            log.info("%s already had its %s post for %s (as a %s)", target, slot, day, rows[0].kind)
+        tally.dates.add(day)
+        thread: str | None = None
+        for i, row in enumerate(rows):
+            if row.state == "sent":
+                tally.count(_Outcome.ALREADY)
+                if i == 0:
+                    thread = row.message_id
+                continue
+            if row.state == "failed":
+                tally.count(_Outcome.ALREADY)  # recorded before; not retried
+                continue
+            outcome, message_id = await self._send(adapter, row, thread=thread if threads and i > 0 else None)
+            tally.count(outcome)
+            if outcome is _Outcome.SENT and i == 0:
+                thread = message_id
+            if outcome is _Outcome.FAILED:
+                await self.outbox.fail_pending(rows[i + 1 :], f"part {row.part} failed permanently")
+                break
+            if outcome is not _Outcome.SENT:
+                break  # later parts wait for this one: parts go in order
+
+    async def _send(self, adapter: Adapter, row: Delivery, *, thread: str | None) -> tuple[_Outcome, str | None]:
+        """Claim ``row``, send it with retries, and record the result."""
+        if row.state == "claimed" or not await self.outbox.claim(row):
+            log.info("%s %s is being sent by another run; leaving it", row.target, row.key)
+            return _Outcome.BUSY, None
+        limit = self._limits[row.target.platform]
+        attempts = max(1, self.config.delivery.max_attempts)
+        for attempt in range(1, attempts + 1):
+            try:
+                async with limit:
+                    sent = await adapter.send(row.target, row.payload, key=row.key, thread=thread)
+            except DeliveryError as exc:
+                if exc.permanent:
+                    await self._permanent_failure(row, exc)
+                    return _Outcome.FAILED, None
+                error, retry_after = str(exc), exc.retry_after
+                ambiguous = retry_after is None  # a rate-limit answer means "not posted"
+            except Exception as exc:  # an adapter bug or an unmapped network error: treat as transient
+                log.warning("%s %s: unexpected %s from the adapter: %s", row.target, row.key, type(exc).__name__, exc)
+                error, retry_after, ambiguous = f"{type(exc).__name__}: {exc}", None, True
+            else:
+                await self.outbox.mark_sent(row, sent.message_id)
+                return _Outcome.SENT, sent.message_id
+            if attempt == attempts:
+                log.warning(
+                    "%s %s: giving up after %d attempts (%s); a later run retries", row.target, row.key, attempts, error
+                )
+                await self.outbox.release(row, error)
+                return _Outcome.DEFERRED, None
+            delay = backoff_delay(attempt, retry_after, self._rng)
+            log.info("%s %s: attempt %d failed (%s); retrying in %.1f s", row.target, row.key, attempt, error, delay)
+            await self._sleep(delay)
+            if ambiguous:  # it may have been posted before the error (timeout): look before resending
+                try:
+                    found = await adapter.find_sent(row.target, row.key)
+                except DeliveryError:
+                    found = None
+                if found is not None:
+                    await self.outbox.mark_sent(row, found.message_id)
+                    return _Outcome.SENT, found.message_id
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _permanent_failure(self, row: Delivery, exc: DeliveryError) -> None:
+        await self.outbox.mark_failed(row, str(exc))
+        if row.target.kind == "channel":
+            log.warning("%s: permanent delivery failure (%s); disabling the channel", row.target, exc)
+            await self.store.disable_channel(
+                platform=row.target.platform,
+                channel_id=row.target.id,
+                workspace=row.target.workspace,
+                reason=f"delivery failed permanently: {exc}",
+            )
+        else:
+            log.warning("%s: cannot be messaged (%s); recorded, skipped for %s", row.target, exc, row.day)
