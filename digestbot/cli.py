@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import date
@@ -19,13 +20,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from digestbot import __version__
+from digestbot import __version__, commands
 from digestbot.blocks import Message
 from digestbot.config import Config, load_config, redacted
 from digestbot.errors import CommandError, DigestbotError
 from digestbot.formatter import format_digest
 from digestbot.labels import labels_for
 from digestbot.lookup import answer_paper
+from digestbot.platforms import adapters_for
+from digestbot.ports import Adapter
 from digestbot.sources.files import FORMATS, load_file
 from digestbot.store import Store
 
@@ -163,6 +166,96 @@ async def cmd_demo(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+async def _start(adapters: dict[str, Adapter]) -> None:
+    for adapter in adapters.values():
+        await adapter.start()
+
+
+async def _close(adapters: dict[str, Adapter]) -> None:
+    for name, adapter in adapters.items():
+        try:
+            await adapter.close()
+        except Exception:
+            log.exception("closing the %s adapter failed", name)
+
+
+EXIT_DEFERRED = 75
+"""``post`` exit status when nothing failed for good but some messages wait for a retry (EX_TEMPFAIL)."""
+
+
+async def cmd_post(args: argparse.Namespace, config: Config) -> int:
+    """Post a day's digest to every enabled channel now, then DM subscribers (idempotent)."""
+    from digestbot.delivery import DeliveryEngine
+
+    path = db_path(args, config)
+    async with await Store.open(path) as store:
+        adapters = adapters_for(config, database=path)
+        await _start(adapters)
+        try:
+            engine = DeliveryEngine(store, adapters, config)
+            summary = await engine.post_digest(args.date, channels=args.channel or None, dry_run=args.dry_run)
+        finally:
+            await _close(adapters)
+    for line in summary.planned:
+        _out(f"would post {line}")
+    _out(summary.line())
+    if summary.failed:
+        return 1
+    return EXIT_DEFERRED if summary.deferred else 0
+
+
+async def cmd_run(args: argparse.Namespace, config: Config) -> int:
+    """Run the scheduler until SIGINT or SIGTERM."""
+    from digestbot.clock import SystemClock
+    from digestbot.delivery import DeliveryEngine
+    from digestbot.scheduler import Scheduler
+
+    path = db_path(args, config)
+    async with await Store.open(path) as store:
+        adapters = adapters_for(config, database=path)
+        if not adapters:
+            raise CommandError("nothing to run: no channel is configured and no platform is enabled")
+        await _start(adapters)
+        try:
+            clock = SystemClock()
+            scheduler = Scheduler(DeliveryEngine(store, adapters, config, clock), clock)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            main_task = asyncio.create_task(scheduler.run(), name="scheduler")
+            stop_task = asyncio.create_task(stop.wait(), name="shutdown-signal")
+            log.info("running on %s; stop with Ctrl-C", ", ".join(adapters))
+            await asyncio.wait({main_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (main_task, stop_task):
+                task.cancel()
+            for result in await asyncio.gather(main_task, stop_task, return_exceptions=True):
+                if isinstance(result, Exception):
+                    log.error("scheduler stopped with an error", exc_info=result)
+                    return 1
+            log.info("stopped")
+        finally:
+            await _close(adapters)
+    return 0
+
+
+async def cmd_subscriptions(args: argparse.Namespace, config: Config) -> int:
+    """Add, remove or list a user's topic subscriptions (the same operations as the chat commands)."""
+    who = {"platform": args.platform, "workspace": args.workspace, "user": args.user}
+    async with await Store.open(db_path(args, config)) as store:
+        if args.action == "list":
+            _out(await commands.list_topics(store, config, **who))
+            return 0
+        if not args.topic:
+            raise CommandError(f"subscriptions {args.action}: give a TOPIC")
+        topic = " ".join(args.topic)
+        if args.action == "add":
+            _out(await commands.subscribe(store, config, raw_topic=topic, **who))
+        else:
+            _out(await commands.unsubscribe(store, config, raw_topic=topic, **who))
+    return 0
+
+
 # -- parser -------------------------------------------------------------------------------------
 
 
@@ -198,6 +291,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("check-config", cmd_check_config, "validate a config file")
     p.add_argument("path", nargs="?")
     p.add_argument("--show", action="store_true", help="print the resolved config (secrets redacted)")
+    p = add("post", cmd_post, "post a day's digest to every enabled channel now, then DM subscribers (idempotent)")
+    p.add_argument("--date", type=_date, help="digest date (default: the newest available)")
+    p.add_argument("--channel", action="append", metavar="ID", help="only this channel (ID or PLATFORM:ID; repeatable)")
+    p.add_argument("--dry-run", action="store_true", help="list what would be posted; post nothing")
+    add("run", cmd_run, "run the scheduler: post each channel's digest when due (stop with Ctrl-C or SIGTERM)")
+    p = add("subscriptions", cmd_subscriptions, "add, remove or list a user's topic subscriptions")
+    p.add_argument("action", choices=("add", "remove", "list"))
+    p.add_argument("topic", nargs="*", metavar="TOPIC", help='words or a "quoted phrase"; -word excludes')
+    p.add_argument("--platform", choices=("console", "discord", "slack"), required=True)
+    p.add_argument("--user", required=True, help="the user's platform id")
+    p.add_argument("--workspace", default="", help="Slack team id (empty for Discord and the console)")
     return parser
 
 
