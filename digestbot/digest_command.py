@@ -1,0 +1,200 @@
+"""The ``/digest`` chat command: channel set-up for admins, the same on every platform.
+
+Adapters pass the raw argument text and whether the caller is an admin; this module parses it,
+validates it, applies it through the store's channel functions (:mod:`digestbot.channels`) and
+returns the reply text. Every "no" (bad input, not an admin, unknown sub-command) is a
+:class:`~digestbot.errors.CommandError` whose text the adapter shows only to the caller.
+
+Sub-commands (``/digest help`` lists them)::
+
+    on | off                     start / stop the daily digest in this channel
+    time 09:00                   local posting time (24-hour)
+    tz Asia/Seoul                IANA time zone (alias: timezone)
+    days mon,tue,wed             weekdays to post on (alias: weekdays; "all" for every day)
+    top 10                       how many papers (1-100)
+    topics diffusion, "llm"      only papers matching any of these topics ("none" clears)
+    status                       show this channel's settings (anyone may ask)
+    now                          post today's digest here now (idempotent)
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from digestbot.config import Config
+from digestbot.errors import CommandError, ConfigError
+from digestbot.schedule import parse_schedule
+from digestbot.topics import parse_topic
+
+if TYPE_CHECKING:
+    from digestbot.channels import Channel
+    from digestbot.store import Store
+
+log = logging.getLogger(__name__)
+
+MAX_TOP = 100
+"""Same bound as the config file's ``channels[].top``."""
+
+MAX_CHANNEL_TOPICS = 10
+"""Most topic filters one channel may have: a digest filter, not a subscription list."""
+
+_ALIASES = {"timezone": "tz", "weekdays": "days", "help": "help", "enable": "on", "disable": "off"}
+_OPEN_TO_ALL = frozenset({"status", "help"})
+_CLEAR = frozenset({"none", "clear", "off", "-"})
+
+USAGE = (
+    "Usage: /digest on | off | time 09:00 | tz Asia/Seoul | days mon,tue,… | top 10 | "
+    'topics diffusion, "large language model" | status | now'
+)
+NOT_ADMIN = (
+    "Sorry, only workspace admins (or the bot's configured admins) can change this channel's digest. "
+    "Anyone can see it with /digest status."
+)
+
+
+class DigestPoster(Protocol):
+    """What ``/digest now`` needs from the delivery engine: post today's digest to one channel."""
+
+    async def post_digest(self, channel: Channel) -> Any:
+        """Post (idempotently) the current digest to ``channel``."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DigestRequest:
+    """A parsed ``/digest`` invocation: the sub-command and, for set-up ones, the settings to store."""
+
+    action: str
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def _split_topics(text: str) -> list[str]:
+    """Split ``a, "b, c", d`` on commas outside double quotes (smart quotes count as quotes)."""
+    text = text.translate(str.maketrans(dict.fromkeys("“”„‟", '"')))
+    parts, current, quoted = [], [], False
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+        if ch == "," and not quoted:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current))
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _config_message(exc: ConfigError) -> str:
+    # parse_schedule prefixes messages with where="…"; keep the part after the first ": ".
+    return str(exc).split(": ", 1)[-1]
+
+
+def parse_digest_text(text: str, *, max_topic_length: int = 100) -> DigestRequest:
+    """Parse ``/digest`` arguments into a request; raise CommandError saying what is wrong."""
+    words = text.strip().split(None, 1)
+    if not words:
+        return DigestRequest(action="help")
+    action = words[0].lower()
+    action = _ALIASES.get(action, action)
+    arg = words[1].strip() if len(words) > 1 else ""
+    if action in ("on", "off", "status", "now", "help"):
+        if arg:
+            raise CommandError(f"/digest {action} takes no argument. {USAGE}")
+        return DigestRequest(action=action)
+    if action in ("time", "tz", "days", "top", "topics") and not arg:
+        raise CommandError(f"/digest {action} needs a value. {USAGE}")
+    if action == "time":
+        try:
+            parse_schedule(arg, "UTC", None, where="time")
+        except ConfigError as exc:
+            raise CommandError(f'Bad time: {_config_message(exc)}. Example: /digest time 09:00') from None
+        hour, minute = arg.split(":")
+        return DigestRequest(action="set", settings={"time": f"{int(hour):02d}:{minute}"})
+    if action == "tz":
+        try:
+            parse_schedule("09:00", arg, None, where="tz")
+        except ConfigError as exc:
+            raise CommandError(f"Bad time zone: {_config_message(exc)}") from None
+        return DigestRequest(action="set", settings={"timezone": arg})
+    if action == "days":
+        if arg.lower() in ("all", "daily", "every day"):
+            return DigestRequest(action="set", settings={"weekdays": None})
+        days = [d.strip().lower() for d in re.split(r"[,\s]+", arg) if d.strip()]
+        try:
+            parse_schedule("09:00", "UTC", days, where="days")
+        except ConfigError as exc:
+            raise CommandError(f"Bad weekdays: {_config_message(exc)}") from None
+        return DigestRequest(action="set", settings={"weekdays": [d[:3] for d in days]})
+    if action == "top":
+        if not re.fullmatch(r"\d{1,3}", arg) or not 1 <= int(arg) <= MAX_TOP:
+            raise CommandError(f"top must be a whole number from 1 to {MAX_TOP}, got {arg[:20]!r}.")
+        return DigestRequest(action="set", settings={"top": int(arg)})
+    if action == "topics":
+        if arg.lower() in _CLEAR:
+            return DigestRequest(action="set", settings={"topics": []})
+        raw = _split_topics(arg)
+        if len(raw) > MAX_CHANNEL_TOPICS:
+            raise CommandError(f"A channel can filter on at most {MAX_CHANNEL_TOPICS} topics, got {len(raw)}.")
+        topics = list(dict.fromkeys(parse_topic(t, max_length=max_topic_length).canonical for t in raw))
+        if not topics:
+            raise CommandError('Give one or more topics separated by commas, e.g. diffusion, "language model".')
+        return DigestRequest(action="set", settings={"topics": topics})
+    raise CommandError(f"Unknown /digest sub-command {words[0][:30]!r}. {USAGE}")
+
+
+def describe_channel(channel: Channel) -> str:
+    """Say in one line what a channel gets and when (the ``/digest status`` reply)."""
+    state = "on" if channel.enabled else "off" + (f" ({channel.disabled_reason})" if channel.disabled_reason else "")
+    topics = ", ".join(channel.topics) if channel.topics else "all papers"
+    return f"Daily digest is {state}: {channel.schedule.describe()}, top {channel.top}, topics: {topics}."
+
+
+async def _find_channel(store: Store, config: Config, platform: str, channel_id: str) -> Channel | None:
+    from digestbot.channels import load_channels
+
+    channels = await load_channels(store, config, include_disabled=True)
+    return next((c for c in channels if c.platform == platform and c.id == channel_id), None)
+
+
+async def digest_command(
+    store: Store,
+    config: Config,
+    *,
+    platform: str,
+    workspace: str,
+    channel: str,
+    user_is_admin: bool,
+    text: str,
+    engine: DigestPoster | None = None,
+) -> str:
+    """Run ``/digest <text>`` for ``channel`` and return the reply; raise CommandError for every refusal."""
+    request = parse_digest_text(text, max_topic_length=config.subscriptions.max_topic_length)
+    if request.action == "help":
+        return USAGE
+    if request.action not in _OPEN_TO_ALL and not user_is_admin:
+        raise CommandError(NOT_ADMIN)
+    where = {"platform": platform, "channel_id": channel, "workspace": workspace}
+    if request.action == "status":
+        found = await _find_channel(store, config, platform, channel)
+        if found is None:
+            return "This channel gets no daily digest. An admin can turn it on with /digest on."
+        return describe_channel(found)
+    if request.action == "off":
+        was_on = await store.disable_channel(**where, reason="turned off with /digest off")
+        log.info("digest turned off for %s:%s", platform, channel)
+        return "Daily digest turned off for this channel." if was_on else "The daily digest was already off here."
+    if request.action in ("on", "set"):
+        await store.set_channel_settings(**where, settings=request.settings)
+        found = await _find_channel(store, config, platform, channel)
+        log.info("digest settings for %s:%s changed: %s", platform, channel, request.settings)
+        return describe_channel(found) if found is not None else "Saved."
+    # request.action == "now"
+    if engine is None:
+        raise CommandError("Posting now is not available in this mode; the digest will come at its scheduled time.")
+    found = await _find_channel(store, config, platform, channel)
+    if found is None or not found.enabled:
+        raise CommandError("This channel has no daily digest; turn it on with /digest on first.")
+    await engine.post_digest(found)
+    return "Today's digest is posted in this channel (parts already there were not posted again)."

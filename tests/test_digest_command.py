@@ -1,0 +1,127 @@
+"""The platform-neutral /digest command: parsing, admin rule, applying settings through the store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from digestbot.config import ChannelConfig, Config
+from digestbot.digest_command import NOT_ADMIN, USAGE, DigestRequest, digest_command, parse_digest_text
+from digestbot.errors import CommandError
+from digestbot.store import Store
+
+needs_engine = pytest.mark.skipif(
+    not hasattr(Store, "set_channel_settings"), reason="needs the engine branch's channel store functions"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", DigestRequest(action="help")),
+        ("help", DigestRequest(action="help")),
+        ("ON", DigestRequest(action="on")),
+        ("off", DigestRequest(action="off")),
+        ("status", DigestRequest(action="status")),
+        ("now", DigestRequest(action="now")),
+        ("time 9:05", DigestRequest(action="set", settings={"time": "09:05"})),
+        ("tz Asia/Seoul", DigestRequest(action="set", settings={"timezone": "Asia/Seoul"})),
+        ("timezone Europe/Berlin", DigestRequest(action="set", settings={"timezone": "Europe/Berlin"})),
+        ("days Monday, tue wed", DigestRequest(action="set", settings={"weekdays": ["mon", "tue", "wed"]})),
+        ("days all", DigestRequest(action="set", settings={"weekdays": None})),
+        ("top 10", DigestRequest(action="set", settings={"top": 10})),
+        (
+            'topics diffusion, "large language model", Diffusion',
+            DigestRequest(action="set", settings={"topics": ["diffusion", '"large language model"']}),
+        ),
+        ('topics “a, b” c', DigestRequest(action="set", settings={"topics": ['"a b" c']})),
+        ("topics none", DigestRequest(action="set", settings={"topics": []})),
+    ],
+)
+def test_parse(text: str, expected: DigestRequest) -> None:
+    assert parse_digest_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("frobnicate", "Unknown /digest sub-command 'frobnicate'"),
+        ("time", "needs a value"),
+        ("time 25:00", "Bad time"),
+        ("time 0900", "Bad time"),
+        ("tz Asia/Seol", "did you mean Asia/Seoul"),
+        ("tz Mars/Olympus", "Bad time zone"),
+        ("days funday", "unknown weekday"),
+        ("top 0", "from 1 to 100"),
+        ("top 101", "from 1 to 100"),
+        ("top ten", "from 1 to 100"),
+        ("on now", "takes no argument"),
+        ("topics " + "x" * 400, "too long"),
+        ("topics " + ", ".join(f"t{i}" for i in range(11)), "at most 10"),
+        ("topics ,,,", "one or more topics"),
+        ('topics "open', "unbalanced quote"),
+    ],
+)
+def test_parse_errors(text: str, needle: str) -> None:
+    with pytest.raises(CommandError) as info:
+        parse_digest_text(text)
+    assert needle in str(info.value)
+
+
+async def test_help_and_refusal_need_no_store(store: Store) -> None:
+    config = Config()
+    args: dict[str, Any] = {"platform": "slack", "workspace": "T1", "channel": "C1"}
+    assert await digest_command(store, config, **args, user_is_admin=False, text="") == USAGE
+    for text in ("on", "off", "time 09:00", "now", "topics x"):
+        with pytest.raises(CommandError) as info:
+            await digest_command(store, config, **args, user_is_admin=False, text=text)
+        assert str(info.value) == NOT_ADMIN
+    # Bad input is reported as such even to a non-admin (parsing comes first).
+    with pytest.raises(CommandError, match="Unknown"):
+        await digest_command(store, config, **args, user_is_admin=False, text="nope")
+
+
+class FakeEngine:
+    def __init__(self) -> None:
+        self.posted: list[str] = []
+
+    async def post_digest(self, channel: Any) -> None:
+        self.posted.append(channel.id)
+
+
+@needs_engine
+async def test_setup_flow(store: Store) -> None:
+    config = Config()
+    args: dict[str, Any] = {"platform": "slack", "workspace": "T1", "channel": "C1"}
+    run = digest_command
+    assert "no daily digest" in await run(store, config, **args, user_is_admin=False, text="status")
+    assert "is on" in await run(store, config, **args, user_is_admin=True, text="on")
+    reply = await run(store, config, **args, user_is_admin=True, text="time 07:30")
+    assert "07:30 UTC" in reply
+    reply = await run(store, config, **args, user_is_admin=True, text="tz Asia/Seoul")
+    assert "07:30 Asia/Seoul daily" in reply
+    reply = await run(store, config, **args, user_is_admin=True, text='topics diffusion, "language model"')
+    assert 'diffusion, "language model"' in reply
+    reply = await run(store, config, **args, user_is_admin=True, text="top 5")
+    assert "top 5" in reply
+    engine = FakeEngine()
+    assert "posted" in await run(store, config, **args, user_is_admin=True, text="now", engine=engine)
+    assert engine.posted == ["C1"]
+    assert "turned off" in await run(store, config, **args, user_is_admin=True, text="off")
+    assert "already off" in await run(store, config, **args, user_is_admin=True, text="off")
+    status = await run(store, config, **args, user_is_admin=False, text="status")
+    assert "is off (turned off with /digest off)" in status
+    with pytest.raises(CommandError, match="turn it on"):
+        await run(store, config, **args, user_is_admin=True, text="now", engine=engine)
+
+
+@needs_engine
+async def test_config_channel_gets_chat_overrides(store: Store) -> None:
+    config = Config(channels=(ChannelConfig(platform="slack", id="C9", time="08:00", timezone="Europe/Berlin"),))
+    args: dict[str, Any] = {"platform": "slack", "workspace": "T1", "channel": "C9"}
+    assert "08:00 Europe/Berlin" in await digest_command(store, config, **args, user_is_admin=False, text="status")
+    reply = await digest_command(store, config, **args, user_is_admin=True, text="days mon,tue,wed,thu,fri")
+    assert "08:00 Europe/Berlin mon-fri" in reply
+    with pytest.raises(CommandError, match="not available"):
+        await digest_command(store, config, **args, user_is_admin=True, text="now")
