@@ -280,7 +280,7 @@ def invite_url(config: Config) -> str:
     """Return the OAuth2 URL that adds the bot to a server with exactly the permissions it needs."""
     app_id = config.discord.application_id.strip()
     if not app_id.isdigit():
-        raise ConfigError("discord.application_id: set it to the application id (Developer Portal, General Information)")
+        raise ConfigError("discord.application_id: set it to the application id (Developer Portal, General page)")
     return discord.utils.oauth_url(app_id, permissions=INVITE_PERMISSIONS, scopes=INVITE_SCOPES)
 
 
