@@ -248,7 +248,8 @@ async def cmd_subscriptions(args: argparse.Namespace, config: Config) -> int:
             return 0
         if not args.topic:
             raise CommandError(f"subscriptions {args.action}: give a TOPIC")
-        topic = " ".join(args.topic)
+        # The shell ate the quotes: an argument with spaces was a quoted phrase.
+        topic = " ".join(f'"{t}"' if " " in t and '"' not in t else t for t in args.topic)
         if args.action == "add":
             _out(await commands.subscribe(store, config, raw_topic=topic, **who))
         else:

@@ -59,6 +59,8 @@ class Scheduler:
         self._busy: set[ChannelKey] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
+        #: When the loop is asleep, the instant it sleeps until (None while it works).
+        self.sleeping_until: datetime | None = None
 
     def wake(self) -> None:
         """Re-read channels now (call after a chat command changed a schedule)."""
@@ -70,6 +72,7 @@ class Scheduler:
         self._last_seen = await self.engine.store.schedule_last_seen()
         try:
             while True:
+                self._wake.clear()  # before the tick: a wake-up during it must not be lost
                 channels = await self.engine.channels()
                 await self._tick(channels)
                 wake_at = self._next_wake(channels)
@@ -81,13 +84,20 @@ class Scheduler:
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    @property
+    def idle(self) -> bool:
+        """Tell whether the loop is asleep with no post in flight (tests wait for this)."""
+        return self.sleeping_until is not None and not self._tasks and not self._wake.is_set()
+
     async def _sleep_until(self, when: datetime) -> None:
-        self._wake.clear()
         sleeper = asyncio.create_task(self.clock.sleep_until(when), name="scheduler-sleep")
         waker = asyncio.create_task(self._wake.wait(), name="scheduler-wake")
         try:
+            await asyncio.sleep(0)  # let both start waiting before reporting the loop asleep
+            self.sleeping_until = when
             await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self.sleeping_until = None
             sleeper.cancel()
             waker.cancel()
             await asyncio.gather(sleeper, waker, return_exceptions=True)

@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime
+
+import pytest
+
+from digestbot.channels import load_channels
+from digestbot.clock import FakeClock
+from digestbot.config import ChannelConfig, Config, DeliveryConfig, DiscordConfig
+from digestbot.delivery import DeliveryEngine, backoff_delay
+from digestbot.errors import CommandError, DeliveryError
+from digestbot.store import Store
+from tests.delivery_fakes import FakeAdapter, day_papers
+
+DAY = date(2024, 10, 11)
+NOW = datetime(2024, 10, 14, 9, 0, tzinfo=UTC)
+
+
+def config(*channels: ChannelConfig, **delivery) -> Config:
+    return Config(channels=channels, delivery=DeliveryConfig(**delivery))
+
+
+def ch(cid: str, platform: str = "discord", **kw) -> ChannelConfig:
+    return ChannelConfig(platform=platform, id=cid, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def store(tmp_path):
+    async with await Store.open(tmp_path / "db.sqlite3") as s:
+        await s.upsert_papers(day_papers(DAY, 5))
+        yield s
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+def engine_for(store, cfg, *adapters, sleep=None) -> DeliveryEngine:
+    return DeliveryEngine(
+        store, {a.platform: a for a in adapters}, cfg, FakeClock(NOW), sleep=sleep or Sleeps(), rng=random.Random(1)
+    )
+
+
+async def test_post_is_idempotent_and_parts_go_in_order_in_a_thread(store):
+    discord = FakeAdapter("discord", parts=3)
+    cfg = Config(channels=(ch("c1"), ch("c2")), discord=DiscordConfig(threads=True))
+    engine = engine_for(store, cfg, discord)
+    first = await engine.post_digest()
+    assert (first.posted, first.already, first.failed) == (6, 0, 0)
+    assert discord.keys("c1") == [f"digest:2024-10-11:part{i}/3" for i in (1, 2, 3)]
+    head = discord.posts[0]
+    assert [p.thread for p in discord.posts if p.target.id == "c1"] == [None, head.message_id, head.message_id]
+    again = await engine.post_digest(DAY)
+    assert (again.posted, again.already, again.failed) == (0, 6, 0)
+    assert len(discord.posts) == 6
+    assert again.line() == "posted 0, already posted 6, failed 0"
+
+
+async def test_top_n_and_topic_filter_use_the_matcher(store):
+    discord = FakeAdapter("discord")
+    engine = engine_for(store, config(ch("all", top=2), ch("robots", topics=("robot",))), discord)
+    await engine.post_digest(DAY)
+    by_target = {p.target.id: p.payload["cards"] for p in discord.posts}
+    assert len(by_target["all"]) == 2
+    assert len(by_target["robots"]) == 1  # only "Robot learning at scale"
+    assert by_target["robots"][0] == next(p.arxiv_id for p in day_papers(DAY, 5) if "Robot" in p.title)
+
+
+async def test_transient_failures_back_off_then_succeed(store):
+    discord = FakeAdapter("discord")
+    discord.failures["c1"] = [DeliveryError("rate limited", retry_after=2.5), DeliveryError("503")]
+    sleeps = Sleeps()
+    engine = engine_for(store, config(ch("c1"), ch("c2")), discord, sleep=sleeps)
+    summary = await engine.post_digest(DAY)
+    assert (summary.posted, summary.failed, summary.deferred) == (2, 0, 0)
+    assert 2.5 <= sleeps.delays[0] <= 3.5  # retry_after honoured
+    assert 0 <= sleeps.delays[1] <= 2.0  # exponential backoff with jitter, second attempt
+    assert discord.keys("c1") == ["digest:2024-10-11"]
+
+
+async def test_transient_exhaustion_is_deferred_and_a_rerun_finishes(store):
+    discord = FakeAdapter("discord")
+    discord.failures["c1"] = [DeliveryError("down")] * 3
+    engine = engine_for(store, config(ch("c1"), max_attempts=3), discord)
+    summary = await engine.post_digest(DAY)
+    assert (summary.posted, summary.deferred) == (0, 1) and not summary.ok
+    assert discord.send_calls == 3
+    summary = await engine.post_digest(DAY)
+    assert (summary.posted, summary.deferred) == (1, 0)
+
+
+async def test_permanent_failure_disables_the_channel_and_others_go_on(store, caplog):
+    discord = FakeAdapter("discord", parts=2)
+    discord.failures["gone"] = [DeliveryError("Unknown Channel", permanent=True)]
+    engine = engine_for(store, config(ch("gone"), ch("ok")), discord)
+    summary = await engine.post_digest(DAY)
+    assert (summary.posted, summary.failed) == (2, 1)
+    assert discord.keys("gone") == []
+    channels = {c.id: c for c in await load_channels(store, engine.config, include_disabled=True)}
+    assert not channels["gone"].enabled and "Unknown Channel" in (channels["gone"].disabled_reason or "")
+    assert "disabling the channel" in caplog.text
+    assert [c.id for c in await engine.channels()] == ["ok"]
+
+
+async def test_subscribers_get_one_dm_with_what_matched(store):
+    discord = FakeAdapter("discord")
+    for user, topic in [("u1", "diffusion"), ("u1", "video"), ("u2", "quantization"), ("u3", "nothing-matches")]:
+        await store.add_subscription(platform="discord", workspace="", user=user, topic=topic, max_topics=5)
+    await store.add_subscription(platform="slack", workspace="T1", user="s1", topic="diffusion", max_topics=5)
+    engine = engine_for(store, config(ch("c1")), discord)
+    summary = await engine.post_digest(DAY)
+    dms = [p for p in discord.posts if p.target.kind == "user"]
+    assert sorted(p.target.id for p in dms) == ["u1", "u2"]  # slack user not on this run's platforms
+    u1 = next(p for p in dms if p.target.id == "u1")
+    assert u1.key == "matches:2024-10-11" and len(u1.payload["cards"]) == 1
+    assert summary.posted == 3
+    assert (await engine.post_digest(DAY)).posted == 0
+
+
+async def test_user_who_cannot_be_messaged_is_recorded_not_retried(store):
+    discord = FakeAdapter("discord")
+    await store.add_subscription(platform="discord", workspace="", user="u1", topic="robot", max_topics=5)
+    discord.failures["u1"] = [DeliveryError("Cannot send messages to this user", permanent=True)]
+    engine = engine_for(store, config(ch("c1")), discord)
+    summary = await engine.post_digest(DAY)
+    assert (summary.posted, summary.failed) == (1, 1)
+    again = await engine.notify_subscribers(DAY)
+    assert again.posted == 0 and discord.send_calls == 2
+    assert (await engine.outbox.counts())["failed"] == 1
+
+
+async def test_reconcile_resolves_claims_left_by_a_crash(store):
+    discord = FakeAdapter("discord", parts=2)
+    engine = engine_for(store, config(ch("c1")), discord)
+    target = (await engine.channels())[0].target
+    rows, _ = await engine.outbox.plan(target, slot="post", day=DAY, kind="digest", payloads=["p1", "p2"])
+    crashed = engine_for(store, engine.config, discord)
+    for row in rows:
+        assert await crashed.outbox.claim(row)
+    await discord.send(rows[0].target, "p1", key=rows[0].key)  # part 1 reached the platform, part 2 did not
+    await store.db.execute("UPDATE deliveries SET claimed_by = 'gone:1:x', claimed_at = '2000-01-01T00:00:00+00:00'")
+    assert await engine.reconcile() == 2
+    summary = await engine.post_digest(DAY, notify=False)
+    assert (summary.posted, summary.already) == (1, 1)
+    assert discord.keys() == ["digest:2024-10-11:part1/2", "digest:2024-10-11:part2/2"]
+
+
+async def test_dry_run_posts_nothing(store):
+    discord = FakeAdapter("discord")
+    engine = engine_for(store, config(ch("c1")), discord)
+    summary = await engine.post_digest(DAY, dry_run=True)
+    assert summary.planned == ("discord:channel:c1 digest:2024-10-11",) and discord.posts == []
+    assert await engine.outbox.counts() == {}
+
+
+async def test_unknown_channel_and_missing_digest_are_command_errors(store):
+    engine = engine_for(store, config(ch("c1")), FakeAdapter("discord"))
+    with pytest.raises(CommandError, match="no enabled channel nope"):
+        await engine.post_digest(DAY, channels=["nope"])
+    with pytest.raises(CommandError, match="no digest for 2024-10-12"):
+        await engine.post_digest(date(2024, 10, 12))
+
+
+def test_backoff_grows_and_is_capped():
+    rng = random.Random(0)
+    assert all(backoff_delay(1, None, rng) <= 1 for _ in range(50))
+    assert max(backoff_delay(4, None, rng) for _ in range(200)) > 4
+    assert all(backoff_delay(30, None, rng) <= 300 for _ in range(50))
+    assert backoff_delay(3, 7.0, rng) >= 7.0
