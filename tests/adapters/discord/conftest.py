@@ -112,15 +112,13 @@ class Harness:
         self.client._connection.parse_interaction_create(interaction_payload(self.fake, fi, kind=kind, data=data, **kw))
         return await self.wait_replies(fi.id, replies)
 
-    async def wait_replies(self, interaction_id: int, count: int, timeout: float = 5.0) -> list[InteractionReply]:
+    async def wait_replies(self, interaction_id: int, count: int, wait: float = 5.0) -> list[InteractionReply]:
         def mine() -> list[InteractionReply]:
             return [r for r in self.fake.interaction_responses if r.interaction_id == interaction_id]
 
-        async def until() -> None:
-            while len(mine()) < count:
-                await asyncio.sleep(0.01)
-
-        await asyncio.wait_for(until(), timeout)
+        async with asyncio.timeout(wait):
+            while len(mine()) < count:  # the fake records replies as it serves them; poll it
+                await asyncio.sleep(0.01)  # noqa: ASYNC110
         await asyncio.sleep(0.05)  # let anything extra arrive, so tests can check there is nothing more
         return mine()
 
