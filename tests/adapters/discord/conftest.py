@@ -118,7 +118,7 @@ class Harness:
 
         async with asyncio.timeout(wait):
             while len(mine()) < count:  # the fake records replies as it serves them; poll it
-                await asyncio.sleep(0.01)  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
         await asyncio.sleep(0.05)  # let anything extra arrive, so tests can check there is nothing more
         return mine()
 
