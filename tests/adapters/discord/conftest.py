@@ -117,7 +117,7 @@ class Harness:
             return [r for r in self.fake.interaction_responses if r.interaction_id == interaction_id]
 
         async with asyncio.timeout(wait):
-            while len(mine()) < count:  # the fake records replies as it serves them; poll it
+            while len(mine()) < count:  # noqa: ASYNC110  (the fake records replies as it serves them)
                 await asyncio.sleep(0.01)
         await asyncio.sleep(0.05)  # let anything extra arrive, so tests can check there is nothing more
         return mine()
