@@ -47,8 +47,14 @@ async def fake(fake_discord: FakeDiscord) -> AsyncIterator[FakeDiscord]:  # noqa
 
 
 def _user(user_id: int) -> dict[str, Any]:
-    return {"id": str(user_id), "username": f"user{user_id % 1000}", "discriminator": "0", "global_name": None,
-            "avatar": None, "public_flags": 0}
+    return {
+        "id": str(user_id),
+        "username": f"user{user_id % 1000}",
+        "discriminator": "0",
+        "global_name": None,
+        "avatar": None,
+        "public_flags": 0,
+    }
 
 
 def interaction_payload(
@@ -81,12 +87,31 @@ def interaction_payload(
         payload["guild_id"] = str(fake.guild_id)
         payload["guild_locale"] = "en-US"
         payload["context"] = 0
-        payload["channel"] = {"id": str(fi.channel_id), "type": 0, "guild_id": str(fake.guild_id), "name": "papers",
-                              "position": 0, "flags": 0, "permission_overwrites": [], "nsfw": False,
-                              "parent_id": None, "rate_limit_per_user": 0, "topic": None}
-        payload["member"] = {"user": _user(user_id), "roles": [], "joined_at": "2024-01-01T00:00:00+00:00",
-                             "permissions": str(permissions), "deaf": False, "mute": False, "flags": 0, "nick": None,
-                             "avatar": None, "pending": False}
+        payload["channel"] = {
+            "id": str(fi.channel_id),
+            "type": 0,
+            "guild_id": str(fake.guild_id),
+            "name": "papers",
+            "position": 0,
+            "flags": 0,
+            "permission_overwrites": [],
+            "nsfw": False,
+            "parent_id": None,
+            "rate_limit_per_user": 0,
+            "topic": None,
+        }
+        payload["member"] = {
+            "user": _user(user_id),
+            "roles": [],
+            "joined_at": "2024-01-01T00:00:00+00:00",
+            "permissions": str(permissions),
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "nick": None,
+            "avatar": None,
+            "pending": False,
+        }
     else:
         payload["context"] = 1
         payload["channel"] = {"id": str(fi.channel_id), "type": 1, "flags": 0, "recipients": [_user(user_id)]}
@@ -122,7 +147,9 @@ class Harness:
         await asyncio.sleep(0.05)  # let anything extra arrive, so tests can check there is nothing more
         return mine()
 
-    async def command(self, name: str, options: list[dict[str, Any]] | None = None, **kw: Any) -> list[InteractionReply]:
+    async def command(
+        self, name: str, options: list[dict[str, Any]] | None = None, **kw: Any
+    ) -> list[InteractionReply]:
         """Run a chat-input command (type 2)."""
         return await self.interact(2, {"id": "1", "name": name, "type": 1, "options": options or []}, **kw)
 

@@ -112,8 +112,17 @@ def test_share_custom_id_round_trip() -> None:
 
 @pytest.mark.parametrize(
     ("status", "code", "permanent"),
-    [(403, 50007, True), (403, 50001, True), (403, 50013, True), (404, 10003, True), (400, 50035, True),
-     (500, 0, False), (502, 0, False), (429, 0, False), (408, 0, False)],
+    [
+        (403, 50007, True),
+        (403, 50001, True),
+        (403, 50013, True),
+        (404, 10003, True),
+        (400, 50035, True),
+        (500, 0, False),
+        (502, 0, False),
+        (429, 0, False),
+        (408, 0, False),
+    ],
 )
 def test_delivery_error_mapping(status: int, code: int, permanent: bool) -> None:
     err = delivery_error("discord:channel:1 k", HttpFailure(status=status, code=code, text="x", retry_after=2.0))
@@ -137,10 +146,18 @@ def test_invite_url_has_exact_scopes_and_permissions() -> None:
     assert query["client_id"] == ["1234"]
     assert query["scope"] == ["bot applications.commands"]
     perms = discord.Permissions(int(query["permissions"][0]))
-    assert perms.value == (1 << 10) | (1 << 11) | (1 << 14) | (1 << 16) | (1 << 35) | (1 << 38)  # view_channel = read_messages
+    assert perms.value == (1 << 10) | (1 << 11) | (1 << 14) | (1 << 16) | (1 << 35) | (
+        1 << 38
+    )  # view_channel = read_messages
     assert perms == INVITE_PERMISSIONS
     granted = {name for name, on in perms if on}
-    assert granted == {"read_messages", "send_messages", "embed_links", "read_message_history",
-                       "create_public_threads", "send_messages_in_threads"}
+    assert granted == {
+        "read_messages",
+        "send_messages",
+        "embed_links",
+        "read_message_history",
+        "create_public_threads",
+        "send_messages_in_threads",
+    }
     with pytest.raises(ConfigError, match="application_id"):
         invite_url(Config())

@@ -78,7 +78,10 @@ async def test_later_parts_go_in_a_thread_under_the_first(fake: FakeDiscord, see
     parts = digest_parts(seed_path, adapter)
     ks = keys(len(parts))
     first = await adapter.send(target, parts[0], key=ks[0])
-    rest = [await adapter.send(target, body, key=k, thread=first.message_id) for body, k in zip(parts[1:], ks[1:], strict=True)]
+    rest = [
+        await adapter.send(target, body, key=k, thread=first.message_id)
+        for body, k in zip(parts[1:], ks[1:], strict=True)
+    ]
     await adapter.close()
 
     assert [m["id"] for m in fake.messages(channel)] == [first.message_id]
@@ -165,7 +168,11 @@ async def test_dm_to_a_user_and_dm_closed_is_permanent(fake: FakeDiscord) -> Non
 
 @pytest.mark.parametrize(
     ("access", "code"),
-    [(ChannelAccess.UNKNOWN, "10003"), (ChannelAccess.MISSING_ACCESS, "50001"), (ChannelAccess.MISSING_PERMISSIONS, "50013")],
+    [
+        (ChannelAccess.UNKNOWN, "10003"),
+        (ChannelAccess.MISSING_ACCESS, "50001"),
+        (ChannelAccess.MISSING_PERMISSIONS, "50013"),
+    ],
 )
 async def test_channel_gone_or_forbidden_is_permanent(fake: FakeDiscord, access: ChannelAccess, code: str) -> None:
     channel = fake.add_channel()
@@ -193,7 +200,7 @@ async def test_start_rejects_a_bad_or_missing_token(fake: FakeDiscord) -> None:
     bad = Config(discord=DiscordConfig(token="wrong", api_base_url=config.discord.api_base_url))
     with pytest.raises(ConfigError, match="rejected"):
         await create_adapter(bad).start()
-    with pytest.raises(ConfigError, match="discord.token"):
+    with pytest.raises(ConfigError, match=r"discord\.token"):
         await create_adapter(Config()).start()
 
 
