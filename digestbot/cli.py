@@ -314,7 +314,12 @@ def _setup_logging(verbosity: int, config: Config | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # TOPIC words may follow the options (and an excluded term looks like one: -survey).
+    args, extra = parser.parse_known_args(argv)
+    if extra and getattr(args, "command", None) == "subscriptions":
+        args.topic = [*args.topic, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     _setup_logging(args.verbose, None)
     try:
         config = load_config(args.config or os.environ.get("DIGESTBOT_CONFIG") or None)

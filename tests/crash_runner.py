@@ -1,0 +1,36 @@
+"""Run ``digestbot`` with a console adapter that SIGKILLs its own process around its Nth send.
+
+``CRASH_AFTER_SENDS=N`` picks the send; ``CRASH_WHEN=before`` dies after the claim but before the
+transcript line is written, ``after`` dies once the line is on disk but before the outbox marks
+it sent: the two windows exactly-once delivery has to survive.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+from adapters.console import ConsoleAdapter
+from digestbot.cli import main
+
+_send = ConsoleAdapter.send
+_count = 0
+
+
+async def _crashing_send(self, target, payload, *, key, thread=None):  # type: ignore[no-untyped-def]
+    global _count
+    _count += 1
+    die = _count == int(os.environ.get("CRASH_AFTER_SENDS", "0"))
+    if die and os.environ.get("CRASH_WHEN") == "before":
+        os.kill(os.getpid(), signal.SIGKILL)
+    sent = await _send(self, target, payload, key=key, thread=thread)
+    if die:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return sent
+
+
+ConsoleAdapter.send = _crashing_send  # type: ignore[method-assign]
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
