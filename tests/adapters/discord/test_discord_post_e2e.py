@@ -55,7 +55,7 @@ async def test_engine_posts_once_in_order_with_threads_and_skips_closed_dms(
         titles = [e["title"] for m in [head, *thread] for e in m["embeds"]]
         assert titles[0].startswith("1. ") and titles[-1].startswith("10. ")  # top 10, in rank order
     for user in users[:2]:
-        assert len(fake.messages(fake.dm_channel_id(user))) == 1
+        assert len(fake.messages(fake.dm_channel_id(user))) >= 1
     assert fake.messages(fake.dm_channel_id(users[2])) == []
     assert first.failed == 1  # the closed DM, recorded and not retried
 
@@ -104,9 +104,10 @@ async def test_digestbot_post_cli_posts_to_two_channels_and_three_subscribers_on
     assert fake.token not in out
     parts = [len(fake.messages(c)) for c in channels]
     assert parts[0] == parts[1] >= 1
-    assert [len(fake.messages(fake.dm_channel_id(u))) for u in users] == [1, 1, 1]
+    dms = [len(fake.messages(fake.dm_channel_id(u))) for u in users]
+    assert all(n >= 1 for n in dms)  # a long list of matches ("model") comes in several parts
     creates = len(fake.calls_to(CREATE_MESSAGE))
-    assert creates == sum(parts) + 3
+    assert creates == sum(parts) + sum(dms)  # no create was repeated
 
     code, out = await cli(tmp_path, "post", "--date", "2024-10-11", env=env)
     assert code == 0, out
@@ -123,3 +124,29 @@ def test_topics_used_here_match_the_seed() -> None:
     for topic in TOPICS:
         words = parse_topic(topic).include[0]
         assert any(" ".join(words) in (p.title + " " + " ".join(t for _, t in p.sections)).lower() for p in papers)
+
+
+async def test_digest_now_posts_in_the_channel_through_the_engine(
+    harness_factory, fake: FakeDiscord, seeded_store: Store
+) -> None:
+    from digestbot.delivery import DeliveryEngine
+    from tests.adapters.discord.conftest import MANAGE_GUILD
+
+    config = make_config(fake)
+    adapter = create_adapter(config, seeded_store)
+    await adapter.start()
+    try:
+        engine = DeliveryEngine(seeded_store, {"discord": adapter}, config)
+        h = await harness_factory(config, seeded_store, engine=engine)
+        sub = [{"name": "on", "type": 1, "options": []}]
+        await h.command("digest", sub, permissions=MANAGE_GUILD)
+        now = [{"name": "now", "type": 1, "options": []}]
+        [reply] = await h.command("digest", now, permissions=MANAGE_GUILD)
+        assert "posted" in reply.body["data"]["content"]
+        posted = fake.messages(h.channel_id)
+        assert posted and posted[0]["embeds"][0]["title"].startswith("1. ")
+        [again] = await h.command("digest", now, permissions=MANAGE_GUILD)
+        assert len(fake.messages(h.channel_id)) == len(posted)  # idempotent
+        assert again.body["data"]["flags"] & (1 << 6)
+    finally:
+        await adapter.close()
