@@ -18,7 +18,6 @@ from adapters.discord_bot import DigestbotClient
 from digestbot.config import ChannelConfig, Config, DiscordConfig
 from digestbot.store import Store
 from tests.fakes.discord_base_url import point_discord_py_at
-from tests.fakes.discord_fixtures import fake_discord  # noqa: F401  (fixture)
 from tests.fakes.discord_server import FakeDiscord, FakeInteraction, InteractionReply
 
 MANAGE_GUILD = 1 << 5
@@ -41,9 +40,11 @@ def make_config(fake: FakeDiscord, *channels: int, threads: bool = False, admins
 
 
 @pytest.fixture
-async def fake(fake_discord: FakeDiscord) -> AsyncIterator[FakeDiscord]:  # noqa: F811
-    with point_discord_py_at(fake_discord.base_url):
-        yield fake_discord
+async def fake() -> AsyncIterator[FakeDiscord]:
+    """A fresh fake Discord with discord.py pointed at it (like ``tests.fakes.discord_fixtures``)."""
+    async with FakeDiscord() as server:
+        with point_discord_py_at(server.base_url):
+            yield server
 
 
 def _user(user_id: int) -> dict[str, Any]:
