@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
 
 from digestbot.config import Config
@@ -56,10 +58,12 @@ NOT_ADMIN = (
 
 
 class DigestPoster(Protocol):
-    """What ``/digest now`` needs from the delivery engine: post today's digest to one channel."""
+    """What ``/digest now`` needs: :meth:`digestbot.delivery.DeliveryEngine.post_digest`."""
 
-    async def post_digest(self, channel: Channel) -> Any:
-        """Post (idempotently) the current digest to ``channel``."""
+    async def post_digest(
+        self, day: date | None = None, *, channels: Iterable[str] | None = None, notify: bool = True
+    ) -> Any:
+        """Post (idempotently) the newest digest to ``channels`` (``platform:id``); return a run summary."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,7 +113,7 @@ def parse_digest_text(text: str, *, max_topic_length: int = 100) -> DigestReques
         try:
             parse_schedule(arg, "UTC", None, where="time")
         except ConfigError as exc:
-            raise CommandError(f'Bad time: {_config_message(exc)}. Example: /digest time 09:00') from None
+            raise CommandError(f"Bad time: {_config_message(exc)}. Example: /digest time 09:00") from None
         hour, minute = arg.split(":")
         return DigestRequest(action="set", settings={"time": f"{int(hour):02d}:{minute}"})
     if action == "tz":
@@ -196,5 +200,12 @@ async def digest_command(
     found = await _find_channel(store, config, platform, channel)
     if found is None or not found.enabled:
         raise CommandError("This channel has no daily digest; turn it on with /digest on first.")
-    await engine.post_digest(found)
-    return "Today's digest is posted in this channel (parts already there were not posted again)."
+    summary = await engine.post_digest(channels=[f"{platform}:{channel}"], notify=False)
+    log.info("/digest now in %s:%s: %s", platform, channel, summary.line())
+    if summary.failed:
+        return "Posting the digest here failed: does the bot have access to this channel? " + summary.line() + "."
+    if summary.deferred:
+        return "Part of the digest could not be posted yet; it will be retried. " + summary.line() + "."
+    if summary.posted == 0 and summary.already:
+        return "Today's digest is already in this channel; nothing was posted again."
+    return f"Today's digest is posted in this channel ({summary.line()})."

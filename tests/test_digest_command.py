@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from digestbot.config import ChannelConfig, Config
+from digestbot.delivery import RunSummary
 from digestbot.digest_command import NOT_ADMIN, USAGE, DigestRequest, digest_command, parse_digest_text
 from digestbot.errors import CommandError
 from digestbot.store import Store
@@ -35,7 +36,7 @@ needs_engine = pytest.mark.skipif(
             'topics diffusion, "large language model", Diffusion',
             DigestRequest(action="set", settings={"topics": ["diffusion", '"large language model"']}),
         ),
-        ('topics “a, b” c', DigestRequest(action="set", settings={"topics": ['"a b" c']})),
+        ("topics “a, b” c", DigestRequest(action="set", settings={"topics": ['"a b" c']})),
         ("topics none", DigestRequest(action="set", settings={"topics": []})),
     ],
 )
@@ -83,11 +84,15 @@ async def test_help_and_refusal_need_no_store(store: Store) -> None:
 
 
 class FakeEngine:
-    def __init__(self) -> None:
-        self.posted: list[str] = []
+    """Records post_digest calls and answers with the engine's real RunSummary."""
 
-    async def post_digest(self, channel: Any) -> None:
-        self.posted.append(channel.id)
+    def __init__(self) -> None:
+        self.posted: list[tuple[str, ...]] = []
+
+    async def post_digest(self, day: Any = None, *, channels: Any = None, notify: bool = True) -> RunSummary:
+        assert day is None and notify is False
+        self.posted.append(tuple(channels))
+        return RunSummary(posted=2) if len(self.posted) == 1 else RunSummary(already=2)
 
 
 @needs_engine
@@ -106,8 +111,11 @@ async def test_setup_flow(store: Store) -> None:
     reply = await run(store, config, **args, user_is_admin=True, text="top 5")
     assert "top 5" in reply
     engine = FakeEngine()
-    assert "posted" in await run(store, config, **args, user_is_admin=True, text="now", engine=engine)
-    assert engine.posted == ["C1"]
+    assert "is posted in this channel (posted 2" in await run(
+        store, config, **args, user_is_admin=True, text="now", engine=engine
+    )
+    assert "already in this channel" in await run(store, config, **args, user_is_admin=True, text="now", engine=engine)
+    assert engine.posted == [("slack:C1",), ("slack:C1",)]
     assert "turned off" in await run(store, config, **args, user_is_admin=True, text="off")
     assert "already off" in await run(store, config, **args, user_is_admin=True, text="off")
     status = await run(store, config, **args, user_is_admin=False, text="status")

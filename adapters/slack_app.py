@@ -1,0 +1,397 @@
+"""The Slack adapter: posting over the Web API (``create_adapter``) and slash commands over slack-bolt (``serve``).
+
+Posting and reading are two ``slack_sdk`` clients on one aiohttp session:
+
+* the **posting** client retries only HTTP 429 (honouring ``Retry-After``), because a 429 means Slack
+  did not take the message. It has no connection-error retry: slack_sdk's default
+  ``AsyncConnectionErrorRetryHandler`` would re-send a ``chat.postMessage`` whose first attempt may
+  have landed (connection reset after Slack accepted it). Such a failure surfaces as a transient
+  :class:`~digestbot.errors.DeliveryError` and the engine asks :meth:`SlackAdapter.find_sent` first;
+* the **reading** client (history, ``conversations.open``, ``users.info``) keeps the default
+  connection-error retry too: those calls are safe to repeat.
+
+Every post carries message metadata (``event_type`` ``digestbot_post``, ``event_payload.key`` = the
+delivery key), and :meth:`SlackAdapter.find_sent` looks for it in ``conversations.history`` (with
+``include_all_metadata``) and in the threads the bot started there.
+
+Slash commands (``/paper``, ``/subscribe``, ``/unsubscribe``, ``/subscriptions``, ``/digest``) and the
+"Share in channel" button are acknowledged first and answered through ``response_url``, by the same
+core handlers every adapter uses; :mod:`adapters.slack_commands` holds the pure mapping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack_commands import (
+    SHARE_ACTION,
+    delivery_error,
+    ephemeral_replies,
+    find_marked,
+    is_admin,
+    key_of,
+    marked,
+    parse_share,
+    parse_slash,
+    public_replies,
+    retry_after_of,
+    text_reply,
+)
+from adapters.slack_render import render_slack
+from digestbot.blocks import Message
+from digestbot.config import Config
+from digestbot.digest_command import DigestPoster, digest_command
+from digestbot.errors import CommandError, ConfigError, DeliveryError
+from digestbot.labels import labels_for
+from digestbot.lookup import answer_paper
+from digestbot.ports import Sent, Target
+from digestbot.store import Store
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "slack"
+RATE_LIMIT_RETRIES = 5
+"""How many 429s in a row the client sits out (each for ``Retry-After``) before the engine takes over."""
+
+HISTORY_PAGE = 200
+HISTORY_PAGES = 3
+"""find_sent scans the newest 600 messages: a digest is found the same day, long after a restart."""
+
+THREADS_TO_SCAN = 10
+"""Of those, the newest threads the bot started are searched for later parts posted as replies."""
+
+TIMEOUT = 30
+_MISSING_SCOPE = frozenset({"missing_scope", "not_allowed_token_type"})
+
+
+def api_base_url(config: Config) -> str:
+    """Return ``slack.api_base_url`` ending in ``/`` as slack_sdk expects."""
+    url = config.slack.api_base_url
+    return url if url.endswith("/") else url + "/"
+
+
+def web_client(config: Config, *, posting: bool, session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
+    """Build a Web API client: ``posting`` ones never retry after a connection error (see module docstring)."""
+    handlers: list[Any] = [AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)]
+    if not posting:
+        handlers.insert(0, AsyncConnectionErrorRetryHandler())
+    return AsyncWebClient(
+        token=config.slack.bot_token,
+        base_url=api_base_url(config),
+        session=session,
+        timeout=TIMEOUT,
+        retry_handlers=handlers,
+    )
+
+
+class SlackAdapter:
+    """Post to Slack channels and DMs with the real Web API client; find earlier posts by their metadata."""
+
+    platform = PLATFORM
+
+    def __init__(self, config: Config) -> None:
+        if not config.slack.bot_token:
+            raise ConfigError("slack.bot_token: not set (use ${SLACK_BOT_TOKEN})")
+        self._config = config
+        self._session: aiohttp.ClientSession | None = None
+        self._post: AsyncWebClient | None = None
+        self._read: AsyncWebClient | None = None
+        self._dms: dict[str, str] = {}
+        self._sent: dict[tuple[str, str], Sent] = {}
+        self.bot_user_id = ""
+        self.team_id = ""
+
+    def _clients(self) -> tuple[AsyncWebClient, AsyncWebClient]:
+        if self._post is None or self._read is None or self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=TIMEOUT))
+            self._post = web_client(self._config, posting=True, session=self._session)
+            self._read = web_client(self._config, posting=False, session=self._session)
+        return self._post, self._read
+
+    @property
+    def reader(self) -> AsyncWebClient:
+        """The retrying read client (shared with the bolt app for ``users.info``)."""
+        return self._clients()[1]
+
+    async def start(self) -> None:
+        """Check the token with ``auth.test`` and learn the bot's user and workspace ids."""
+        _, read = self._clients()
+        try:
+            auth = await read.auth_test()
+        except SlackApiError as exc:
+            error = str(exc.response.get("error", ""))
+            if error in ("invalid_auth", "not_authed", "token_revoked", "account_inactive"):
+                raise ConfigError(f"slack.bot_token: Slack refused it ({error})") from None
+            raise self._error("auth.test", exc) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DeliveryError(f"slack auth.test: cannot reach {api_base_url(self._config)}: {exc!r}") from None
+        self.bot_user_id = str(auth.get("user_id", ""))
+        self.team_id = str(auth.get("team_id", ""))
+        log.info("slack: connected as %s in workspace %s", self.bot_user_id, self.team_id)
+
+    def render(self, message: Message) -> list[dict[str, Any]]:
+        """Render with the Slack renderer (one ``chat.postMessage`` argument set per part)."""
+        return render_slack(message)
+
+    @staticmethod
+    def _error(where: str, exc: SlackApiError) -> DeliveryError:
+        response = exc.response
+        return delivery_error(
+            where,
+            error=str(response.get("error", "") or ""),
+            status=int(response.status_code),
+            retry_after=retry_after_of(dict(response.headers or {})),
+        )
+
+    async def _channel_of(self, target: Target) -> str:
+        if target.kind == "channel":
+            return target.id
+        if target.id in self._dms:
+            return self._dms[target.id]
+        _, read = self._clients()
+        try:
+            opened = await read.conversations_open(users=target.id)
+        except SlackApiError as exc:
+            raise self._error(f"conversations.open {target}", exc) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DeliveryError(f"slack conversations.open {target}: {exc!r}") from None
+        channel_id = str(opened["channel"]["id"])
+        self._dms[target.id] = channel_id
+        return channel_id
+
+    async def send(self, target: Target, payload: dict[str, Any], *, key: str, thread: str | None = None) -> Sent:
+        """Post one payload marked with ``key`` (in ``thread`` when given); map failures to DeliveryError."""
+        channel = await self._channel_of(target)
+        post, _ = self._clients()
+        args = marked(payload, key)
+        args["channel"] = channel
+        if thread:
+            args["thread_ts"] = thread
+        try:
+            response = await post.chat_postMessage(**args)
+        except SlackApiError as exc:
+            raise self._error(f"chat.postMessage {target}", exc) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            # The post may or may not have landed: the engine reconciles with find_sent before retrying.
+            raise DeliveryError(f"slack chat.postMessage {target}: outcome unknown ({exc!r})") from None
+        sent = Sent(message_id=str(response["ts"]), channel_id=str(response.get("channel", channel)))
+        self._sent[(str(target), key)] = sent
+        log.debug("slack: posted %s to %s as %s", key, target, sent.message_id)
+        return sent
+
+    async def _pages(self, call: Callable[..., Awaitable[Any]], **args: Any) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = []
+        cursor = None
+        for _ in range(HISTORY_PAGES):
+            page = await call(
+                **args, limit=HISTORY_PAGE, include_all_metadata=True, **({"cursor": cursor} if cursor else {})
+            )
+            messages.extend(page.get("messages") or [])
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not page.get("has_more") or not cursor:
+                break
+        return messages
+
+    async def find_sent(self, target: Target, key: str) -> Sent | None:
+        """Return the post marked ``key`` at ``target`` from recent history and the bot's recent threads."""
+        if (known := self._sent.get((str(target), key))) is not None:
+            return known
+        channel = await self._channel_of(target)
+        _, read = self._clients()
+        try:
+            history = await self._pages(read.conversations_history, channel=channel)
+            if (found := find_marked(history, key)) is not None:
+                return Sent(message_id=str(found["ts"]), channel_id=channel)
+            parents = [m for m in history if key_of(m) is not None and int(m.get("reply_count") or 0) > 0]
+            for parent in parents[:THREADS_TO_SCAN]:
+                replies = await self._pages(read.conversations_replies, channel=channel, ts=parent["ts"])
+                if (found := find_marked(replies, key)) is not None:
+                    return Sent(message_id=str(found["ts"]), channel_id=channel)
+        except SlackApiError as exc:
+            if str(exc.response.get("error", "")) in _MISSING_SCOPE:
+                log.warning(
+                    "slack: cannot read history of %s (%s): posts cannot be reconciled", target, exc.response["error"]
+                )
+                return None
+            raise self._error(f"conversations.history {target}", exc) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DeliveryError(f"slack conversations.history {target}: {exc!r}") from None
+        return None
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = self._post = self._read = None
+
+
+def create_adapter(config: Config, store: Store | None = None) -> SlackAdapter:
+    """Return the Slack adapter for ``digestbot post``/``run`` (REST only; ``start()`` checks the token)."""
+    del store  # posting needs no store; accepted for the adapters' common factory signature
+    return SlackAdapter(config)
+
+
+# -- slash commands -----------------------------------------------------------------------------------
+
+
+async def _user_is_admin(client: AsyncWebClient, user_id: str, admins: tuple[str, ...]) -> bool:
+    if user_id in admins:
+        return True
+    try:
+        info = await client.users_info(user=user_id)
+    except SlackApiError as exc:
+        log.warning("slack: users.info for %s failed (%s): treating as non-admin", user_id, exc.response.get("error"))
+        return False
+    return is_admin(info.get("user") or {}, user_id, admins)
+
+
+def build_app(config: Config, store: Store, *, client: AsyncWebClient, engine: DigestPoster | None = None) -> AsyncApp:
+    """Build the bolt app answering every slash command and the share button through the core handlers."""
+    labels = labels_for(config.locale)
+    app = AsyncApp(
+        client=client,
+        signing_secret=config.slack.signing_secret,
+        name="digestbot",
+        logger=logging.getLogger("adapters.slack_app.bolt"),
+        # Socket Mode requests carry no signature; bolt skips verification for them itself.
+        request_verification_enabled=True,
+    )
+
+    async def reply_text(respond: Any, make: Awaitable[str]) -> None:
+        try:
+            text = await make
+        except CommandError as exc:
+            text = str(exc)
+        await respond(**text_reply(text))
+
+    @app.command("/paper")
+    async def paper(ack: Any, body: dict[str, Any], respond: Any) -> None:
+        await ack()  # within Slack's 3 s; the answer follows through response_url
+        cmd = parse_slash(body)
+        try:
+            message = await answer_paper(store, labels, cmd.text)
+        except CommandError as exc:
+            await respond(**text_reply(str(exc)))
+            return
+        share = message.cards[0].arxiv_id if message.kind == "paper" and message.cards else None
+        for reply in ephemeral_replies(render_slack(message), share_id=share):
+            await respond(**reply)
+
+    @app.action(SHARE_ACTION)
+    async def share(ack: Any, body: dict[str, Any], respond: Any) -> None:
+        await ack()
+        request = parse_share(body)
+        if request is None:
+            return
+        message = await answer_paper(store, labels, request.arxiv_id)
+        if message.kind != "paper":
+            await respond(**text_reply("That paper is no longer in the archive."), replace_original=False)
+            return
+        for reply in public_replies(render_slack(message)):
+            await respond(**reply)
+
+    def subscription_command(name: str) -> Callable[..., Awaitable[None]]:
+        async def handle(ack: Any, body: dict[str, Any], respond: Any) -> None:
+            await ack()
+            from digestbot import commands  # the engine's subscription handlers
+
+            cmd = parse_slash(body)
+            who = {"platform": PLATFORM, "workspace": cmd.workspace, "user": cmd.user}
+            if name == "list_topics":
+                await reply_text(respond, commands.list_topics(store, config, **who))
+            else:
+                await reply_text(respond, getattr(commands, name)(store, config, **who, raw_topic=cmd.text))
+
+        handle.__name__ = f"slack_{name}"
+        return handle
+
+    app.command("/subscribe")(subscription_command("subscribe"))
+    app.command("/unsubscribe")(subscription_command("unsubscribe"))
+    app.command("/subscriptions")(subscription_command("list_topics"))
+
+    @app.command("/digest")
+    async def digest(ack: Any, body: dict[str, Any], respond: Any, client: AsyncWebClient) -> None:
+        await ack()
+        cmd = parse_slash(body)
+        admin = await _user_is_admin(client, cmd.user, config.slack.admins)
+        await reply_text(
+            respond,
+            digest_command(
+                store,
+                config,
+                platform=PLATFORM,
+                workspace=cmd.workspace,
+                channel=cmd.channel,
+                user_is_admin=admin,
+                text=cmd.text,
+                engine=engine,
+            ),
+        )
+
+    @app.error
+    async def on_error(error: Exception, body: dict[str, Any]) -> None:
+        log.error("slack: handler for %s failed: %r", body.get("command") or body.get("type"), error, exc_info=error)
+
+    return app
+
+
+def http_app(app: AsyncApp, *, path: str = "/slack/events") -> web.Application:
+    """Wrap the bolt app for HTTP mode: bolt verifies each request's signature before any handler runs."""
+
+    async def handle(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+
+    web_app = web.Application()
+    web_app.router.add_post(path, handle)
+    return web_app
+
+
+async def serve(
+    config: Config,
+    store: Store,
+    adapter: SlackAdapter,
+    *,
+    stop: asyncio.Event,
+    engine: DigestPoster | None = None,
+    host: str | None = None,
+) -> None:
+    """Answer slash commands until ``stop`` is set: Socket Mode (``slack.mode: socket``) or HTTP on ``slack.port``."""
+    app = build_app(config, store, client=adapter.reader, engine=engine)
+    if config.slack.mode == "socket":
+        if not config.slack.app_token:
+            raise ConfigError("slack.app_token: Socket Mode needs an app-level token (xapp-…; ${SLACK_APP_TOKEN})")
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        handler = AsyncSocketModeHandler(app, app_token=config.slack.app_token, web_client=adapter.reader)
+        await handler.connect_async()
+        log.info("slack: listening for slash commands over Socket Mode")
+        try:
+            await stop.wait()
+        finally:
+            await handler.close_async()
+        return
+    if not config.slack.signing_secret:
+        raise ConfigError("slack.signing_secret: HTTP mode needs the app's signing secret (${SLACK_SIGNING_SECRET})")
+    runner = web.AppRunner(http_app(app), access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, config.slack.port)
+        await site.start()
+        log.info("slack: listening for slash commands on port %s at /slack/events", config.slack.port)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
