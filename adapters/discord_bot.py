@@ -287,16 +287,6 @@ def invite_url(config: Config) -> str:
 # -- slash commands -----------------------------------------------------------------------------
 
 
-class _ChannelPoster:
-    """Adapt the delivery engine to ``/digest now``: post the newest digest to one channel, no DMs."""
-
-    def __init__(self, engine: Any) -> None:
-        self._engine = engine
-
-    async def post_digest(self, channel: Any) -> Any:
-        return await self._engine.post_digest(None, channels=[f"{channel.platform}:{channel.id}"], notify=False)
-
-
 class DigestbotClient(discord.Client):
     """A gateway client with no intents that answers digestbot's application commands."""
 
@@ -311,7 +301,7 @@ class DigestbotClient(discord.Client):
         self.config = config
         self._store = store
         self.labels = labels_for(config.locale)
-        self.poster = _ChannelPoster(engine) if engine is not None else None
+        self.engine = engine
         self.tree = build_tree(self)
 
     @property
@@ -539,7 +529,7 @@ def build_tree(client: DigestbotClient) -> DigestbotTree:
                 channel=str(interaction.channel_id),
                 user_is_admin=await _user_is_admin(interaction, config),
                 text=text,
-                engine=client.poster,
+                engine=client.engine,
             )
 
         await _reply(interaction, await _within_deadline(interaction, work()))
