@@ -1,0 +1,652 @@
+"""The Discord adapter: REST posting for the delivery engine, and a discord.py bot for slash commands.
+
+Two halves, both on discord.py 2.x's own HTTP client (so its per-route rate-limit buckets and
+429 handling apply everywhere; we never retry a 429 ourselves):
+
+* :class:`DiscordAdapter` (``create_adapter``) posts over the REST API alone — ``static_login``,
+  no gateway — so ``digestbot post`` works from cron. Every post carries an outbox-derived
+  ``nonce`` with ``enforce_nonce`` (Discord itself drops a retried duplicate) and a ``ref <nonce>``
+  tag in its footer, which :meth:`DiscordAdapter.find_sent` looks for in recent history.
+* :class:`DigestbotClient` (``serve``) is a gateway client with no intents at all (application
+  commands need none) that answers ``/paper``, ``/subscribe``, ``/unsubscribe``,
+  ``/subscriptions`` and ``/digest`` by calling the same core functions as every other platform.
+
+Commands are registered with Discord only by :func:`sync_commands` (``digestbot discord sync``),
+never on start: syncing is rate limited and only needed when the command set changes.
+
+``discord.api_base_url`` moves every REST call (interaction callbacks included) elsewhere by
+setting ``discord.http.Route.BASE``, which is process-wide: one Discord configuration per process.
+The token is only ever given to discord.py; it is never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import aiohttp
+import discord
+import discord.http
+from discord import app_commands
+
+from adapters.discord_commands import (
+    CONTENT_MAX,
+    SHARE_TEMPLATE,
+    THREAD_ALREADY_CREATED,
+    HttpFailure,
+    carries_marker,
+    choices,
+    delivery_error,
+    digest_text,
+    first_part_key,
+    is_admin,
+    marked_body,
+    nonce_for,
+    paper_choice,
+    share_custom_id,
+    shared_arxiv_id,
+    thread_name,
+    workspace_of,
+)
+from adapters.discord_render import render_discord
+from digestbot import commands as core_commands
+from digestbot.blocks import Message
+from digestbot.config import Config
+from digestbot.digest_command import MAX_TOP, digest_command
+from digestbot.errors import CommandError, ConfigError, DeliveryError, DigestbotError
+from digestbot.labels import labels_for
+from digestbot.lookup import answer_paper
+from digestbot.ports import Sent, Target
+from digestbot.store import Store
+from digestbot.suggest import suggest_own_topics, suggest_papers, suggest_topics
+from digestbot.text import truncate
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+PLATFORM = "discord"
+HISTORY_LIMIT = 100
+"""Messages :meth:`DiscordAdapter.find_sent` reads per channel: one page, Discord's maximum (1-100)."""
+
+RATE_LIMIT_WAIT_MAX = 30.0
+"""Longest 429 wait discord.py sleeps through itself; longer ones become a transient DeliveryError."""
+
+THREAD_ARCHIVE_MINUTES = 1440
+"""Digest threads auto-archive after a day of quiet (one of 60, 1440, 4320, 10080)."""
+
+DEFER_AFTER = 2.0
+"""Seconds a command may work before we defer: Discord wants a first response within 3 s."""
+
+AUTOCOMPLETE_BUDGET = 2.5
+"""Seconds an autocomplete lookup may take; an autocomplete cannot be deferred, so slower means none."""
+
+INVITE_PERMISSIONS = discord.Permissions(
+    view_channel=True,  # see the configured channels at all
+    send_messages=True,  # post the digest
+    embed_links=True,  # paper cards are embeds
+    read_message_history=True,  # find_sent reads recent history after a crash
+    create_public_threads=True,  # later digest parts go in a thread (discord.threads)
+    send_messages_in_threads=True,  # ...and are posted there
+)
+"""What the bot asks for when invited; nothing else (no mentions, no moderation, no privileged intents)."""
+
+INVITE_SCOPES = ("bot", "applications.commands")
+
+NO_MENTIONS = discord.AllowedMentions.none()
+
+
+def set_api_base(url: str) -> None:
+    """Send every discord.py REST call of this process to ``url`` (Discord, a proxy, or a test fake)."""
+    discord.http.Route.BASE = url.rstrip("/")
+
+
+def _failure(exc: discord.HTTPException) -> HttpFailure:
+    retry_after: float | None = None
+    if exc.status == 429:
+        header = exc.response.headers.get("Retry-After") if exc.response is not None else None
+        try:
+            retry_after = float(header) if header else None
+        except ValueError:
+            retry_after = None
+    return HttpFailure(status=exc.status, code=exc.code, text=exc.text, retry_after=retry_after)
+
+
+async def _call(where: str, request: Awaitable[T]) -> T:
+    """Await a discord.py request, turning every failure into a DeliveryError."""
+    try:
+        return await request
+    except discord.RateLimited as exc:
+        raise DeliveryError(f"{where}: rate limited for {exc.retry_after:.0f} s", retry_after=exc.retry_after) from None
+    except discord.HTTPException as exc:
+        raise delivery_error(where, _failure(exc)) from None
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        raise DeliveryError(f"{where}: cannot reach Discord: {type(exc).__name__}: {exc}") from None
+
+
+def _snowflake(value: str, what: str) -> int:
+    if not re.fullmatch(r"\d{1,20}", value.strip()):
+        raise DeliveryError(f"{what} {value!r} is not a Discord id (a number)", permanent=True)
+    return int(value)
+
+
+# -- posting over REST --------------------------------------------------------------------------
+
+
+class DiscordAdapter:
+    """Post digests and DMs through Discord's REST API (no gateway connection)."""
+
+    platform = PLATFORM
+
+    def __init__(self, config: Config, *, history_limit: int = HISTORY_LIMIT) -> None:
+        self._config = config
+        self._history_limit = max(1, min(history_limit, 100))
+        self._http: discord.http.HTTPClient | None = None
+        self._me: str = ""
+        self._dm_channels: dict[str, int] = {}
+        self._threads: dict[tuple[int, int], int] = {}
+
+    async def start(self) -> None:
+        """Log in with the bot token over REST (``GET /users/@me``); raise ConfigError if Discord refuses it."""
+        if self._http is not None:
+            return
+        token = self._config.discord.token
+        if not token:
+            raise ConfigError("discord.token: not set (put ${DISCORD_TOKEN} there and export the bot token)")
+        set_api_base(self._config.discord.api_base_url)
+        http = discord.http.HTTPClient(asyncio.get_running_loop(), max_ratelimit_timeout=RATE_LIMIT_WAIT_MAX)
+        try:
+            me = await http.static_login(token)
+        except discord.LoginFailure:
+            await http.close()
+            raise ConfigError("discord.token: Discord rejected the bot token (401 Unauthorized)") from None
+        except BaseException:
+            await http.close()
+            raise
+        self._http, self._me = http, str(me["id"])
+        log.info("Discord: logged in over REST as %s (%s)", me.get("username", "?"), self._me)
+
+    @property
+    def http(self) -> discord.http.HTTPClient:
+        """The logged-in discord.py HTTP client."""
+        if self._http is None:
+            raise RuntimeError("DiscordAdapter.start() was not called")
+        return self._http
+
+    def render(self, message: Message) -> list[dict[str, Any]]:
+        """Render with the Discord renderer: message-create bodies, one per part."""
+        return render_discord(message)
+
+    async def send(self, target: Target, payload: Mapping[str, Any], *, key: str, thread: str | None = None) -> Sent:
+        """Post one part with its nonce and footer tag; later digest parts go in ``thread`` (the first part's id)."""
+        nonce = nonce_for(target, key)
+        channel_id = await self._channel_for(target)
+        if thread is not None and target.kind == "channel":
+            channel_id = await self._thread_for(channel_id, _snowflake(thread, "thread message id"), payload)
+        body = marked_body(payload, nonce)
+        params = discord.http.MultipartParameters(payload=body, multipart=None, files=None)
+        data = await _call(f"{target} {key}", self.http.send_message(channel_id, params=params))
+        log.debug("Discord: posted %s to %s as %s", key, target, data["id"])
+        return Sent(message_id=str(data["id"]), channel_id=str(data["channel_id"]))
+
+    async def find_sent(self, target: Target, key: str) -> Sent | None:
+        """Return our post marked ``key`` in the target's recent history (a later part: in the first part's thread)."""
+        channel_id = await self._channel_for(target)
+        recent = await self._history(target, channel_id)
+        if found := self._ours(recent, nonce_for(target, key)):
+            return Sent(message_id=str(found["id"]), channel_id=str(channel_id))
+        first = first_part_key(key)
+        if first is None or target.kind != "channel":
+            return None
+        parent = self._ours(recent, nonce_for(target, first))
+        if parent is None:
+            return None
+        thread_id = int(parent["id"])  # a thread started from a message has the message's id
+        try:
+            in_thread = await self._history(target, thread_id)
+        except DeliveryError as exc:
+            if exc.permanent:  # no thread under the first part: nothing posted there
+                return None
+            raise
+        if found := self._ours(in_thread, nonce_for(target, key)):
+            return Sent(message_id=str(found["id"]), channel_id=str(thread_id))
+        return None
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    async def _channel_for(self, target: Target) -> int:
+        """Return the channel to post in: the channel itself, or the user's DM channel (opened once)."""
+        if target.kind == "channel":
+            return _snowflake(target.id, "channel id")
+        if target.id not in self._dm_channels:
+            user_id = _snowflake(target.id, "user id")
+            data = await _call(f"{target} open DM", self.http.start_private_message(user_id))
+            self._dm_channels[target.id] = int(data["id"])
+        return self._dm_channels[target.id]
+
+    async def _thread_for(self, channel_id: int, message_id: int, payload: Mapping[str, Any]) -> int:
+        """Return the thread under ``message_id``, starting it if needed; the channel if threads are not allowed."""
+        if (channel_id, message_id) in self._threads:
+            return self._threads[(channel_id, message_id)]
+        where = f"{PLATFORM}:channel:{channel_id} thread under {message_id}"
+        request = self.http.start_thread_with_message(
+            channel_id, message_id, name=thread_name(payload), auto_archive_duration=THREAD_ARCHIVE_MINUTES
+        )
+        try:
+            data = await request
+            thread_id = int(data["id"])
+        except discord.HTTPException as exc:
+            if exc.code == THREAD_ALREADY_CREATED:  # a retry after a crash: the thread has the message's id
+                thread_id = message_id
+            elif exc.status == 403:  # no Create Public Threads permission: post the parts in the channel
+                log.warning("%s: cannot start a thread (%s); posting in the channel", where, exc.text)
+                thread_id = channel_id
+            else:
+                raise delivery_error(where, _failure(exc)) from None
+        except discord.RateLimited as exc:
+            raise DeliveryError(f"{where}: rate limited", retry_after=exc.retry_after) from None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise DeliveryError(f"{where}: cannot reach Discord: {type(exc).__name__}") from None
+        self._threads[(channel_id, message_id)] = thread_id
+        return thread_id
+
+    async def _history(self, target: Target, channel_id: int) -> list[dict[str, Any]]:
+        request = self.http.logs_from(channel_id, self._history_limit)
+        return list(await _call(f"{target} read history", request))
+
+    def _ours(self, messages: Sequence[Mapping[str, Any]], nonce: str) -> Mapping[str, Any] | None:
+        for message in messages:
+            author = str((message.get("author") or {}).get("id", ""))
+            if (not self._me or author == self._me) and carries_marker(message, nonce):
+                return message
+        return None
+
+
+def create_adapter(config: Config, store: Store | None = None) -> DiscordAdapter:
+    """Return the REST-only Discord adapter for ``digestbot post`` and the scheduler (call ``start()`` first)."""
+    return DiscordAdapter(config)
+
+
+def invite_url(config: Config) -> str:
+    """Return the OAuth2 URL that adds the bot to a server with exactly the permissions it needs."""
+    app_id = config.discord.application_id.strip()
+    if not app_id.isdigit():
+        raise ConfigError("discord.application_id: set it to the application id (Developer Portal, General page)")
+    return discord.utils.oauth_url(app_id, permissions=INVITE_PERMISSIONS, scopes=INVITE_SCOPES)
+
+
+# -- slash commands -----------------------------------------------------------------------------
+
+
+class DigestbotClient(discord.Client):
+    """A gateway client with no intents that answers digestbot's application commands."""
+
+    def __init__(self, config: Config, store: Store | None, *, engine: Any = None) -> None:
+        app_id = config.discord.application_id.strip()
+        super().__init__(
+            intents=discord.Intents.none(),
+            application_id=int(app_id) if app_id.isdigit() else None,
+            max_ratelimit_timeout=RATE_LIMIT_WAIT_MAX,
+            allowed_mentions=NO_MENTIONS,
+        )
+        self.config = config
+        self._store = store
+        self.labels = labels_for(config.locale)
+        self.engine = engine
+        self.tree = build_tree(self)
+
+    @property
+    def store(self) -> Store:
+        """The archive the commands answer from."""
+        if self._store is None:
+            raise RuntimeError("this client was built without a store (command sync only)")
+        return self._store
+
+    async def setup_hook(self) -> None:
+        """Make share buttons work on messages sent before a restart."""
+        self.add_dynamic_items(ShareButton)
+
+
+def _client(interaction: discord.Interaction) -> DigestbotClient:
+    client = interaction.client
+    if not isinstance(client, DigestbotClient):
+        raise TypeError("digestbot commands need a DigestbotClient")
+    return client
+
+
+async def _reply(interaction: discord.Interaction, text: str) -> None:
+    """Answer with a private text (the first response, or a follow-up once deferred)."""
+    text = truncate(text, CONTENT_MAX) or "…"
+    if interaction.response.is_done():
+        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+    else:
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+
+async def _within_deadline(interaction: discord.Interaction, work: Awaitable[T]) -> T:
+    """Run ``work``; if it is not done after :data:`DEFER_AFTER` seconds, defer (privately) and keep waiting."""
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait({task}, timeout=DEFER_AFTER)
+    if not done and not interaction.response.is_done():
+        await interaction.response.defer(ephemeral=True, thinking=True)
+    return await task
+
+
+async def _send_bodies(
+    interaction: discord.Interaction,
+    bodies: Sequence[Mapping[str, Any]],
+    *,
+    ephemeral: bool,
+    view: discord.ui.View | None = None,
+) -> None:
+    """Send rendered message bodies as the response and follow-ups, in order; the view goes on the last."""
+    for i, body in enumerate(bodies):
+        kwargs: dict[str, Any] = {
+            "embeds": [discord.Embed.from_dict(dict(e)) for e in body.get("embeds") or ()],
+            "ephemeral": ephemeral,
+            "allowed_mentions": NO_MENTIONS,
+        }
+        if body.get("content"):
+            kwargs["content"] = body["content"]
+        if view is not None and i == len(bodies) - 1:
+            kwargs["view"] = view
+        if interaction.response.is_done():
+            await interaction.followup.send(**kwargs)
+        else:
+            await interaction.response.send_message(**kwargs)
+
+
+class ShareButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=SHARE_TEMPLATE):
+    """The button under a private ``/paper`` answer that posts the same answer publicly.
+
+    Its ``custom_id`` carries the arXiv id, so it works after a restart: the paper is looked up
+    again (``answer_paper``) instead of trusting anything stored in the message.
+    """
+
+    def __init__(self, arxiv_id: str) -> None:
+        button: discord.ui.Button[Any] = discord.ui.Button(
+            label="Share in channel", style=discord.ButtonStyle.primary, custom_id=share_custom_id(arxiv_id)
+        )
+        super().__init__(button)
+        self.arxiv_id = arxiv_id
+
+    @classmethod
+    async def from_custom_id(  # type: ignore[override]
+        cls, interaction: discord.Interaction, item: discord.ui.Button[Any], match: re.Match[str], /
+    ) -> ShareButton:
+        """Rebuild the button from a click on any message."""
+        return cls(match["arxiv_id"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
+        """Post the paper's card publicly in the channel where the button was clicked."""
+        client = _client(interaction)
+        arxiv_id = shared_arxiv_id(self.item.custom_id or "")
+        if arxiv_id is None:
+            await _reply(interaction, "This button does not name a paper.")
+            return
+        message = await answer_paper(client.store, client.labels, arxiv_id)
+        if message.kind != "paper":
+            await _reply(interaction, message.fallback)
+            return
+        await _send_bodies(interaction, render_discord(message), ephemeral=False)
+
+
+def _share_view(arxiv_id: str) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(ShareButton(arxiv_id))
+    return view
+
+
+async def _user_is_admin(interaction: discord.Interaction, config: Config) -> bool:
+    """Check Manage Server at run time too: the command's default permission can be overridden by a server."""
+    return is_admin(
+        user_id=interaction.user.id,
+        manage_guild=interaction.guild_id is not None and interaction.permissions.manage_guild,
+        admins=config.discord.admins,
+    )
+
+
+class DigestbotTree(app_commands.CommandTree[DigestbotClient]):
+    """The command tree: shows a command's CommandError to its user, and logs everything else."""
+
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        """Reply privately with the error's text (a CommandError) or a generic apology (a bug)."""
+        cause = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+        if isinstance(cause, DigestbotError):
+            text = str(cause)
+        elif isinstance(cause, app_commands.CheckFailure):
+            text = "You cannot use this command here."
+        else:
+            command = interaction.command.qualified_name if interaction.command else "?"
+            log.error("Discord /%s failed", command, exc_info=cause)
+            text = "Sorry, something went wrong; the error is logged."
+        try:
+            await _reply(interaction, text)
+        except discord.HTTPException as exc:
+            log.warning("Discord: could not send the error reply: %s", exc)
+
+
+def build_tree(client: DigestbotClient) -> DigestbotTree:
+    """Register digestbot's application commands on a new command tree for ``client``."""
+    tree = DigestbotTree(client)
+    config = client.config
+
+    def who(interaction: discord.Interaction) -> dict[str, str]:
+        return {
+            "platform": PLATFORM,
+            "workspace": workspace_of(interaction.guild_id),
+            "user": str(interaction.user.id),
+        }
+
+    async def budgeted(work: Awaitable[list[app_commands.Choice[str]]]) -> list[app_commands.Choice[str]]:
+        try:
+            return await asyncio.wait_for(work, AUTOCOMPLETE_BUDGET)
+        except TimeoutError:
+            log.warning("Discord: autocomplete took over %.1f s; answering with no choices", AUTOCOMPLETE_BUDGET)
+            return []
+
+    def as_choices(pairs: Sequence[tuple[str, str]]) -> list[app_commands.Choice[str]]:
+        return [app_commands.Choice(name=c.name, value=c.value) for c in choices(pairs)]
+
+    # /paper ------------------------------------------------------------------------------------
+    @tree.command(name="paper", description="Look up a paper by arXiv id, link or title words (only you see it)")
+    @app_commands.describe(query="arXiv id (2410.05265), arXiv/Hugging Face link, or words from the title")
+    async def paper(interaction: discord.Interaction, query: app_commands.Range[str, 1, 300]) -> None:
+        message = await _within_deadline(interaction, answer_paper(client.store, client.labels, query))
+        view = _share_view(message.key) if message.kind == "paper" and message.key else None
+        await _send_bodies(interaction, render_discord(message), ephemeral=True, view=view)
+
+    @paper.autocomplete("query")
+    async def paper_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        async def work() -> list[app_commands.Choice[str]]:
+            papers = await suggest_papers(client.store, current)
+            return as_choices([paper_choice(p) for p in papers])
+
+        return await budgeted(work())
+
+    # /subscribe, /unsubscribe, /subscriptions -----------------------------------------------------
+    @tree.command(name="subscribe", description="Get a direct message when a day's papers match a topic")
+    @app_commands.describe(topic='Words that must all occur, "quoted phrases", -excluded words')
+    async def subscribe(interaction: discord.Interaction, topic: app_commands.Range[str, 1, 200]) -> None:
+        reply = await core_commands.subscribe(client.store, config, **who(interaction), raw_topic=topic)
+        await _reply(interaction, reply)
+
+    @subscribe.autocomplete("topic")
+    async def subscribe_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        async def work() -> list[app_commands.Choice[str]]:
+            topics = await suggest_topics(client.store, current)
+            typed = [(current, current)] if current.strip() and current not in topics else []
+            return as_choices(typed + [(t, t) for t in topics])
+
+        return await budgeted(work())
+
+    @tree.command(name="unsubscribe", description="Stop following a topic")
+    @app_commands.describe(topic="One of the topics you follow")
+    async def unsubscribe(interaction: discord.Interaction, topic: app_commands.Range[str, 1, 200]) -> None:
+        reply = await core_commands.unsubscribe(client.store, config, **who(interaction), raw_topic=topic)
+        await _reply(interaction, reply)
+
+    @unsubscribe.autocomplete("topic")
+    async def unsubscribe_autocomplete(
+        interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        async def work() -> list[app_commands.Choice[str]]:
+            return as_choices([(t, t) for t in await suggest_own_topics(client.store, current, **who(interaction))])
+
+        return await budgeted(work())
+
+    @tree.command(name="subscriptions", description="List the topics you follow")
+    async def subscriptions(interaction: discord.Interaction) -> None:
+        await _reply(interaction, await core_commands.list_topics(client.store, config, **who(interaction)))
+
+    # /digest (Manage Server) ----------------------------------------------------------------------
+    digest = app_commands.Group(
+        name="digest",
+        description="Set up this channel's daily paper digest (Manage Server)",
+        guild_only=True,
+        default_permissions=discord.Permissions(manage_guild=True),
+    )
+
+    async def run_digest(interaction: discord.Interaction, text: str) -> None:
+        if interaction.guild_id is None or interaction.channel_id is None:
+            raise CommandError("Use /digest in a server channel.")
+
+        async def work() -> str:
+            return await digest_command(
+                client.store,
+                config,
+                platform=PLATFORM,
+                workspace=workspace_of(interaction.guild_id),
+                channel=str(interaction.channel_id),
+                user_is_admin=await _user_is_admin(interaction, config),
+                text=text,
+                engine=client.engine,
+            )
+
+        await _reply(interaction, await _within_deadline(interaction, work()))
+
+    @digest.command(name="on", description="Start the daily digest in this channel")
+    async def digest_on(interaction: discord.Interaction) -> None:
+        await run_digest(interaction, "on")
+
+    @digest.command(name="off", description="Stop the daily digest in this channel")
+    async def digest_off(interaction: discord.Interaction) -> None:
+        await run_digest(interaction, "off")
+
+    @digest.command(name="time", description="Set the local posting time")
+    @app_commands.describe(time="24-hour time, e.g. 09:00")
+    async def digest_time(interaction: discord.Interaction, time: app_commands.Range[str, 4, 5]) -> None:
+        await run_digest(interaction, digest_text("time", time))
+
+    @digest.command(name="timezone", description="Set the time zone of the posting time")
+    @app_commands.describe(timezone="IANA time zone, e.g. Asia/Seoul or Europe/Berlin")
+    async def digest_timezone(interaction: discord.Interaction, timezone: app_commands.Range[str, 1, 64]) -> None:
+        await run_digest(interaction, digest_text("tz", timezone))
+
+    @digest_timezone.autocomplete("timezone")
+    async def timezone_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        return as_choices([(z, z) for z in _zones(current)])
+
+    @digest.command(name="days", description="Set the weekdays to post on")
+    @app_commands.describe(days='Comma-separated weekdays, e.g. mon,tue,wed,thu,fri; or "all"')
+    async def digest_days(interaction: discord.Interaction, days: app_commands.Range[str, 1, 60]) -> None:
+        await run_digest(interaction, digest_text("days", days))
+
+    @digest.command(name="top", description="Set how many papers the digest shows")
+    @app_commands.describe(count=f"1 to {MAX_TOP}")
+    async def digest_top(interaction: discord.Interaction, count: app_commands.Range[int, 1, MAX_TOP]) -> None:
+        await run_digest(interaction, digest_text("top", count))
+
+    @digest.command(name="topics", description='Only post papers matching these topics ("none" clears)')
+    @app_commands.describe(topics='Comma-separated topics, e.g. diffusion, "language model"; or none')
+    async def digest_topics(interaction: discord.Interaction, topics: app_commands.Range[str, 1, 500]) -> None:
+        await run_digest(interaction, digest_text("topics", topics))
+
+    @digest.command(name="status", description="Show this channel's digest settings")
+    async def digest_status(interaction: discord.Interaction) -> None:
+        await run_digest(interaction, "status")
+
+    @digest.command(name="now", description="Post today's digest in this channel now (parts already there are kept)")
+    async def digest_now(interaction: discord.Interaction) -> None:
+        await run_digest(interaction, "now")
+
+    tree.add_command(digest)
+    return tree
+
+
+def _zones(partial: str) -> list[str]:
+    import zoneinfo
+
+    needle = partial.strip().casefold()
+    zones = sorted(zoneinfo.available_timezones())
+    starts = [z for z in zones if z.casefold().startswith(needle)]
+    inside = [z for z in zones if needle in z.casefold() and z not in starts]
+    return (starts + inside)[:25]
+
+
+# -- entry points -------------------------------------------------------------------------------
+
+
+async def serve(config: Config, store: Store, adapter: Any = None, *, stop: asyncio.Event) -> None:
+    """Answer slash commands over the gateway until ``stop`` is set; ``adapter`` (if given) serves ``/digest now``."""
+    token = config.discord.token
+    if not token:
+        raise ConfigError("discord.token: not set (put ${DISCORD_TOKEN} there and export the bot token)")
+    engine = None
+    if adapter is not None:
+        from digestbot.delivery import DeliveryEngine
+
+        engine = DeliveryEngine(store, {PLATFORM: adapter}, config)
+    set_api_base(config.discord.api_base_url)
+    client = DigestbotClient(config, store, engine=engine)
+    async with client:
+        try:
+            await client.login(token)
+        except discord.LoginFailure:
+            raise ConfigError("discord.token: Discord rejected the bot token (401 Unauthorized)") from None
+        gateway = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
+        stopped = asyncio.create_task(stop.wait(), name="discord-stop")
+        log.info("Discord: answering slash commands")
+        await asyncio.wait({gateway, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        await client.close()
+        gateway.cancel()
+        results = await asyncio.gather(gateway, stopped, return_exceptions=True)
+        if isinstance(results[0], Exception):
+            raise results[0]
+
+
+async def sync_commands(config: Config, guild_id: int | None) -> int:
+    """Register the slash commands with Discord (one guild: instantly; global: within the hour); return the count."""
+    token = config.discord.token
+    if not token:
+        raise ConfigError("discord.token: not set (put ${DISCORD_TOKEN} there and export the bot token)")
+    set_api_base(config.discord.api_base_url)
+    client = DigestbotClient(config, None)
+    try:
+        try:
+            await client.http.static_login(token)
+        except discord.LoginFailure:
+            raise ConfigError("discord.token: Discord rejected the bot token (401 Unauthorized)") from None
+        if client.application_id is None:
+            app = await client.application_info()
+            client._connection.application_id = app.id
+        guild = discord.Object(id=guild_id) if guild_id is not None else None
+        if guild is not None:
+            client.tree.copy_global_to(guild=guild)
+        synced = await client.tree.sync(guild=guild)
+    except discord.HTTPException as exc:
+        raise DeliveryError(f"command sync failed: Discord said {exc.status}: {exc.text}") from None
+    finally:
+        await client.http.close()
+    log.info("Discord: synced %d commands %s", len(synced), f"to guild {guild_id}" if guild_id else "globally")
+    return len(synced)
