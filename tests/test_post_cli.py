@@ -34,7 +34,9 @@ EXPECTED = {
 
 
 def run(workdir: Path, *args: str, runner: str = "digestbot", env: dict[str, str] | None = None, **kw):
-    cmd = [sys.executable, "-m", runner] if runner == "digestbot" else [sys.executable, str(ROOT / runner)]
+    # Always -m: running tests/crash_runner.py as a script would put tests/ first on sys.path,
+    # where tests/adapters/ shadows the real adapters package.
+    cmd = [sys.executable, "-m", runner]
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     full_env.pop("DIGESTBOT_CONFIG", None)
     return subprocess.run(
@@ -104,7 +106,7 @@ def crash_episode(seeded: Path, work: Path, episode: int, kills_wanted: int) -> 
         runs += 1
         if episode % 4:  # die inside the adapter around the first send of this run
             env = {"CRASH_AFTER_SENDS": "1", "CRASH_WHEN": rng.choice(["before", "after"])}
-            proc = run(work, "post", runner="tests/crash_runner.py", env=env)
+            proc = run(work, "post", runner="tests.crash_runner", env=env)
             kills += proc.returncode == -signal.SIGKILL
         else:  # killed from outside at a random moment
             cmd = [sys.executable, "-m", "digestbot", "--config", str(work / "cfg.yaml"), "post"]
