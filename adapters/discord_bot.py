@@ -596,13 +596,18 @@ def _zones(partial: str) -> list[str]:
 # -- entry points -------------------------------------------------------------------------------
 
 
-async def serve(config: Config, store: Store, adapter: Any = None, *, stop: asyncio.Event) -> None:
-    """Answer slash commands over the gateway until ``stop`` is set; ``adapter`` (if given) serves ``/digest now``."""
+async def serve(
+    config: Config, store: Store, adapter: Any = None, *, stop: asyncio.Event, engine: Any = None
+) -> None:
+    """Answer slash commands over the gateway until ``stop`` is set.
+
+    ``/digest now`` posts through ``engine`` (the running scheduler's), else through an engine
+    built around ``adapter``; with neither it answers that posting now is unavailable.
+    """
     token = config.discord.token
     if not token:
         raise ConfigError("discord.token: not set (put ${DISCORD_TOKEN} there and export the bot token)")
-    engine = None
-    if adapter is not None:
+    if engine is None and adapter is not None:
         from digestbot.delivery import DeliveryEngine
 
         engine = DeliveryEngine(store, {PLATFORM: adapter}, config)

@@ -27,7 +27,7 @@ from digestbot.errors import CommandError, DigestbotError
 from digestbot.formatter import format_digest
 from digestbot.labels import labels_for
 from digestbot.lookup import answer_paper
-from digestbot.platforms import adapters_for
+from digestbot.platforms import adapters_for, command_servers
 from digestbot.ports import Adapter
 from digestbot.sources.files import FORMATS, load_file
 from digestbot.store import Store
@@ -239,6 +239,7 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
     """Run the scheduler until SIGINT or SIGTERM."""
     from digestbot.clock import SystemClock
     from digestbot.delivery import DeliveryEngine
+    from digestbot.ingest import before_post_hook
     from digestbot.scheduler import Scheduler
 
     path = db_path(args, config)
@@ -247,7 +248,7 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
         if not adapters:
             raise CommandError("nothing to run: no channel is configured and no platform is enabled")
         clock = SystemClock()
-        engine = DeliveryEngine(store, adapters, config, clock)
+        engine = DeliveryEngine(store, adapters, config, clock, before_post=before_post_hook(store, config))
         scheduler = Scheduler(engine, clock)
         try:
             await _start(adapters)
@@ -255,16 +256,29 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            main_task = asyncio.create_task(scheduler.run(), name="scheduler")
+            tasks = {asyncio.create_task(scheduler.run(), name="scheduler")}
+            for name, serve in command_servers(adapters).items():
+                # Each chat platform answers slash commands through the same engine the scheduler uses.
+                coro = serve(config, store, adapters[name], stop=stop, engine=engine)
+                tasks.add(asyncio.create_task(coro, name=f"{name}-commands"))
             stop_task = asyncio.create_task(stop.wait(), name="shutdown-signal")
             log.info("running on %s; stop with Ctrl-C", ", ".join(adapters))
-            await asyncio.wait({main_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
-            for task in (main_task, stop_task):
+            await asyncio.wait({*tasks, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+            stop.set()
+            for task in (*tasks, stop_task):
                 task.cancel()
-            for result in await asyncio.gather(main_task, stop_task, return_exceptions=True):
-                if isinstance(result, Exception):
-                    log.error("scheduler stopped with an error", exc_info=result)
-                    return 1
+            failed = False
+            for task, result in zip(
+                (*tasks, stop_task), await asyncio.gather(*tasks, stop_task, return_exceptions=True), strict=True
+            ):
+                if isinstance(result, DigestbotError):
+                    print(f"digestbot: error: {task.get_name()}: {result}", file=sys.stderr)
+                    failed = True
+                elif isinstance(result, Exception):
+                    log.error("%s stopped with an error", task.get_name(), exc_info=result)
+                    failed = True
+            if failed:
+                return 1
             log.info("stopped")
         finally:
             await engine.close()
@@ -287,6 +301,19 @@ async def cmd_subscriptions(args: argparse.Namespace, config: Config) -> int:
             _out(await commands.subscribe(store, config, raw_topic=topic, **who))
         else:
             _out(await commands.unsubscribe(store, config, raw_topic=topic, **who))
+    return 0
+
+
+async def cmd_discord(args: argparse.Namespace, config: Config) -> int:
+    """Discord housekeeping: the invite URL, and explicit slash-command sync."""
+    from adapters import discord_bot
+
+    if args.discord_action == "invite-url":
+        _out(discord_bot.invite_url(config))
+        return 0
+    count = await discord_bot.sync_commands(config, args.guild)
+    where = f"guild {args.guild}" if args.guild else "globally (may take up to an hour to appear)"
+    _out(f"synced {count} slash commands {where}")
     return 0
 
 
@@ -336,6 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channel", action="append", metavar="ID", help="only this channel (ID or PLATFORM:ID; repeatable)")
     p.add_argument("--dry-run", action="store_true", help="list what would be posted; post nothing")
     add("run", cmd_run, "run the scheduler: post each channel's digest when due (stop with Ctrl-C or SIGTERM)")
+    p = add("discord", cmd_discord, "Discord set-up: print the invite URL, or sync slash commands")
+    p.add_argument("discord_action", choices=("invite-url", "sync"), metavar="invite-url|sync")
+    p.add_argument("--guild", type=int, help="sync to one server only (instant; global sync can take an hour)")
     p = add("subscriptions", cmd_subscriptions, "add, remove or list a user's topic subscriptions")
     p.add_argument("action", choices=("add", "remove", "list"))
     p.add_argument("topic", nargs="*", metavar="TOPIC", help='words or a "quoted phrase"; -word excludes')

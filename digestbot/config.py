@@ -117,6 +117,7 @@ class DeliveryConfig:
     """How the scheduler catches up, waits for papers, and retries."""
 
     catch_up_hours: float = 24.0
+    list_settles_hours: float = 0.0
     empty_retry_minutes: float = 30.0
     empty_cutoff_hours: float = 6.0
     max_attempts: int = 6

@@ -27,7 +27,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import Any
 
@@ -41,7 +41,7 @@ from digestbot.labels import Labels, labels_for
 from digestbot.outbox import Delivery, Outbox, Slot
 from digestbot.ports import Adapter, Target
 from digestbot.records import Digest, Paper
-from digestbot.schedule import LIST_SETTLES_AFTER, default_digest_date, is_weekend
+from digestbot.schedule import default_digest_date, is_weekend, nominal_list_date
 from digestbot.store.sqlite import Store
 
 log = logging.getLogger(__name__)
@@ -155,11 +155,6 @@ def backoff_delay(attempt: int, retry_after: float | None, rng: random.Random) -
     return rng.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1)))
 
 
-def nominal_list_date(now: datetime) -> date:
-    """Return the UTC list date that settled most recently at ``now`` (weekends included)."""
-    return (now.astimezone(UTC) - LIST_SETTLES_AFTER).date() - timedelta(days=1)
-
-
 class _Matches:
     """The run's one topic index and its per-day results (channel filters and subscribers alike)."""
 
@@ -205,6 +200,7 @@ class DeliveryEngine:
         self.adapters = dict(adapters)
         self.config = config
         self.clock = clock or SystemClock()
+        self._settle = timedelta(hours=config.delivery.list_settles_hours)
         self.before_post = before_post
         self.outbox = Outbox(store)
         self.labels: Labels = labels_for(config.locale)
@@ -250,7 +246,7 @@ class DeliveryEngine:
         is no digest for the day.
         """
         if day is None:
-            day = await self.store.latest_digest_date(on_or_before=default_digest_date(self.clock.now()))
+            day = await self.store.latest_digest_date(on_or_before=default_digest_date(self.clock.now(), self._settle))
             if day is None:
                 raise CommandError("the archive holds no digest yet: run 'digestbot ingest FILE' first")
         digest = await self.store.digest(day)
@@ -317,8 +313,8 @@ class DeliveryEngine:
         A channel that already had that date gets a weekend notice if the list date that
         settled at ``due`` was a weekend, else nothing.
         """
-        expected = default_digest_date(due)
-        nominal = nominal_list_date(due)
+        expected = default_digest_date(due, self._settle)
+        nominal = nominal_list_date(due, self._settle)
         source_error = await self._run_before_post(expected)
         await self.reconcile()
         digest = await self.store.digest(expected)

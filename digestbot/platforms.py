@@ -7,7 +7,7 @@ without a platform's packages can still run the others.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -65,4 +65,19 @@ def adapters_for(
         if factory is None:
             raise ConfigError(f"{platform}: {module_name} has no {factory_name}(config) function")
         out[platform] = factory(config)
+    return out
+
+
+def command_servers(adapters: Mapping[str, Adapter]) -> dict[str, Callable[..., Awaitable[None]]]:
+    """Return each chat platform's ``serve(config, store, adapter, *, stop, engine)`` (slash commands).
+
+    Only platforms that receive commands have one; the console adapter does not.
+    """
+    out: dict[str, Callable[..., Awaitable[None]]] = {}
+    for platform in adapters:
+        if platform in PLATFORM_MODULES:
+            module = importlib.import_module(PLATFORM_MODULES[platform][0])
+            serve = getattr(module, "serve", None)
+            if serve is not None:
+                out[platform] = serve
     return out

@@ -47,6 +47,7 @@ __all__ = [
     "due_between",
     "is_weekend",
     "next_due",
+    "nominal_list_date",
     "occurrence",
     "parse_schedule",
 ]
@@ -57,7 +58,7 @@ DEFAULT_CATCH_UP_WINDOW = timedelta(hours=24)
 #: How long after the end of UTC day D the Hugging Face daily list for D is taken as complete.
 #: Papers keep being added to D's list until early on D+1 (UTC); six hours is a margin chosen
 #: here, not a documented Hugging Face guarantee.
-LIST_SETTLES_AFTER = timedelta(hours=6)
+LIST_SETTLES_AFTER = timedelta(0)
 
 _DAY = timedelta(days=1)
 _WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -293,17 +294,24 @@ def is_weekend(day: date) -> bool:
     return day.weekday() >= 5
 
 
-def default_digest_date(now_utc: datetime) -> date:
-    """Return the newest weekday whose Hugging Face daily list is complete at ``now_utc``.
-
-    The list for UTC date D keeps filling until early on D+1 and is empty at weekends, so D
-    counts as complete from D+1 06:00 UTC (:data:`LIST_SETTLES_AFTER`); weekend dates are
-    stepped back to the Friday: Tue 06:00 UTC gives Monday, Tue 05:59 the Friday before, and
-    Saturday through Monday 05:59 all give that Friday. This is the fall-back for "what should
-    exist"; the engine prefers the newest digest actually available at post time.
-    """
+def nominal_list_date(now_utc: datetime, settle: timedelta = LIST_SETTLES_AFTER) -> date:
+    """Return the UTC list date that settled most recently at ``now_utc`` (weekends included)."""
     _require_aware(now_utc, "now_utc")
-    day = (now_utc.astimezone(UTC) - LIST_SETTLES_AFTER).date() - _DAY
+    return (now_utc.astimezone(UTC) - settle).date() - _DAY
+
+
+def default_digest_date(now_utc: datetime, settle: timedelta = LIST_SETTLES_AFTER) -> date:
+    """Return the newest weekday whose Hugging Face daily list is taken as complete at ``now_utc``.
+
+    The list for UTC date D keeps filling until early on D+1 and is empty at weekends. D is
+    taken once its UTC day has ended plus ``settle`` (``delivery.list_settles_hours``, default 0):
+    so a 09:00 post in Seoul (00:00 UTC) gets yesterday's list rather than one two days old,
+    and the scheduler re-fetches that list right before posting to pick up late additions.
+    Teams that prefer a fully settled list raise ``settle`` (6 h covers the stragglers).
+    Weekend dates step back to the Friday: with the default, Tue 00:00 UTC gives Monday, and
+    Saturday 00:00 through Monday 23:59 UTC give that Friday.
+    """
+    day = nominal_list_date(now_utc, settle)
     while is_weekend(day):
         day -= _DAY
     return day

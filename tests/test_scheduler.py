@@ -80,14 +80,23 @@ async def test_weekday_schedule_in_seoul_posts_each_day_once(store):
         store, clock, [chan(time="09:00", timezone="Asia/Seoul", weekdays=("mon", "tue", "wed", "thu", "fri"))]
     ) as h:
         await drive(clock, h.scheduler, datetime(2024, 10, 19, 12, 0, tzinfo=UTC))
-    # 09:00 KST is 00:00 UTC, when the newest settled list (LIST_SETTLES_AFTER) is two days old.
+    # 09:00 KST is 00:00 UTC: yesterday's UTC list has just ended (list_settles_hours: 0).
     assert [(t.strftime("%a %H:%M"), k) for t, k in h.posts()] == [
-        ("Mon 00:00", "digest:2024-10-11"),  # Friday's list
-        ("Tue 00:00", "notice:2024-10-13"),  # Friday's already posted: Sunday had no list
-        ("Wed 00:00", "digest:2024-10-14"),
-        ("Thu 00:00", "digest:2024-10-15"),
-        ("Fri 00:00", "digest:2024-10-16"),
+        ("Mon 00:00", "digest:2024-10-11"),  # Sunday had no list: Friday's
+        ("Tue 00:00", "digest:2024-10-14"),
+        ("Wed 00:00", "digest:2024-10-15"),
+        ("Thu 00:00", "digest:2024-10-16"),
+        ("Fri 00:00", "digest:2024-10-17"),
     ]
+
+
+async def test_settled_lists_lag_when_configured(store):
+    # With list_settles_hours: 6 the 00:00 UTC post takes the list that settled at 06:00 UTC the day before.
+    await add_days(store, *(date(2024, 10, d) for d in range(10, 19)))
+    clock = FakeClock(datetime(2024, 10, 15, 12, 0, tzinfo=UTC))
+    async with Harness(store, clock, [chan(time="09:00", timezone="Asia/Seoul")], list_settles_hours=6) as h:
+        await drive(clock, h.scheduler, datetime(2024, 10, 17, 12, 0, tzinfo=UTC))
+    assert [k for _, k in h.posts()] == ["digest:2024-10-14", "digest:2024-10-15"]
 
 
 async def test_new_york_post_follows_dst(store):
