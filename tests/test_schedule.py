@@ -24,8 +24,8 @@ from digestbot.schedule import (
 )
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
 def sched(hhmm: str, zone: str, weekdays: list[str] | None = None) -> Schedule:
