@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time as monotonic_time
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -158,7 +159,10 @@ class _JumpingClock(SystemClock):
         return super().now() + self.offset
 
 
-async def test_system_clock_notices_a_wall_clock_jump_within_one_chunk() -> None:
+async def test_system_clock_notices_a_wall_clock_jump_within_one_chunk(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="digestbot.clock")
     clock = _JumpingClock(max_sleep=0.02)
     sleeping = asyncio.create_task(clock.sleep_until(clock.now() + timedelta(hours=1)))
     await asyncio.sleep(0.03)
@@ -167,3 +171,6 @@ async def test_system_clock_notices_a_wall_clock_jump_within_one_chunk() -> None
     clock.offset = timedelta(hours=2)
     await asyncio.wait_for(sleeping, timeout=2)
     assert monotonic_time.monotonic() - started < 1.0
+    assert [r.getMessage() for r in caplog.records] == [
+        "wall clock moved +7200 s beyond the time slept (clock change or suspend)"
+    ]
