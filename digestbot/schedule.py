@@ -294,11 +294,12 @@ def is_weekend(day: date) -> bool:
 def default_digest_date(now_utc: datetime) -> date:
     """Return the newest weekday whose Hugging Face daily list is complete at ``now_utc``.
 
-    The list for UTC date D keeps filling until early on D+1 and is empty at weekends, so D
-    counts as complete from D+1 06:00 UTC (:data:`LIST_SETTLES_AFTER`); weekend dates are
-    stepped back to the Friday: Tue 06:00 UTC gives Monday, Tue 05:59 the Friday before, and
-    Saturday through Monday 05:59 all give that Friday. This is the fall-back for "what should
-    exist"; the engine prefers the newest digest actually available at post time.
+    The list for UTC date D keeps filling until early on D+1 and stays empty at weekends (as
+    observed by the maintainers; Hugging Face documents neither), so D counts as complete from
+    D+1 06:00 UTC (:data:`LIST_SETTLES_AFTER`) and weekend dates step back to the Friday:
+    Tue 06:00 UTC gives Monday, while everything from Sat 06:00 to Tue 05:59 gives the Friday.
+    This is the fall-back for "what should exist"; the engine prefers the newest digest
+    actually available at post time.
     """
     _require_aware(now_utc, "now_utc")
     day = (now_utc.astimezone(UTC) - LIST_SETTLES_AFTER).date() - _DAY
