@@ -31,6 +31,10 @@ class Clock(Protocol):
         ...
 
 
+#: A wall-clock move beyond the time slept that is worth a log line (NTP slews are far smaller).
+_NOTICEABLE_DRIFT = 5.0
+
+
 def _aware_utc(value: datetime, name: str) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{name} must be time-zone-aware, got naive {value.isoformat()}")
@@ -58,12 +62,18 @@ class SystemClock:
     async def sleep_until(self, when: datetime) -> None:
         """Sleep in chunks of at most ``max_sleep`` seconds until the wall clock reaches ``when``."""
         deadline = _aware_utc(when, "when")
+        loop = asyncio.get_running_loop()
         while True:
-            remaining = (deadline - self.now()).total_seconds()
+            wall = self.now()
+            remaining = (deadline - wall).total_seconds()
             if remaining <= 0:
                 return
+            slept_from = loop.time()
             # Polling on purpose: no event fires when the wall clock jumps or the host resumes.
             await asyncio.sleep(min(remaining, self.max_sleep))
+            drift = (self.now() - wall).total_seconds() - (loop.time() - slept_from)
+            if abs(drift) >= _NOTICEABLE_DRIFT:
+                log.info("wall clock moved %+.0f s beyond the time slept (clock change or suspend)", drift)
 
 
 class FakeClock:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import logging
 import re
 import zoneinfo
 from collections.abc import Iterator
@@ -32,8 +31,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from digestbot.errors import ConfigError
-
-log = logging.getLogger(__name__)
 
 __all__ = [
     "ALL_WEEKDAYS",
@@ -46,6 +43,7 @@ __all__ = [
     "default_digest_date",
     "due_between",
     "is_weekend",
+    "load_zone",
     "next_due",
     "nominal_list_date",
     "occurrence",
