@@ -34,12 +34,21 @@ NAMES = (
 FIRST = "Wei Jun Min Hao Yu Ji-woo Seo-yeon Alex Maria John Anna Luca Sofia Kenji Yuki Arjun Priya Olga Jan".split()
 
 
-# Zipf weights (1/rank): a few words are very common, most are rare, as in real titles.
-_CUM = list(itertools.accumulate(1 / rank for rank in range(1, len(WORDS) + 1)))
+def _tail(count: int, seed: int = 11) -> list[str]:
+    """Pronounceable made-up words standing in for the long tail of a real vocabulary (method names, etc.)."""
+    rng = random.Random(seed)
+    syllables = "ka ro mi zu te na shi bo la ve qu an ex or in tri lo pha gen net form".split()
+    return ["".join(rng.choices(syllables, k=rng.randint(2, 4))) for _ in range(count)]
+
+
+# The real ML words first, then a long tail: a paper-like vocabulary of ~20k words where a few
+# words are in most papers and most words in few (Zipf, 1/rank), as in real titles and abstracts.
+VOCABULARY = WORDS + [w for w in dict.fromkeys(_tail(20_000)) if w not in set(WORDS)]
+_CUM = list(itertools.accumulate(1 / rank for rank in range(1, len(VOCABULARY) + 1)))
 
 
 def _zipf_words(rng: random.Random, n: int) -> list[str]:
-    return rng.choices(WORDS, cum_weights=_CUM, k=n)
+    return rng.choices(VOCABULARY, cum_weights=_CUM, k=n)
 
 
 def synthetic_papers(count: int, *, seed: int = 1, start: date = date(2019, 1, 1)) -> Iterator[Paper]:

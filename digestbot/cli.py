@@ -35,6 +35,8 @@ from digestbot.store import Store
 log = logging.getLogger("digestbot")
 
 SAMPLE = "daily-papers-2024-10-11.md"
+DEMO_DAY = date(2024, 10, 11)
+DEMO_TOPICS = ["quantization", "diffusion -survey"]
 Handler = Callable[[argparse.Namespace, Config], Awaitable[int]]
 
 
@@ -131,7 +133,9 @@ async def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-async def _digest_message(store: Store, day: date | None, config: Config, top: int | None) -> Message:
+async def _digest_message(
+    store: Store, day: date | None, config: Config, top: int | None, topics: list[str] | None = None
+) -> Message:
     if day is None:
         day = await store.latest_digest_date()
         if day is None:
@@ -140,13 +144,17 @@ async def _digest_message(store: Store, day: date | None, config: Config, top: i
     if digest is None:
         known = ", ".join(d.isoformat() for d in await store.digest_dates(limit=5)) or "none"
         raise CommandError(f"no digest for {day.isoformat()} (newest dates: {known})")
+    if topics:
+        from digestbot.topic_filter import filter_digest
+
+        digest = filter_digest(digest, topics, max_length=config.subscriptions.max_topic_length)
     return format_digest(digest, labels_for(config.locale), top=top)
 
 
 async def cmd_preview(args: argparse.Namespace, config: Config) -> int:
     """Render a day's digest without posting it."""
     async with await Store.open(db_path(args, config)) as store:
-        message = await _digest_message(store, args.date, config, args.top)
+        message = await _digest_message(store, args.date, config, args.top, args.topic)
     if args.html:
         from adapters.html_preview import render_html
 
@@ -191,6 +199,14 @@ async def cmd_demo(args: argparse.Namespace, config: Config) -> int:
         _show([message], args)
         _out("\n$ /paper prefix quant")
         _show([await answer_paper(store, labels, "prefix quant")], args)
+        digest = await store.digest(DEMO_DAY)
+        if digest is not None:
+            from digestbot.formatter import format_matches
+            from digestbot.topic_filter import matches_for
+
+            _out(f"\n$ /subscribe {' '.join(DEMO_TOPICS)}   (the DM a subscriber gets after the digest)")
+            hits = matches_for(digest.papers, DEMO_TOPICS, max_length=config.subscriptions.max_topic_length)
+            _show([format_matches(digest.date, hits, labels)], args)
     return 0
 
 
@@ -350,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("preview", cmd_preview, "render a day's digest without posting it")
     p.add_argument("--date", type=_date, help="digest date (default: the newest)")
     p.add_argument("--top", type=int, help="only the N most-voted papers")
+    p.add_argument("--topic", action="append", metavar="T", help="only papers matching topic T (repeatable: any)")
     p.add_argument("--html", metavar="FILE", help="write a page showing the digest as Discord and Slack show it")
     platform_options(p)
     p = add("lookup", cmd_lookup, "look a paper up: arXiv id, arXiv/Hugging Face URL, or title words")

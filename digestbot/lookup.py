@@ -22,8 +22,6 @@ from digestbot.text import one_line, truncate
 MAX_QUERY = 300
 MAX_TERMS = 12
 _WORD = re.compile(r"\w+", re.UNICODE)
-# bm25 column weights: title, authors, abstract, summaries, keywords.
-_WEIGHTS = "10.0, 4.0, 1.0, 1.0, 3.0"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,64 +34,104 @@ class LookupResult:
     how: str = "none"
 
 
+def query_terms_all(text: str) -> list[str]:
+    """Return the words of ``text`` as the FTS index sees them (letters and digits, case-folded)."""
+    return [w.casefold() for w in _WORD.findall(text)]
+
+
 def query_terms(query: str) -> list[str]:
-    """Return the FTS-safe words of a free-text query (letters and digits only, lower-cased)."""
-    return [w.casefold() for w in _WORD.findall(query)][:MAX_TERMS]
+    """Return the FTS-safe words of a free-text query (at most MAX_TERMS)."""
+    return query_terms_all(query)[:MAX_TERMS]
 
 
-CANDIDATES = 400
-"""Newest matches per stage that bm25 then ranks: bounds the work for very common words."""
+CANDIDATES = 300
+"""Newest matches per stage that are then ranked: bounds the work for very common words."""
+
+_PREFIX_MIN = 4
+"""Shortest half-typed last word expanded as a prefix (shorter prefixes match too much to help)."""
 
 
-async def _ranked(store: Store, match: str, limit: int) -> list[int]:
-    """Return rowids for an FTS ``match``, best bm25 first, among the newest CANDIDATES matches.
+async def _candidates(store: Store, match: str) -> list[int]:
+    """Return the rowids of the newest CANDIDATES papers matching an FTS5 ``match``.
 
-    A plain ``ORDER BY bm25 LIMIT k`` must score every match: for a word in half of a million
-    papers that takes seconds. FTS5 walks a term's postings in rowid order and can stop early, so
-    taking the newest candidates first keeps each query bounded, at the price of preferring recent
-    papers when a query is too common to be selective (which is what a daily-papers user wants).
+    Neither ``ORDER BY bm25`` nor even computing ``bm25()`` stays fast at a million papers: both
+    read the whole posting list of every term (0.7–2 s for a word in most papers). FTS5 walks
+    postings in rowid order and stops at the LIMIT, so the newest matches cost about a
+    millisecond whatever the word; :func:`_rank` orders those few in Python.
     """
-    sql = (
-        f"SELECT rowid, bm25(papers_fts, {_WEIGHTS}) FROM papers_fts WHERE papers_fts MATCH ?"
-        " ORDER BY rowid DESC LIMIT ?"
-    )
+    sql = "SELECT rowid FROM papers_fts WHERE papers_fts MATCH ? ORDER BY rowid DESC LIMIT ?"
     async with store.db.execute(sql, (match, CANDIDATES)) as cur:
-        rows = list(await cur.fetchall())
-    rows.sort(key=lambda row: row[1])
-    return [row[0] for row in rows[:limit]]
+        return [row[0] for row in await cur.fetchall()]
+
+
+async def _rank(store: Store, rowids: list[int], terms: list[str]) -> list[int]:
+    """Order candidates: the query's words in the title first, the exact title phrase best, then votes, then newer."""
+    if not rowids:
+        return []
+    marks = ",".join("?" * len(rowids))
+    sql = f"SELECT rowid, title, authors_text, keywords_text, coalesce(votes, 0) FROM papers WHERE rowid IN ({marks})"
+    async with store.db.execute(sql, rowids) as cur:
+        rows = await cur.fetchall()
+    phrase = " ".join(terms)
+    last = terms[-1]
+
+    def score(row: tuple[int, str, str, str, int]) -> tuple[int, int, int]:
+        title_words = query_terms_all(row[1])
+        other = set(query_terms_all(row[2] + " " + row[3]))
+        title_set = set(title_words)
+        points = 4 * (phrase in " ".join(title_words))
+        for term in terms:
+            if term in title_set or (term is last and any(w.startswith(last) for w in title_words)):
+                points += 3
+            elif term in other:
+                points += 1
+        return points, row[4], row[0]
+
+    return [row[0] for row in sorted(rows, key=score, reverse=True)]
 
 
 def _stages(terms: list[str]) -> list[tuple[str, str]]:
     """Return (stage name, FTS5 query) pairs, most precise first; terms are quoted, never FTS syntax."""
     quoted = [f'"{t}"' for t in terms]
+    last = terms[-1]
     stages = []
     if len(terms) > 1:
-        stages.append(("title", "title : " + '"' + " ".join(terms) + '"'))
-    stages.append(("title", "title : " + '"' + "".join(terms) + '"*'))
-    # The last word may be half-typed: expand it as a prefix once it is long enough to be selective.
-    last = quoted[-1] + "*" if len(terms[-1]) >= 3 else quoted[-1]
-    stages.append(("text", " ".join([*quoted[:-1], last])))
+        stages.append(("title", f'title : "{" ".join(terms)}"'))
+        compact = "".join(terms)  # "prefix quant" finds "PrefixQuant"; long, so the prefix stays selective
+        stages.append(("title", f'title : "{compact}"*' if len(compact) >= 6 else f'title : "{compact}"'))
+    else:
+        stages.append(("title", f"title : {quoted[0]}"))
+    stages.append(("text", " ".join(quoted)))
+    if len(last) >= _PREFIX_MIN:  # the last word may be half-typed
+        stages.append(("text", " ".join([*quoted[:-1], quoted[-1] + "*"])))
     if len(terms) > 1:
         stages.append(("text", " OR ".join(quoted)))
-    # Typo tolerance: the first five letters of each longer word ("quantizaton" -> "quant"*).
-    stems = sorted({f'"{t[:5]}"*' for t in terms if len(t) > 5})
-    if stems:
-        stages.append(("fuzzy", " OR ".join(stems)))
     return stages
+
+
+def _fuzzy(terms: list[str]) -> str | None:
+    """Return a typo-tolerant query (first five letters of each longer word), used only when all else missed."""
+    stems = sorted({f'"{t[:5]}"*' for t in terms if len(t) > 5})
+    return " OR ".join(stems) if stems else None
 
 
 async def search_words(store: Store, terms: list[str], *, limit: int) -> tuple[list[Paper], str]:
     """Return papers for free-text ``terms``, best first, and the stage that found the best one."""
     found: list[int] = []
     how = "none"
-    for name, match in _stages(terms):
-        for rowid in await _ranked(store, match, limit):
+    stages = _stages(terms)
+    fuzzy = _fuzzy(terms)
+    for name, match in stages:
+        for rowid in await _rank(store, await _candidates(store, match), terms):
             if rowid not in found:
                 if not found:
                     how = name
                 found.append(rowid)
         if len(found) >= limit:
             break
+    if not found and fuzzy:
+        found = await _rank(store, await _candidates(store, fuzzy), terms)
+        how = "fuzzy" if found else how
     return await store.get_papers_by_rowid(found[:limit]), how
 
 

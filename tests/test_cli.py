@@ -117,3 +117,18 @@ def test_lookup_json_and_html_preview(demo_dir: Path) -> None:
     assert result.returncode == 0, result.stderr
     html = page.read_text(encoding="utf-8")
     assert html.count("PrefixQuant: Static Quantization") >= 2  # once per platform column
+
+
+def test_demo_shows_a_topic_match(demo_dir: Path) -> None:
+    result = run(demo_dir, "demo")
+    assert "$ /subscribe quantization diffusion -survey" in result.stdout
+    assert "matched: quantization" in result.stdout and "matched: diffusion -survey" in result.stdout
+
+
+def test_preview_topic_filter(demo_dir: Path) -> None:
+    result = run(demo_dir, "preview", "--date", "2024-10-11", "--topic", "quantization")
+    assert result.returncode == 0, result.stderr
+    assert "topics: quantization" in result.stdout
+    assert "PrefixQuant" in result.stdout and "MathCoder2" not in result.stdout
+    bad = run(demo_dir, "preview", "--topic", "x" * 400)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "400" in bad.stderr
