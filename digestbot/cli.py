@@ -238,6 +238,11 @@ async def cmd_post(args: argparse.Namespace, config: Config) -> int:
         try:
             engine = DeliveryEngine(store, adapters, config)
             try:
+                if not args.channel and not await engine.channels():
+                    raise CommandError(
+                        "no channel to post to: add a channels: list to the config (see config.example.yaml)"
+                        " or set a channel up in chat with /digest on"
+                    )
                 summary = await engine.post_digest(args.date, channels=args.channel or None, dry_run=args.dry_run)
             finally:
                 await engine.close()

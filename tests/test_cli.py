@@ -132,3 +132,9 @@ def test_preview_topic_filter(demo_dir: Path) -> None:
     assert "PrefixQuant" in result.stdout and "MathCoder2" not in result.stdout
     bad = run(demo_dir, "preview", "--topic", "x" * 400)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "400" in bad.stderr
+
+
+def test_post_without_channels_says_how_to_add_one(demo_dir: Path) -> None:
+    result = run(demo_dir, "post")
+    assert result.returncode == 2
+    assert result.stderr.startswith("digestbot: error: no channel to post to: add a channels: list")
