@@ -25,7 +25,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import aiohttp
 import discord
@@ -75,7 +75,7 @@ HISTORY_LIMIT = 100
 RATE_LIMIT_WAIT_MAX = 30.0
 """Longest 429 wait discord.py sleeps through itself; longer ones become a transient DeliveryError."""
 
-THREAD_ARCHIVE_MINUTES = 1440
+THREAD_ARCHIVE_MINUTES: Final = 1440
 """Digest threads auto-archive after a day of quiet (one of 60, 1440, 4320, 10080)."""
 
 DEFER_AFTER = 2.0
@@ -261,7 +261,7 @@ class DiscordAdapter:
 
     async def _history(self, target: Target, channel_id: int) -> list[dict[str, Any]]:
         request = self.http.logs_from(channel_id, self._history_limit)
-        return list(await _call(f"{target} read history", request))
+        return [dict(m) for m in await _call(f"{target} read history", request)]
 
     def _ours(self, messages: Sequence[Mapping[str, Any]], nonce: str) -> Mapping[str, Any] | None:
         for message in messages:
@@ -294,7 +294,7 @@ class DigestbotClient(discord.Client):
         app_id = config.discord.application_id.strip()
         super().__init__(
             intents=discord.Intents.none(),
-            application_id=int(app_id) if app_id.isdigit() else None,
+            application_id=int(app_id) if app_id.isdigit() else None,  # type: ignore[arg-type]  # None is accepted
             max_ratelimit_timeout=RATE_LIMIT_WAIT_MAX,
             allowed_mentions=NO_MENTIONS,
         )
@@ -386,7 +386,7 @@ class ShareButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=SHARE
         """Rebuild the button from a click on any message."""
         return cls(match["arxiv_id"])
 
-    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
+    async def callback(self, interaction: discord.Interaction) -> None:
         """Post the paper's card publicly in the channel where the button was clicked."""
         client = _client(interaction)
         arxiv_id = shared_arxiv_id(self.item.custom_id or "")
@@ -500,7 +500,14 @@ def build_tree(client: DigestbotClient) -> DigestbotTree:
         interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         async def work() -> list[app_commands.Choice[str]]:
-            return as_choices([(t, t) for t in await suggest_own_topics(client.store, current, **who(interaction))])
+            mine = await suggest_own_topics(
+                client.store,
+                current,
+                platform=PLATFORM,
+                workspace=workspace_of(interaction.guild_id),
+                user=str(interaction.user.id),
+            )
+            return as_choices([(t, t) for t in mine])
 
         return await budgeted(work())
 
@@ -596,9 +603,7 @@ def _zones(partial: str) -> list[str]:
 # -- entry points -------------------------------------------------------------------------------
 
 
-async def serve(
-    config: Config, store: Store, adapter: Any = None, *, stop: asyncio.Event, engine: Any = None
-) -> None:
+async def serve(config: Config, store: Store, adapter: Any = None, *, stop: asyncio.Event, engine: Any = None) -> None:
     """Answer slash commands over the gateway until ``stop`` is set.
 
     ``/digest now`` posts through ``engine`` (the running scheduler's), else through an engine

@@ -377,12 +377,12 @@ async def serve(
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
         handler = AsyncSocketModeHandler(app, app_token=config.slack.app_token, web_client=adapter.reader)
-        await handler.connect_async()
+        await handler.connect_async()  # type: ignore[no-untyped-call]  # slack_bolt leaves it untyped
         log.info("slack: listening for slash commands over Socket Mode")
         try:
             await stop.wait()
         finally:
-            await handler.close_async()
+            await handler.close_async()  # type: ignore[no-untyped-call]
         return
     if not config.slack.signing_secret:
         raise ConfigError("slack.signing_secret: HTTP mode needs the app's signing secret (${SLACK_SIGNING_SECRET})")

@@ -172,7 +172,7 @@ def _convert(tp: Any, value: Any, path: str, env: Mapping[str, str]) -> Any:
             raise ConfigError(f"{path}: expected a list, got {_type_name(value)}")
         item = typing.get_args(tp)[0]
         return tuple(_convert(item, v, f"{path}[{i}]", env) for i, v in enumerate(value))
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return build(tp, value, path, env)
     if tp is bool:
         if not isinstance(value, bool):

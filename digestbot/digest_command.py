@@ -33,6 +33,7 @@ from digestbot.topics import parse_topic
 
 if TYPE_CHECKING:
     from digestbot.channels import Channel
+    from digestbot.delivery import RunSummary
     from digestbot.store import Store
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ class DigestPoster(Protocol):
 
     async def post_digest(
         self, day: date | None = None, *, channels: Iterable[str] | None = None, notify: bool = True
-    ) -> Any:
+    ) -> RunSummary:
         """Post (idempotently) the newest digest to ``channels`` (``platform:id``); return a run summary."""
 
 
@@ -76,8 +77,10 @@ class DigestRequest:
 
 def _split_topics(text: str) -> list[str]:
     """Split ``a, "b, c", d`` on commas outside double quotes (smart quotes count as quotes)."""
-    text = text.translate(str.maketrans(dict.fromkeys("“”„‟", '"')))
-    parts, current, quoted = [], [], False
+    text = text.translate(str.maketrans("“”„‟", '""""'))
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = False
     for ch in text:
         if ch == '"':
             quoted = not quoted
@@ -179,18 +182,21 @@ async def digest_command(
         return USAGE
     if request.action not in _OPEN_TO_ALL and not user_is_admin:
         raise CommandError(NOT_ADMIN)
-    where = {"platform": platform, "channel_id": channel, "workspace": workspace}
     if request.action == "status":
         found = await _find_channel(store, config, platform, channel)
         if found is None:
             return "This channel gets no daily digest. An admin can turn it on with /digest on."
         return describe_channel(found)
     if request.action == "off":
-        was_on = await store.disable_channel(**where, reason="turned off with /digest off")
+        was_on = await store.disable_channel(
+            platform=platform, channel_id=channel, workspace=workspace, reason="turned off with /digest off"
+        )
         log.info("digest turned off for %s:%s", platform, channel)
         return "Daily digest turned off for this channel." if was_on else "The daily digest was already off here."
     if request.action in ("on", "set"):
-        await store.set_channel_settings(**where, settings=request.settings)
+        await store.set_channel_settings(
+            platform=platform, channel_id=channel, workspace=workspace, settings=request.settings
+        )
         found = await _find_channel(store, config, platform, channel)
         log.info("digest settings for %s:%s changed: %s", platform, channel, request.settings)
         return describe_channel(found) if found is not None else "Saved."

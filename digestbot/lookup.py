@@ -72,7 +72,7 @@ async def _rank(store: Store, rowids: list[int], terms: list[str]) -> list[int]:
     marks = ",".join("?" * len(rowids))
     sql = f"SELECT rowid, title, authors_text, keywords_text, coalesce(votes, 0) FROM papers WHERE rowid IN ({marks})"
     async with store.db.execute(sql, rowids) as cur:
-        rows = await cur.fetchall()
+        rows = [(r[0], r[1], r[2], r[3], r[4]) for r in await cur.fetchall()]
     phrase = " ".join(terms)
     last = terms[-1]
 

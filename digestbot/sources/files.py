@@ -142,6 +142,7 @@ def load_file(path: str | Path, *, fmt: str = "auto") -> LoadedFile:
     if not text.strip():
         raise SourceError(f"{path}: the file is empty")
     chosen = detect_format(path, text) if fmt == "auto" else fmt
+    day: date | None
     if chosen == "markdown":
         day, papers = parse_markdown_digest(text, origin=str(path))
     else:

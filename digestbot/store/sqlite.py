@@ -339,7 +339,7 @@ class Store:
             sql += " WHERE platform = ?"
             args = (platform,)
         async with self._db.execute(sql + " ORDER BY platform, workspace, user_id, created_at", args) as cur:
-            return [tuple(r) for r in await cur.fetchall()]  # type: ignore[misc]
+            return [(r[0], r[1], r[2], r[3]) for r in await cur.fetchall()]
 
     # -- channels (chat-configured) -------------------------------------------------------------
 
