@@ -221,12 +221,31 @@ def test_subscribers_without_matches_are_absent_and_empty_inputs_work() -> None:
     assert TopicIndex([]).match_all([_paper(title="graph")]) == {}
 
 
-def test_each_caller_gets_its_own_lists() -> None:
+def test_each_lookup_builds_a_fresh_list() -> None:
     topic = parse_topic("graph")
     paper = _paper(title="graph")
-    result = TopicIndex([(1, topic), (2, topic)]).match_all([paper])
+    result = TopicIndex([(1, topic), (2, topic), (3, parse_topic("diffusion"))]).match_all([paper])
     result[1].clear()
-    assert result[2] == [(paper, topic)]
+    assert result[1] == result[2] == [(paper, topic)]
+    assert result[1] is not result[1]
+
+
+def test_result_is_a_read_only_mapping_of_who_matched() -> None:
+    graph, diffusion, survey = parse_topic("graph"), parse_topic("diffusion"), parse_topic("survey")
+    papers = [_paper(title="graph survey"), _paper(title="diffusion graph")]
+    index = TopicIndex([(1, survey), (1, graph), (2, diffusion), (3, parse_topic("robot"))])
+    result = index.match_all(papers)
+    assert len(result) == 2
+    assert set(result) == {1, 2}
+    assert 3 not in result
+    with pytest.raises(KeyError):
+        result[3]
+    assert result.topics_of(1) == [graph, survey]
+    assert result.topics_of(3) == []
+    assert dict(result) == {
+        1: [(papers[0], graph), (papers[0], survey), (papers[1], graph)],
+        2: [(papers[1], diffusion)],
+    }
 
 
 def test_word_frequency_changes_the_anchor_not_the_result() -> None:
