@@ -9,14 +9,15 @@ How the index works
    subscriptions are mostly a few thousand popular topics and a long tail), and each distinct
    topic is filed under its **anchor**: one of its included words, the one expected to be
    rarest. A topic can only match when its anchor occurs somewhere in the batch.
-2. *Per batch* (:meth:`TopicIndex.match_all`): each paper is tokenised once into a word ->
-   positions map (a Hangul word is also filed under each of its prefixes, which turns Korean
-   prefix matching into exact look-ups), and every word gets a **paper bitset**, a Python int
-   whose bit *j* says "paper *j* contains it". Then, for each anchor that occurs in the batch,
-   each topic filed under it is evaluated *once for all papers*: the bitsets of its words are
-   ANDed, those of excluded words masked out, and each quoted phrase's bitset is computed once
-   per batch (adjacency checked on the positions of the candidate papers only) and cached,
-   because phrases are shared by many topics. A 1,000-paper AND is a few machine words in C.
+2. *Per batch* (:meth:`TopicIndex.match_all`): each paper is tokenised once, and every word
+   (and every prefix of a Hangul word, which turns Korean prefix matching into exact look-ups)
+   gets a **paper bitset**, a Python int whose bit *j* says "paper *j* contains it". Then, for
+   each anchor that occurs in the batch, each topic filed under it is evaluated *once for all
+   papers*: the bitsets of its words are ANDed (in C, via ``reduce``), those of excluded words
+   masked out, and each quoted phrase gets its own bitset, computed once per batch and cached
+   (phrases are shared by many topics) by a substring search for " a b c " in the candidate
+   papers' words joined by spaces (phrases with Hangul words use a fixed-shape pattern of
+   escaped words, see :func:`_phrase_finder`). A 1,000-paper AND is a few machine words.
 3. *Fan-out* (:class:`TopicMatches`): who matched is the subscribers of the topics with a
    non-empty bitset; each subscriber's ``(paper, topic)`` list is built when looked up.
 
@@ -26,8 +27,8 @@ anchor occurs, never subscriptions x papers. A first version verified candidates
 checks (LLM-era words like "llm" are in most papers) and took 2.0 s, the bitsets take a fraction
 of that (see ``python -m bench.match``). An Aho-Corasick automaton over the topic words was the
 other option; in pure Python it walks every character of every paper (~5 M for 1,000 papers) in
-interpreted code, while the tokenising regex and the bit operations run in C, and phrases need
-word positions anyway.
+interpreted code, while the tokenising regex and the bit operations run in C, and it would
+have to re-implement whole-word and Hangul-prefix rules on characters.
 
 The anchor is the word used by the fewest distinct topics (a word in many topics, like "llm",
 tends to be common in papers too), ties going to the longer word; a caller that knows real
@@ -42,10 +43,13 @@ subscribers with no match are absent from the result.
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter, defaultdict
-from collections.abc import Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from itertools import chain
+from functools import reduce
+from itertools import chain, repeat
+from operator import and_
 from typing import Generic, TypeVar
 
 from digestbot.records import Paper
@@ -55,16 +59,14 @@ log = logging.getLogger(__name__)
 
 K = TypeVar("K", bound=Hashable)
 
-# A paper prepared for matching: its words in reading order, ``None`` between fields so that no
-# phrase spans two, and each word's positions (Hangul words also under each of their prefixes).
-_Sequence = list[str | None]
-_Positions = dict[str, list[int]]
+# A paper prepared for matching: its words in reading order with _BOUNDARY closing each field
+# (it is never a word, so no phrase spans two fields).
+_BOUNDARY = "\n"
+_Sequence = list[str]
 
 
-def _word_matches(topic_word: str, paper_word: str | None) -> bool:
+def _word_matches(topic_word: str, paper_word: str) -> bool:
     """Tell whether one topic word matches one paper word (Hangul words match as prefixes)."""
-    if paper_word is None:
-        return False
     if is_hangul(topic_word):
         return paper_word.startswith(topic_word)
     return paper_word == topic_word
@@ -91,57 +93,46 @@ def _reference_match_fields(topic: Topic, fields: list[list[str]]) -> bool:
     return all(occurs(t) for t in topic.include) and not any(occurs(t) for t in topic.exclude)
 
 
-def _prepare(paper: Paper) -> tuple[_Sequence, _Positions]:
-    """Tokenise ``paper`` once into the word sequence and the positions map used for verifying."""
+def _sequence(paper: Paper) -> _Sequence:
+    """Tokenise ``paper`` into one word sequence, ``_BOUNDARY`` closing each field."""
     seq: _Sequence = []
     for text in paper_fields(paper):
         if text:
             seq.extend(tokenize(text))
-            seq.append(None)
-    positions: _Positions = {}
-    for i, word in enumerate(seq):
-        if word is not None:
-            if (at := positions.get(word)) is None:
-                positions[word] = [i]
-            else:
-                at.append(i)
-    hangul = [(w, tuple(at)) for w, at in positions.items() if len(w) > 1 and is_hangul(w)]
-    for word, at in hangul:
-        for end in range(1, len(word)):
-            positions.setdefault(word[:end], []).extend(at)
-    return seq, positions
+            seq.append(_BOUNDARY)
+    return seq
 
 
-def _phrase_occurs(phrase: Term, prefix: tuple[bool, ...], seq: _Sequence, positions: _Positions) -> bool:
-    """Tell whether the words of ``phrase`` occur adjacent and in order in the prepared paper."""
-    n = len(seq)
-    for start in positions.get(phrase[0], ()):
-        end = start + len(phrase)
-        if end > n:
-            continue
-        for i in range(1, len(phrase)):
-            word = seq[start + i]
-            if word is None or not (word.startswith(phrase[i]) if prefix[i] else word == phrase[i]):
-                break
-        else:
-            return True
-    return False
+def _prefixed(words: Iterable[str]) -> list[str]:
+    """Return the Hangul words among ``words`` that are longer than one syllable."""
+    # The range test skips the regex for the Latin words that make up most text.
+    return [w for w in words if w[0] >= "\u1100" and len(w) > 1 and is_hangul(w)]
+
+
+def _word_set(seq: _Sequence) -> set[str]:
+    """Return the distinct words of ``seq``, plus every prefix of its Hangul words."""
+    words = set(seq)
+    words.discard(_BOUNDARY)
+    for word in _prefixed(words):
+        words.update(word[:end] for end in range(1, len(word)))
+    return words
 
 
 class _Batch:
     """The papers of one ``match_all`` call, tokenised, with a paper bitset per word."""
 
     def __init__(self, papers: list[Paper]) -> None:
-        self.prepared = [_prepare(paper) for paper in papers]
+        self.sequences = [_sequence(paper) for paper in papers]
         bits: dict[str, int] = {}
         get = bits.get
-        for j, (_, positions) in enumerate(self.prepared):
+        for j, seq in enumerate(self.sequences):
             bit = 1 << j
-            for word in positions:
+            for word in _word_set(seq):
                 bits[word] = get(word, 0) | bit
         self.bits = bits
         self.everything = (1 << len(papers)) - 1
         self._phrases: dict[Term, int] = {}
+        self._texts: dict[int, str] = {}  # " word word \n word ... ", for papers phrases are sought in
 
     def phrase(self, phrase: Term, prefix: tuple[bool, ...]) -> int:
         """Return the bitset of the papers containing ``phrase`` (computed once per batch)."""
@@ -151,12 +142,33 @@ class _Batch:
             for word in phrase:
                 candidates &= self.bits.get(word, 0)
             found = 0
+            find = _phrase_finder(phrase, prefix)
             for j in _bit_indexes(candidates):
-                seq, positions = self.prepared[j]
-                if _phrase_occurs(phrase, prefix, seq, positions):
+                if (text := self._texts.get(j)) is None:
+                    text = self._texts[j] = f" {' '.join(self.sequences[j])} "
+                if find(text):
                     found |= 1 << j
             self._phrases[phrase] = found
         return found
+
+
+def _phrase_finder(phrase: Term, prefix: tuple[bool, ...]) -> Callable[[str], object]:
+    """Return a test for ``phrase`` in a paper's words joined by single spaces.
+
+    " a b " occurs in such a text exactly where the words a, b are adjacent, so most phrases
+    are a substring search in C. A Hangul word matches as a prefix, which a substring cannot
+    say: those phrases become a pattern of the escaped words, each Hangul one followed by
+    ``[^ ]*`` (the rest of that word). The shape is fixed and the words are escaped, so this
+    is no user-supplied regex, and it runs in time linear in the text times the word length.
+    """
+    if not any(prefix):
+        needle = f" {' '.join(phrase)} "
+        return lambda text: needle in text
+    parts = [
+        re.escape(word) + ("[^ ]*" if is_prefix else "")
+        for word, is_prefix in zip(phrase, prefix, strict=True)
+    ]
+    return re.compile(" " + " ".join(parts) + ("" if prefix[-1] else " ")).search
 
 
 def _bit_indexes(bits: int) -> Iterator[int]:
@@ -169,21 +181,15 @@ def _bit_indexes(bits: int) -> Iterator[int]:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class _Check:
-    """One topic, compiled for evaluating against a whole batch at once."""
+    """What is left to test of a topic once the papers holding all its words are known."""
 
-    words: tuple[str, ...]
     phrases: tuple[tuple[Term, tuple[bool, ...]], ...]
     excluded_words: tuple[str, ...]
     excluded_phrases: tuple[tuple[Term, tuple[bool, ...]], ...]
 
-    def papers(self, batch: _Batch) -> int:
-        """Return the bitset of the batch's papers that this topic matches."""
+    def refine(self, found: int, batch: _Batch) -> int:
+        """Narrow ``found`` (papers with every included word) to the papers the topic matches."""
         bits = batch.bits
-        found = batch.everything
-        for word in self.words:
-            found &= bits.get(word, 0)
-            if not found:
-                return 0
         for word in self.excluded_words:
             found &= ~bits.get(word, 0)
         for phrase, prefix in self.phrases:
@@ -201,12 +207,14 @@ def _with_prefix_flags(term: Term) -> tuple[Term, tuple[bool, ...]]:
     return term, tuple(is_hangul(w) for w in term)
 
 
-def _check_for(topic: Topic) -> _Check:
-    """Compile ``topic``; the words of its phrases are ANDed first, as a cheap pre-filter."""
-    words = dict.fromkeys(w for term in topic.include for w in term)
-    return _Check(
-        words=tuple(words),
-        phrases=tuple(_with_prefix_flags(t) for t in topic.include if len(t) > 1),
+def _compile(topic: Topic) -> tuple[tuple[str, ...], _Check | None]:
+    """Split ``topic`` into the words every match contains and, if needed, the rest to test."""
+    words = tuple(dict.fromkeys(w for term in topic.include for w in term))
+    phrases = tuple(_with_prefix_flags(t) for t in topic.include if len(t) > 1)
+    if not phrases and not topic.exclude:
+        return words, None
+    return words, _Check(
+        phrases=phrases,
         excluded_words=tuple(t[0] for t in topic.exclude if len(t) == 1),
         excluded_phrases=tuple(_with_prefix_flags(t) for t in topic.exclude if len(t) > 1),
     )
@@ -224,21 +232,27 @@ class TopicIndex(Generic[K]):
         """Index ``(subscriber, topic)`` pairs; ``word_frequency`` (lower = rarer) picks anchors if given."""
         ids: dict[Topic, int] = {}
         self._topics: list[Topic] = []
-        self._subscribers: list[list[K]] = []  # topic id -> subscribers
-        self._topics_of: dict[K, list[int]] = {}  # subscriber -> topic ids, as subscribed
+        # Subscribers are numbered: small ints hash and collect much faster than, say, tuples.
+        self._sid: dict[K, int] = {}
+        self._keys: list[K] = []
+        self._subscribers: list[list[int]] = []  # topic id -> subscriber numbers
+        self._topics_of: list[list[int]] = []  # subscriber number -> topic ids, as subscribed
         for key, topic in subscriptions:
             tid = ids.get(topic)
             if tid is None:
                 tid = ids[topic] = len(self._topics)
                 self._topics.append(topic)
                 self._subscribers.append([])
-            if (mine := self._topics_of.get(key)) is None:
-                self._topics_of[key] = [tid]
-            elif tid in mine:
+            sid = self._sid.get(key)
+            if sid is None:
+                sid = self._sid[key] = len(self._keys)
+                self._keys.append(key)
+                self._topics_of.append([tid])
+            elif tid in self._topics_of[sid]:
                 continue  # the same subscription twice counts once
             else:
-                mine.append(tid)
-            self._subscribers[tid].append(key)
+                self._topics_of[sid].append(tid)
+            self._subscribers[tid].append(sid)
 
         if word_frequency is None:
             used_by = Counter(w for topic in self._topics for w in {w for t in topic.include for w in t})
@@ -247,15 +261,15 @@ class TopicIndex(Generic[K]):
 
         # anchor word -> ids of the topics that are just that word (its bitset is their answer)
         self._plain: dict[str, list[int]] = defaultdict(list)
-        # anchor word -> (topic id, compiled topic) for every other topic
-        self._checked: dict[str, list[tuple[int, _Check]]] = defaultdict(list)
+        # anchor word -> (topic id, its words, what else to test) for every other topic
+        self._checked: dict[str, list[tuple[int, tuple[str, ...], _Check | None]]] = defaultdict(list)
         for tid, topic in enumerate(self._topics):
             words = {w for term in topic.include for w in term}
             anchor = min(words, key=lambda w: (used_by[w], -len(w), w))
             if not topic.exclude and topic.include == ((anchor,),):
                 self._plain[anchor].append(tid)
             else:
-                self._checked[anchor].append((tid, _check_for(topic)))
+                self._checked[anchor].append((tid, *_compile(topic)))
         self._plain = dict(self._plain)
         self._checked = dict(self._checked)
         # Rank of each topic's canonical text, to order one paper's topics within a result.
@@ -265,7 +279,7 @@ class TopicIndex(Generic[K]):
         log.debug(
             "indexed %d topics (%d subscribers) under %d anchor words",
             len(self._topics),
-            len(self._topics_of),
+            len(self._keys),
             len(self._plain.keys() | self._checked.keys()),
         )
 
@@ -292,10 +306,14 @@ class TopicIndex(Generic[K]):
         for word, tids in self._plain.items():
             if (found := bits.get(word)) is not None:
                 hits.update(dict.fromkeys(tids, found))
-        checked = self._checked
+        get, zeros, checked = bits.get, repeat(0), self._checked
         for word in checked.keys() & bits.keys():
-            for tid, check in checked[word]:
-                if found := check.papers(batch):
+            for tid, words, check in checked[word]:
+                # AND of the words' bitsets, looped in C: most topics need nothing more.
+                found = reduce(and_, map(get, words, zeros))
+                if found and check is not None:
+                    found = check.refine(found, batch)
+                if found:
                     hits[tid] = found
         return TopicMatches(index=self, papers=papers, hits=hits)
 
@@ -315,25 +333,26 @@ class TopicMatches(Mapping[K, list[tuple[Paper, Topic]]], Generic[K]):
         self._papers = papers
         self._hits = hits  # topic id -> bitset of the papers it matched
         subscribers = index._subscribers
-        # Keys in order of first matching topic; dict.fromkeys and chain keep the loop in C.
-        self._keys = dict.fromkeys(chain.from_iterable(subscribers[tid] for tid in hits))
+        # Subscriber numbers of every matching topic, collected in C.
+        self._sids = set(chain.from_iterable(subscribers[tid] for tid in hits))
         self._pairs_of: dict[int, list[tuple[Paper, Topic]]] = {}
         self._codes_of: dict[int, list[int]] = {}
         self._pair_of_code: dict[int, tuple[Paper, Topic]] = {}
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self._sids)
 
     def __iter__(self) -> Iterator[K]:
-        return iter(self._keys)
+        keys = self._index._keys
+        return (keys[sid] for sid in self._sids)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._keys
+        return self._index._sid.get(key) in self._sids  # type: ignore[call-overload]
 
     def __getitem__(self, key: K) -> list[tuple[Paper, Topic]]:
-        if key not in self._keys:
+        tids = self._matched_topics(key)
+        if not tids:
             raise KeyError(key)
-        tids = [tid for tid in self._index._topics_of[key] if tid in self._hits]
         if len(tids) == 1:
             return self._pairs(tids[0]).copy()
         # Several topics: interleave by paper, then topic. Sorting pairs with a Python key
@@ -347,10 +366,15 @@ class TopicMatches(Mapping[K, list[tuple[Paper, Topic]]], Generic[K]):
 
     def topics_of(self, key: K) -> list[Topic]:
         """Return the topics of ``key`` that matched any paper, by canonical text, without building pairs."""
-        index = self._index
-        tids = [tid for tid in index._topics_of.get(key, ()) if tid in self._hits]
-        tids.sort(key=index._rank.__getitem__)
-        return [index._topics[tid] for tid in tids]
+        tids = self._matched_topics(key)
+        tids.sort(key=self._index._rank.__getitem__)
+        return [self._index._topics[tid] for tid in tids]
+
+    def _matched_topics(self, key: K) -> list[int]:
+        sid = self._index._sid.get(key)
+        if sid is None:
+            return []
+        return [tid for tid in self._index._topics_of[sid] if tid in self._hits]
 
     def _pairs(self, tid: int) -> list[tuple[Paper, Topic]]:
         if (pairs := self._pairs_of.get(tid)) is None:

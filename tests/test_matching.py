@@ -59,6 +59,19 @@ def test_words_match_whole_words_only() -> None:
     assert not _matches("llm", paper)
     assert not _matches("diffus", paper)
     assert _matches("llms", paper)
+    # A phrase's first and last words are whole words too, even when they occur elsewhere.
+    paper = _paper(title="LLMs for diffusion-based planning", abstract="Bas-relief lms.")
+    assert _matches('"for diffusion based"', paper)
+    assert not _matches('"for diffusion bas"', paper)
+    assert not _matches('"lms for"', paper)
+
+
+def test_korean_words_inside_a_phrase_match_as_prefixes() -> None:
+    paper = _paper(abstract="대형의 언어 모델을 학습한다")
+    assert _matches('"대형 언어 모델"', paper)
+    assert _matches('"대 언 모"', paper)
+    assert not _matches('"대형 모델"', paper)
+    assert not _matches('"형 언어"', paper)
 
 
 def test_phrase_needs_adjacent_words_in_order() -> None:
