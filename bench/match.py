@@ -12,8 +12,10 @@ Both matchers run in the same process on the same data. The naive loops are time
 subscriptions against every paper and extrapolated to all subscriptions (the output says so):
 ``reference`` is :func:`digestbot.matching.reference_match` as is (it tokenises the paper on every
 call), ``naive`` is the same loop with every paper tokenised once up front, the fairest naive
-baseline. On the sample, the index must agree with both, pair for pair. Peak memory comes from a
-second, traced run (tracemalloc slows code down, so timings come from the untraced run).
+baseline. On the sample, the index must agree with both, pair for pair. ``match_all`` decides who
+matched which papers; building every subscriber's ``(paper, topic)`` list is timed apart, because
+its cost is the size of the output (it happens as a notifier reads the result). Peak memory comes
+from a second, traced run (tracemalloc slows code down, so timings come from the untraced run).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from bench.machine import describe_machine
+from digestbot.errors import CommandError
 from digestbot.matching import TopicIndex, _Batch, _reference_match_fields, reference_match
 from digestbot.records import Paper
 from digestbot.topics import Topic, paper_fields, parse_topic, tokenize
@@ -507,7 +510,7 @@ def make_subscriptions(gen: Generator, count: int) -> list[tuple[tuple[str, int]
         if raw not in parsed:
             try:
                 parsed[raw] = parse_topic(raw)
-            except Exception:  # e.g. "diffusion -survey -survey" style clashes: draw again
+            except CommandError:  # e.g. "diffusion -survey -survey" style clashes: draw again
                 parsed[raw] = None
         topic = parsed[raw]
         if topic is not None:

@@ -21,7 +21,8 @@ SEED = Path(__file__).parent.parent / "digestbot" / "data" / "daily-papers-2024-
 def _seed_papers() -> dict[str, Paper]:
     """Read titles and summary sections of the seed digest (just enough for matching tests)."""
     papers: dict[str, Paper] = {}
-    arxiv_id, title, sections = "", "", []
+    arxiv_id, title = "", ""
+    sections: list[tuple[str, str]] = []
     for line in [*SEED.read_text(encoding="utf-8").splitlines(), "### [end](https://arxiv.org/abs/0)"]:
         if m := re.match(r"### \[(.*)\]\(https://arxiv\.org/abs/(.*)\)", line):
             if arxiv_id:
