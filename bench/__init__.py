@@ -1,1 +1,1 @@
-"""Benchmarks (``python -m bench.<name>``); not part of the installed package."""
+"""Benchmarks: run each as ``python -m bench.NAME``; they print their numbers with the machine."""

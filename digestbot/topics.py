@@ -85,14 +85,32 @@ _TERM = re.compile(r'\s*(-?)(?:"([^"]*)"|([^\s"]+))')
 _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
+def _class(lo: int, hi: int, skip: re.Pattern[str]) -> str:
+    """Return a regex class body of the letters, digits and marks in ``[lo, hi)`` not matched by ``skip``."""
+    spans: list[tuple[int, int]] = []
+    for code in range(lo, hi):
+        ch = chr(code)
+        if unicodedata.category(ch)[0] in "LNM" and not skip.match(ch):
+            if spans and spans[-1][1] == code - 1:
+                spans[-1] = (spans[-1][0], code)
+            else:
+                spans.append((code, code))
+    return "".join(re.escape(chr(a)) + ("" if a == b else "-" + re.escape(chr(b))) for a, b in spans)
+
+
 @functools.cache
 def _word_pattern() -> re.Pattern[str]:
-    """Build the word regex once, on first use (the mark table scan takes ~20 ms)."""
-    marks = "".join(
-        re.escape(chr(c)) for c in range(0x30000) if unicodedata.category(chr(c)).startswith("M")
-    )
-    letters = f"[^\\W_{_CJK}{_HANGUL}]"
-    return re.compile(f"[{_CJK}]|[{_HANGUL}]+|(?:{letters}|[{marks}])+")
+    """Build the word regex once, on first use (scanning the Unicode tables takes ~50 ms)."""
+    skip = re.compile(f"[{_CJK}{_HANGUL}]")
+    # Two classes, because re tests a class of Basic Multilingual Plane characters in constant
+    # time but walks a list of ranges for anything wider: the astral class (scripts beyond the
+    # BMP and variation-selector marks) is only tried behind a cheap "is astral" look-ahead.
+    # This keeps tokenising as fast as a plain [^\W_]+ (measured: 15 ms per 70k words).
+    bmp = _class(0, 0x10000, skip)
+    astral = _class(0x10000, 0x30000, skip) + _class(0xE0100, 0xE01F0, skip)
+    guard = "(?=[\U00010000-\U0010ffff])"
+    word = f"[{bmp}]+(?:{guard}[{astral}]+[{bmp}]*)*|{guard}[{astral}]+(?:[{bmp}]+|{guard}[{astral}]+)*"
+    return re.compile(f"{word}|[{_HANGUL}]+|[{_CJK}]")
 
 
 def normalize(text: str) -> str:

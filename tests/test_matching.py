@@ -21,7 +21,8 @@ SEED = Path(__file__).parent.parent / "digestbot" / "data" / "daily-papers-2024-
 def _seed_papers() -> dict[str, Paper]:
     """Read titles and summary sections of the seed digest (just enough for matching tests)."""
     papers: dict[str, Paper] = {}
-    arxiv_id, title, sections = "", "", []
+    arxiv_id, title = "", ""
+    sections: list[tuple[str, str]] = []
     for line in [*SEED.read_text(encoding="utf-8").splitlines(), "### [end](https://arxiv.org/abs/0)"]:
         if m := re.match(r"### \[(.*)\]\(https://arxiv\.org/abs/(.*)\)", line):
             if arxiv_id:
@@ -59,6 +60,19 @@ def test_words_match_whole_words_only() -> None:
     assert not _matches("llm", paper)
     assert not _matches("diffus", paper)
     assert _matches("llms", paper)
+    # A phrase's first and last words are whole words too, even when they occur elsewhere.
+    paper = _paper(title="LLMs for diffusion-based planning", abstract="Bas-relief lms.")
+    assert _matches('"for diffusion based"', paper)
+    assert not _matches('"for diffusion bas"', paper)
+    assert not _matches('"lms for"', paper)
+
+
+def test_korean_words_inside_a_phrase_match_as_prefixes() -> None:
+    paper = _paper(abstract="대형의 언어 모델을 학습한다")
+    assert _matches('"대형 언어 모델"', paper)
+    assert _matches('"대 언 모"', paper)
+    assert not _matches('"대형 모델"', paper)
+    assert not _matches('"형 언어"', paper)
 
 
 def test_phrase_needs_adjacent_words_in_order() -> None:
@@ -221,12 +235,31 @@ def test_subscribers_without_matches_are_absent_and_empty_inputs_work() -> None:
     assert TopicIndex([]).match_all([_paper(title="graph")]) == {}
 
 
-def test_each_caller_gets_its_own_lists() -> None:
+def test_each_lookup_builds_a_fresh_list() -> None:
     topic = parse_topic("graph")
     paper = _paper(title="graph")
-    result = TopicIndex([(1, topic), (2, topic)]).match_all([paper])
+    result = TopicIndex([(1, topic), (2, topic), (3, parse_topic("diffusion"))]).match_all([paper])
     result[1].clear()
-    assert result[2] == [(paper, topic)]
+    assert result[1] == result[2] == [(paper, topic)]
+    assert result[1] is not result[1]
+
+
+def test_result_is_a_read_only_mapping_of_who_matched() -> None:
+    graph, diffusion, survey = parse_topic("graph"), parse_topic("diffusion"), parse_topic("survey")
+    papers = [_paper(title="graph survey"), _paper(title="diffusion graph")]
+    index = TopicIndex([(1, survey), (1, graph), (2, diffusion), (3, parse_topic("robot"))])
+    result = index.match_all(papers)
+    assert len(result) == 2
+    assert set(result) == {1, 2}
+    assert 3 not in result
+    with pytest.raises(KeyError):
+        result[3]
+    assert result.topics_of(1) == [graph, survey]
+    assert result.topics_of(3) == []
+    assert dict(result) == {
+        1: [(papers[0], graph), (papers[0], survey), (papers[1], graph)],
+        2: [(papers[1], diffusion)],
+    }
 
 
 def test_word_frequency_changes_the_anchor_not_the_result() -> None:

@@ -35,6 +35,11 @@ def test_tokenize_keeps_accents_and_combining_marks_inside_words() -> None:
     assert tokenize("café naïve हिन्दी") == ["café", "naïve", "हिन्दी"]
 
 
+def test_tokenize_handles_letters_beyond_the_basic_plane() -> None:
+    # Deseret capitals casefold to small letters; mathematical bold NFKC-normalises to ASCII.
+    assert tokenize("𐐀𐐁x 𝐁𝐨𝐥𝐝 🚀rocket") == ["𐐨𐐩x", "bold", "rocket"]
+
+
 def test_tokenize_makes_each_cjk_character_a_word() -> None:
     assert tokenize("大模型とカナ") == ["大", "模", "型", "と", "カ", "ナ"]
 
