@@ -414,7 +414,8 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(args.verbose, None)
     try:
         config = load_config(args.config or os.environ.get("DIGESTBOT_CONFIG") or None)
-        return asyncio.run(args.handler(args, config))
+        status: int = asyncio.run(args.handler(args, config))
+        return status
     except DigestbotError as exc:
         print(f"digestbot: error: {exc}", file=sys.stderr)
         return 2

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TextIO
 
 from digestbot.config import Config
 from digestbot.errors import CommandError, SourceError
@@ -86,20 +87,20 @@ async def backfill(
     return reports
 
 
-def progress_printer(stream: object = None) -> Callable[[int, int, DayReport], None] | None:
+def progress_printer(stream: TextIO | None = None) -> Callable[[int, int, DayReport], None] | None:
     """Return a one-line progress bar for a TTY on stderr, or None when stderr is not a terminal."""
     out = stream or sys.stderr
-    if not getattr(out, "isatty", lambda: False)():
+    if not out.isatty():
         return None
 
     def show(done: int, total: int, report: DayReport) -> None:
         width = 30
         filled = width * done // total
         note = "stored" if report.skipped else f"{report.fetched} papers"
-        out.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {report.day} {note:<12}")  # type: ignore[attr-defined]
+        out.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {report.day} {note:<12}")
         if done == total:
-            out.write("\n")  # type: ignore[attr-defined]
-        out.flush()  # type: ignore[attr-defined]
+            out.write("\n")
+        out.flush()
 
     return show
 
@@ -116,7 +117,7 @@ def summarize(reports: list[DayReport]) -> str:
     )
 
 
-def before_post_hook(store: Store, config: Config) -> Callable[[date], object]:
+def before_post_hook(store: Store, config: Config) -> Callable[[date], Awaitable[None]]:
     """Return the scheduler's ``before_post(day)`` hook: fetch the day's list, or keep what is stored.
 
     A failed fetch is logged and the post goes on with the archive's papers: a digest from

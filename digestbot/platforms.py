@@ -7,7 +7,7 @@ without a platform's packages can still run the others.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -68,12 +68,12 @@ def adapters_for(
     return out
 
 
-def command_servers(adapters: Mapping[str, Adapter]) -> dict[str, Callable[..., Awaitable[None]]]:
+def command_servers(adapters: Mapping[str, Adapter]) -> dict[str, Callable[..., Coroutine[Any, Any, None]]]:
     """Return each chat platform's ``serve(config, store, adapter, *, stop, engine)`` (slash commands).
 
     Only platforms that receive commands have one; the console adapter does not.
     """
-    out: dict[str, Callable[..., Awaitable[None]]] = {}
+    out: dict[str, Callable[..., Coroutine[Any, Any, None]]] = {}
     for platform in adapters:
         if platform in PLATFORM_MODULES:
             module = importlib.import_module(PLATFORM_MODULES[platform][0])

@@ -1,0 +1,40 @@
+"""The code stays lint-clean and type-checked: ruff over the repository, mypy --strict over the package.
+
+These run the same tools a reviewer would, so CI fails on a regression instead of a reviewer
+finding it later.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def test_ruff_clean() -> None:
+    result = run("ruff", "check", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_strict_clean() -> None:
+    result = run("mypy")  # strict, over digestbot/ and adapters/ (pyproject.toml [tool.mypy])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+PLATFORM_IMPORT = re.compile(r"^\s*(?:from|import)\s+(?:discord|slack_bolt|slack_sdk)\b", re.MULTILINE)
+
+
+def test_core_never_imports_a_platform() -> None:
+    # The ruff banned-api rule enforces this at lint time; this also catches imports inside functions.
+    for path in (ROOT / "digestbot").rglob("*.py"):
+        found = PLATFORM_IMPORT.search(path.read_text(encoding="utf-8"))
+        assert found is None, f"{path.relative_to(ROOT)} imports a platform library: {found and found.group()}"
