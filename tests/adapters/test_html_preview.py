@@ -66,7 +66,11 @@ def test_preview_reads_the_markup_the_renderers_emit() -> None:
 def ensure_chromium() -> str:
     if not CHROMIUM.exists() and hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get"):
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], env=env, capture_output=True, timeout=600)
+        install = ["apt-get", "install", "-y", "-qq", "chromium"]
+        if subprocess.run(install, env=env, capture_output=True, timeout=600, check=False).returncode != 0:
+            # A fresh machine may have no package lists yet.
+            subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, timeout=600, check=False)
+            subprocess.run(install, env=env, capture_output=True, timeout=600, check=False)
     if not CHROMIUM.exists():
         pytest.skip("headless check needs /usr/bin/chromium; `apt-get install -y chromium` was not possible here")
     return str(CHROMIUM)
