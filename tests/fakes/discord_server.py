@@ -49,6 +49,7 @@ from tests.fakes.discord_limits import (
     find_interaction_response_violations,
     find_violations,
 )
+from tests.fakes.loopback import Loopback
 
 log = logging.getLogger(__name__)
 
@@ -295,7 +296,7 @@ class FakeDiscord:
         self._nonces: dict[tuple[int, str], tuple[float, dict[str, Any]]] = {}
         self._interactions: dict[int, _Interaction] = {}
         self._last_snowflake = 0
-        self._runner: web.AppRunner | None = None
+        self._server: Loopback | None = None
         self._route_keys: dict[web.AbstractRoute, str] = {}
         self._bodies: dict[int, tuple[Any, list[dict[str, Any]]]] = {}  # id(request) -> parsed body
         self._port = 0
@@ -335,18 +336,15 @@ class FakeDiscord:
         for key, handler in routes:
             method, path = key.split(" ", 1)
             self._route_keys[app.router.add_route(method, API_PREFIX + path, handler)] = key
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._port = self._runner.addresses[0][1]
+        self._server = Loopback(app, handle_signals=False)
+        self._port = await self._server.start()
         log.debug("fake Discord listening on %s", self.base_url)
 
     async def close(self) -> None:
         """Stop listening and drop open connections."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._server is not None:
+            await self._server.close()
+            self._server = None
 
     @property
     def base_url(self) -> str:

@@ -51,6 +51,7 @@ from typing import Any, Self
 
 from aiohttp import web
 
+from tests.fakes.loopback import Loopback
 from tests.fakes.slack_limits import Violation, check_message
 
 log = logging.getLogger(__name__)
@@ -212,7 +213,7 @@ class FakeSlack:
         self.rate_limited_count = 0
         self.rate_limited_by_channel: Counter[str] = Counter()
 
-        self._runner: web.AppRunner | None = None
+        self._server: Loopback | None = None
         self._port: int | None = None
         self._handlers: dict[str, Handler] = {
             "auth.test": self._auth_test,
@@ -235,18 +236,15 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{name}", self._response)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._port = self._runner.addresses[0][1]
+        self._server = Loopback(app)
+        self._port = await self._server.start()
         log.debug("fake Slack listening on %s", self.base_url)
 
     async def close(self) -> None:
         """Stop answering and free the port."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        if self._server is not None:
+            await self._server.close()
+            self._server = None
 
     async def __aenter__(self) -> Self:
         await self.start()
