@@ -148,7 +148,7 @@ def summarize(reports: list[DayReport]) -> str:
     )
 
 
-def before_post_hook(store: Store, config: Config) -> Callable[[date], object]:
+def before_post_hook(store: Store, config: Config) -> Callable[[date], Awaitable[None]]:
     """Return the scheduler's ``before_post(day)`` hook: fetch the day's list, or keep what is stored.
 
     With ``sources.arxiv.enabled`` the day's papers missing an abstract or categories are then
