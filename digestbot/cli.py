@@ -15,10 +15,10 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from digestbot import __version__, commands
 from digestbot.blocks import Message
@@ -31,6 +31,9 @@ from digestbot.platforms import adapters_for, command_servers
 from digestbot.ports import Adapter
 from digestbot.sources.files import FORMATS, load_file
 from digestbot.store import Store
+
+if TYPE_CHECKING:
+    from digestbot.ingest import DayFetch, DayReport
 
 log = logging.getLogger("digestbot")
 
@@ -107,29 +110,61 @@ async def ingest_files(store: Store, paths: list[str], fmt: str) -> int:
 
 
 async def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
-    """Load paper files, or fetch from Hugging Face (one day, the newest, or a backfill range)."""
+    """Load paper files, or fetch from Hugging Face or arXiv (one day, the newest, or a backfill range)."""
     if bool(args.paths) == bool(args.source):
-        raise CommandError("give files to load, or --from huggingface (not both)")
+        raise CommandError("give files to load, or --from huggingface|arxiv (not both)")
+    if args.date and (args.since or args.until):
+        raise CommandError("give --date, or --since/--until, not both")
+    if args.source == "arxiv" and not config.sources.arxiv.categories:
+        raise CommandError("no arXiv categories configured: set sources.arxiv.categories, e.g. [cs.CL, cs.LG]")
     async with await Store.open(db_path(args, config)) as store:
         if args.paths:
             return await ingest_files(store, args.paths, args.format)
         from digestbot import ingest
 
-        async with ingest.hf_client(config) as client:
-            if args.since or args.until:
-                if args.date:
-                    raise CommandError("give --date, or --since/--until, not both")
-                until = args.until or date.today()  # noqa: DTZ011 — a calendar date the user means locally
-                since = args.since or until
-                reports = await ingest.backfill(
-                    store, client, since, until, refresh=args.refresh, progress=ingest.progress_printer()
-                )
-            elif args.date:
-                reports = [await ingest.ingest_day(store, client, args.date)]
-            else:
-                latest = await ingest.ingest_latest(store, client)
-                reports = [latest] if latest else []
-        _out(f"huggingface: {ingest.summarize(reports)}")
+        if args.source == "arxiv":
+            async with ingest.arxiv_client(config) as arxiv:
+                fetch = ingest.arxiv_day_fetch(store, arxiv, config.sources.arxiv.categories)
+                # arXiv has no "newest list": by default take yesterday's (GMT) submissions.
+                yesterday = datetime.now(UTC).date() - timedelta(days=1)
+                reports = await _fetch_asked_days(store, fetch, args, default=yesterday)
+        else:
+            async with ingest.hf_client(config) as client:
+                if args.date or args.since or args.until:
+                    reports = await _fetch_asked_days(store, client.fetch_day, args, default=None)
+                else:
+                    latest = await ingest.ingest_latest(store, client)
+                    reports = [latest] if latest else []
+        _out(f"{args.source}: {ingest.summarize(reports)}")
+    return 0
+
+
+async def _fetch_asked_days(
+    store: Store, fetch: DayFetch, args: argparse.Namespace, *, default: date | None
+) -> list[DayReport]:
+    """Fetch the ``--since``/``--until`` range (resumable), else ``--date`` or ``default``, from one source."""
+    from digestbot import ingest
+
+    if args.since or args.until:
+        until = args.until or date.today()  # noqa: DTZ011 — a calendar date the user means locally
+        since = args.since or until
+        return await ingest.backfill(
+            store, fetch, since, until, refresh=args.refresh, progress=ingest.progress_printer()
+        )
+    day = args.date or default
+    return [await ingest.ingest_day(store, fetch, day)] if day else []
+
+
+async def cmd_enrich(args: argparse.Namespace, config: Config) -> int:
+    """Fill missing abstracts and categories from arXiv by id (100 ids per request, 3 s apart)."""
+    if args.limit < 1:
+        raise CommandError(f"--limit must be at least 1, got {args.limit}")
+    from digestbot import ingest
+    from digestbot.enrich import enrich_missing
+
+    async with await Store.open(db_path(args, config)) as store, ingest.arxiv_client(config) as arxiv:
+        report = await enrich_missing(store, arxiv, day=args.date, limit=args.limit)
+    _out(report.summary())
     return 0
 
 
@@ -360,14 +395,24 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="print the exact payloads as one JSON document")
 
     add("demo", cmd_demo, "load the bundled sample digest and show it (no config or tokens needed)")
-    p = add("ingest", cmd_ingest, "load paper files, or fetch papers from Hugging Face (--from huggingface)")
+    p = add("ingest", cmd_ingest, "load paper files, or fetch papers from Hugging Face or arXiv (--from)")
     p.add_argument("paths", nargs="*", metavar="PATH", help="Markdown digest, Hugging Face JSON, JSON/YAML records")
     p.add_argument("--format", choices=FORMATS, default="auto", help="skip content detection")
-    p.add_argument("--from", dest="source", choices=("huggingface",), help="fetch from a live source instead")
-    p.add_argument("--date", type=_date, help="the day to fetch (default: the newest list)")
+    p.add_argument(
+        "--from",
+        dest="source",
+        choices=("huggingface", "arxiv"),
+        help="fetch from a live source instead (arxiv: the configured sources.arxiv.categories)",
+    )
+    p.add_argument(
+        "--date", type=_date, help="the day to fetch (default: Hugging Face's newest list; arXiv: yesterday, GMT)"
+    )
     p.add_argument("--since", type=_date, help="backfill from this day …")
     p.add_argument("--until", type=_date, help="… to this day (inclusive; default today)")
     p.add_argument("--refresh", action="store_true", help="re-fetch days already stored (updates votes)")
+    p = add("enrich", cmd_enrich, "fill papers' missing abstracts and categories from the arXiv API")
+    p.add_argument("--date", type=_date, help="only this day's digest (default: the whole archive, newest first)")
+    p.add_argument("--limit", type=int, default=500, help="at most this many papers (default 500)")
     p = add("preview", cmd_preview, "render a day's digest without posting it")
     p.add_argument("--date", type=_date, help="digest date (default: the newest)")
     p.add_argument("--top", type=int, help="only the N most-voted papers")

@@ -50,6 +50,9 @@ class ArxivConfig:
     enabled: bool = False
     base_url: str = "https://export.arxiv.org"
     categories: tuple[str, ...] = ()
+    timeout: float = 30.0
+    # arXiv's API Terms of Use: at most one request every three seconds. Lower only for a loopback test server.
+    min_interval: float = 3.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -241,6 +244,25 @@ def _validate(config: Config) -> None:
         parse_schedule(ch.time, ch.timezone, list(ch.weekdays), where=where)
     if config.subscriptions.max_topics < 1 or config.subscriptions.max_topic_length < 3:
         raise ConfigError("subscriptions: max_topics must be ≥ 1 and max_topic_length ≥ 3")
+    _validate_arxiv(config.sources.arxiv)
+
+
+def _validate_arxiv(arxiv: ArxivConfig) -> None:
+    from urllib.parse import urlsplit
+
+    from digestbot.sources.arxiv import MIN_INTERVAL, is_category
+
+    for i, category in enumerate(arxiv.categories):
+        if not is_category(category):
+            raise ConfigError(f"sources.arxiv.categories[{i}]: not an arXiv category: {category!r} (e.g. cs.CL)")
+    host = urlsplit(arxiv.base_url).hostname or ""
+    if arxiv.min_interval < MIN_INTERVAL and host not in ("127.0.0.1", "::1", "localhost"):
+        raise ConfigError(
+            f"sources.arxiv.min_interval: arXiv allows one request every {MIN_INTERVAL:g} s at most"
+            f" (API Terms of Use); {arxiv.min_interval:g} is only accepted for a loopback base_url"
+        )
+    if arxiv.timeout <= 0:
+        raise ConfigError(f"sources.arxiv.timeout: must be positive, got {arxiv.timeout:g}")
 
 
 def load_config(path: str | Path | None, *, env: Mapping[str, str] | None = None) -> Config:

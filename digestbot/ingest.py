@@ -1,28 +1,37 @@
 """Fetch papers from the live sources into the archive: one day, a backfill range, or before a post.
 
-Each day is fetched completely (all pages) and then stored in one transaction, so an interrupted
-backfill leaves whole days behind it; re-running skips the days already in the archive (unless
-``refresh``) and so resumes where it stopped. Re-fetching a day updates votes, never duplicates.
+A source is a :data:`DayFetch`: Hugging Face's Daily Papers list of a day
+(``HuggingFaceClient.fetch_day``) or arXiv's submissions of a day in the configured categories
+(:func:`arxiv_day_fetch`). Each day is fetched completely and then stored in one transaction, so
+an interrupted backfill leaves whole days behind it; re-running skips the days already in the
+archive (unless ``refresh``) and so resumes where it stopped. Re-fetching a day updates votes,
+never duplicates.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TextIO
 
 from digestbot.config import Config
+from digestbot.enrich import enrich_missing, fill_from_arxiv
 from digestbot.errors import CommandError, SourceError
+from digestbot.records import Paper
 from digestbot.schedule import is_weekend
+from digestbot.sources.arxiv import MAX_RESULTS_PER_CALL, ArxivClient
 from digestbot.sources.huggingface import HuggingFaceClient
 from digestbot.store import Store
 
 log = logging.getLogger(__name__)
 
 MAX_BACKFILL_DAYS = 3660
+
+#: Fetch one day's papers from a source (every page of it).
+DayFetch = Callable[[date], Awaitable[list[Paper]]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -42,9 +51,32 @@ def hf_client(config: Config) -> HuggingFaceClient:
     return HuggingFaceClient(hf.base_url, timeout=hf.timeout)
 
 
-async def ingest_day(store: Store, client: HuggingFaceClient, day: date) -> DayReport:
-    """Fetch ``day``'s Daily Papers list and store it (one transaction)."""
-    papers = await client.fetch_day(day)
+def arxiv_client(config: Config) -> ArxivClient:
+    """Return an arXiv client configured from ``sources.arxiv`` (3 s between requests by default)."""
+    arxiv = config.sources.arxiv
+    return ArxivClient(arxiv.base_url, arxiv.min_interval, timeout=arxiv.timeout)
+
+
+def arxiv_day_fetch(store: Store, client: ArxivClient, categories: Sequence[str]) -> DayFetch:
+    """Return a :data:`DayFetch` of arXiv's submissions in ``categories`` (GMT day).
+
+    A paper the archive already holds (say from Hugging Face's list) keeps its title, author
+    order and votes: arXiv only fills its gaps (:func:`~digestbot.enrich.fill_from_arxiv`).
+    """
+    if not categories:
+        raise CommandError("no arXiv categories configured: set sources.arxiv.categories, e.g. [cs.CL, cs.LG]")
+
+    async def fetch(day: date) -> list[Paper]:
+        papers = await client.fetch_category(list(categories), day, max_results=MAX_RESULTS_PER_CALL)
+        known = await store.get_papers([p.arxiv_id for p in papers])
+        return [fill_from_arxiv(known[p.arxiv_id], p) if p.arxiv_id in known else p for p in papers]
+
+    return fetch
+
+
+async def ingest_day(store: Store, fetch: DayFetch, day: date) -> DayReport:
+    """Fetch ``day``'s papers from a source and store them as that day's digest (one transaction)."""
+    papers = await fetch(day)
     if not papers:
         return DayReport(day=day)
     result = await store.upsert_papers(papers, digest_date=day)
@@ -63,7 +95,7 @@ async def ingest_latest(store: Store, client: HuggingFaceClient) -> DayReport | 
 
 async def backfill(
     store: Store,
-    client: HuggingFaceClient,
+    fetch: DayFetch,
     since: date,
     until: date,
     *,
@@ -80,7 +112,7 @@ async def backfill(
     reports = []
     for i in range(total):
         day = since + timedelta(days=i)
-        report = DayReport(day=day, skipped=True) if day in stored else await ingest_day(store, client, day)
+        report = DayReport(day=day, skipped=True) if day in stored else await ingest_day(store, fetch, day)
         reports.append(report)
         if progress:
             progress(i + 1, total, report)
@@ -120,18 +152,27 @@ def summarize(reports: list[DayReport]) -> str:
 def before_post_hook(store: Store, config: Config) -> Callable[[date], Awaitable[None]]:
     """Return the scheduler's ``before_post(day)`` hook: fetch the day's list, or keep what is stored.
 
-    A failed fetch is logged and the post goes on with the archive's papers: a digest from
-    stored data beats no digest.
+    With ``sources.arxiv.enabled`` the day's papers missing an abstract or categories are then
+    filled from arXiv. A failed fetch is logged and the post goes on with the archive's papers
+    (a digest from stored data beats no digest); a failed enrichment is logged and never
+    reported as a failure, so it cannot change the post.
     """
 
     async def before_post(day: date) -> None:
-        if not config.sources.huggingface.enabled:
-            return
-        try:
-            async with hf_client(config) as client:
-                report = await ingest_day(store, client, day)
-            log.info("ingested %d papers for %s before posting", report.fetched, day)
-        except SourceError as exc:
-            log.warning("fetching %s failed, posting from the archive: %s", day, exc)
+        if config.sources.huggingface.enabled:
+            try:
+                async with hf_client(config) as client:
+                    report = await ingest_day(store, client.fetch_day, day)
+                log.info("ingested %d papers for %s before posting", report.fetched, day)
+            except SourceError as exc:
+                log.warning("fetching %s failed, posting from the archive: %s", day, exc)
+        if config.sources.arxiv.enabled:
+            try:
+                async with arxiv_client(config) as arxiv:
+                    await enrich_missing(store, arxiv, day=day)
+            except SourceError as exc:
+                log.warning("enriching %s from arXiv failed, posting without it: %s", day, exc)
+            except Exception:  # optional extras: a bug here must not turn into a "source unreachable" notice
+                log.exception("enriching %s from arXiv failed, posting without it", day)
 
     return before_post

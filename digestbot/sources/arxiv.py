@@ -32,6 +32,8 @@ from digestbot.sources._text import collapse, unwrap
 log = logging.getLogger(__name__)
 
 ARXIV_BASE_URL = "https://export.arxiv.org"
+# Seconds between two requests: "incorporate a 3 second delay" (User's Manual 3.1.1.2; API Terms of Use).
+MIN_INTERVAL = 3.0
 QUERY_PATH = "/api/query"
 # One id_list request carries at most this many ids (the brief's batch size; keeps URLs short).
 MAX_IDS_PER_REQUEST = 100
@@ -143,12 +145,17 @@ def total_results(text: str | bytes) -> int | None:
         return None
 
 
+def is_category(text: str) -> bool:
+    """Tell whether ``text`` looks like an arXiv category (``cs.CL``, ``hep-th``, ``math.AG``)."""
+    return _CATEGORY.fullmatch(text) is not None
+
+
 def category_query(categories: Sequence[str], day: date) -> str:
     """Return the ``search_query`` for papers of ``categories`` submitted on ``day`` (GMT)."""
     if not categories:
         raise ValueError("at least one arXiv category is needed")
     for cat in categories:
-        if not _CATEGORY.fullmatch(cat):
+        if not is_category(cat):
             raise ValueError(f"not an arXiv category: {cat!r}")
     stamp = day.strftime("%Y%m%d")
     cats = " OR ".join(f"cat:{c}" for c in categories)
@@ -168,7 +175,7 @@ class ArxivClient:
     def __init__(
         self,
         base_url: str = ARXIV_BASE_URL,
-        min_interval: float = 3.0,
+        min_interval: float = MIN_INTERVAL,
         *,
         session: aiohttp.ClientSession | None = None,
         timeout: float = 30,

@@ -251,6 +251,33 @@ class Store:
             row = await cur.fetchone()
         return paper_from_row(row) if row else None
 
+    async def get_papers(self, arxiv_ids: Sequence[str]) -> dict[str, Paper]:
+        """Return the stored papers among ``arxiv_ids``, by id; unknown ids are left out."""
+        ids = list(dict.fromkeys(arxiv_ids))
+        found: dict[str, Paper] = {}
+        for start in range(0, len(ids), _CHUNK):
+            found.update(await self._known(self._db, ids[start : start + _CHUNK]))
+        return found
+
+    async def papers_missing_arxiv_data(self, *, day: date | None = None, limit: int = 500) -> list[Paper]:
+        """Return papers with no abstract or no arXiv categories, newest first: what enrichment fills.
+
+        ``day`` limits the search to that day's digest.
+        """
+        columns = ", ".join("p." + c.strip() for c in _PAPER_COLUMNS.split(","))
+        where = "(p.abstract = '' OR json_extract(p.extra, '$.categories') IS NULL)"
+        params: tuple[Any, ...] = (limit,)
+        join = ""
+        if day is not None:
+            join = " JOIN digest_entries e ON e.arxiv_id = p.arxiv_id AND e.digest_date = ?"
+            params = (day.isoformat(), limit)
+        sql = (
+            f"SELECT {columns} FROM papers p{join} WHERE {where}"
+            " ORDER BY p.digest_date IS NULL, p.digest_date DESC, p.rowid DESC LIMIT ?"
+        )
+        async with self._db.execute(sql, params) as cur:
+            return [paper_from_row(row) for row in await cur.fetchall()]
+
     async def get_papers_by_rowid(self, rowids: Sequence[int]) -> list[Paper]:
         """Return papers for FTS rowids, in the given order (missing ones skipped)."""
         if not rowids:
