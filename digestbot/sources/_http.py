@@ -14,6 +14,8 @@ import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import TracebackType
+from typing import Self
 from urllib.parse import urlencode
 
 import aiohttp
@@ -122,15 +124,12 @@ async def get(
             if problem.retry_after is not None:
                 if problem.retry_after > MAX_RETRY_AFTER:
                     raise SourceError(
-                        f"GET {url}: {problem.reason}; "
-                        f"Retry-After {problem.retry_after:g} s is too long to wait"
+                        f"GET {url}: {problem.reason}; Retry-After {problem.retry_after:g} s is too long to wait"
                     ) from None
                 wait = problem.retry_after
             else:
                 wait = policy.delay(attempt, jitter())
-            log.warning(
-                "GET %s: %s; retry %d of %d in %.2f s", url, problem.reason, attempt + 1, policy.retries, wait
-            )
+            log.warning("GET %s: %s; retry %d of %d in %.2f s", url, problem.reason, attempt + 1, policy.retries, wait)
             await sleep(wait)
     raise SourceError(f"GET {url}: gave up after {attempts} attempts; last: {last}")
 
@@ -161,3 +160,34 @@ async def _attempt(
     if status >= 400 or status < 200:
         raise SourceError(f"GET {url}: HTTP {status}: {snippet(body) or '(empty body)'}")
     return Response(url=url, status=status, content_type=content_type, body=body)
+
+
+class SessionClient:
+    """The session lifecycle every source client shares: use a given session, or own one.
+
+    A client given ``session`` leaves it open (the caller owns it); otherwise it creates one on
+    first use and closes it in :meth:`close` / ``async with``.
+    """
+
+    def __init__(self, session: aiohttp.ClientSession | None) -> None:
+        self._session = session
+        self._own_session = session is None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the HTTP session if this client created it."""
+        if self._own_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        return self._session

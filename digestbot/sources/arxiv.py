@@ -19,8 +19,6 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
-from types import TracebackType
-from typing import Self
 
 import aiohttp
 
@@ -90,9 +88,7 @@ def _parse_entry(
         raise SourceError(f"{where}: <id> is not an arXiv abstract URL: {raw_id!r}")
     if not title:
         raise SourceError(f"{where} ({arxiv_id}): <title> missing")
-    authors = tuple(
-        name for a in entry.findall(f"{ATOM}author") if (name := collapse(_text(a.find(f"{ATOM}name"))))
-    )
+    authors = tuple(name for a in entry.findall(f"{ATOM}author") if (name := collapse(_text(a.find(f"{ATOM}name")))))
     categories = [c.get("term", "") for c in entry.findall(f"{ATOM}category") if c.get("term")]
     primary = entry.find(f"{ARXIV}primary_category")
 
@@ -119,8 +115,7 @@ def _parse_entry(
     affiliations = {
         name: aff
         for a in entry.findall(f"{ATOM}author")
-        if (name := collapse(_text(a.find(f"{ATOM}name"))))
-        and (aff := collapse(_text(a.find(f"{ARXIV}affiliation"))))
+        if (name := collapse(_text(a.find(f"{ATOM}name")))) and (aff := collapse(_text(a.find(f"{ARXIV}affiliation"))))
     }
     if affiliations:
         extra["affiliations"] = affiliations
@@ -164,7 +159,7 @@ def category_query(categories: Sequence[str], day: date) -> str:
     return f"{cats} AND submittedDate:[{stamp}0000 TO {stamp}2359]"
 
 
-class ArxivClient:
+class ArxivClient(_http.SessionClient):
     """Query the arXiv export API at most once every ``min_interval`` seconds, with retries.
 
     Use as ``async with ArxivClient(session=s) as arxiv: papers = await arxiv.fetch_by_ids(ids)``.
@@ -190,8 +185,7 @@ class ArxivClient:
             raise ValueError(f"batch_size must be 1..{MAX_IDS_PER_REQUEST}, got {batch_size}")
         self.base_url = base_url.rstrip("/")
         self.min_interval = min_interval
-        self._session = session
-        self._own_session = session is None
+        super().__init__(session)
         self.timeout = timeout
         self.policy = _http.RetryPolicy(retries=retries, backoff=backoff)
         self._clock = clock
@@ -200,25 +194,6 @@ class ArxivClient:
         self.batch_size = batch_size
         self._pace_lock = asyncio.Lock()
         self._last_request: float | None = None
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        """Close the HTTP session if this client created it."""
-        if self._own_session and self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        return self._session
 
     async def _pace(self) -> None:
         async with self._pace_lock:

@@ -32,8 +32,7 @@ import random
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import aiohttp
 
@@ -53,9 +52,7 @@ PAGE_LIMIT = 100
 MAX_PAGES = 50
 
 _GITHUB_SHORT = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
-_PAPER_CONSUMED = frozenset(
-    {"id", "title", "authors", "summary", "upvotes", "ai_summary", "ai_keywords", "githubRepo"}
-)
+_PAPER_CONSUMED = frozenset({"id", "title", "authors", "summary", "upvotes", "ai_summary", "ai_keywords", "githubRepo"})
 _ENTRY_CONSUMED = frozenset({"paper", "title", "thumbnail"})
 
 
@@ -281,7 +278,7 @@ def decode_json(response: _http.Response) -> object:
         raise SourceError(f"GET {response.url}: answered {what}: {_http.snippet(text)}") from None
 
 
-class HuggingFaceClient:
+class HuggingFaceClient(_http.SessionClient):
     """Read the Hugging Face Daily Papers API, politely and with retries.
 
     Use as ``async with HuggingFaceClient(session=s) as hf: papers = await hf.fetch_day(d)``.
@@ -304,32 +301,12 @@ class HuggingFaceClient:
         if not 1 <= page_limit <= PAGE_LIMIT:
             raise ValueError(f"page_limit must be 1..{PAGE_LIMIT}, got {page_limit}")
         self.base_url = base_url.rstrip("/")
-        self._session = session
-        self._own_session = session is None
+        super().__init__(session)
         self.timeout = timeout
         self.policy = _http.RetryPolicy(retries=retries, backoff=backoff)
         self.page_limit = page_limit
         self._sleep = sleep
         self._jitter = jitter
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        """Close the HTTP session if this client created it."""
-        if self._own_session and self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        return self._session
 
     async def fetch_day(self, d: date) -> list[Paper]:
         """Return the papers of the daily list of ``d``, following pages; a day without a list is empty.
