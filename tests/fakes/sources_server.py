@@ -23,6 +23,8 @@ from typing import Self
 
 from aiohttp import web
 
+from tests.fakes.loopback import Loopback
+
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 ATOM = "{http://www.w3.org/2005/Atom}"
 
@@ -61,7 +63,7 @@ class SourcesServer:
         self._clock = clock
         self._scripts: dict[str, deque[Reply]] = defaultdict(deque)
         self._stopping = asyncio.Event()
-        self._runner: web.AppRunner | None = None
+        self._server: Loopback | None = None
         self.base_url = ""
         app = web.Application()
         app.router.add_get("/api/daily_papers", self._daily_papers)
@@ -69,18 +71,14 @@ class SourcesServer:
         self._app = app
 
     async def __aenter__(self) -> Self:
-        self._runner = web.AppRunner(self._app, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.base_url = f"http://{host}:{port}"
+        self._server = Loopback(self._app, shutdown_timeout=0.5)
+        self.base_url = f"http://127.0.0.1:{await self._server.start()}"
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         self._stopping.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        if self._server is not None:
+            await self._server.close()
 
     def script(self, path: str, *replies: Reply) -> None:
         """Answer the next requests on ``path`` with ``replies``, in order, before the defaults."""
