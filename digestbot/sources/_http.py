@@ -163,15 +163,46 @@ async def _attempt(
 
 
 class SessionClient:
-    """The session lifecycle every source client shares: use a given session, or own one.
+    """What every source client shares: the session lifecycle and one retrying GET.
 
     A client given ``session`` leaves it open (the caller owns it); otherwise it creates one on
     first use and closes it in :meth:`close` / ``async with``.
     """
 
-    def __init__(self, session: aiohttp.ClientSession | None) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession | None,
+        *,
+        timeout: float,
+        policy: RetryPolicy,
+        sleep: Sleep,
+        jitter: Callable[[], float],
+    ) -> None:
         self._session = session
         self._own_session = session is None
+        self.timeout = timeout
+        self.policy = policy
+        self._sleep = sleep
+        self._jitter = jitter
+
+    async def _get(
+        self,
+        url: str,
+        *,
+        before_attempt: Callable[[], Awaitable[None]] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        """GET ``url`` with this client's session, timeout and retry policy (see :func:`get`)."""
+        return await get(
+            self._get_session(),
+            url,
+            request_timeout=self.timeout,
+            policy=self.policy,
+            sleep=self._sleep,
+            jitter=self._jitter,
+            before_attempt=before_attempt,
+            headers=headers,
+        )
 
     async def __aenter__(self) -> Self:
         return self

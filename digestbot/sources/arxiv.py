@@ -185,12 +185,14 @@ class ArxivClient(_http.SessionClient):
             raise ValueError(f"batch_size must be 1..{MAX_IDS_PER_REQUEST}, got {batch_size}")
         self.base_url = base_url.rstrip("/")
         self.min_interval = min_interval
-        super().__init__(session)
-        self.timeout = timeout
-        self.policy = _http.RetryPolicy(retries=retries, backoff=backoff)
+        super().__init__(
+            session,
+            timeout=timeout,
+            policy=_http.RetryPolicy(retries=retries, backoff=backoff),
+            sleep=sleep,
+            jitter=jitter,
+        )
         self._clock = clock
-        self._sleep = sleep
-        self._jitter = jitter
         self.batch_size = batch_size
         self._pace_lock = asyncio.Lock()
         self._last_request: float | None = None
@@ -207,15 +209,7 @@ class ArxivClient(_http.SessionClient):
         self, params: dict[str, str | int], digest_date: date | None
     ) -> tuple[list[Paper], str, int | None]:
         url = _http.build_url(self.base_url, QUERY_PATH, params)
-        response = await _http.get(
-            self._get_session(),
-            url,
-            request_timeout=self.timeout,
-            policy=self.policy,
-            sleep=self._sleep,
-            jitter=self._jitter,
-            before_attempt=self._pace,
-        )
+        response = await self._get(url, before_attempt=self._pace)
         papers = parse_arxiv_feed(response.body, origin=url, digest_date=digest_date)
         return papers, url, total_results(response.body)
 

@@ -301,12 +301,14 @@ class HuggingFaceClient(_http.SessionClient):
         if not 1 <= page_limit <= PAGE_LIMIT:
             raise ValueError(f"page_limit must be 1..{PAGE_LIMIT}, got {page_limit}")
         self.base_url = base_url.rstrip("/")
-        super().__init__(session)
-        self.timeout = timeout
-        self.policy = _http.RetryPolicy(retries=retries, backoff=backoff)
+        super().__init__(
+            session,
+            timeout=timeout,
+            policy=_http.RetryPolicy(retries=retries, backoff=backoff),
+            sleep=sleep,
+            jitter=jitter,
+        )
         self.page_limit = page_limit
-        self._sleep = sleep
-        self._jitter = jitter
 
     async def fetch_day(self, d: date) -> list[Paper]:
         """Return the papers of the daily list of ``d``, following pages; a day without a list is empty.
@@ -326,15 +328,7 @@ class HuggingFaceClient(_http.SessionClient):
         for page in range(MAX_PAGES):
             params: dict[str, str | int] = {**query, "limit": self.page_limit, "p": page}
             url = _http.build_url(self.base_url, DAILY_PAPERS_PATH, params)
-            response = await _http.get(
-                self._get_session(),
-                url,
-                request_timeout=self.timeout,
-                policy=self.policy,
-                sleep=self._sleep,
-                jitter=self._jitter,
-                headers={"Accept": "application/json"},
-            )
+            response = await self._get(url, headers={"Accept": "application/json"})
             batch = parse_daily_papers(decode_json(response), origin=url, digest_date=digest_date)
             fresh = [p for p in batch if p.arxiv_id not in seen]
             seen.update(p.arxiv_id for p in fresh)
