@@ -128,9 +128,7 @@ def find_command_violations(payload: Any) -> list[Violation]:
             (isinstance(permissions, int) and permissions >= 0)
             or (isinstance(permissions, str) and permissions.isdigit())
         ):
-            out.append(
-                _error((*where, "default_member_permissions"), "NUMBER_TYPE_COERCE", "Value is not a bit set.")
-            )
+            out.append(_error((*where, "default_member_permissions"), "NUMBER_TYPE_COERCE", "Value is not a bit set."))
     if chat_input > MAX_COMMANDS:
         out.append(_error((), "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_COMMANDS} or fewer in length."))
     return out

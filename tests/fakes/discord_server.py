@@ -9,7 +9,10 @@ de-duplication, and failure injection.  Point discord.py at it with
 ``tests.fakes.discord_base_url.point_discord_py_at(fake.base_url, fake.gateway_url)``.
 
 Routes (the keys accepted by :meth:`FakeDiscord.fail_next`, :meth:`FakeDiscord.drop_next` and
-:meth:`FakeDiscord.set_rate_limit`) are listed in :data:`ROUTES`.
+:meth:`FakeDiscord.set_rate_limit`) are listed in :data:`ROUTES`.  Beside them:
+``FakeDiscord.gateway`` (``discord_gateway.FakeGateway``) serves a minimal gateway websocket at
+:attr:`FakeDiscord.gateway_url`, and the application command routes validate bulk overwrites as
+Discord does (``discord_app_commands``; inspect with :meth:`FakeDiscord.commands` and ``command_syncs``).
 
 Strictness worth knowing:
 
