@@ -628,9 +628,12 @@ async def serve(config: Config, store: Store, adapter: Any = None, *, stop: asyn
         log.info("Discord: answering slash commands")
         await asyncio.wait({gateway, stopped}, return_when=asyncio.FIRST_COMPLETED)
         stopped.cancel()
-        await client.close()
+        # Stop reading before closing: Client.close() while connect() waits in receive() makes discord.py
+        # answer the close itself with code 4000 (resumable), so Discord keeps the session and shows the
+        # bot online for minutes. With no reader, close() sends 1000, which ends the session.
         gateway.cancel()
         results = await asyncio.gather(gateway, stopped, return_exceptions=True)
+        await client.close()
         if isinstance(results[0], Exception):
             raise results[0]
 

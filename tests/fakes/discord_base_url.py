@@ -11,9 +11,13 @@ so set it before making requests; it is process-wide, not per client.  Only
 
 The ``proxy=``/``proxy_auth=`` options of ``HTTPClient``/``Client`` are no substitute: they send
 the request for ``https://discord.com/...`` through an HTTP proxy (a CONNECT tunnel for TLS),
-so a fake would have to terminate TLS for discord.com.  The gateway URL is not derived from
-``Route.BASE``: a ``Client`` asks ``GET /gateway/bot`` for it, which the fake answers with a
-loopback address.
+so a fake would have to terminate TLS for discord.com.
+
+The gateway URL is not derived from ``Route.BASE`` either.  A plain ``discord.Client`` never asks
+``GET /gateway/bot``: ``Client.connect`` calls ``DiscordWebSocket.from_client`` with no URL, which
+falls back to the class attribute ``DiscordWebSocket.DEFAULT_GATEWAY`` (``wss://gateway.discord.gg/``;
+only ``AutoShardedClient`` asks ``/gateway/bot``).  After READY, reconnects use the
+``resume_gateway_url`` READY carried.  So ``gateway_url=`` sets ``DEFAULT_GATEWAY`` too.
 """
 
 from __future__ import annotations
@@ -21,15 +25,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import discord.gateway
 import discord.http
+import yarl
 
 
 @contextmanager
-def point_discord_py_at(base_url: str) -> Iterator[None]:
-    """Send every discord.py REST request to ``base_url`` (e.g. ``http://127.0.0.1:PORT/api/v10``) inside."""
-    original = discord.http.Route.BASE
+def point_discord_py_at(base_url: str, gateway_url: str | None = None) -> Iterator[None]:
+    """Send every discord.py REST request to ``base_url`` (and gateway connections to ``gateway_url``) inside."""
+    original, original_gateway = discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
     discord.http.Route.BASE = base_url.rstrip("/")
+    if gateway_url is not None:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
     try:
         yield
     finally:
         discord.http.Route.BASE = original
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = original_gateway

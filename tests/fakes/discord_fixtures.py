@@ -22,7 +22,7 @@ async def fake_discord() -> AsyncIterator[FakeDiscord]:
 @pytest.fixture
 async def discord_http(fake_discord: FakeDiscord) -> AsyncIterator[discord.http.HTTPClient]:
     """Yield discord.py's real ``HTTPClient``, logged in to ``fake_discord``; close it afterwards."""
-    with point_discord_py_at(fake_discord.base_url):
+    with point_discord_py_at(fake_discord.base_url, fake_discord.gateway_url):
         http = discord.http.HTTPClient(asyncio.get_running_loop())
         try:
             await http.static_login(fake_discord.token)

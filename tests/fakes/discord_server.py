@@ -6,10 +6,13 @@ snowflake ids as strings, Discord-shaped errors (``{"code": 50035, "message": "I
 Body", "errors": {...}}``), per-route rate-limit buckets with the real ``X-RateLimit-*`` headers
 (``docs/topics/rate-limits.md``), an optional global limit, ``nonce`` + ``enforce_nonce``
 de-duplication, and failure injection.  Point discord.py at it with
-``tests.fakes.discord_base_url.point_discord_py_at(fake.base_url)``.
+``tests.fakes.discord_base_url.point_discord_py_at(fake.base_url, fake.gateway_url)``.
 
 Routes (the keys accepted by :meth:`FakeDiscord.fail_next`, :meth:`FakeDiscord.drop_next` and
-:meth:`FakeDiscord.set_rate_limit`) are listed in :data:`ROUTES`.
+:meth:`FakeDiscord.set_rate_limit`) are listed in :data:`ROUTES`.  Beside them:
+``FakeDiscord.gateway`` (``discord_gateway.FakeGateway``) serves a minimal gateway websocket at
+:attr:`FakeDiscord.gateway_url`, and the application command routes validate bulk overwrites as
+Discord does (``discord_app_commands``; inspect with :meth:`FakeDiscord.commands` and ``command_syncs``).
 
 Strictness worth knowing:
 
@@ -42,6 +45,8 @@ from typing import Any, Self
 
 from aiohttp import BodyPartReader, web
 
+from tests.fakes.discord_app_commands import command_objects, find_command_violations
+from tests.fakes.discord_gateway import GATEWAY_PATH, FakeGateway
 from tests.fakes.discord_limits import (
     EMPTY_MESSAGE,
     INVALID_FORM_BODY,
@@ -72,6 +77,10 @@ INTERACTION_CALLBACK = "POST /interactions/{interaction_id}/{interaction_token}/
 EXECUTE_WEBHOOK = "POST /webhooks/{webhook_id}/{webhook_token}"
 GET_ORIGINAL = "GET /webhooks/{webhook_id}/{webhook_token}/messages/@original"
 EDIT_ORIGINAL = "PATCH /webhooks/{webhook_id}/{webhook_token}/messages/@original"
+GET_GLOBAL_COMMANDS = "GET /applications/{application_id}/commands"
+PUT_GLOBAL_COMMANDS = "PUT /applications/{application_id}/commands"
+GET_GUILD_COMMANDS = "GET /applications/{application_id}/guilds/{guild_id}/commands"
+PUT_GUILD_COMMANDS = "PUT /applications/{application_id}/guilds/{guild_id}/commands"
 
 ROUTES: tuple[str, ...] = (
     GET_CURRENT_USER,
@@ -90,6 +99,10 @@ ROUTES: tuple[str, ...] = (
     EXECUTE_WEBHOOK,
     GET_ORIGINAL,
     EDIT_ORIGINAL,
+    GET_GLOBAL_COMMANDS,
+    PUT_GLOBAL_COMMANDS,
+    GET_GUILD_COMMANDS,
+    PUT_GUILD_COMMANDS,
 )
 # Discord needs no bot token on these: the interaction token in the path is the credential.
 _TOKENLESS = frozenset({INTERACTION_CALLBACK, EXECUTE_WEBHOOK, GET_ORIGINAL, EDIT_ORIGINAL})
@@ -135,6 +148,14 @@ class InteractionReply:
     interaction_id: int
     token: str
     body: Mapping[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommandSync:
+    """One accepted bulk overwrite of application commands: its scope (None: global) and body."""
+
+    guild_id: int | None
+    body: list[dict[str, Any]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -283,6 +304,10 @@ class FakeDiscord:
             "locale": "en-US",
         }
         self.calls: list[Call] = []
+        self.gateway = FakeGateway(token=token, user=self.bot_user, application_id=self.application_id)
+        self.command_syncs: list[CommandSync] = []
+        self._commands: dict[int | None, list[dict[str, Any]]] = {}  # scope (None: global) -> command objects
+        self._command_ids: dict[tuple[int | None, str], int] = {}
         self.interaction_responses: list[InteractionReply] = []
         self.rate_limited = 0
         self._route_limits: dict[str, RateLimit] = {}
@@ -332,16 +357,23 @@ class FakeDiscord:
             (EXECUTE_WEBHOOK, self._execute_webhook),
             (GET_ORIGINAL, self._get_original),
             (EDIT_ORIGINAL, self._edit_original),
+            (GET_GLOBAL_COMMANDS, self._get_commands),
+            (PUT_GLOBAL_COMMANDS, self._put_commands),
+            (GET_GUILD_COMMANDS, self._get_commands),
+            (PUT_GUILD_COMMANDS, self._put_commands),
         ]
         for key, handler in routes:
             method, path = key.split(" ", 1)
             self._route_keys[app.router.add_route(method, API_PREFIX + path, handler)] = key
+        app.router.add_get(GATEWAY_PATH, self.gateway.handle)
         self._server = Loopback(app, handle_signals=False)
         self._port = await self._server.start()
+        self.gateway.url = self.gateway_url
         log.debug("fake Discord listening on %s", self.base_url)
 
     async def close(self) -> None:
         """Stop listening and drop open connections."""
+        await self.gateway.close()
         if self._server is not None:
             await self._server.close()
             self._server = None
@@ -352,6 +384,13 @@ class FakeDiscord:
         if not self._port:
             raise RuntimeError("FakeDiscord is not started")
         return f"http://127.0.0.1:{self._port}{API_PREFIX}"
+
+    @property
+    def gateway_url(self) -> str:
+        """The gateway websocket, like ``ws://127.0.0.1:PORT/gateway`` (see ``discord_gateway``)."""
+        if not self._port:
+            raise RuntimeError("FakeDiscord is not started")
+        return f"ws://127.0.0.1:{self._port}{GATEWAY_PATH}"
 
     # -- arranging the world -----------------------------------------------------------------------
 
@@ -446,6 +485,10 @@ class FakeDiscord:
         """Return the current ``@original`` message of an interaction, if it has one."""
         original = self._interactions[interaction_id].original
         return dict(original) if original else None
+
+    def commands(self, guild_id: int | None = None) -> list[dict[str, Any]]:
+        """Return the registered application commands: global ones, or one guild's."""
+        return [dict(c) for c in self._commands.get(guild_id, [])]
 
     def calls_to(self, route: str) -> list[Call]:
         """Return the logged calls to one route."""
@@ -570,6 +613,8 @@ class FakeDiscord:
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path == GATEWAY_PATH:  # the websocket: no REST auth, limits or call log
+            return await handler(request)
         route = self._route_of(request)
         body: Any = None
         response: web.StreamResponse
@@ -782,12 +827,12 @@ class FakeDiscord:
 
     async def _get_gateway(self, request: web.Request) -> web.Response:
         # A loopback URL with nothing behind it: a real Client must never reach out to discord.gg.
-        return _json({"url": f"ws://127.0.0.1:{self._port}/gateway"})
+        return _json({"url": self.gateway_url})
 
     async def _get_gateway_bot(self, request: web.Request) -> web.Response:
         return _json(
             {
-                "url": f"ws://127.0.0.1:{self._port}/gateway",
+                "url": self.gateway_url,
                 "shards": 1,
                 "session_start_limit": {
                     "total": 1000,
@@ -937,6 +982,34 @@ class FakeDiscord:
         if kind not in _THREAD_TYPES:
             raise _field_error("type", "ENUM_TYPE_COERCE", f"Value {kind!r} is not a valid enum value.")
         return self._open_thread(parent, self._snowflake(), int(kind), name, duration)
+
+    # -- application commands ----------------------------------------------------------------------
+
+    def _command_scope(self, request: web.Request) -> int | None:
+        """Return the guild of a command route (None: global); refuse another application or guild."""
+        if _snowflake_arg(request, "application_id") != self.application_id:
+            raise DiscordError(403, 50001, "Missing Access")
+        if "guild_id" not in request.match_info:
+            return None
+        guild_id = _snowflake_arg(request, "guild_id")
+        if guild_id != self.guild_id:  # not in that guild, or added without the applications.commands scope
+            raise DiscordError(403, 50001, "Missing Access")
+        return guild_id
+
+    async def _get_commands(self, request: web.Request) -> web.Response:
+        return _json(self.commands(self._command_scope(request)))
+
+    async def _put_commands(self, request: web.Request) -> web.Response:
+        scope = self._command_scope(request)
+        body = self._body(request)
+        if violations := find_command_violations(body):
+            raise _form_error(violations)
+        for command in body:  # a bulk overwrite keeps the id of a command whose name stays
+            self._command_ids.setdefault((scope, str(command["name"])), self._snowflake())
+        ids = {str(c["name"]): self._command_ids[(scope, str(c["name"]))] for c in body}
+        self._commands[scope] = command_objects(body, application_id=self.application_id, guild_id=scope, ids=ids)
+        self.command_syncs.append(CommandSync(guild_id=scope, body=[dict(c) for c in body]))
+        return _json(self._commands[scope])
 
     # -- interactions ------------------------------------------------------------------------------
 

@@ -43,7 +43,7 @@ def make_config(fake: FakeDiscord, *channels: int, threads: bool = False, admins
 async def fake() -> AsyncIterator[FakeDiscord]:
     """A fresh fake Discord with discord.py pointed at it (like ``tests.fakes.discord_fixtures``)."""
     async with FakeDiscord() as server:
-        with point_discord_py_at(server.base_url):
+        with point_discord_py_at(server.base_url, server.gateway_url):
             yield server
 
 
