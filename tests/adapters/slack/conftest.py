@@ -31,7 +31,7 @@ def slack_config(fake: FakeSlack, **changes: Any) -> Config:
     fields: dict[str, Any] = {
         "enabled": True,
         "bot_token": fake.token,
-        "app_token": fake.app_token,
+        "app_token": "xapp-fake",  # FakeSlack's default app_token
         "signing_secret": SECRET,
         "api_base_url": fake.base_url,
         "admins": (CONFIG_ADMIN,),
