@@ -76,6 +76,9 @@ THREADS_TO_SCAN = 10
 
 TIMEOUT = 30
 _MISSING_SCOPE = frozenset({"missing_scope", "not_allowed_token_type"})
+_REFUSED_TOKEN = frozenset(
+    {"invalid_auth", "not_authed", "token_revoked", "account_inactive", "not_allowed_token_type"}
+)
 
 
 def api_base_url(config: Config) -> str:
@@ -134,7 +137,7 @@ class SlackAdapter:
             auth = await read.auth_test()
         except SlackApiError as exc:
             error = str(exc.response.get("error", ""))
-            if error in ("invalid_auth", "not_authed", "token_revoked", "account_inactive"):
+            if error in _REFUSED_TOKEN:
                 raise ConfigError(f"slack.bot_token: Slack refused it ({error})") from None
             raise self._error("auth.test", exc) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -259,6 +262,24 @@ async def _user_is_admin(client: AsyncWebClient, user_id: str, admins: tuple[str
     return is_admin(info.get("user") or {}, user_id, admins)
 
 
+async def open_socket_url(client: AsyncWebClient, app_token: str) -> str:
+    """Ask ``apps.connections.open`` for a Socket Mode URL; a refused app token is a ConfigError.
+
+    slack_sdk's socket client would retry a refused token forever (logging a traceback every
+    ``ping_interval``), so ``serve`` opens the first URL itself and hands it to the client.
+    """
+    try:
+        response = await client.apps_connections_open(app_token=app_token)
+    except SlackApiError as exc:
+        error = str(exc.response.get("error", ""))
+        if error in _REFUSED_TOKEN:
+            raise ConfigError(f"slack.app_token: Slack refused it ({error}); use the app-level xapp-… token") from None
+        raise SlackAdapter._error("apps.connections.open", exc) from None
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise DeliveryError(f"slack apps.connections.open: cannot reach {client.base_url}: {exc!r}") from None
+    return str(response["url"])
+
+
 def build_app(config: Config, store: Store, *, client: AsyncWebClient, engine: DigestPoster | None = None) -> AsyncApp:
     """Build the bolt app answering every slash command and the share button through the core handlers."""
     labels = labels_for(config.locale)
@@ -376,10 +397,13 @@ async def serve(
             raise ConfigError("slack.app_token: Socket Mode needs an app-level token (xapp-…; ${SLACK_APP_TOKEN})")
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
+        url = await open_socket_url(adapter.reader, config.slack.app_token)
         handler = AsyncSocketModeHandler(app, app_token=config.slack.app_token, web_client=adapter.reader)
-        await handler.connect_async()  # type: ignore[no-untyped-call]  # slack_bolt leaves it untyped
-        log.info("slack: listening for slash commands over Socket Mode")
+        # The client connects to a preset wss_uri instead of asking for one; later reconnects ask afresh.
+        handler.client.wss_uri = url
         try:
+            await handler.connect_async()  # type: ignore[no-untyped-call]  # slack_bolt leaves it untyped
+            log.info("slack: listening for slash commands over Socket Mode")
             await stop.wait()
         finally:
             await handler.close_async()  # type: ignore[no-untyped-call]

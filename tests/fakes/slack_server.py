@@ -8,7 +8,9 @@ query, form-encoded or JSON arguments, ``Authorization: Bearer`` (or a ``token``
 
 Methods: ``auth.test``, ``chat.postMessage``, ``chat.postEphemeral``, ``chat.update``,
 ``conversations.open``, ``conversations.history``, ``conversations.replies``, ``conversations.info``,
-``users.info``; plus slash-command ``response_url`` endpoints (:meth:`FakeSlack.response_url`).
+``users.info``; plus slash-command ``response_url`` endpoints (:meth:`FakeSlack.response_url`), and
+Socket Mode: ``apps.connections.open`` (app-level token only) and the WebSocket it points to
+(:mod:`tests.fakes.slack_socket`; drive it with :meth:`FakeSlack.socket_command`).
 
 Realism knobs, each checked against Slack's docs or public reports (search tool):
 
@@ -53,6 +55,7 @@ from aiohttp import web
 
 from tests.fakes.loopback import Loopback
 from tests.fakes.slack_limits import Violation, check_message
+from tests.fakes.slack_socket import SocketAck, SocketModeFake
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +178,7 @@ class FakeSlack:
         self,
         *,
         token: str = "xoxb-fake-token",
+        app_token: str = "xapp-fake",
         team_id: str = "T0FAKE",
         team: str = "digestbot-test",
         bot_user_id: str = "U0BOT",
@@ -187,6 +191,7 @@ class FakeSlack:
         wall_clock: Clock = time.time,
     ) -> None:
         self.token = token
+        self.app_token = app_token
         self.team_id = team_id
         self.team = team
         self.bot_user_id = bot_user_id
@@ -206,6 +211,8 @@ class FakeSlack:
         self._failures: dict[str, list[_Failure]] = {}
         self._drops: Counter[str] = Counter()
         self._response_urls: dict[str, _ResponseUrl] = {}
+        self.socket = SocketModeFake(app_id=app_id, team_id=team_id, root=self._root, response_url=self.response_url)
+        self._socket_commands = 0
 
         self.calls: list[Call] = []
         self.ephemerals: list[dict[str, Any]] = []
@@ -217,6 +224,7 @@ class FakeSlack:
         self._port: int | None = None
         self._handlers: dict[str, Handler] = {
             "auth.test": self._auth_test,
+            "apps.connections.open": self._apps_connections_open,
             "chat.postMessage": self._chat_post_message,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "chat.update": self._chat_update,
@@ -236,6 +244,7 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{name}", self._response)
+        self.socket.add_routes(app)
         self._server = Loopback(app)
         self._port = await self._server.start()
         log.debug("fake Slack listening on %s", self.base_url)
@@ -243,6 +252,7 @@ class FakeSlack:
     async def close(self) -> None:
         """Stop answering and free the port."""
         if self._server is not None:
+            await self.socket.close()
             await self._server.close()
             self._server = None
 
@@ -369,6 +379,18 @@ class FakeSlack:
         """Make ``name``'s response_url refuse further posts, as after its 30 minutes."""
         self._response_urls[name].expired = True
 
+    async def socket_command(
+        self, command: str, text: str, *, user: str = "U0ALICE", channel: str = GENERAL
+    ) -> SocketAck:
+        """Deliver a slash command over the app's Socket Mode connection; return its ack once it arrives.
+
+        The command's ``response_url`` is captured under ``ack.response_name`` (see :attr:`responses`).
+        """
+        self._socket_commands += 1
+        return await self.socket.command(
+            command, text, user=user, channel=channel, response_name=f"socket{self._socket_commands}"
+        )
+
     # -- inspection ----------------------------------------------------------------------------
 
     def messages(self, channel: str) -> list[dict[str, Any]]:
@@ -413,8 +435,8 @@ class FakeSlack:
         handler = self._handlers.get(method)
         if token is None:
             return self._answer(method, args, {"ok": False, "error": "not_authed"}, 200)
-        if token != self.token:
-            return self._answer(method, args, {"ok": False, "error": "invalid_auth"}, 200)
+        if (error := self._token_error(method, token)) is not None:
+            return self._answer(method, args, {"ok": False, "error": error}, 200)
         if handler is None:
             return self._answer(method, args, {"ok": False, "error": "unknown_method"}, 200)
         if (failure := self._take_failure(method)) is not None:
@@ -448,6 +470,16 @@ class FakeSlack:
         error = None if body.get("ok") else body.get("error")
         self.calls.append(Call(method=method, args=dict(args), status=status, error=error))
         return web.json_response(body, status=status, headers=headers)
+
+    def _token_error(self, method: str, token: str) -> str | None:
+        # apps.connections.open takes only the app-level token; other methods only the bot token.
+        # Slack answers a token of the wrong kind with not_allowed_token_type, an unknown one with invalid_auth.
+        wanted, other = (self.token, self.app_token)
+        if method == "apps.connections.open":
+            wanted, other = other, wanted
+        if token == wanted:
+            return None
+        return "not_allowed_token_type" if token == other else "invalid_auth"
 
     def _take_failure(self, method: str) -> _Failure | None:
         queue = self._failures.get(method)
@@ -520,6 +552,9 @@ class FakeSlack:
             "bot_id": self.bot_id,
             "is_enterprise_install": False,
         }
+
+    async def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "url": self.socket.open_url()}
 
     async def _chat_post_message(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._writable_channel(_required(args, "channel"))

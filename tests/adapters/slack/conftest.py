@@ -28,15 +28,15 @@ CONFIG_ADMIN = "U0CFGADMIN"
 
 
 def slack_config(fake: FakeSlack, **changes: Any) -> Config:
-    slack = SlackConfig(
-        enabled=True,
-        bot_token=fake.token,
-        app_token="xapp-fake",
-        signing_secret=SECRET,
-        api_base_url=fake.base_url,
-        admins=(CONFIG_ADMIN,),
-        **changes,
-    )
+    fields: dict[str, Any] = {
+        "enabled": True,
+        "bot_token": fake.token,
+        "app_token": "xapp-fake",  # FakeSlack's default app_token
+        "signing_secret": SECRET,
+        "api_base_url": fake.base_url,
+        "admins": (CONFIG_ADMIN,),
+    }
+    slack = SlackConfig(**(fields | changes))
     return Config(slack=slack)
 
 
