@@ -36,6 +36,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncRateLimitErrorRetryHandler,
 )
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from adapters.slack_commands import (
     SHARE_ACTION,
@@ -133,15 +134,7 @@ class SlackAdapter:
     async def start(self) -> None:
         """Check the token with ``auth.test`` and learn the bot's user and workspace ids."""
         _, read = self._clients()
-        try:
-            auth = await read.auth_test()
-        except SlackApiError as exc:
-            error = str(exc.response.get("error", ""))
-            if error in _REFUSED_TOKEN:
-                raise ConfigError(f"slack.bot_token: Slack refused it ({error})") from None
-            raise self._error("auth.test", exc) from None
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise DeliveryError(f"slack auth.test: cannot reach {api_base_url(self._config)}: {exc!r}") from None
+        auth = await _token_call(read.auth_test(), method="auth.test", token_key="slack.bot_token", client=read)
         self.bot_user_id = str(auth.get("user_id", ""))
         self.team_id = str(auth.get("team_id", ""))
         log.info("slack: connected as %s in workspace %s", self.bot_user_id, self.team_id)
@@ -268,16 +261,32 @@ async def open_socket_url(client: AsyncWebClient, app_token: str) -> str:
     slack_sdk's socket client would retry a refused token forever (logging a traceback every
     ``ping_interval``), so ``serve`` opens the first URL itself and hands it to the client.
     """
+    response = await _token_call(
+        client.apps_connections_open(app_token=app_token),
+        method="apps.connections.open",
+        token_key="slack.app_token",
+        client=client,
+        hint="; use the app-level xapp-… token",
+    )
+    return str(response["url"])
+
+
+async def _token_call(
+    call: Awaitable[AsyncSlackResponse], *, method: str, token_key: str, client: AsyncWebClient, hint: str = ""
+) -> AsyncSlackResponse:
+    """Await a Slack call that proves a token: a refused token is a ConfigError naming the config key.
+
+    Anything else Slack answers is a DeliveryError, like every other call; an unreachable API too.
+    """
     try:
-        response = await client.apps_connections_open(app_token=app_token)
+        return await call
     except SlackApiError as exc:
         error = str(exc.response.get("error", ""))
         if error in _REFUSED_TOKEN:
-            raise ConfigError(f"slack.app_token: Slack refused it ({error}); use the app-level xapp-… token") from None
-        raise SlackAdapter._error("apps.connections.open", exc) from None
+            raise ConfigError(f"{token_key}: Slack refused it ({error}){hint}") from None
+        raise SlackAdapter._error(method, exc) from None
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise DeliveryError(f"slack apps.connections.open: cannot reach {client.base_url}: {exc!r}") from None
-    return str(response["url"])
+        raise DeliveryError(f"slack {method}: cannot reach {client.base_url}: {exc!r}") from None
 
 
 def build_app(config: Config, store: Store, *, client: AsyncWebClient, engine: DigestPoster | None = None) -> AsyncApp:
