@@ -71,3 +71,28 @@ def test_secret_never_in_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(path, env={"PORT": "s3cr3t"})
     assert "s3cr3t" not in str(info.value)
+
+
+def test_example_config_documents_every_key() -> None:
+    import dataclasses
+
+    text = (ROOT / "config.example.yaml").read_text(encoding="utf-8")
+
+    def keys(cls: type, prefix: str = "") -> list[str]:
+        out = []
+        for f in dataclasses.fields(cls):
+            default = f.default if f.default is not dataclasses.MISSING else None
+            if dataclasses.is_dataclass(default):
+                out += keys(type(default), f"{prefix}{f.name}.")
+            else:
+                out.append(f"{prefix}{f.name}")
+        return out
+
+    from digestbot.config import ChannelConfig
+
+    missing = [
+        k
+        for k in keys(Config) + [f"channels.{k}" for k in keys(ChannelConfig)]
+        if f"{k.rsplit('.', 1)[-1]}:" not in text
+    ]
+    assert missing == [], f"config.example.yaml does not mention: {missing}"
