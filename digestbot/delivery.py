@@ -16,8 +16,9 @@ Targets run concurrently, bounded by one ``asyncio.Semaphore(delivery.concurrenc
 platform, held only while a send is in flight (never while backing off), so a failing target
 delays nobody else. Transient :class:`~digestbot.errors.DeliveryError`s are retried with
 exponential backoff and full jitter (``retry_after`` honoured) up to ``delivery.max_attempts``;
-the row then goes back to pending for a later run. Permanent ones are recorded, and a channel
-is disabled with the reason.
+the row then goes back to pending for a later run. A rate-limit answer also makes the platform's
+:class:`~digestbot.pacing.Pacer` space its sends from then on, so retries do not come as a herd.
+Permanent ones are recorded, and a channel is disabled with the reason.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from digestbot.errors import CommandError, DeliveryError
 from digestbot.formatter import format_digest, format_matches, format_no_digest
 from digestbot.labels import Labels, labels_for
 from digestbot.outbox import Delivery, Outbox, Slot
+from digestbot.pacing import Pacer, Ticket
 from digestbot.ports import Adapter, Target
 from digestbot.records import Digest, Paper
 from digestbot.schedule import default_digest_date, is_weekend, nominal_list_date
@@ -206,7 +208,7 @@ class DeliveryEngine:
         self.labels: Labels = labels_for(config.locale)
         self._sleep = sleep
         self._rng = rng or random.Random()
-        self._resume_at: dict[str, float] = {}
+        self._pacers = {p: Pacer() for p in self.adapters}
         self._limits = {p: asyncio.Semaphore(max(1, config.delivery.concurrency)) for p in self.adapters}
 
     async def close(self) -> None:
@@ -556,8 +558,10 @@ class DeliveryEngine:
         limit = self._limits[platform]
         attempts = max(1, self.config.delivery.max_attempts)
         attempt = rate_limited = 0
+        pacer = self._pacers[platform]
+        loop = asyncio.get_running_loop()
         while True:
-            await self._wait_for_rate_limit(platform)
+            ticket = await self._wait_for_slot(pacer)
             try:
                 async with limit:
                     sent = await adapter.send(row.target, row.payload, key=row.key, thread=thread)
@@ -571,13 +575,14 @@ class DeliveryEngine:
                 log.warning("%s %s: unexpected %s from the adapter: %s", row.target, row.key, type(exc).__name__, exc)
                 error, retry_after, ambiguous = f"{type(exc).__name__}: {exc}", None, True
             else:
+                pacer.sent(loop.time())
                 await self.outbox.mark_sent(row, sent.message_id)
                 return _Outcome.SENT, sent.message_id
             if retry_after is not None:
-                # The platform said when to come back: hold every send to it until then, and do not
-                # count it as a failed attempt (it is pacing, not an outage), within reason.
-                gate = asyncio.get_running_loop().time() + retry_after
-                self._resume_at[platform] = max(self._resume_at.get(platform, 0.0), gate)
+                # The platform said when to come back: hold every send to it until then, slow the
+                # platform's pace (see digestbot.pacing), and do not count it as a failed attempt
+                # (it is pacing, not an outage), within reason.
+                pacer.rate_limited(ticket, loop.time(), retry_after)
                 rate_limited += 1
             else:
                 attempt += 1
@@ -597,12 +602,18 @@ class DeliveryEngine:
                     await self.outbox.mark_sent(row, found.message_id)
                     return _Outcome.SENT, found.message_id
 
-    async def _wait_for_rate_limit(self, platform: str) -> None:
-        """Wait while the platform's last rate-limit answer says to (one 429 pauses all its sends)."""
-        while (wait := self._resume_at.get(platform, 0.0) - asyncio.get_running_loop().time()) > 0:
+    async def _wait_for_slot(self, pacer: Pacer) -> Ticket:
+        """Wait for this send's slot in the platform's pace (and past its rate-limit gate)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            ticket = pacer.reserve(loop.time())
+            if (wait := ticket.slot - loop.time()) <= 0:
+                return ticket
             await self._sleep(wait)
-            if self._sleep is not asyncio.sleep:
-                return  # an injected test sleep does not move the loop's clock
+            if self._sleep is not asyncio.sleep or pacer.still_valid(ticket, loop.time()):
+                return ticket  # (an injected test sleep does not move the loop's clock: go)
+            # A rate-limit answer came while waiting: the slot was given under a pace or gate
+            # that no longer holds; take a new one behind the senders that wait already.
 
     async def _permanent_failure(self, row: Delivery, exc: DeliveryError) -> None:
         await self.outbox.mark_failed(row, str(exc))
