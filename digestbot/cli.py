@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from digestbot import __version__, commands
 from digestbot.blocks import Message
@@ -50,9 +50,27 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"invalid date {text!r} (expected YYYY-MM-DD)") from None
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
 def db_path(args: argparse.Namespace, config: Config) -> Path:
     """Return the database path: ``--db``, else the config's ``database``, else ./digestbot.sqlite3."""
     return Path(args.db or config.database)
+
+
+def existing_db(args: argparse.Namespace, config: Config) -> Path:
+    """Return the database path for a command that only reads it; a missing file is a typo, not a new archive."""
+    path = db_path(args, config)
+    if not path.exists():
+        raise CommandError(f"no archive at {path}: run 'digestbot demo' or 'digestbot ingest FILE' first, or fix --db")
+    return path
 
 
 def _out(text: str) -> None:
@@ -188,13 +206,16 @@ async def _digest_message(
 
 async def cmd_preview(args: argparse.Namespace, config: Config) -> int:
     """Render a day's digest without posting it."""
-    async with await Store.open(db_path(args, config)) as store:
+    async with await Store.open(existing_db(args, config)) as store:
         message = await _digest_message(store, args.date, config, args.top, args.topic)
     if args.html:
         from adapters.html_preview import render_html
 
         title = message.fallback.split(":", 1)[0]
-        await asyncio.to_thread(Path(args.html).write_text, render_html([message], title=title), encoding="utf-8")
+        try:
+            await asyncio.to_thread(Path(args.html).write_text, render_html([message], title=title), encoding="utf-8")
+        except OSError as exc:
+            raise CommandError(f"cannot write {args.html}: {exc.strerror or exc}") from None
         _out(f"wrote {args.html}: {title}, as Discord and Slack would show it")
         return 0
     _show([message], args)
@@ -203,7 +224,7 @@ async def cmd_preview(args: argparse.Namespace, config: Config) -> int:
 
 async def cmd_lookup(args: argparse.Namespace, config: Config) -> int:
     """Answer a /paper query from the command line."""
-    async with await Store.open(db_path(args, config)) as store:
+    async with await Store.open(existing_db(args, config)) as store:
         message = await answer_paper(store, labels_for(config.locale), args.query)
     _show([message], args)
     return 0 if message.kind == "paper" else 1
@@ -217,7 +238,8 @@ async def cmd_check_config(args: argparse.Namespace, config: Config) -> int:
     if args.show:
         _out(json.dumps(redacted(config), ensure_ascii=False, indent=2))
     platforms = [p for p in ("discord", "slack") if getattr(config, p).enabled] or ["console only"]
-    _out(f"{path or '(defaults)'}: OK — {len(config.channels)} channels; platforms: {', '.join(platforms)}")
+    channels = f"{len(config.channels)} channel{'' if len(config.channels) == 1 else 's'}"
+    _out(f"{path or '(defaults)'}: OK — {channels}; platforms: {', '.join(platforms)}")
     return 0
 
 
@@ -376,14 +398,21 @@ async def cmd_discord(args: argparse.Namespace, config: Config) -> int:
 # -- parser -------------------------------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, like every other digestbot error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser for every sub-command."""
-    parser = argparse.ArgumentParser(prog="digestbot", description="The day's research papers, in your team chat.")
+    parser = _Parser(prog="digestbot", description="The day's research papers, in your team chat.")
     parser.add_argument("--version", action="version", version=f"digestbot {__version__}")
     parser.add_argument("--config", help="YAML config file (default: $DIGESTBOT_CONFIG, else none)")
     parser.add_argument("--db", help="SQLite database file (default: the config's 'database', ./digestbot.sqlite3)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     def add(name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
@@ -415,7 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=500, help="at most this many papers (default 500)")
     p = add("preview", cmd_preview, "render a day's digest without posting it")
     p.add_argument("--date", type=_date, help="digest date (default: the newest)")
-    p.add_argument("--top", type=int, help="only the N most-voted papers")
+    p.add_argument("--top", type=_positive, help="only the N most-voted papers")
     p.add_argument("--topic", action="append", metavar="T", help="only papers matching topic T (repeatable: any)")
     p.add_argument("--html", metavar="FILE", help="write a page showing the digest as Discord and Slack show it")
     platform_options(p)
@@ -438,13 +467,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("topic", nargs="*", metavar="TOPIC", help='words or a "quoted phrase"; -word excludes')
     p.add_argument("--platform", choices=("console", "discord", "slack"), required=True)
     p.add_argument("--user", required=True, help="the user's platform id")
-    p.add_argument("--workspace", default="", help="Slack team id (empty for Discord and the console)")
+    p.add_argument(
+        "--workspace",
+        default="",
+        help="Slack team id / Discord guild id; must match the channel's 'workspace' for DMs (empty: console)",
+    )
     return parser
 
 
-def _setup_logging(verbosity: int, config: Config | None) -> None:
-    level = logging.DEBUG if verbosity > 1 else logging.INFO if verbosity else logging.WARNING
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+def _setup_logging(verbosity: int, config: Config | None, command: str) -> None:
+    """Log to stderr at the level the situation calls for.
+
+    ``-v``/``-vv`` win; ``run`` (a service) uses the config's ``log_level``; one-shot commands
+    only show warnings, so their output stays the answer.
+    """
+    if verbosity:
+        level = logging.DEBUG if verbosity > 1 else logging.INFO
+    elif command == "run" and config is not None:
+        level = logging.getLevelName(config.log_level)
+    else:
+        level = logging.WARNING
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -456,9 +501,10 @@ def main(argv: list[str] | None = None) -> int:
         args.topic = [*args.topic, *extra]
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    _setup_logging(args.verbose, None)
+    _setup_logging(args.verbose, None, args.command)
     try:
         config = load_config(args.config or os.environ.get("DIGESTBOT_CONFIG") or None)
+        _setup_logging(args.verbose, config, args.command)
         status: int = asyncio.run(args.handler(args, config))
         return status
     except DigestbotError as exc:

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import yaml
 
-from digestbot.errors import ConfigError
+from digestbot.errors import CommandError, ConfigError
 
 Platform = Literal["discord", "slack", "console"]
 _ENV = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
@@ -229,6 +229,7 @@ def build(cls: type[Any], data: Any, path: str = "", env: Mapping[str, str] | No
 def _validate(config: Config) -> None:
     from digestbot.labels import labels_for
     from digestbot.schedule import parse_schedule
+    from digestbot.topics import parse_topic
 
     labels_for(config.locale)
     seen: set[tuple[str, str]] = set()
@@ -242,6 +243,11 @@ def _validate(config: Config) -> None:
         if not 1 <= ch.top <= 100:
             raise ConfigError(f"{where}.top: must be between 1 and 100, got {ch.top}")
         parse_schedule(ch.time, ch.timezone, list(ch.weekdays), where=where)
+        for j, topic in enumerate(ch.topics):
+            try:
+                parse_topic(topic, max_length=config.subscriptions.max_topic_length)
+            except CommandError as exc:
+                raise ConfigError(f"{where}.topics[{j}]: {exc}") from None
     if config.subscriptions.max_topics < 1 or config.subscriptions.max_topic_length < 3:
         raise ConfigError("subscriptions: max_topics must be ≥ 1 and max_topic_length ≥ 3")
     _validate_arxiv(config.sources.arxiv)

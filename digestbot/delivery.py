@@ -230,8 +230,11 @@ class DeliveryEngine:
         out = [c for c in chosen if c.id in wanted or f"{c.platform}:{c.id}" in wanted]
         found = {c.id for c in out} | {f"{c.platform}:{c.id}" for c in out}
         if missing := [w for w in wanted if w not in found]:
-            platforms = ", ".join(self.adapters) or "no platform"
-            raise CommandError(f"no enabled channel {', '.join(missing)} on {platforms}")
+            names = ", ".join(missing)
+            if not chosen:
+                raise CommandError(f"no channel {names}: none is configured (give --config or set $DIGESTBOT_CONFIG)")
+            known = ", ".join(f"{c.platform}:{c.id}" for c in chosen)
+            raise CommandError(f"no enabled channel {names}; enabled channels: {known}")
         return out
 
     async def post_digest(

@@ -144,6 +144,9 @@ def _parse_time(value: Any, where: str) -> time:
         raise ConfigError(f'{where}: got the number {value}; quote the time, e.g. "09:30"')
     if not isinstance(value, str):
         raise ConfigError(f'{where}: expected a time "HH:MM", got {value!r}')
+    if value.strip().isdigit():
+        # The config loader turned YAML's base-60 reading of an unquoted 9:00 (540) into text.
+        raise ConfigError(f'{where}: got the number {value.strip()}; quote the time, e.g. "09:30"')
     m = _HHMM.fullmatch(value.strip())
     if not m or int(m["hour"]) > 23 or int(m["minute"]) > 59:
         raise ConfigError(f'{where}: expected a 24-hour time "HH:MM" such as "09:30", got {value!r}')

@@ -138,3 +138,29 @@ def test_post_without_channels_says_how_to_add_one(demo_dir: Path) -> None:
     result = run(demo_dir, "post")
     assert result.returncode == 2
     assert result.stderr.startswith("digestbot: error: no channel to post to: add a channels: list")
+
+
+def test_user_mistakes_get_one_line(demo_dir: Path, tmp_path: Path) -> None:
+    cases = [
+        (["preview", "--html", str(tmp_path / "missing" / "x.html")], "cannot write"),
+        (["preview", "--top", "0"], "expected a whole number of at least 1"),
+        (["preview", "--date", "tomorrow"], "invalid date 'tomorrow'"),
+        (["--db", str(tmp_path / "typo.sqlite3"), "lookup", "x"], "no archive at"),
+    ]
+    for args, message in cases:
+        result = run(demo_dir, *args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.count("\n") == 1 and message in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "typo.sqlite3").exists()  # a read-only command never creates an archive
+
+
+def test_channel_topics_are_checked_with_the_config(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("channels:\n  - {platform: console, id: t, topics: [\"-survey\"]}\n")
+    result = run(tmp_path, "check-config", str(config))
+    assert result.returncode == 2
+    assert "channels[0].topics[0]:" in result.stderr and result.stderr.count("\n") == 1
+    config.write_text("channels:\n  - {platform: console, id: t, time: 9:00}\n")
+    result = run(tmp_path, "check-config", str(config))
+    assert result.returncode == 2 and 'quote the time' in result.stderr
