@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from digestbot import __version__, commands
 from digestbot.blocks import Message
 from digestbot.config import Config, load_config, redacted
-from digestbot.errors import CommandError, DigestbotError
+from digestbot.errors import CommandError, ConfigError, DigestbotError
 from digestbot.formatter import format_digest
 from digestbot.labels import labels_for
 from digestbot.lookup import answer_paper
-from digestbot.platforms import adapters_for, command_servers
+from digestbot.platforms import adapters_for, command_servers, enabled_platforms
 from digestbot.ports import Adapter
 from digestbot.sources.files import FORMATS, load_file
 from digestbot.store import Store
@@ -131,6 +131,8 @@ async def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
     """Load paper files, or fetch from Hugging Face or arXiv (one day, the newest, or a backfill range)."""
     if bool(args.paths) == bool(args.source):
         raise CommandError("give files to load, or --from huggingface|arxiv (not both)")
+    if args.paths and (args.date or args.since or args.until or args.refresh):
+        raise CommandError("--date, --since, --until and --refresh apply to --from; a file carries its own date")
     if args.date and (args.since or args.until):
         raise CommandError("give --date, or --since/--until, not both")
     if args.source == "arxiv" and not config.sources.arxiv.categories:
@@ -230,6 +232,21 @@ async def cmd_lookup(args: argparse.Namespace, config: Config) -> int:
     return 0 if message.kind == "paper" else 1
 
 
+def missing_credentials(config: Config) -> list[str]:
+    """Return what the platforms in use (enabled, or named by a channel) lack to post and serve."""
+    in_use = set(enabled_platforms(config))
+    problems = []
+    if "discord" in in_use and not config.discord.token:
+        problems.append("discord.token: not set (export DISCORD_TOKEN and write token: ${DISCORD_TOKEN})")
+    if "slack" in in_use and not config.slack.bot_token:
+        problems.append("slack.bot_token: not set (export SLACK_BOT_TOKEN and write bot_token: ${SLACK_BOT_TOKEN})")
+    if config.slack.enabled and config.slack.mode == "socket" and not config.slack.app_token:
+        problems.append("slack.app_token: Socket Mode needs the app-level xapp-… token (${SLACK_APP_TOKEN})")
+    if config.slack.enabled and config.slack.mode == "http" and not config.slack.signing_secret:
+        problems.append("slack.signing_secret: HTTP mode needs it (${SLACK_SIGNING_SECRET})")
+    return problems
+
+
 async def cmd_check_config(args: argparse.Namespace, config: Config) -> int:
     """Validate a config file (loading it already did); print a summary without secrets."""
     path = args.path or args.config
@@ -237,6 +254,8 @@ async def cmd_check_config(args: argparse.Namespace, config: Config) -> int:
         config = load_config(args.path)
     if args.show:
         _out(json.dumps(redacted(config), ensure_ascii=False, indent=2))
+    if missing := missing_credentials(config):
+        raise ConfigError(f"{path or '(defaults)'}: {missing[0]}")
     platforms = [p for p in ("discord", "slack") if getattr(config, p).enabled] or ["console only"]
     channels = f"{len(config.channels)} channel{'' if len(config.channels) == 1 else 's'}"
     _out(f"{path or '(defaults)'}: OK — {channels}; platforms: {', '.join(platforms)}")
@@ -307,7 +326,7 @@ async def cmd_post(args: argparse.Namespace, config: Config) -> int:
             await _close(adapters)
     for line in summary.planned:
         _out(f"would post {line}")
-    _out(summary.line())
+    _out(f"dry run: {len(summary.planned)} messages planned, nothing sent" if args.dry_run else summary.line())
     if summary.failed:
         return 1
     return EXIT_DEFERRED if summary.deferred else 0

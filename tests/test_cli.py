@@ -79,10 +79,12 @@ def test_bad_input_one_line_exit_2(tmp_path: Path) -> None:
 
 def test_check_config_never_echoes_secrets(tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
-    config.write_text("slack:\n  enabled: true\n  bot_token: ${SLACK_BOT_TOKEN}\n")
-    result = run(tmp_path, "check-config", str(config), "--show", env={"SLACK_BOT_TOKEN": "xoxb-secret-value"})
+    config.write_text("slack:\n  enabled: true\n  bot_token: ${SLACK_BOT_TOKEN}\n  app_token: ${SLACK_APP_TOKEN}\n")
+    env = {"SLACK_BOT_TOKEN": "xoxb-secret-value", "SLACK_APP_TOKEN": "xapp-secret-value"}
+    result = run(tmp_path, "check-config", str(config), "--show", env=env)
     assert result.returncode == 0, result.stderr
     assert "xoxb-secret-value" not in result.stdout + result.stderr
+    assert "xapp-secret-value" not in result.stdout + result.stderr
     shown = json.loads(result.stdout[: result.stdout.rindex("}") + 1])
     assert shown["slack"]["bot_token"] == "***"
 
@@ -164,3 +166,20 @@ def test_channel_topics_are_checked_with_the_config(tmp_path: Path) -> None:
     config.write_text("channels:\n  - {platform: console, id: t, time: 9:00}\n")
     result = run(tmp_path, "check-config", str(config))
     assert result.returncode == 2 and 'quote the time' in result.stderr
+
+
+def test_check_config_requires_the_credentials_in_use(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("channels:\n  - {platform: discord, id: '1'}\n")
+    result = run(tmp_path, "check-config", str(config))
+    assert result.returncode == 2 and "discord.token: not set" in result.stderr
+    config.write_text("slack:\n  enabled: true\n  bot_token: xoxb-1\n")
+    result = run(tmp_path, "check-config", str(config))
+    assert result.returncode == 2 and "slack.app_token: Socket Mode needs" in result.stderr
+    assert "xoxb-1" not in result.stderr
+
+
+def test_ingest_date_flags_need_a_live_source(tmp_path: Path) -> None:
+    seed = ROOT / "digestbot" / "data" / "daily-papers-2024-10-11.md"
+    result = run(tmp_path, "ingest", str(seed), "--date", "2024-10-11")
+    assert result.returncode == 2 and "apply to --from" in result.stderr
