@@ -209,7 +209,16 @@ async def _digest_message(
 async def cmd_preview(args: argparse.Namespace, config: Config) -> int:
     """Render a day's digest without posting it."""
     async with await Store.open(existing_db(args, config)) as store:
-        message = await _digest_message(store, args.date, config, args.top, args.topic)
+        top, topics = args.top, args.topic
+        if args.channel:
+            # Show what that channel would get: its own top N and topic filter (flags still win).
+            from digestbot.channels import load_channels
+
+            found = [c for c in await load_channels(store, config) if args.channel in (c.id, f"{c.platform}:{c.id}")]
+            if not found:
+                raise CommandError(f"no enabled channel {args.channel} in the config or set up in chat")
+            top, topics = top or found[0].top, topics or list(found[0].topics) or None
+        message = await _digest_message(store, args.date, config, top, topics)
     if args.html:
         from adapters.html_preview import render_html
 
@@ -465,6 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", type=_date, help="digest date (default: the newest)")
     p.add_argument("--top", type=_positive, help="only the N most-voted papers")
     p.add_argument("--topic", action="append", metavar="T", help="only papers matching topic T (repeatable: any)")
+    p.add_argument("--channel", metavar="ID", help="as this configured channel would get it (its top N and topics)")
     p.add_argument("--html", metavar="FILE", help="write a page showing the digest as Discord and Slack show it")
     platform_options(p)
     p = add("lookup", cmd_lookup, "look a paper up: arXiv id, arXiv/Hugging Face URL, or title words")

@@ -63,7 +63,7 @@ def paper_card(paper: Paper, labels: Labels, *, rank: int | None = None, extra_m
 
 def digest_heading(day: date, count: int, labels: Labels, topics: Sequence[str] = ()) -> str:
     """Return the digest's heading text: title, date and paper count (and the topic filter)."""
-    text = f"{labels.digest_title} — {day.isoformat()} · {count} {labels.papers}"
+    text = f"{labels.digest_title} — {day.isoformat()} · {count} {labels.paper if count == 1 else labels.papers}"
     if topics:
         text += f" · {labels.topics}: {', '.join(topics)}"
     return text

@@ -17,6 +17,7 @@ class Labels:
 
     digest_title: str = "Daily Papers"
     papers: str = "papers"
+    paper: str = "paper"
     votes: str = "votes"
     vote: str = "vote"
     et_al: str = "et al."
@@ -39,6 +40,7 @@ LABELS: dict[str, Labels] = {
     "ko": Labels(
         digest_title="오늘의 논문",
         papers="편",
+        paper="편",
         votes="추천",
         vote="추천",
         et_al="외",

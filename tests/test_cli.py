@@ -183,3 +183,17 @@ def test_ingest_date_flags_need_a_live_source(tmp_path: Path) -> None:
     seed = ROOT / "digestbot" / "data" / "daily-papers-2024-10-11.md"
     result = run(tmp_path, "ingest", str(seed), "--date", "2024-10-11")
     assert result.returncode == 2 and "apply to --from" in result.stderr
+
+
+def test_preview_as_a_channel_gets_it(demo_dir: Path) -> None:
+    config = demo_dir / "channels.yaml"
+    config.write_text(
+        f"database: {demo_dir / 'db.sqlite3'}\n"
+        "channels:\n  - {platform: console, id: quant, top: 1, topics: [quantization]}\n"
+    )
+    result = run(demo_dir, "--config", str(config), "preview", "--channel", "quant")
+    assert result.returncode == 0, result.stderr
+    assert "Daily Papers — 2024-10-11 · 1 paper · topics: quantization" in result.stdout
+    assert result.stdout.count("https://arxiv.org/abs/") == 1
+    missing = run(demo_dir, "--config", str(config), "preview", "--channel", "nope")
+    assert missing.returncode == 2 and "no enabled channel nope" in missing.stderr
