@@ -52,6 +52,11 @@ class Channel:
         """The adapter target for this channel."""
         return Target(platform=self.platform, kind="channel", id=self.id, workspace=self.workspace)
 
+    @property
+    def names(self) -> frozenset[str]:
+        """The ways an operator may name this channel: its id, or ``platform:id``."""
+        return frozenset((self.id, f"{self.platform}:{self.id}"))
+
 
 def validate_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     """Return ``settings`` checked and normalised, or raise CommandError naming the bad key."""

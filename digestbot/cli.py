@@ -96,12 +96,10 @@ def _render(message: Message, platform: str, *, colour: bool) -> list[Any]:
 def _show(messages: list[Message], args: argparse.Namespace) -> None:
     platform = getattr(args, "platform", "console")
     payloads = [p for m in messages for p in _render(m, platform, colour=sys.stdout.isatty())]
-    if getattr(args, "json", False):
-        _out(json.dumps(payloads, ensure_ascii=False, indent=2))
-    elif platform == "console":
+    if platform == "console" and not getattr(args, "json", False):
         for text in payloads:
             _out(text)
-    else:
+    else:  # platform payloads are JSON documents whether or not --json was given
         _out(json.dumps(payloads, ensure_ascii=False, indent=2))
 
 
@@ -214,7 +212,7 @@ async def cmd_preview(args: argparse.Namespace, config: Config) -> int:
             # Show what that channel would get: its own top N and topic filter (flags still win).
             from digestbot.channels import load_channels
 
-            found = [c for c in await load_channels(store, config) if args.channel in (c.id, f"{c.platform}:{c.id}")]
+            found = [c for c in await load_channels(store, config) if args.channel in c.names]
             if not found:
                 raise CommandError(f"no enabled channel {args.channel} in the config or set up in chat")
             top, topics = top or found[0].top, topics or list(found[0].topics) or None

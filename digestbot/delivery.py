@@ -227,8 +227,8 @@ class DeliveryEngine:
         if ids is None:
             return chosen
         wanted = list(ids)
-        out = [c for c in chosen if c.id in wanted or f"{c.platform}:{c.id}" in wanted]
-        found = {c.id for c in out} | {f"{c.platform}:{c.id}" for c in out}
+        out = [c for c in chosen if c.names.intersection(wanted)]
+        found = frozenset().union(*(c.names for c in out))
         if missing := [w for w in wanted if w not in found]:
             names = ", ".join(missing)
             if not chosen:
