@@ -134,7 +134,9 @@ async def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
     if args.date and (args.since or args.until):
         raise CommandError("give --date, or --since/--until, not both")
     if args.source == "arxiv" and not config.sources.arxiv.categories:
-        raise CommandError("no arXiv categories configured: set sources.arxiv.categories, e.g. [cs.CL, cs.LG]")
+        from digestbot.ingest import NO_CATEGORIES
+
+        raise CommandError(NO_CATEGORIES)  # before opening the database or asking arXiv anything
     async with await Store.open(db_path(args, config)) as store:
         if args.paths:
             return await ingest_files(store, args.paths, args.format)

@@ -29,6 +29,7 @@ from digestbot.store import Store
 log = logging.getLogger(__name__)
 
 MAX_BACKFILL_DAYS = 3660
+NO_CATEGORIES = "no arXiv categories configured: set sources.arxiv.categories, e.g. [cs.CL, cs.LG]"
 
 #: Fetch one day's papers from a source (every page of it).
 DayFetch = Callable[[date], Awaitable[list[Paper]]]
@@ -64,7 +65,7 @@ def arxiv_day_fetch(store: Store, client: ArxivClient, categories: Sequence[str]
     order and votes: arXiv only fills its gaps (:func:`~digestbot.enrich.fill_from_arxiv`).
     """
     if not categories:
-        raise CommandError("no arXiv categories configured: set sources.arxiv.categories, e.g. [cs.CL, cs.LG]")
+        raise CommandError(NO_CATEGORIES)
 
     async def fetch(day: date) -> list[Paper]:
         papers = await client.fetch_category(list(categories), day, max_results=MAX_RESULTS_PER_CALL)
@@ -108,7 +109,7 @@ async def backfill(
     total = (until - since).days + 1
     if total > MAX_BACKFILL_DAYS:
         raise CommandError(f"a backfill of {total} days is too long (at most {MAX_BACKFILL_DAYS}); split it")
-    stored = set(await store.digest_dates(limit=total + 1_000_000)) if not refresh else set()
+    stored = set() if refresh else set(await store.digest_dates(limit=total, since=since, until=until))
     reports = []
     for i in range(total):
         day = since + timedelta(days=i)

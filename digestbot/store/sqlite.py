@@ -307,10 +307,13 @@ class Store:
             return None
         return Digest(date=day, papers=tuple(paper_from_row(r[:-1]) for r in rows))
 
-    async def digest_dates(self, *, limit: int = 30) -> list[date]:
-        """Return the newest dates that have a digest, newest first."""
-        sql = "SELECT DISTINCT digest_date FROM digest_entries ORDER BY digest_date DESC LIMIT ?"
-        async with self._db.execute(sql, (limit,)) as cur:
+    async def digest_dates(self, *, limit: int = 30, since: date = date.min, until: date = date.max) -> list[date]:
+        """Return the newest dates that have a digest (optionally within [since, until]), newest first."""
+        sql = (
+            "SELECT DISTINCT digest_date FROM digest_entries WHERE digest_date BETWEEN ? AND ?"
+            " ORDER BY digest_date DESC LIMIT ?"
+        )
+        async with self._db.execute(sql, (since.isoformat(), until.isoformat(), limit)) as cur:
             return [date.fromisoformat(r[0]) for r in await cur.fetchall()]
 
     async def latest_digest_date(self, *, on_or_before: date | None = None) -> date | None:
