@@ -280,6 +280,11 @@ _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*")
 _LANGUAGE_HINT = "expected a language code such as ko, en, ja or pt-BR"
 
 
+def valid_language(code: str) -> bool:
+    """Tell whether ``code`` looks like a language code (``ko``, ``en``, ``pt-BR``)."""
+    return bool(_LANGUAGE.fullmatch(code))
+
+
 def _validate_summaries(summaries: SummariesConfig) -> None:
     from urllib.parse import urlsplit
 

@@ -15,8 +15,9 @@ from digestbot.records import Paper
 from digestbot.sources.huggingface import load_daily_papers_json
 from digestbot.store import Store
 from digestbot.store.summaries import SummaryStore
-from digestbot.summaries import HEADINGS, ModelClient, localize, make_summaries, summary_key
+from digestbot.summaries.client import ModelClient
 from digestbot.summaries.prompt import (
+    HEADINGS,
     MAX_PART,
     InvalidAnswer,
     build_messages,
@@ -25,6 +26,8 @@ from digestbot.summaries.prompt import (
     parse_json_answer,
     trim_part,
 )
+from digestbot.summaries.runner import make_summaries
+from digestbot.summaries.view import localize, summary_key
 from tests.fakes.openai_server import OpenAIServer, Reply, golden_parts
 from tests.fakes.sources_server import fixture_text
 
@@ -80,7 +83,9 @@ def test_bullet_answer_goes_through_the_sample_parser() -> None:
     paper = hf_papers()[0]
     parts = next(iter(golden_parts().values()))
     text = "Here is the summary:\n\n" + "\n".join(f"- **{h}**: {parts[h]}" for h in HEADINGS)
-    text = text.replace(parts["Technical Details"], parts["Technical Details"][:20] + "\n  " + parts["Technical Details"][20:])
+    text = text.replace(
+        parts["Technical Details"], parts["Technical Details"][:20] + "\n  " + parts["Technical Details"][20:]
+    )
     sections = parse_bullet_answer(text, paper)
     assert [h for h, _ in sections] == list(HEADINGS)
     assert sections[0][1] == parts["What's New"]
@@ -172,7 +177,11 @@ async def test_bullet_fallback_after_a_400_on_json_schema(hf_store: Store) -> No
 
 @pytest.mark.parametrize(
     "content",
-    ["{not json", '{"whats_new": "only one part"}', '{"whats_new": "", "technical_details": "b", "performance_highlights": "c"}'],
+    [
+        "{not json",
+        '{"whats_new": "only one part"}',
+        '{"whats_new": "", "technical_details": "b", "performance_highlights": "c"}',
+    ],
 )
 async def test_malformed_or_incomplete_answers_fail_that_paper_only(hf_store: Store, content: str) -> None:
     async with OpenAIServer(api_key=KEY) as server:
@@ -196,7 +205,9 @@ async def test_over_long_parts_are_trimmed_at_a_sentence(hf_store: Store) -> Non
 async def test_429_with_retry_after_is_honoured(hf_store: Store) -> None:
     sleeps = Sleeps()
     async with OpenAIServer(api_key=KEY) as server:
-        server.script(Reply(status=429, headers={"Retry-After": "7"}), Reply(status=429, headers={"retry-after-ms": "250"}))
+        server.script(
+            Reply(status=429, headers={"Retry-After": "7"}), Reply(status=429, headers={"retry-after-ms": "250"})
+        )
         report = await run(hf_store, config_for(server), hf_papers()[:1], ["en"], sleeps=sleeps)
         assert len(server.requests) == 3
     assert report.summarized == 1 and report.requests == 3

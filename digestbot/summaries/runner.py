@@ -12,7 +12,6 @@ how many.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -22,9 +21,10 @@ from digestbot.config import Config
 from digestbot.errors import ConfigError
 from digestbot.records import Paper
 from digestbot.store import Store
-from digestbot.store.summaries import SummaryKey, SummaryStore
+from digestbot.store.summaries import SummaryStore
 from digestbot.summaries.client import ModelClient, SummaryFailed
-from digestbot.summaries.prompt import PROMPT_VERSION, needs_summary
+from digestbot.summaries.prompt import needs_summary
+from digestbot.summaries.view import summary_key
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +55,6 @@ class SummaryReport:
             f"tokens: {self.prompt_tokens:,} prompt + {self.completion_tokens:,} completion = {total:,}"
             f" in {self.requests} request{'' if self.requests == 1 else 's'}{per}"
         )
-
-
-def summary_key(config: Config, language: str) -> SummaryKey:
-    """Return the cache key of summaries made now in ``language``."""
-    return SummaryKey(language=language, model=config.summaries.model, prompt_version=PROMPT_VERSION)
 
 
 async def languages_in_use(store: Store, config: Config) -> list[str]:
@@ -149,23 +144,6 @@ async def make_summaries(
         requests=counts["requests"],
         prompt_tokens=counts["prompt"],
         completion_tokens=counts["completion"],
-    )
-
-
-async def localize(store: Store, config: Config, papers: Sequence[Paper], language: str) -> tuple[Paper, ...]:
-    """Return ``papers`` with their stored summary in ``language`` as their sections, where one exists.
-
-    A paper with its own sections (the sample digest) keeps them; with summaries off, nothing changes.
-    """
-    if not config.summaries.enabled:
-        return tuple(papers)
-    ids = [p.arxiv_id for p in papers if not p.sections]
-    if not ids:
-        return tuple(papers)
-    found = await SummaryStore(store).shown(ids, summary_key(config, language))
-    return tuple(
-        dataclasses.replace(p, sections=found[p.arxiv_id]) if p.arxiv_id in found and not p.sections else p
-        for p in papers
     )
 
 
