@@ -483,8 +483,12 @@ class DeliveryEngine:
             by_user[key] = list(grouped.values())
         if not by_user:
             return
+        # Subscribers read the default summary language (a DM belongs to no channel).
+        language = self.config.summary_language()
+        shown = {p.arxiv_id: p for p in await localize(self.store, self.config, digest.papers, language)}
 
         async def one(user: UserKey, found: list[tuple[Paper, list[str]]]) -> None:
+            found = [(shown.get(p.arxiv_id, p), topics) for p, topics in found]
             target = Target(platform=user[0], kind="user", id=user[2], workspace=user[1])
             signature = ("matches", digest.date, tuple((p.arxiv_id, tuple(t)) for p, t in found))
             payloads = matches.payloads(

@@ -4,7 +4,7 @@ By default it answers like a capable server: with ``response_format`` of type ``
 returns the three parts as a JSON object, without it the sample's bullet lines. The parts are
 the **golden shape**: for a paper of the sample digest (matched by title) its own Korean parts
 when asked for Korean, else a short text tagged with the language (``[en] …``). Usage numbers
-are a tokenizer-free estimate (see :func:`estimate_tokens`).
+are a tokenizer-free estimate (:func:`bench.summaries_cost.estimate_tokens`).
 
 Tests script what happens next with :meth:`OpenAIServer.script` (status, headers such as
 ``Retry-After``, a delay, a raw ``content`` for malformed or over-long answers), make every
@@ -26,6 +26,7 @@ from typing import Any, Self
 
 from aiohttp import web
 
+from bench.summaries_cost import estimate_tokens
 from digestbot.sources.markdown import parse_markdown_digest
 from tests.fakes.loopback import Loopback
 
@@ -34,16 +35,6 @@ HEADINGS = ("What's New", "Technical Details", "Performance Highlights")
 KEYS = ("whats_new", "technical_details", "performance_highlights")
 _LANGUAGE = re.compile(r"\(([A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*)\), in three parts")
 _TITLE = re.compile(r"^Title: (.*)$", re.MULTILINE)
-
-
-def estimate_tokens(text: str) -> int:
-    """Estimate tokens without a tokenizer: ~4 characters per token for ASCII, ~1 per other character.
-
-    The ASCII rule is OpenAI's published rule of thumb for English; one token per Hangul
-    syllable is what the o200k vocabulary averages on Korean prose (cl100k needs more).
-    """
-    ascii_chars = sum(1 for c in text if ord(c) < 128)
-    return (ascii_chars + 3) // 4 + (len(text) - ascii_chars)
 
 
 def golden_parts() -> dict[str, dict[str, str]]:
