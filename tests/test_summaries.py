@@ -278,3 +278,18 @@ async def test_papers_with_their_own_sections_are_not_sent(seeded_store: Store) 
         assert digest is not None
         report = await run(seeded_store, config_for(server), list(digest.papers), ["ko", "en"])
         assert (report.summarized, report.cached, report.failed) == (0, 0, 0) and server.requests == []
+
+
+async def test_unknown_model_is_a_config_error_naming_the_model(hf_store: Store) -> None:
+    async with OpenAIServer(api_key=KEY) as server:
+        server.fail_all = Reply(status=404)
+        with pytest.raises(ConfigError) as info:
+            await run(hf_store, config_for(server), hf_papers()[:2], ["en"])
+    assert "summaries.model" in str(info.value) and "fake-model" in str(info.value)
+
+
+async def test_a_400_on_the_bullet_request_fails_that_paper(hf_store: Store) -> None:
+    async with OpenAIServer(api_key=KEY, json_schema=False) as server:
+        server.script(Reply(status=400), Reply(status=400))  # json_schema refused, then bullets refused too
+        report = await run(hf_store, config_for(server, concurrency=1), hf_papers()[:2], ["en"])
+    assert (report.summarized, report.failed) == (1, 1)

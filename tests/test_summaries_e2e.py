@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import re
@@ -149,7 +150,7 @@ class RenderingAdapter(FakeAdapter):
 def scheduled_config(hf: str, oai: str, *, deadline: float) -> Config:
     data = {
         "sources": {"huggingface": {"base_url": hf}},
-        "summaries": {"enabled": True, "base_url": oai, "api_key": KEY, "deadline": deadline},
+        "summaries": {"enabled": True, "base_url": oai, "api_key": KEY, "deadline": deadline, "language": "en"},
         "channels": [{"platform": "discord", "id": "ko-room", "language": "ko"}, {"platform": "discord", "id": "en-room", "language": "en"}],
     }  # fmt: skip
     config: Config = build(Config, data, env={})
@@ -169,10 +170,12 @@ async def post_friday(store: Store, config: Config) -> RenderingAdapter:
 
 
 async def test_scheduled_post_summarizes_after_the_ingest_per_channel_language(store: Store) -> None:
+    await store.add_subscription(platform="discord", workspace="", user="u1", topic="retrieval", max_topics=5)
     async with SourcesServer() as hf, OpenAIServer(api_key=KEY) as oai:
         adapter = await post_friday(store, scheduled_config(hf.base_url, oai.base_url, deadline=30))
         assert len(oai.requests) == 14  # 7 papers x (ko, en)
     texts = {p.target.id: p.payload["text"] for p in adapter.posts}
+    assert "[en] What's New" in texts["u1"]  # subscriber DMs: the default language (summaries.language: en)
     golden = golden_parts()
     assert sum(parts["Technical Details"][:30] in texts["ko-room"] for parts in golden.values()) == 6
     assert "[en] What's New" in texts["en-room"] and "[ko]" not in texts["en-room"]
@@ -196,11 +199,10 @@ async def test_withdrawn_papers_leave_digests_and_say_so_in_lookup(store: Store)
     from digestbot.sources.huggingface import load_daily_papers_json
     from tests.fakes.sources_server import fixture_text
 
-    papers = load_daily_papers_json(fixture_text("hf/daily_papers_2024-10-11.json"), origin="f", digest_date=DAY)
+    entries = json.loads(fixture_text("hf/daily_papers_2024-10-11.json"))
+    entries[0]["paper"]["withdrawnAt"] = "2024-10-13T08:00:00.000Z"  # as Hugging Face marks a withdrawn paper
+    papers = load_daily_papers_json(json.dumps(entries), origin="f", digest_date=DAY)
     gone = papers[0].arxiv_id
-    papers[0] = papers[0].merged_with(
-        type(papers[0])(arxiv_id=gone, title=papers[0].title, extra={"withdrawnAt": "2024-10-13T08:00:00.000Z"})
-    )
     await store.upsert_papers(papers, digest_date=DAY)
     digest = await store.digest(DAY)
     assert digest is not None and gone not in {p.arxiv_id for p in digest.papers} and len(digest.papers) == 6
