@@ -288,6 +288,9 @@ def missing_credentials(config: Config) -> list[str]:
         problems.append("slack.app_token: Socket Mode needs the app-level xapp-… token (${SLACK_APP_TOKEN})")
     if config.slack.enabled and config.slack.mode == "http" and not config.slack.signing_secret:
         problems.append("slack.signing_secret: HTTP mode needs it (${SLACK_SIGNING_SECRET})")
+    summaries = config.summaries
+    if summaries.enabled and not summaries.api_key and summaries.base_url.startswith("https://api.openai.com/"):
+        problems.append("summaries.api_key: OpenAI needs a key (api_key: ${SUMMARIES_API_KEY})")
     return problems
 
 

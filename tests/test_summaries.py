@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import io
+import json
 import logging
 from datetime import date
 from typing import Any
@@ -18,6 +20,7 @@ from digestbot.store.summaries import SummaryStore
 from digestbot.summaries.client import ModelClient
 from digestbot.summaries.prompt import (
     HEADINGS,
+    KEYS,
     MAX_PART,
     InvalidAnswer,
     build_messages,
@@ -74,9 +77,8 @@ def test_golden_parts_of_the_sample_pass_validation_unchanged() -> None:
     golden = golden_parts()
     assert len(golden) >= 20
     for parts in golden.values():
-        assert dict(parse_json_answer(__import__("json").dumps(dict(zip(
-            ("whats_new", "technical_details", "performance_highlights"), parts.values(), strict=True
-        ))))) == parts  # fmt: skip
+        answer = json.dumps(dict(zip(KEYS, parts.values(), strict=True)), ensure_ascii=False)
+        assert dict(parse_json_answer(answer)) == parts
 
 
 def test_bullet_answer_goes_through_the_sample_parser() -> None:
@@ -192,7 +194,7 @@ async def test_malformed_or_incomplete_answers_fail_that_paper_only(hf_store: St
 
 async def test_over_long_parts_are_trimmed_at_a_sentence(hf_store: Store) -> None:
     long = "This is one sentence of the summary. " * 40
-    content = __import__("json").dumps({"whats_new": long, "technical_details": "b.", "performance_highlights": "c."})
+    content = json.dumps({"whats_new": long, "technical_details": "b.", "performance_highlights": "c."})
     async with OpenAIServer(api_key=KEY) as server:
         server.script(Reply(content=content))
         config = config_for(server)
@@ -293,3 +295,68 @@ async def test_a_400_on_the_bullet_request_fails_that_paper(hf_store: Store) -> 
         server.script(Reply(status=400), Reply(status=400))  # json_schema refused, then bullets refused too
         report = await run(hf_store, config_for(server, concurrency=1), hf_papers()[:2], ["en"])
     assert (report.summarized, report.failed) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("summaries", "where"),
+    [
+        ({"language": "Korean!"}, "summaries.language"),
+        ({"base_url": "localhost:11434"}, "summaries.base_url"),
+        ({"concurrency": 0}, "summaries.concurrency"),
+        ({"deadline": 0}, "summaries.deadline"),
+        ({"model": " "}, "summaries.model"),
+        ({"api_key": 5, "enabled": "yes"}, "summaries."),
+    ],
+)
+def test_bad_summaries_config_names_the_key(tmp_path: Any, summaries: dict[str, Any], where: str) -> None:
+    from digestbot.config import load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text(json.dumps({"summaries": summaries}), encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    assert where in str(info.value)
+
+
+def test_channel_language_overrides_the_default(tmp_path: Any) -> None:
+    from digestbot.config import load_config
+
+    path = tmp_path / "c.yaml"
+    data = {
+        "locale": "ko",
+        "channels": [{"platform": "console", "id": "a", "language": "ja"}, {"platform": "console", "id": "b"}],
+    }
+    path.write_text(json.dumps(data), encoding="utf-8")
+    config = load_config(path, env={})
+    assert [config.summary_language(c.language) for c in config.channels] == ["ja", "ko"]
+    data["channels"][0]["language"] = "日本語"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"channels\[0\]\.language"):
+        load_config(path, env={})
+
+
+def test_progress_bar_only_on_a_terminal() -> None:
+    from digestbot.summarize_command import progress_bar
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    assert progress_bar(io.StringIO()) is None
+    out = Tty()
+    show = progress_bar(out)
+    assert show is not None
+    show(1, 2)
+    show(2, 2)
+    assert out.getvalue().endswith("2/2 summaries\n") and "\r[" in out.getvalue()
+
+
+def test_check_config_wants_a_key_for_openai_only(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from digestbot.cli import main
+
+    path = tmp_path / "c.yaml"
+    path.write_text("summaries: {enabled: true}\n", encoding="utf-8")
+    assert main(["check-config", str(path)]) == 2
+    assert "summaries.api_key: OpenAI needs a key" in capsys.readouterr().err
+    path.write_text("summaries: {enabled: true, base_url: 'http://localhost:11434/v1'}\n", encoding="utf-8")
+    assert main(["check-config", str(path)]) == 0
