@@ -360,3 +360,10 @@ def test_check_config_wants_a_key_for_openai_only(tmp_path: Any, capsys: pytest.
     assert "summaries.api_key: OpenAI needs a key" in capsys.readouterr().err
     path.write_text("summaries: {enabled: true, base_url: 'http://localhost:11434/v1'}\n", encoding="utf-8")
     assert main(["check-config", str(path)]) == 0
+
+
+async def test_a_paper_listed_twice_is_asked_for_once(hf_store: Store) -> None:
+    papers = hf_papers()[:2]
+    async with OpenAIServer(api_key=KEY) as server:
+        report = await run(hf_store, config_for(server), papers + papers, ["en"])
+        assert report.summarized == 2 and len(server.requests) == 2

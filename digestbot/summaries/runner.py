@@ -83,7 +83,8 @@ async def make_summaries(
     the requests already in flight have finished.
     """
     cache = SummaryStore(store)
-    wanted = [p for p in papers if needs_summary(p)]
+    # A paper in several digests of a range is asked for once.
+    wanted = list({p.arxiv_id: p for p in papers if needs_summary(p)}.values())
     todo: list[tuple[Paper, str]] = []
     cached = 0
     for language in dict.fromkeys(languages):
