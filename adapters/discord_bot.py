@@ -62,6 +62,7 @@ from digestbot.lookup import answer_paper
 from digestbot.ports import Sent, Target
 from digestbot.store import Store
 from digestbot.suggest import suggest_own_topics, suggest_papers, suggest_topics
+from digestbot.summaries.view import channel_localizer
 from digestbot.text import truncate
 
 log = logging.getLogger(__name__)
@@ -316,6 +317,14 @@ class DigestbotClient(discord.Client):
         self.add_dynamic_items(ShareButton)
 
 
+async def _answer_in_channel(client: DigestbotClient, interaction: discord.Interaction, query: str) -> Message:
+    """Answer /paper with the summary in the language of the channel it was asked in."""
+    localize = await channel_localizer(
+        client.store, client.config, platform=PLATFORM, channel_id=str(interaction.channel_id or "")
+    )
+    return await answer_paper(client.store, client.labels, query, localize=localize)
+
+
 def _client(interaction: discord.Interaction) -> DigestbotClient:
     client = interaction.client
     if not isinstance(client, DigestbotClient):
@@ -393,7 +402,7 @@ class ShareButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=SHARE
         if arxiv_id is None:
             await _reply(interaction, "This button does not name a paper.")
             return
-        message = await answer_paper(client.store, client.labels, arxiv_id)
+        message = await _answer_in_channel(client, interaction, arxiv_id)
         if message.kind != "paper":
             await _reply(interaction, message.fallback)
             return
@@ -461,7 +470,7 @@ def build_tree(client: DigestbotClient) -> DigestbotTree:
     @tree.command(name="paper", description="Look up a paper by arXiv id, link or title words (only you see it)")
     @app_commands.describe(query="arXiv id (2410.05265), arXiv/Hugging Face link, or words from the title")
     async def paper(interaction: discord.Interaction, query: app_commands.Range[str, 1, 300]) -> None:
-        message = await _within_deadline(interaction, answer_paper(client.store, client.labels, query))
+        message = await _within_deadline(interaction, _answer_in_channel(client, interaction, query))
         view = _share_view(message.key) if message.kind == "paper" and message.key else None
         await _send_bodies(interaction, render_discord(message), ephemeral=True, view=view)
 

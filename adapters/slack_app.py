@@ -61,6 +61,7 @@ from digestbot.labels import labels_for
 from digestbot.lookup import answer_paper
 from digestbot.ports import Sent, Target
 from digestbot.store import Store
+from digestbot.summaries.view import channel_localizer
 
 log = logging.getLogger(__name__)
 
@@ -313,7 +314,8 @@ def build_app(config: Config, store: Store, *, client: AsyncWebClient, engine: D
         await ack()  # within Slack's 3 s; the answer follows through response_url
         cmd = parse_slash(body)
         try:
-            message = await answer_paper(store, labels, cmd.text)
+            localize = await channel_localizer(store, config, platform="slack", channel_id=cmd.channel)
+            message = await answer_paper(store, labels, cmd.text, localize=localize)
         except CommandError as exc:
             await respond(**text_reply(str(exc)))
             return
@@ -327,7 +329,8 @@ def build_app(config: Config, store: Store, *, client: AsyncWebClient, engine: D
         request = parse_share(body)
         if request is None:
             return
-        message = await answer_paper(store, labels, request.arxiv_id)
+        localize = await channel_localizer(store, config, platform="slack", channel_id=request.channel)
+        message = await answer_paper(store, labels, request.arxiv_id, localize=localize)
         if message.kind != "paper":
             await respond(**text_reply("That paper is no longer in the archive."), replace_original=False)
             return

@@ -45,6 +45,7 @@ class Channel:
     threads: bool | None = None
     enabled: bool = True
     disabled_reason: str | None = None
+    language: str = ""  # summaries' language; empty: the config's default (Config.summary_language)
     source: Literal["config", "chat", "config+chat"] = "config"
 
     @property
@@ -155,6 +156,7 @@ def _channel(base: ChannelConfig | None, row: Mapping[str, Any] | None, *, where
         threads=values["threads"],
         enabled=enabled,
         disabled_reason=reason,
+        language=base.language if base else "",
         source="config+chat" if base and row else "config" if base else "chat",
     )
 

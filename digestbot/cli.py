@@ -33,7 +33,9 @@ from digestbot.sources.files import FORMATS, load_file
 from digestbot.store import Store
 
 if TYPE_CHECKING:
+    from digestbot.delivery import DeliveryEngine
     from digestbot.ingest import DayFetch, DayReport
+    from digestbot.lookup import Localize
 
 log = logging.getLogger("digestbot")
 
@@ -189,7 +191,12 @@ async def cmd_enrich(args: argparse.Namespace, config: Config) -> int:
 
 
 async def _digest_message(
-    store: Store, day: date | None, config: Config, top: int | None, topics: list[str] | None = None
+    store: Store,
+    day: date | None,
+    config: Config,
+    top: int | None,
+    topics: list[str] | None = None,
+    language: str = "",
 ) -> Message:
     if day is None:
         day = await store.latest_digest_date()
@@ -203,13 +210,20 @@ async def _digest_message(
         from digestbot.topic_filter import filter_digest
 
         digest = filter_digest(digest, topics, max_length=config.subscriptions.max_topic_length)
+    if config.summaries.enabled:
+        from dataclasses import replace
+
+        from digestbot.summaries.view import localize
+
+        papers = digest.papers[:top] if top else digest.papers
+        digest = replace(digest, papers=await localize(store, config, papers, config.summary_language(language)))
     return format_digest(digest, labels_for(config.locale), top=top)
 
 
 async def cmd_preview(args: argparse.Namespace, config: Config) -> int:
     """Render a day's digest without posting it."""
     async with await Store.open(existing_db(args, config)) as store:
-        top, topics = args.top, args.topic
+        top, topics, language = args.top, args.topic, ""
         if args.channel:
             # Show what that channel would get: its own top N and topic filter (flags still win).
             from digestbot.channels import load_channels
@@ -218,7 +232,8 @@ async def cmd_preview(args: argparse.Namespace, config: Config) -> int:
             if not found:
                 raise CommandError(f"no enabled channel {args.channel} in the config or set up in chat")
             top, topics = top or found[0].top, topics or list(found[0].topics) or None
-        message = await _digest_message(store, args.date, config, top, topics)
+            language = found[0].language
+        message = await _digest_message(store, args.date, config, top, topics, language)
     if args.html:
         from adapters.html_preview import render_html
 
@@ -236,9 +251,29 @@ async def cmd_preview(args: argparse.Namespace, config: Config) -> int:
 async def cmd_lookup(args: argparse.Namespace, config: Config) -> int:
     """Answer a /paper query from the command line."""
     async with await Store.open(existing_db(args, config)) as store:
-        message = await answer_paper(store, labels_for(config.locale), args.query)
+        localize = _paper_localizer(store, config)
+        message = await answer_paper(store, labels_for(config.locale), args.query, localize=localize)
     _show([message], args)
     return 0 if message.kind == "paper" else 1
+
+
+def _paper_localizer(store: Store, config: Config, language: str = "") -> Localize | None:
+    """Return what gives a /paper card its summary in ``language`` (default: the config's), if summaries are on."""
+    if not config.summaries.enabled:
+        return None
+    from digestbot.summaries.view import paper_localizer
+
+    return paper_localizer(store, config, language)
+
+
+async def cmd_summarize(args: argparse.Namespace, config: Config) -> int:
+    """Make the missing summaries of a day or range (see :mod:`digestbot.summarize_command`)."""
+    from digestbot import summarize_command
+
+    lines, status = await summarize_command.cmd_summarize(args, config, existing_db(args, config))
+    for line in lines:
+        _out(line)
+    return status
 
 
 def missing_credentials(config: Config) -> list[str]:
@@ -253,6 +288,9 @@ def missing_credentials(config: Config) -> list[str]:
         problems.append("slack.app_token: Socket Mode needs the app-level xapp-… token (${SLACK_APP_TOKEN})")
     if config.slack.enabled and config.slack.mode == "http" and not config.slack.signing_secret:
         problems.append("slack.signing_secret: HTTP mode needs it (${SLACK_SIGNING_SECRET})")
+    summaries = config.summaries
+    if summaries.enabled and not summaries.api_key and summaries.base_url.startswith("https://api.openai.com/"):
+        problems.append("summaries.api_key: OpenAI needs a key (api_key: ${SUMMARIES_API_KEY})")
     return problems
 
 
@@ -328,6 +366,8 @@ async def cmd_post(args: argparse.Namespace, config: Config) -> int:
                         "no channel to post to: add a channels: list to the config (see config.example.yaml)"
                         " or set a channel up in chat with /digest on"
                     )
+                if config.summaries.enabled and not args.dry_run:
+                    await _summaries_before_post(store, config, engine, args.date)
                 summary = await engine.post_digest(args.date, channels=args.channel or None, dry_run=args.dry_run)
             finally:
                 await engine.close()
@@ -339,6 +379,18 @@ async def cmd_post(args: argparse.Namespace, config: Config) -> int:
     if summary.failed:
         return 1
     return EXIT_DEFERRED if summary.deferred else 0
+
+
+async def _summaries_before_post(store: Store, config: Config, engine: DeliveryEngine, day: date | None) -> None:
+    """Make the day's missing summaries within ``summaries.deadline`` before ``post`` sends it."""
+    from digestbot.schedule import default_digest_date
+    from digestbot.summaries.runner import summarize_day
+
+    if day is None:
+        settle = timedelta(hours=config.delivery.list_settles_hours)
+        day = await store.latest_digest_date(on_or_before=default_digest_date(engine.clock.now(), settle))
+    if day is not None:
+        await summarize_day(store, config, day, deadline=config.summaries.deadline)
 
 
 async def cmd_run(args: argparse.Namespace, config: Config) -> int:
@@ -354,7 +406,10 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
         if not adapters:
             raise CommandError("nothing to run: no channel is configured and no platform is enabled")
         clock = SystemClock()
-        engine = DeliveryEngine(store, adapters, config, clock, before_post=before_post_hook(store, config))
+        from digestbot.summaries.runner import before_post_hook as with_summaries
+
+        before_post = with_summaries(store, config, before_post_hook(store, config))
+        engine = DeliveryEngine(store, adapters, config, clock, before_post=before_post)
         scheduler = Scheduler(engine, clock)
         try:
             await _start(adapters)
@@ -480,6 +535,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("lookup", cmd_lookup, "look a paper up: arXiv id, arXiv/Hugging Face URL, or title words")
     p.add_argument("query")
     platform_options(p)
+    p = add("summarize", cmd_summarize, "make the missing summaries (summaries: in the config) of a day or range")
+    p.add_argument("--date", type=_date, help="the digest day (default: the newest)")
+    p.add_argument("--since", type=_date, help="every digest from this day …")
+    p.add_argument("--until", type=_date, help="… to this day (inclusive; default today)")
+    p.add_argument("--language", metavar="L", help="only this language (default: every channel's)")
+    p.add_argument("--refresh", action="store_true", help="make them again even when cached")
     p = add("check-config", cmd_check_config, "validate a config file")
     p.add_argument("path", nargs="?")
     p.add_argument("--show", action="store_true", help="print the resolved config (secrets redacted)")

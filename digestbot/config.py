@@ -105,6 +105,7 @@ class ChannelConfig:
     topics: tuple[str, ...] = ()
     on_empty: Literal["notice", "skip"] = "notice"
     enabled: bool = True
+    language: str = ""  # summaries' language for this channel; empty: summaries.language
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,6 +129,20 @@ class DeliveryConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SummariesConfig:
+    """Three-part summaries from an OpenAI-compatible model server, in each reader's language."""
+
+    enabled: bool = False
+    base_url: str = "https://api.openai.com/v1"
+    api_key: str = secret()
+    model: str = "gpt-4o-mini"
+    language: str = ""  # empty: the config's locale
+    concurrency: int = 4
+    timeout: float = 60.0  # seconds per request
+    deadline: float = 120.0  # seconds a scheduled post waits for missing summaries, at most
+
+
+@dataclass(frozen=True, kw_only=True)
 class Config:
     """The whole configuration."""
 
@@ -140,6 +155,11 @@ class Config:
     channels: tuple[ChannelConfig, ...] = ()
     subscriptions: SubscriptionsConfig = SubscriptionsConfig()
     delivery: DeliveryConfig = DeliveryConfig()
+    summaries: SummariesConfig = SummariesConfig()
+
+    def summary_language(self, channel_language: str = "") -> str:
+        """Return the language summaries are written in for a channel (its own, else the default)."""
+        return channel_language or self.summaries.language or self.locale
 
 
 def _type_name(value: object) -> str:
@@ -248,9 +268,38 @@ def _validate(config: Config) -> None:
                 parse_topic(topic, max_length=config.subscriptions.max_topic_length)
             except CommandError as exc:
                 raise ConfigError(f"{where}.topics[{j}]: {exc}") from None
+        if ch.language and not _LANGUAGE.fullmatch(ch.language):
+            raise ConfigError(f"{where}.language: {_LANGUAGE_HINT}, got {ch.language!r}")
     if config.subscriptions.max_topics < 1 or config.subscriptions.max_topic_length < 3:
         raise ConfigError("subscriptions: max_topics must be ≥ 1 and max_topic_length ≥ 3")
     _validate_arxiv(config.sources.arxiv)
+    _validate_summaries(config.summaries)
+
+
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*")
+_LANGUAGE_HINT = "expected a language code such as ko, en, ja or pt-BR"
+
+
+def valid_language(code: str) -> bool:
+    """Tell whether ``code`` looks like a language code (``ko``, ``en``, ``pt-BR``)."""
+    return bool(_LANGUAGE.fullmatch(code))
+
+
+def _validate_summaries(summaries: SummariesConfig) -> None:
+    from urllib.parse import urlsplit
+
+    if summaries.language and not _LANGUAGE.fullmatch(summaries.language):
+        raise ConfigError(f"summaries.language: {_LANGUAGE_HINT}, got {summaries.language!r}")
+    parts = urlsplit(summaries.base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError("summaries.base_url: expected an http(s) URL such as http://localhost:11434/v1")
+    if not summaries.model.strip():
+        raise ConfigError("summaries.model: must not be empty")
+    if not 1 <= summaries.concurrency <= 64:
+        raise ConfigError(f"summaries.concurrency: must be between 1 and 64, got {summaries.concurrency}")
+    for key in ("timeout", "deadline"):
+        if getattr(summaries, key) <= 0:
+            raise ConfigError(f"summaries.{key}: must be positive, got {getattr(summaries, key):g}")
 
 
 def _validate_arxiv(arxiv: ArxivConfig) -> None:

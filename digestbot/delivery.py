@@ -45,6 +45,7 @@ from digestbot.ports import Adapter, Target
 from digestbot.records import Digest, Paper
 from digestbot.schedule import default_digest_date, is_weekend, nominal_list_date
 from digestbot.store.sqlite import Store
+from digestbot.summaries.view import localize
 
 log = logging.getLogger(__name__)
 
@@ -421,12 +422,17 @@ class DeliveryEngine:
             hits = matches.for_day(digest).get(("channel", channel.platform, channel.id), [])
             keep = {id(p) for p, _ in hits}
             papers = tuple(p for p in papers if id(p) in keep)
-        shown = Digest(date=digest.date, papers=papers[: channel.top], topic_filter=channel.topics)
+        language = self.config.summary_language(channel.language)
+        shown = Digest(
+            date=digest.date,
+            papers=await localize(self.store, self.config, papers[: channel.top], language),
+            topic_filter=channel.topics,
+        )
         if not shown.papers:
             log.info("%s: no paper of %s matches its topics %s", channel.target, digest.date, list(channel.topics))
             await self._post_notice(channel, digest.date, self.labels.reason_no_match, tally, dry_run=dry_run)
             return
-        signature = ("digest", shown.date, tuple(p.arxiv_id for p in shown.papers), shown.topic_filter)
+        signature = ("digest", shown.date, tuple(p.arxiv_id for p in shown.papers), shown.topic_filter, language)
         payloads = matches.payloads(
             self.adapters[channel.platform], signature, lambda: format_digest(shown, self.labels)
         )
@@ -477,8 +483,12 @@ class DeliveryEngine:
             by_user[key] = list(grouped.values())
         if not by_user:
             return
+        # Subscribers read the default summary language (a DM belongs to no channel).
+        language = self.config.summary_language()
+        shown = {p.arxiv_id: p for p in await localize(self.store, self.config, digest.papers, language)}
 
         async def one(user: UserKey, found: list[tuple[Paper, list[str]]]) -> None:
+            found = [(shown.get(p.arxiv_id, p), topics) for p, topics in found]
             target = Target(platform=user[0], kind="user", id=user[2], workspace=user[1])
             signature = ("matches", digest.date, tuple((p.arxiv_id, tuple(t)) for p, t in found))
             payloads = matches.payloads(

@@ -44,6 +44,8 @@ def paper_card(paper: Paper, labels: Labels, *, rank: int | None = None, extra_m
     meta: list[str] = []
     if paper.votes is not None:
         meta.append(f"▲ {paper.votes} {labels.vote if paper.votes == 1 else labels.votes}")
+    if withdrawn := paper.extra.get("withdrawnAt"):
+        meta.append(labels.withdrawn.format(date=str(withdrawn)[:10]))
     meta.extend(extra_meta)
     links = [Link(label="arXiv", url=paper.arxiv_url), Link(label="Hugging Face", url=paper.hf_url)]
     if paper.github_url:

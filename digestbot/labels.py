@@ -33,6 +33,7 @@ class Labels:
     reason_no_list: str = "no list was published (a holiday?)"
     reason_unreachable: str = "the paper source could not be reached"
     reason_no_match: str = "no paper matched this channel's topics"
+    withdrawn: str = "⚠ withdrawn ({date}): left out of digests"
 
 
 LABELS: dict[str, Labels] = {
@@ -56,6 +57,7 @@ LABELS: dict[str, Labels] = {
         reason_no_list="발행된 목록이 없습니다 (공휴일?)",
         reason_unreachable="논문 출처에 연결할 수 없습니다",
         reason_no_match="이 채널의 주제에 맞는 논문이 없습니다",
+        withdrawn="⚠ 철회된 논문 ({date}): 다이제스트에서 제외됨",
     ),
 }
 

@@ -8,6 +8,7 @@ stage is an indexed query with a LIMIT, so a lookup stays fast on a large archiv
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from digestbot.blocks import Message
@@ -18,6 +19,9 @@ from digestbot.records import Paper, normalize_arxiv_id
 from digestbot.sources.markdown import arxiv_id_from_url
 from digestbot.store import Store
 from digestbot.text import one_line, truncate
+
+Localize = Callable[[Paper], Awaitable[Paper]]
+"""Give a paper its summary in the asking channel's language (see :func:`digestbot.summaries.paper_localizer`)."""
 
 MAX_QUERY = 300
 MAX_TERMS = 12
@@ -163,12 +167,14 @@ async def lookup(store: Store, query: str, *, limit: int = 5) -> LookupResult:
     return LookupResult(query=text, best=papers[0], others=tuple(papers[1:]), how=how)
 
 
-async def answer_paper(store: Store, labels: Labels, query: str) -> Message:
+async def answer_paper(store: Store, labels: Labels, query: str, *, localize: Localize | None = None) -> Message:
     """Return the ``/paper`` reply every adapter shows: the best card (+ others), or a no-match notice.
 
-    Raises CommandError for an unusable query; adapters show its text to the user.
+    ``localize`` gives the card the summary in the asking channel's language. Raises
+    CommandError for an unusable query; adapters show its text to the user.
     """
     result = await lookup(store, query)
     if result.best is None:
         return format_notice(labels.no_match.format(query=truncate(result.query, 80)), kind="reply")
-    return format_paper(result.best, labels, others=result.others)
+    best = result.best if localize is None else await localize(result.best)
+    return format_paper(best, labels, others=result.others)

@@ -131,6 +131,21 @@ MIGRATIONS: list[str] = [
         INSERT INTO titles_fts(rowid, title) VALUES (new.rowid, new.title);
     END;
     """,
+    # 6: model-written summaries, one per (paper, language, model, prompt version): made once,
+    # shared by every channel, preview and /paper; a new model or prompt makes new ones.
+    """
+    CREATE TABLE summaries (
+        arxiv_id TEXT NOT NULL REFERENCES papers(arxiv_id),
+        language TEXT NOT NULL,
+        model TEXT NOT NULL,
+        prompt_version INTEGER NOT NULL,
+        sections TEXT NOT NULL,
+        prompt_tokens INTEGER NOT NULL DEFAULT 0,
+        completion_tokens INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (arxiv_id, language, model, prompt_version)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -295,10 +295,15 @@ class Store:
         return int(row[0]) if row else 0
 
     async def digest(self, day: date) -> Digest | None:
-        """Return the digest of ``day`` ranked by votes (most first, then by id), or None if empty."""
+        """Return the digest of ``day`` ranked by votes (most first, then by id), or None if empty.
+
+        Withdrawn papers (``extra["withdrawnAt"]``) are left out.
+        """
         sql = (
             f"SELECT {', '.join('p.' + c.strip() for c in _PAPER_COLUMNS.split(','))}, e.votes FROM digest_entries e"
             " JOIN papers p ON p.arxiv_id = e.arxiv_id WHERE e.digest_date = ?"
+            # Hugging Face marks a paper its authors withdrew with withdrawnAt: no digest shows it.
+            " AND json_extract(p.extra, '$.withdrawnAt') IS NULL"
             " ORDER BY coalesce(e.votes, p.votes, 0) DESC, p.arxiv_id"
         )
         async with self._db.execute(sql, (day.isoformat(),)) as cur:

@@ -105,9 +105,9 @@ async def test_slow_paper_lookup_is_deferred(harness: Harness, monkeypatch: pyte
 
     real = bot.answer_paper
 
-    async def slow(*args: Any) -> Any:
+    async def slow(*args: Any, **kwargs: Any) -> Any:
         await asyncio.sleep(0.3)
-        return await real(*args)
+        return await real(*args, **kwargs)
 
     monkeypatch.setattr(bot, "answer_paper", slow)
     monkeypatch.setattr(bot, "DEFER_AFTER", 0.05)
