@@ -131,7 +131,7 @@ MIGRATIONS: list[str] = [
         INSERT INTO titles_fts(rowid, title) VALUES (new.rowid, new.title);
     END;
     """,
-    # 6: model-written summaries, one per (paper, language, model, prompt version): made once,
+    # 5: model-written summaries, one per (paper, language, model, prompt version): made once,
     # shared by every channel, preview and /paper; a new model or prompt makes new ones.
     """
     CREATE TABLE summaries (
