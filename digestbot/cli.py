@@ -309,7 +309,12 @@ async def _close(adapters: dict[str, Adapter]) -> None:
 
 
 EXIT_DEFERRED = 75
-"""``post`` exit status when nothing failed for good but some messages wait for a retry (EX_TEMPFAIL)."""
+"""``post`` exit status when nothing failed for good but some messages wait for a retry (EX_TEMPFAIL).
+
+Also when the database could not be written during delivery (locked, disk full): those messages
+were not recorded as sent, so a later run must look again. A platform that refused our
+credentials exits 1 instead: retrying cannot help until the configuration is fixed.
+"""
 
 
 async def cmd_post(args: argparse.Namespace, config: Config) -> int:
@@ -336,9 +341,11 @@ async def cmd_post(args: argparse.Namespace, config: Config) -> int:
     for line in summary.planned:
         _out(f"would post {line}")
     _out(f"dry run: {len(summary.planned)} messages planned, nothing sent" if args.dry_run else summary.line())
-    if summary.failed:
+    for problem in summary.problems:
+        print(f"digestbot: error: {problem}", file=sys.stderr)
+    if summary.failed or summary.refused:
         return 1
-    return EXIT_DEFERRED if summary.deferred else 0
+    return EXIT_DEFERRED if summary.deferred or summary.errors else 0
 
 
 async def cmd_run(args: argparse.Namespace, config: Config) -> int:
