@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from digestbot.ports import Target
-from digestbot.store.sqlite import Store
+from digestbot.store.sqlite import BUSY_TIMEOUT_MS, Store
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ class GroupCommit:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-            for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=10000"):
+            for pragma in (f"busy_timeout={BUSY_TIMEOUT_MS}", "journal_mode=WAL", "synchronous=FULL"):
                 conn.execute(f"PRAGMA {pragma}")
             self._conn = conn
         return self._conn
