@@ -1,12 +1,19 @@
 """The Discord adapter: REST posting for the delivery engine, and a discord.py bot for slash commands.
 
-Two halves, both on discord.py 2.x's own HTTP client (so its per-route rate-limit buckets and
-429 handling apply everywhere; we never retry a 429 ourselves):
+Two halves, both on discord.py 2.x's own HTTP client:
 
 * :class:`DiscordAdapter` (``create_adapter``) posts over the REST API alone — ``static_login``,
   no gateway — so ``digestbot post`` works from cron. Every post carries an outbox-derived
   ``nonce`` with ``enforce_nonce`` (Discord itself drops a retried duplicate) and a ``ref <nonce>``
-  tag in its footer, which :meth:`DiscordAdapter.find_sent` looks for in recent history.
+  tag in its footer, which :meth:`DiscordAdapter.find_sent` looks for in the channel's history
+  (the newest page, then forward from the time the message was planned).
+  A 429 is **not** retried by discord.py on this client: discord.py would sleep ``retry_after``
+  inside the request (up to ``max_ratelimit_timeout``, which it never lets go below 30 s) while
+  the engine holds a send slot. An aiohttp trace hook (:func:`_surface_429s`, given to discord.py
+  as ``http_trace``) turns every 429 into a transient DeliveryError with its ``retry_after``, so
+  the engine's pacer alone owns rate limits. discord.py still spaces requests by the
+  ``X-RateLimit-*`` bucket headers of successful answers (that avoids 429s; it waits at most
+  ``max_ratelimit_timeout`` and raises ``RateLimited`` for longer windows).
 * :class:`DigestbotClient` (``serve``) is a gateway client with no intents at all (application
   commands need none) that answers ``/paper``, ``/subscribe``, ``/unsubscribe``,
   ``/subscriptions`` and ``/digest`` by calling the same core functions as every other platform.
@@ -73,7 +80,11 @@ HISTORY_LIMIT = 100
 """Messages :meth:`DiscordAdapter.find_sent` reads per channel: one page, Discord's maximum (1-100)."""
 
 RATE_LIMIT_WAIT_MAX = 30.0
-"""Longest 429 wait discord.py sleeps through itself; longer ones become a transient DeliveryError."""
+"""Longest bucket wait discord.py sleeps through itself (its minimum); longer ones raise ``RateLimited``.
+
+On the gateway client this also bounds its 429 sleeps; the posting client never sleeps on a 429
+(see :func:`_surface_429s`).
+"""
 
 THREAD_ARCHIVE_MINUTES: Final = 1440
 """Digest threads auto-archive after a day of quiet (one of 60, 1440, 4320, 10080)."""
@@ -115,10 +126,47 @@ def _failure(exc: discord.HTTPException) -> HttpFailure:
     return HttpFailure(status=exc.status, code=exc.code, text=exc.text, retry_after=retry_after)
 
 
+class RateLimitAnswer(Exception):
+    """Discord answered 429: raised from the trace hook before discord.py can sleep and retry."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"rate limited for {retry_after:.3f} s")
+        self.retry_after = retry_after
+
+
+def _retry_after(headers: Mapping[str, str]) -> float:
+    """Return how long a 429 asks to wait: the bucket's precise reset, else ``Retry-After`` (whole seconds)."""
+    for name in ("X-RateLimit-Reset-After", "Retry-After"):
+        if name == "X-RateLimit-Reset-After" and headers.get("X-RateLimit-Global", "").lower() == "true":
+            continue
+        try:
+            return max(0.0, float(headers[name]))
+        except (KeyError, ValueError):
+            continue
+    return 1.0
+
+
+def _surface_429s() -> aiohttp.TraceConfig:
+    """Return a trace config that raises :class:`RateLimitAnswer` for every 429 response."""
+
+    async def on_request_end(
+        session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestEndParams
+    ) -> None:
+        if params.response.status == 429:
+            raise RateLimitAnswer(_retry_after(params.response.headers))
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_end.append(on_request_end)
+    return trace
+
+
 async def _call(where: str, request: Awaitable[T]) -> T:
     """Await a discord.py request, turning every failure into a DeliveryError."""
     try:
         return await request
+    except RateLimitAnswer as exc:
+        what = f"{where}: Discord said 429 (retry after {exc.retry_after:.3f} s)"
+        raise DeliveryError(what, retry_after=exc.retry_after) from None
     except discord.RateLimited as exc:
         raise DeliveryError(f"{where}: rate limited for {exc.retry_after:.0f} s", retry_after=exc.retry_after) from None
     except discord.HTTPException as exc:
@@ -157,12 +205,18 @@ class DiscordAdapter:
         if not token:
             raise ConfigError("discord.token: not set (put ${DISCORD_TOKEN} there and export the bot token)")
         set_api_base(self._config.discord.api_base_url)
-        http = discord.http.HTTPClient(asyncio.get_running_loop(), max_ratelimit_timeout=RATE_LIMIT_WAIT_MAX)
+        http = discord.http.HTTPClient(
+            asyncio.get_running_loop(), max_ratelimit_timeout=RATE_LIMIT_WAIT_MAX, http_trace=_surface_429s()
+        )
         try:
             me = await http.static_login(token)
         except discord.LoginFailure:
             await http.close()
             raise ConfigError("discord.token: Discord rejected the bot token (401 Unauthorized)") from None
+        except RateLimitAnswer as exc:
+            await http.close()
+            what = f"discord login: rate limited for {exc.retry_after:.0f} s"
+            raise DeliveryError(what, retry_after=exc.retry_after) from None
         except BaseException:
             await http.close()
             raise
@@ -252,7 +306,7 @@ class DiscordAdapter:
                 thread_id = channel_id
             else:
                 raise delivery_error(where, _failure(exc)) from None
-        except discord.RateLimited as exc:
+        except (discord.RateLimited, RateLimitAnswer) as exc:
             raise DeliveryError(f"{where}: rate limited", retry_after=exc.retry_after) from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise DeliveryError(f"{where}: cannot reach Discord: {type(exc).__name__}") from None

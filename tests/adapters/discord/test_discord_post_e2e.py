@@ -150,3 +150,25 @@ async def test_digest_now_posts_in_the_channel_through_the_engine(
         assert again.body["data"]["flags"] & (1 << 6)
     finally:
         await adapter.close()
+
+
+async def test_a_revoked_token_stops_discord_and_disables_no_channel(fake: FakeDiscord, seeded_store: Store) -> None:
+    from digestbot.channels import load_channels
+    from digestbot.delivery import DeliveryEngine
+
+    channels = [fake.add_channel(name="papers-a"), fake.add_channel(name="papers-b")]
+    config = make_config(fake, *channels)
+    adapter = create_adapter(config, seeded_store)
+    await adapter.start()
+    fake.token = "rotated"  # the operator rotated the token after the run logged in
+    engine = DeliveryEngine(seeded_store, {"discord": adapter}, config, sleep=lambda _: asyncio.sleep(0))
+    try:
+        summary = await engine.post_digest(DAY, notify=False)
+    finally:
+        await adapter.close()
+        await engine.close()
+    assert (summary.posted, summary.failed) == (0, 0) and summary.refused >= 1
+    assert len(summary.problems) == 1 and "401" in summary.problems[0] and "discord.token" in summary.problems[0]
+    every = await load_channels(seeded_store, config, include_disabled=True)
+    assert [c.enabled for c in every] == [True, True]
+    assert len(fake.calls_to(CREATE_MESSAGE)) <= len(channels)  # only the sends already in flight

@@ -131,6 +131,24 @@ async def test_short_429s_are_waited_out_by_discord_py(fake: FakeDiscord) -> Non
     assert len(fake.calls_to(CREATE_MESSAGE)) <= 6 + fake.rate_limited
 
 
+async def test_a_429_comes_straight_back_for_the_engine_to_pace(fake: FakeDiscord) -> None:
+    # A global limit sends no bucket headers ahead, so the third message meets a 429: discord.py must
+    # not sleep it out and retry inside send (holding the engine's send slot); the engine paces.
+    channel = fake.add_channel()
+    target = channel_target(channel, fake)
+    adapter = await started(make_config(fake, channel))
+    fake.global_rate_limit = RateLimit(limit=2, per=1.0)
+    body = {"content": "m", "allowed_mentions": {"parse": []}}
+    await adapter.send(target, body, key="k1")
+    await adapter.send(target, body, key="k2")
+    with pytest.raises(DeliveryError) as exc:
+        await adapter.send(target, body, key="k3")
+    await adapter.close()
+    assert not exc.value.permanent and exc.value.retry_after is not None and 0 < exc.value.retry_after <= 1
+    assert len(fake.calls_to(CREATE_MESSAGE)) == 3 and fake.rate_limited == 1  # no retry by the library
+    assert len(fake.messages(channel)) == 2
+
+
 async def test_a_long_rate_limit_becomes_a_transient_error_with_retry_after(fake: FakeDiscord) -> None:
     channel = fake.add_channel()
     target = channel_target(channel, fake)
