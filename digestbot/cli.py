@@ -192,9 +192,10 @@ async def _digest_message(
     store: Store, day: date | None, config: Config, top: int | None, topics: list[str] | None = None
 ) -> Message:
     if day is None:
-        day = await store.latest_digest_date()
-        if day is None:
-            raise CommandError("the archive holds no digest yet: run 'digestbot ingest FILE' or 'digestbot demo'")
+        from digestbot.clock import SystemClock
+        from digestbot.delivery import require_digest_day
+
+        day = await require_digest_day(store, config, SystemClock().now())  # the day `post` would post
     digest = await store.digest(day)
     if digest is None:
         known = ", ".join(d.isoformat() for d in await store.digest_dates(limit=5)) or "none"

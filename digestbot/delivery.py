@@ -2,8 +2,8 @@
 
 The engine owns the business rules; adapters only render and send. One run:
 
-1. picks the date (explicit, else the newest digest in the store not newer than
-   :func:`~digestbot.schedule.default_digest_date`);
+1. picks the date (explicit, else :func:`digest_day`: the newest digest in the store not newer
+   than :func:`~digestbot.schedule.default_digest_date`; ``preview`` uses the same function);
 2. builds one :class:`~digestbot.matching.TopicIndex` over every channel topic filter and every
    subscription of the platforms involved, and matches the day's papers once;
 3. for each channel, renders the digest (top N, topic-filtered) and **plans** it in the outbox
@@ -186,6 +186,31 @@ class _Tally:
         )
 
 
+async def digest_day(store: Store, config: Config, now: datetime) -> date | None:
+    """Return "the day" a post or preview at ``now`` covers when no date is given; None if no digest is stored.
+
+    The newest stored digest whose list has settled (:func:`~digestbot.schedule.default_digest_date`
+    with ``delivery.list_settles_hours``): a list still filling today is not the day yet. The one
+    rule for ``post``, ``preview`` and ``/digest now``, so what is previewed is what gets posted.
+    """
+    settle = timedelta(hours=config.delivery.list_settles_hours)
+    return await store.latest_digest_date(on_or_before=default_digest_date(now, settle))
+
+
+async def require_digest_day(store: Store, config: Config, now: datetime) -> date:
+    """Return :func:`digest_day`, or raise a CommandError that says why there is none."""
+    day = await digest_day(store, config, now)
+    if day is not None:
+        return day
+    newest = await store.latest_digest_date()
+    if newest is None:
+        raise CommandError("the archive holds no digest yet: run 'digestbot ingest FILE' first")
+    raise CommandError(
+        f"no settled digest yet: the newest, {newest.isoformat()}, is a list still filling;"
+        f" give --date {newest.isoformat()} to use it anyway"
+    )
+
+
 def _count_error(tally: _Tally, exc: Exception) -> None:
     """Count a delivery task that stopped on an error, with one line for the operator."""
     tally.errors += 1
@@ -302,9 +327,7 @@ class DeliveryEngine:
         is no digest for the day.
         """
         if day is None:
-            day = await self.store.latest_digest_date(on_or_before=default_digest_date(self.clock.now(), self._settle))
-            if day is None:
-                raise CommandError("the archive holds no digest yet: run 'digestbot ingest FILE' first")
+            day = await require_digest_day(self.store, self.config, self.clock.now())
         digest = await self.store.digest(day)
         if digest is None:
             known = ", ".join(d.isoformat() for d in await self.store.digest_dates(limit=5)) or "none"
