@@ -587,14 +587,26 @@ class DeliveryEngine:
         workspace: str,
         dry_run: bool = False,
     ) -> None:
-        by_user: dict[UserKey, list[tuple[Paper, list[str]]]] = {}
-        for key, pairs in matches.for_day(digest).items():
-            if key[0] == "channel" or key[0] != platform or (workspace and key[1] != workspace):
+        # A subscription made outside any workspace (a Discord DM with the bot: workspace "") means
+        # "wherever this platform posts": it joins every workspace's DM. One DM per user and day,
+        # whatever the workspaces their topics were made in (the outbox's slot is per user).
+        rank = {id(p): i for i, p in enumerate(digest.papers)}
+        grouped: dict[str, dict[int, tuple[Paper, list[str]]]] = {}
+        home: dict[str, str] = {}
+        for key, pairs in sorted(matches.for_day(digest).items()):
+            if key[0] == "channel" or key[0] != platform or (workspace and key[1] not in (workspace, "")):
                 continue
-            grouped: dict[int, tuple[Paper, list[str]]] = {}
+            _, user_workspace, user = key
+            home[user] = workspace or home.get(user) or user_workspace
+            papers = grouped.setdefault(user, {})
             for paper, topic in pairs:
-                grouped.setdefault(id(paper), (paper, []))[1].append(topic.canonical)
-            by_user[key] = list(grouped.values())
+                topics = papers.setdefault(id(paper), (paper, []))[1]
+                if topic.canonical not in topics:
+                    topics.append(topic.canonical)
+        by_user: dict[UserKey, list[tuple[Paper, list[str]]]] = {
+            (platform, home[user], user): sorted(papers.values(), key=lambda pair: rank.get(id(pair[0]), 0))
+            for user, papers in grouped.items()
+        }
         if not by_user:
             return
 

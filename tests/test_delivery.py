@@ -236,3 +236,27 @@ async def test_a_message_another_live_run_holds_is_not_reported_as_done(store):
     summary = await engine.post_digest(DAY, notify=False)
     assert (summary.posted, summary.deferred) == (0, 1) and not summary.ok  # exit 75, not "all is well"
     await other.close()
+
+
+async def test_a_subscription_made_in_a_dm_is_delivered_with_the_servers_digest(store):
+    # Discord stores a /subscribe sent in a DM with the bot under workspace "": it means every server.
+    discord = FakeAdapter("discord")
+    await store.add_subscription(platform="discord", workspace="", user="u1", topic="diffusion", max_topics=5)
+    await store.add_subscription(platform="discord", workspace="G1", user="u1", topic="robot", max_topics=5)
+    await store.add_subscription(platform="discord", workspace="", user="u2", topic="quantization", max_topics=5)
+    await store.add_subscription(platform="discord", workspace="G2", user="u3", topic="robot", max_topics=5)
+    engine = engine_for(store, config(ch("c1", workspace="G1"), ch("c2", workspace="G2")), discord)
+    await engine.post_digest(DAY)
+    dms = {p.target.id: p for p in discord.posts if p.target.kind == "user"}
+    assert sorted(dms) == ["u1", "u2", "u3"]
+    assert len([p for p in discord.posts if p.target.kind == "user"]) == 3  # one DM each, though two servers posted
+    assert len(dms["u1"].payload["cards"]) == 2  # its DM topic and its server topic, in one message
+    assert (await engine.post_digest(DAY)).posted == 0
+
+
+async def test_the_topic_cap_counts_a_users_topics_in_every_workspace(store):
+    await store.add_subscription(platform="discord", workspace="", user="u1", topic="a", max_topics=2)
+    await store.add_subscription(platform="discord", workspace="G1", user="u1", topic="b", max_topics=2)
+    with pytest.raises(CommandError, match="limit is 2"):
+        await store.add_subscription(platform="discord", workspace="G2", user="u1", topic="c", max_topics=2)
+    assert await store.add_subscription(platform="slack", workspace="T1", user="u1", topic="c", max_topics=2)

@@ -359,17 +359,22 @@ class Store:
     # -- subscriptions --------------------------------------------------------------------------
 
     async def add_subscription(self, *, platform: str, workspace: str, user: str, topic: str, max_topics: int) -> bool:
-        """Subscribe ``user`` to ``topic``; False if already subscribed. Raises CommandError past ``max_topics``."""
+        """Subscribe ``user`` to ``topic``; False if already subscribed. Raises CommandError past ``max_topics``.
+
+        The limit counts the user's topics in every workspace of the platform (a Discord user's DM
+        topics and each server's): they all feed the same daily DM.
+        """
         async with self.transaction() as db:
             key = (platform, workspace, user)
-            sql = "SELECT topic FROM subscriptions WHERE platform=? AND workspace=? AND user_id=?"
-            async with db.execute(sql, key) as cur:
-                topics = {r[0] for r in await cur.fetchall()}
-            if topic in topics:
+            sql = "SELECT workspace, topic FROM subscriptions WHERE platform=? AND user_id=?"
+            async with db.execute(sql, (platform, user)) as cur:
+                rows = [(str(r[0]), str(r[1])) for r in await cur.fetchall()]
+            if (workspace, topic) in rows:
                 return False
-            if len(topics) >= max_topics:
+            if len(rows) >= max_topics:
                 raise CommandError(
-                    f"you already follow {len(topics)} topics (the limit is {max_topics}); unsubscribe first"
+                    f"you already follow {len(rows)} topics (the limit is {max_topics}, counting every server"
+                    " and direct messages); unsubscribe first"
                 )
             await db.execute(
                 "INSERT INTO subscriptions(platform, workspace, user_id, topic, created_at) VALUES (?,?,?,?,?)",
