@@ -32,6 +32,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any, Final, TypeVar
 
 import aiohttp
@@ -77,7 +78,13 @@ T = TypeVar("T")
 
 PLATFORM = "discord"
 HISTORY_LIMIT = 100
-"""Messages :meth:`DiscordAdapter.find_sent` reads per channel: one page, Discord's maximum (1-100)."""
+"""Messages per history page :meth:`DiscordAdapter.find_sent` reads: Discord's maximum (1-100)."""
+
+HISTORY_PAGES_AFTER = 5
+"""Pages :meth:`DiscordAdapter.find_sent` reads forward from the plan's time after the newest page."""
+
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far before the plan's time (our clock) the forward search starts (Discord's clock may differ)."""
 
 RATE_LIMIT_WAIT_MAX = 30.0
 """Longest bucket wait discord.py sleeps through itself (its minimum); longer ones raise ``RateLimited``.
@@ -246,28 +253,31 @@ class DiscordAdapter:
         log.debug("Discord: posted %s to %s as %s", key, target, data["id"])
         return Sent(message_id=str(data["id"]), channel_id=str(data["channel_id"]))
 
-    async def find_sent(self, target: Target, key: str) -> Sent | None:
-        """Return our post marked ``key`` in the target's recent history (a later part: in the first part's thread)."""
+    async def find_sent(self, target: Target, key: str, *, since: datetime | None = None) -> Sent | None:
+        """Return our post marked ``key`` at the target (a later part: in the first part's thread).
+
+        Looks at the newest page of history, then, if ``since`` (when the message was planned) is
+        older than that page, forward from ``since`` for up to :data:`HISTORY_PAGES_AFTER` pages:
+        a post is found unless over ``HISTORY_PAGES_AFTER`` × 100 messages came between the plan
+        and the post *and* over 100 since.
+        """
         channel_id = await self._channel_for(target)
-        recent = await self._history(target, channel_id)
-        if found := self._ours(recent, nonce_for(target, key)):
+        if found := await self._search(target, channel_id, nonce_for(target, key), since):
             return Sent(message_id=str(found["id"]), channel_id=str(channel_id))
         first = first_part_key(key)
         if first is None or target.kind != "channel":
             return None
-        parent = self._ours(recent, nonce_for(target, first))
+        parent = await self._search(target, channel_id, nonce_for(target, first), since)
         if parent is None:
             return None
         thread_id = int(parent["id"])  # a thread started from a message has the message's id
         try:
-            in_thread = await self._history(target, thread_id)
+            found = await self._search(target, thread_id, nonce_for(target, key), since)
         except DeliveryError as exc:
             if exc.permanent:  # no thread under the first part: nothing posted there
                 return None
             raise
-        if found := self._ours(in_thread, nonce_for(target, key)):
-            return Sent(message_id=str(found["id"]), channel_id=str(thread_id))
-        return None
+        return Sent(message_id=str(found["id"]), channel_id=str(thread_id)) if found else None
 
     async def close(self) -> None:
         """Close the HTTP session."""
@@ -313,9 +323,35 @@ class DiscordAdapter:
         self._threads[(channel_id, message_id)] = thread_id
         return thread_id
 
-    async def _history(self, target: Target, channel_id: int) -> list[dict[str, Any]]:
-        request = self.http.logs_from(channel_id, self._history_limit)
+    async def _history(self, target: Target, channel_id: int, *, after: int | None = None) -> list[dict[str, Any]]:
+        request = self.http.logs_from(channel_id, self._history_limit, after=after)
         return [dict(m) for m in await _call(f"{target} read history", request)]
+
+    async def _search(
+        self, target: Target, channel_id: int, nonce: str, since: datetime | None
+    ) -> Mapping[str, Any] | None:
+        """Find our message carrying ``nonce``: in the newest page, then forward from ``since``."""
+        recent = await self._history(target, channel_id)
+        if (found := self._ours(recent, nonce)) is not None or since is None:
+            return found
+        if len(recent) < self._history_limit:
+            return None  # the newest page is the whole history
+        newest_page_starts = min(int(m["id"]) for m in recent)
+        anchor = discord.utils.time_snowflake(since - CLOCK_SKEW)
+        for _ in range(HISTORY_PAGES_AFTER):
+            if anchor >= newest_page_starts:
+                return None  # caught up with the page already read
+            page = await self._history(target, channel_id, after=anchor)
+            if (found := self._ours(page, nonce)) is not None:
+                return found
+            if len(page) < self._history_limit:
+                return None
+            anchor = max(int(m["id"]) for m in page)
+        log.warning(
+            "%s: over %d messages since %s: a post older than the newest %d cannot be checked",
+            target, HISTORY_PAGES_AFTER * self._history_limit, since.isoformat(), self._history_limit,
+        )  # fmt: skip
+        return None
 
     def _ours(self, messages: Sequence[Mapping[str, Any]], nonce: str) -> Mapping[str, Any] | None:
         for message in messages:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -218,8 +219,12 @@ class SlackAdapter:
                 break
         return messages
 
-    async def find_sent(self, target: Target, key: str) -> Sent | None:
-        """Return the post marked ``key`` at ``target`` from recent history and the bot's recent threads."""
+    async def find_sent(self, target: Target, key: str, *, since: datetime | None = None) -> Sent | None:
+        """Return the post marked ``key`` at ``target`` from recent history and the bot's recent threads.
+
+        The newest :data:`HISTORY_PAGES` pages whatever ``since`` says (Slack's 1 msg/s per channel keeps
+        600 messages a span of at least 10 minutes; a busy channel can push an older post out of reach).
+        """
         if (known := self._sent.get((str(target), key))) is not None:
             return known
         channel = await self._channel_of(target)

@@ -371,7 +371,7 @@ class DeliveryEngine:
             if adapter is None:
                 continue
             try:
-                found = await adapter.find_sent(row.target, row.key)
+                found = await adapter.find_sent(row.target, row.key, since=row.created_at)
             except DeliveryError as exc:
                 log.warning("cannot check %s for %s after a crash (%s); will retry later", row.target, row.key, exc)
                 continue
@@ -759,7 +759,7 @@ class DeliveryEngine:
                 return _Outcome.BUSY, None
             if ambiguous:  # it may have been posted before the error (timeout): look before resending
                 try:
-                    found = await adapter.find_sent(row.target, row.key)
+                    found = await adapter.find_sent(row.target, row.key, since=row.created_at)
                 except DeliveryError:
                     found = None
                 if found is not None:

@@ -345,7 +345,7 @@ class Outbox:
                 rows.append(
                     Delivery(
                         id=int(cur.lastrowid or 0), target=target, slot=slot, day=day, kind=kind, part=i, parts=n,
-                        key=key, payload=json.loads(payload), state="pending",
+                        key=key, payload=json.loads(payload), state="pending", created_at=datetime.fromisoformat(now),
                     )
                 )  # fmt: skip
             return rows, True

@@ -172,3 +172,32 @@ async def test_a_revoked_token_stops_discord_and_disables_no_channel(fake: FakeD
     every = await load_channels(seeded_store, config, include_disabled=True)
     assert [c.enabled for c in every] == [True, True]
     assert len(fake.calls_to(CREATE_MESSAGE)) <= len(channels)  # only the sends already in flight
+
+
+async def test_crash_recovery_finds_a_post_buried_under_a_busy_channel(fake: FakeDiscord, seeded_store: Store) -> None:
+    from digestbot.delivery import DeliveryEngine
+
+    channel = fake.add_channel(name="busy")
+    config = make_config(fake, channel)
+    adapter = create_adapter(config, seeded_store)
+    await adapter.start()
+    try:
+        engine = DeliveryEngine(seeded_store, {"discord": adapter}, config, sleep=lambda _: asyncio.sleep(0))
+        assert (await engine.post_digest(DAY, notify=False)).posted >= 1
+        await engine.close()
+        ours = len(fake.messages(channel))
+        # A run crashed between sending part 1 and recording it; 250 messages came before the restart,
+        # long after Discord's enforce_nonce window (minutes) closed.
+        await seeded_store.db.execute(
+            "UPDATE deliveries SET state='claimed', claimed_by='gone:1:abc', claimed_at='2000-01-01T00:00:00+00:00'"
+            " WHERE part=1"
+        )
+        fake.chatter(channel, 250)
+        fake.nonce_window = 0.0
+        engine = DeliveryEngine(seeded_store, {"discord": adapter}, config, sleep=lambda _: asyncio.sleep(0))
+        again = await engine.post_digest(DAY, notify=False)
+        await engine.close()
+    finally:
+        await adapter.close()
+    assert again.posted == 0
+    assert len(fake.messages(channel)) == ours + 250  # no duplicate
