@@ -18,7 +18,11 @@ delays nobody else. Transient :class:`~digestbot.errors.DeliveryError`s are retr
 exponential backoff and full jitter (``retry_after`` honoured) up to ``delivery.max_attempts``;
 the row then goes back to pending for a later run. A rate-limit answer also makes the platform's
 :class:`~digestbot.pacing.Pacer` space its sends from then on, so retries do not come as a herd.
-Permanent ones are recorded, and a channel is disabled with the reason.
+Permanent ones are recorded, and a channel is disabled with the reason. A ``retry_after`` over
+:data:`MAX_RETRY_AFTER` holds the platform for the rest of the run (its messages wait, pending);
+an :class:`~digestbot.errors.AuthError` (a refused token) stops the platform for the run and
+disables nothing. An error that is no platform answer (the database could not be written) stops
+only that target; every such case is counted in the :class:`RunSummary`, never just logged.
 """
 
 from __future__ import annotations
