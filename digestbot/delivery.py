@@ -686,7 +686,8 @@ class DeliveryEngine:
             tally.count(outcome)
             if outcome is _Outcome.REFUSED:
                 platform = row.target.platform
-                tally.problem(f"{self._refused[platform]} — nothing was sent to {platform}; its channels stay enabled")
+                why = self._refused.get(platform, f"{platform} refused the bot's credentials")
+                tally.problem(f"{why} — nothing was sent to {platform}; its channels stay enabled")
             if outcome is _Outcome.SENT and i == 0:
                 thread = message_id
             if outcome is _Outcome.FAILED:
@@ -719,7 +720,7 @@ class DeliveryEngine:
             except AuthError as exc:
                 if platform not in self._refused:  # reported by the summary (one line)
                     log.info("%s refused our credentials (%s): nothing more is sent to it in this run", platform, exc)
-                self._refused[platform] = str(exc)
+                self._refused.setdefault(platform, str(exc))  # the first answer speaks for the platform
                 await self.outbox.release(row, str(exc))
                 return _Outcome.REFUSED, None
             except DeliveryError as exc:
