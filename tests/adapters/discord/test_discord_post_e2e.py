@@ -201,3 +201,34 @@ async def test_crash_recovery_finds_a_post_buried_under_a_busy_channel(fake: Fak
         await adapter.close()
     assert again.posted == 0
     assert len(fake.messages(channel)) == ours + 250  # no duplicate
+
+
+async def test_digestbot_post_with_a_token_refused_while_posting_exits_1_in_one_line(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
+    channels = [fake.add_channel(name="papers-a"), fake.add_channel(name="papers-b")]
+    guild = str(fake.guild_id)
+    (tmp_path / "cfg.yaml").write_text(
+        f"database: {tmp_path / 'db.sqlite3'}\n"
+        "discord:\n"
+        "  enabled: true\n"
+        "  token: ${DISCORD_TOKEN}\n"
+        f"  api_base_url: {fake.base_url}\n"
+        "delivery: {concurrency: 1}\n"
+        "channels:\n" + "".join(f"  - {{platform: discord, id: '{c}', workspace: '{guild}'}}\n" for c in channels),
+        encoding="utf-8",
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DISCORD_TOKEN": fake.token}
+    env.pop("DIGESTBOT_CONFIG", None)
+    assert (await cli(tmp_path, "ingest", str(SAMPLE), env=env))[0] == 0
+    fake.fail_next(CREATE_MESSAGE, status=401)  # the token was revoked after login
+    code, out = await cli(tmp_path, "post", "--date", "2024-10-11", env=env)
+    assert code == 1, out
+    lines = out.splitlines()
+    assert lines[0].startswith("posted 0, already posted 0, failed 0") and "credentials refused" in lines[0]
+    assert len(lines) == 2 and lines[1].startswith("digestbot: error: ") and "discord.token" in lines[1]
+    assert fake.token not in out
+    assert len(fake.calls_to(CREATE_MESSAGE)) == 1  # nothing more was sent after the 401
+    code, out = await cli(tmp_path, "post", "--date", "2024-10-11", env=env)
+    assert code == 0, out  # the channels were not disabled: the next run posts everything
+    assert all(fake.messages(c) for c in channels)
