@@ -709,8 +709,14 @@ class DeliveryEngine:
         attempt = rate_limited = 0
         pacer = self._pacers[platform]
         loop = asyncio.get_running_loop()
+        renewed = loop.time()
         while True:
             ticket = await self._wait_for_slot(pacer)
+            if loop.time() - renewed > self.outbox.lease.total_seconds() / 2:  # a long wait for the pace
+                if not await self.outbox.renew(row):
+                    log.warning("%s %s: another run took this message over; leaving it", row.target, row.key)
+                    return _Outcome.BUSY, None
+                renewed = loop.time()
             try:
                 async with limit:
                     if (stopped := self._stopped(platform)) is not None:  # decided while this one waited
@@ -762,6 +768,7 @@ class DeliveryEngine:
             if not await self.outbox.renew(row):  # our lease lapsed and another run took the row over
                 log.warning("%s %s: another run took this message over; leaving it", row.target, row.key)
                 return _Outcome.BUSY, None
+            renewed = loop.time()
             if ambiguous:  # it may have been posted before the error (timeout): look before resending
                 try:
                     found = await adapter.find_sent(row.target, row.key, since=row.created_at)

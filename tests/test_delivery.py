@@ -260,3 +260,16 @@ async def test_the_topic_cap_counts_a_users_topics_in_every_workspace(store):
     with pytest.raises(CommandError, match="limit is 2"):
         await store.add_subscription(platform="discord", workspace="G2", user="u1", topic="c", max_topics=2)
     assert await store.add_subscription(platform="slack", workspace="T1", user="u1", topic="c", max_topics=2)
+
+
+async def test_a_run_whose_claim_was_taken_over_stops_instead_of_sending_twice(store):
+    # Our lease lapsed during a long backoff and another run took the row over (and will send it).
+    discord = FakeAdapter("discord")
+    discord.failures["c1"] = [DeliveryError("503")]
+
+    async def slow_backoff(seconds: float) -> None:
+        await store.db.execute("UPDATE deliveries SET claimed_by = 'host:1:0123abcd', claimed_at = ?", (NOW.isoformat(),))
+
+    engine = engine_for(store, config(ch("c1")), discord, sleep=slow_backoff)
+    summary = await engine.post_digest(DAY, notify=False)
+    assert discord.send_calls == 1 and (summary.posted, summary.deferred) == (0, 1)
