@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -53,8 +54,8 @@ class ConsoleAdapter:
                 os.fsync(fh.fileno())
         return Sent(message_id=message_id, channel_id=target.id)
 
-    async def find_sent(self, target: Target, key: str) -> Sent | None:
-        """Return the transcript entry for ``key`` at ``target``, if any."""
+    async def find_sent(self, target: Target, key: str, *, since: datetime | None = None) -> Sent | None:
+        """Return the transcript entry for ``key`` at ``target``, if any (it reads it all: ``since`` is unused)."""
         if self._transcript is None or not self._transcript.exists():
             return None
         for line in self._transcript.read_text(encoding="utf-8").splitlines():

@@ -1,12 +1,19 @@
 """The Discord adapter: REST posting for the delivery engine, and a discord.py bot for slash commands.
 
-Two halves, both on discord.py 2.x's own HTTP client (so its per-route rate-limit buckets and
-429 handling apply everywhere; we never retry a 429 ourselves):
+Two halves, both on discord.py 2.x's own HTTP client:
 
 * :class:`DiscordAdapter` (``create_adapter``) posts over the REST API alone — ``static_login``,
   no gateway — so ``digestbot post`` works from cron. Every post carries an outbox-derived
   ``nonce`` with ``enforce_nonce`` (Discord itself drops a retried duplicate) and a ``ref <nonce>``
-  tag in its footer, which :meth:`DiscordAdapter.find_sent` looks for in recent history.
+  tag in its footer, which :meth:`DiscordAdapter.find_sent` looks for in the channel's history
+  (the newest page, then forward from the time the message was planned).
+  A 429 is **not** retried by discord.py on this client: discord.py would sleep ``retry_after``
+  inside the request (up to ``max_ratelimit_timeout``, which it never lets go below 30 s) while
+  the engine holds a send slot. An aiohttp trace hook (:func:`_surface_429s`, given to discord.py
+  as ``http_trace``) turns every 429 into a transient DeliveryError with its ``retry_after``, so
+  the engine's pacer alone owns rate limits. discord.py still spaces requests by the
+  ``X-RateLimit-*`` bucket headers of successful answers (that avoids 429s; it waits at most
+  ``max_ratelimit_timeout`` and raises ``RateLimited`` for longer windows).
 * :class:`DigestbotClient` (``serve``) is a gateway client with no intents at all (application
   commands need none) that answers ``/paper``, ``/subscribe``, ``/unsubscribe``,
   ``/subscriptions`` and ``/digest`` by calling the same core functions as every other platform.
@@ -25,6 +32,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any, Final, TypeVar
 
 import aiohttp
@@ -71,10 +79,20 @@ T = TypeVar("T")
 
 PLATFORM = "discord"
 HISTORY_LIMIT = 100
-"""Messages :meth:`DiscordAdapter.find_sent` reads per channel: one page, Discord's maximum (1-100)."""
+"""Messages per history page :meth:`DiscordAdapter.find_sent` reads: Discord's maximum (1-100)."""
+
+HISTORY_PAGES_AFTER = 5
+"""Pages :meth:`DiscordAdapter.find_sent` reads forward from the plan's time after the newest page."""
+
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far before the plan's time (our clock) the forward search starts (Discord's clock may differ)."""
 
 RATE_LIMIT_WAIT_MAX = 30.0
-"""Longest 429 wait discord.py sleeps through itself; longer ones become a transient DeliveryError."""
+"""Longest bucket wait discord.py sleeps through itself (its minimum); longer ones raise ``RateLimited``.
+
+On the gateway client this also bounds its 429 sleeps; the posting client never sleeps on a 429
+(see :func:`_surface_429s`).
+"""
 
 THREAD_ARCHIVE_MINUTES: Final = 1440
 """Digest threads auto-archive after a day of quiet (one of 60, 1440, 4320, 10080)."""
@@ -116,10 +134,47 @@ def _failure(exc: discord.HTTPException) -> HttpFailure:
     return HttpFailure(status=exc.status, code=exc.code, text=exc.text, retry_after=retry_after)
 
 
+class RateLimitAnswer(Exception):
+    """Discord answered 429: raised from the trace hook before discord.py can sleep and retry."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"rate limited for {retry_after:.3f} s")
+        self.retry_after = retry_after
+
+
+def _retry_after(headers: Mapping[str, str]) -> float:
+    """Return how long a 429 asks to wait: the bucket's precise reset, else ``Retry-After`` (whole seconds)."""
+    for name in ("X-RateLimit-Reset-After", "Retry-After"):
+        if name == "X-RateLimit-Reset-After" and headers.get("X-RateLimit-Global", "").lower() == "true":
+            continue
+        try:
+            return max(0.0, float(headers[name]))
+        except (KeyError, ValueError):
+            continue
+    return 1.0
+
+
+def _surface_429s() -> aiohttp.TraceConfig:
+    """Return a trace config that raises :class:`RateLimitAnswer` for every 429 response."""
+
+    async def on_request_end(
+        session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestEndParams
+    ) -> None:
+        if params.response.status == 429:
+            raise RateLimitAnswer(_retry_after(params.response.headers))
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_end.append(on_request_end)
+    return trace
+
+
 async def _call(where: str, request: Awaitable[T]) -> T:
     """Await a discord.py request, turning every failure into a DeliveryError."""
     try:
         return await request
+    except RateLimitAnswer as exc:
+        what = f"{where}: Discord said 429 (retry after {exc.retry_after:.3f} s)"
+        raise DeliveryError(what, retry_after=exc.retry_after) from None
     except discord.RateLimited as exc:
         raise DeliveryError(f"{where}: rate limited for {exc.retry_after:.0f} s", retry_after=exc.retry_after) from None
     except discord.HTTPException as exc:
@@ -158,12 +213,18 @@ class DiscordAdapter:
         if not token:
             raise ConfigError("discord.token: not set (put ${DISCORD_TOKEN} there and export the bot token)")
         set_api_base(self._config.discord.api_base_url)
-        http = discord.http.HTTPClient(asyncio.get_running_loop(), max_ratelimit_timeout=RATE_LIMIT_WAIT_MAX)
+        http = discord.http.HTTPClient(
+            asyncio.get_running_loop(), max_ratelimit_timeout=RATE_LIMIT_WAIT_MAX, http_trace=_surface_429s()
+        )
         try:
             me = await http.static_login(token)
         except discord.LoginFailure:
             await http.close()
             raise ConfigError("discord.token: Discord rejected the bot token (401 Unauthorized)") from None
+        except RateLimitAnswer as exc:
+            await http.close()
+            what = f"discord login: rate limited for {exc.retry_after:.0f} s"
+            raise DeliveryError(what, retry_after=exc.retry_after) from None
         except BaseException:
             await http.close()
             raise
@@ -193,28 +254,31 @@ class DiscordAdapter:
         log.debug("Discord: posted %s to %s as %s", key, target, data["id"])
         return Sent(message_id=str(data["id"]), channel_id=str(data["channel_id"]))
 
-    async def find_sent(self, target: Target, key: str) -> Sent | None:
-        """Return our post marked ``key`` in the target's recent history (a later part: in the first part's thread)."""
+    async def find_sent(self, target: Target, key: str, *, since: datetime | None = None) -> Sent | None:
+        """Return our post marked ``key`` at the target (a later part: in the first part's thread).
+
+        Looks at the newest page of history, then, if ``since`` (when the message was planned) is
+        older than that page, forward from ``since`` for up to :data:`HISTORY_PAGES_AFTER` pages:
+        a post is found unless over ``HISTORY_PAGES_AFTER`` × 100 messages came between the plan
+        and the post *and* over 100 since.
+        """
         channel_id = await self._channel_for(target)
-        recent = await self._history(target, channel_id)
-        if found := self._ours(recent, nonce_for(target, key)):
+        if found := await self._search(target, channel_id, nonce_for(target, key), since):
             return Sent(message_id=str(found["id"]), channel_id=str(channel_id))
         first = first_part_key(key)
         if first is None or target.kind != "channel":
             return None
-        parent = self._ours(recent, nonce_for(target, first))
+        parent = await self._search(target, channel_id, nonce_for(target, first), since)
         if parent is None:
             return None
         thread_id = int(parent["id"])  # a thread started from a message has the message's id
         try:
-            in_thread = await self._history(target, thread_id)
+            found = await self._search(target, thread_id, nonce_for(target, key), since)
         except DeliveryError as exc:
             if exc.permanent:  # no thread under the first part: nothing posted there
                 return None
             raise
-        if found := self._ours(in_thread, nonce_for(target, key)):
-            return Sent(message_id=str(found["id"]), channel_id=str(thread_id))
-        return None
+        return Sent(message_id=str(found["id"]), channel_id=str(thread_id)) if found else None
 
     async def close(self) -> None:
         """Close the HTTP session."""
@@ -253,16 +317,42 @@ class DiscordAdapter:
                 thread_id = channel_id
             else:
                 raise delivery_error(where, _failure(exc)) from None
-        except discord.RateLimited as exc:
+        except (discord.RateLimited, RateLimitAnswer) as exc:
             raise DeliveryError(f"{where}: rate limited", retry_after=exc.retry_after) from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise DeliveryError(f"{where}: cannot reach Discord: {type(exc).__name__}") from None
         self._threads[(channel_id, message_id)] = thread_id
         return thread_id
 
-    async def _history(self, target: Target, channel_id: int) -> list[dict[str, Any]]:
-        request = self.http.logs_from(channel_id, self._history_limit)
+    async def _history(self, target: Target, channel_id: int, *, after: int | None = None) -> list[dict[str, Any]]:
+        request = self.http.logs_from(channel_id, self._history_limit, after=after)
         return [dict(m) for m in await _call(f"{target} read history", request)]
+
+    async def _search(
+        self, target: Target, channel_id: int, nonce: str, since: datetime | None
+    ) -> Mapping[str, Any] | None:
+        """Find our message carrying ``nonce``: in the newest page, then forward from ``since``."""
+        recent = await self._history(target, channel_id)
+        if (found := self._ours(recent, nonce)) is not None or since is None:
+            return found
+        if len(recent) < self._history_limit:
+            return None  # the newest page is the whole history
+        newest_page_starts = min(int(m["id"]) for m in recent)
+        anchor = discord.utils.time_snowflake(since - CLOCK_SKEW)
+        for _ in range(HISTORY_PAGES_AFTER):
+            if anchor >= newest_page_starts:
+                return None  # caught up with the page already read
+            page = await self._history(target, channel_id, after=anchor)
+            if (found := self._ours(page, nonce)) is not None:
+                return found
+            if len(page) < self._history_limit:
+                return None
+            anchor = max(int(m["id"]) for m in page)
+        log.warning(
+            "%s: over %d messages since %s: a post older than the newest %d cannot be checked",
+            target, HISTORY_PAGES_AFTER * self._history_limit, since.isoformat(), self._history_limit,
+        )  # fmt: skip
+        return None
 
     def _ours(self, messages: Sequence[Mapping[str, Any]], nonce: str) -> Mapping[str, Any] | None:
         for message in messages:

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from digestbot.errors import DeliveryError
+from digestbot.errors import AuthError, DeliveryError
 from digestbot.ports import Target
 from digestbot.records import Paper, normalize_arxiv_id
 from digestbot.text import one_line, truncate
@@ -156,7 +156,8 @@ class HttpFailure:
 def delivery_error(where: str, failure: HttpFailure) -> DeliveryError:
     """Map a failed post to a DeliveryError: permanent when retrying cannot help.
 
-    Permanent: 403 (Missing Access 50001, Missing Permissions 50013, Cannot send messages to this
+    A 401 is an :class:`~digestbot.errors.AuthError` (the token was revoked or rotated: no target
+    is at fault). Permanent: 403 (Missing Access 50001, Missing Permissions 50013, Cannot send messages to this
     user 50007), 404 (Unknown Channel 10003 / User 10013 / Message 10008), and other 4xx (a body
     Discord rejects will be rejected again). Transient: 429 (with ``retry_after``), 5xx, and
     anything without a status (connection errors).
@@ -168,6 +169,8 @@ def delivery_error(where: str, failure: HttpFailure) -> DeliveryError:
         what += f": {one_line(failure.text)[:200]}"
     if failure.status == 429:
         return DeliveryError(what, retry_after=failure.retry_after)
+    if failure.status == 401:  # the token, not the target: stop the platform, keep the channels
+        return AuthError(f"{what} — Discord refused the bot token; check discord.token")
     if failure.status == 403 and failure.code == CANNOT_DM:
         return DeliveryError(f"{what} — the user does not accept direct messages", permanent=True)
     if 400 <= failure.status < 500 and failure.status not in (408,):

@@ -2,13 +2,16 @@
 
 Posting and reading are two ``slack_sdk`` clients on one aiohttp session:
 
-* the **posting** client retries only HTTP 429 (honouring ``Retry-After``), because a 429 means Slack
-  did not take the message. It has no connection-error retry: slack_sdk's default
+* the **posting** client retries nothing. A 429 comes straight back as a transient
+  :class:`~digestbot.errors.DeliveryError` with its ``Retry-After``, so the delivery engine's pacer
+  alone owns rate limits (a library sleeping inside ``chat_postMessage`` would hold the engine's
+  send slot, and for as long as Slack asks). No connection-error retry either: slack_sdk's default
   ``AsyncConnectionErrorRetryHandler`` would re-send a ``chat.postMessage`` whose first attempt may
   have landed (connection reset after Slack accepted it). Such a failure surfaces as a transient
-  :class:`~digestbot.errors.DeliveryError` and the engine asks :meth:`SlackAdapter.find_sent` first;
-* the **reading** client (history, ``conversations.open``, ``users.info``) keeps the default
-  connection-error retry too: those calls are safe to repeat.
+  DeliveryError and the engine asks :meth:`SlackAdapter.find_sent` first;
+* the **reading** client (history, ``conversations.open``, ``users.info``) retries connection
+  errors (those calls are safe to repeat) and sits out a few 429s, each only when Slack asks for at
+  most :data:`READ_RETRY_AFTER_MAX` seconds; a longer wait becomes a transient DeliveryError.
 
 Every post carries message metadata (``event_type`` ``digestbot_post``, ``event_payload.key`` = the
 delivery key), and :meth:`SlackAdapter.find_sent` looks for it in ``conversations.history`` (with
@@ -24,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -67,7 +71,20 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "slack"
 RATE_LIMIT_RETRIES = 5
-"""How many 429s in a row the client sits out (each for ``Retry-After``) before the engine takes over."""
+"""How many 429s in a row the *reading* client sits out (each for ``Retry-After``) before it gives up."""
+
+READ_RETRY_AFTER_MAX = 30
+"""Longest ``Retry-After`` (seconds) the reading client sleeps through; longer ones come back as errors."""
+
+
+class _ShortRateLimitRetry(AsyncRateLimitErrorRetryHandler):
+    """slack_sdk's 429 retry, but only for a ``Retry-After`` of at most :data:`READ_RETRY_AFTER_MAX` seconds."""
+
+    async def _can_retry_async(self, *, state: Any, request: Any, response: Any = None, error: Any = None) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        wait = retry_after_of(response.headers)
+        return wait is None or wait <= READ_RETRY_AFTER_MAX
 
 HISTORY_PAGE = 200
 HISTORY_PAGES = 3
@@ -90,10 +107,10 @@ def api_base_url(config: Config) -> str:
 
 
 def web_client(config: Config, *, posting: bool, session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
-    """Build a Web API client: ``posting`` ones never retry after a connection error (see module docstring)."""
-    handlers: list[Any] = [AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES)]
+    """Build a Web API client: ``posting`` ones retry nothing, 429s included (see module docstring)."""
+    handlers: list[Any] = []
     if not posting:
-        handlers.insert(0, AsyncConnectionErrorRetryHandler())
+        handlers = [AsyncConnectionErrorRetryHandler(), _ShortRateLimitRetry(max_retry_count=RATE_LIMIT_RETRIES)]
     return AsyncWebClient(
         token=config.slack.bot_token,
         base_url=api_base_url(config),
@@ -203,8 +220,12 @@ class SlackAdapter:
                 break
         return messages
 
-    async def find_sent(self, target: Target, key: str) -> Sent | None:
-        """Return the post marked ``key`` at ``target`` from recent history and the bot's recent threads."""
+    async def find_sent(self, target: Target, key: str, *, since: datetime | None = None) -> Sent | None:
+        """Return the post marked ``key`` at ``target`` from recent history and the bot's recent threads.
+
+        The newest :data:`HISTORY_PAGES` pages whatever ``since`` says (Slack's 1 msg/s per channel keeps
+        600 messages a span of at least 10 minutes; a busy channel can push an older post out of reach).
+        """
         if (known := self._sent.get((str(target), key))) is not None:
             return known
         channel = await self._channel_of(target)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.slack_render import BLOCKS_PER_MESSAGE, EVENT_TYPE, escape_mrkdwn
-from digestbot.errors import DeliveryError
+from digestbot.errors import AuthError, DeliveryError
 from digestbot.records import normalize_arxiv_id
 
 SHARE_ACTION = "digestbot_share_paper"
@@ -36,6 +36,9 @@ PERMANENT_ERRORS = frozenset(
     }
 )
 """Slack error codes after which retrying the same target cannot help: the engine disables it."""
+
+REFUSED_TOKEN = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired"})
+"""Slack error codes that blame the bot token, not the target: no channel is disabled for them."""
 
 _RESPONSE_KEYS = ("text", "blocks")
 
@@ -178,13 +181,16 @@ def retry_after_of(headers: Mapping[str, Any] | None) -> float | None:
 
 
 def delivery_error(where: str, *, error: str, status: int, retry_after: float | None = None) -> DeliveryError:
-    """Map a Slack Web API failure to a DeliveryError: permanent for a gone/forbidden target, else transient."""
+    """Map a Slack Web API failure to a DeliveryError: permanent for a gone/forbidden target, else transient.
+
+    A refused token is an :class:`~digestbot.errors.AuthError`: the whole platform stops, no target is blamed.
+    """
+    if error in REFUSED_TOKEN or status == 401:  # the token, not the target: stop the platform
+        return AuthError(f"slack {where}: {error or 'HTTP 401'}: Slack refused the bot token; check slack.bot_token")
     if error in PERMANENT_ERRORS:
         return DeliveryError(f"slack {where}: {error}", permanent=True)
     if status == 429 or error == "ratelimited":
         return DeliveryError(
             f"slack {where}: ratelimited (HTTP 429)", retry_after=retry_after if retry_after is not None else 1.0
         )
-    if error in ("invalid_auth", "not_authed", "token_revoked", "account_inactive_token"):
-        return DeliveryError(f"slack {where}: {error}: check slack.bot_token")
     return DeliveryError(f"slack {where}: {error or f'HTTP {status}'}", retry_after=retry_after)

@@ -88,7 +88,7 @@ class RateLimitedPlatform:
         self.first = self.first or self.last
         return Sent(message_id=f"m{self.accepted}", channel_id=target.id)
 
-    async def find_sent(self, target: Target, key: str) -> Sent | None:
+    async def find_sent(self, target: Target, key: str, *, since: datetime | None = None) -> Sent | None:
         return Sent(message_id="found", channel_id=target.id) if self.posts[(str(target), key)] else None
 
     async def close(self) -> None:

@@ -199,9 +199,10 @@ async def _digest_message(
     language: str = "",
 ) -> Message:
     if day is None:
-        day = await store.latest_digest_date()
-        if day is None:
-            raise CommandError("the archive holds no digest yet: run 'digestbot ingest FILE' or 'digestbot demo'")
+        from digestbot.clock import SystemClock
+        from digestbot.delivery import require_digest_day
+
+        day = await require_digest_day(store, config, SystemClock().now())  # the day `post` would post
     digest = await store.digest(day)
     if digest is None:
         known = ", ".join(d.isoformat() for d in await store.digest_dates(limit=5)) or "none"
@@ -347,7 +348,12 @@ async def _close(adapters: dict[str, Adapter]) -> None:
 
 
 EXIT_DEFERRED = 75
-"""``post`` exit status when nothing failed for good but some messages wait for a retry (EX_TEMPFAIL)."""
+"""``post`` exit status when nothing failed for good but some messages wait for a retry (EX_TEMPFAIL).
+
+Also when the database could not be written during delivery (locked, disk full): those messages
+were not recorded as sent, so a later run must look again. A platform that refused our
+credentials exits 1 instead: retrying cannot help until the configuration is fixed.
+"""
 
 
 async def cmd_post(args: argparse.Namespace, config: Config) -> int:
@@ -376,9 +382,11 @@ async def cmd_post(args: argparse.Namespace, config: Config) -> int:
     for line in summary.planned:
         _out(f"would post {line}")
     _out(f"dry run: {len(summary.planned)} messages planned, nothing sent" if args.dry_run else summary.line())
-    if summary.failed:
+    for problem in summary.problems:
+        print(f"digestbot: error: {problem}", file=sys.stderr)
+    if summary.failed or summary.refused:
         return 1
-    return EXIT_DEFERRED if summary.deferred else 0
+    return EXIT_DEFERRED if summary.deferred or summary.errors else 0
 
 
 async def _summaries_before_post(store: Store, config: Config, engine: DeliveryEngine, day: date | None) -> None:

@@ -2,8 +2,8 @@
 
 The engine owns the business rules; adapters only render and send. One run:
 
-1. picks the date (explicit, else the newest digest in the store not newer than
-   :func:`~digestbot.schedule.default_digest_date`);
+1. picks the date (explicit, else :func:`digest_day`: the newest digest in the store not newer
+   than :func:`~digestbot.schedule.default_digest_date`; ``preview`` uses the same function);
 2. builds one :class:`~digestbot.matching.TopicIndex` over every channel topic filter and every
    subscription of the platforms involved, and matches the day's papers once;
 3. for each channel, renders the digest (top N, topic-filtered) and **plans** it in the outbox
@@ -18,7 +18,11 @@ delays nobody else. Transient :class:`~digestbot.errors.DeliveryError`s are retr
 exponential backoff and full jitter (``retry_after`` honoured) up to ``delivery.max_attempts``;
 the row then goes back to pending for a later run. A rate-limit answer also makes the platform's
 :class:`~digestbot.pacing.Pacer` space its sends from then on, so retries do not come as a herd.
-Permanent ones are recorded, and a channel is disabled with the reason.
+Permanent ones are recorded, and a channel is disabled with the reason. A ``retry_after`` over
+:data:`MAX_RETRY_AFTER` holds the platform for the rest of the run (its messages wait, pending);
+an :class:`~digestbot.errors.AuthError` (a refused token) stops the platform for the run and
+disables nothing. An error that is no platform answer (the database could not be written) stops
+only that target; every such case is counted in the :class:`RunSummary`, never just logged.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import sqlite3
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -36,7 +41,7 @@ from digestbot.blocks import Message
 from digestbot.channels import Channel, load_channels, wants_threads
 from digestbot.clock import Clock, SystemClock
 from digestbot.config import Config
-from digestbot.errors import CommandError, DeliveryError
+from digestbot.errors import AuthError, CommandError, DeliveryError, StoreError
 from digestbot.formatter import format_digest, format_matches, format_no_digest
 from digestbot.labels import Labels, labels_for
 from digestbot.outbox import Delivery, Outbox, Slot
@@ -58,6 +63,13 @@ BACKOFF_BASE = 1.0
 """First retry delay in seconds; doubled per attempt (then full jitter), capped at :data:`BACKOFF_CAP`."""
 BACKOFF_CAP = 300.0
 
+MAX_RETRY_AFTER = 15 * 60.0
+"""Longest ``Retry-After`` (seconds) a run sits out; beyond it the platform's messages wait for a later run.
+
+A platform that asks for hours would otherwise hold the run (and its claims) for hours; the
+outbox keeps the messages pending, ``post`` exits 75 and the scheduler retries the slot.
+"""
+
 RATE_LIMIT_RETRIES = 20
 """Rate-limit answers (``retry_after``) tolerated per target, as a multiple of ``max_attempts``."""
 
@@ -73,6 +85,7 @@ class _Outcome(Enum):
     FAILED = "failed"  # permanent
     DEFERRED = "deferred"  # transient, left pending for a later run
     BUSY = "busy"  # claimed by another live process
+    REFUSED = "refused"  # the platform refused our credentials: left pending, nothing sent there
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,9 +93,15 @@ class RunSummary:
     """What a run did, counted in messages (each digest part and each DM is one).
 
     ``failed`` counts permanent failures (the target is recorded and skipped from now on);
-    ``deferred`` counts messages left pending after transient failures, which a later run
-    retries; ``skipped`` counts channels that had nothing to post (``on_empty: skip``) or were
-    claimed by another process; ``planned`` lists ``target key`` lines in a dry run.
+    ``deferred`` counts messages left pending after transient failures (or a ``Retry-After``
+    beyond :data:`MAX_RETRY_AFTER`), which a later run retries, and messages another live run
+    has claimed (not known to be sent yet); ``skipped`` counts channels that had nothing to post
+    (``on_empty: skip``); ``planned`` lists ``target key`` lines in a dry run.
+    ``errors`` counts targets whose delivery stopped on an error (typically the database could
+    not be written: locked past the busy timeout, disk full); their messages wait for a retry.
+    ``refused`` counts messages not sent because their platform refused our credentials
+    (401, ``invalid_auth``): a configuration error, the channels stay enabled. ``problems``
+    holds one line per such error, for the operator.
     """
 
     posted: int = 0
@@ -90,8 +109,11 @@ class RunSummary:
     failed: int = 0
     deferred: int = 0
     skipped: int = 0
+    errors: int = 0
+    refused: int = 0
     dates: tuple[date, ...] = ()
     planned: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
 
     def __add__(self, other: RunSummary) -> RunSummary:
         return RunSummary(
@@ -100,20 +122,27 @@ class RunSummary:
             failed=self.failed + other.failed,
             deferred=self.deferred + other.deferred,
             skipped=self.skipped + other.skipped,
+            errors=self.errors + other.errors,
+            refused=self.refused + other.refused,
             dates=tuple(sorted({*self.dates, *other.dates})),
             planned=self.planned + other.planned,
+            problems=tuple(dict.fromkeys(self.problems + other.problems)),
         )
 
     @property
     def ok(self) -> bool:
         """True when nothing failed permanently and nothing was left for later."""
-        return self.failed == 0 and self.deferred == 0
+        return self.failed == 0 and self.deferred == 0 and self.errors == 0 and self.refused == 0
 
     def line(self) -> str:
         """Return the one-line report the CLI prints."""
         text = f"posted {self.posted}, already posted {self.already}, failed {self.failed}"
         if self.deferred:
             text += f", deferred {self.deferred}"
+        if self.errors:
+            text += f", stopped by an error {self.errors}"
+        if self.refused:
+            text += f", not sent (credentials refused) {self.refused}"
         return text
 
 
@@ -124,8 +153,14 @@ class _Tally:
     failed: int = 0
     deferred: int = 0
     skipped: int = 0
+    errors: int = 0
+    refused: int = 0
     dates: set[date] = field(default_factory=set)
     planned: list[str] = field(default_factory=list)
+    problems: dict[str, None] = field(default_factory=dict)
+
+    def problem(self, text: str) -> None:
+        self.problems[text] = None
 
     def count(self, outcome: _Outcome) -> None:
         if outcome is _Outcome.SENT:
@@ -134,8 +169,10 @@ class _Tally:
             self.already += 1
         elif outcome is _Outcome.FAILED:
             self.failed += 1
-        elif outcome is _Outcome.DEFERRED:
+        elif outcome in (_Outcome.DEFERRED, _Outcome.BUSY):  # BUSY: another run's; not known sent
             self.deferred += 1
+        elif outcome is _Outcome.REFUSED:
+            self.refused += 1
         else:
             self.skipped += 1
 
@@ -146,9 +183,48 @@ class _Tally:
             failed=self.failed,
             deferred=self.deferred,
             skipped=self.skipped,
+            errors=self.errors,
+            refused=self.refused,
             dates=tuple(sorted(self.dates)),
             planned=tuple(self.planned),
+            problems=tuple(self.problems),
         )
+
+
+async def digest_day(store: Store, config: Config, now: datetime) -> date | None:
+    """Return "the day" a post or preview at ``now`` covers when no date is given; None if no digest is stored.
+
+    The newest stored digest whose list has settled (:func:`~digestbot.schedule.default_digest_date`
+    with ``delivery.list_settles_hours``): a list still filling today is not the day yet. The one
+    rule for ``post``, ``preview`` and ``/digest now``, so what is previewed is what gets posted.
+    """
+    settle = timedelta(hours=config.delivery.list_settles_hours)
+    return await store.latest_digest_date(on_or_before=default_digest_date(now, settle))
+
+
+async def require_digest_day(store: Store, config: Config, now: datetime) -> date:
+    """Return :func:`digest_day`, or raise a CommandError that says why there is none."""
+    day = await digest_day(store, config, now)
+    if day is not None:
+        return day
+    newest = await store.latest_digest_date()
+    if newest is None:
+        raise CommandError("the archive holds no digest yet: run 'digestbot ingest FILE' first")
+    raise CommandError(
+        f"no settled digest yet: the newest, {newest.isoformat()}, is a list still filling;"
+        f" give --date {newest.isoformat()} to use it anyway"
+    )
+
+
+def _count_error(tally: _Tally, exc: Exception) -> None:
+    """Count a delivery task that stopped on an error, with one line for the operator."""
+    tally.errors += 1
+    if isinstance(exc, sqlite3.Error | StoreError):
+        tally.problem(f"database write failed during delivery: {exc}; the messages wait for a retry")
+        log.info("delivery stopped: the database could not be written: %s", exc)  # reported by the summary
+    else:
+        tally.problem(f"delivery stopped by an unexpected error: {type(exc).__name__}: {exc}")
+        log.error("delivery task failed", exc_info=exc)
 
 
 def backoff_delay(attempt: int, retry_after: float | None, rng: random.Random) -> float:
@@ -210,6 +286,10 @@ class DeliveryEngine:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._pacers = {p: Pacer() for p in self.adapters}
+        #: Platforms this run stopped sending to, with why: credentials refused (``refused``), or a
+        #: ``Retry-After`` beyond :data:`MAX_RETRY_AFTER` (``held``, until the loop time given).
+        self._refused: dict[str, str] = {}
+        self._held: dict[str, float] = {}
         self._limits = {p: asyncio.Semaphore(max(1, config.delivery.concurrency)) for p in self.adapters}
 
     async def close(self) -> None:
@@ -252,19 +332,20 @@ class DeliveryEngine:
         is no digest for the day.
         """
         if day is None:
-            day = await self.store.latest_digest_date(on_or_before=default_digest_date(self.clock.now(), self._settle))
-            if day is None:
-                raise CommandError("the archive holds no digest yet: run 'digestbot ingest FILE' first")
+            day = await require_digest_day(self.store, self.config, self.clock.now())
         digest = await self.store.digest(day)
         if digest is None:
             known = ", ".join(d.isoformat() for d in await self.store.digest_dates(limit=5)) or "none"
             raise CommandError(f"no digest for {day.isoformat()} (newest dates: {known})")
         chosen = await self.channels(channels)
+        self._refused.clear()  # a new run tries the credentials again (one request tells)
         if not dry_run:
             await self.reconcile()
         matches = await self._build_matches(chosen, platforms={c.platform for c in chosen})
         tally = _Tally()
-        await self._gather(self._post_channel_digest(c, digest, matches, tally, dry_run=dry_run) for c in chosen)
+        await self._gather(
+            (self._post_channel_digest(c, digest, matches, tally, dry_run=dry_run) for c in chosen), tally
+        )
         if notify:
             for platform, workspace in sorted({(c.platform, c.workspace) for c in chosen}):
                 await self._notify(digest, matches, tally, platform=platform, workspace=workspace, dry_run=dry_run)
@@ -295,7 +376,7 @@ class DeliveryEngine:
             if adapter is None:
                 continue
             try:
-                found = await adapter.find_sent(row.target, row.key)
+                found = await adapter.find_sent(row.target, row.key, since=row.created_at)
             except DeliveryError as exc:
                 log.warning("cannot check %s for %s after a crash (%s); will retry later", row.target, row.key, exc)
                 continue
@@ -310,34 +391,53 @@ class DeliveryEngine:
 
     async def scheduled_post(
         self, channels: Sequence[Channel], due: datetime, *, final: bool
-    ) -> tuple[RunSummary, list[Channel]]:
-        """Run the post that fell due at ``due`` for ``channels``; return the summary and who must wait.
+    ) -> tuple[RunSummary, list[Channel], list[Channel]]:
+        """Run the post that fell due at ``due`` for ``channels``; return the summary, who waits, who retries.
 
         The date is :func:`default_digest_date` at ``due``. A channel whose date has no papers
         yet is returned as waiting unless ``final`` (the cut-off has passed): then it gets the
         newest older digest it has not had, else ONE notice (or nothing, ``on_empty: skip``).
         A channel that already had that date gets a weekend notice if the list date that
-        settled at ``due`` was a weekend, else nothing.
+        settled at ``due`` was a weekend, else nothing — but a plan of that date with parts not
+        yet sent (deferred, or stopped by an error) is resumed. The third list holds the channels
+        whose post did not get through (a database error, a transient failure, a refused token or
+        a long ``Retry-After``): the scheduler runs them again later.
         """
         expected = default_digest_date(due, self._settle)
         nominal = nominal_list_date(due, self._settle)
+        self._refused.clear()
         source_error = await self._run_before_post(expected)
         await self.reconcile()
         digest = await self.store.digest(expected)
         matches = await self._build_matches(channels, platforms={c.platform for c in channels})
         tally = _Tally()
         waiting: list[Channel] = []
+        retry: list[Channel] = []
         posted_digest: dict[tuple[str, str], Digest] = {}
+        posted_day: dict[tuple[str, str], date] = {}  # channel -> the date of its post slot touched in this run
 
         async def one(channel: Channel) -> None:
+            try:
+                await post_one(channel)
+            except Exception as exc:
+                _count_error(tally, exc)
+                retry.append(channel)
+
+        async def post_one(channel: Channel) -> None:
             target = channel.target
-            had_expected = await self.outbox.has_slot(target, slot="post", day=expected)
-            if digest is not None and not had_expected:
+            planned = await self.outbox.rows(target, slot="post", day=expected)
+            posted_day[(channel.platform, channel.id)] = expected
+            if digest is not None and not planned:
                 await self._post_channel_digest(channel, digest, matches, tally)
                 posted_digest[(channel.platform, channel.workspace)] = digest
                 return
-            if had_expected:
-                if nominal != expected and is_weekend(nominal):
+            if planned:
+                if planned[0].kind == "digest" and digest is not None:
+                    posted_digest[(channel.platform, channel.workspace)] = digest  # DMs resume too (idempotent)
+                if any(r.state in ("pending", "claimed") for r in planned):
+                    await self._send_rows(planned, threads=wants_threads(channel, self.config), tally=tally)
+                elif nominal != expected and is_weekend(nominal):
+                    posted_day[(channel.platform, channel.id)] = nominal
                     await self._post_notice(channel, nominal, self.labels.reason_weekend, tally)
                 else:
                     tally.already += 1
@@ -349,6 +449,7 @@ class DeliveryEngine:
             if older is not None and not await self.outbox.has_slot(target, slot="post", day=older):
                 older_digest = await self.store.digest(older)
                 if older_digest is not None:
+                    posted_day[(channel.platform, channel.id)] = older
                     await self._post_channel_digest(channel, older_digest, matches, tally)
                     posted_digest[(channel.platform, channel.workspace)] = older_digest
                     return
@@ -361,10 +462,28 @@ class DeliveryEngine:
             )
             await self._post_notice(channel, expected, reason, tally)
 
-        await self._gather(one(c) for c in channels)
+        await self._gather((one(c) for c in channels), tally)
         for (platform, workspace), posted in sorted(posted_digest.items()):
-            await self._notify(posted, matches, tally, platform=platform, workspace=workspace)
-        return tally.freeze(), waiting
+            errors = tally.errors
+            try:
+                await self._notify(posted, matches, tally, platform=platform, workspace=workspace)
+            except Exception as exc:
+                _count_error(tally, exc)
+            if tally.errors > errors:  # some DMs did not get through: the workspace's channels run again
+                retry.extend(c for c in channels if (c.platform, c.workspace) == (platform, workspace))
+        if tally.deferred or tally.refused:
+            for c in channels:
+                if (c.platform, c.id) in posted_day and await self._unfinished(c, posted_day[(c.platform, c.id)]):
+                    retry.append(c)
+        return tally.freeze(), waiting, list({(c.platform, c.id): c for c in retry if c not in waiting}.values())
+
+    async def _unfinished(self, channel: Channel, day: date) -> bool:
+        """Tell whether ``channel``'s post of ``day`` has parts still to send (deferred, refused, held)."""
+        try:
+            rows = await self.outbox.rows(channel.target, slot="post", day=day)
+        except sqlite3.Error:
+            return True
+        return any(r.state in ("pending", "claimed") for r in rows)
 
     # -- runs ------------------------------------------------------------------------------------
 
@@ -378,8 +497,13 @@ class DeliveryEngine:
             return str(exc) or type(exc).__name__
         return None
 
-    async def _gather(self, coros: Iterable[Awaitable[None]]) -> None:
-        """Run per-target work concurrently; one target's bug is logged, never stops the others."""
+    async def _gather(self, coros: Iterable[Awaitable[None]], tally: _Tally) -> None:
+        """Run per-target work concurrently; one target's error is counted and logged, never stops the others.
+
+        An error here is not a platform answer (those are outcomes of :meth:`_send`): the
+        database could not be written (locked past the busy timeout, disk full) or a bug. The
+        target's messages stay pending or claimed, so the run reports it and a later run retries.
+        """
         # Targets in flight at once: enough to keep every send slot busy while others plan and
         # commit, few enough that planning, sending and marking overlap instead of running as
         # three huge batches one after another.
@@ -389,8 +513,8 @@ class DeliveryEngine:
             try:
                 async with in_flight:
                     await coro
-            except Exception:
-                log.exception("delivery task failed")
+            except Exception as exc:
+                _count_error(tally, exc)
 
         async with asyncio.TaskGroup() as group:
             for i, coro in enumerate(coros):
@@ -473,14 +597,26 @@ class DeliveryEngine:
         workspace: str,
         dry_run: bool = False,
     ) -> None:
-        by_user: dict[UserKey, list[tuple[Paper, list[str]]]] = {}
-        for key, pairs in matches.for_day(digest).items():
-            if key[0] == "channel" or key[0] != platform or (workspace and key[1] != workspace):
+        # A subscription made outside any workspace (a Discord DM with the bot: workspace "") means
+        # "wherever this platform posts": it joins every workspace's DM. One DM per user and day,
+        # whatever the workspaces their topics were made in (the outbox's slot is per user).
+        rank = {id(p): i for i, p in enumerate(digest.papers)}
+        grouped: dict[str, dict[int, tuple[Paper, list[str]]]] = {}
+        home: dict[str, str] = {}
+        for key, pairs in sorted(matches.for_day(digest).items()):
+            if key[0] == "channel" or key[0] != platform or (workspace and key[1] not in (workspace, "")):
                 continue
-            grouped: dict[int, tuple[Paper, list[str]]] = {}
+            _, user_workspace, user = key
+            home[user] = workspace or home.get(user) or user_workspace
+            papers = grouped.setdefault(user, {})
             for paper, topic in pairs:
-                grouped.setdefault(id(paper), (paper, []))[1].append(topic.canonical)
-            by_user[key] = list(grouped.values())
+                topics = papers.setdefault(id(paper), (paper, []))[1]
+                if topic.canonical not in topics:
+                    topics.append(topic.canonical)
+        by_user: dict[UserKey, list[tuple[Paper, list[str]]]] = {
+            (platform, home[user], user): sorted(papers.values(), key=lambda pair: rank.get(id(pair[0]), 0))
+            for user, papers in grouped.items()
+        }
         if not by_user:
             return
         # Subscribers read the default summary language (a DM belongs to no channel).
@@ -505,7 +641,7 @@ class DeliveryEngine:
                 dry_run=dry_run,
             )
 
-        await self._gather(one(u, f) for u, f in sorted(by_user.items()))
+        await self._gather((one(u, f) for u, f in sorted(by_user.items())), tally)
 
     # -- sending ---------------------------------------------------------------------------------
 
@@ -522,7 +658,6 @@ class DeliveryEngine:
         dry_run: bool = False,
     ) -> None:
         """Plan (or find the earlier plan of) ``target``'s message for ``slot``/``day`` and send its parts."""
-        adapter = self.adapters[target.platform]
         if dry_run:
             rows = await self.outbox.rows(target, slot=slot, day=day)
             if rows:
@@ -541,7 +676,12 @@ class DeliveryEngine:
         rows, created = await self.outbox.plan(target, slot=slot, day=day, kind=kind, payloads=payloads)
         if not created and rows[0].kind != kind:
             log.info("%s already had its %s post for %s (as a %s)", target, slot, day, rows[0].kind)
-        tally.dates.add(day)
+        await self._send_rows(rows, threads=threads, tally=tally)
+
+    async def _send_rows(self, rows: Sequence[Delivery], *, threads: bool, tally: _Tally) -> None:
+        """Send a plan's unsent parts in order (later ones in a thread under the first when ``threads``)."""
+        adapter = self.adapters[rows[0].target.platform]
+        tally.dates.add(rows[0].day)
         thread: str | None = None
         for i, row in enumerate(rows):
             if row.state == "sent":
@@ -554,6 +694,10 @@ class DeliveryEngine:
                 continue
             outcome, message_id = await self._send(adapter, row, thread=thread if threads and i > 0 else None)
             tally.count(outcome)
+            if outcome is _Outcome.REFUSED:
+                platform = row.target.platform
+                why = self._refused.get(platform, f"{platform} refused the bot's credentials")
+                tally.problem(f"{why} — nothing was sent to {platform}; its channels stay enabled")
             if outcome is _Outcome.SENT and i == 0:
                 thread = message_id
             if outcome is _Outcome.FAILED:
@@ -564,25 +708,50 @@ class DeliveryEngine:
 
     async def _send(self, adapter: Adapter, row: Delivery, *, thread: str | None) -> tuple[_Outcome, str | None]:
         """Claim ``row``, send it with retries, and record the result."""
+        platform = row.target.platform
+        if (stopped := self._stopped(platform)) is not None:
+            return stopped, None
         if row.state == "claimed" or not await self.outbox.claim(row):
             log.info("%s %s is being sent by another run; leaving it", row.target, row.key)
             return _Outcome.BUSY, None
-        platform = row.target.platform
         limit = self._limits[platform]
         attempts = max(1, self.config.delivery.max_attempts)
         attempt = rate_limited = 0
         pacer = self._pacers[platform]
         loop = asyncio.get_running_loop()
+        renewed = loop.time()
         while True:
             ticket = await self._wait_for_slot(pacer)
+            if loop.time() - renewed > self.outbox.lease.total_seconds() / 2:  # a long wait for the pace
+                if not await self.outbox.renew(row):
+                    log.warning("%s %s: another run took this message over; leaving it", row.target, row.key)
+                    return _Outcome.BUSY, None
+                renewed = loop.time()
             try:
                 async with limit:
+                    if (stopped := self._stopped(platform)) is not None:  # decided while this one waited
+                        await self.outbox.release(row, self._refused.get(platform, "held by a long Retry-After"))
+                        return stopped, None
                     sent = await adapter.send(row.target, row.payload, key=row.key, thread=thread)
+            except AuthError as exc:
+                if platform not in self._refused:  # reported by the summary (one line)
+                    log.info("%s refused our credentials (%s): nothing more is sent to it in this run", platform, exc)
+                self._refused.setdefault(platform, str(exc))  # the first answer speaks for the platform
+                await self.outbox.release(row, str(exc))
+                return _Outcome.REFUSED, None
             except DeliveryError as exc:
                 if exc.permanent:
                     await self._permanent_failure(row, exc)
                     return _Outcome.FAILED, None
                 error, retry_after = str(exc), exc.retry_after
+                if retry_after is not None and retry_after > MAX_RETRY_AFTER:
+                    self._held[platform] = max(self._held.get(platform, 0.0), loop.time() + retry_after)
+                    log.warning(
+                        "%s asks to wait %.0f s (over the %.0f s this run waits): its messages wait for a later run",
+                        platform, retry_after, MAX_RETRY_AFTER,
+                    )  # fmt: skip
+                    await self.outbox.release(row, error)
+                    return _Outcome.DEFERRED, None
                 ambiguous = retry_after is None  # a rate-limit answer means "not posted"
             except Exception as exc:  # an adapter bug or an unmapped network error: treat as transient
                 log.warning("%s %s: unexpected %s from the adapter: %s", row.target, row.key, type(exc).__name__, exc)
@@ -606,14 +775,26 @@ class DeliveryEngine:
             delay = backoff_delay(max(1, attempt), retry_after, self._rng)
             log.info("%s %s: attempt failed (%s); retrying in %.3f s", row.target, row.key, error, delay)
             await self._sleep(delay)
+            if not await self.outbox.renew(row):  # our lease lapsed and another run took the row over
+                log.warning("%s %s: another run took this message over; leaving it", row.target, row.key)
+                return _Outcome.BUSY, None
+            renewed = loop.time()
             if ambiguous:  # it may have been posted before the error (timeout): look before resending
                 try:
-                    found = await adapter.find_sent(row.target, row.key)
+                    found = await adapter.find_sent(row.target, row.key, since=row.created_at)
                 except DeliveryError:
                     found = None
                 if found is not None:
                     await self.outbox.mark_sent(row, found.message_id)
                     return _Outcome.SENT, found.message_id
+
+    def _stopped(self, platform: str) -> _Outcome | None:
+        """Tell whether this run no longer sends to ``platform`` (credentials refused, long Retry-After)."""
+        if platform in self._refused:
+            return _Outcome.REFUSED
+        if self._held.get(platform, 0.0) > asyncio.get_running_loop().time():
+            return _Outcome.DEFERRED
+        return None
 
     async def _wait_for_slot(self, pacer: Pacer) -> Ticket:
         """Wait for this send's slot in the platform's pace (and past its rate-limit gate)."""

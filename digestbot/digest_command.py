@@ -210,7 +210,9 @@ async def digest_command(
     log.info("/digest now in %s:%s: %s", platform, channel, summary.line())
     if summary.failed:
         return "Posting the digest here failed: does the bot have access to this channel? " + summary.line() + "."
-    if summary.deferred:
+    if summary.refused:
+        return "The bot's token was refused, so nothing was posted; an admin must fix the configuration."
+    if summary.deferred or summary.errors:
         return "Part of the digest could not be posted yet; it will be retried. " + summary.line() + "."
     if summary.posted == 0 and summary.already:
         return "Today's digest is already in this channel; nothing was posted again."

@@ -10,6 +10,7 @@ adapter can show ``str(err)`` as one line without a traceback::
     ├── StoreError       the SQLite file cannot be opened or migrated
     ├── CommandError     a chat/CLI command with bad arguments (bad topic, no match…)
     └── DeliveryError    a post failed; ``permanent`` says whether retrying can help
+        └── AuthError    the platform refused our credentials (401, invalid_auth): stop that platform
 """
 
 from __future__ import annotations
@@ -46,3 +47,11 @@ class DeliveryError(DigestbotError):
         super().__init__(message)
         self.permanent = permanent
         self.retry_after = retry_after
+
+
+class AuthError(DeliveryError):
+    """The platform refused the bot's credentials (revoked or rotated token).
+
+    Not the target's fault: the engine stops sending to the whole platform for the run, keeps
+    every channel enabled and the messages pending, and the CLI says so in one line (exit 1).
+    """

@@ -14,11 +14,18 @@ Life of a row (one message: a digest part, a no-digest notice, or a subscriber's
 * **claim** (``pending`` → ``claimed``, conditional update in a ``BEGIN IMMEDIATE``
   transaction) happens just before the send; only one task or process can win it.
 * **sent** records the platform's message id (needed to thread later parts under the first).
-* A crash between claim and sent leaves a ``claimed`` row. :meth:`Outbox.stale_claims` finds
-  rows whose owner process is gone (same host, pid not alive) or whose lease expired; the engine
-  asks the adapter ``find_sent(target, key)``: found → mark sent, not found → back to pending and
-  sent again. Adapters embed ``key`` in the message (Discord nonce/footer, Slack metadata,
-  console transcript) so the answer is reliable.
+* A crash between claim and sent leaves a ``claimed`` row. A claim is a **lease**: it holds
+  for :data:`DEFAULT_LEASE` after ``claimed_at``, and the run that owns it renews it
+  (:meth:`Outbox.renew`) before every further attempt. :meth:`Outbox.stale_claims` returns the
+  claims of other runs whose lease expired; the engine asks the adapter ``find_sent(target,
+  key)``: found → mark sent, not found → back to pending and sent again. Adapters embed ``key``
+  in the message (Discord nonce/footer, Slack metadata, console transcript) so the answer is
+  reliable. The owner is a random per-run token: host and pid are kept in it for people reading
+  the table, never trusted (a container restarts as pid 1 again, pids are reused).
+* So that a rerun right after a crash need not wait for the lease, each run also holds an
+  exclusive ``flock`` on ``<database>-runs/<token>.lock`` (:class:`RunLock`). The kernel drops
+  it when the process dies, whatever its pid was; a claim whose owner's lock file exists and can
+  be locked is stale at once. Where the file cannot be seen (another host) the lease decides.
 
 SQLite with ``synchronous=FULL`` costs one fsync per commit (~4.5 ms on the reference machine),
 so writes from many concurrent senders are **group-committed**: :class:`GroupCommit` runs every
@@ -30,9 +37,12 @@ therefore still durable before its send starts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import json
 import logging
 import os
+import re
 import secrets
 import socket
 import sqlite3
@@ -44,7 +54,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from digestbot.ports import Target
-from digestbot.store.sqlite import Store
+from digestbot.store.sqlite import BUSY_TIMEOUT_MS, Store
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +62,17 @@ T = TypeVar("T")
 State = Literal["pending", "claimed", "sent", "failed"]
 Slot = Literal["post", "matches"]
 
-DEFAULT_LEASE = timedelta(minutes=10)
-"""A claim older than this is taken as abandoned even if its owner cannot be checked (other host)."""
+DEFAULT_LEASE = timedelta(minutes=30)
+"""How long a claim holds after it was taken or last renewed; then it is taken as abandoned.
+
+Longer than any single wait of a run holding a claim (one send's timeout, the longest
+``Retry-After`` the engine sits out, see ``delivery.MAX_RETRY_AFTER``, and the backoff cap), so a
+live run's claim never expires under it: the run renews it before each attempt.
+"""
 
 _COLUMNS = (
     "id, platform, workspace, target_kind, target_id, slot, digest_date, kind, part, parts, key, payload,"
-    " state, attempts, message_id, error, claimed_by, claimed_at"
+    " state, attempts, message_id, error, claimed_by, claimed_at, created_at"
 )
 
 
@@ -86,6 +101,7 @@ class Delivery:
     error: str | None = None
     claimed_by: str | None = None
     claimed_at: datetime | None = None
+    created_at: datetime | None = None
 
 
 def _row(row: Sequence[Any]) -> Delivery:
@@ -105,6 +121,7 @@ def _row(row: Sequence[Any]) -> Delivery:
         error=row[15],
         claimed_by=row[16],
         claimed_at=datetime.fromisoformat(row[17]) if row[17] else None,
+        created_at=datetime.fromisoformat(row[18]) if row[18] else None,
     )
 
 
@@ -149,7 +166,7 @@ class GroupCommit:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-            for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=10000"):
+            for pragma in (f"busy_timeout={BUSY_TIMEOUT_MS}", "journal_mode=WAL", "synchronous=FULL"):
                 conn.execute(f"PRAGMA {pragma}")
             self._conn = conn
         return self._conn
@@ -199,24 +216,73 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-def _owner_alive(owner: str | None) -> bool | None:
-    """Tell whether the process named by ``owner`` (host:pid:token) runs; None if it cannot be known."""
-    if not owner:
-        return False
-    try:
-        host, pid_text, _token = owner.split(":", 2)
-        pid = int(pid_text)
-    except ValueError:
-        return None
-    if host != socket.gethostname():
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+class RunLock:
+    """An exclusive ``flock`` held for the life of a run: proof, to other runs, that it still runs.
+
+    The lock belongs to an open file, not a pid, so it cannot be inherited by an unrelated
+    process that happens to get the same pid (or the same container's pid 1 after a restart).
+    """
+
+    def __init__(self, directory: Path, token: str) -> None:
+        self._directory = directory
+        self.path = directory / f"{token}.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Create and lock this run's file (idempotent); a failure only loses the fast path."""
+        if self._fd is not None:
+            return
+        try:
+            self._directory.mkdir(exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            log.warning("cannot hold the run lock %s (%s); crashed claims wait for their lease", self.path, exc)
+            return
+        self._fd = fd
+
+    def release(self, *, keep_file: bool = False) -> None:
+        """Unlock the file, and remove it unless ``keep_file`` (claims of this run are left to reconcile)."""
+        if self._fd is None:
+            return
+        if not keep_file:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+        os.close(self._fd)
+        self._fd = None
+
+    def owner_gone(self, token: str) -> bool:
+        """Tell whether the run ``token`` surely stopped: its lock file exists and nobody holds it."""
+        if not re.fullmatch(r"[0-9a-f]{1,64}", token):
+            return False
+        path = self._directory / f"{token}.lock"
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except OSError:
+            return False  # never seen here (other host, no lock): only the lease can tell
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False  # held: that run is alive
+        else:
+            return True  # the file stays until its claims are resolved (see sweep)
+        finally:
+            os.close(fd)
+
+    def sweep(self, keep: set[str]) -> None:
+        """Remove the files of stopped runs whose token is not in ``keep`` (runs with claims still open)."""
+        try:
+            files = list(self._directory.glob("*.lock"))
+        except OSError:
+            return
+        for path in files:
+            if path != self.path and path.stem not in keep and self.owner_gone(path.stem):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+
+
+def _token(owner: str | None) -> str:
+    return (owner or "").rsplit(":", 1)[-1]
 
 
 class Outbox:
@@ -226,12 +292,27 @@ class Outbox:
         self._store = store
         self._writer = GroupCommit(store.path)
         self.lease = lease
-        #: Who claims rows from this process (host:pid:random), to tell crashed claims from live ones.
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        #: Who claims rows in this run: host:pid for people reading the table, and a random token
+        #: that alone makes it unique (a restarted container has the same host and pid again).
+        token = secrets.token_hex(8)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{token}"
+        self._lock = RunLock(Path(f"{store.path}-runs"), token)
 
     async def close(self) -> None:
-        """Finish queued writes and release the writer thread and its connection."""
+        """Finish queued writes, release the writer thread and its connection, then the run lock.
+
+        If rows are still claimed by this run (a send whose result could not be recorded), the
+        lock file stays, unlocked: the next run sees at once that they need reconciling.
+        """
+        sql = "SELECT DISTINCT claimed_by FROM deliveries WHERE state='claimed'"
+        try:
+            owners = await self._writer.read(lambda conn: {_token(r[0]) for r in conn.execute(sql).fetchall()})
+        except sqlite3.Error:
+            owners = None
         await self._writer.close()
+        if owners is not None:
+            self._lock.sweep(keep=owners)
+        self._lock.release(keep_file=owners is None or _token(self.owner) in owners)
 
     async def plan(
         self, target: Target, *, slot: Slot, day: date, kind: str, payloads: Sequence[Any]
@@ -264,7 +345,7 @@ class Outbox:
                 rows.append(
                     Delivery(
                         id=int(cur.lastrowid or 0), target=target, slot=slot, day=day, kind=kind, part=i, parts=n,
-                        key=key, payload=json.loads(payload), state="pending",
+                        key=key, payload=json.loads(payload), state="pending", created_at=datetime.fromisoformat(now),
                     )
                 )  # fmt: skip
             return rows, True
@@ -281,6 +362,7 @@ class Outbox:
 
     async def claim(self, delivery: Delivery) -> bool:
         """Take a pending row for sending (durably, before the send); False if it is not pending."""
+        self._lock.acquire()
         now = _now()
 
         def op(conn: sqlite3.Connection) -> bool:
@@ -288,6 +370,19 @@ class Outbox:
                 "UPDATE deliveries SET state='claimed', attempts=attempts+1, claimed_by=?, claimed_at=?, updated_at=?"
                 " WHERE id=? AND state='pending'",
                 (self.owner, now, now, delivery.id),
+            )
+            return cur.rowcount == 1
+
+        return await self._writer.run(op)
+
+    async def renew(self, delivery: Delivery) -> bool:
+        """Extend this run's claim on ``delivery`` (before another attempt); False if it is no longer ours."""
+        now = _now()
+
+        def op(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE deliveries SET claimed_at=?, updated_at=? WHERE id=? AND state='claimed' AND claimed_by=?",
+                (now, now, delivery.id, self.owner),
             )
             return cur.rowcount == 1
 
@@ -335,15 +430,21 @@ class Outbox:
         return await self._writer.read(lambda conn: [_row(r) for r in conn.execute(sql).fetchall()])
 
     async def stale_claims(self, *, now: datetime | None = None) -> list[Delivery]:
-        """Return claimed rows whose owner is gone (crash), or unknown (other host) with an expired lease."""
+        """Return other runs' claims that are abandoned: their lease expired, or their run lock is free.
+
+        A pid is never consulted: an owner that looks alive (same host, a running pid) may be
+        another process that reuses the pid, or this very container after a restart.
+        """
         now = now or datetime.now(UTC)
         out: list[Delivery] = []
+        gone: dict[str, bool] = {}
         for d in await self.unsent():
             if d.state != "claimed" or d.claimed_by == self.owner:
                 continue
-            alive = _owner_alive(d.claimed_by)
-            expired = d.claimed_at is None or now - d.claimed_at > self.lease
-            if alive is False or (alive is None and expired):
+            token = _token(d.claimed_by)
+            if token not in gone:
+                gone[token] = self._lock.owner_gone(token)
+            if gone[token] or d.claimed_at is None or now - d.claimed_at > self.lease:
                 out.append(d)
         return out
 

@@ -9,6 +9,7 @@ the core never looks inside them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from digestbot.blocks import Message
@@ -52,8 +53,12 @@ class Adapter(Protocol):
         Raises :class:`~digestbot.errors.DeliveryError` (``permanent`` when retrying cannot help).
         """
 
-    async def find_sent(self, target: Target, key: str) -> Sent | None:
-        """Return the already-posted message marked ``key`` at ``target``, if the platform has it."""
+    async def find_sent(self, target: Target, key: str, *, since: datetime | None = None) -> Sent | None:
+        """Return the already-posted message marked ``key`` at ``target``, if the platform has it.
+
+        ``since`` is when the message was planned (it cannot have been posted before): adapters
+        whose history is paged search from there instead of only the newest messages.
+        """
 
     async def close(self) -> None:
         """Release connections."""

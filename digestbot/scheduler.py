@@ -12,6 +12,12 @@ channels set up in chat meanwhile). Nothing polls in between.
 * **Waiting for papers.** If the date due has no papers yet, the channel is retried every
   ``delivery.empty_retry_minutes`` until ``delivery.empty_cutoff_hours`` after the due time;
   then the engine posts the newest digest the channel has not had, or one notice.
+* **Retrying what did not get through.** A channel whose post did not get through (the
+  database could not be written, a transient failure outlasted the retries, the platform
+  refused the token or asked to wait longer than the engine waits) is *not* marked done: it is
+  run again every ``delivery.empty_retry_minutes`` (the outbox resumes the parts not sent) until
+  ``delivery.empty_cutoff_hours`` after the due time, then given up with an error line; its
+  pending messages stay in the outbox for ``digestbot post``.
 * Each due group runs as its own named task (references kept, exceptions logged), so a slow
   post never delays the next wake; a channel is never run twice at once.
 """
@@ -166,15 +172,27 @@ class Scheduler:
     async def _run_group(self, channels: list[Channel], due: datetime, final: bool) -> None:
         keys = [(c.platform, c.id) for c in channels]
         try:
-            summary, waiting = await self.engine.scheduled_post(channels, due, final=final)
+            summary, waiting, retry = await self.engine.scheduled_post(channels, due, final=final)
             log.info("post due %s: %s", due.isoformat(), summary.line())
+            for problem in summary.problems:
+                log.error("post due %s: %s", due.isoformat(), problem)
             now = self.clock.now()
+            cutoff = due + self.cutoff_after
+            retry_at = min(now + self.retry_every, cutoff)
             waiting_keys = {(c.platform, c.id) for c in waiting}
             for key in waiting_keys:
-                cutoff = due + self.cutoff_after
-                retry_at = min(now + self.retry_every, cutoff)
                 log.info("%s:%s: no papers yet for the post due %s; retrying at %s", *key, due, retry_at.isoformat())
                 self._waiting[key] = _Waiting(due=due, retry_at=retry_at, cutoff=cutoff)
+            for key in {(c.platform, c.id) for c in retry} - waiting_keys:
+                if now >= cutoff:
+                    log.error(
+                        "%s:%s: the post due %s did not get through by its cut-off; giving up (its pending"
+                        " messages stay in the outbox: 'digestbot post' sends them)", *key, due.isoformat(),
+                    )  # fmt: skip
+                    continue
+                log.warning("%s:%s: the post due %s did not get through; retrying at %s", *key, due, retry_at)
+                self._waiting[key] = _Waiting(due=due, retry_at=retry_at, cutoff=cutoff)
+                waiting_keys.add(key)
             done = [key for key in keys if key not in waiting_keys]
             for key in done:
                 self._waiting.pop(key, None)

@@ -56,7 +56,7 @@ class FakeAdapter:
         self.posts.append(Post(target=target, key=key, thread=thread, payload=payload, message_id=message_id, at=at))
         return Sent(message_id=message_id, channel_id=target.id)
 
-    async def find_sent(self, target: Target, key: str) -> Sent | None:
+    async def find_sent(self, target: Target, key: str, *, since: datetime | None = None) -> Sent | None:
         for post in self.posts:
             if post.target == target and post.key == key:
                 return Sent(message_id=post.message_id, channel_id=target.id)

@@ -197,3 +197,27 @@ def test_preview_as_a_channel_gets_it(demo_dir: Path) -> None:
     assert result.stdout.count("https://arxiv.org/abs/") == 1
     missing = run(demo_dir, "--config", str(config), "preview", "--channel", "nope")
     assert missing.returncode == 2 and "no enabled channel nope" in missing.stderr
+
+
+def test_preview_shows_the_day_post_would_post_not_a_list_still_filling(tmp_path: Path) -> None:
+    import asyncio
+    from datetime import UTC, date, datetime
+
+    from digestbot.records import Paper
+    from digestbot.store import Store
+
+    today = datetime.now(UTC).date()  # today's list is still filling: post would not take it
+
+    async def seed() -> None:
+        async with await Store.open(tmp_path / "db.sqlite3") as store:
+            await store.upsert_papers([Paper(arxiv_id="2410.00001", title="Settled", digest_date=date(2024, 10, 11))])
+            await store.upsert_papers([Paper(arxiv_id="2410.00002", title="Still filling", digest_date=today)])
+
+    asyncio.run(seed())
+    result = run(tmp_path, "preview")
+    assert result.returncode == 0, result.stderr
+    assert "2024-10-11" in result.stdout and "Settled" in result.stdout and "Still filling" not in result.stdout
+    (tmp_path / "cfg.yaml").write_text(f"database: {tmp_path / 'db.sqlite3'}\nchannels:\n  - {{platform: console, id: c}}\n")
+    dry = run(tmp_path, "--config", str(tmp_path / "cfg.yaml"), "post", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "would post console:channel:c digest:2024-10-11" in dry.stdout

@@ -8,8 +8,9 @@ import pytest
 from digestbot.channels import load_channels
 from digestbot.clock import FakeClock
 from digestbot.config import ChannelConfig, Config, DeliveryConfig, DiscordConfig
-from digestbot.delivery import DeliveryEngine, backoff_delay
-from digestbot.errors import CommandError, DeliveryError
+from digestbot.delivery import MAX_RETRY_AFTER, DeliveryEngine, backoff_delay
+from digestbot.errors import AuthError, CommandError, DeliveryError
+from digestbot.outbox import Outbox
 from digestbot.store import Store
 from tests.delivery_fakes import FakeAdapter, day_papers
 
@@ -79,8 +80,10 @@ async def test_transient_failures_back_off_then_succeed(store):
     summary = await engine.post_digest(DAY)
     assert (summary.posted, summary.failed, summary.deferred) == (2, 0, 0)
     assert 2.5 <= sleeps.delays[0] <= 3.5  # retry_after honoured
-    assert 2.0 <= sleeps.delays[1] <= 2.5  # the 429 also paused the platform: the gate wait
-    assert 0 <= sleeps.delays[2] <= 1.0  # the 503: first counted attempt, backoff with full jitter
+    # The 429 also paused the platform: every later slot waits for its gate (the injected sleep does
+    # not move the loop's clock); the 503 is the first counted attempt: backoff with full jitter.
+    backoffs = [d for d in sleeps.delays[1:] if d <= 1.0]
+    assert len(backoffs) == 1 and all(2.0 <= d <= 2.5 for d in sleeps.delays[1:] if d > 1.0)
     assert discord.keys("c1") == ["digest:2024-10-11"]
 
 
@@ -173,3 +176,100 @@ def test_backoff_grows_and_is_capped():
     assert max(backoff_delay(4, None, rng) for _ in range(200)) > 4
     assert all(backoff_delay(30, None, rng) <= 300 for _ in range(50))
     assert backoff_delay(3, 7.0, rng) >= 7.0
+
+
+async def fail_writes(store, table: str = "deliveries", when: str = "INSERT") -> None:
+    """Make every ``when`` on ``table`` fail as a full disk would (a real SQLite error, no mock)."""
+    await store.db.execute(
+        f"CREATE TRIGGER full_disk BEFORE {when} ON {table} BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+    )
+
+
+async def test_a_database_write_failure_during_delivery_is_counted_not_hidden(store):
+    discord = FakeAdapter("discord")
+    await fail_writes(store)
+    engine = engine_for(store, config(ch("c1"), ch("c2")), discord)
+    summary = await engine.post_digest(DAY)
+    assert (summary.posted, summary.errors) == (0, 2) and not summary.ok
+    assert summary.line() == "posted 0, already posted 0, failed 0, stopped by an error 2"
+    assert len(summary.problems) == 1 and "database write failed" in summary.problems[0]
+    assert "database or disk is full" in summary.problems[0]
+    await store.db.execute("DROP TRIGGER full_disk")
+    assert (await engine.post_digest(DAY)).posted == 2
+
+
+async def test_a_refused_token_stops_the_platform_and_keeps_every_channel_enabled(store):
+    discord = FakeAdapter("discord", parts=2)
+    discord.failures["c1"] = [AuthError("discord:channel:c1: Discord said 401: Unauthorized")]
+    discord.failures["c2"] = [AuthError("discord:channel:c2: Discord said 401: Unauthorized")]
+    engine = engine_for(store, config(ch("c1"), ch("c2"), concurrency=1), discord)
+    summary = await engine.post_digest(DAY)
+    assert (summary.posted, summary.failed, summary.refused) == (0, 0, 2)
+    assert discord.send_calls == 1  # after the first 401 nothing more is sent to the platform
+    assert len(summary.problems) == 1 and "401" in summary.problems[0]
+    assert [c.id for c in await engine.channels()] == ["c1", "c2"]  # nothing disabled
+    assert (await engine.outbox.counts()) == {"pending": 4}  # every part waits for a fixed token
+    discord.failures.clear()
+    again = await engine.post_digest(DAY)
+    assert (again.posted, again.refused) == (4, 0)
+
+
+async def test_a_retry_after_beyond_the_cap_defers_instead_of_sleeping(store):
+    discord = FakeAdapter("discord")
+    discord.failures["c1"] = [DeliveryError("rate limited", retry_after=MAX_RETRY_AFTER + 1)]
+    sleeps = Sleeps()
+    engine = engine_for(store, config(ch("c1"), ch("c2"), concurrency=1), discord, sleep=sleeps)
+    summary = await engine.post_digest(DAY)
+    assert (summary.posted, summary.deferred) == (0, 2)
+    assert discord.send_calls == 1  # the platform is held for the rest of the run
+    assert all(d <= MAX_RETRY_AFTER for d in sleeps.delays)
+    assert (await engine.outbox.counts()) == {"pending": 2}
+
+
+async def test_a_message_another_live_run_holds_is_not_reported_as_done(store):
+    discord = FakeAdapter("discord")
+    engine = engine_for(store, config(ch("c1")), discord)
+    target = (await engine.channels())[0].target
+    (row,), _ = await engine.outbox.plan(target, slot="post", day=DAY, kind="digest", payloads=["p"])
+    other = Outbox(store)
+    assert await other.claim(row)  # another run, alive (it holds its run lock), within its lease
+    summary = await engine.post_digest(DAY, notify=False)
+    assert (summary.posted, summary.deferred) == (0, 1) and not summary.ok  # exit 75, not "all is well"
+    await other.close()
+
+
+async def test_a_subscription_made_in_a_dm_is_delivered_with_the_servers_digest(store):
+    # Discord stores a /subscribe sent in a DM with the bot under workspace "": it means every server.
+    discord = FakeAdapter("discord")
+    await store.add_subscription(platform="discord", workspace="", user="u1", topic="diffusion", max_topics=5)
+    await store.add_subscription(platform="discord", workspace="G1", user="u1", topic="robot", max_topics=5)
+    await store.add_subscription(platform="discord", workspace="", user="u2", topic="quantization", max_topics=5)
+    await store.add_subscription(platform="discord", workspace="G2", user="u3", topic="robot", max_topics=5)
+    engine = engine_for(store, config(ch("c1", workspace="G1"), ch("c2", workspace="G2")), discord)
+    await engine.post_digest(DAY)
+    dms = {p.target.id: p for p in discord.posts if p.target.kind == "user"}
+    assert sorted(dms) == ["u1", "u2", "u3"]
+    assert len([p for p in discord.posts if p.target.kind == "user"]) == 3  # one DM each, though two servers posted
+    assert len(dms["u1"].payload["cards"]) == 2  # its DM topic and its server topic, in one message
+    assert (await engine.post_digest(DAY)).posted == 0
+
+
+async def test_the_topic_cap_counts_a_users_topics_in_every_workspace(store):
+    await store.add_subscription(platform="discord", workspace="", user="u1", topic="a", max_topics=2)
+    await store.add_subscription(platform="discord", workspace="G1", user="u1", topic="b", max_topics=2)
+    with pytest.raises(CommandError, match="limit is 2"):
+        await store.add_subscription(platform="discord", workspace="G2", user="u1", topic="c", max_topics=2)
+    assert await store.add_subscription(platform="slack", workspace="T1", user="u1", topic="c", max_topics=2)
+
+
+async def test_a_run_whose_claim_was_taken_over_stops_instead_of_sending_twice(store):
+    # Our lease lapsed during a long backoff and another run took the row over (and will send it).
+    discord = FakeAdapter("discord")
+    discord.failures["c1"] = [DeliveryError("503")]
+
+    async def slow_backoff(seconds: float) -> None:
+        await store.db.execute("UPDATE deliveries SET claimed_by = 'host:1:0123abcd', claimed_at = ?", (NOW.isoformat(),))
+
+    engine = engine_for(store, config(ch("c1")), discord, sleep=slow_backoff)
+    summary = await engine.post_digest(DAY, notify=False)
+    assert discord.send_calls == 1 and (summary.posted, summary.deferred) == (0, 1)

@@ -133,3 +133,29 @@ async def test_config_channel_gets_chat_overrides(store: Store) -> None:
     assert "08:00 Europe/Berlin mon-fri" in reply
     with pytest.raises(CommandError, match="not available"):
         await digest_command(store, config, **args, user_is_admin=True, text="now")
+
+
+class ScriptedEngine:
+    """Answers post_digest with a given RunSummary."""
+
+    def __init__(self, summary: RunSummary) -> None:
+        self.summary = summary
+
+    async def post_digest(self, day: Any = None, *, channels: Any = None, notify: bool = True) -> RunSummary:
+        return self.summary
+
+
+@needs_engine
+@pytest.mark.parametrize(
+    ("summary", "needle"),
+    [
+        (RunSummary(errors=1), "could not be posted yet"),
+        (RunSummary(refused=1), "token was refused"),
+    ],
+)
+async def test_digest_now_never_says_posted_when_it_was_not(store: Store, summary: RunSummary, needle: str) -> None:
+    config = Config()
+    args: dict[str, Any] = {"platform": "slack", "workspace": "T1", "channel": "C1"}
+    await digest_command(store, config, **args, user_is_admin=True, text="on")
+    reply = await digest_command(store, config, **args, user_is_admin=True, text="now", engine=ScriptedEngine(summary))
+    assert needle in reply and "is posted" not in reply

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -61,21 +62,60 @@ async def test_concurrent_claims_have_one_winner(store):
     assert wins.count(True) == 1
 
 
-async def test_stale_claims_are_those_of_dead_owners_or_expired_leases(store):
+async def test_stale_claims_are_those_of_expired_leases_or_free_run_locks(store):
     outbox = Outbox(store)
     rows, _ = await outbox.plan(CHANNEL, slot="post", day=DAY, kind="digest", payloads=["a", "b", "c"])
     for row in rows:
         assert await outbox.claim(row)
     assert await outbox.stale_claims() == []  # our own claims are in flight, not stale
     other = Outbox(store)
-    assert await other.stale_claims() == []  # this process is alive: its claims are not stale either
-    await store.db.execute("UPDATE deliveries SET claimed_by = 'another-host:1:x'")
+    assert await other.stale_claims() == []  # that run holds its lock and its lease: not stale
+    await store.db.execute("UPDATE deliveries SET claimed_by = 'another-host:1:abc'")
     assert await other.stale_claims() == []  # another host: only the lease can tell
     later = datetime.now(UTC) + other.lease + timedelta(seconds=1)
     assert len(await other.stale_claims(now=later)) == 3
+    await outbox.close()
+    await other.close()
+
+
+async def test_a_claim_whose_owner_looks_alive_is_recovered_once_its_lease_expires(store):
+    # After a container restart the new process is pid 1 (or 2) again on the same host name, so a
+    # crashed run's host:pid names a live process: ours. Only the lease may decide.
+    outbox = Outbox(store)
+    (row,), _ = await outbox.plan(CHANNEL, slot="post", day=DAY, kind="digest", payloads=["a"])
+    assert await outbox.claim(row)
     host = outbox.owner.split(":")[0]
-    await store.db.execute("UPDATE deliveries SET claimed_by = ? WHERE part = 1", (f"{host}:999999999:x",))
-    assert [r.part for r in await other.stale_claims()] == [1]  # same host, pid gone: a crash
+    await store.db.execute("UPDATE deliveries SET claimed_by = ?", (f"{host}:{os.getpid()}:feedface",))
+    assert await outbox.stale_claims() == []  # within its lease
+    later = datetime.now(UTC) + outbox.lease + timedelta(seconds=1)
+    assert [r.id for r in await outbox.stale_claims(now=later)] == [row.id]
+    await outbox.close()
+
+
+async def test_a_dead_runs_claims_are_stale_at_once_through_its_free_run_lock(store):
+    crashed, survivor = Outbox(store), Outbox(store)
+    (row,), _ = await crashed.plan(CHANNEL, slot="post", day=DAY, kind="digest", payloads=["a"])
+    assert await crashed.claim(row)
+    assert await survivor.stale_claims() == []
+    os.close(crashed._lock._fd)  # what the kernel does when the process dies: the file stays, unlocked
+    crashed._lock._fd = None
+    assert [r.id for r in await survivor.stale_claims()] == [row.id]
+    await crashed.close()
+    await survivor.close()
+
+
+async def test_renew_extends_only_our_own_claim(store):
+    outbox, other = Outbox(store), Outbox(store)
+    (row,), _ = await outbox.plan(CHANNEL, slot="post", day=DAY, kind="digest", payloads=["a"])
+    assert await outbox.claim(row)
+    await store.db.execute("UPDATE deliveries SET claimed_at = '2000-01-01T00:00:00+00:00'")
+    assert not await other.renew(row)
+    assert await outbox.renew(row)
+    (fresh,) = await outbox.rows(CHANNEL, slot="post", day=DAY)
+    assert fresh.claimed_at is not None and datetime.now(UTC) - fresh.claimed_at < timedelta(minutes=1)
+    assert await other.stale_claims() == []
+    await outbox.close()
+    await other.close()
 
 
 async def test_group_commit_isolates_a_failing_write(store):

@@ -7,6 +7,7 @@ import os
 import random
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -129,3 +130,24 @@ def test_sigkill_at_20_points_then_restart_delivers_everything_exactly_once(seed
     with ThreadPoolExecutor(max_workers=4) as pool:
         kills = list(pool.map(lambda e: crash_episode(seeded, tmp_path / f"e{e}", e, 5), range(1, 5)))
     assert sum(kills) == 20, kills
+
+
+def test_a_database_write_failure_during_post_exits_75_and_says_so(seeded, tmp_path):
+    work = fresh(seeded, tmp_path / "w")
+    with sqlite3.connect(work / "db.sqlite3") as conn:  # every outbox write fails, as on a full disk
+        conn.execute(
+            "CREATE TRIGGER full_disk BEFORE INSERT ON deliveries"
+            " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+        )
+    failed = run(work, "post")
+    assert failed.returncode == 75, failed.stderr
+    assert failed.stdout.splitlines()[-1].startswith("posted 0, already posted 0, failed 0, stopped by an error")
+    assert failed.stderr.splitlines() == [
+        "digestbot: error: database write failed during delivery: database or disk is full;"
+        " the messages wait for a retry"
+    ]
+    with sqlite3.connect(work / "db.sqlite3") as conn:
+        conn.execute("DROP TRIGGER full_disk")
+    again = run(work, "post")
+    assert again.returncode == 0, again.stderr
+    assert transcript(work) == Counter(dict.fromkeys(EXPECTED, 1))

@@ -9,6 +9,7 @@ import pytest
 from digestbot.clock import FakeClock
 from digestbot.config import ChannelConfig, Config, DeliveryConfig
 from digestbot.delivery import DeliveryEngine
+from digestbot.errors import DeliveryError
 from digestbot.scheduler import Scheduler
 from digestbot.store import Store
 from tests.delivery_fakes import FakeAdapter, day_papers
@@ -157,3 +158,31 @@ async def test_cutoff_posts_one_notice_and_weekend_notices_say_so(store):
         ("Mon 09:00", "notice:2024-10-13"),
     ]
     assert "holiday" in keys[1][2] and "weekend" in keys[2][2]
+
+
+async def test_a_post_that_hit_a_database_error_is_retried_not_marked_done(store):
+    # The first attempt cannot write the outbox (as with a full disk); the slot must not be lost.
+    await add_days(store, date(2024, 10, 10))
+    await store.db.execute(
+        "CREATE TRIGGER full_disk BEFORE INSERT ON deliveries BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+    )
+    calls = []
+
+    async def before_post(day: date) -> None:
+        calls.append(day)
+        if len(calls) == 2:  # space was freed meanwhile
+            await store.db.execute("DROP TRIGGER full_disk")
+
+    clock = FakeClock(datetime(2024, 10, 11, 8, 0, tzinfo=UTC))
+    async with Harness(store, clock, [chan(time="09:00")], before_post=before_post, empty_retry_minutes=30) as h:
+        await drive(clock, h.scheduler, datetime(2024, 10, 11, 12, 0, tzinfo=UTC))
+    assert [(t.strftime("%H:%M"), k) for t, k in h.posts()] == [("09:30", "digest:2024-10-10")]
+
+
+async def test_a_deferred_post_is_resumed_by_the_scheduler(store):
+    await add_days(store, date(2024, 10, 10))
+    clock = FakeClock(datetime(2024, 10, 11, 8, 0, tzinfo=UTC))
+    async with Harness(store, clock, [chan(time="09:00")], empty_retry_minutes=30, max_attempts=1) as h:
+        h.adapter.failures["c1"] = [DeliveryError("503")]
+        await drive(clock, h.scheduler, datetime(2024, 10, 11, 12, 0, tzinfo=UTC))
+    assert [(t.strftime("%H:%M"), k) for t, k in h.posts()] == [("09:30", "digest:2024-10-10")]

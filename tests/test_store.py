@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+import multiprocessing
 import sqlite3
 from datetime import date
 from pathlib import Path
@@ -104,3 +106,35 @@ async def test_subscriptions(store: Store) -> None:
     assert await store.remove_subscription(**key, topic="llm")
     assert not await store.remove_subscription(**key, topic="llm")
     assert await store.all_subscriptions() == [("discord", "G", "U", "diffusion")]
+
+
+def _open_and_close(path: str) -> str:
+    """Open (and so migrate) ``path`` in a fresh process; return "" or the error."""
+
+    async def go() -> None:
+        store = await Store.open(path)
+        await store.close()
+
+    try:
+        asyncio.run(go())
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return ""
+
+
+def test_ten_processes_opening_one_fresh_file_at_once_all_succeed(tmp_path: Path) -> None:
+    # Each process migrates under the write lock and reads the version inside that transaction.
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(10) as pool:
+        assert pool.map(_noop, range(10), chunksize=1) == list(range(10))  # all started: the opens overlap
+        for attempt in range(3):
+            path = str(tmp_path / f"fresh{attempt}.sqlite3")
+            errors = pool.map(_open_and_close, [path] * 10, chunksize=1)
+            assert errors == [""] * 10
+            con = sqlite3.connect(path)
+            assert con.execute("SELECT version FROM schema_version").fetchall() == [(LATEST,)]
+            con.close()
+
+
+def _noop(i: int) -> int:
+    return i

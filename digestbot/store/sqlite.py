@@ -49,6 +49,28 @@ _ENTRY = (
 )
 
 
+BUSY_TIMEOUT_MS = 30_000
+"""How long a connection waits for another process's write lock before failing ("database is locked").
+
+Generous on purpose: ``post``, ``run`` and ``ingest`` may share the file, and a write that gives
+up is a delivery that must be retried. Every connection to the file uses it (the outbox's too).
+"""
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration script into single statements (trigger bodies kept whole)."""
+    out: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            out.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        out.append(buffer.strip())
+    return out
+
+
 def _last_wins(chunk: list[Paper]) -> list[Paper]:
     """Fold repeats of one id inside a chunk into one paper (later enriches earlier), keeping order."""
     merged: dict[str, Paper] = {}
@@ -157,34 +179,45 @@ class Store:
         await self.close()
 
     async def _configure(self) -> None:
-        for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=10000", "foreign_keys=ON"):
+        # The busy timeout first: switching a fresh file to WAL takes a lock other openers may hold.
+        for pragma in (f"busy_timeout={BUSY_TIMEOUT_MS}", "journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
             await self._db.execute(f"PRAGMA {pragma}")
 
     async def schema_version(self) -> int:
         """Return the file's schema version (0 for a new file)."""
-        await self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        async with self._db.execute("SELECT version FROM schema_version") as cur:
-            row = await cur.fetchone()
+        try:
+            async with self._db.execute("SELECT version FROM schema_version") as cur:
+                row = await cur.fetchone()
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+            return 0
         return int(row[0]) if row else 0
 
     async def _migrate(self) -> None:
-        current = await self.schema_version()
-        if current > LATEST:
-            raise StoreError(f"{self.path}: schema version {current} is newer than this digestbot ({LATEST}); upgrade")
-        for version in range(current + 1, LATEST + 1):
-            log.info("migrating %s to schema version %d", self.path, version)
-            script = (
-                "BEGIN IMMEDIATE;\n"
-                + MIGRATIONS[version - 1]
-                + ";\nDELETE FROM schema_version;\n"
-                + f"INSERT INTO schema_version(version) VALUES ({version});\nCOMMIT;"
-            )
-            try:
-                await self._db.executescript(script)
-            except sqlite3.Error:
-                if self._db.in_transaction:
-                    await self._db.execute("ROLLBACK")
-                raise
+        """Bring the file to :data:`LATEST` in one transaction, safe against other processes doing the same.
+
+        The version is read again *inside* a ``BEGIN IMMEDIATE`` transaction, so of several
+        processes opening a fresh file at once exactly one migrates; the others wait on the
+        write lock (busy timeout), then find the file up to date. (``executescript`` cannot be
+        used: it commits any open transaction first, which would let the race back in.)
+        """
+        if await self.schema_version() == LATEST:
+            return  # the usual case: no write lock needed
+        async with self.transaction() as db:
+            await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            current = await self.schema_version()
+            if current > LATEST:
+                raise StoreError(
+                    f"{self.path}: schema version {current} is newer than this digestbot ({LATEST}); upgrade"
+                )
+            for version in range(current + 1, LATEST + 1):
+                log.info("migrating %s to schema version %d", self.path, version)
+                for statement in _statements(MIGRATIONS[version - 1]):
+                    await db.execute(statement)
+            if current < LATEST:
+                await db.execute("DELETE FROM schema_version")
+                await db.execute("INSERT INTO schema_version(version) VALUES (?)", (LATEST,))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -331,17 +364,22 @@ class Store:
     # -- subscriptions --------------------------------------------------------------------------
 
     async def add_subscription(self, *, platform: str, workspace: str, user: str, topic: str, max_topics: int) -> bool:
-        """Subscribe ``user`` to ``topic``; False if already subscribed. Raises CommandError past ``max_topics``."""
+        """Subscribe ``user`` to ``topic``; False if already subscribed. Raises CommandError past ``max_topics``.
+
+        The limit counts the user's topics in every workspace of the platform (a Discord user's DM
+        topics and each server's): they all feed the same daily DM.
+        """
         async with self.transaction() as db:
             key = (platform, workspace, user)
-            sql = "SELECT topic FROM subscriptions WHERE platform=? AND workspace=? AND user_id=?"
-            async with db.execute(sql, key) as cur:
-                topics = {r[0] for r in await cur.fetchall()}
-            if topic in topics:
+            sql = "SELECT workspace, topic FROM subscriptions WHERE platform=? AND user_id=?"
+            async with db.execute(sql, (platform, user)) as cur:
+                rows = [(str(r[0]), str(r[1])) for r in await cur.fetchall()]
+            if (workspace, topic) in rows:
                 return False
-            if len(topics) >= max_topics:
+            if len(rows) >= max_topics:
                 raise CommandError(
-                    f"you already follow {len(topics)} topics (the limit is {max_topics}); unsubscribe first"
+                    f"you already follow {len(rows)} topics (the limit is {max_topics}, counting every server"
+                    " and direct messages); unsubscribe first"
                 )
             await db.execute(
                 "INSERT INTO subscriptions(platform, workspace, user_id, topic, created_at) VALUES (?,?,?,?,?)",

@@ -471,6 +471,15 @@ class FakeDiscord:
         self._check_route(route)
         self._injections.setdefault(route, []).append(_Injection(times=times, drop=True))
 
+    def chatter(self, channel_id: int, count: int) -> None:
+        """Let other members talk: append ``count`` plain messages by a human to a channel's history."""
+        channel = self._channel(channel_id, check=False)
+        for i in range(count):
+            message = self._new_message(channel_id, {"content": f"chatter {i}"}, [])
+            message["author"] = {"id": "3000000000000000001", "username": "someone", "discriminator": "0",
+                                 "global_name": None, "avatar": None}  # fmt: skip
+            channel.messages.append(message)
+
     # -- inspection --------------------------------------------------------------------------------
 
     def messages(self, channel_id: int) -> list[dict[str, Any]]:

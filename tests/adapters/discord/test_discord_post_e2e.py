@@ -150,3 +150,85 @@ async def test_digest_now_posts_in_the_channel_through_the_engine(
         assert again.body["data"]["flags"] & (1 << 6)
     finally:
         await adapter.close()
+
+
+async def test_a_revoked_token_stops_discord_and_disables_no_channel(fake: FakeDiscord, seeded_store: Store) -> None:
+    from digestbot.channels import load_channels
+    from digestbot.delivery import DeliveryEngine
+
+    channels = [fake.add_channel(name="papers-a"), fake.add_channel(name="papers-b")]
+    config = make_config(fake, *channels)
+    adapter = create_adapter(config, seeded_store)
+    await adapter.start()
+    fake.token = "rotated"  # the operator rotated the token after the run logged in
+    engine = DeliveryEngine(seeded_store, {"discord": adapter}, config, sleep=lambda _: asyncio.sleep(0))
+    try:
+        summary = await engine.post_digest(DAY, notify=False)
+    finally:
+        await adapter.close()
+        await engine.close()
+    assert (summary.posted, summary.failed) == (0, 0) and summary.refused >= 1
+    assert len(summary.problems) == 1 and "401" in summary.problems[0] and "discord.token" in summary.problems[0]
+    every = await load_channels(seeded_store, config, include_disabled=True)
+    assert [c.enabled for c in every] == [True, True]
+    assert len(fake.calls_to(CREATE_MESSAGE)) <= len(channels)  # only the sends already in flight
+
+
+async def test_crash_recovery_finds_a_post_buried_under_a_busy_channel(fake: FakeDiscord, seeded_store: Store) -> None:
+    from digestbot.delivery import DeliveryEngine
+
+    channel = fake.add_channel(name="busy")
+    config = make_config(fake, channel)
+    adapter = create_adapter(config, seeded_store)
+    await adapter.start()
+    try:
+        engine = DeliveryEngine(seeded_store, {"discord": adapter}, config, sleep=lambda _: asyncio.sleep(0))
+        assert (await engine.post_digest(DAY, notify=False)).posted >= 1
+        await engine.close()
+        ours = len(fake.messages(channel))
+        # A run crashed between sending part 1 and recording it; 250 messages came before the restart,
+        # long after Discord's enforce_nonce window (minutes) closed.
+        await seeded_store.db.execute(
+            "UPDATE deliveries SET state='claimed', claimed_by='gone:1:abc', claimed_at='2000-01-01T00:00:00+00:00'"
+            " WHERE part=1"
+        )
+        fake.chatter(channel, 250)
+        fake.nonce_window = 0.0
+        engine = DeliveryEngine(seeded_store, {"discord": adapter}, config, sleep=lambda _: asyncio.sleep(0))
+        again = await engine.post_digest(DAY, notify=False)
+        await engine.close()
+    finally:
+        await adapter.close()
+    assert again.posted == 0
+    assert len(fake.messages(channel)) == ours + 250  # no duplicate
+
+
+async def test_digestbot_post_with_a_token_refused_while_posting_exits_1_in_one_line(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
+    channels = [fake.add_channel(name="papers-a"), fake.add_channel(name="papers-b")]
+    guild = str(fake.guild_id)
+    (tmp_path / "cfg.yaml").write_text(
+        f"database: {tmp_path / 'db.sqlite3'}\n"
+        "discord:\n"
+        "  enabled: true\n"
+        "  token: ${DISCORD_TOKEN}\n"
+        f"  api_base_url: {fake.base_url}\n"
+        "delivery: {concurrency: 1}\n"
+        "channels:\n" + "".join(f"  - {{platform: discord, id: '{c}', workspace: '{guild}'}}\n" for c in channels),
+        encoding="utf-8",
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DISCORD_TOKEN": fake.token}
+    env.pop("DIGESTBOT_CONFIG", None)
+    assert (await cli(tmp_path, "ingest", str(SAMPLE), env=env))[0] == 0
+    fake.fail_next(CREATE_MESSAGE, status=401)  # the token was revoked after login
+    code, out = await cli(tmp_path, "post", "--date", "2024-10-11", env=env)
+    assert code == 1, out
+    lines = out.splitlines()
+    assert lines[0].startswith("posted 0, already posted 0, failed 0") and "credentials refused" in lines[0]
+    assert len(lines) == 2 and lines[1].startswith("digestbot: error: ") and "discord.token" in lines[1]
+    assert fake.token not in out
+    assert len(fake.calls_to(CREATE_MESSAGE)) == 1  # nothing more was sent after the 401
+    code, out = await cli(tmp_path, "post", "--date", "2024-10-11", env=env)
+    assert code == 0, out  # the channels were not disabled: the next run posts everything
+    assert all(fake.messages(c) for c in channels)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -129,6 +130,44 @@ async def test_short_429s_are_waited_out_by_discord_py(fake: FakeDiscord) -> Non
     # discord.py read the bucket headers and waited; at most a few 429s, never a retry storm
     assert fake.rate_limited <= 3
     assert len(fake.calls_to(CREATE_MESSAGE)) <= 6 + fake.rate_limited
+
+
+async def test_find_sent_looks_back_past_a_busy_channel_from_the_plan_time(fake: FakeDiscord) -> None:
+    # A crash after posting, then 250 messages by others before the restart: the newest page alone
+    # (100) no longer shows our post, so reconciliation must page forward from when it was planned.
+    channel = fake.add_channel()
+    target = channel_target(channel, fake)
+    planned = datetime.now(UTC)
+    adapter = await started(make_config(fake, channel))
+    posted = await adapter.send(target, {"content": "digest", "allowed_mentions": {"parse": []}}, key="digest:1")
+    await adapter.close()
+    fake.chatter(channel, 250)
+    again = await started(make_config(fake, channel))
+    try:
+        assert await again.find_sent(target, "digest:1") is None  # the newest page only: out of reach
+        found = await again.find_sent(target, "digest:1", since=planned)
+        assert found is not None and found.message_id == posted.message_id
+        assert await again.find_sent(target, "digest:2", since=planned) is None  # never posted: not found
+    finally:
+        await again.close()
+
+
+async def test_a_429_comes_straight_back_for_the_engine_to_pace(fake: FakeDiscord) -> None:
+    # A global limit sends no bucket headers ahead, so the third message meets a 429: discord.py must
+    # not sleep it out and retry inside send (holding the engine's send slot); the engine paces.
+    channel = fake.add_channel()
+    target = channel_target(channel, fake)
+    adapter = await started(make_config(fake, channel))
+    fake.global_rate_limit = RateLimit(limit=2, per=1.0)
+    body = {"content": "m", "allowed_mentions": {"parse": []}}
+    await adapter.send(target, body, key="k1")
+    await adapter.send(target, body, key="k2")
+    with pytest.raises(DeliveryError) as exc:
+        await adapter.send(target, body, key="k3")
+    await adapter.close()
+    assert not exc.value.permanent and exc.value.retry_after is not None and 0 < exc.value.retry_after <= 1
+    assert len(fake.calls_to(CREATE_MESSAGE)) == 3 and fake.rate_limited == 1  # no retry by the library
+    assert len(fake.messages(channel)) == 2
 
 
 async def test_a_long_rate_limit_becomes_a_transient_error_with_retry_after(fake: FakeDiscord) -> None:

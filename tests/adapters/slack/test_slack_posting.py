@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from dataclasses import replace
 from datetime import date
 
 import pytest
 
-import adapters.slack_app as slack_app
 from adapters.slack_app import SlackAdapter, create_adapter
-from digestbot.errors import ConfigError, DeliveryError
+from digestbot.errors import AuthError, ConfigError, DeliveryError
 from digestbot.formatter import format_digest
 from digestbot.labels import labels_for
 from digestbot.ports import Sent, Target
@@ -115,37 +116,55 @@ async def test_find_sent_ignores_other_keys_and_places(fake_slack: FakeSlack, sl
         await fresh.close()
 
 
-async def test_429_storm_is_sat_out(fake_slack: FakeSlack, slack_adapter: SlackAdapter) -> None:
-    fake_slack.fail_next("chat.postMessage", status=429, times=3, retry_after=0)
-    sent = await slack_adapter.send(GENERAL, {"text": "after the storm"}, key="storm")
-    calls = fake_slack.calls_to("chat.postMessage")
-    assert [c.status for c in calls] == [429, 429, 429, 200]
-    assert fake_slack.messages(FakeSlack.GENERAL)[0]["ts"] == sent.message_id
-
-
-async def test_429s_past_the_retry_budget_become_a_transient_error(
-    fake_slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+async def test_a_429_comes_straight_back_for_the_engine_to_pace(
+    fake_slack: FakeSlack, slack_adapter: SlackAdapter
 ) -> None:
-    monkeypatch.setattr(slack_app, "RATE_LIMIT_RETRIES", 1)
-    adapter = SlackAdapter(slack_config(fake_slack))
-    try:
-        fake_slack.fail_next("chat.postMessage", status=429, retry_after=0)
-        fake_slack.fail_next("chat.postMessage", status=429, retry_after=42)
-        with pytest.raises(DeliveryError) as info:
-            await adapter.send(GENERAL, {"text": "x"}, key="k")
-    finally:
-        await adapter.close()
-    assert not info.value.permanent
-    assert info.value.retry_after == 42.0
+    # slack_sdk must not sleep it out inside chat_postMessage (holding the engine's send slot).
+    fake_slack.fail_next("chat.postMessage", status=429, retry_after=42)
+    with pytest.raises(DeliveryError) as info:
+        await slack_adapter.send(GENERAL, {"text": "x"}, key="k")
+    assert not info.value.permanent and info.value.retry_after == 42.0
+    assert [c.status for c in fake_slack.calls_to("chat.postMessage")] == [429]
     assert fake_slack.messages(FakeSlack.GENERAL) == []
 
 
-async def test_real_rate_limit_with_a_burst(fake_slack: FakeSlack, slack_adapter: SlackAdapter) -> None:
+async def test_the_engine_sits_out_a_429_storm(fake_slack: FakeSlack, seeded_store: Store) -> None:
+    from digestbot.config import ChannelConfig
+    from digestbot.delivery import DeliveryEngine
+
+    fake_slack.set_post_rate(None)
+    config = slack_config(fake_slack)
+    config = replace(config, channels=(ChannelConfig(platform="slack", id=FakeSlack.GENERAL, workspace="T0FAKE"),))
+    adapter = create_adapter(config)
+    await adapter.start()
+    fake_slack.fail_next("chat.postMessage", status=429, times=3, retry_after=0)
+    engine = DeliveryEngine(seeded_store, {"slack": adapter}, config, sleep=lambda _: asyncio.sleep(0))
+    try:
+        summary = await engine.post_digest(DAY, notify=False)
+    finally:
+        await engine.close()
+        await adapter.close()
+    statuses = [c.status for c in fake_slack.calls_to("chat.postMessage")]
+    assert statuses[:4] == [429, 429, 429, 200] and summary.deferred == 0
+    assert posted_keys(fake_slack, FakeSlack.GENERAL)[0] == f"digest:{DAY}:part1/{len(statuses) - 3}"
+
+
+async def test_a_real_rate_limit_surfaces_with_its_retry_after(fake_slack: FakeSlack, slack_adapter: SlackAdapter) -> None:
     fake_slack.set_post_rate(1.0, burst=2)
-    for i in range(3):
+    for i in range(2):
         await slack_adapter.send(GENERAL, {"text": f"m{i}"}, key=f"k{i}")
-    assert [m["text"] for m in fake_slack.messages(FakeSlack.GENERAL)] == ["m0", "m1", "m2"]
-    assert fake_slack.rate_limited_count >= 1
+    with pytest.raises(DeliveryError) as info:
+        await slack_adapter.send(GENERAL, {"text": "m2"}, key="k2")
+    assert [m["text"] for m in fake_slack.messages(FakeSlack.GENERAL)] == ["m0", "m1"]
+    assert info.value.retry_after is not None and 0 < info.value.retry_after <= 2
+    assert fake_slack.rate_limited_count == 1
+
+
+async def test_a_revoked_token_while_posting_is_an_auth_error(fake_slack: FakeSlack, slack_adapter: SlackAdapter) -> None:
+    await slack_adapter.start()
+    fake_slack.token = "xoxb-rotated"
+    with pytest.raises(AuthError, match="invalid_auth"):
+        await slack_adapter.send(GENERAL, {"text": "x"}, key="k")
 
 
 async def test_dm_fan_out(fake_slack: FakeSlack, slack_adapter: SlackAdapter) -> None:
