@@ -2,7 +2,8 @@
 
 Every sub-command is an ``async`` function taking the parsed arguments and returning an exit
 status. User errors (:class:`~digestbot.errors.DigestbotError`) become one line on stderr and exit
-status 2; nothing else is caught, so a real bug still shows its traceback.
+status 2; an unreachable service (:class:`~digestbot.errors.UnavailableError`) or a full or damaged
+database, one line and exit status 1. Nothing else is caught, so a real bug still shows its traceback.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from digestbot import __version__, commands
 from digestbot.blocks import Message
 from digestbot.config import Config, load_config, redacted
-from digestbot.errors import CommandError, ConfigError, DigestbotError
+from digestbot.errors import CommandError, ConfigError, DigestbotError, UnavailableError
 from digestbot.formatter import format_digest
 from digestbot.labels import labels_for
 from digestbot.lookup import answer_paper
@@ -521,6 +523,22 @@ def _setup_logging(verbosity: int, config: Config | None, command: str) -> None:
     )
 
 
+def database_failure(path: Path, exc: sqlite3.DatabaseError) -> tuple[str, int]:
+    """Return the one line and exit status for SQLite failing under a command (full, damaged, locked).
+
+    Every write is one transaction, so a failure leaves nothing half-written: the line says what
+    to do about the file, and the status says whether to retry (75, locked) or not (1).
+    """
+    text = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
+        return f"{path}: {text}: another process holds it; run the command again later", EXIT_DEFERRED
+    if "full" in text:
+        return f"{path}: {text}: free some disk space and run the command again (nothing was half-written)", 1
+    if "malformed" in text or "not a database" in text:
+        return f"{path}: the database file is damaged ({text}): restore a backup, or try 'sqlite3 FILE .recover'", 1
+    return f"{path}: database error: {text}", 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
@@ -531,14 +549,24 @@ def main(argv: list[str] | None = None) -> int:
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     _setup_logging(args.verbose, None, args.command)
+    config: Config | None = None
     try:
         config = load_config(args.config or os.environ.get("DIGESTBOT_CONFIG") or None)
         _setup_logging(args.verbose, config, args.command)
         status: int = asyncio.run(args.handler(args, config))
         return status
+    except UnavailableError as exc:
+        print(f"digestbot: error: {exc}", file=sys.stderr)
+        return 1
     except DigestbotError as exc:
         print(f"digestbot: error: {exc}", file=sys.stderr)
         return 2
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.ProgrammingError | sqlite3.IntegrityError | sqlite3.NotSupportedError):
+            raise  # our SQL is wrong: a bug, shown with its traceback
+        message, status = database_failure(db_path(args, config or Config()), exc)
+        print(f"digestbot: error: {message}", file=sys.stderr)
+        return status
     except KeyboardInterrupt:
         print("digestbot: interrupted", file=sys.stderr)
         return 130
