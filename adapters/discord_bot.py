@@ -56,10 +56,11 @@ from digestbot import commands as core_commands
 from digestbot.blocks import Message
 from digestbot.config import Config
 from digestbot.digest_command import MAX_TOP, digest_command
-from digestbot.errors import CommandError, ConfigError, DeliveryError, DigestbotError
+from digestbot.errors import CommandError, ConfigError, DeliveryError, DigestbotError, UnavailableError
 from digestbot.labels import labels_for
 from digestbot.lookup import answer_paper
 from digestbot.ports import Sent, Target
+from digestbot.reconnect import until_reachable
 from digestbot.store import Store
 from digestbot.suggest import suggest_own_topics, suggest_papers, suggest_topics
 from digestbot.text import truncate
@@ -102,6 +103,15 @@ NO_MENTIONS = discord.AllowedMentions.none()
 def set_api_base(url: str) -> None:
     """Send every discord.py REST call of this process to ``url`` (Discord, a proxy, or a test fake)."""
     discord.http.Route.BASE = url.rstrip("/")
+
+
+_UNREACHABLE = (aiohttp.ClientConnectionError, TimeoutError, OSError)
+"""What discord.py raises when Discord's API cannot be reached at all (no network, DNS, refused)."""
+
+
+def unreachable(config: Config, exc: BaseException) -> UnavailableError:
+    """Return the one-line error for a Discord API that cannot be reached: where, and why."""
+    return UnavailableError(f"discord: cannot reach {config.discord.api_base_url} ({type(exc).__name__}: {exc})")
 
 
 def _failure(exc: discord.HTTPException) -> HttpFailure:
@@ -163,6 +173,9 @@ class DiscordAdapter:
         except discord.LoginFailure:
             await http.close()
             raise ConfigError("discord.token: Discord rejected the bot token (401 Unauthorized)") from None
+        except _UNREACHABLE as exc:
+            await http.close()
+            raise unreachable(self._config, exc) from None
         except BaseException:
             await http.close()
             raise
@@ -287,11 +300,34 @@ def invite_url(config: Config) -> str:
 # -- slash commands -----------------------------------------------------------------------------
 
 
+class _NoGuildsIntentWarning(logging.Filter):
+    """Drop discord.py's warning that the guilds intent is off: digestbot asks for no intents on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Guilds intent seems to be disabled")
+
+
+_GUILDS_FILTER = _NoGuildsIntentWarning()
+
+
+def _quiet_known_warnings() -> None:
+    """Silence discord.py's start-up warnings that do not apply to digestbot (no voice, no intents).
+
+    Without this ``digestbot discord sync`` printed three warnings around its one line of output.
+    """
+    discord.VoiceClient.warn_nacl = False
+    discord.VoiceClient.warn_dave = False
+    state_log = logging.getLogger("discord.state")
+    if _GUILDS_FILTER not in state_log.filters:
+        state_log.addFilter(_GUILDS_FILTER)
+
+
 class DigestbotClient(discord.Client):
     """A gateway client with no intents that answers digestbot's application commands."""
 
     def __init__(self, config: Config, store: Store | None, *, engine: Any = None) -> None:
         app_id = config.discord.application_id.strip()
+        _quiet_known_warnings()
         super().__init__(
             intents=discord.Intents.none(),
             application_id=int(app_id) if app_id.isdigit() else None,  # type: ignore[arg-type]  # None is accepted
@@ -618,11 +654,18 @@ async def serve(config: Config, store: Store, adapter: Any = None, *, stop: asyn
         engine = DeliveryEngine(store, {PLATFORM: adapter}, config)
     set_api_base(config.discord.api_base_url)
     client = DigestbotClient(config, store, engine=engine)
-    async with client:
+
+    async def login() -> None:
         try:
             await client.login(token)
         except discord.LoginFailure:
             raise ConfigError("discord.token: Discord rejected the bot token (401 Unauthorized)") from None
+        except _UNREACHABLE as exc:
+            raise unreachable(config, exc) from None
+
+    async with client:
+        if not await until_reachable(login, what="discord", stop=stop):
+            return
         gateway = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
         stopped = asyncio.create_task(stop.wait(), name="discord-stop")
         log.info("Discord: answering slash commands")
@@ -659,6 +702,8 @@ async def sync_commands(config: Config, guild_id: int | None) -> int:
         synced = await client.tree.sync(guild=guild)
     except discord.HTTPException as exc:
         raise DeliveryError(f"command sync failed: Discord said {exc.status}: {exc.text}") from None
+    except _UNREACHABLE as exc:
+        raise unreachable(config, exc) from None
     finally:
         await client.http.close()
     log.info("Discord: synced %d commands %s", len(synced), f"to guild {guild_id}" if guild_id else "globally")

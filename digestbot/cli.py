@@ -302,6 +302,20 @@ async def _start(adapters: dict[str, Adapter]) -> None:
         await adapter.start()
 
 
+async def _start_until_reachable(adapters: dict[str, Adapter], stop: asyncio.Event) -> bool:
+    """Start every adapter, retrying one whose platform cannot be reached yet; False if stopped first.
+
+    ``run`` may start before the network (at boot): it waits for each platform with backoff, one
+    log line per failed attempt, instead of dying; a refused token still fails at once.
+    """
+    from digestbot.reconnect import until_reachable
+
+    for name, adapter in adapters.items():
+        if not await until_reachable(adapter.start, what=name, stop=stop):
+            return False
+    return True
+
+
 async def _close(adapters: dict[str, Adapter]) -> None:
     for name, adapter in adapters.items():
         try:
@@ -321,8 +335,8 @@ async def cmd_post(args: argparse.Namespace, config: Config) -> int:
     path = db_path(args, config)
     async with await Store.open(path) as store:
         adapters = adapters_for(config, database=path)
-        await _start(adapters)
         try:
+            await _start(adapters)
             engine = DeliveryEngine(store, adapters, config)
             try:
                 if not args.channel and not await engine.channels():
@@ -343,6 +357,10 @@ async def cmd_post(args: argparse.Namespace, config: Config) -> int:
     return EXIT_DEFERRED if summary.deferred else 0
 
 
+SHUTDOWN_GRACE = 5.0
+"""Seconds ``run``'s command servers get to close their connections after SIGTERM before being cancelled."""
+
+
 async def cmd_run(args: argparse.Namespace, config: Config) -> int:
     """Run the scheduler until SIGINT or SIGTERM."""
     from digestbot.clock import SystemClock
@@ -359,22 +377,31 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
         engine = DeliveryEngine(store, adapters, config, clock, before_post=before_post_hook(store, config))
         scheduler = Scheduler(engine, clock)
         try:
-            await _start(adapters)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            tasks = {asyncio.create_task(scheduler.run(), name="scheduler")}
+            if not await _start_until_reachable(adapters, stop):
+                log.info("stopped before every platform was reached")
+                return 0
+            scheduler_task = asyncio.create_task(scheduler.run(), name="scheduler")
+            servers = set()
             for name, serve in command_servers(adapters).items():
                 # Each chat platform answers slash commands through the same engine the scheduler uses.
                 coro = serve(config, store, adapters[name], stop=stop, engine=engine)
-                tasks.add(asyncio.create_task(coro, name=f"{name}-commands"))
+                servers.add(asyncio.create_task(coro, name=f"{name}-commands"))
+            tasks = {scheduler_task, *servers}
             stop_task = asyncio.create_task(stop.wait(), name="shutdown-signal")
             log.info("running on %s; stop with Ctrl-C", ", ".join(adapters))
             await asyncio.wait({*tasks, stop_task}, return_when=asyncio.FIRST_COMPLETED)
             stop.set()
-            for task in (*tasks, stop_task):
-                task.cancel()
+            scheduler_task.cancel()
+            stop_task.cancel()
+            # The command servers watch `stop` and close their connections themselves: cancelling them
+            # at once would cut that short (an unclosed HTTP session, a Socket Mode link left open).
+            _, late = await asyncio.wait(servers, timeout=SHUTDOWN_GRACE) if servers else (set(), set())
+            for server in late:
+                server.cancel()
             failed = False
             for task, result in zip(
                 (*tasks, stop_task), await asyncio.gather(*tasks, stop_task, return_exceptions=True), strict=True
