@@ -29,7 +29,9 @@ from typing import Any, Final, TypeVar
 
 import aiohttp
 import discord
+import discord.gateway
 import discord.http
+import yarl
 from discord import app_commands
 
 from adapters.discord_commands import (
@@ -98,6 +100,9 @@ INVITE_PERMISSIONS = discord.Permissions(
 INVITE_SCOPES = ("bot", "applications.commands")
 
 NO_MENTIONS = discord.AllowedMentions.none()
+
+
+DISCORD_API_BASE: Final = "https://discord.com/api/v10"
 
 
 def set_api_base(url: str) -> None:
@@ -658,10 +663,13 @@ async def serve(config: Config, store: Store, adapter: Any = None, *, stop: asyn
     async def login() -> None:
         try:
             await client.login(token)
+            await _use_configured_gateway(client, config)
         except discord.LoginFailure:
             raise ConfigError("discord.token: Discord rejected the bot token (401 Unauthorized)") from None
         except _UNREACHABLE as exc:
             raise unreachable(config, exc) from None
+        except discord.GatewayNotFound:
+            raise UnavailableError(f"discord: {config.discord.api_base_url}/gateway/bot names no gateway") from None
 
     async with client:
         if not await until_reachable(login, what="discord", stop=stop):
@@ -679,6 +687,19 @@ async def serve(config: Config, store: Store, adapter: Any = None, *, stop: asyn
         await client.close()
         if isinstance(results[0], Exception):
             raise results[0]
+
+
+async def _use_configured_gateway(client: discord.Client, config: Config) -> None:
+    """Connect to the gateway that a non-Discord ``api_base_url`` (a proxy, a test fake) names in ``/gateway/bot``.
+
+    discord.py connects to ``wss://gateway.discord.gg`` whatever the REST base is; with Discord's
+    own API that is right and no extra request is made. Process-wide, like :func:`set_api_base`.
+    """
+    if config.discord.api_base_url.rstrip("/") == DISCORD_API_BASE:
+        return
+    _, url, _ = await client.http.get_bot_gateway()
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+    log.debug("Discord: gateway %s (from %s/gateway/bot)", url, config.discord.api_base_url)
 
 
 async def sync_commands(config: Config, guild_id: int | None) -> int:
