@@ -312,19 +312,36 @@ class _NoGuildsIntentWarning(logging.Filter):
         return not record.getMessage().startswith("Guilds intent seems to be disabled")
 
 
+class _OneLineReconnect(logging.Filter):
+    """Turn discord.py's gateway reconnect log (a traceback per attempt) into one line naming the cause."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "Attempting a reconnect in %.2fs" and record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            record.msg = "Discord gateway: %s; reconnecting in %.2f s"
+            args = record.args if isinstance(record.args, tuple) else ()
+            record.args = (f"{type(exc).__name__}: {exc}", *args)
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 _GUILDS_FILTER = _NoGuildsIntentWarning()
+_RECONNECT_FILTER = _OneLineReconnect()
 
 
 def _quiet_known_warnings() -> None:
     """Silence discord.py's start-up warnings that do not apply to digestbot (no voice, no intents).
 
-    Without this ``digestbot discord sync`` printed three warnings around its one line of output.
+    Without this ``digestbot discord sync`` printed three warnings around its one line of output;
+    and a gateway that cannot be reached logs one line per reconnect attempt, not a traceback.
     """
     discord.VoiceClient.warn_nacl = False
     discord.VoiceClient.warn_dave = False
-    state_log = logging.getLogger("discord.state")
-    if _GUILDS_FILTER not in state_log.filters:
-        state_log.addFilter(_GUILDS_FILTER)
+    for name, log_filter in (("discord.state", _GUILDS_FILTER), ("discord.client", _RECONNECT_FILTER)):
+        logger = logging.getLogger(name)
+        if log_filter not in logger.filters:
+            logger.addFilter(log_filter)
 
 
 class DigestbotClient(discord.Client):
