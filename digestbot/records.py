@@ -88,7 +88,8 @@ def json_problem(document: object, root: str = "$") -> tuple[str, str] | None:
     """Return (JSON path, what is wrong) for the first value of a decoded document the archive cannot hold.
 
     Refused: nesting deeper than :data:`MAX_DEPTH`, NaN and infinities, integers beyond 64 bits,
-    text with lone surrogates (not UTF-8 encodable), and mapping keys that are not text. The walk
+    text with lone surrogates (not UTF-8 encodable), and mapping keys that are neither text nor a
+    number (a YAML date as a key, which JSON cannot store). The walk
     is iterative, so a hostile document cannot exhaust the stack here.
     """
     stack: list[tuple[object, str, int]] = [(document, root, 0)]
@@ -109,8 +110,10 @@ def json_problem(document: object, root: str = "$") -> tuple[str, str] | None:
                 return path, problem
         elif isinstance(value, Mapping):
             for key, item in reversed(list(value.items())):
+                if isinstance(key, int | float | bool) or key is None:
+                    key = str(key)  # stored as JSON text, as json.dumps writes such keys
                 if not isinstance(key, str):
-                    return f"{path}.{key!s:.40}", f"a key must be text, got {type(key).__name__}"
+                    return f"{path}.{key!s:.40}", f"a key must be text or a number, got {type(key).__name__}"
                 if problem := _text_problem(key):
                     return f"{path}.{key.encode('utf-8', 'replace').decode()[:40]}", f"key {problem}"
                 stack.append((item, f"{path}.{key}", depth + 1))

@@ -60,7 +60,7 @@ CASES: list[tuple[str, str | bytes, str]] = [
     ("surrogate.json", '[{"arxiv_id": "2410.00001", "title": "x\\udc00y"}]',
      "surrogate.json: $[0].title: text with a lone surrogate (U+DC00 at character 1)"),
     ("surrogatekey.json", '[{"arxiv_id": "2410.00001", "title": "x", "\\ud800": 1}]', "surrogatekey.json: $[0].?: key text with a lone"),
-    ("datekey.yaml", "- arxiv_id: '2410.00001'\n  title: x\n  2024-01-01: new year\n", "datekey.yaml:3: $[0].2024-01-01: a key must be text"),
+    ("datekey.yaml", "- arxiv_id: '2410.00001'\n  title: x\n  2024-01-01: new year\n", "datekey.yaml:3: $[0].2024-01-01: a key must be text or a number, got date"),
     ("deep.json", '[{"arxiv_id": "2410.00001", "title": "x", "d": ' + "[" * 40 + "]" * 40 + "}]",
      "deep.json: $[0].d" + "[0]" * 31 + ": nested deeper than 32 levels"),
     ("deeper.json", '[{"arxiv_id": "2410.00001", "title": "x", "d": ' + "[" * 100_000 + "]" * 100_000 + "}]",
@@ -135,6 +135,13 @@ def test_records_yaml_schema(tmp_path: Path) -> None:
     assert dict(first.extra) == {"venue": "NeurIPS"}
     assert str(first.digest_date) == "2024-10-12"
     assert second.arxiv_id == "hep-th/9901001"
+
+
+def test_numeric_keys_in_extra_are_kept_as_text(tmp_path: Path) -> None:
+    path = tmp_path / "papers.yaml"
+    path.write_text("- arxiv_id: '2410.00001'\n  title: x\n  ranks: {1: first, 2.5: between}\n", encoding="utf-8")
+    (paper,) = load_file(path).papers
+    assert json.loads(json.dumps(dict(paper.extra))) == {"ranks": {"1": "first", "2.5": "between"}}
 
 
 def test_format_override(tmp_path: Path) -> None:
