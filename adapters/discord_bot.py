@@ -37,7 +37,9 @@ from typing import Any, Final, TypeVar
 
 import aiohttp
 import discord
+import discord.gateway
 import discord.http
+import yarl
 from discord import app_commands
 
 from adapters.discord_commands import (
@@ -64,10 +66,11 @@ from digestbot import commands as core_commands
 from digestbot.blocks import Message
 from digestbot.config import Config
 from digestbot.digest_command import MAX_TOP, digest_command
-from digestbot.errors import CommandError, ConfigError, DeliveryError, DigestbotError
+from digestbot.errors import CommandError, ConfigError, DeliveryError, DigestbotError, UnavailableError
 from digestbot.labels import labels_for
 from digestbot.lookup import answer_paper
 from digestbot.ports import Sent, Target
+from digestbot.reconnect import until_reachable
 from digestbot.store import Store
 from digestbot.suggest import suggest_own_topics, suggest_papers, suggest_topics
 from digestbot.summaries.view import channel_localizer
@@ -118,9 +121,21 @@ INVITE_SCOPES = ("bot", "applications.commands")
 NO_MENTIONS = discord.AllowedMentions.none()
 
 
+DISCORD_API_BASE: Final = "https://discord.com/api/v10"
+
+
 def set_api_base(url: str) -> None:
     """Send every discord.py REST call of this process to ``url`` (Discord, a proxy, or a test fake)."""
     discord.http.Route.BASE = url.rstrip("/")
+
+
+_UNREACHABLE = (aiohttp.ClientConnectionError, TimeoutError, OSError)
+"""What discord.py raises when Discord's API cannot be reached at all (no network, DNS, refused)."""
+
+
+def unreachable(config: Config, exc: BaseException) -> UnavailableError:
+    """Return the one-line error for a Discord API that cannot be reached: where, and why."""
+    return UnavailableError(f"discord: cannot reach {config.discord.api_base_url} ({type(exc).__name__}: {exc})")
 
 
 def _failure(exc: discord.HTTPException) -> HttpFailure:
@@ -225,6 +240,9 @@ class DiscordAdapter:
             await http.close()
             what = f"discord login: rate limited for {exc.retry_after:.0f} s"
             raise DeliveryError(what, retry_after=exc.retry_after) from None
+        except _UNREACHABLE as exc:
+            await http.close()
+            raise unreachable(self._config, exc) from None
         except BaseException:
             await http.close()
             raise
@@ -378,11 +396,51 @@ def invite_url(config: Config) -> str:
 # -- slash commands -----------------------------------------------------------------------------
 
 
+class _NoGuildsIntentWarning(logging.Filter):
+    """Drop discord.py's warning that the guilds intent is off: digestbot asks for no intents on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Guilds intent seems to be disabled")
+
+
+class _OneLineReconnect(logging.Filter):
+    """Turn discord.py's gateway reconnect log (a traceback per attempt) into one line naming the cause."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == "Attempting a reconnect in %.2fs" and record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            record.msg = "Discord gateway: %s; reconnecting in %.2f s"
+            args = record.args if isinstance(record.args, tuple) else ()
+            record.args = (f"{type(exc).__name__}: {exc}", *args)
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+_GUILDS_FILTER = _NoGuildsIntentWarning()
+_RECONNECT_FILTER = _OneLineReconnect()
+
+
+def _quiet_known_warnings() -> None:
+    """Silence discord.py's start-up warnings that do not apply to digestbot (no voice, no intents).
+
+    Without this ``digestbot discord sync`` printed three warnings around its one line of output;
+    and a gateway that cannot be reached logs one line per reconnect attempt, not a traceback.
+    """
+    discord.VoiceClient.warn_nacl = False
+    discord.VoiceClient.warn_dave = False
+    for name, log_filter in (("discord.state", _GUILDS_FILTER), ("discord.client", _RECONNECT_FILTER)):
+        logger = logging.getLogger(name)
+        if log_filter not in logger.filters:
+            logger.addFilter(log_filter)
+
+
 class DigestbotClient(discord.Client):
     """A gateway client with no intents that answers digestbot's application commands."""
 
     def __init__(self, config: Config, store: Store | None, *, engine: Any = None) -> None:
         app_id = config.discord.application_id.strip()
+        _quiet_known_warnings()
         super().__init__(
             intents=discord.Intents.none(),
             application_id=int(app_id) if app_id.isdigit() else None,  # type: ignore[arg-type]  # None is accepted
@@ -717,11 +775,21 @@ async def serve(config: Config, store: Store, adapter: Any = None, *, stop: asyn
         engine = DeliveryEngine(store, {PLATFORM: adapter}, config)
     set_api_base(config.discord.api_base_url)
     client = DigestbotClient(config, store, engine=engine)
-    async with client:
+
+    async def login() -> None:
         try:
             await client.login(token)
+            await _use_configured_gateway(client, config)
         except discord.LoginFailure:
             raise ConfigError("discord.token: Discord rejected the bot token (401 Unauthorized)") from None
+        except _UNREACHABLE as exc:
+            raise unreachable(config, exc) from None
+        except discord.GatewayNotFound:
+            raise UnavailableError(f"discord: {config.discord.api_base_url}/gateway/bot names no gateway") from None
+
+    async with client:
+        if not await until_reachable(login, what="discord", stop=stop):
+            return
         gateway = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
         stopped = asyncio.create_task(stop.wait(), name="discord-stop")
         log.info("Discord: answering slash commands")
@@ -735,6 +803,19 @@ async def serve(config: Config, store: Store, adapter: Any = None, *, stop: asyn
         await client.close()
         if isinstance(results[0], Exception):
             raise results[0]
+
+
+async def _use_configured_gateway(client: discord.Client, config: Config) -> None:
+    """Connect to the gateway that a non-Discord ``api_base_url`` (a proxy, a test fake) names in ``/gateway/bot``.
+
+    discord.py connects to ``wss://gateway.discord.gg`` whatever the REST base is; with Discord's
+    own API that is right and no extra request is made. Process-wide, like :func:`set_api_base`.
+    """
+    if config.discord.api_base_url.rstrip("/") == DISCORD_API_BASE:
+        return
+    _, url, _ = await client.http.get_bot_gateway()
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+    log.debug("Discord: gateway %s (from %s/gateway/bot)", url, config.discord.api_base_url)
 
 
 async def sync_commands(config: Config, guild_id: int | None) -> int:
@@ -758,6 +839,8 @@ async def sync_commands(config: Config, guild_id: int | None) -> int:
         synced = await client.tree.sync(guild=guild)
     except discord.HTTPException as exc:
         raise DeliveryError(f"command sync failed: Discord said {exc.status}: {exc.text}") from None
+    except _UNREACHABLE as exc:
+        raise unreachable(config, exc) from None
     finally:
         await client.http.close()
     log.info("Discord: synced %d commands %s", len(synced), f"to guild {guild_id}" if guild_id else "globally")

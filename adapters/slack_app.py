@@ -60,10 +60,11 @@ from adapters.slack_render import render_slack
 from digestbot.blocks import Message
 from digestbot.config import Config
 from digestbot.digest_command import DigestPoster, digest_command
-from digestbot.errors import CommandError, ConfigError, DeliveryError
+from digestbot.errors import CommandError, ConfigError, DeliveryError, UnavailableError
 from digestbot.labels import labels_for
 from digestbot.lookup import answer_paper
 from digestbot.ports import Sent, Target
+from digestbot.reconnect import until_reachable
 from digestbot.store import Store
 from digestbot.summaries.view import channel_localizer
 
@@ -151,8 +152,14 @@ class SlackAdapter:
 
     async def start(self) -> None:
         """Check the token with ``auth.test`` and learn the bot's user and workspace ids."""
-        _, read = self._clients()
-        auth = await _token_call(read.auth_test(), method="auth.test", token_key="slack.bot_token", client=read)
+        # The posting client: it does not retry a refused connection itself, so under ``run`` the
+        # reconnect loop is the one retrying (one log line per attempt) and ``post`` fails at once.
+        post, _ = self._clients()
+        try:
+            auth = await _token_call(post.auth_test(), method="auth.test", token_key="slack.bot_token", client=post)
+        except BaseException:
+            await self.close()  # no "Unclosed client session" noise after the one-line error
+            raise
         self.bot_user_id = str(auth.get("user_id", ""))
         self.team_id = str(auth.get("team_id", ""))
         log.info("slack: connected as %s in workspace %s", self.bot_user_id, self.team_id)
@@ -298,7 +305,8 @@ async def _token_call(
 ) -> AsyncSlackResponse:
     """Await a Slack call that proves a token: a refused token is a ConfigError naming the config key.
 
-    Anything else Slack answers is a DeliveryError, like every other call; an unreachable API too.
+    Anything else Slack answers is a DeliveryError, like every other call; an unreachable API is an
+    UnavailableError (``run`` tries again, other commands exit 1).
     """
     try:
         return await call
@@ -307,8 +315,9 @@ async def _token_call(
         if error in _REFUSED_TOKEN:
             raise ConfigError(f"{token_key}: Slack refused it ({error}){hint}") from None
         raise SlackAdapter._error(method, exc) from None
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise DeliveryError(f"slack {method}: cannot reach {client.base_url}: {exc!r}") from None
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        why = f"{type(exc).__name__}: {exc}"
+        raise UnavailableError(f"slack {method}: cannot reach {client.base_url} ({why})") from None
 
 
 def build_app(config: Config, store: Store, *, client: AsyncWebClient, engine: DigestPoster | None = None) -> AsyncApp:
@@ -430,7 +439,14 @@ async def serve(
             raise ConfigError("slack.app_token: Socket Mode needs an app-level token (xapp-…; ${SLACK_APP_TOKEN})")
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-        url = await open_socket_url(adapter.reader, config.slack.app_token)
+        opened: list[str] = []
+
+        async def open_url() -> None:
+            opened.append(await open_socket_url(adapter.reader, config.slack.app_token))
+
+        if not await until_reachable(open_url, what="slack", stop=stop):
+            return
+        url = opened[0]
         handler = AsyncSocketModeHandler(app, app_token=config.slack.app_token, web_client=adapter.reader)
         # The client connects to a preset wss_uri instead of asking for one; later reconnects ask afresh.
         handler.client.wss_uri = url

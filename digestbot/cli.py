@@ -2,7 +2,8 @@
 
 Every sub-command is an ``async`` function taking the parsed arguments and returning an exit
 status. User errors (:class:`~digestbot.errors.DigestbotError`) become one line on stderr and exit
-status 2; nothing else is caught, so a real bug still shows its traceback.
+status 2; an unreachable service (:class:`~digestbot.errors.UnavailableError`) or a full or damaged
+database, one line and exit status 1. Nothing else is caught, so a real bug still shows its traceback.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from digestbot import __version__, commands
 from digestbot.blocks import Message
 from digestbot.config import Config, load_config, redacted
-from digestbot.errors import CommandError, ConfigError, DigestbotError
+from digestbot.errors import CommandError, ConfigError, DigestbotError, UnavailableError
 from digestbot.formatter import format_digest
 from digestbot.labels import labels_for
 from digestbot.lookup import answer_paper
@@ -339,6 +341,20 @@ async def _start(adapters: dict[str, Adapter]) -> None:
         await adapter.start()
 
 
+async def _start_until_reachable(adapters: dict[str, Adapter], stop: asyncio.Event) -> bool:
+    """Start every adapter, retrying one whose platform cannot be reached yet; False if stopped first.
+
+    ``run`` may start before the network (at boot): it waits for each platform with backoff, one
+    log line per failed attempt, instead of dying; a refused token still fails at once.
+    """
+    from digestbot.reconnect import until_reachable
+
+    for name, adapter in adapters.items():
+        if not await until_reachable(adapter.start, what=name, stop=stop):
+            return False
+    return True
+
+
 async def _close(adapters: dict[str, Adapter]) -> None:
     for name, adapter in adapters.items():
         try:
@@ -363,8 +379,8 @@ async def cmd_post(args: argparse.Namespace, config: Config) -> int:
     path = db_path(args, config)
     async with await Store.open(path) as store:
         adapters = adapters_for(config, database=path)
-        await _start(adapters)
         try:
+            await _start(adapters)
             engine = DeliveryEngine(store, adapters, config)
             try:
                 if not args.channel and not await engine.channels():
@@ -401,6 +417,10 @@ async def _summaries_before_post(store: Store, config: Config, engine: DeliveryE
         await summarize_day(store, config, day, deadline=config.summaries.deadline)
 
 
+SHUTDOWN_GRACE = 5.0
+"""Seconds ``run``'s command servers get to close their connections after SIGTERM before being cancelled."""
+
+
 async def cmd_run(args: argparse.Namespace, config: Config) -> int:
     """Run the scheduler until SIGINT or SIGTERM."""
     from digestbot.clock import SystemClock
@@ -420,22 +440,31 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
         engine = DeliveryEngine(store, adapters, config, clock, before_post=before_post)
         scheduler = Scheduler(engine, clock)
         try:
-            await _start(adapters)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            tasks = {asyncio.create_task(scheduler.run(), name="scheduler")}
+            if not await _start_until_reachable(adapters, stop):
+                log.info("stopped before every platform was reached")
+                return 0
+            scheduler_task = asyncio.create_task(scheduler.run(), name="scheduler")
+            servers = set()
             for name, serve in command_servers(adapters).items():
                 # Each chat platform answers slash commands through the same engine the scheduler uses.
                 coro = serve(config, store, adapters[name], stop=stop, engine=engine)
-                tasks.add(asyncio.create_task(coro, name=f"{name}-commands"))
+                servers.add(asyncio.create_task(coro, name=f"{name}-commands"))
+            tasks = {scheduler_task, *servers}
             stop_task = asyncio.create_task(stop.wait(), name="shutdown-signal")
             log.info("running on %s; stop with Ctrl-C", ", ".join(adapters))
             await asyncio.wait({*tasks, stop_task}, return_when=asyncio.FIRST_COMPLETED)
             stop.set()
-            for task in (*tasks, stop_task):
-                task.cancel()
+            scheduler_task.cancel()
+            stop_task.cancel()
+            # The command servers watch `stop` and close their connections themselves: cancelling them
+            # at once would cut that short (an unclosed HTTP session, a Socket Mode link left open).
+            _, late = await asyncio.wait(servers, timeout=SHUTDOWN_GRACE) if servers else (set(), set())
+            for server in late:
+                server.cancel()
             failed = False
             for task, result in zip(
                 (*tasks, stop_task), await asyncio.gather(*tasks, stop_task, return_exceptions=True), strict=True
@@ -590,6 +619,22 @@ def _setup_logging(verbosity: int, config: Config | None, command: str) -> None:
     )
 
 
+def database_failure(path: Path, exc: sqlite3.DatabaseError) -> tuple[str, int]:
+    """Return the one line and exit status for SQLite failing under a command (full, damaged, locked).
+
+    Every write is one transaction, so a failure leaves nothing half-written: the line says what
+    to do about the file, and the status says whether to retry (75, locked) or not (1).
+    """
+    text = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
+        return f"{path}: {text}: another process holds it; run the command again later", EXIT_DEFERRED
+    if "full" in text:
+        return f"{path}: {text}: free some disk space and run the command again (nothing was half-written)", 1
+    if "malformed" in text or "not a database" in text:
+        return f"{path}: the database file is damaged ({text}): restore a backup, or try 'sqlite3 FILE .recover'", 1
+    return f"{path}: database error: {text}", 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
@@ -600,14 +645,24 @@ def main(argv: list[str] | None = None) -> int:
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     _setup_logging(args.verbose, None, args.command)
+    config: Config | None = None
     try:
         config = load_config(args.config or os.environ.get("DIGESTBOT_CONFIG") or None)
         _setup_logging(args.verbose, config, args.command)
         status: int = asyncio.run(args.handler(args, config))
         return status
+    except UnavailableError as exc:
+        print(f"digestbot: error: {exc}", file=sys.stderr)
+        return 1
     except DigestbotError as exc:
         print(f"digestbot: error: {exc}", file=sys.stderr)
         return 2
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.ProgrammingError | sqlite3.IntegrityError | sqlite3.NotSupportedError):
+            raise  # our SQL is wrong: a bug, shown with its traceback
+        message, status = database_failure(db_path(args, config or Config()), exc)
+        print(f"digestbot: error: {message}", file=sys.stderr)
+        return status
     except KeyboardInterrupt:
         print("digestbot: interrupted", file=sys.stderr)
         return 130

@@ -29,8 +29,12 @@ _ENV = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))
 
 
 def secret(default: str = "") -> Any:
-    """Declare a field whose value is a secret: redacted whenever the config is shown."""
-    return field(default=default, metadata={"secret": True})
+    """Declare a field whose value is a secret: left out of ``repr`` and redacted whenever the config is shown.
+
+    ``repr=False`` matters beyond ``check-config --show``: a config object ends up in a debug log,
+    a traceback's locals or an ``assert`` message, and none of those may print a token.
+    """
+    return field(default=default, repr=False, metadata={"secret": True})
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,8 +9,12 @@ adapter can show ``str(err)`` as one line without a traceback::
     ├── SourceError      an input file or API answer that cannot be read as papers
     ├── StoreError       the SQLite file cannot be opened or migrated
     ├── CommandError     a chat/CLI command with bad arguments (bad topic, no match…)
-    └── DeliveryError    a post failed; ``permanent`` says whether retrying can help
-        └── AuthError    the platform refused our credentials (401, invalid_auth): stop that platform
+    ├── DeliveryError    a post failed; ``permanent`` says whether retrying can help
+    │   └── AuthError    the platform refused our credentials (401, invalid_auth): stop that platform
+    └── UnavailableError a service digestbot needs (a platform API) cannot be reached: exit 1, not 2
+
+The CLI exits 2 for a DigestbotError (the input or the configuration must change) and 1 for an
+UnavailableError or a database that is full or damaged (the command failed; the input was fine).
 """
 
 from __future__ import annotations
@@ -54,4 +58,11 @@ class AuthError(DeliveryError):
 
     Not the target's fault: the engine stops sending to the whole platform for the run, keeps
     every channel enabled and the messages pending, and the CLI says so in one line (exit 1).
+    """
+
+
+class UnavailableError(DigestbotError):
+    """A service digestbot needs cannot be reached (a platform API down, no network): the command failed.
+
+    Not the user's input: the CLI exits 1 rather than 2. The message names the service and its URL.
     """

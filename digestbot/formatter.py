@@ -94,13 +94,29 @@ def format_paper(paper: Paper, labels: Labels, *, others: Sequence[Paper] = ()) 
     )
 
 
-def format_matches(day: date, matches: Sequence[tuple[Paper, Sequence[str]]], labels: Labels) -> Message:
-    """Return a subscriber's notice: today's papers matching their topics, with the topics that matched."""
+MAX_DM_PAPERS = 10
+"""Papers one subscriber DM shows; the rest are counted ("…and N more"), so a broad topic on a big day
+cannot turn one DM into dozens of messages."""
+
+
+def format_matches(
+    day: date, matches: Sequence[tuple[Paper, Sequence[str]]], labels: Labels, *, limit: int = MAX_DM_PAPERS
+) -> Message:
+    """Return a subscriber's notice: the day's best ``limit`` matches with the topics each matched, and how many more.
+
+    Best first: papers matching more of the subscriber's topics, then more votes, then the digest's order.
+    """
     heading = labels.matches_title.format(date=day.isoformat())
+    ranked = sorted(
+        enumerate(matches), key=lambda item: (-len(item[1][1]), -(item[1][0].votes or 0), item[0])
+    )
+    shown = [pair for _, pair in ranked[:limit]]
     blocks: list[Block] = [Header(text=heading)]
-    for paper, topics in matches:
+    for paper, topics in shown:
         blocks.append(paper_card(paper, labels, extra_meta=(f"{labels.matched}: {', '.join(topics)}",)))
-    fallback = f"{heading}: " + "; ".join(one_line(p.title) for p, _ in matches[:5])
+    if len(matches) > len(shown):
+        blocks.append(Context(parts=(labels.matches_more.format(count=len(matches) - len(shown)),)))
+    fallback = f"{heading}: " + "; ".join(one_line(p.title) for p, _ in shown[:5])
     return Message(blocks=tuple(blocks), fallback=truncate(fallback, 1000), kind="matches", key=day.isoformat())
 
 

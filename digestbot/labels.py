@@ -27,6 +27,7 @@ class Labels:
     matched: str = "matched"
     no_papers: str = "No daily papers for {date}: {reason}."
     matches_title: str = "Papers for your topics — {date}"
+    matches_more: str = "…and {count} more matching papers in today's digest."
     lookup_more: str = "Other matches"
     no_match: str = "No paper found for “{query}”."
     reason_weekend: str = "it is a weekend, when no list is published"
@@ -51,6 +52,7 @@ LABELS: dict[str, Labels] = {
         matched="일치",
         no_papers="{date} 데일리 페이퍼가 없습니다: {reason}.",
         matches_title="구독 주제에 맞는 논문 — {date}",
+        matches_more="…외 {count}편이 더 있습니다. 오늘의 다이제스트에서 확인하세요.",
         lookup_more="다른 검색 결과",
         no_match="“{query}”에 해당하는 논문이 없습니다.",
         reason_weekend="주말에는 목록이 발행되지 않습니다",

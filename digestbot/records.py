@@ -8,8 +8,10 @@ are kept in ``extra`` instead of being dropped.
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from types import MappingProxyType
@@ -43,6 +45,89 @@ def normalize_arxiv_id(text: str) -> str | None:
         if subject:
             subject = "." + subject[1:].upper()
         return f"{m['archive'].lower()}{subject}/{m['num']}"
+    return None
+
+
+# Bounds on what one paper may carry, whatever its source (file or API): far above any real paper,
+# low enough that a runaway or hostile input cannot bloat the archive or the memory of its readers.
+MAX_TITLE = 2_000
+MAX_TEXT = 100_000  # an abstract, an AI summary, one section
+MAX_NAME = 1_000  # one author, keyword or section heading
+MAX_AUTHORS = 5_000
+MAX_KEYWORDS = 500
+MAX_SECTIONS = 100
+MAX_EXTRA_BYTES = 256 * 1024  # Paper.extra, as UTF-8 JSON
+MAX_DEPTH = 32  # nesting of one decoded JSON/YAML document
+INT64 = (-(2**63), 2**63 - 1)  # what SQLite's INTEGER holds
+
+
+def oversize(paper: Paper) -> str | None:
+    """Return what is beyond the bounds in ``paper`` (``title too large (5,000 > 2,000)``), or None."""
+    checks: list[tuple[str, int, int]] = [
+        ("title", len(paper.title), MAX_TITLE),
+        ("abstract", len(paper.abstract), MAX_TEXT),
+        ("ai_summary", len(paper.ai_summary), MAX_TEXT),
+        ("authors", len(paper.authors), MAX_AUTHORS),
+        ("keywords", len(paper.keywords), MAX_KEYWORDS),
+        ("sections", len(paper.sections), MAX_SECTIONS),
+    ]
+    checks += [(f"sections[{label[:40]!r}]", len(text), MAX_TEXT) for label, text in paper.sections]
+    names = [("authors", a) for a in paper.authors] + [("keywords", k) for k in paper.keywords]
+    names += [("sections", label) for label, _ in paper.sections]
+    checks += [(f"{kind}[{value[:40]!r}]", len(value), MAX_NAME) for kind, value in names]
+    for field_name, size, cap in checks:
+        if size > cap:
+            return f"{field_name} too large ({size:,} > {cap:,} characters)"
+    size = len(json.dumps(dict(paper.extra), ensure_ascii=False, default=str).encode("utf-8", "replace"))
+    if size > MAX_EXTRA_BYTES:
+        return f"extra fields too large ({size:,} > {MAX_EXTRA_BYTES:,} bytes as JSON)"
+    return None
+
+
+def json_problem(document: object, root: str = "$") -> tuple[str, str] | None:
+    """Return (JSON path, what is wrong) for the first value of a decoded document the archive cannot hold.
+
+    Refused: nesting deeper than :data:`MAX_DEPTH`, NaN and infinities, integers beyond 64 bits,
+    text with lone surrogates (not UTF-8 encodable), and mapping keys that are neither text nor a
+    number (a YAML date as a key, which JSON cannot store). The walk
+    is iterative, so a hostile document cannot exhaust the stack here.
+    """
+    stack: list[tuple[object, str, int]] = [(document, root, 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return path, f"nested deeper than {MAX_DEPTH} levels"
+        if isinstance(value, bool) or value is None:
+            continue
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                return path, f"{value} is not a number JSON allows"
+        elif isinstance(value, int):
+            if not INT64[0] <= value <= INT64[1]:
+                return path, f"integer beyond 64 bits ({len(str(abs(value)))} digits)"
+        elif isinstance(value, str):
+            if problem := _text_problem(value):
+                return path, problem
+        elif isinstance(value, Mapping):
+            for key, item in reversed(list(value.items())):
+                if isinstance(key, int | float | bool) or key is None:
+                    key = str(key)  # stored as JSON text, as json.dumps writes such keys
+                if not isinstance(key, str):
+                    return f"{path}.{key!s:.40}", f"a key must be text or a number, got {type(key).__name__}"
+                if problem := _text_problem(key):
+                    return f"{path}.{key.encode('utf-8', 'replace').decode()[:40]}", f"key {problem}"
+                stack.append((item, f"{path}.{key}", depth + 1))
+        elif isinstance(value, Sequence | set | frozenset) and not isinstance(value, bytes | bytearray):
+            items = list(value)
+            stack.extend((item, f"{path}[{i}]", depth + 1) for i, item in reversed(list(enumerate(items))))
+    return None
+
+
+def _text_problem(text: str) -> str | None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        return f"text with a lone surrogate (U+{ord(text[err.start]):04X} at character {err.start})"
     return None
 
 

@@ -15,6 +15,11 @@ from digestbot.store import Store
 HEAD = "## Daily Papers (2024-10-11)\n\n"
 GOOD = "### [Good paper](https://arxiv.org/abs/2410.00001)\nVote: 3\nAuthors: A\n- **What's New**: ok\n\n"
 
+# A 515-byte "billion laughs" in an unknown key: nine levels of nine-fold aliases.
+LAUGHS = "- arxiv_id: '2410.00001'\n  title: x\n  lol0: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"  lol{i}: &{chr(97 + i)} [{', '.join(['*' + chr(96 + i)] * 9)}]\n" for i in range(1, 9)
+)
+
 CASES: list[tuple[str, str | bytes, str]] = [
     ("empty.md", "", "empty.md: the file is empty"),
     ("nohead.md", "### [T](https://arxiv.org/abs/2410.00001)\n", "nohead.md:1: paper before the '## Daily Papers"),
@@ -23,6 +28,7 @@ CASES: list[tuple[str, str | bytes, str]] = [
     ("nolink.md", HEAD + "### [T](https://example.com/x)\n", "nolink.md:3: no arXiv id in link"),
     ("vote.md", HEAD + GOOD + "### [T](https://arxiv.org/abs/2410.00002)\nVote: many\n", "vote.md:9: vote count must be an integer"),
     ("neg.md", HEAD + "### [T](https://arxiv.org/abs/2410.00002)\nVote: -4\n", "neg.md:4: vote count must not be negative"),
+    ("bigvote.md", HEAD + "### [T](https://arxiv.org/abs/2410.00002)\nVote: 99999999999999999999\n", "bigvote.md:4: vote count beyond 64 bits (20 digits)"),
     ("dupe.md", HEAD + GOOD + GOOD, "dupe.md:8: paper 2410.00001 already listed at line 3"),
     ("stray.md", HEAD + "hello\n", "stray.md:3: unexpected text before the first paper"),
     ("nopapers.md", HEAD, "nopapers.md: the digest for 2024-10-11 lists no papers"),
@@ -42,6 +48,29 @@ CASES: list[tuple[str, str | bytes, str]] = [
      "badentry.yaml:5: $[1].votes: expected a non-negative integer"),
     ("scalar.yaml", "just text\n", "scalar.yaml:1: $: expected a list of paper records, got string"),
     ("huge.json", json.dumps([{"arxiv_id": "2410.00001", "title": "x" * 5000}]), "huge.json: paper 2410.00001: title too large"),
+    # Values no archive should hold: each one line naming file and path, nothing stored.
+    ("laughs.yaml", LAUGHS, "laughs.yaml:3: invalid YAML: YAML anchor &a is not accepted in paper files"),
+    ("alias.yaml", "- &p {arxiv_id: '2410.00001', title: x}\n- *p\n", "alias.yaml:1: invalid YAML: YAML anchor &p"),
+    ("merge.yaml", "- arxiv_id: '2410.00001'\n  title: x\n  <<: *nope\n", "merge.yaml:3: invalid YAML: YAML alias *nope"),
+    ("nan.json", '[{"arxiv_id": "2410.00001", "title": "x", "score": NaN}]', "nan.json: $[0].score: nan is not a number"),
+    ("inf.yaml", "- arxiv_id: '2410.00001'\n  title: x\n  score: -.inf\n", "inf.yaml:3: $[0].score: -inf is not a number"),
+    ("bigvotes.json", '[{"arxiv_id": "2410.00001", "title": "x", "votes": 18446744073709551616}]',
+     "bigvotes.json: $[0].votes: integer beyond 64 bits (20 digits)"),
+    ("bigint.yaml", "- arxiv_id: '2410.00001'\n  title: x\n  n: 99999999999999999999\n", "bigint.yaml:3: $[0].n: integer beyond 64 bits"),
+    ("surrogate.json", '[{"arxiv_id": "2410.00001", "title": "x\\udc00y"}]',
+     "surrogate.json: $[0].title: text with a lone surrogate (U+DC00 at character 1)"),
+    ("surrogatekey.json", '[{"arxiv_id": "2410.00001", "title": "x", "\\ud800": 1}]', "surrogatekey.json: $[0].?: key text with a lone"),
+    ("datekey.yaml", "- arxiv_id: '2410.00001'\n  title: x\n  2024-01-01: new year\n", "datekey.yaml:3: $[0].2024-01-01: a key must be text or a number, got date"),
+    ("deep.json", '[{"arxiv_id": "2410.00001", "title": "x", "d": ' + "[" * 40 + "]" * 40 + "}]",
+     "deep.json: $[0].d" + "[0]" * 31 + ": nested deeper than 32 levels"),
+    ("deeper.json", '[{"arxiv_id": "2410.00001", "title": "x", "d": ' + "[" * 100_000 + "]" * 100_000 + "}]",
+     "deeper.json: nested too deeply to read"),
+    ("deeper.yaml", "- arxiv_id: '2410.00001'\n  title: x\n  d: " + "[" * 3_000 + "]" * 3_000 + "\n",
+     "deeper.yaml:3: invalid YAML: nested deeper than 32 levels"),
+    ("extra.json", json.dumps([{"arxiv_id": "2410.00001", "title": "x", "notes": "n" * 300_000}]),
+     "extra.json: paper 2410.00001: extra fields too large (300,013 > 262,144 bytes as JSON)"),
+    ("author.json", json.dumps([{"arxiv_id": "2410.00001", "title": "x", "authors": ["a" * 5000]}]),
+     "author.json: paper 2410.00001: authors['aaaa"),
 ]
 
 
@@ -106,6 +135,13 @@ def test_records_yaml_schema(tmp_path: Path) -> None:
     assert dict(first.extra) == {"venue": "NeurIPS"}
     assert str(first.digest_date) == "2024-10-12"
     assert second.arxiv_id == "hep-th/9901001"
+
+
+def test_numeric_keys_in_extra_are_kept_as_text(tmp_path: Path) -> None:
+    path = tmp_path / "papers.yaml"
+    path.write_text("- arxiv_id: '2410.00001'\n  title: x\n  ranks: {1: first, 2.5: between}\n", encoding="utf-8")
+    (paper,) = load_file(path).papers
+    assert json.loads(json.dumps(dict(paper.extra))) == {"ranks": {"1": "first", "2.5": "between"}}
 
 
 def test_format_override(tmp_path: Path) -> None:

@@ -96,3 +96,15 @@ def test_example_config_documents_every_key() -> None:
         if f"{k.rsplit('.', 1)[-1]}:" not in text
     ]
     assert missing == [], f"config.example.yaml does not mention: {missing}"
+
+
+def test_secrets_never_in_a_repr(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "discord: {token: '${D}'}\nslack: {bot_token: '${B}', app_token: '${A}', signing_secret: '${S}'}\n",
+    )
+    env = {"D": "discord-s3cr3t", "B": "xoxb-s3cr3t", "A": "xapp-s3cr3t", "S": "signing-s3cr3t"}
+    config = load_config(path, env=env)
+    assert config.discord.token == "discord-s3cr3t"  # loaded, only never printed
+    for shown in (repr(config), str(config), repr(config.slack), repr(config.discord), f"{config!r:>10}"):
+        assert not any(secret in shown for secret in env.values()), shown

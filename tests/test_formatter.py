@@ -5,7 +5,7 @@ from datetime import date
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digestbot.blocks import Header, PaperCard
+from digestbot.blocks import Context, Header, PaperCard
 from digestbot.formatter import author_line, format_digest, format_matches, format_no_digest, format_paper
 from digestbot.labels import labels_for
 from digestbot.records import Digest, Paper
@@ -77,3 +77,21 @@ def test_matches_and_notice() -> None:
     assert isinstance(card, PaperCard) and "matched: llm, rl" in card.meta
     notice = format_no_digest(date(2024, 10, 12), "it is a weekend", EN)
     assert notice.fallback == "No daily papers for 2024-10-12: it is a weekend."
+
+
+def test_a_dm_shows_the_10_best_matches_and_counts_the_rest() -> None:
+    papers = [Paper(arxiv_id=f"2410.{i:05d}", title=f"Paper {i}", votes=i) for i in range(1, 151)]
+    matches = [(p, ["the"]) for p in papers]
+    matches[0] = (papers[0], ["the", "diffusion"])  # fewest votes, but matches two topics: best
+    m = format_matches(date(2024, 10, 11), matches, EN)
+    titles = [c.title for c in m.cards]
+    assert len(titles) == 10
+    assert titles == ["Paper 1", *[f"Paper {i}" for i in range(150, 141, -1)]]
+    assert isinstance(m.blocks[-1], Context)
+    assert m.blocks[-1].parts == ("…and 140 more matching papers in today's digest.",)
+
+
+def test_a_dm_of_few_matches_has_no_more_line() -> None:
+    p = Paper(arxiv_id="2410.00001", title="T")
+    m = format_matches(date(2024, 10, 11), [(p, ["llm"])] * 1, EN)
+    assert not any(isinstance(b, Context) for b in m.blocks)

@@ -74,3 +74,19 @@ async def test_garbage_answer_is_one_line_and_stores_nothing(tmp_path: Path) -> 
 async def test_files_and_from_are_exclusive(tmp_path: Path) -> None:
     status, _, err = await run_cli(tmp_path, "http://127.0.0.1:9", "x.md", "--from", "huggingface")
     assert status == 2 and "not both" in err
+
+
+async def test_a_600_mb_answer_is_cut_off_at_32_mib_one_line_nothing_stored(tmp_path: Path) -> None:
+    async with SourcesServer() as server:
+        server.script("/api/daily_papers", Reply(stream=600 * 1024 * 1024))
+        status, _, err = await run_cli(tmp_path, server.base_url, "--from", "huggingface", "--date", "2024-10-11")
+        await asyncio.sleep(0.2)  # let the server notice the hang-up
+        streamed = server.streamed
+    assert status == 2, err
+    assert err.count("\n") == 1 and "answer too large (more > 33,554,432 bytes); refused before parsing" in err
+    assert streamed and streamed[0] < 100 * 1024 * 1024  # the client hung up; the 600 MB were never sent
+    store = await Store.open(tmp_path / "db.sqlite3")
+    try:
+        assert await store.count_papers() == 0
+    finally:
+        await store.close()

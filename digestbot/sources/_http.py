@@ -2,7 +2,8 @@
 
 Retried: HTTP 5xx, HTTP 429 (waiting what ``Retry-After`` asks), connection errors, timeouts.
 Not retried: any other 4xx (the request itself is wrong; asking again cannot help).
-Every failure ends as one :class:`SourceError` whose message names the URL.
+Every failure ends as one :class:`SourceError` whose message names the URL. A body is read in
+chunks and refused past ``max_bytes`` (default :data:`MAX_BODY_BYTES`), before any parsing.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ Sleep = Callable[[float], Awaitable[None]]
 # A server asking us to wait longer than this is treated as a failure rather than obeyed:
 # a digest run should fail loudly, not hang for an hour.
 MAX_RETRY_AFTER = 300.0
+# An answer larger than this is refused before it is parsed: a day's list is about 100 kB, an arXiv
+# batch of 100 papers about 300 kB, so 32 MiB only stops a broken or hostile server from making
+# digestbot hold gigabytes.
+MAX_BODY_BYTES = 32 * 1024 * 1024
+_CHUNK = 64 * 1024
 _SNIPPET = 120
 
 
@@ -104,6 +110,7 @@ async def get(
     jitter: Callable[[], float] = random.random,
     before_attempt: Callable[[], Awaitable[None]] | None = None,
     headers: Mapping[str, str] | None = None,
+    max_bytes: int = MAX_BODY_BYTES,
 ) -> Response:
     """GET ``url`` (already encoded), retrying what can succeed later; return the 2xx response.
 
@@ -116,7 +123,9 @@ async def get(
         if before_attempt is not None:
             await before_attempt()
         try:
-            return await _attempt(session, url, request_timeout=request_timeout, headers=headers)
+            return await _attempt(
+                session, url, request_timeout=request_timeout, headers=headers, max_bytes=max_bytes
+            )
         except _Retryable as problem:
             last = problem.reason
             if attempt == attempts - 1:
@@ -134,14 +143,38 @@ async def get(
     raise SourceError(f"GET {url}: gave up after {attempts} attempts; last: {last}")
 
 
+def _too_large(url: str, max_bytes: int, what: str) -> SourceError:
+    return SourceError(f"GET {url}: answer too large ({what} > {max_bytes:,} bytes); refused before parsing")
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, url: str, max_bytes: int) -> bytes:
+    """Read a body in chunks, giving up as soon as it passes ``max_bytes`` (never holding more)."""
+    declared = resp.content_length
+    if declared is not None and declared > max_bytes:
+        raise _too_large(url, max_bytes, f"{declared:,} bytes announced")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(_CHUNK):
+        size += len(chunk)
+        if size > max_bytes:
+            raise _too_large(url, max_bytes, "more")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 async def _attempt(
-    session: aiohttp.ClientSession, url: str, *, request_timeout: float, headers: Mapping[str, str] | None
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    request_timeout: float,
+    headers: Mapping[str, str] | None,
+    max_bytes: int,
 ) -> Response:
     try:
         async with session.get(
             URL(url, encoded=True), timeout=aiohttp.ClientTimeout(total=request_timeout), headers=headers
         ) as resp:
-            body = await resp.read()
+            body = await _read_capped(resp, url, max_bytes)
             status = resp.status
             content_type = resp.content_type
             retry_after = resp.headers.get("Retry-After")
@@ -177,8 +210,10 @@ class SessionClient:
         policy: RetryPolicy,
         sleep: Sleep,
         jitter: Callable[[], float],
+        max_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self._session = session
+        self.max_bytes = max_bytes
         self._own_session = session is None
         self.timeout = timeout
         self.policy = policy
@@ -202,6 +237,7 @@ class SessionClient:
             jitter=self._jitter,
             before_attempt=before_attempt,
             headers=headers,
+            max_bytes=self.max_bytes,
         )
 
     async def __aenter__(self) -> Self:

@@ -23,7 +23,7 @@ from datetime import date, datetime
 import aiohttp
 
 from digestbot.errors import SourceError
-from digestbot.records import Paper, normalize_arxiv_id
+from digestbot.records import Paper, normalize_arxiv_id, oversize
 from digestbot.sources import _http
 from digestbot.sources._text import collapse, unwrap
 
@@ -120,7 +120,7 @@ def _parse_entry(
     if affiliations:
         extra["affiliations"] = affiliations
 
-    return Paper(
+    paper = Paper(
         arxiv_id=arxiv_id,
         title=title,
         authors=authors,
@@ -129,6 +129,9 @@ def _parse_entry(
         source="arxiv",
         extra=extra,
     )
+    if problem := oversize(paper):
+        raise SourceError(f"{where} ({arxiv_id}): {problem}")
+    return paper
 
 
 def total_results(text: str | bytes) -> int | None:
@@ -180,6 +183,7 @@ class ArxivClient(_http.SessionClient):
         sleep: _http.Sleep = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
         batch_size: int = MAX_IDS_PER_REQUEST,
+        max_bytes: int = _http.MAX_BODY_BYTES,
     ) -> None:
         if not 1 <= batch_size <= MAX_IDS_PER_REQUEST:
             raise ValueError(f"batch_size must be 1..{MAX_IDS_PER_REQUEST}, got {batch_size}")
@@ -191,6 +195,7 @@ class ArxivClient(_http.SessionClient):
             policy=_http.RetryPolicy(retries=retries, backoff=backoff),
             sleep=sleep,
             jitter=jitter,
+            max_bytes=max_bytes,
         )
         self._clock = clock
         self.batch_size = batch_size

@@ -17,19 +17,12 @@ from typing import Any
 import yaml
 
 from digestbot.errors import SourceError
-from digestbot.records import Paper
+from digestbot.records import MAX_DEPTH, Paper, json_problem, oversize
 from digestbot.sources.markdown import parse_markdown_digest
 from digestbot.sources.records_file import RecordError, parse_records
 
 FORMATS = ("auto", "markdown", "huggingface", "records")
 MAX_FILE_BYTES = 64 * 1024 * 1024
-
-# Field caps: far above any real paper, low enough that a runaway file cannot bloat the archive.
-MAX_TITLE = 2_000
-MAX_TEXT = 100_000
-MAX_AUTHORS = 5_000
-MAX_KEYWORDS = 500
-
 
 @dataclass(frozen=True, kw_only=True)
 class LoadedFile:
@@ -47,8 +40,8 @@ def detect_format(path: Path, text: str) -> str:
     if head in ("[", "{"):
         try:
             data = json.loads(text)
-        except json.JSONDecodeError:
-            return "records"  # the JSON error is reported by the records loader
+        except (json.JSONDecodeError, RecursionError):
+            return "records"  # the error is reported by the records loader
         first = data[0] if isinstance(data, list) and data else None
         return "huggingface" if isinstance(first, dict) and isinstance(first.get("paper"), dict) else "records"
     if head == "#" or path.suffix.lower() in (".md", ".markdown"):
@@ -58,17 +51,37 @@ def detect_format(path: Path, text: str) -> str:
 
 def check_limits(paper: Paper, where: str) -> None:
     """Raise SourceError if a field is beyond any sane size (names the paper and field)."""
-    checks = [
-        ("title", len(paper.title), MAX_TITLE),
-        ("abstract", len(paper.abstract), MAX_TEXT),
-        ("ai_summary", len(paper.ai_summary), MAX_TEXT),
-        ("authors", len(paper.authors), MAX_AUTHORS),
-        ("keywords", len(paper.keywords), MAX_KEYWORDS),
-    ]
-    checks += [(f"sections[{label!r}]", len(text), MAX_TEXT) for label, text in paper.sections]
-    for field, size, cap in checks:
-        if size > cap:
-            raise SourceError(f"{where}: paper {paper.arxiv_id}: {field} too large ({size:,} > {cap:,})")
+    if problem := oversize(paper):
+        raise SourceError(f"{where}: paper {paper.arxiv_id}: {problem}")
+
+
+class NoAliasLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses anchors and aliases (``&a`` / ``*a``) and deep nesting.
+
+    Paper files have no use for anchors, and aliases are how a few hundred bytes expand into
+    gigabytes (the "billion laughs"); nesting beyond :data:`MAX_DEPTH` would only exhaust the
+    recursive composer. Both are refused while composing, before anything is built.
+    """
+
+    _depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        """Compose one node, refusing aliases, anchors and nesting deeper than MAX_DEPTH."""
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            kind = "alias" if isinstance(event, yaml.AliasEvent) else "anchor"
+            sign = "*" if kind == "alias" else "&"
+            raise yaml.composer.ComposerError(
+                None, None, f"YAML {kind} {sign}{anchor[:40]} is not accepted in paper files", event.start_mark
+            )
+        if self._depth >= MAX_DEPTH:
+            raise yaml.composer.ComposerError(None, None, f"nested deeper than {MAX_DEPTH} levels", event.start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _decode(path: Path) -> str:
@@ -111,7 +124,9 @@ def _yaml_line(text: str, json_path: str) -> int | None:
 def _load_structured(path: Path, text: str, fmt: str) -> tuple[date | None, list[Paper]]:
     is_json = text.lstrip("\ufeff \t\r\n")[:1] in ("[", "{") or path.suffix.lower() == ".json"
     try:
-        data = json.loads(text) if is_json else yaml.safe_load(text)
+        data = json.loads(text) if is_json else yaml.load(text, Loader=NoAliasLoader)  # a SafeLoader subclass
+    except RecursionError:
+        raise SourceError(f"{path}: nested too deeply to read") from None
     except json.JSONDecodeError as exc:
         raise SourceError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})") from None
     except yaml.YAMLError as exc:
@@ -119,6 +134,10 @@ def _load_structured(path: Path, text: str, fmt: str) -> tuple[date | None, list
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         problem = getattr(exc, "problem", None) or "cannot parse"
         raise SourceError(f"{where}: invalid YAML: {problem}") from None
+    if problem := json_problem(data):
+        json_path, what = problem
+        line = None if is_json else _yaml_line(text, json_path)
+        raise SourceError(f"{path}:{line}: {json_path}: {what}" if line else f"{path}: {json_path}: {what}")
     try:
         if fmt == "huggingface":
             from digestbot.sources.huggingface import parse_daily_papers

@@ -37,7 +37,7 @@ from typing import Any
 import aiohttp
 
 from digestbot.errors import SourceError
-from digestbot.records import Paper, normalize_arxiv_id
+from digestbot.records import INT64, Paper, json_problem, normalize_arxiv_id, oversize
 from digestbot.sources import _http
 from digestbot.sources._text import collapse, unwrap
 
@@ -103,9 +103,11 @@ class _Reader:
             return None
         # The OpenAPI types say `number`; whole floats (3.0) are accepted, booleans are not.
         if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-            return int(value)
+            value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.expected(f"{path}.{key}", "integer", value)
+        if not INT64[0] <= value <= INT64[1]:
+            raise self.fail(f"{path}.{key}", "integer beyond 64 bits")
         return value
 
     def boolean(self, parent: Mapping[str, Any], key: str, path: str) -> bool | None:
@@ -229,7 +231,7 @@ def _parse_entry(raw: object, path: str, reader: _Reader, digest_date: date | No
     if hidden:
         extra["hidden_authors"] = hidden
 
-    return Paper(
+    parsed = Paper(
         arxiv_id=arxiv_id,
         title=title,
         authors=tuple(authors),
@@ -243,6 +245,9 @@ def _parse_entry(raw: object, path: str, reader: _Reader, digest_date: date | No
         source="huggingface",
         extra=extra,
     )
+    if problem := oversize(parsed):
+        raise reader.fail(path, f"paper {arxiv_id}: {problem}")
+    return parsed
 
 
 def parse_daily_papers(data: object, *, origin: str, digest_date: date | None = None) -> list[Paper]:
@@ -253,6 +258,8 @@ def parse_daily_papers(data: object, *, origin: str, digest_date: date | None = 
     answer with a :class:`SourceError` naming that entry's JSON path.
     """
     reader = _Reader(origin)
+    if problem := json_problem(data):
+        raise reader.fail(*problem)
     if not isinstance(data, list):
         if isinstance(data, dict) and isinstance(data.get("error"), str):
             raise reader.fail("$", f"expected array, got an error object: {_http.snippet(data['error'])}")
@@ -265,6 +272,8 @@ def decode_json(response: _http.Response) -> object:
     text = response.body.decode("utf-8", "replace")
     try:
         return json.loads(text)
+    except RecursionError:
+        raise SourceError(f"GET {response.url}: answered JSON nested too deeply to read") from None
     except json.JSONDecodeError as err:
         looks_html = response.content_type == "text/html" or text.lstrip()[:15].lower().startswith(
             ("<!doctype html", "<html")
@@ -295,6 +304,7 @@ class HuggingFaceClient(_http.SessionClient):
         retries: int = 4,
         backoff: float = 1.0,
         page_limit: int = PAGE_LIMIT,
+        max_bytes: int = _http.MAX_BODY_BYTES,
         sleep: _http.Sleep = asyncio.sleep,
         jitter: Callable[[], float] = random.random,
     ) -> None:
@@ -307,6 +317,7 @@ class HuggingFaceClient(_http.SessionClient):
             policy=_http.RetryPolicy(retries=retries, backoff=backoff),
             sleep=sleep,
             jitter=jitter,
+            max_bytes=max_bytes,
         )
         self.page_limit = page_limit
 
@@ -348,6 +359,8 @@ def load_daily_papers_json(text: str, *, origin: str, digest_date: date | None =
     """Parse a saved ``/api/daily_papers`` answer (e.g. a file) into papers."""
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise SourceError(f"{origin}: nested too deeply to read") from None
     except json.JSONDecodeError as err:
         where = f"line {err.lineno} column {err.colno}"
         raise SourceError(f"{origin}: invalid JSON ({err.msg} at {where})") from None

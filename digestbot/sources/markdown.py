@@ -21,7 +21,7 @@ from datetime import date
 from urllib.parse import urljoin, urlsplit
 
 from digestbot.errors import SourceError
-from digestbot.records import Paper, normalize_arxiv_id
+from digestbot.records import INT64, Paper, normalize_arxiv_id
 from digestbot.text import clean_text, one_line
 
 SITE_ROOT = "https://huggingface.co"
@@ -140,6 +140,8 @@ def parse_markdown_digest(text: str, *, origin: str, source: str = "markdown") -
                 raise fail(number, f"vote count must be an integer, got {m['votes'][:20]!r}") from None
             if votes < 0:
                 raise fail(number, f"vote count must not be negative, got {votes}")
+            if votes > INT64[1]:
+                raise fail(number, f"vote count beyond 64 bits ({len(str(votes))} digits)")
             current.votes = votes
         elif m := _AUTHORS.fullmatch(line):
             current.authors = tuple(one_line(a) for a in m["authors"].split(",") if a.strip())

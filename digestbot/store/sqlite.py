@@ -227,7 +227,10 @@ class Store:
             try:
                 yield self._db
             except BaseException:
-                await self._db.execute("ROLLBACK")
+                # SQLite has already rolled back after some errors (SQLITE_FULL): a second ROLLBACK
+                # would fail and hide the real error ("database or disk is full") behind its own.
+                if self._db.in_transaction:
+                    await self._db.execute("ROLLBACK")
                 raise
             await self._db.execute("COMMIT")
 

@@ -12,10 +12,10 @@ class Loopback:
         self._runner = web.AppRunner(app, access_log=None, **runner_options)  # type: ignore[arg-type]
         self.port = 0
 
-    async def start(self) -> int:
-        """Bind and start answering; return the port."""
+    async def start(self, port: int = 0) -> int:
+        """Bind (to ``port``, else a free one) and start answering; return the port."""
         await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        await web.TCPSite(self._runner, "127.0.0.1", port).start()
         self.port = self._runner.addresses[0][1]
         return self.port
 
@@ -24,3 +24,12 @@ class Loopback:
         if self.port:
             await self._runner.cleanup()
             self.port = 0
+
+
+def closed_port() -> int:
+    """Return a loopback port nothing listens on (yet): a service that is not up."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

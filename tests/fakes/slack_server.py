@@ -239,14 +239,14 @@ class FakeSlack:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Bind to a free port on 127.0.0.1 and start answering."""
+    async def start(self, port: int = 0) -> None:
+        """Bind to ``port`` (default: a free one) on 127.0.0.1 and start answering."""
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{name}", self._response)
         self.socket.add_routes(app)
         self._server = Loopback(app)
-        self._port = await self._server.start()
+        self._port = await self._server.start(port)
         log.debug("fake Slack listening on %s", self.base_url)
 
     async def close(self) -> None:

@@ -44,6 +44,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     truncate_to: int | None = None  # send only this many bytes of the body (Content-Length stays honest)
+    stream: int | None = None  # instead of body: this many bytes of JSON-ish filler, chunked, no Content-Length
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +61,7 @@ class SourcesServer:
 
     def __init__(self, *, clock: Callable[[], float] | None = None) -> None:
         self.requests: list[Seen] = []
+        self.streamed: list[int] = []  # bytes sent by each streamed reply
         self._clock = clock
         self._scripts: dict[str, deque[Reply]] = defaultdict(deque)
         self._stopping = asyncio.Event()
@@ -88,10 +90,12 @@ class SourcesServer:
         """Return the requests received on ``path``."""
         return [r for r in self.requests if r.path == path]
 
-    async def _reply(self, reply: Reply) -> web.StreamResponse:
+    async def _reply(self, reply: Reply, request: web.Request | None = None) -> web.StreamResponse:
         if reply.delay:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), reply.delay)
+        if reply.stream is not None and request is not None:
+            return await self._stream(reply, request)
         body = reply.body.encode() if isinstance(reply.body, str) else reply.body
         if reply.truncate_to is not None:
             body = body[: reply.truncate_to]
@@ -101,6 +105,21 @@ class SourcesServer:
             headers={"Content-Type": reply.content_type, **reply.headers},
         )
 
+    async def _stream(self, reply: Reply, request: web.Request) -> web.StreamResponse:
+        """Send ``reply.stream`` bytes in 64 KiB chunks (a huge answer), stopping when the client hangs up."""
+        response = web.StreamResponse(status=reply.status, headers={"Content-Type": reply.content_type})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        chunk = b"[" + b" " * (64 * 1024 - 1)
+        sent = 0
+        with contextlib.suppress(ConnectionError):
+            while sent < (reply.stream or 0) and not self._stopping.is_set():
+                await response.write(chunk)
+                sent += len(chunk)
+            await response.write_eof()
+        self.streamed.append(sent)
+        return response
+
     def _record(self, request: web.Request) -> Reply | None:
         at = self._clock() if self._clock is not None else None
         self.requests.append(Seen(path=request.path, query=dict(request.query), at=at))
@@ -109,7 +128,7 @@ class SourcesServer:
 
     async def _daily_papers(self, request: web.Request) -> web.StreamResponse:
         if (scripted := self._record(request)) is not None:
-            return await self._reply(scripted)
+            return await self._reply(scripted, request)
         day = request.query.get("date", "2025-01-22")  # "latest" is the newest fixture
         path = FIXTURES / "hf" / f"daily_papers_{day}.json"
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day) or not path.exists():
@@ -124,7 +143,7 @@ class SourcesServer:
 
     async def _arxiv_query(self, request: web.Request) -> web.StreamResponse:
         if (scripted := self._record(request)) is not None:
-            return await self._reply(scripted)
+            return await self._reply(scripted, request)
         ET.register_namespace("", "http://www.w3.org/2005/Atom")
         root = ET.fromstring(fixture_text("arxiv/id_list_4.xml"))
         wanted = [i for i in request.query.get("id_list", "").split(",") if i]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -23,6 +25,13 @@ BLOCKS = [
     {"type": "section", "text": {"type": "mrkdwn", "text": "*<https://arxiv.org/abs/2410.05265|Q&amp;A>*"}},
 ]
 METADATA = {"event_type": "digest_posted", "event_payload": {"digest_date": "2024-10-11", "part": 1}}
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    """Poll ``condition`` until it holds; fail after 10 s instead of hanging."""
+    async with asyncio.timeout(10):
+        while not condition():  # noqa: ASYNC110  (the fake records responses as it serves them)
+            await asyncio.sleep(0.01)
 
 
 def client_for(slack: FakeSlack, **kwargs: Any) -> AsyncWebClient:
@@ -496,6 +505,7 @@ async def test_bolt_app_slash_command_replies_through_response_url(fake_slack: F
     @app.command("/paper")
     async def paper(ack: AsyncAck, respond: AsyncRespond, command: dict[str, Any]) -> None:
         await ack()
+        await asyncio.sleep(0.05)  # a loaded machine: the listener runs on after the ack was answered
         await respond(text=f"No paper matches {command['text']}", response_type="ephemeral")
 
     body = urlencode(
@@ -512,6 +522,8 @@ async def test_bolt_app_slash_command_replies_through_response_url(fake_slack: F
     response = await app.async_dispatch(AsyncBoltRequest(body=body))
     assert response.status == 200
     assert fake_slack.calls_to("auth.test")  # bolt checks its token against the fake first
+    # bolt acks first and runs the rest of the listener afterwards: wait (bounded) for its respond().
+    await _until(lambda: bool(fake_slack.responses))
     assert [(r["name"], r["payload"]["text"]) for r in fake_slack.responses] == [
         ("paper-cmd", "No paper matches 2410.99999")
     ]

@@ -289,3 +289,15 @@ def test_fixture_files_are_listed_in_the_readme() -> None:
     for path in (FIXTURES / "arxiv").iterdir():
         if path.name != "README.md":
             assert path.name in readme
+
+
+def test_api_papers_get_the_same_field_limits_as_files() -> None:
+    text = fixture_text(FEED).replace("<summary>", "<summary>" + "word " * 30_000, 1)
+    with pytest.raises(SourceError, match=r"^q: entry 1 \(2410\.08196\): abstract too large \([\d,]+ > 100,000 characters\)$"):
+        parse_arxiv_feed(text, origin="q")
+
+
+async def test_answer_beyond_the_byte_cap_is_refused(server, session, clock) -> None:
+    server.script("/api/query", Reply(body=fixture_text(FEED), content_type="application/atom+xml"))
+    with pytest.raises(SourceError, match=r"answer too large \([\d,]+ bytes announced > 2,000 bytes\)"):
+        await client(server, session, clock, max_bytes=2000).fetch_by_ids(["2410.08196"])

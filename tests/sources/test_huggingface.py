@@ -430,3 +430,66 @@ def test_fixture_files_are_listed_in_the_readme() -> None:
     for path in (FIXTURES / "hf").iterdir():
         if path.name != "README.md":
             assert path.name in readme
+
+
+# --- bounds -------------------------------------------------------------------------------------
+
+
+async def test_answer_announced_beyond_the_byte_cap_is_refused_unread_and_not_retried(server, session) -> None:
+    server.script("/api/daily_papers", Reply(body=b"[" + b" " * 5000 + b"]"))
+    with pytest.raises(SourceError) as caught:
+        await client(server, session, max_bytes=1000).fetch_day(date(2024, 10, 11))
+    assert str(caught.value) == (
+        f"GET {server.base_url}/api/daily_papers?date=2024-10-11&limit=100&p=0: answer too large"
+        " (5,002 bytes announced > 1,000 bytes); refused before parsing"
+    )
+    assert len(server.requests) == 1
+
+
+async def test_streamed_answer_is_cut_off_at_the_byte_cap(server, session) -> None:
+    server.script("/api/daily_papers", Reply(stream=50 * 1024 * 1024))
+    with pytest.raises(SourceError, match=r"answer too large \(more > 200,000 bytes\); refused before parsing$"):
+        await client(server, session, max_bytes=200_000).fetch_day(date(2024, 10, 11))
+    assert len(server.requests) == 1
+
+
+def test_the_default_cap_is_32_mib() -> None:
+    assert HuggingFaceClient().max_bytes == 32 * 1024 * 1024
+
+
+async def test_api_papers_get_the_same_field_limits_as_files(server, session) -> None:
+    data = load(DAY)
+    data[2]["paper"]["summary"] = "word " * 40_000
+    server.script("/api/daily_papers", Reply(body=json.dumps(data)))
+    with pytest.raises(SourceError) as caught:
+        await client(server, session).fetch_day(date(2024, 10, 11))
+    assert str(caught.value) == (
+        f"{server.base_url}/api/daily_papers?date=2024-10-11&limit=100&p=0: $[2]: paper"
+        f" {data[2]['paper']['id']}: abstract too large (199,999 > 100,000 characters)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda d: d[0]["paper"].update(upvotes=2**64), "$[0].paper.upvotes: integer beyond 64 bits (20 digits)"),
+        (lambda d: d[0]["paper"].update(upvotes=1e300), "$[0].paper.upvotes: integer beyond 64 bits"),
+        (lambda d: d[1].update(extra=float("nan")), "$[1].extra: nan is not a number JSON allows"),
+        (lambda d: d[1]["paper"].update(title="x\ud800"), "$[1].paper.title: text with a lone surrogate (U+D800"),
+        (lambda d: d[0].update(blob="x" * 300_000), "$[0]: paper 2410.08196: extra fields too large"),
+    ],
+    ids=["int64", "float", "nan", "surrogate", "extra"],
+)
+def test_values_the_archive_cannot_hold_are_refused(mutate, message: str) -> None:
+    data = load(DAY)
+    mutate(data)
+    text = json.dumps(data)  # NaN and lone surrogates are written as JSON allows Python to read them
+    with pytest.raises(SourceError) as caught:
+        load_daily_papers_json(text, origin="day.json")
+    assert str(caught.value).startswith(f"day.json: {message}"), str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_json_nested_beyond_recursion_is_one_line() -> None:
+    with pytest.raises(SourceError, match=r"^day\.json: nested too deeply to read$"):
+        load_daily_papers_json("[" * 100_000 + "]" * 100_000, origin="day.json")

@@ -1,0 +1,100 @@
+"""Failures of what the CLI stands on (a full disk, a damaged database file): one line naming the place, exit 1."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from digestbot.cli import main
+from digestbot.store import Store
+from tests.conftest import SEED
+
+
+def _papers_json(path: Path, count: int) -> Path:
+    records = [
+        {"arxiv_id": f"2411.{i:05d}", "title": f"Paper {i}", "abstract": f"words {i} " * 300} for i in range(count)
+    ]
+    path.write_text(json.dumps(records), encoding="utf-8")
+    return path
+
+
+def _one_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+def _count(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT count(*) FROM papers").fetchone()[0])
+
+
+@pytest.fixture
+def seeded_db(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    db = tmp_path / "db.sqlite3"
+    assert main(["--db", str(db), "ingest", str(SEED)]) == 0
+    capsys.readouterr()
+    return db
+
+
+def test_disk_full_during_ingest_is_one_line_exit_1_nothing_stored(
+    seeded_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = _papers_json(tmp_path / "big.json", 400)
+    with sqlite3.connect(seeded_db) as conn:
+        pages = int(conn.execute("PRAGMA page_count").fetchone()[0])
+    configure: Callable[[Store], object] = Store._configure
+
+    async def tiny_disk(self: Store) -> None:
+        await configure(self)  # type: ignore[misc]
+        # The file may grow by a few pages only: SQLite then answers SQLITE_FULL, as on a full disk.
+        await self._db.execute(f"PRAGMA max_page_count = {pages + 4}")
+
+    monkeypatch.setattr(Store, "_configure", tiny_disk)
+    assert main(["--db", str(seeded_db), "ingest", str(big)]) == 1
+    err = _one_line(capsys)
+    assert err.startswith(f"digestbot: error: {seeded_db}: database or disk is full: free some disk space"), err
+    monkeypatch.undo()
+    assert _count(seeded_db) == 25  # the file was one transaction: none of its 400 papers is stored
+
+
+def _damage(db: Path) -> None:
+    """Overwrite the pages of the papers table and the digest index with garbage (the schema stays readable)."""
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+        roots = [
+            int(r[0])
+            for r in conn.execute(
+                "SELECT rootpage FROM sqlite_master WHERE name IN ('papers', 'digest_entries', 'sqlite_autoindex_papers_1')"
+            )
+        ]
+    with db.open("r+b") as f:
+        for page in roots:
+            f.seek((page - 1) * size)
+            f.write(b"\xa5" * size)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["preview"], ["lookup", "2410.05265"], ["lookup", "prefix quant"], ["ingest", str(SEED)]],
+    ids=["preview", "lookup-id", "lookup-words", "ingest"],
+)
+def test_damaged_database_is_one_line_exit_1(
+    seeded_db: Path, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _damage(seeded_db)
+    assert main(["--db", str(seeded_db), *command]) == 1
+    err = _one_line(capsys)
+    assert err.startswith(f"digestbot: error: {seeded_db}: the database file is damaged (database disk image is malformed)")
+
+
+def test_a_locked_database_says_retry_later() -> None:
+    from digestbot.cli import database_failure
+
+    message, status = database_failure(Path("db.sqlite3"), sqlite3.OperationalError("database is locked"))
+    assert status == 75 and message == "db.sqlite3: database is locked: another process holds it; run the command again later"
