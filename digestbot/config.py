@@ -256,11 +256,14 @@ def _validate(config: Config) -> None:
 def _validate_arxiv(arxiv: ArxivConfig) -> None:
     from urllib.parse import urlsplit
 
-    from digestbot.sources.arxiv import MIN_INTERVAL, is_category
+    from digestbot.arxiv_categories import CATEGORIES, suggest_category
+    from digestbot.sources.arxiv import MIN_INTERVAL
 
     for i, category in enumerate(arxiv.categories):
-        if not is_category(category):
-            raise ConfigError(f"sources.arxiv.categories[{i}]: not an arXiv category: {category!r} (e.g. cs.CL)")
+        if category not in CATEGORIES:
+            close = suggest_category(category)
+            hint = f"did you mean {' or '.join(close)}?" if close else "e.g. cs.CL (see arxiv.org/category_taxonomy)"
+            raise ConfigError(f"sources.arxiv.categories[{i}]: not an arXiv category: {category!r}; {hint}")
     host = urlsplit(arxiv.base_url).hostname or ""
     if arxiv.min_interval < MIN_INTERVAL and host not in ("127.0.0.1", "::1", "localhost"):
         raise ConfigError(

@@ -96,3 +96,27 @@ def test_example_config_documents_every_key() -> None:
         if f"{k.rsplit('.', 1)[-1]}:" not in text
     ]
     assert missing == [], f"config.example.yaml does not mention: {missing}"
+
+
+@pytest.mark.parametrize(
+    ("category", "hint"),
+    [
+        ("cs.Cl", "did you mean cs.CL?"),
+        ("computer-science", "did you mean cs.CL or cs.LG or cs.CV?"),
+        ("cs.CLL", "cs.CL"),
+        ("hep_th", "hep-th"),
+        ("zz.qq", "e.g. cs.CL"),
+    ],
+)
+def test_arxiv_category_typos_suggest_the_closest(tmp_path: Path, category: str, hint: str) -> None:
+    path = write(tmp_path, f"sources:\n  arxiv:\n    categories: [cs.LG, {category}]\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    message = str(info.value)
+    assert f"sources.arxiv.categories[1]: not an arXiv category: {category!r}; " in message
+    assert hint in message
+
+
+def test_real_arxiv_categories_pass(tmp_path: Path) -> None:
+    path = write(tmp_path, "sources:\n  arxiv:\n    categories: [cs.CL, stat.ML, hep-th, cond-mat.stat-mech, eess.IV]\n")
+    assert load_config(path, env={}).sources.arxiv.categories[3] == "cond-mat.stat-mech"
