@@ -241,19 +241,30 @@ async def cmd_lookup(args: argparse.Namespace, config: Config) -> int:
     return 0 if message.kind == "paper" else 1
 
 
-def missing_credentials(config: Config) -> list[str]:
+def missing_credentials(config: Config, platforms: list[str] | None = None) -> list[str]:
     """Return what the platforms in use (enabled, or named by a channel) lack to post and serve."""
-    in_use = set(enabled_platforms(config))
+    in_use = set(enabled_platforms(config) if platforms is None else platforms)
+    slack_on = "slack" in in_use and config.slack.enabled
+    needed = [
+        ("discord" in in_use, "discord.token", "export DISCORD_TOKEN and write token: ${DISCORD_TOKEN}"),
+        ("slack" in in_use, "slack.bot_token", "export SLACK_BOT_TOKEN and write bot_token: ${SLACK_BOT_TOKEN}"),
+        (slack_on and config.slack.mode == "socket", "slack.app_token", "Socket Mode needs the xapp-… token"),
+        (slack_on and config.slack.mode == "http", "slack.signing_secret", "HTTP mode needs the signing secret"),
+    ]
+    unset = {line.split(":", 1)[0]: line for line in config.unset_secrets}  # "key: environment variable X is not set"
     problems = []
-    if "discord" in in_use and not config.discord.token:
-        problems.append("discord.token: not set (export DISCORD_TOKEN and write token: ${DISCORD_TOKEN})")
-    if "slack" in in_use and not config.slack.bot_token:
-        problems.append("slack.bot_token: not set (export SLACK_BOT_TOKEN and write bot_token: ${SLACK_BOT_TOKEN})")
-    if config.slack.enabled and config.slack.mode == "socket" and not config.slack.app_token:
-        problems.append("slack.app_token: Socket Mode needs the app-level xapp-… token (${SLACK_APP_TOKEN})")
-    if config.slack.enabled and config.slack.mode == "http" and not config.slack.signing_secret:
-        problems.append("slack.signing_secret: HTTP mode needs it (${SLACK_SIGNING_SECRET})")
+    for used, key, how in needed:
+        section, name = key.split(".")
+        if used and not getattr(getattr(config, section), name):
+            problems.append(unset.get(key, f"{key}: not set ({how})"))
     return problems
+
+
+def require_credentials(args: argparse.Namespace, config: Config, platforms: list[str] | None = None) -> None:
+    """Refuse to go on when a platform this command talks to lacks its token (only such commands call this)."""
+    if missing := missing_credentials(config, platforms):
+        where = args.config or os.environ.get("DIGESTBOT_CONFIG") or "(defaults)"
+        raise ConfigError(f"{where}: {missing[0]}")
 
 
 async def cmd_check_config(args: argparse.Namespace, config: Config) -> int:
@@ -317,9 +328,12 @@ async def cmd_post(args: argparse.Namespace, config: Config) -> int:
     from digestbot.delivery import DeliveryEngine
 
     path = db_path(args, config)
+    if not args.dry_run:
+        require_credentials(args, config)
     async with await Store.open(path) as store:
         adapters = adapters_for(config, database=path)
-        await _start(adapters)
+        if not args.dry_run:  # a dry run renders and plans only: it works offline
+            await _start(adapters)
         try:
             engine = DeliveryEngine(store, adapters, config)
             try:
@@ -349,6 +363,7 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
     from digestbot.scheduler import Scheduler
 
     path = db_path(args, config)
+    require_credentials(args, config)
     async with await Store.open(path) as store:
         adapters = adapters_for(config, database=path)
         if not adapters:
@@ -417,6 +432,7 @@ async def cmd_discord(args: argparse.Namespace, config: Config) -> int:
     if args.discord_action == "invite-url":
         _out(discord_bot.invite_url(config))
         return 0
+    require_credentials(args, config, ["discord"])
     count = await discord_bot.sync_commands(config, args.guild)
     where = f"guild {args.guild}" if args.guild else "globally (may take up to an hour to appear)"
     _out(f"synced {count} slash commands {where}")
@@ -445,6 +461,11 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         p.set_defaults(handler=handler)
+        # The global options also work after the command (`digestbot preview --db x`), as people type them.
+        # SUPPRESS: when not given here, they leave the value given before the command alone.
+        p.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        p.add_argument("--db", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        p.add_argument("-v", "--verbose", action="count", dest="verbose_after", default=0, help=argparse.SUPPRESS)
         return p
 
     def platform_options(p: argparse.ArgumentParser) -> None:
@@ -530,6 +551,7 @@ def main(argv: list[str] | None = None) -> int:
         args.topic = [*args.topic, *extra]
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.verbose += getattr(args, "verbose_after", 0)
     _setup_logging(args.verbose, None, args.command)
     try:
         config = load_config(args.config or os.environ.get("DIGESTBOT_CONFIG") or None)

@@ -175,7 +175,7 @@ def test_check_config_requires_the_credentials_in_use(tmp_path: Path) -> None:
     assert result.returncode == 2 and "discord.token: not set" in result.stderr
     config.write_text("slack:\n  enabled: true\n  bot_token: xoxb-1\n")
     result = run(tmp_path, "check-config", str(config))
-    assert result.returncode == 2 and "slack.app_token: Socket Mode needs" in result.stderr
+    assert result.returncode == 2 and "slack.app_token: not set (Socket Mode needs" in result.stderr
     assert "xoxb-1" not in result.stderr
 
 
