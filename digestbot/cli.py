@@ -16,7 +16,6 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -37,9 +36,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("digestbot")
 
-SAMPLE = "daily-papers-2024-10-11.md"
-DEMO_DAY = date(2024, 10, 11)
-DEMO_TOPICS = ["quantization", "diffusion -survey"]
 Handler = Callable[[argparse.Namespace, Config], Awaitable[int]]
 
 
@@ -241,10 +237,10 @@ async def cmd_lookup(args: argparse.Namespace, config: Config) -> int:
     return 0 if message.kind == "paper" else 1
 
 
-def missing_credentials(config: Config, platforms: list[str] | None = None) -> list[str]:
-    """Return what the platforms in use (enabled, or named by a channel) lack to post and serve."""
+def missing_credentials(config: Config, platforms: list[str] | None = None, *, serving: bool = True) -> list[str]:
+    """Return what the platforms in use (enabled, or named by a channel) lack to post and (``serving``) serve."""
     in_use = set(enabled_platforms(config) if platforms is None else platforms)
-    slack_on = "slack" in in_use and config.slack.enabled
+    slack_on = serving and "slack" in in_use and config.slack.enabled
     needed = [
         ("discord" in in_use, "discord.token", "export DISCORD_TOKEN and write token: ${DISCORD_TOKEN}"),
         ("slack" in in_use, "slack.bot_token", "export SLACK_BOT_TOKEN and write bot_token: ${SLACK_BOT_TOKEN}"),
@@ -260,9 +256,11 @@ def missing_credentials(config: Config, platforms: list[str] | None = None) -> l
     return problems
 
 
-def require_credentials(args: argparse.Namespace, config: Config, platforms: list[str] | None = None) -> None:
+def require_credentials(
+    args: argparse.Namespace, config: Config, platforms: list[str] | None = None, *, serving: bool = True
+) -> None:
     """Refuse to go on when a platform this command talks to lacks its token (only such commands call this)."""
-    if missing := missing_credentials(config, platforms):
+    if missing := missing_credentials(config, platforms, serving=serving):
         where = args.config or os.environ.get("DIGESTBOT_CONFIG") or "(defaults)"
         raise ConfigError(f"{where}: {missing[0]}")
 
@@ -283,27 +281,17 @@ async def cmd_check_config(args: argparse.Namespace, config: Config) -> int:
 
 
 async def cmd_demo(args: argparse.Namespace, config: Config) -> int:
-    """Load the bundled sample digest, post it to the console, answer a lookup."""
-    sample = resources.files("digestbot") / "data" / SAMPLE
-    labels = labels_for(config.locale)
-    async with await Store.open(db_path(args, config)) as store:
-        with resources.as_file(sample) as path:
-            status = await ingest_files(store, [str(path)], "auto")
-        if status:
-            return status
-        message = await _digest_message(store, None, config, None)
-        _show([message], args)
-        _out("\n$ /paper prefix quant")
-        _show([await answer_paper(store, labels, "prefix quant")], args)
-        digest = await store.digest(DEMO_DAY)
-        if digest is not None:
-            from digestbot.formatter import format_matches
-            from digestbot.topic_filter import matches_for
+    """Show the bundled sample briefly: a digest, a lookup, a subscription (its own archive unless --db)."""
+    from adapters.console_render import render_console
+    from digestbot.demo import DEMO_DB, run_demo
 
-            _out(f"\n$ /subscribe {' '.join(DEMO_TOPICS)}   (the DM a subscriber gets after the digest)")
-            hits = matches_for(digest.papers, DEMO_TOPICS, max_length=config.subscriptions.max_topic_length)
-            _show([format_matches(digest.date, hits, labels)], args)
-    return 0
+    colour = sys.stdout.isatty()
+    return await run_demo(
+        Path(args.db or DEMO_DB),
+        config,
+        out=_out,
+        render=lambda message, brief: render_console(message, colour=colour, brief=brief),
+    )
 
 
 async def _start(adapters: dict[str, Adapter]) -> None:
@@ -329,7 +317,7 @@ async def cmd_post(args: argparse.Namespace, config: Config) -> int:
 
     path = db_path(args, config)
     if not args.dry_run:
-        require_credentials(args, config)
+        require_credentials(args, config, serving=False)  # posting needs the bot tokens, not the command ones
     async with await Store.open(path) as store:
         adapters = adapters_for(config, database=path)
         if not args.dry_run:  # a dry run renders and plans only: it works offline

@@ -64,3 +64,58 @@ def test_post_dry_run_works_offline(tmp_path: Path) -> None:
     result = run(tmp_path, "--config", str(config), "post", "--dry-run", "--date", "2024-10-11")
     assert result.returncode == 0, result.stderr
     assert "would post" in result.stdout and "nothing sent" in result.stdout
+
+
+def test_demo_fits_two_screens_in_its_own_archive_and_does_what_it_shows(tmp_path: Path) -> None:
+    from adapters.console_render import display_width
+
+    # A config whose database already holds a newer day: the demo must neither show nor touch it.
+    prod = tmp_path / "prod.sqlite3"
+    config = tmp_path / "c.yaml"
+    config.write_text(f"database: {prod}\n")
+    newer = tmp_path / "newer.json"
+    newer.write_text('{"date": "2026-01-05", "papers": [{"id": "2601.00001", "title": "A Newer Paper", "votes": 99}]}')
+    assert run(tmp_path, "--config", str(config), "ingest", str(newer)).returncode == 0
+    before = prod.stat().st_mtime_ns
+
+    result = run(tmp_path, "--config", str(config), "demo")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) <= 70, len(lines)  # two screens at most
+    assert max(display_width(line) for line in lines) <= 100
+    assert "A Newer Paper" not in result.stdout and "2024-10-11" in result.stdout
+    assert "digestbot preview --db digestbot-demo.sqlite3" in result.stdout
+    assert prod.stat().st_mtime_ns == before
+    assert (tmp_path / "digestbot-demo.sqlite3").exists()
+
+    # What it showed as typed commands is what is stored: two topics, each matching on its own.
+    listed = run(tmp_path, "subscriptions", "list", "--platform", "console", "--user", "demo",
+                 "--db", "digestbot-demo.sqlite3")
+    assert listed.stdout.splitlines()[1:] == ["• quantization", "• diffusion -survey"], listed.stdout
+    again = run(tmp_path, "--config", str(config), "demo")
+    assert again.stdout == result.stdout  # re-running starts the demo user over
+
+
+def test_korean_text_wraps_by_display_width() -> None:
+    from adapters.console_render import display_width, render_console
+    from digestbot.formatter import format_paper
+    from digestbot.labels import labels_for
+    from digestbot.records import Paper
+
+    korean = "양자화를 이용한 대형 언어 모델의 효율적인 추론 방법을 제안합니다. " * 12
+    paper = Paper(arxiv_id="2410.00001", title="한국어 제목 " * 30, sections=(("요약", korean),), votes=1)
+    text = render_console(format_paper(paper, labels_for("ko")))
+    assert max(display_width(line) for line in text.splitlines()) <= 100
+    body = [line for line in text.splitlines() if line.startswith("     ")]
+    assert len(body) >= 8 and all(display_width(line) >= 80 for line in body[:-1])  # full lines, not half-empty
+    assert "추천 1" in text  # a count word, not "1 편"
+
+
+def test_counts_read_naturally() -> None:
+    from digestbot.labels import labels_for
+
+    en, ko = labels_for("en"), labels_for("ko")
+    assert (en.papers_count(1), en.papers_count(2), en.votes_count(1), en.votes_count(3)) == (
+        "1 paper", "2 papers", "1 vote", "3 votes",
+    )
+    assert (ko.papers_count(25), ko.votes_count(27)) == ("25편", "추천 27")
