@@ -119,3 +119,21 @@ def test_counts_read_naturally() -> None:
         "1 paper", "2 papers", "1 vote", "3 votes",
     )
     assert (ko.papers_count(25), ko.votes_count(27)) == ("25편", "추천 27")
+
+
+def test_subscriptions_keep_what_the_user_typed(tmp_path: Path) -> None:
+    db = str(tmp_path / "db.sqlite3")
+    who = ["--platform", "slack", "--user", "U1", "--workspace", "T1", "--db", db]
+    added = run(tmp_path, "subscriptions", "add", *who, "WALL-E")
+    assert added.returncode == 0 and added.stdout.startswith("Subscribed to WALL-E:"), added.stderr
+    again = run(tmp_path, "subscriptions", "add", *who, "wall e")
+    assert again.stdout == "You already follow WALL-E.\n"
+    refused = run(tmp_path, "subscriptions", "add", *who, "C++")
+    assert refused.returncode == 2 and "“C++”" in refused.stderr and refused.stderr.count("\n") == 1
+    stop = run(tmp_path, "subscriptions", "add", *who, "the")
+    assert stop.returncode == 2 and "only common words" in stop.stderr
+    assert run(tmp_path, "subscriptions", "list", *who).stdout.splitlines()[1:] == ["• WALL-E"]
+    missing = run(tmp_path, "subscriptions", "remove", *who, "Diffusion-Models")
+    assert missing.stdout == "You do not follow Diffusion-Models.\n"
+    removed = run(tmp_path, "subscriptions", "remove", *who, "Wall-e")
+    assert removed.stdout == "Unsubscribed from WALL-E.\n"

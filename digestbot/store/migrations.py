@@ -131,6 +131,11 @@ MIGRATIONS: list[str] = [
         INSERT INTO titles_fts(rowid, title) VALUES (new.rowid, new.title);
     END;
     """,
+    # 8: a subscription keeps the topic as the user typed it ("C++ compiler", "WALL-E") for display;
+    # `topic` stays the canonical matching key. Empty for older rows: they show the canonical text.
+    """
+    ALTER TABLE subscriptions ADD COLUMN display TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

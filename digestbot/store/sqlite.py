@@ -325,8 +325,13 @@ class Store:
 
     # -- subscriptions --------------------------------------------------------------------------
 
-    async def add_subscription(self, *, platform: str, workspace: str, user: str, topic: str, max_topics: int) -> bool:
-        """Subscribe ``user`` to ``topic``; False if already subscribed. Raises CommandError past ``max_topics``."""
+    async def add_subscription(
+        self, *, platform: str, workspace: str, user: str, topic: str, max_topics: int, display: str = ""
+    ) -> bool:
+        """Subscribe ``user`` to ``topic`` (shown as ``display``); False if already subscribed.
+
+        Raises CommandError past ``max_topics``.
+        """
         async with self.transaction() as db:
             key = (platform, workspace, user)
             sql = "SELECT topic FROM subscriptions WHERE platform=? AND workspace=? AND user_id=?"
@@ -339,8 +344,9 @@ class Store:
                     f"you already follow {len(topics)} topics (the limit is {max_topics}); unsubscribe first"
                 )
             await db.execute(
-                "INSERT INTO subscriptions(platform, workspace, user_id, topic, created_at) VALUES (?,?,?,?,?)",
-                (*key, topic, _now()),
+                "INSERT INTO subscriptions(platform, workspace, user_id, topic, created_at, display)"
+                " VALUES (?,?,?,?,?,?)",
+                (*key, topic, _now(), display),
             )
         return True
 
@@ -360,6 +366,15 @@ class Store:
         )
         async with self._db.execute(sql, (platform, workspace, user)) as cur:
             return [r[0] for r in await cur.fetchall()]
+
+    async def shown_subscriptions(self, *, platform: str, workspace: str, user: str) -> list[tuple[str, str]]:
+        """Return ``user``'s topics as (canonical key, text to show: as typed, else the key), oldest first."""
+        sql = (
+            "SELECT topic, display FROM subscriptions WHERE platform=? AND workspace=? AND user_id=?"
+            " ORDER BY created_at, topic"
+        )
+        async with self._db.execute(sql, (platform, workspace, user)) as cur:
+            return [(r[0], r[1] or r[0]) for r in await cur.fetchall()]
 
     async def all_subscriptions(self, *, platform: str | None = None) -> list[tuple[str, str, str, str]]:
         """Return every (platform, workspace, user, topic), optionally for one platform."""
