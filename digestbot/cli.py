@@ -508,7 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workspace",
         default="",
-        help="Slack team id / Discord guild id; must match the channel's 'workspace' for DMs (empty: console)",
+        help="Slack team id / Discord guild id (default: none: DMs follow a digest in any workspace)",
     )
     return parser
 

@@ -469,7 +469,8 @@ class DeliveryEngine:
     ) -> None:
         by_user: dict[UserKey, list[tuple[Paper, list[str]]]] = {}
         for key, pairs in matches.for_day(digest).items():
-            if key[0] == "channel" or key[0] != platform or (workspace and key[1] != workspace):
+            # A subscription without a workspace ("") belongs to every workspace of its platform.
+            if key[0] == "channel" or key[0] != platform or (workspace and key[1] not in ("", workspace)):
                 continue
             grouped: dict[int, tuple[Paper, list[str]]] = {}
             for paper, topic in pairs:
