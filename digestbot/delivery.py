@@ -36,8 +36,9 @@ from digestbot.blocks import Message
 from digestbot.channels import Channel, load_channels, wants_threads
 from digestbot.clock import Clock, SystemClock
 from digestbot.config import Config
-from digestbot.errors import CommandError, DeliveryError
+from digestbot.errors import CommandError, DeliveryError, SourceError
 from digestbot.formatter import format_digest, format_matches, format_no_digest
+from digestbot.freshness import is_stale
 from digestbot.labels import Labels, labels_for
 from digestbot.outbox import Delivery, Outbox, Slot
 from digestbot.pacing import Pacer, Ticket
@@ -341,10 +342,15 @@ class DeliveryEngine:
                 else:
                     tally.already += 1
                 return
-            if not final:
+            if not final and not source_error:  # the source is down: waiting would not help, use the archive now
                 waiting.append(channel)
                 return
             older = await self.store.latest_digest_date(on_or_before=expected)
+            if older is not None and is_stale(older, expected):
+                # Never present an old list as the day's: say how old the newest one is instead.
+                log.warning("%s: the newest stored list is of %s, too old for %s", target, older, expected)
+                await self._post_notice(channel, expected, self.labels.reason_stale.format(last=older), tally)
+                return
             if older is not None and not await self.outbox.has_slot(target, slot="post", day=older):
                 older_digest = await self.store.digest(older)
                 if older_digest is not None:
@@ -372,6 +378,9 @@ class DeliveryEngine:
             return None
         try:
             await self.before_post(day)
+        except SourceError as exc:  # the source is down: post from the archive at once
+            log.warning("fetching the list of %s failed, posting from the archive: %s", day.isoformat(), exc)
+            return str(exc) or type(exc).__name__
         except Exception as exc:  # the hook is someone else's code: log it, post what we have
             log.warning("before_post(%s) failed: %s", day.isoformat(), exc, exc_info=not isinstance(exc, DeliveryError))
             return str(exc) or type(exc).__name__
@@ -426,6 +435,8 @@ class DeliveryEngine:
             log.info("%s: no paper of %s matches its topics %s", channel.target, digest.date, list(channel.topics))
             await self._post_notice(channel, digest.date, self.labels.reason_no_match, tally, dry_run=dry_run)
             return
+        if not dry_run:
+            log.info("%s: the digest of %s (%d papers)", channel.target, digest.date.isoformat(), len(shown.papers))
         signature = ("digest", shown.date, tuple(p.arxiv_id for p in shown.papers), shown.topic_filter)
         payloads = matches.payloads(
             self.adapters[channel.platform], signature, lambda: format_digest(shown, self.labels)

@@ -154,19 +154,21 @@ def before_post_hook(store: Store, config: Config) -> Callable[[date], Awaitable
     """Return the scheduler's ``before_post(day)`` hook: fetch the day's list, or keep what is stored.
 
     With ``sources.arxiv.enabled`` the day's papers missing an abstract or categories are then
-    filled from arXiv. A failed fetch is logged and the post goes on with the archive's papers
-    (a digest from stored data beats no digest); a failed enrichment is logged and never
+    filled from arXiv. A failed fetch raises its SourceError after that, so the engine posts from
+    the archive at once (a digest from stored data beats no digest, and waiting for a source that
+    is down does not help); a failed enrichment is logged and never
     reported as a failure, so it cannot change the post.
     """
 
     async def before_post(day: date) -> None:
+        failed: SourceError | None = None
         if config.sources.huggingface.enabled:
             try:
                 async with hf_client(config) as client:
                     report = await ingest_day(store, client.fetch_day, day)
                 log.info("ingested %d papers for %s before posting", report.fetched, day)
             except SourceError as exc:
-                log.warning("fetching %s failed, posting from the archive: %s", day, exc)
+                failed = exc  # raised below: the engine then posts from the archive at once
         if config.sources.arxiv.enabled:
             try:
                 async with arxiv_client(config) as arxiv:
@@ -175,5 +177,7 @@ def before_post_hook(store: Store, config: Config) -> Callable[[date], Awaitable
                 log.warning("enriching %s from arXiv failed, posting without it: %s", day, exc)
             except Exception:  # optional extras: a bug here must not turn into a "source unreachable" notice
                 log.exception("enriching %s from arXiv failed, posting without it", day)
+        if failed is not None:
+            raise failed
 
     return before_post

@@ -47,3 +47,49 @@ async def test_a_subscription_without_workspace_matches_every_workspace_of_its_p
     await engine_for(store, Config(channels=channels), slack).post_digest(DAY)
     dms = [p.target.id for p in slack.posts if p.target.kind == "user"]
     assert dms == ["U1"]  # U2 belongs to T2, where no channel posted
+
+
+# --- the stale-list rule and a source that is down -------------------------------------------------
+
+from digestbot.errors import SourceError  # noqa: E402
+from tests.test_scheduler import Harness, add_days, chan, drive  # noqa: E402
+
+
+async def test_a_scheduled_post_never_presents_an_old_list_as_the_days(tmp_path) -> None:
+    """The 2024 sample on a 2026 schedule, source off: one notice naming the last list's date."""
+    async with await Store.open(tmp_path / "db.sqlite3") as store:
+        await add_days(store, date(2024, 10, 11))
+        clock = FakeClock(datetime(2026, 11, 30, 8, 0, tzinfo=UTC))  # a Monday
+        async with Harness(store, clock, [chan(time="09:00")], empty_cutoff_hours=2, empty_retry_minutes=30) as h:
+            await drive(clock, h.scheduler, datetime(2026, 11, 30, 12, 0, tzinfo=UTC))
+        posts = [(p.key, p.payload["text"]) for p in h.adapter.posts]
+    assert [k for k, _ in posts] == ["notice:2026-11-27"]
+    assert "2024-10-11" in posts[0][1] and "newest list is from 2024-10-11" in posts[0][1]
+
+
+async def test_a_list_older_by_a_long_weekend_still_stands_in(tmp_path) -> None:
+    async with await Store.open(tmp_path / "db.sqlite3") as store:
+        await add_days(store, date(2026, 11, 26))  # Thursday; Friday's list never came
+        clock = FakeClock(datetime(2026, 11, 30, 8, 0, tzinfo=UTC))
+        async with Harness(store, clock, [chan(time="09:00")], empty_cutoff_hours=2, empty_retry_minutes=30) as h:
+            await drive(clock, h.scheduler, datetime(2026, 11, 30, 12, 0, tzinfo=UTC))
+        assert [p.key for p in h.adapter.posts] == ["digest:2026-11-26"]
+
+
+async def test_source_down_at_post_time_posts_from_the_archive_at_once(tmp_path) -> None:
+    calls: list[date] = []
+
+    async def down(day: date) -> None:
+        calls.append(day)
+        raise SourceError("huggingface.co: connection refused")
+
+    async with await Store.open(tmp_path / "db.sqlite3") as store:
+        await add_days(store, date(2026, 11, 26))
+        clock = FakeClock(datetime(2026, 11, 30, 8, 0, tzinfo=UTC))
+        async with Harness(store, clock, [chan(time="09:00")], before_post=down, empty_cutoff_hours=6) as h:
+            await drive(clock, h.scheduler, datetime(2026, 11, 30, 16, 0, tzinfo=UTC))
+        # Due 09:00; no waiting for the cut-off at 15:00: the archive's newest list goes out at once.
+        assert [(p.at.strftime("%H:%M") if p.at else "", p.key) for p in h.adapter.posts] == [
+            ("09:00", "digest:2026-11-26")
+        ]
+        assert calls == [date(2026, 11, 27)]
