@@ -93,3 +93,17 @@ async def test_source_down_at_post_time_posts_from_the_archive_at_once(tmp_path)
             ("09:00", "digest:2026-11-26")
         ]
         assert calls == [date(2026, 11, 27)]
+
+
+async def test_run_logs_each_channels_next_post_and_day_then_the_day_it_posted(tmp_path, caplog) -> None:
+    caplog.set_level("INFO")
+    async with await Store.open(tmp_path / "db.sqlite3") as store:
+        await add_days(store, date(2026, 11, 27))
+        clock = FakeClock(datetime(2026, 11, 29, 23, 0, tzinfo=UTC))  # Sunday 23:00 UTC = Monday 08:00 KST
+        channels = [chan("seoul", time="09:00", timezone="Asia/Seoul")]
+        async with Harness(store, clock, channels) as h:
+            assert "discord:seoul: next post Mon 2026-11-30 09:00 KST (00:00 UTC), covering the list of 2026-11-27" in (
+                caplog.text
+            )
+            await drive(clock, h.scheduler, datetime(2026, 11, 30, 1, 0, tzinfo=UTC))
+    assert "discord:channel:seoul: the digest of 2026-11-27 (2 papers)" in caplog.text
