@@ -133,7 +133,33 @@ async def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
         from digestbot.ingest import NO_CATEGORIES
 
         raise CommandError(NO_CATEGORIES)  # before opening the database or asking arXiv anything
-    async with await Store.open(db_path(args, config)) as store:
+    path = db_path(args, config)
+    created = not path.exists()
+    try:
+        status = await _ingest(args, config, path)
+    except BaseException:
+        if created:
+            await _remove_if_empty(path)  # a failed first fetch must not leave an empty archive behind
+        raise
+    if created and status:
+        await _remove_if_empty(path)
+    return status
+
+
+async def _remove_if_empty(path: Path) -> None:
+    """Delete the archive at ``path`` (and its WAL files) if it holds no paper: it was created for nothing."""
+    try:
+        async with await Store.open(path) as store:
+            if await store.count_papers():
+                return
+    except DigestbotError:
+        return
+    for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        leftover.unlink(missing_ok=True)
+
+
+async def _ingest(args: argparse.Namespace, config: Config, path: Path) -> int:
+    async with await Store.open(path) as store:
         if args.paths:
             return await ingest_files(store, args.paths, args.format)
         from digestbot import ingest
@@ -398,7 +424,8 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
 async def cmd_subscriptions(args: argparse.Namespace, config: Config) -> int:
     """Add, remove or list a user's topic subscriptions (the same operations as the chat commands)."""
     who = {"platform": args.platform, "workspace": args.workspace, "user": args.user}
-    async with await Store.open(db_path(args, config)) as store:
+    path = existing_db(args, config) if args.action == "list" else db_path(args, config)  # a list creates nothing
+    async with await Store.open(path) as store:
         if args.action == "list":
             _out(await commands.list_topics(store, config, **who))
             return 0
@@ -500,6 +527,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("discord", cmd_discord, "Discord set-up: print the invite URL, or sync slash commands")
     p.add_argument("discord_action", choices=("invite-url", "sync"), metavar="invite-url|sync")
     p.add_argument("--guild", type=int, help="sync to one server only (instant; global sync can take an hour)")
+    from digestbot.cli_ops import add_commands
+
+    add_commands(add)
     p = add("subscriptions", cmd_subscriptions, "add, remove or list a user's topic subscriptions")
     p.add_argument("action", choices=("add", "remove", "list"))
     p.add_argument("topic", nargs="*", metavar="TOPIC", help='words or a "quoted phrase"; -word excludes')

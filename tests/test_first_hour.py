@@ -137,3 +137,63 @@ def test_subscriptions_keep_what_the_user_typed(tmp_path: Path) -> None:
     assert missing.stdout == "You do not follow Diffusion-Models.\n"
     removed = run(tmp_path, "subscriptions", "remove", *who, "Wall-e")
     assert removed.stdout == "Unsubscribed from WALL-E.\n"
+
+
+def test_status_and_channels_let_an_operator_see_and_fix_state(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite3"
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"database: {db}\nchannels:\n"
+        "  - {platform: console, id: general, time: '09:00', timezone: Asia/Seoul}\n"
+        "  - {platform: console, id: llm, topics: [language model]}\n"
+    )
+    cfg = ["--config", str(config)]
+    missing = run(tmp_path, *cfg, "status")
+    assert missing.returncode == 2 and "no archive at" in missing.stderr and not db.exists()
+
+    assert run(tmp_path, *cfg, "ingest", str(SAMPLE)).returncode == 0
+    assert run(tmp_path, *cfg, "post", "--channel", "general").returncode == 0
+    off = run(tmp_path, *cfg, "channels", "disable", "llm", "--reason", "moved to #ml")
+    assert off.returncode == 0 and off.stdout == "console:llm disabled: moved to #ml\n"
+
+    status = run(tmp_path, *cfg, "status")
+    assert status.returncode == 0, status.stderr
+    out = status.stdout
+    assert "25 papers; newest list: 2024-10-11" in out
+    assert "outbox: 0 pending, 0 claimed, 0 failed, 1 sent" in out
+    assert "channels: 1 enabled, 1 disabled" in out
+    assert "console:llm: 09:00 UTC daily, top 10, topics language model — DISABLED: moved to #ml" in out
+    assert "next post: " in out and " KST (" in out and " UTC), the list of " in out
+    assert "last post: digest of 2024-10-11, 1 part: 1 sent" in out
+    assert "warning: the newest stored list (2024-10-11) is too old for" in out  # the stale-list rule
+
+    on = run(tmp_path, *cfg, "channels", "enable", "console:llm")
+    assert on.returncode == 0 and on.stdout.startswith("console:llm enabled (was: moved to #ml)")
+    listed = run(tmp_path, *cfg, "channels", "list")
+    assert "DISABLED" not in listed.stdout and listed.stdout.count("\n") == 2
+    nope = run(tmp_path, *cfg, "channels", "enable", "nope")
+    assert nope.returncode == 2 and "no channel nope; known channels: console:general, console:llm" in nope.stderr
+
+
+def test_read_only_commands_create_no_files(tmp_path: Path) -> None:
+    for args in (
+        ["subscriptions", "list", "--platform", "console", "--user", "u", "--db", "new.sqlite3"],
+        ["status", "--db", "new.sqlite3"],
+        ["channels", "list", "--db", "new.sqlite3"],
+        ["lookup", "x", "--db", "new.sqlite3"],
+        ["preview", "--db", "new.sqlite3"],
+        ["ingest", str(SAMPLE), "--db", str(tmp_path / "no" / "such" / "dir" / "x.sqlite3")],
+    ):
+        result = run(tmp_path, *args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.count("\n") == 1, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_failed_first_fetch_leaves_no_empty_archive(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    # Port 9 (discard): nothing listens, so the fetch fails at once.
+    config.write_text(f"database: {tmp_path / 'db.sqlite3'}\nsources:\n  huggingface:\n    base_url: http://127.0.0.1:9\n")
+    result = run(tmp_path, "--config", str(config), "ingest", "--from", "huggingface", "--date", "2024-10-11")
+    assert result.returncode != 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
