@@ -30,6 +30,7 @@ from digestbot.platforms import adapters_for, command_servers, enabled_platforms
 from digestbot.ports import Adapter
 from digestbot.sources.files import FORMATS, load_file
 from digestbot.store import Store
+from digestbot.wording import plural
 
 if TYPE_CHECKING:
     from digestbot.ingest import DayFetch, DayReport
@@ -115,7 +116,7 @@ async def ingest_files(store: Store, paths: list[str], fmt: str) -> int:
             continue
         day = f" for {loaded.digest_date.isoformat()}" if loaded.digest_date else ""
         _out(
-            f"{path}: {len(loaded.papers)} papers{day} ({loaded.format}): {result.added} added, "
+            f"{path}: {plural(len(loaded.papers), 'paper')}{day} ({loaded.format}): {result.added} added, "
             f"{result.updated} updated, {result.unchanged} unchanged"
         )
     return status
@@ -363,7 +364,8 @@ async def cmd_post(args: argparse.Namespace, config: Config) -> int:
             await _close(adapters)
     for line in summary.planned:
         _out(f"would post {line}")
-    _out(f"dry run: {len(summary.planned)} messages planned, nothing sent" if args.dry_run else summary.line())
+    planned = plural(len(summary.planned), "message")
+    _out(f"dry run: {planned} planned, nothing sent" if args.dry_run else summary.line())
     if summary.failed:
         return 1
     return EXIT_DEFERRED if summary.deferred else 0
@@ -450,7 +452,7 @@ async def cmd_discord(args: argparse.Namespace, config: Config) -> int:
     require_credentials(args, config, ["discord"])
     count = await discord_bot.sync_commands(config, args.guild)
     where = f"guild {args.guild}" if args.guild else "globally (may take up to an hour to appear)"
-    _out(f"synced {count} slash commands {where}")
+    _out(f"synced {plural(count, 'slash command')} {where}")
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from digestbot.config import Config
 from digestbot.store.sqlite import Store
 from digestbot.topics import Topic, parse_topic
+from digestbot.wording import plural
 
 
 async def subscribe(store: Store, config: Config, *, platform: str, workspace: str, user: str, raw_topic: str) -> str:
@@ -52,4 +53,5 @@ async def list_topics(store: Store, config: Config, *, platform: str, workspace:
     if not topics:
         return "You follow no topics yet."
     limit = config.subscriptions.max_topics
-    return f"You follow {len(topics)} of at most {limit} topics:\n" + "\n".join(f"• {shown}" for _, shown in topics)
+    listed = "\n".join(f"• {shown}" for _, shown in topics)
+    return f"You follow {len(topics)} of at most {plural(limit, 'topic')}:\n" + listed

@@ -25,6 +25,7 @@ from digestbot.schedule import is_weekend
 from digestbot.sources.arxiv import MAX_RESULTS_PER_CALL, ArxivClient
 from digestbot.sources.huggingface import HuggingFaceClient
 from digestbot.store import Store
+from digestbot.wording import plural
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ def progress_printer(stream: TextIO | None = None) -> Callable[[int, int, DayRep
     def show(done: int, total: int, report: DayReport) -> None:
         width = 30
         filled = width * done // total
-        note = "stored" if report.skipped else f"{report.fetched} papers"
+        note = "stored" if report.skipped else plural(report.fetched, "paper")
         out.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {report.day} {note:<12}")
         if done == total:
             out.write("\n")
@@ -144,7 +145,8 @@ def summarize(reports: list[DayReport]) -> str:
     papers = sum(r.fetched for r in fetched)
     empty = [r for r in fetched if r.fetched == 0]
     return (
-        f"{len(reports)} days: {len(fetched)} fetched ({papers} papers: {sum(r.added for r in fetched)} added,"
+        f"{plural(len(reports), 'day')}: {len(fetched)} fetched ({plural(papers, 'paper')}:"
+        f" {sum(r.added for r in fetched)} added,"
         f" {sum(r.updated for r in fetched)} updated), {len(reports) - len(fetched)} already stored,"
         f" {len(empty)} empty ({sum(is_weekend(r.day) for r in empty)} weekend)"
     )

@@ -17,6 +17,7 @@ from digestbot.config import Config
 from digestbot.freshness import is_stale
 from digestbot.schedule import default_digest_date, next_due
 from digestbot.store import Store
+from digestbot.wording import plural
 
 
 def _size(path: Path) -> str:
@@ -26,11 +27,6 @@ def _size(path: Path) -> str:
             return f"{total:,} {unit}" if unit == "bytes" else f"{total:.1f} {unit}"
         total /= 1024  # type: ignore[assignment]
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-def plural(n: int, word: str, words: str | None = None) -> str:
-    """Return "1 paper" / "2 papers" (``words`` when the plural is not word + "s")."""
-    return f"{n:,} {word if n == 1 else (words or word + 's')}"
 
 
 def describe_channel(channel: Channel) -> str:

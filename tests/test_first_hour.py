@@ -197,3 +197,36 @@ def test_a_failed_first_fetch_leaves_no_empty_archive(tmp_path: Path) -> None:
     result = run(tmp_path, "--config", str(config), "ingest", "--from", "huggingface", "--date", "2024-10-11")
     assert result.returncode != 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
+
+
+def test_an_unrecognised_file_lists_the_formats(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.txt"
+    junk.write_text("hello, these are my notes\n")
+    result = run(tmp_path, "ingest", str(junk), "--db", "db.sqlite3")
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"digestbot: error: {junk}: not a paper file digestbot recognises; the formats")
+    assert "markdown" in result.stderr and "huggingface" in result.stderr and "records" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_counts_are_singular_for_one(tmp_path: Path) -> None:
+    one = tmp_path / "one.json"
+    one.write_text('{"date": "2024-10-11", "papers": [{"id": "2410.05265", "title": "PrefixQuant"}]}')
+    db = tmp_path / "db.sqlite3"
+    ingested = run(tmp_path, "ingest", str(one), "--db", str(db))
+    assert f"{one}: 1 paper for 2024-10-11 (records): 1 added" in ingested.stdout
+    config = tmp_path / "c.yaml"
+    config.write_text(f"database: {db}\nchannels:\n  - {{platform: console, id: general}}\n")
+    dry = run(tmp_path, "--config", str(config), "post", "--dry-run", "--date", "2024-10-11")
+    assert dry.stdout.splitlines()[-1] == "dry run: 1 message planned, nothing sent", dry.stdout
+
+
+def test_console_posts_are_labelled_with_their_channel(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite3"
+    config = tmp_path / "c.yaml"
+    config.write_text(f"database: {db}\nchannels:\n  - {{platform: console, id: general}}\n"
+                      "  - {platform: console, id: llm, topics: [quantization]}\n")
+    assert run(tmp_path, "--config", str(config), "ingest", str(SAMPLE)).returncode == 0
+    posted = run(tmp_path, "--config", str(config), "post", "--date", "2024-10-11")
+    assert posted.returncode == 0, posted.stderr
+    assert "── #general ──\n" in posted.stdout and "── #llm ──\n" in posted.stdout

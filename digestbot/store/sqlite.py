@@ -344,7 +344,8 @@ class Store:
                 return False
             if len(topics) >= max_topics:
                 raise CommandError(
-                    f"you already follow {len(topics)} topics (the limit is {max_topics}); unsubscribe first"
+                    f"you already follow {len(topics)} topic{'' if len(topics) == 1 else 's'}"
+                    f" (the limit is {max_topics}); unsubscribe first"
                 )
             await db.execute(
                 "INSERT INTO subscriptions(platform, workspace, user_id, topic, created_at, display)"
