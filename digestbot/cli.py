@@ -247,7 +247,10 @@ async def cmd_preview(args: argparse.Namespace, config: Config) -> int:
 
         title = message.fallback.split(":", 1)[0]
         try:
-            await asyncio.to_thread(Path(args.html).write_text, render_html([message], title=title), encoding="utf-8")
+            page = render_html(
+                [message], title=title, slack_threads=config.slack.threads, discord_threads=config.discord.threads
+            )
+            await asyncio.to_thread(Path(args.html).write_text, page, encoding="utf-8")
         except OSError as exc:
             raise CommandError(f"cannot write {args.html}: {exc.strerror or exc}") from None
         _out(f"wrote {args.html}: {title}, as Discord and Slack would show it")
