@@ -50,3 +50,49 @@ def test_inline_flow_mappings_with_env_references_are_not_used() -> None:
     """``{token: ${X}}`` does not parse as YAML (``{`` opens a mapping inside a mapping)."""
     for doc in DOCS:
         assert not re.search(r"\{[^}`]*\$\{", doc.read_text(encoding="utf-8")), doc
+
+
+def test_license_matches_pyproject_and_the_changelog_exists() -> None:
+    assert 'license = { text = "MIT" }' in (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert (ROOT / "LICENSE").read_text(encoding="utf-8").startswith("MIT License")
+    assert "## [Unreleased]" in (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+
+
+def test_every_documented_digestbot_command_exists() -> None:
+    """Each `digestbot COMMAND` in the README, docs/ and the systemd unit is a real sub-command."""
+    from digestbot.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    known = set(sub.choices)  # type: ignore[arg-type]
+    texts = [doc.read_text(encoding="utf-8") for doc in DOCS] + [(ROOT / "docs" / "digestbot.service").read_text()]
+    used = {m[1] for t in texts for m in re.finditer(r"bin/digestbot (?:--\S+ \S+ )*([a-z][a-z-]+)", t)}
+    shell = [m[1] for t in texts for m in re.finditer(r"```sh\n(.*?)```", t, re.S)]
+    used |= {m[1] for t in shell for m in re.finditer(r"^\s*digestbot (?:--\S+ \S+ )*([a-z][a-z-]+)", t, re.M)}
+    assert used and used <= known, used - known
+
+
+def test_the_documented_online_backup_gives_a_usable_archive(tmp_path: Path) -> None:
+    """docs/operations.md: `VACUUM INTO` while the archive is open, then `status --db BACKUP` reads it."""
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("DIGESTBOT_CONFIG", None)
+    db, backup = tmp_path / "live.sqlite3", tmp_path / "backup.sqlite3"
+    sample = ROOT / "digestbot" / "data" / "daily-papers-2024-10-11.md"
+    cli = [sys.executable, "-m", "digestbot"]
+    assert subprocess.run([*cli, "ingest", str(sample), "--db", str(db)], env=env, check=False).returncode == 0
+    live = sqlite3.connect(db)  # another connection holds the file open, as a running bot does
+    try:
+        live.execute("BEGIN")
+        live.execute("SELECT count(*) FROM papers").fetchone()
+        sqlite3.connect(db).execute(f"VACUUM INTO '{backup}'")
+    finally:
+        live.close()
+    status = subprocess.run(
+        [*cli, "status", "--db", str(backup)], env=env, capture_output=True, text=True, check=False
+    )
+    assert status.returncode == 0 and "25 papers; newest list: 2024-10-11" in status.stdout, status.stderr
