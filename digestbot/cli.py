@@ -66,7 +66,10 @@ def existing_db(args: argparse.Namespace, config: Config) -> Path:
     """Return the database path for a command that only reads it; a missing file is a typo, not a new archive."""
     path = db_path(args, config)
     if not path.exists():
-        raise CommandError(f"no archive at {path}: run 'digestbot demo' or 'digestbot ingest FILE' first, or fix --db")
+        raise CommandError(
+            f"no archive at {path}: run 'digestbot ingest FILE' first, or fix --db"
+            " (the demo's archive is --db digestbot-demo.sqlite3)"
+        )
     return path
 
 
