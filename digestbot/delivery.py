@@ -24,6 +24,7 @@ Permanent ones are recorded, and a channel is disabled with the reason.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
@@ -413,12 +414,15 @@ class DeliveryEngine:
             for raw in c.topics:
                 pairs.append((("channel", c.platform, c.id), parse_topic(raw, max_length=max(max_length, len(raw)))))
         for platform in sorted(platforms):
+            typed = await self.store.subscription_displays(platform=platform)
             for p, workspace, user, topic in await self.store.all_subscriptions(platform=platform):
                 try:
                     parsed = parse_topic(topic, max_length=max(max_length, len(topic)))
                 except CommandError as exc:
                     log.warning("ignoring stored topic %r of %s:%s: %s", topic, p, user, exc)
                     continue
+                # The DM names the topic as the user typed it; matching uses the parsed terms.
+                parsed = dataclasses.replace(parsed, typed=typed.get((p, workspace, user, topic), ""))
                 pairs.append(((p, workspace, user), parsed))
         return _Matches(pairs)
 
@@ -485,7 +489,7 @@ class DeliveryEngine:
                 continue
             grouped: dict[int, tuple[Paper, list[str]]] = {}
             for paper, topic in pairs:
-                grouped.setdefault(id(paper), (paper, []))[1].append(topic.canonical)
+                grouped.setdefault(id(paper), (paper, []))[1].append(topic.shown)
             by_user[key] = list(grouped.values())
         if not by_user:
             return

@@ -230,3 +230,16 @@ def test_console_posts_are_labelled_with_their_channel(tmp_path: Path) -> None:
     posted = run(tmp_path, "--config", str(config), "post", "--date", "2024-10-11")
     assert posted.returncode == 0, posted.stderr
     assert "── #general ──\n" in posted.stdout and "── #llm ──\n" in posted.stdout
+
+
+def test_the_dm_names_each_topic_as_the_user_typed_it(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite3"
+    config = tmp_path / "c.yaml"
+    config.write_text(f"database: {db}\nchannels:\n  - {{platform: console, id: general}}\n")
+    assert run(tmp_path, "--config", str(config), "ingest", str(SAMPLE)).returncode == 0
+    who = ["--platform", "console", "--user", "alice"]
+    assert run(tmp_path, "--config", str(config), "subscriptions", "add", *who, "Diffusion-Models").returncode == 0
+    posted = run(tmp_path, "--config", str(config), "post", "--date", "2024-10-11")
+    assert posted.returncode == 0, posted.stderr
+    dm = posted.stdout.split("── direct message to alice ──", 1)[1]
+    assert "matched: Diffusion-Models" in dm and '"diffusion models"' not in dm

@@ -380,6 +380,16 @@ class Store:
         async with self._db.execute(sql, (platform, workspace, user)) as cur:
             return [(r[0], r[1] or r[0]) for r in await cur.fetchall()]
 
+    async def subscription_displays(self, *, platform: str | None = None) -> dict[tuple[str, str, str, str], str]:
+        """Return how each subscription was typed, by (platform, workspace, user, canonical topic); "" if unknown."""
+        sql = "SELECT platform, workspace, user_id, topic, display FROM subscriptions WHERE display != ''"
+        args: tuple[str, ...] = ()
+        if platform:
+            sql += " AND platform = ?"
+            args = (platform,)
+        async with self._db.execute(sql, args) as cur:
+            return {(r[0], r[1], r[2], r[3]): r[4] for r in await cur.fetchall()}
+
     async def all_subscriptions(self, *, platform: str | None = None) -> list[tuple[str, str, str, str]]:
         """Return every (platform, workspace, user, topic), optionally for one platform."""
         sql = "SELECT platform, workspace, user_id, topic FROM subscriptions"
