@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,6 +110,13 @@ def test_korean_text_wraps_by_display_width() -> None:
     body = [line for line in text.splitlines() if line.startswith("     ")]
     assert len(body) >= 8 and all(display_width(line) >= 80 for line in body[:-1])  # full lines, not half-empty
     assert "추천 1" in text  # a count word, not "1 편"
+    from digestbot.formatter import format_digest
+    from digestbot.records import Digest
+
+    digest = Digest(date=date(2024, 10, 11), papers=(paper,))
+    rule, heading = render_console(format_digest(digest, labels_for("ko"))).splitlines()[:2]
+    assert heading == "오늘의 논문 — 2024-10-11 · 1편"
+    assert display_width(rule) == display_width(heading)  # the rule spans the wide Korean heading
 
 
 def test_counts_read_naturally() -> None:
