@@ -495,7 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--platform", choices=("console", "discord", "slack"), default="console")
         p.add_argument("--json", action="store_true", help="print the exact payloads as one JSON document")
 
-    add("demo", cmd_demo, "load the bundled sample digest and show it (no config or tokens needed)")
+    add("demo", cmd_demo, "a two-screen tour on the bundled sample, in its own archive (no config or tokens needed)")
     p = add("ingest", cmd_ingest, "load paper files, or fetch papers from Hugging Face or arXiv (--from)")
     p.add_argument("paths", nargs="*", metavar="PATH", help="Markdown digest, Hugging Face JSON, JSON/YAML records")
     p.add_argument("--format", choices=FORMATS, default="auto", help="skip content detection")
