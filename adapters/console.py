@@ -42,8 +42,12 @@ class ConsoleAdapter:
         """Print ``payload`` and append it to the transcript."""
         self._count += 1
         message_id = f"console-{os.getpid()}-{self._count}"
+        # Label every message with where it went, as a chat client would: several channels'
+        # digests and DMs otherwise run together in one terminal.
         if target.kind == "user":
             self._stream.write(f"── direct message to {target.id} ──\n")
+        elif thread is None:
+            self._stream.write(f"── #{target.id} ──\n")
         self._stream.write(payload)
         self._stream.flush()
         if self._transcript is not None:

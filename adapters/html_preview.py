@@ -73,6 +73,9 @@ h2 { margin: 24px 24px 8px; font-size: 16px; }
 .slack .context span + span::before { content: "  "; white-space: pre; }
 .slack hr { border: 0; border-top: 1px solid #ddd; margin: 10px 0; }
 .slack .imageblock { max-width: 100%; border-radius: 6px; }
+.thread { margin: 0 16px 12px 40px; border-left: 2px solid rgba(128,128,128,.4); }
+.thread > .replies { padding: 4px 12px; font-size: 12px; font-weight: 700; color: #1264a3; }
+.discord .thread > .replies { color: #00a8fc; }
 .fallback { font-size: 11px; color: #616061; margin-top: 6px; font-style: italic; overflow-wrap: anywhere; }
 """
 
@@ -155,11 +158,10 @@ def _discord_embed(embed: dict[str, Any]) -> str:
     return f'<div class="embed"{style}>{"".join(parts)}</div>'
 
 
-def _discord_post(body: dict[str, Any], index: int, parts: int) -> str:
+def _discord_post(body: dict[str, Any]) -> str:
     out = ['<div class="post"><div class="who">digestbot<span class="badge">APP</span></div>']
-    flags = body.get("flags", 0)
-    note = f"part {index}/{parts}" + (" · silent" if flags & (1 << 12) else "")
-    out.append(f'<div class="meta">{_e(note)}</div>')
+    if body.get("flags", 0) & (1 << 12):  # the part number is in the message itself: not repeated here
+        out.append('<div class="meta">silent</div>')
     if content := body.get("content"):
         out.append(f'<div class="content">{discord_markdown(content)}</div>')
     out.extend(_discord_embed(e) for e in body.get("embeds", ()))
@@ -232,12 +234,9 @@ def _slack_block(block: dict[str, Any]) -> str:
 
 
 def _slack_post(payload: dict[str, Any]) -> str:
-    meta = payload.get("metadata", {}).get("event_payload", {})
-    note = f"part {meta.get('part', 1)}/{meta.get('parts', 1)}"
-    if channel := payload.get("channel"):
-        note += f" · #{channel}"
     out = ['<div class="post"><div class="who">digestbot<span class="badge">APP</span></div>']
-    out.append(f'<div class="meta">{_e(note)}</div>')
+    if channel := payload.get("channel"):  # the part number is in the message itself: not repeated here
+        out.append(f'<div class="meta">#{_e(channel)}</div>')
     out.extend(_slack_block(b) for b in payload.get("blocks", ()))
     out.append(f'<div class="fallback">notification text: {_e(_slack_entities(payload.get("text", "")))}</div>')
     out.append("</div>")
@@ -247,16 +246,35 @@ def _slack_post(payload: dict[str, Any]) -> str:
 # -- page ------------------------------------------------------------------------------------------
 
 
-def render_html(messages: Sequence[Message], *, title: str) -> str:
-    """Return one self-contained HTML page previewing each message's Discord and Slack payloads side by side."""
+def _threaded(posts: list[str], threads: bool) -> str:
+    """Return the parts as channel posts, or part 1 with the rest in its thread (as the platform shows them)."""
+    if not threads or len(posts) < 2:
+        return "".join(posts)
+    replies = f"{len(posts) - 1} repl{'y' if len(posts) == 2 else 'ies'} in the thread"
+    return f'{posts[0]}<div class="thread"><div class="replies">{replies}</div>{"".join(posts[1:])}</div>'
+
+
+def _parts(n: int) -> str:
+    return f"{n} part{'' if n == 1 else 's'}"
+
+
+def render_html(
+    messages: Sequence[Message], *, title: str, slack_threads: bool = True, discord_threads: bool = False
+) -> str:
+    """Return one self-contained HTML page previewing each message's Discord and Slack payloads side by side.
+
+    Later parts of a digest are drawn in a thread under the first when that platform's ``threads``
+    setting is on (Slack's default), as the channel will show them.
+    """
     sections = []
     for number, message in enumerate(messages, start=1):
         bodies = render_discord(message)
         payloads = render_slack(message)
         heading = f"Message {number}: {message.kind}" + (f" · {message.key}" if message.key else "")
-        heading += f" — Discord {len(bodies)} part(s), Slack {len(payloads)} part(s)"
-        discord = "".join(_discord_post(b, i, len(bodies)) for i, b in enumerate(bodies, start=1))
-        slack = "".join(_slack_post(p) for p in payloads)
+        heading += f" — Discord {_parts(len(bodies))}, Slack {_parts(len(payloads))}"
+        threads = message.kind == "digest"  # only digests are threaded; DMs and notices are one message
+        discord = _threaded([_discord_post(b) for b in bodies], threads and discord_threads)
+        slack = _threaded([_slack_post(p) for p in payloads], threads and slack_threads)
         sections.append(
             f"<h2>{_e(heading)}</h2>"
             '<div class="pair">'

@@ -242,6 +242,8 @@ def render_slack(message: Message, *, channel: str | None = None) -> list[dict[s
     payloads: list[dict[str, Any]] = []
     for index, group in enumerate(groups, start=1):
         blocks = list(group)
+        while blocks and blocks[-1]["type"] == "divider":  # dividers go between papers, not after the last
+            blocks.pop()
         if parts > 1:
             at = 0
             if index == 1 and blocks and blocks[0]["type"] == "header":

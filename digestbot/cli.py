@@ -18,7 +18,6 @@ import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -33,6 +32,7 @@ from digestbot.platforms import adapters_for, command_servers, enabled_platforms
 from digestbot.ports import Adapter
 from digestbot.sources.files import FORMATS, load_file
 from digestbot.store import Store
+from digestbot.wording import plural
 
 if TYPE_CHECKING:
     from digestbot.delivery import DeliveryEngine
@@ -41,9 +41,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("digestbot")
 
-SAMPLE = "daily-papers-2024-10-11.md"
-DEMO_DAY = date(2024, 10, 11)
-DEMO_TOPICS = ["quantization", "diffusion -survey"]
 Handler = Callable[[argparse.Namespace, Config], Awaitable[int]]
 
 
@@ -73,7 +70,10 @@ def existing_db(args: argparse.Namespace, config: Config) -> Path:
     """Return the database path for a command that only reads it; a missing file is a typo, not a new archive."""
     path = db_path(args, config)
     if not path.exists():
-        raise CommandError(f"no archive at {path}: run 'digestbot demo' or 'digestbot ingest FILE' first, or fix --db")
+        raise CommandError(
+            f"no archive at {path}: run 'digestbot ingest FILE' first, or fix --db"
+            " (the demo's archive is --db digestbot-demo.sqlite3)"
+        )
     return path
 
 
@@ -123,7 +123,7 @@ async def ingest_files(store: Store, paths: list[str], fmt: str) -> int:
             continue
         day = f" for {loaded.digest_date.isoformat()}" if loaded.digest_date else ""
         _out(
-            f"{path}: {len(loaded.papers)} papers{day} ({loaded.format}): {result.added} added, "
+            f"{path}: {plural(len(loaded.papers), 'paper')}{day} ({loaded.format}): {result.added} added, "
             f"{result.updated} updated, {result.unchanged} unchanged"
         )
     return status
@@ -141,7 +141,33 @@ async def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
         from digestbot.ingest import NO_CATEGORIES
 
         raise CommandError(NO_CATEGORIES)  # before opening the database or asking arXiv anything
-    async with await Store.open(db_path(args, config)) as store:
+    path = db_path(args, config)
+    created = not path.exists()
+    try:
+        status = await _ingest(args, config, path)
+    except BaseException:
+        if created:
+            await _remove_if_empty(path)  # a failed first fetch must not leave an empty archive behind
+        raise
+    if created and status:
+        await _remove_if_empty(path)
+    return status
+
+
+async def _remove_if_empty(path: Path) -> None:
+    """Delete the archive at ``path`` (and its WAL files) if it holds no paper: it was created for nothing."""
+    try:
+        async with await Store.open(path) as store:
+            if await store.count_papers():
+                return
+    except DigestbotError:
+        return
+    for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        leftover.unlink(missing_ok=True)
+
+
+async def _ingest(args: argparse.Namespace, config: Config, path: Path) -> int:
+    async with await Store.open(path) as store:
         if args.paths:
             return await ingest_files(store, args.paths, args.format)
         from digestbot import ingest
@@ -242,7 +268,10 @@ async def cmd_preview(args: argparse.Namespace, config: Config) -> int:
 
         title = message.fallback.split(":", 1)[0]
         try:
-            await asyncio.to_thread(Path(args.html).write_text, render_html([message], title=title), encoding="utf-8")
+            page = render_html(
+                [message], title=title, slack_threads=config.slack.threads, discord_threads=config.discord.threads
+            )
+            await asyncio.to_thread(Path(args.html).write_text, page, encoding="utf-8")
         except OSError as exc:
             raise CommandError(f"cannot write {args.html}: {exc.strerror or exc}") from None
         _out(f"wrote {args.html}: {title}, as Discord and Slack would show it")
@@ -279,22 +308,35 @@ async def cmd_summarize(args: argparse.Namespace, config: Config) -> int:
     return status
 
 
-def missing_credentials(config: Config) -> list[str]:
-    """Return what the platforms in use (enabled, or named by a channel) lack to post and serve."""
-    in_use = set(enabled_platforms(config))
+def missing_credentials(config: Config, platforms: list[str] | None = None, *, serving: bool = True) -> list[str]:
+    """Return what the platforms in use (enabled, or named by a channel) lack to post and (``serving``) serve."""
+    in_use = set(enabled_platforms(config) if platforms is None else platforms)
+    slack_on = serving and "slack" in in_use and config.slack.enabled
+    needed = [
+        ("discord" in in_use, "discord.token", "export DISCORD_TOKEN and write token: ${DISCORD_TOKEN}"),
+        ("slack" in in_use, "slack.bot_token", "export SLACK_BOT_TOKEN and write bot_token: ${SLACK_BOT_TOKEN}"),
+        (slack_on and config.slack.mode == "socket", "slack.app_token", "Socket Mode needs the xapp-… token"),
+        (slack_on and config.slack.mode == "http", "slack.signing_secret", "HTTP mode needs the signing secret"),
+    ]
+    unset = {line.split(":", 1)[0]: line for line in config.unset_secrets}  # "key: environment variable X is not set"
     problems = []
-    if "discord" in in_use and not config.discord.token:
-        problems.append("discord.token: not set (export DISCORD_TOKEN and write token: ${DISCORD_TOKEN})")
-    if "slack" in in_use and not config.slack.bot_token:
-        problems.append("slack.bot_token: not set (export SLACK_BOT_TOKEN and write bot_token: ${SLACK_BOT_TOKEN})")
-    if config.slack.enabled and config.slack.mode == "socket" and not config.slack.app_token:
-        problems.append("slack.app_token: Socket Mode needs the app-level xapp-… token (${SLACK_APP_TOKEN})")
-    if config.slack.enabled and config.slack.mode == "http" and not config.slack.signing_secret:
-        problems.append("slack.signing_secret: HTTP mode needs it (${SLACK_SIGNING_SECRET})")
+    for used, key, how in needed:
+        section, name = key.split(".")
+        if used and not getattr(getattr(config, section), name):
+            problems.append(unset.get(key, f"{key}: not set ({how})"))
     summaries = config.summaries
     if summaries.enabled and not summaries.api_key and summaries.base_url.startswith("https://api.openai.com/"):
         problems.append("summaries.api_key: OpenAI needs a key (api_key: ${SUMMARIES_API_KEY})")
     return problems
+
+
+def require_credentials(
+    args: argparse.Namespace, config: Config, platforms: list[str] | None = None, *, serving: bool = True
+) -> None:
+    """Refuse to go on when a platform this command talks to lacks its token (only such commands call this)."""
+    if missing := missing_credentials(config, platforms, serving=serving):
+        where = args.config or os.environ.get("DIGESTBOT_CONFIG") or "(defaults)"
+        raise ConfigError(f"{where}: {missing[0]}")
 
 
 async def cmd_check_config(args: argparse.Namespace, config: Config) -> int:
@@ -313,27 +355,17 @@ async def cmd_check_config(args: argparse.Namespace, config: Config) -> int:
 
 
 async def cmd_demo(args: argparse.Namespace, config: Config) -> int:
-    """Load the bundled sample digest, post it to the console, answer a lookup."""
-    sample = resources.files("digestbot") / "data" / SAMPLE
-    labels = labels_for(config.locale)
-    async with await Store.open(db_path(args, config)) as store:
-        with resources.as_file(sample) as path:
-            status = await ingest_files(store, [str(path)], "auto")
-        if status:
-            return status
-        message = await _digest_message(store, None, config, None)
-        _show([message], args)
-        _out("\n$ /paper prefix quant")
-        _show([await answer_paper(store, labels, "prefix quant")], args)
-        digest = await store.digest(DEMO_DAY)
-        if digest is not None:
-            from digestbot.formatter import format_matches
-            from digestbot.topic_filter import matches_for
+    """Show the bundled sample briefly: a digest, a lookup, a subscription (its own archive unless --db)."""
+    from adapters.console_render import render_console
+    from digestbot.demo import DEMO_DB, run_demo
 
-            _out(f"\n$ /subscribe {' '.join(DEMO_TOPICS)}   (the DM a subscriber gets after the digest)")
-            hits = matches_for(digest.papers, DEMO_TOPICS, max_length=config.subscriptions.max_topic_length)
-            _show([format_matches(digest.date, hits, labels)], args)
-    return 0
+    colour = sys.stdout.isatty()
+    return await run_demo(
+        Path(args.db or DEMO_DB),
+        config,
+        out=_out,
+        render=lambda message, brief: render_console(message, colour=colour, brief=brief),
+    )
 
 
 async def _start(adapters: dict[str, Adapter]) -> None:
@@ -377,10 +409,13 @@ async def cmd_post(args: argparse.Namespace, config: Config) -> int:
     from digestbot.delivery import DeliveryEngine
 
     path = db_path(args, config)
+    if not args.dry_run:
+        require_credentials(args, config, serving=False)  # posting needs the bot tokens, not the command ones
     async with await Store.open(path) as store:
         adapters = adapters_for(config, database=path)
         try:
-            await _start(adapters)
+            if not args.dry_run:  # a dry run renders and plans only: it works offline
+                await _start(adapters)
             engine = DeliveryEngine(store, adapters, config)
             try:
                 if not args.channel and not await engine.channels():
@@ -397,7 +432,8 @@ async def cmd_post(args: argparse.Namespace, config: Config) -> int:
             await _close(adapters)
     for line in summary.planned:
         _out(f"would post {line}")
-    _out(f"dry run: {len(summary.planned)} messages planned, nothing sent" if args.dry_run else summary.line())
+    planned = plural(len(summary.planned), "message")
+    _out(f"dry run: {planned} planned, nothing sent" if args.dry_run else summary.line())
     for problem in summary.problems:
         print(f"digestbot: error: {problem}", file=sys.stderr)
     if summary.failed or summary.refused:
@@ -429,6 +465,7 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
     from digestbot.scheduler import Scheduler
 
     path = db_path(args, config)
+    require_credentials(args, config)
     async with await Store.open(path) as store:
         adapters = adapters_for(config, database=path)
         if not adapters:
@@ -487,7 +524,8 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
 async def cmd_subscriptions(args: argparse.Namespace, config: Config) -> int:
     """Add, remove or list a user's topic subscriptions (the same operations as the chat commands)."""
     who = {"platform": args.platform, "workspace": args.workspace, "user": args.user}
-    async with await Store.open(db_path(args, config)) as store:
+    path = existing_db(args, config) if args.action == "list" else db_path(args, config)  # a list creates nothing
+    async with await Store.open(path) as store:
         if args.action == "list":
             _out(await commands.list_topics(store, config, **who))
             return 0
@@ -509,9 +547,10 @@ async def cmd_discord(args: argparse.Namespace, config: Config) -> int:
     if args.discord_action == "invite-url":
         _out(discord_bot.invite_url(config))
         return 0
+    require_credentials(args, config, ["discord"])
     count = await discord_bot.sync_commands(config, args.guild)
     where = f"guild {args.guild}" if args.guild else "globally (may take up to an hour to appear)"
-    _out(f"synced {count} slash commands {where}")
+    _out(f"synced {plural(count, 'slash command')} {where}")
     return 0
 
 
@@ -537,13 +576,18 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         p.set_defaults(handler=handler)
+        # The global options also work after the command (`digestbot preview --db x`), as people type them.
+        # SUPPRESS: when not given here, they leave the value given before the command alone.
+        p.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        p.add_argument("--db", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        p.add_argument("-v", "--verbose", action="count", dest="verbose_after", default=0, help=argparse.SUPPRESS)
         return p
 
     def platform_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--platform", choices=("console", "discord", "slack"), default="console")
         p.add_argument("--json", action="store_true", help="print the exact payloads as one JSON document")
 
-    add("demo", cmd_demo, "load the bundled sample digest and show it (no config or tokens needed)")
+    add("demo", cmd_demo, "a two-screen tour on the bundled sample, in its own archive (no config or tokens needed)")
     p = add("ingest", cmd_ingest, "load paper files, or fetch papers from Hugging Face or arXiv (--from)")
     p.add_argument("paths", nargs="*", metavar="PATH", help="Markdown digest, Hugging Face JSON, JSON/YAML records")
     p.add_argument("--format", choices=FORMATS, default="auto", help="skip content detection")
@@ -589,6 +633,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("discord", cmd_discord, "Discord set-up: print the invite URL, or sync slash commands")
     p.add_argument("discord_action", choices=("invite-url", "sync"), metavar="invite-url|sync")
     p.add_argument("--guild", type=int, help="sync to one server only (instant; global sync can take an hour)")
+    from digestbot.cli_ops import add_commands
+
+    add_commands(add)
     p = add("subscriptions", cmd_subscriptions, "add, remove or list a user's topic subscriptions")
     p.add_argument("action", choices=("add", "remove", "list"))
     p.add_argument("topic", nargs="*", metavar="TOPIC", help='words or a "quoted phrase"; -word excludes')
@@ -597,7 +644,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workspace",
         default="",
-        help="Slack team id / Discord guild id; must match the channel's 'workspace' for DMs (empty: console)",
+        help="Slack team id / Discord guild id (default: none: DMs follow a digest in any workspace)",
     )
     return parser
 
@@ -644,6 +691,7 @@ def main(argv: list[str] | None = None) -> int:
         args.topic = [*args.topic, *extra]
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.verbose += getattr(args, "verbose_after", 0)
     _setup_logging(args.verbose, None, args.command)
     config: Config | None = None
     try:

@@ -16,6 +16,7 @@ import re
 import types
 import typing
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -26,6 +27,13 @@ from digestbot.errors import CommandError, ConfigError
 
 Platform = Literal["discord", "slack", "console"]
 _ENV = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+# Secrets whose ${VAR} is unset while a config loads: recorded, not raised, so that commands that
+# never use a platform (lookup, preview, discord invite-url) still run; see Config.unset_secrets.
+_UNSET_SECRETS: ContextVar[list[str] | None] = ContextVar("unset_secrets", default=None)
+
+
+class _UnsetVariable(ConfigError):
+    """An ``${ENV_VAR}`` reference without a value or a default."""
 
 
 def secret(default: str = "") -> Any:
@@ -164,6 +172,9 @@ class Config:
     def summary_language(self, channel_language: str = "") -> str:
         """Return the language summaries are written in for a channel (its own, else the default)."""
         return channel_language or self.summaries.language or self.locale
+    # Not a key: one line per secret whose ${VAR} was unset at load time ("discord.token: environment
+    # variable DISCORD_TOKEN is not set"). Only the commands that use that platform refuse to run.
+    unset_secrets: tuple[str, ...] = field(default=(), init=False, compare=False)
 
 
 def _type_name(value: object) -> str:
@@ -179,7 +190,7 @@ def _expand_env(value: str, path: str, env: Mapping[str, str]) -> str:
             return env[name]
         if m["default"] is not None:
             return m["default"]
-        raise ConfigError(f"{path}: environment variable {name} is not set")
+        raise _UnsetVariable(f"{path}: environment variable {name} is not set")
 
     return _ENV.sub(repl, value)
 
@@ -231,7 +242,7 @@ def build(cls: type[Any], data: Any, path: str = "", env: Mapping[str, str] | No
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where}: expected a mapping of keys, got {_type_name(data)}")
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         sub = f"{path}.{key}" if path else str(key)
@@ -239,7 +250,14 @@ def build(cls: type[Any], data: Any, path: str = "", env: Mapping[str, str] | No
             close = difflib.get_close_matches(str(key), fields, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(fields)}"
             raise ConfigError(f"{sub}: unknown key{hint}")
-        kwargs[key] = _convert(hints[key], value, sub, env)
+        try:
+            kwargs[key] = _convert(hints[key], value, sub, env)
+        except _UnsetVariable as exc:
+            unset = _UNSET_SECRETS.get()
+            if unset is None or not fields[key].metadata.get("secret"):
+                raise
+            unset.append(str(exc))
+            kwargs[key] = ""
     missing = [
         n
         for n, f in fields.items()
@@ -309,11 +327,14 @@ def _validate_summaries(summaries: SummariesConfig) -> None:
 def _validate_arxiv(arxiv: ArxivConfig) -> None:
     from urllib.parse import urlsplit
 
-    from digestbot.sources.arxiv import MIN_INTERVAL, is_category
+    from digestbot.arxiv_categories import CATEGORIES, suggest_category
+    from digestbot.sources.arxiv import MIN_INTERVAL
 
     for i, category in enumerate(arxiv.categories):
-        if not is_category(category):
-            raise ConfigError(f"sources.arxiv.categories[{i}]: not an arXiv category: {category!r} (e.g. cs.CL)")
+        if category not in CATEGORIES:
+            close = suggest_category(category)
+            hint = f"did you mean {' or '.join(close)}?" if close else "e.g. cs.CL (see arxiv.org/category_taxonomy)"
+            raise ConfigError(f"sources.arxiv.categories[{i}]: not an arXiv category: {category!r}; {hint}")
     host = urlsplit(arxiv.base_url).hostname or ""
     if arxiv.min_interval < MIN_INTERVAL and host not in ("127.0.0.1", "::1", "localhost"):
         raise ConfigError(
@@ -342,10 +363,15 @@ def load_config(path: str | Path | None, *, env: Mapping[str, str] | None = None
             mark = getattr(exc, "problem_mark", None)
             where = f"{path}:{mark.line + 1}" if mark else str(path)
             raise ConfigError(f"{where}: invalid YAML: {getattr(exc, 'problem', None) or 'cannot parse'}") from None
+        unset: list[str] = []
+        token = _UNSET_SECRETS.set(unset)
         try:
             config = build(Config, data, "", env)
         except ConfigError as exc:
             raise ConfigError(f"{path}: {exc}") from None
+        finally:
+            _UNSET_SECRETS.reset(token)
+        object.__setattr__(config, "unset_secrets", tuple(unset))
     try:
         _validate(config)
     except ConfigError as exc:
@@ -357,6 +383,8 @@ def redacted(config: Any) -> dict[str, Any]:
     """Return the config as plain data with every secret field replaced by ``***`` (or empty)."""
     out: dict[str, Any] = {}
     for f in dataclasses.fields(config):
+        if not f.init:
+            continue
         value = getattr(config, f.name)
         if f.metadata.get("secret"):
             out[f.name] = "***" if value else ""

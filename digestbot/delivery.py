@@ -28,6 +28,7 @@ only that target; every such case is counted in the :class:`RunSummary`, never j
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import sqlite3
@@ -41,8 +42,9 @@ from digestbot.blocks import Message
 from digestbot.channels import Channel, load_channels, wants_threads
 from digestbot.clock import Clock, SystemClock
 from digestbot.config import Config
-from digestbot.errors import AuthError, CommandError, DeliveryError, StoreError
+from digestbot.errors import AuthError, CommandError, DeliveryError, SourceError, StoreError
 from digestbot.formatter import format_digest, format_matches, format_no_digest
+from digestbot.freshness import is_stale
 from digestbot.labels import Labels, labels_for
 from digestbot.outbox import Delivery, Outbox, Slot
 from digestbot.pacing import Pacer, Ticket
@@ -442,10 +444,15 @@ class DeliveryEngine:
                 else:
                     tally.already += 1
                 return
-            if not final:
+            if not final and not source_error:  # the source is down: waiting would not help, use the archive now
                 waiting.append(channel)
                 return
             older = await self.store.latest_digest_date(on_or_before=expected)
+            if older is not None and is_stale(older, expected):
+                # Never present an old list as the day's: say how old the newest one is instead.
+                log.warning("%s: the newest stored list is of %s, too old for %s", target, older, expected)
+                await self._post_notice(channel, expected, self.labels.reason_stale.format(last=older), tally)
+                return
             if older is not None and not await self.outbox.has_slot(target, slot="post", day=older):
                 older_digest = await self.store.digest(older)
                 if older_digest is not None:
@@ -492,6 +499,9 @@ class DeliveryEngine:
             return None
         try:
             await self.before_post(day)
+        except SourceError as exc:  # the source is down: post from the archive at once
+            log.warning("fetching the list of %s failed, posting from the archive: %s", day.isoformat(), exc)
+            return str(exc) or type(exc).__name__
         except Exception as exc:  # the hook is someone else's code: log it, post what we have
             log.warning("before_post(%s) failed: %s", day.isoformat(), exc, exc_info=not isinstance(exc, DeliveryError))
             return str(exc) or type(exc).__name__
@@ -529,12 +539,15 @@ class DeliveryEngine:
             for raw in c.topics:
                 pairs.append((("channel", c.platform, c.id), parse_topic(raw, max_length=max(max_length, len(raw)))))
         for platform in sorted(platforms):
+            typed = await self.store.subscription_displays(platform=platform)
             for p, workspace, user, topic in await self.store.all_subscriptions(platform=platform):
                 try:
                     parsed = parse_topic(topic, max_length=max(max_length, len(topic)))
                 except CommandError as exc:
                     log.warning("ignoring stored topic %r of %s:%s: %s", topic, p, user, exc)
                     continue
+                # The DM names the topic as the user typed it; matching uses the parsed terms.
+                parsed = dataclasses.replace(parsed, typed=typed.get((p, workspace, user, topic), ""))
                 pairs.append(((p, workspace, user), parsed))
         return _Matches(pairs)
 
@@ -556,6 +569,8 @@ class DeliveryEngine:
             log.info("%s: no paper of %s matches its topics %s", channel.target, digest.date, list(channel.topics))
             await self._post_notice(channel, digest.date, self.labels.reason_no_match, tally, dry_run=dry_run)
             return
+        if not dry_run:
+            log.info("%s: the digest of %s (%d papers)", channel.target, digest.date.isoformat(), len(shown.papers))
         signature = ("digest", shown.date, tuple(p.arxiv_id for p in shown.papers), shown.topic_filter, language)
         payloads = matches.payloads(
             self.adapters[channel.platform], signature, lambda: format_digest(shown, self.labels)
@@ -597,9 +612,10 @@ class DeliveryEngine:
         workspace: str,
         dry_run: bool = False,
     ) -> None:
-        # A subscription made outside any workspace (a Discord DM with the bot: workspace "") means
-        # "wherever this platform posts": it joins every workspace's DM. One DM per user and day,
-        # whatever the workspaces their topics were made in (the outbox's slot is per user).
+        # A subscription made outside any workspace (a Discord DM with the bot, or a CLI subscription
+        # without --workspace: workspace "") means "wherever this platform posts": it joins every
+        # workspace's DM. One DM per user and day, whatever the workspaces their topics were made in
+        # (the outbox's slot is per user).
         rank = {id(p): i for i, p in enumerate(digest.papers)}
         grouped: dict[str, dict[int, tuple[Paper, list[str]]]] = {}
         home: dict[str, str] = {}
@@ -611,8 +627,8 @@ class DeliveryEngine:
             papers = grouped.setdefault(user, {})
             for paper, topic in pairs:
                 topics = papers.setdefault(id(paper), (paper, []))[1]
-                if topic.canonical not in topics:
-                    topics.append(topic.canonical)
+                if topic.shown not in topics:
+                    topics.append(topic.shown)
         by_user: dict[UserKey, list[tuple[Paper, list[str]]]] = {
             (platform, home[user], user): sorted(papers.values(), key=lambda pair: rank.get(id(pair[0]), 0))
             for user, papers in grouped.items()

@@ -16,6 +16,7 @@ from datetime import date
 from digestbot.records import Paper
 from digestbot.sources.arxiv import ArxivClient
 from digestbot.store import Store
+from digestbot.wording import plural
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class EnrichReport:
         if not self.asked:
             return "arxiv: no paper is missing an abstract or categories"
         return (
-            f"arxiv: {self.asked} papers missing an abstract or categories: {self.filled} filled,"
+            f"arxiv: {plural(self.asked, 'paper')} missing an abstract or categories: {self.filled} filled,"
             f" {self.not_found} not found on arXiv"
         )
 

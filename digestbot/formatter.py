@@ -43,7 +43,7 @@ def paper_card(paper: Paper, labels: Labels, *, rank: int | None = None, extra_m
     """Return the card for one paper: linked title, authors, votes, thumbnail, summary, links."""
     meta: list[str] = []
     if paper.votes is not None:
-        meta.append(f"▲ {paper.votes} {labels.vote if paper.votes == 1 else labels.votes}")
+        meta.append(f"▲ {labels.votes_count(paper.votes)}")
     if withdrawn := paper.extra.get("withdrawnAt"):
         meta.append(labels.withdrawn.format(date=str(withdrawn)[:10]))
     meta.extend(extra_meta)
@@ -65,7 +65,7 @@ def paper_card(paper: Paper, labels: Labels, *, rank: int | None = None, extra_m
 
 def digest_heading(day: date, count: int, labels: Labels, topics: Sequence[str] = ()) -> str:
     """Return the digest's heading text: title, date and paper count (and the topic filter)."""
-    text = f"{labels.digest_title} — {day.isoformat()} · {count} {labels.paper if count == 1 else labels.papers}"
+    text = f"{labels.digest_title} — {day.isoformat()} · {labels.papers_count(count)}"
     if topics:
         text += f" · {labels.topics}: {', '.join(topics)}"
     return text

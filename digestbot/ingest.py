@@ -25,6 +25,7 @@ from digestbot.schedule import is_weekend
 from digestbot.sources.arxiv import MAX_RESULTS_PER_CALL, ArxivClient
 from digestbot.sources.huggingface import HuggingFaceClient
 from digestbot.store import Store
+from digestbot.wording import plural
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ def progress_printer(stream: TextIO | None = None) -> Callable[[int, int, DayRep
     def show(done: int, total: int, report: DayReport) -> None:
         width = 30
         filled = width * done // total
-        note = "stored" if report.skipped else f"{report.fetched} papers"
+        note = "stored" if report.skipped else plural(report.fetched, "paper")
         out.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {report.day} {note:<12}")
         if done == total:
             out.write("\n")
@@ -144,7 +145,8 @@ def summarize(reports: list[DayReport]) -> str:
     papers = sum(r.fetched for r in fetched)
     empty = [r for r in fetched if r.fetched == 0]
     return (
-        f"{len(reports)} days: {len(fetched)} fetched ({papers} papers: {sum(r.added for r in fetched)} added,"
+        f"{plural(len(reports), 'day')}: {len(fetched)} fetched ({plural(papers, 'paper')}:"
+        f" {sum(r.added for r in fetched)} added,"
         f" {sum(r.updated for r in fetched)} updated), {len(reports) - len(fetched)} already stored,"
         f" {len(empty)} empty ({sum(is_weekend(r.day) for r in empty)} weekend)"
     )
@@ -154,19 +156,21 @@ def before_post_hook(store: Store, config: Config) -> Callable[[date], Awaitable
     """Return the scheduler's ``before_post(day)`` hook: fetch the day's list, or keep what is stored.
 
     With ``sources.arxiv.enabled`` the day's papers missing an abstract or categories are then
-    filled from arXiv. A failed fetch is logged and the post goes on with the archive's papers
-    (a digest from stored data beats no digest); a failed enrichment is logged and never
+    filled from arXiv. A failed fetch raises its SourceError after that, so the engine posts from
+    the archive at once (a digest from stored data beats no digest, and waiting for a source that
+    is down does not help); a failed enrichment is logged and never
     reported as a failure, so it cannot change the post.
     """
 
     async def before_post(day: date) -> None:
+        failed: SourceError | None = None
         if config.sources.huggingface.enabled:
             try:
                 async with hf_client(config) as client:
                     report = await ingest_day(store, client.fetch_day, day)
                 log.info("ingested %d papers for %s before posting", report.fetched, day)
             except SourceError as exc:
-                log.warning("fetching %s failed, posting from the archive: %s", day, exc)
+                failed = exc  # raised below: the engine then posts from the archive at once
         if config.sources.arxiv.enabled:
             try:
                 async with arxiv_client(config) as arxiv:
@@ -175,5 +179,7 @@ def before_post_hook(store: Store, config: Config) -> Callable[[date], Awaitable
                 log.warning("enriching %s from arXiv failed, posting without it: %s", day, exc)
             except Exception:  # optional extras: a bug here must not turn into a "source unreachable" notice
                 log.exception("enriching %s from arXiv failed, posting without it", day)
+        if failed is not None:
+            raise failed
 
     return before_post

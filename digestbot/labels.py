@@ -16,10 +16,11 @@ class Labels:
     """The words of one language."""
 
     digest_title: str = "Daily Papers"
-    papers: str = "papers"
-    paper: str = "paper"
-    votes: str = "votes"
-    vote: str = "vote"
+    # Counts are whole phrases, because languages put the number differently: "25 papers", "25편".
+    one_paper: str = "{n} paper"
+    many_papers: str = "{n} papers"
+    one_vote: str = "{n} vote"
+    many_votes: str = "{n} votes"
     et_al: str = "et al."
     ai_summary: str = "AI summary"
     abstract: str = "Abstract"
@@ -35,31 +36,41 @@ class Labels:
     reason_unreachable: str = "the paper source could not be reached"
     reason_no_match: str = "no paper matched this channel's topics"
     withdrawn: str = "⚠ withdrawn ({date}): left out of digests"
+    reason_stale: str = "the newest list is from {last}; nothing newer has come from the source"
+
+    def papers_count(self, n: int) -> str:
+        """Return "1 paper" / "25 papers" (or the language's count word)."""
+        return (self.one_paper if n == 1 else self.many_papers).format(n=n)
+
+    def votes_count(self, n: int) -> str:
+        """Return "1 vote" / "27 votes" (or the language's count word)."""
+        return (self.one_vote if n == 1 else self.many_votes).format(n=n)
 
 
 LABELS: dict[str, Labels] = {
     "en": Labels(),
     "ko": Labels(
         digest_title="오늘의 논문",
-        papers="편",
-        paper="편",
-        votes="추천",
-        vote="추천",
+        one_paper="{n}편",
+        many_papers="{n}편",
+        one_vote="추천 {n}",
+        many_votes="추천 {n}",
         et_al="외",
         ai_summary="AI 요약",
         abstract="초록",
         topics="주제",
-        matched="일치",
+        matched="일치한 주제",
         no_papers="{date} 데일리 페이퍼가 없습니다: {reason}.",
         matches_title="구독 주제에 맞는 논문 — {date}",
         matches_more="…외 {count}편이 더 있습니다. 오늘의 다이제스트에서 확인하세요.",
         lookup_more="다른 검색 결과",
         no_match="“{query}”에 해당하는 논문이 없습니다.",
         reason_weekend="주말에는 목록이 발행되지 않습니다",
-        reason_no_list="발행된 목록이 없습니다 (공휴일?)",
+        reason_no_list="발행된 목록이 없습니다 (공휴일일 수 있습니다)",
         reason_unreachable="논문 출처에 연결할 수 없습니다",
         reason_no_match="이 채널의 주제에 맞는 논문이 없습니다",
         withdrawn="⚠ 철회된 논문 ({date}): 다이제스트에서 제외됨",
+        reason_stale="가장 최근 목록이 {last} 것이고, 그 뒤로 새 목록을 받지 못했습니다",
     ),
 }
 

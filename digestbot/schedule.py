@@ -31,6 +31,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from digestbot.errors import ConfigError
+from digestbot.zones import zones_for
 
 __all__ = [
     "ALL_WEEKDAYS",
@@ -178,6 +179,9 @@ def load_zone(name: str) -> zoneinfo.ZoneInfo:
         raise ConfigError(
             f"unknown time zone {name!r}: no time zone database found; install the 'tzdata' package"
         )
+    if meant := [zone for zone in zones_for(name) if zone in known]:
+        # An offset or an abbreviation: spelling suggestions would be hours off (UTC+9 -> UTC).
+        raise ConfigError(f"unknown time zone {name!r}; did you mean {' or '.join(meant)}?")
     by_lower = {key.lower(): key for key in known}
     wanted = name.strip().replace(" ", "_").lower()
     if wanted in by_lower:  # only the case was wrong: that is the one answer

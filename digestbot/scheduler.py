@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from digestbot.channels import Channel
 from digestbot.clock import Clock
 from digestbot.delivery import DeliveryEngine
-from digestbot.schedule import catch_up, next_due
+from digestbot.schedule import catch_up, default_digest_date, next_due
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +76,14 @@ class Scheduler:
         """Loop until cancelled; on cancel, stop the posts in flight and return."""
         await self.engine.reconcile()
         self._last_seen = await self.engine.store.schedule_last_seen()
+        first = True
         try:
             while True:
                 self._wake.clear()  # before the tick: a wake-up during it must not be lost
                 channels = await self.engine.channels()
+                if first:
+                    self._log_plan(channels)
+                    first = False
                 await self._tick(channels)
                 wake_at = self._next_wake(channels)
                 log.debug("scheduler sleeping until %s", wake_at.isoformat())
@@ -89,6 +93,21 @@ class Scheduler:
                 task.cancel()
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _log_plan(self, channels: list[Channel]) -> None:
+        """Say, at start, when each channel posts next and which day's list that post will cover."""
+        if not channels:
+            log.warning("no enabled channel: nothing will be posted (configure channels: or use /digest on)")
+        now = self.clock.now()
+        settle = timedelta(hours=self.engine.config.delivery.list_settles_hours)
+        for ch in channels:
+            _, due = next_due(ch.schedule, now)
+            local = due.astimezone(ch.schedule.zone)
+            log.info(
+                "%s:%s: next post %s (%s UTC), covering the list of %s",
+                ch.platform, ch.id, local.strftime("%a %Y-%m-%d %H:%M %Z"), due.strftime("%H:%M"),
+                default_digest_date(due, settle).isoformat(),
+            )  # fmt: skip
 
     @property
     def idle(self) -> bool:

@@ -35,6 +35,13 @@ A **topic** is what a user subscribes to, e.g. ``diffusion -survey`` or
   ``ai_summary`` and each keyword, as separate fields: a phrase never spans two fields (a title
   ending in "diffusion" and an abstract starting with "model" do not make "diffusion model").
   Within a field punctuation is ignored, so "diffusion. Model" does contain "diffusion model".
+* **Meaningful words.** A topic must look for at least one word that is not a stopword (``the``,
+  ``of``, ``with``, Korean particles such as ``의``) and not a lone Latin letter or digit: ``the``
+  alone would match nearly every paper (a 150-message DM on a 600-paper day), and ``C++`` becomes
+  the word ``c`` once symbols are dropped, which matches "Section C". Such topics are refused with
+  a line saying why; stopwords *inside* a topic with another word are fine (``"state of the art"``).
+* **Typed text.** :attr:`Topic.typed` keeps what the user wrote (cleaned: trimmed, spaces collapsed)
+  for every reply and list; only matching and the stored key use the canonical form.
 * **Canonical text.** :attr:`Topic.canonical` re-renders the parsed terms: single words bare,
   multi-word terms as ``"quoted phrases"``, included terms first and then the ``-`` excluded ones,
   each in the order typed, exact duplicates dropped. It is the stored key (``Diffusion`` and
@@ -52,7 +59,7 @@ import functools
 import re
 import unicodedata
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from digestbot.errors import CommandError
 from digestbot.records import Paper
@@ -62,6 +69,14 @@ MAX_TOPIC_LENGTH = 100
 
 MAX_TERMS = 8
 """Most terms (included plus excluded) one topic may have; more is a query, not a topic."""
+
+_STOPWORDS_TEXT = """a an and any are as at be been but by can do does for from has have how i if in into is it its
+    more most new no not of on or our over so than that the their then there these they this those to
+    toward towards under up us using use via vs was we were what when where which while who why will with
+    without you your
+    의 를 을 은 는 이 가 에 와 과 도 로 으로 에서 및 그 이런 저 것"""
+STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
+"""Words too common to be a topic on their own (English function words, Korean particles)."""
 
 Term = tuple[str, ...]
 """One term: the words of a single word (length 1) or of a phrase, already normalised."""
@@ -145,6 +160,13 @@ class Topic:
     canonical: str
     include: tuple[Term, ...]
     exclude: tuple[Term, ...] = ()
+    typed: str = field(default="", compare=False)
+    """What the user wrote, for display ("C++ compiler", "WALL-E"); never used for matching."""
+
+    @property
+    def shown(self) -> str:
+        """Return the text to show the user: as typed, else the canonical form."""
+        return self.typed or self.canonical
 
     def __str__(self) -> str:
         return self.canonical
@@ -206,4 +228,28 @@ def parse_topic(raw: str, *, max_length: int = MAX_TOPIC_LENGTH) -> Topic:
 
     canonical = " ".join([_render(t) for t in include] + ["-" + _render(t) for t in exclude])
     _check_length(len(canonical), max_length, " once normalised")
-    return Topic(canonical=canonical, include=tuple(include), exclude=tuple(exclude))
+    typed = " ".join(raw.split())
+    _check_meaningful(include, typed)
+    return Topic(canonical=canonical, include=tuple(include), exclude=tuple(exclude), typed=typed)
+
+
+def is_meaningful(word: str) -> bool:
+    """Tell whether one normalised word can carry a topic: not a stopword, not a lone Latin letter or digit."""
+    if word in STOPWORDS:
+        return False
+    return len(word) > 1 or not word.isascii()
+
+
+def _check_meaningful(include: list[Term], typed: str) -> None:
+    if any(is_meaningful(word) for term in include for word in term):
+        return
+    words = " ".join(word for term in include for word in term)
+    if all(word in STOPWORDS for term in include for word in term):
+        raise CommandError(
+            f"Topic “{typed}” has only common words ({words}), which nearly every paper contains: "
+            "add a specific word, e.g. diffusion."
+        )
+    raise CommandError(
+        f"Topic “{typed}” matches only “{words}” once symbols are dropped (matching ignores + # . and the like),"
+        " which is too short to find anything specific: add a word, e.g. “C++ compiler”."
+    )

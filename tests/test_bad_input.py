@@ -46,7 +46,7 @@ CASES: list[tuple[str, str | bytes, str]] = [
     ("broken.yaml", "- arxiv_id: 2410.00001\n  title: [unclosed\n", "broken.yaml:3: invalid YAML"),
     ("badentry.yaml", "- arxiv_id: '2410.00001'\n  title: ok\n- arxiv_id: '2410.00002'\n  title: ok\n  votes: -1\n",
      "badentry.yaml:5: $[1].votes: expected a non-negative integer"),
-    ("scalar.yaml", "just text\n", "scalar.yaml:1: $: expected a list of paper records, got string"),
+    ("scalar.yaml", "just text\n", "scalar.yaml: not a paper file digestbot recognises; the formats are: markdown"),
     ("huge.json", json.dumps([{"arxiv_id": "2410.00001", "title": "x" * 5000}]), "huge.json: paper 2410.00001: title too large"),
     # Values no archive should hold: each one line naming file and path, nothing stored.
     ("laughs.yaml", LAUGHS, "laughs.yaml:3: invalid YAML: YAML anchor &a is not accepted in paper files"),

@@ -26,8 +26,8 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("demo")
     result = run(path, "demo")
     assert result.returncode == 0, result.stderr
-    assert "25 papers for 2024-10-11" in result.stdout
-    assert "Daily Papers — 2024-10-11 · 25 papers" in result.stdout
+    assert "Daily Papers of 2024-10-11 (25 papers," in result.stdout
+    assert "(top 5 of 25)" in result.stdout
     assert "MathCoder2" in result.stdout and "PrefixQuant" in result.stdout
     return path
 
@@ -123,7 +123,7 @@ def test_lookup_json_and_html_preview(demo_dir: Path) -> None:
 
 def test_demo_shows_a_topic_match(demo_dir: Path) -> None:
     result = run(demo_dir, "demo")
-    assert "$ /subscribe quantization diffusion -survey" in result.stdout
+    assert "$ /subscribe quantization\n" in result.stdout and "$ /subscribe diffusion -survey\n" in result.stdout
     assert "matched: quantization" in result.stdout and "matched: diffusion -survey" in result.stdout
 
 
@@ -175,7 +175,7 @@ def test_check_config_requires_the_credentials_in_use(tmp_path: Path) -> None:
     assert result.returncode == 2 and "discord.token: not set" in result.stderr
     config.write_text("slack:\n  enabled: true\n  bot_token: xoxb-1\n")
     result = run(tmp_path, "check-config", str(config))
-    assert result.returncode == 2 and "slack.app_token: Socket Mode needs" in result.stderr
+    assert result.returncode == 2 and "slack.app_token: not set (Socket Mode needs" in result.stderr
     assert "xoxb-1" not in result.stderr
 
 

@@ -42,7 +42,7 @@ def test_defaults() -> None:
         ("channels:\n  - {platform: slack, id: C1, top: 0}\n", "channels[0].top: must be between 1 and 100"),
         ("channels:\n  - {platform: irc, id: C1}\n", "channels[0].platform: must be one of discord, slack, console"),
         ("channels:\n  - {platform: slack, id: C1}\n  - {platform: slack, id: C1}\n", "listed twice"),
-        ("slack:\n  bot_token: ${NOPE_NOT_SET}\n", "slack.bot_token: environment variable NOPE_NOT_SET is not set"),
+        ("database: ${NOPE_NOT_SET}\n", "database: environment variable NOPE_NOT_SET is not set"),
         ("locale: fr\n", "unknown locale 'fr'"),
         ("slack: [unclosed\n", "invalid YAML"),
         ("- a\n- b\n", "config: expected a mapping"),
@@ -81,6 +81,8 @@ def test_example_config_documents_every_key() -> None:
     def keys(cls: type, prefix: str = "") -> list[str]:
         out = []
         for f in dataclasses.fields(cls):
+            if not f.init:  # set at load time, not a key
+                continue
             default = f.default if f.default is not dataclasses.MISSING else None
             if dataclasses.is_dataclass(default):
                 out += keys(type(default), f"{prefix}{f.name}.")
@@ -108,3 +110,33 @@ def test_secrets_never_in_a_repr(tmp_path: Path) -> None:
     assert config.discord.token == "discord-s3cr3t"  # loaded, only never printed
     for shown in (repr(config), str(config), repr(config.slack), repr(config.discord), f"{config!r:>10}"):
         assert not any(secret in shown for secret in env.values()), shown
+@pytest.mark.parametrize(
+    ("category", "hint"),
+    [
+        ("cs.Cl", "did you mean cs.CL?"),
+        ("computer-science", "did you mean cs.CL or cs.LG or cs.CV?"),
+        ("cs.CLL", "cs.CL"),
+        ("hep_th", "hep-th"),
+        ("zz.qq", "e.g. cs.CL"),
+    ],
+)
+def test_arxiv_category_typos_suggest_the_closest(tmp_path: Path, category: str, hint: str) -> None:
+    path = write(tmp_path, f"sources:\n  arxiv:\n    categories: [cs.LG, {category}]\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    message = str(info.value)
+    assert f"sources.arxiv.categories[1]: not an arXiv category: {category!r}; " in message
+    assert hint in message
+
+
+def test_real_arxiv_categories_pass(tmp_path: Path) -> None:
+    path = write(tmp_path, "sources:\n  arxiv:\n    categories: [cs.CL, stat.ML, hep-th, cond-mat.stat-mech, eess.IV]\n")
+    assert load_config(path, env={}).sources.arxiv.categories[3] == "cond-mat.stat-mech"
+
+
+def test_an_unset_secret_is_recorded_not_raised(tmp_path: Path) -> None:
+    """Only the commands that use a platform need its token: loading the config must not fail."""
+    config = load_config(write(tmp_path, "discord:\n  enabled: true\n  token: ${NOPE_NOT_SET}\n"), env={})
+    assert config.discord.token == ""
+    assert config.unset_secrets == ("discord.token: environment variable NOPE_NOT_SET is not set",)
+    assert "unset_secrets" not in redacted(config)

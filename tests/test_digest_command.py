@@ -36,7 +36,7 @@ needs_engine = pytest.mark.skipif(
             'topics diffusion, "large language model", Diffusion',
             DigestRequest(action="set", settings={"topics": ["diffusion", '"large language model"']}),
         ),
-        ("topics “a, b” c", DigestRequest(action="set", settings={"topics": ['"a b" c']})),
+        ("topics “ab, cd” ef", DigestRequest(action="set", settings={"topics": ['"ab cd" ef']})),
         ("topics none", DigestRequest(action="set", settings={"topics": []})),
     ],
 )
@@ -74,7 +74,7 @@ async def test_help_and_refusal_need_no_store(store: Store) -> None:
     config = Config()
     args: dict[str, Any] = {"platform": "slack", "workspace": "T1", "channel": "C1"}
     assert await digest_command(store, config, **args, user_is_admin=False, text="") == USAGE
-    for text in ("on", "off", "time 09:00", "now", "topics x"):
+    for text in ("on", "off", "time 09:00", "now", "topics xyz"):
         with pytest.raises(CommandError) as info:
             await digest_command(store, config, **args, user_is_admin=False, text=text)
         assert str(info.value) == NOT_ADMIN

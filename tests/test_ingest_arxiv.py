@@ -122,7 +122,7 @@ async def test_category_digest_ranks_unvoted_last_and_keeps_hf_titles(tmp_path: 
         hf = await stored(tmp_path, *IN_FEED)
         status, out, err = await run_cli(tmp_path, server.base_url, "ingest", "--from", "arxiv", "--date", "2024-10-11")
         assert status == 0, err
-        assert out == "arxiv: 1 days: 1 fetched (4 papers: 1 added, 3 updated), 0 already stored, 0 empty (0 weekend)\n"
+        assert out == "arxiv: 1 day: 1 fetched (4 papers: 1 added, 3 updated), 0 already stored, 0 empty (0 weekend)\n"
         (query,) = [r.query for r in server.seen("/api/query")]
         assert query["search_query"] == "(cat:cs.CL OR cat:cs.LG) AND submittedDate:[202410110000 TO 202410112359]"
     async with await Store.open(tmp_path / "db.sqlite3") as store:

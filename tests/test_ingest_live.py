@@ -29,7 +29,7 @@ async def test_one_day_then_idempotent(tmp_path: Path) -> None:
     async with SourcesServer() as server:
         status, out, err = await run_cli(tmp_path, server.base_url, "--from", "huggingface", "--date", "2024-10-11")
         assert status == 0, err
-        assert out.startswith("huggingface: 1 days: 1 fetched (")
+        assert out.startswith("huggingface: 1 day: 1 fetched (")
         first = server.seen("/api/daily_papers")[0].query
         assert first["date"] == "2024-10-11" and first["limit"] == "100"
         status, out2, _ = await run_cli(tmp_path, server.base_url, "--from", "huggingface", "--date", "2024-10-11")

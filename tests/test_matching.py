@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from digestbot.errors import CommandError
 from digestbot.matching import TopicIndex, reference_match
 from digestbot.records import Paper
-from digestbot.topics import Topic, parse_topic
+from digestbot.topics import Topic, is_meaningful, parse_topic
 
 SEED = Path(__file__).parent.parent / "digestbot" / "data" / "daily-papers-2024-10-11.md"
 
@@ -315,8 +315,8 @@ def _topics(draw: st.DrawFn) -> Topic:
             terms.append(sign + "-".join(words))
     try:
         return parse_topic(" ".join(terms))
-    except CommandError:
-        return parse_topic(draw(st.sampled_from(_VOCAB)))
+    except CommandError:  # e.g. only excluded terms, or only stopwords ("to", "의"): a single meaningful word
+        return parse_topic(draw(st.sampled_from([w for w in _VOCAB if is_meaningful(w)])))
 
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -199,3 +199,29 @@ def test_control_characters(raw: str) -> None:
 def test_term_both_required_and_excluded() -> None:
     message = _error("Diffusion -diffusion")
     assert message == "Topic both requires and excludes diffusion, so it could never match."
+
+
+# --- meaningful words and typed text (issues #19, #11) ----------------------------------------------
+
+
+@pytest.mark.parametrize("raw", ["the", "The Of", '"of the"', "the -survey", "의"])
+def test_topics_of_only_stopwords_are_refused(raw: str) -> None:
+    assert "only common words" in _error(raw)
+
+
+@pytest.mark.parametrize("raw", ["C++", "C#", "x", "7"])
+def test_topics_that_normalise_to_a_lone_letter_are_refused(raw: str) -> None:
+    message = _error(raw)
+    assert f"“{raw}”" in message and "too short" in message
+
+
+@pytest.mark.parametrize("raw", ['"state of the art" diffusion', "C++ compiler", "WALL-E", "the transformer", "大"])
+def test_stopwords_or_letters_beside_a_real_word_are_fine(raw: str) -> None:
+    assert parse_topic(raw).typed == raw
+
+
+def test_typed_text_is_kept_for_display_but_not_for_matching() -> None:
+    topic = parse_topic("  WALL-E   agents ")
+    assert topic.typed == "WALL-E agents" and topic.shown == "WALL-E agents"
+    assert topic.canonical == '"wall e" agents'
+    assert topic == parse_topic('"wall e" agents')  # the typed text does not change what matches

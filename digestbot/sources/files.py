@@ -121,7 +121,14 @@ def _yaml_line(text: str, json_path: str) -> int | None:
     return line
 
 
-def _load_structured(path: Path, text: str, fmt: str) -> tuple[date | None, list[Paper]]:
+NOT_RECOGNISED = (
+    "not a paper file digestbot recognises; the formats are: markdown (a daily digest starting"
+    " '## Daily Papers (YYYY-MM-DD)'), huggingface (a saved /api/daily_papers JSON answer), records"
+    " (a JSON or YAML list of papers, or {date, papers}); --format picks one"
+)
+
+
+def _load_structured(path: Path, text: str, fmt: str, *, detected: bool = False) -> tuple[date | None, list[Paper]]:
     is_json = text.lstrip("\ufeff \t\r\n")[:1] in ("[", "{") or path.suffix.lower() == ".json"
     try:
         data = json.loads(text) if is_json else yaml.load(text, Loader=NoAliasLoader)  # a SafeLoader subclass
@@ -134,6 +141,8 @@ def _load_structured(path: Path, text: str, fmt: str) -> tuple[date | None, list
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         problem = getattr(exc, "problem", None) or "cannot parse"
         raise SourceError(f"{where}: invalid YAML: {problem}") from None
+    if detected and not isinstance(data, list | dict):  # plain text, a number: no format fits
+        raise SourceError(f"{path}: {NOT_RECOGNISED}")
     if problem := json_problem(data):
         json_path, what = problem
         line = None if is_json else _yaml_line(text, json_path)
@@ -165,7 +174,7 @@ def load_file(path: str | Path, *, fmt: str = "auto") -> LoadedFile:
     if chosen == "markdown":
         day, papers = parse_markdown_digest(text, origin=str(path))
     else:
-        day, papers = _load_structured(path, text, chosen)
+        day, papers = _load_structured(path, text, chosen, detected=fmt == "auto")
     for paper in papers:
         check_limits(paper, str(path))
     return LoadedFile(path=path, format=chosen, digest_date=day, papers=tuple(papers))

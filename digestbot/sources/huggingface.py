@@ -12,7 +12,8 @@ recorded answers; ``tests/fixtures/hf/README.md`` cites them. Mapping decisions:
 * ``digest_date``: the caller's ``digest_date`` when known (the ``date=`` query is the truth),
   else the UTC date of ``paper.submittedOnDailyAt`` — the day of the list the paper was put on
   (stored as midnight UTC in current answers). The entry's ``publishedAt`` is the arXiv
-  publication time, not the list day, so it is never used for this.
+  publication time, not the list day: it is used only when ``submittedOnDailyAt`` is missing
+  (an older saved answer), with a warning, rather than storing the paper with no day.
 * ``thumbnail``: only an absolute http(s) URL; a site-relative path is dropped from the field
   and kept in ``extra["thumbnail"]``.
 * ``github_url``: ``paper.githubRepo`` when it is an absolute http(s) URL, or ``owner/repo``
@@ -205,11 +206,12 @@ def _parse_entry(raw: object, path: str, reader: _Reader, digest_date: date | No
     thumbnail = _http_url(raw_thumbnail)
 
     submitted = reader.timestamp(paper, "submittedOnDailyAt", ppath)
-    reader.timestamp(paper, "publishedAt", ppath)
+    published = reader.timestamp(paper, "publishedAt", ppath)
     reader.timestamp(entry, "publishedAt", path)
     reader.integer(entry, "numComments", path)
     reader.integer(paper, "githubStars", ppath)
-    day = digest_date or (submitted.astimezone(UTC).date() if submitted else None)
+    listed = submitted or published  # publishedAt only when the list day is missing (warned about below)
+    day = digest_date or (listed.astimezone(UTC).date() if listed else None)
 
     extra: dict[str, object] = {}
     for key, value in paper.items():
@@ -264,7 +266,14 @@ def parse_daily_papers(data: object, *, origin: str, digest_date: date | None = 
         if isinstance(data, dict) and isinstance(data.get("error"), str):
             raise reader.fail("$", f"expected array, got an error object: {_http.snippet(data['error'])}")
         raise reader.expected("$", "array", data)
-    return [_parse_entry(raw, f"$[{i}]", reader, digest_date) for i, raw in enumerate(data)]
+    papers = [_parse_entry(raw, f"$[{i}]", reader, digest_date) for i, raw in enumerate(data)]
+    if digest_date is None and (undated := [p for p in papers if "submittedOnDailyAt" not in p.extra]):
+        log.warning(
+            "%s: %d %s no submittedOnDailyAt (the list day); dated by publishedAt instead, the arXiv"
+            " publication day, which can be a day or more earlier (first: %s)",
+            origin, len(undated), "entry has" if len(undated) == 1 else "entries have", undated[0].arxiv_id,
+        )  # fmt: skip
+    return papers
 
 
 def decode_json(response: _http.Response) -> object:

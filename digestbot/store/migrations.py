@@ -146,6 +146,11 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (arxiv_id, language, model, prompt_version)
     ) WITHOUT ROWID;
     """,
+    # 6: a subscription keeps the topic as the user typed it ("C++ compiler", "WALL-E") for display;
+    # `topic` stays the canonical matching key. Empty for older rows: they show the canonical text.
+    """
+    ALTER TABLE subscriptions ADD COLUMN display TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

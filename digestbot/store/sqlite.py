@@ -148,11 +148,14 @@ class Store:
 
     @classmethod
     async def open(cls, path: str | Path) -> Store:
-        """Open (creating if needed) and migrate the database at ``path``."""
+        """Open (creating the file if needed, never its folder) and migrate the database at ``path``.
+
+        A missing folder is a mistyped ``--db`` far more often than a wish for new folders.
+        """
         path = Path(path)
+        if not path.parent.is_dir():
+            raise StoreError(f"{path}: cannot open database: folder {path.parent} does not exist")
         try:
-            if path.parent and not path.parent.exists():
-                path.parent.mkdir(parents=True, exist_ok=True)
             db = await aiosqlite.connect(path, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"{path}: cannot open database: {exc}") from None
@@ -366,11 +369,13 @@ class Store:
 
     # -- subscriptions --------------------------------------------------------------------------
 
-    async def add_subscription(self, *, platform: str, workspace: str, user: str, topic: str, max_topics: int) -> bool:
-        """Subscribe ``user`` to ``topic``; False if already subscribed. Raises CommandError past ``max_topics``.
+    async def add_subscription(
+        self, *, platform: str, workspace: str, user: str, topic: str, max_topics: int, display: str = ""
+    ) -> bool:
+        """Subscribe ``user`` to ``topic`` (shown as ``display``); False if already subscribed.
 
-        The limit counts the user's topics in every workspace of the platform (a Discord user's DM
-        topics and each server's): they all feed the same daily DM.
+        Raises CommandError past ``max_topics``. The limit counts the user's topics in every workspace
+        of the platform (a Discord user's DM topics and each server's): they all feed the same daily DM.
         """
         async with self.transaction() as db:
             key = (platform, workspace, user)
@@ -381,12 +386,13 @@ class Store:
                 return False
             if len(rows) >= max_topics:
                 raise CommandError(
-                    f"you already follow {len(rows)} topics (the limit is {max_topics}, counting every server"
-                    " and direct messages); unsubscribe first"
+                    f"you already follow {len(rows)} topic{'' if len(rows) == 1 else 's'} (the limit is {max_topics},"
+                    " counting every server and direct messages); unsubscribe first"
                 )
             await db.execute(
-                "INSERT INTO subscriptions(platform, workspace, user_id, topic, created_at) VALUES (?,?,?,?,?)",
-                (*key, topic, _now()),
+                "INSERT INTO subscriptions(platform, workspace, user_id, topic, created_at, display)"
+                " VALUES (?,?,?,?,?,?)",
+                (*key, topic, _now(), display),
             )
         return True
 
@@ -407,6 +413,25 @@ class Store:
         async with self._db.execute(sql, (platform, workspace, user)) as cur:
             return [r[0] for r in await cur.fetchall()]
 
+    async def shown_subscriptions(self, *, platform: str, workspace: str, user: str) -> list[tuple[str, str]]:
+        """Return ``user``'s topics as (canonical key, text to show: as typed, else the key), oldest first."""
+        sql = (
+            "SELECT topic, display FROM subscriptions WHERE platform=? AND workspace=? AND user_id=?"
+            " ORDER BY created_at, topic"
+        )
+        async with self._db.execute(sql, (platform, workspace, user)) as cur:
+            return [(r[0], r[1] or r[0]) for r in await cur.fetchall()]
+
+    async def subscription_displays(self, *, platform: str | None = None) -> dict[tuple[str, str, str, str], str]:
+        """Return how each subscription was typed, by (platform, workspace, user, canonical topic); "" if unknown."""
+        sql = "SELECT platform, workspace, user_id, topic, display FROM subscriptions WHERE display != ''"
+        args: tuple[str, ...] = ()
+        if platform:
+            sql += " AND platform = ?"
+            args = (platform,)
+        async with self._db.execute(sql, args) as cur:
+            return {(r[0], r[1], r[2], r[3]): r[4] for r in await cur.fetchall()}
+
     async def all_subscriptions(self, *, platform: str | None = None) -> list[tuple[str, str, str, str]]:
         """Return every (platform, workspace, user, topic), optionally for one platform."""
         sql = "SELECT platform, workspace, user_id, topic FROM subscriptions"
@@ -415,6 +440,44 @@ class Store:
             sql += " WHERE platform = ?"
             args = (platform,)
         async with self._db.execute(sql + " ORDER BY platform, workspace, user_id, created_at", args) as cur:
+            return [(r[0], r[1], r[2], r[3]) for r in await cur.fetchall()]
+
+    # -- operator views (digestbot status) --------------------------------------------------------
+
+    async def last_channel_posts(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """Return each channel's newest post slot: its day, kind, parts by state, last update and error."""
+        sql = (
+            "SELECT platform, target_id, digest_date, kind, group_concat(state), max(updated_at), max(error)"
+            " FROM deliveries AS d WHERE target_kind='channel' AND slot='post' AND digest_date = ("
+            "  SELECT max(digest_date) FROM deliveries WHERE platform=d.platform AND target_kind='channel'"
+            "  AND target_id=d.target_id AND slot='post')"
+            " GROUP BY platform, target_id"
+        )
+        async with self._db.execute(sql) as cur:
+            rows = await cur.fetchall()
+        return {
+            (r[0], r[1]): {
+                "day": date.fromisoformat(r[2]),
+                "kind": r[3],
+                "states": sorted(str(r[4]).split(",")),
+                "updated_at": r[5],
+                "error": r[6],
+            }
+            for r in rows
+        }
+
+    async def delivery_counts(self) -> dict[str, int]:
+        """Return how many outbox rows are in each state (pending, claimed, sent, failed)."""
+        async with self._db.execute("SELECT state, count(*) FROM deliveries GROUP BY state") as cur:
+            return {r[0]: r[1] for r in await cur.fetchall()}
+
+    async def recent_failures(self, limit: int = 5) -> list[tuple[str, str, str, str]]:
+        """Return the newest failed outbox rows as (target, key, error, when), newest first."""
+        sql = (
+            "SELECT platform || ':' || target_kind || ':' || target_id, key, coalesce(error, ''), updated_at"
+            " FROM deliveries WHERE state='failed' ORDER BY updated_at DESC LIMIT ?"
+        )
+        async with self._db.execute(sql, (limit,)) as cur:
             return [(r[0], r[1], r[2], r[3]) for r in await cur.fetchall()]
 
     # -- channels (chat-configured) -------------------------------------------------------------

@@ -68,7 +68,7 @@ def test_any_digest_renders_to_valid_complete_ordered_parts(digest: Digest, loca
     bodies = render_discord(message, max_embeds=max_embeds)
     check_bodies(message, bodies, max_embeds)
     first = bodies[0]["content"]
-    assert "2024-10-11" in first and f"{len(digest.papers)} " in first
+    assert "2024-10-11" in first and str(len(digest.papers)) in first
 
 
 def test_seed_digest_matches_golden() -> None:

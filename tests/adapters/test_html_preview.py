@@ -110,9 +110,31 @@ def test_seed_preview_renders_in_headless_chromium(tmp_path: Path) -> None:
         # Once in the Discord column and once in the Slack column.
         assert text.count(html.escape(paper.title, quote=False)) >= 2, paper.title
     parts = len(render_discord(format_digest(digest, labels_for("en"))))
-    assert parts > 1 and f"part {parts}/{parts}" in text
+    assert parts > 1 and f"{parts}/{parts}" in text
 
     png = Path(os.environ.get("DIGESTBOT_PREVIEW_PNG", tmp_path / "seed-preview.png"))
     shot = run_chromium(chromium, tmp_path / "p2", "--window-size=1400,2400", f"--screenshot={png}", page.as_uri())
     assert shot.returncode == 0, shot.stderr[-2000:]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 50_000
+
+
+def test_slack_parts_are_drawn_as_a_thread_with_each_part_number_once() -> None:
+    message = format_digest(seed_digest(), labels_for("en"))
+    page = render_html([message], title="t")
+    slack = page.split('<div class="platform slack">', 1)[1]
+    discord = page.split('<div class="platform discord">', 1)[1].split('<div class="platform slack">', 1)[0]
+    parts = slack.count('<div class="post">')
+    assert parts > 2
+    # Part 1 in the channel, the rest in its thread (Slack's threads default to on; Discord's to off).
+    assert slack.index('<div class="thread">') > slack.index('<div class="post">')
+    assert f"{parts - 1} replies in the thread" in slack and slack.split('<div class="thread">')[1].count(
+        '<div class="post">'
+    ) == parts - 1
+    assert '<div class="thread">' not in discord
+    assert '<div class="thread">' in render_html([message], title="t", discord_threads=True).split('<div class="platform slack">')[0]
+    for i in range(2, parts + 1):
+        visible = re.sub(r'<div class="fallback">.*?</div>', "", slack)  # the notification text is not drawn
+        assert visible.count(f"{i}/{parts}") == 1, i
+    assert "part 2/" not in page
+    # No Slack message ends with a divider (dividers separate papers).
+    assert "<hr></div>" not in slack

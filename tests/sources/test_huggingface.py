@@ -147,7 +147,16 @@ def test_digest_date_argument_wins_and_missing_date_is_none() -> None:
     assert parse_daily_papers(data, origin="x", digest_date=date(2024, 10, 12))[0].digest_date == date(
         2024, 10, 12
     )
+
+
+
+def test_an_entry_without_its_list_day_is_dated_by_published_at_with_a_warning(caplog) -> None:
+    data = load(DAY)[:1]
     del data[0]["paper"]["submittedOnDailyAt"]
+    assert parse_daily_papers(data, origin="x.json")[0].digest_date == date(2024, 10, 10)  # paper.publishedAt
+    assert "x.json: 1 entry has no submittedOnDailyAt" in caplog.text and "publishedAt" in caplog.text
+    del data[0]["paper"]["publishedAt"]
+    data[0].pop("publishedAt", None)
     assert parse_daily_papers(data, origin="x")[0].digest_date is None
 
 

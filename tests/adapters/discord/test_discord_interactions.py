@@ -120,11 +120,11 @@ async def test_slow_paper_lookup_is_deferred(harness: Harness, monkeypatch: pyte
 
 
 async def test_subscription_commands_round_trip(harness: Harness, seeded_store: Store, fake: FakeDiscord) -> None:
-    assert "Subscribed to diffusion" in private_text(await harness.command("subscribe", [opt("topic", "Diffusion")]))
+    assert "Subscribed to Diffusion" in private_text(await harness.command("subscribe", [opt("topic", "Diffusion")]))
     assert "already follow" in private_text(await harness.command("subscribe", [opt("topic", "diffusion")]))
     await harness.command("subscribe", [opt("topic", '"language model" -survey')])
     listing = private_text(await harness.command("subscriptions"))
-    assert "diffusion" in listing and '"language model" -survey' in listing
+    assert "Diffusion" in listing and '"language model" -survey' in listing
     stored = await seeded_store.list_subscriptions(
         platform="discord", workspace=str(fake.guild_id), user=str(MEMBER_ID)
     )
@@ -134,7 +134,7 @@ async def test_subscription_commands_round_trip(harness: Harness, seeded_store: 
     assert [c["value"] for c in own] == ['"language model" -survey']
     assert await harness.autocomplete("unsubscribe", [opt("topic", "", focused=True)], user_id=ADMIN_ID) == []
 
-    assert "Unsubscribed from diffusion" in private_text(
+    assert "Unsubscribed from Diffusion" in private_text(
         await harness.command("unsubscribe", [opt("topic", "DIFFUSION")])
     )
     assert "do not follow" in private_text(await harness.command("unsubscribe", [opt("topic", "diffusion")]))
