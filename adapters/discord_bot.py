@@ -65,11 +65,11 @@ from adapters.discord_render import render_discord
 from digestbot import commands as core_commands
 from digestbot.blocks import Message
 from digestbot.config import Config
-from digestbot.digest_command import MAX_TOP, digest_command
+from digestbot.digest_command import MAX_TOP, DigestPoster, digest_command
 from digestbot.errors import CommandError, ConfigError, DeliveryError, DigestbotError, UnavailableError
 from digestbot.labels import labels_for
 from digestbot.lookup import answer_paper
-from digestbot.ports import Sent, Target
+from digestbot.ports import Adapter, Sent, Target
 from digestbot.reconnect import until_reachable
 from digestbot.store import Store
 from digestbot.suggest import suggest_own_topics, suggest_papers, suggest_topics
@@ -438,7 +438,7 @@ def _quiet_known_warnings() -> None:
 class DigestbotClient(discord.Client):
     """A gateway client with no intents that answers digestbot's application commands."""
 
-    def __init__(self, config: Config, store: Store | None, *, engine: Any = None) -> None:
+    def __init__(self, config: Config, store: Store | None, *, engine: DigestPoster | None = None) -> None:
         app_id = config.discord.application_id.strip()
         _quiet_known_warnings()
         super().__init__(
@@ -760,7 +760,14 @@ def _zones(partial: str) -> list[str]:
 # -- entry points -------------------------------------------------------------------------------
 
 
-async def serve(config: Config, store: Store, adapter: Any = None, *, stop: asyncio.Event, engine: Any = None) -> None:
+async def serve(
+    config: Config,
+    store: Store,
+    adapter: Adapter | None = None,
+    *,
+    stop: asyncio.Event,
+    engine: DigestPoster | None = None,
+) -> None:
     """Answer slash commands over the gateway until ``stop`` is set.
 
     ``/digest now`` posts through ``engine`` (the running scheduler's), else through an engine

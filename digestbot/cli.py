@@ -29,7 +29,8 @@ from digestbot.errors import CommandError, ConfigError, DigestbotError, Unavaila
 from digestbot.formatter import format_digest
 from digestbot.labels import labels_for
 from digestbot.lookup import answer_paper
-from digestbot.platforms import adapters_for, command_servers, enabled_platforms
+from digestbot.platforms import adapters_for, command_servers, enabled_platforms, html_preview
+from digestbot.platforms import platform as platform_named
 from digestbot.ports import Adapter
 from digestbot.sources.files import FORMATS, load_file
 from digestbot.store import Store
@@ -82,19 +83,9 @@ def _out(text: str) -> None:
     sys.stdout.flush()
 
 
-def _render(message: Message, platform: str, *, colour: bool) -> list[Any]:
+def _render(message: Message, name: str, *, colour: bool) -> list[Any]:
     """Render with the chosen platform's renderer (pure functions: no platform connection)."""
-    if platform == "console":
-        from adapters.console_render import render_console
-
-        return [render_console(message, colour=colour)]
-    if platform == "discord":
-        from adapters.discord_render import render_discord
-
-        return render_discord(message)
-    from adapters.slack_render import render_slack
-
-    return render_slack(message)
+    return platform_named(name).render(message, colour=colour)
 
 
 def _show(messages: list[Message], args: argparse.Namespace) -> None:
@@ -238,8 +229,7 @@ async def cmd_preview(args: argparse.Namespace, config: Config) -> int:
             language = found[0].language
         message = await _digest_message(store, args.date, config, top, topics, language)
     if args.html:
-        from adapters.html_preview import render_html
-
+        render_html = html_preview()
         title = message.fallback.split(":", 1)[0]
         try:
             await asyncio.to_thread(Path(args.html).write_text, render_html([message], title=title), encoding="utf-8")
@@ -504,12 +494,13 @@ async def cmd_subscriptions(args: argparse.Namespace, config: Config) -> int:
 
 async def cmd_discord(args: argparse.Namespace, config: Config) -> int:
     """Discord housekeeping: the invite URL, and explicit slash-command sync."""
-    from adapters import discord_bot
-
+    discord = platform_named("discord")
+    if discord.invite_url is None or discord.sync_commands is None:
+        raise CommandError("discord: the installed Discord platform offers no invite URL or command sync")
     if args.discord_action == "invite-url":
-        _out(discord_bot.invite_url(config))
+        _out(discord.invite_url(config))
         return 0
-    count = await discord_bot.sync_commands(config, args.guild)
+    count = await discord.sync_commands(config, args.guild)
     where = f"guild {args.guild}" if args.guild else "globally (may take up to an hour to appear)"
     _out(f"synced {count} slash commands {where}")
     return 0
