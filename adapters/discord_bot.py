@@ -67,6 +67,7 @@ from digestbot.blocks import Message
 from digestbot.config import Config
 from digestbot.digest_command import MAX_TOP, DigestPoster, digest_command
 from digestbot.errors import CommandError, ConfigError, DeliveryError, DigestbotError, UnavailableError
+from digestbot.http_status import retry_after_of
 from digestbot.labels import labels_for
 from digestbot.lookup import answer_paper
 from digestbot.ports import Adapter, Sent, Target
@@ -140,12 +141,8 @@ def unreachable(config: Config, exc: BaseException) -> UnavailableError:
 
 def _failure(exc: discord.HTTPException) -> HttpFailure:
     retry_after: float | None = None
-    if exc.status == 429:
-        header = exc.response.headers.get("Retry-After") if exc.response is not None else None
-        try:
-            retry_after = float(header) if header else None
-        except ValueError:
-            retry_after = None
+    if exc.status == 429 and exc.response is not None:
+        retry_after = retry_after_of(exc.response.headers)
     return HttpFailure(status=exc.status, code=exc.code, text=exc.text, retry_after=retry_after)
 
 
@@ -159,14 +156,13 @@ class RateLimitAnswer(Exception):
 
 def _retry_after(headers: Mapping[str, str]) -> float:
     """Return how long a 429 asks to wait: the bucket's precise reset, else ``Retry-After`` (whole seconds)."""
-    for name in ("X-RateLimit-Reset-After", "Retry-After"):
-        if name == "X-RateLimit-Reset-After" and headers.get("X-RateLimit-Global", "").lower() == "true":
-            continue
+    if headers.get("X-RateLimit-Global", "").lower() != "true":
         try:
-            return max(0.0, float(headers[name]))
+            return max(0.0, float(headers["X-RateLimit-Reset-After"]))
         except (KeyError, ValueError):
-            continue
-    return 1.0
+            pass
+    wait = retry_after_of(headers)
+    return 1.0 if wait is None else wait
 
 
 def _surface_429s() -> aiohttp.TraceConfig:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from digestbot.errors import AuthError, DeliveryError
+from digestbot.http_status import classify_status
 from digestbot.ports import Target
 from digestbot.records import Paper, normalize_arxiv_id
 from digestbot.text import one_line, truncate
@@ -167,13 +168,14 @@ def delivery_error(where: str, failure: HttpFailure) -> DeliveryError:
         what += f" (code {failure.code})"
     if failure.text:
         what += f": {one_line(failure.text)[:200]}"
-    if failure.status == 429:
+    kind = classify_status(failure.status)
+    if kind == "rate_limited":
         return DeliveryError(what, retry_after=failure.retry_after)
-    if failure.status == 401:  # the token, not the target: stop the platform, keep the channels
+    if kind == "auth":  # the token, not the target: stop the platform, keep the channels
         return AuthError(f"{what} — Discord refused the bot token; check discord.token")
     if failure.status == 403 and failure.code == CANNOT_DM:
         return DeliveryError(f"{what} — the user does not accept direct messages", permanent=True)
-    if 400 <= failure.status < 500 and failure.status not in (408,):
+    if kind == "permanent":
         return DeliveryError(what, permanent=True)
     return DeliveryError(what, retry_after=failure.retry_after)
 

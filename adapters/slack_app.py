@@ -53,7 +53,6 @@ from adapters.slack_commands import (
     parse_share,
     parse_slash,
     public_replies,
-    retry_after_of,
     text_reply,
 )
 from adapters.slack_render import render_slack
@@ -61,6 +60,7 @@ from digestbot.blocks import Message
 from digestbot.config import Config
 from digestbot.digest_command import DigestPoster, digest_command
 from digestbot.errors import CommandError, ConfigError, DeliveryError, UnavailableError
+from digestbot.http_status import retry_after_of
 from digestbot.labels import labels_for
 from digestbot.lookup import answer_paper
 from digestbot.ports import Sent, Target
