@@ -64,8 +64,9 @@ from adapters.discord_commands import (
 from adapters.discord_render import render_discord
 from digestbot import commands as core_commands
 from digestbot.blocks import Message
+from digestbot.channels import TOP_MAX, TOP_MIN
 from digestbot.config import Config
-from digestbot.digest_command import MAX_TOP, DigestPoster, digest_command
+from digestbot.digest_command import DigestPoster, digest_command
 from digestbot.errors import CommandError, ConfigError, DeliveryError, DigestbotError, UnavailableError
 from digestbot.http_status import retry_after_of
 from digestbot.labels import labels_for
@@ -722,8 +723,10 @@ def build_tree(client: DigestbotClient) -> DigestbotTree:
         await run_digest(interaction, digest_text("days", days))
 
     @digest.command(name="top", description="Set how many papers the digest shows")
-    @app_commands.describe(count=f"1 to {MAX_TOP}")
-    async def digest_top(interaction: discord.Interaction, count: app_commands.Range[int, 1, MAX_TOP]) -> None:
+    @app_commands.describe(count=f"{TOP_MIN} to {TOP_MAX}")
+    async def digest_top(
+        interaction: discord.Interaction, count: app_commands.Range[int, TOP_MIN, TOP_MAX]
+    ) -> None:
         await run_digest(interaction, digest_text("top", count))
 
     @digest.command(name="topics", description='Only post papers matching these topics ("none" clears)')

@@ -64,9 +64,6 @@ _PART = re.compile(r"^(?P<base>.*):part(?P<part>\d+)/(?P<parts>\d+)$")
 _PART_TAG = re.compile(r"\s*\(\d+/\d+\)\s*$")
 _MARKUP = re.compile(r"[*_~`|>#\\]|-# ")
 
-MIN_TOP, MAX_TOP = 1, 100
-"""``/digest top`` range, the same bounds the config check applies to ``channels[].top``."""
-
 
 # -- delivery marker --------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
 
+from digestbot.channels import check_setting
 from digestbot.config import Config
 from digestbot.errors import CommandError, ConfigError
 from digestbot.schedule import parse_schedule
@@ -37,9 +38,6 @@ if TYPE_CHECKING:
     from digestbot.store import Store
 
 log = logging.getLogger(__name__)
-
-MAX_TOP = 100
-"""Same bound as the config file's ``channels[].top``."""
 
 MAX_CHANNEL_TOPICS = 10
 """Most topic filters one channel may have: a digest filter, not a subscription list."""
@@ -135,9 +133,11 @@ def parse_digest_text(text: str, *, max_topic_length: int = 100) -> DigestReques
             raise CommandError(f"Bad weekdays: {_config_message(exc)}") from None
         return DigestRequest(action="set", settings={"weekdays": [d[:3] for d in days]})
     if action == "top":
-        if not re.fullmatch(r"\d{1,3}", arg) or not 1 <= int(arg) <= MAX_TOP:
-            raise CommandError(f"top must be a whole number from 1 to {MAX_TOP}, got {arg[:20]!r}.")
-        return DigestRequest(action="set", settings={"top": int(arg)})
+        try:
+            top = check_setting("top", int(arg) if re.fullmatch(r"\d{1,3}", arg) else arg[:20])
+        except CommandError as exc:
+            raise CommandError(f"top {exc}.") from None
+        return DigestRequest(action="set", settings={"top": top})
     if action == "topics":
         if arg.lower() in _CLEAR:
             return DigestRequest(action="set", settings={"topics": []})
