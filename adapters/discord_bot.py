@@ -43,7 +43,6 @@ import yarl
 from discord import app_commands
 
 from adapters.discord_commands import (
-    CONTENT_MAX,
     SHARE_TEMPLATE,
     THREAD_ALREADY_CREATED,
     HttpFailure,
@@ -61,7 +60,7 @@ from adapters.discord_commands import (
     thread_name,
     workspace_of,
 )
-from adapters.discord_render import render_discord
+from adapters.discord_render import CONTENT_LIMIT, render_discord
 from digestbot import commands as core_commands
 from digestbot.blocks import Message
 from digestbot.channels import TOP_MAX, TOP_MIN
@@ -479,7 +478,7 @@ def _client(interaction: discord.Interaction) -> DigestbotClient:
 
 async def _reply(interaction: discord.Interaction, text: str) -> None:
     """Answer with a private text (the first response, or a follow-up once deferred)."""
-    text = truncate(text, CONTENT_MAX) or "…"
+    text = truncate(text, CONTENT_LIMIT) or "…"
     if interaction.response.is_done():
         await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
     else:

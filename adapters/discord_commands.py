@@ -23,10 +23,11 @@ from __future__ import annotations
 import copy
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from adapters.discord_render import CONTENT_LIMIT, EMBED_TOTAL_LIMIT, FOOTER_LIMIT, embeds_size
 from digestbot.errors import AuthError, DeliveryError
 from digestbot.http_status import classify_status
 from digestbot.ports import Target
@@ -39,9 +40,6 @@ CHOICE_NAME_MAX = 100
 CHOICE_VALUE_MAX = 100
 CUSTOM_ID_MAX = 100
 THREAD_NAME_MAX = 100
-FOOTER_MAX = 2048
-EMBEDS_TOTAL_MAX = 6000
-CONTENT_MAX = 2000
 
 NONCE_PREFIX = "dgb"
 """Every digestbot nonce starts with this; the footer tag is ``ref <nonce>``."""
@@ -79,15 +77,6 @@ def marker_for(nonce: str) -> str:
     return f"ref {nonce}"
 
 
-def _embeds_size(embeds: Sequence[Mapping[str, Any]]) -> int:
-    size = 0
-    for e in embeds:
-        size += len(e.get("title", "")) + len(e.get("description", ""))
-        size += len(e.get("author", {}).get("name", "")) + len(e.get("footer", {}).get("text", ""))
-        size += sum(len(f.get("name", "")) + len(f.get("value", "")) for f in e.get("fields", ()))
-    return size
-
-
 def marked_body(body: Mapping[str, Any], nonce: str) -> dict[str, Any]:
     """Return a copy of a message-create body carrying ``nonce`` (+ ``enforce_nonce``) and its footer tag.
 
@@ -104,13 +93,13 @@ def marked_body(body: Mapping[str, Any], nonce: str) -> dict[str, Any]:
         last = embeds[-1]
         old = last.get("footer", {}).get("text", "")
         new = f"{old} · {tag}" if old else tag
-        if len(new) <= FOOTER_MAX and _embeds_size(embeds) + len(new) - len(old) <= EMBEDS_TOTAL_MAX:
+        if len(new) <= FOOTER_LIMIT and embeds_size(embeds) + len(new) - len(old) <= EMBED_TOTAL_LIMIT:
             last["footer"] = {**last.get("footer", {}), "text": new}
             return out
     content = out.get("content", "")
     line = f"-# {tag}"
-    if len(content) + 1 + len(line) > CONTENT_MAX:
-        content = truncate(content, CONTENT_MAX - 1 - len(line))
+    if len(content) + 1 + len(line) > CONTENT_LIMIT:
+        content = truncate(content, CONTENT_LIMIT - 1 - len(line))
     out["content"] = f"{content}\n{line}" if content else line
     return out
 
