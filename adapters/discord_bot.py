@@ -61,20 +61,18 @@ from adapters.discord_commands import (
     workspace_of,
 )
 from adapters.discord_render import CONTENT_LIMIT, render_discord
-from digestbot import commands as core_commands
 from digestbot.blocks import Message
 from digestbot.channels import TOP_MAX, TOP_MIN
 from digestbot.config import Config
-from digestbot.digest_command import DigestPoster, digest_command
+from digestbot.digest_command import DigestPoster
+from digestbot.dispatch import SORRY, CommandRequest, dispatch
 from digestbot.errors import CommandError, ConfigError, DeliveryError, DigestbotError, UnavailableError
 from digestbot.http_status import retry_after_of
 from digestbot.labels import labels_for
-from digestbot.lookup import answer_paper
 from digestbot.ports import Adapter, Sent, Target
 from digestbot.reconnect import until_reachable
 from digestbot.store import Store
 from digestbot.suggest import suggest_own_topics, suggest_papers, suggest_topics
-from digestbot.summaries.view import channel_localizer
 from digestbot.text import truncate
 
 log = logging.getLogger(__name__)
@@ -461,12 +459,33 @@ class DigestbotClient(discord.Client):
         self.add_dynamic_items(ShareButton)
 
 
-async def _answer_in_channel(client: DigestbotClient, interaction: discord.Interaction, query: str) -> Message:
-    """Answer /paper with the summary in the language of the channel it was asked in."""
-    localize = await channel_localizer(
-        client.store, client.config, platform=PLATFORM, channel_id=str(interaction.channel_id or "")
+def _request(
+    interaction: discord.Interaction, command: str, text: str = "", *, is_admin: bool = False
+) -> CommandRequest:
+    """Translate an interaction into the core's neutral command request."""
+    return CommandRequest(
+        platform=PLATFORM,
+        workspace=workspace_of(interaction.guild_id),
+        user=str(interaction.user.id),
+        channel=str(interaction.channel_id or ""),
+        command=command,
+        text=text,
+        is_admin=is_admin,
+        locale=str(interaction.locale),
     )
-    return await answer_paper(client.store, client.labels, query, localize=localize)
+
+
+async def _answer(interaction: discord.Interaction, request: CommandRequest) -> None:
+    """Dispatch ``request`` to the core (deferring if slow) and send its reply: rendered bodies or private text."""
+    client = _client(interaction)
+    reply = await _within_deadline(
+        interaction, dispatch(request, store=client.store, config=client.config, engine=client.engine)
+    )
+    if reply.message is None:
+        await _reply(interaction, reply.text)
+        return
+    view = _share_view(reply.share_id) if reply.share_id else None
+    await _send_bodies(interaction, render_discord(reply.message), ephemeral=reply.ephemeral, view=view)
 
 
 def _client(interaction: discord.Interaction) -> DigestbotClient:
@@ -541,16 +560,7 @@ class ShareButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=SHARE
 
     async def callback(self, interaction: discord.Interaction) -> None:
         """Post the paper's card publicly in the channel where the button was clicked."""
-        client = _client(interaction)
-        arxiv_id = shared_arxiv_id(self.item.custom_id or "")
-        if arxiv_id is None:
-            await _reply(interaction, "This button does not name a paper.")
-            return
-        message = await _answer_in_channel(client, interaction, arxiv_id)
-        if message.kind != "paper":
-            await _reply(interaction, message.fallback)
-            return
-        await _send_bodies(interaction, render_discord(message), ephemeral=False)
+        await _answer(interaction, _request(interaction, "share", shared_arxiv_id(self.item.custom_id or "") or ""))
 
 
 def _share_view(arxiv_id: str) -> discord.ui.View:
@@ -581,7 +591,7 @@ class DigestbotTree(app_commands.CommandTree[DigestbotClient]):
         else:
             command = interaction.command.qualified_name if interaction.command else "?"
             log.error("Discord /%s failed", command, exc_info=cause)
-            text = "Sorry, something went wrong; the error is logged."
+            text = SORRY
         try:
             await _reply(interaction, text)
         except discord.HTTPException as exc:
@@ -592,13 +602,6 @@ def build_tree(client: DigestbotClient) -> DigestbotTree:
     """Register digestbot's application commands on a new command tree for ``client``."""
     tree = DigestbotTree(client)
     config = client.config
-
-    def who(interaction: discord.Interaction) -> dict[str, str]:
-        return {
-            "platform": PLATFORM,
-            "workspace": workspace_of(interaction.guild_id),
-            "user": str(interaction.user.id),
-        }
 
     async def budgeted(work: Awaitable[list[app_commands.Choice[str]]]) -> list[app_commands.Choice[str]]:
         try:
@@ -614,9 +617,7 @@ def build_tree(client: DigestbotClient) -> DigestbotTree:
     @tree.command(name="paper", description="Look up a paper by arXiv id, link or title words (only you see it)")
     @app_commands.describe(query="arXiv id (2410.05265), arXiv/Hugging Face link, or words from the title")
     async def paper(interaction: discord.Interaction, query: app_commands.Range[str, 1, 300]) -> None:
-        message = await _within_deadline(interaction, _answer_in_channel(client, interaction, query))
-        view = _share_view(message.key) if message.kind == "paper" and message.key else None
-        await _send_bodies(interaction, render_discord(message), ephemeral=True, view=view)
+        await _answer(interaction, _request(interaction, "paper", query))
 
     @paper.autocomplete("query")
     async def paper_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -630,8 +631,7 @@ def build_tree(client: DigestbotClient) -> DigestbotTree:
     @tree.command(name="subscribe", description="Get a direct message when a day's papers match a topic")
     @app_commands.describe(topic='Words that must all occur, "quoted phrases", -excluded words')
     async def subscribe(interaction: discord.Interaction, topic: app_commands.Range[str, 1, 200]) -> None:
-        reply = await core_commands.subscribe(client.store, config, **who(interaction), raw_topic=topic)
-        await _reply(interaction, reply)
+        await _answer(interaction, _request(interaction, "subscribe", topic))
 
     @subscribe.autocomplete("topic")
     async def subscribe_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -645,8 +645,7 @@ def build_tree(client: DigestbotClient) -> DigestbotTree:
     @tree.command(name="unsubscribe", description="Stop following a topic")
     @app_commands.describe(topic="One of the topics you follow")
     async def unsubscribe(interaction: discord.Interaction, topic: app_commands.Range[str, 1, 200]) -> None:
-        reply = await core_commands.unsubscribe(client.store, config, **who(interaction), raw_topic=topic)
-        await _reply(interaction, reply)
+        await _answer(interaction, _request(interaction, "unsubscribe", topic))
 
     @unsubscribe.autocomplete("topic")
     async def unsubscribe_autocomplete(
@@ -666,7 +665,7 @@ def build_tree(client: DigestbotClient) -> DigestbotTree:
 
     @tree.command(name="subscriptions", description="List the topics you follow")
     async def subscriptions(interaction: discord.Interaction) -> None:
-        await _reply(interaction, await core_commands.list_topics(client.store, config, **who(interaction)))
+        await _answer(interaction, _request(interaction, "subscriptions"))
 
     # /digest (Manage Server) ----------------------------------------------------------------------
     digest = app_commands.Group(
@@ -679,20 +678,8 @@ def build_tree(client: DigestbotClient) -> DigestbotTree:
     async def run_digest(interaction: discord.Interaction, text: str) -> None:
         if interaction.guild_id is None or interaction.channel_id is None:
             raise CommandError("Use /digest in a server channel.")
-
-        async def work() -> str:
-            return await digest_command(
-                client.store,
-                config,
-                platform=PLATFORM,
-                workspace=workspace_of(interaction.guild_id),
-                channel=str(interaction.channel_id),
-                user_is_admin=await _user_is_admin(interaction, config),
-                text=text,
-                engine=client.engine,
-            )
-
-        await _reply(interaction, await _within_deadline(interaction, work()))
+        admin = await _user_is_admin(interaction, config)
+        await _answer(interaction, _request(interaction, "digest", text, is_admin=admin))
 
     @digest.command(name="on", description="Start the daily digest in this channel")
     async def digest_on(interaction: discord.Interaction) -> None:

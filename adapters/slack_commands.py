@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.slack_render import BLOCKS_PER_MESSAGE, EVENT_TYPE, escape_mrkdwn
+from digestbot.dispatch import Reply
 from digestbot.errors import AuthError, DeliveryError
 from digestbot.http_status import classify_status
 from digestbot.records import normalize_arxiv_id
@@ -131,6 +132,21 @@ def share_button(arxiv_id: str) -> dict[str, Any]:
             }
         ],
     }
+
+
+def reply_bodies(reply: Reply, payloads: list[dict[str, Any]], *, keep_original: bool = False) -> list[dict[str, Any]]:
+    """Turn a core reply into ``response_url`` bodies; ``payloads`` is its message rendered (if it has one).
+
+    ``keep_original`` (a button click) leaves the message holding the button as it is.
+    """
+    if reply.message is None:
+        body = text_reply(reply.text)
+        if keep_original:
+            body["replace_original"] = False
+        return [body]
+    if reply.ephemeral:
+        return ephemeral_replies(payloads, share_id=reply.share_id)
+    return public_replies(payloads)
 
 
 def text_reply(text: str) -> dict[str, Any]:
