@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final, TypeVar
 
@@ -374,7 +374,7 @@ class DiscordAdapter:
         return None
 
 
-def create_adapter(config: Config, store: Store | None = None) -> DiscordAdapter:
+def create_adapter(config: Config) -> DiscordAdapter:
     """Return the REST-only Discord adapter for ``digestbot post`` and the scheduler (call ``start()`` first)."""
     return DiscordAdapter(config)
 
@@ -432,7 +432,14 @@ def _quiet_known_warnings() -> None:
 class DigestbotClient(discord.Client):
     """A gateway client with no intents that answers digestbot's application commands."""
 
-    def __init__(self, config: Config, store: Store | None, *, engine: DigestPoster | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: Store | None,
+        *,
+        engine: DigestPoster | None = None,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
         app_id = config.discord.application_id.strip()
         _quiet_known_warnings()
         super().__init__(
@@ -445,6 +452,7 @@ class DigestbotClient(discord.Client):
         self._store = store
         self.labels = labels_for(config.locale)
         self.engine = engine
+        self.on_change = on_change
         self.tree = build_tree(self)
 
     @property
@@ -479,7 +487,9 @@ async def _answer(interaction: discord.Interaction, request: CommandRequest) -> 
     """Dispatch ``request`` to the core (deferring if slow) and send its reply: rendered bodies or private text."""
     client = _client(interaction)
     reply = await _within_deadline(
-        interaction, dispatch(request, store=client.store, config=client.config, engine=client.engine)
+        interaction, dispatch(
+            request, store=client.store, config=client.config, engine=client.engine, on_change=client.on_change
+        )
     )
     if reply.message is None:
         await _reply(interaction, reply.text)
@@ -752,8 +762,9 @@ async def serve(
     *,
     stop: asyncio.Event,
     engine: DigestPoster | None = None,
+    on_change: Callable[[], None] | None = None,
 ) -> None:
-    """Answer slash commands over the gateway until ``stop`` is set.
+    """Answer slash commands over the gateway until ``stop`` is set (``on_change``: see :func:`dispatch`).
 
     ``/digest now`` posts through ``engine`` (the running scheduler's), else through an engine
     built around ``adapter``; with neither it answers that posting now is unavailable.
@@ -766,7 +777,7 @@ async def serve(
 
         engine = DeliveryEngine(store, {PLATFORM: adapter}, config)
     set_api_base(config.discord.api_base_url)
-    client = DigestbotClient(config, store, engine=engine)
+    client = DigestbotClient(config, store, engine=engine, on_change=on_change)
 
     async def login() -> None:
         try:

@@ -49,14 +49,10 @@ SHARE_TEMPLATE = r"digestbot:share:(?P<arxiv_id>\S{1,80})"
 """The share button's ``custom_id`` pattern (a discord.py ``DynamicItem`` template)."""
 
 # Discord JSON error codes (docs/topics/opcodes-and-status-codes.md).
-UNKNOWN_CHANNEL = 10003
-UNKNOWN_MESSAGE = 10008
-UNKNOWN_USER = 10013
 MISSING_ACCESS = 50001
 CANNOT_DM = 50007
 MISSING_PERMISSIONS = 50013
 THREAD_ALREADY_CREATED = 160004
-THREAD_ARCHIVED = 50083
 
 _PART = re.compile(r"^(?P<base>.*):part(?P<part>\d+)/(?P<parts>\d+)$")
 _PART_TAG = re.compile(r"\s*\(\d+/\d+\)\s*$")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -68,11 +68,17 @@ def _discord_render(message: Message, *, colour: bool = False) -> list[Any]:
 
 
 async def _discord_serve(
-    config: Config, store: Store, adapter: Adapter, *, stop: asyncio.Event, engine: DigestPoster | None
+    config: Config,
+    store: Store,
+    adapter: Adapter,
+    *,
+    stop: asyncio.Event,
+    engine: DigestPoster | None,
+    on_change: Callable[[], None] | None = None,
 ) -> None:
     from adapters import discord_bot
 
-    await discord_bot.serve(config, store, adapter, stop=stop, engine=engine)
+    await discord_bot.serve(config, store, adapter, stop=stop, engine=engine, on_change=on_change)
 
 
 def _discord_invite_url(config: Config) -> str:
@@ -115,13 +121,19 @@ def _slack_render(message: Message, *, colour: bool = False) -> list[Any]:
 
 
 async def _slack_serve(
-    config: Config, store: Store, adapter: Adapter, *, stop: asyncio.Event, engine: DigestPoster | None
+    config: Config,
+    store: Store,
+    adapter: Adapter,
+    *,
+    stop: asyncio.Event,
+    engine: DigestPoster | None,
+    on_change: Callable[[], None] | None = None,
 ) -> None:
     from adapters import slack_app
 
     if not isinstance(adapter, slack_app.SlackAdapter):
         raise TypeError(f"Slack commands need the Slack adapter, got {type(adapter).__name__}")
-    await slack_app.serve(config, store, adapter, stop=stop, engine=engine)
+    await slack_app.serve(config, store, adapter, stop=stop, engine=engine, on_change=on_change)
 
 
 SLACK = Platform(

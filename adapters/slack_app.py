@@ -261,9 +261,8 @@ class SlackAdapter:
         self._session = self._post = self._read = None
 
 
-def create_adapter(config: Config, store: Store | None = None) -> SlackAdapter:
+def create_adapter(config: Config) -> SlackAdapter:
     """Return the Slack adapter for ``digestbot post``/``run`` (REST only; ``start()`` checks the token)."""
-    del store  # posting needs no store; accepted for the adapters' common factory signature
     return SlackAdapter(config)
 
 
@@ -317,7 +316,14 @@ async def _token_call(
         raise UnavailableError(f"slack {method}: cannot reach {client.base_url} ({why})") from None
 
 
-def build_app(config: Config, store: Store, *, client: AsyncWebClient, engine: DigestPoster | None = None) -> AsyncApp:
+def build_app(
+    config: Config,
+    store: Store,
+    *,
+    client: AsyncWebClient,
+    engine: DigestPoster | None = None,
+    on_change: Callable[[], None] | None = None,
+) -> AsyncApp:
     """Build the bolt app answering every slash command and the share button through the core handlers."""
     app = AsyncApp(
         client=client,
@@ -329,7 +335,7 @@ def build_app(config: Config, store: Store, *, client: AsyncWebClient, engine: D
     )
 
     async def answer(respond: Any, request: CommandRequest) -> None:
-        reply = await dispatch(request, store=store, config=config, engine=engine)
+        reply = await dispatch(request, store=store, config=config, engine=engine, on_change=on_change)
         payloads = render_slack(reply.message) if reply.message else []
         for body in reply_bodies(reply, payloads, keep_original=request.command == "share"):
             await respond(**body)
@@ -396,9 +402,10 @@ async def serve(
     stop: asyncio.Event,
     engine: DigestPoster | None = None,
     host: str | None = None,
+    on_change: Callable[[], None] | None = None,
 ) -> None:
     """Answer slash commands until ``stop`` is set: Socket Mode (``slack.mode: socket``) or HTTP on ``slack.port``."""
-    app = build_app(config, store, client=adapter.reader, engine=engine)
+    app = build_app(config, store, client=adapter.reader, engine=engine, on_change=on_change)
     if config.slack.mode == "socket":
         if not config.slack.app_token:
             raise ConfigError("slack.app_token: Socket Mode needs an app-level token (xapp-…; ${SLACK_APP_TOKEN})")

@@ -441,7 +441,7 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
             servers = set()
             for name, serve in command_servers(adapters).items():
                 # Each chat platform answers slash commands through the same engine the scheduler uses.
-                coro = serve(config, store, adapters[name], stop=stop, engine=engine)
+                coro = serve(config, store, adapters[name], stop=stop, engine=engine, on_change=scheduler.wake)
                 servers.add(asyncio.create_task(coro, name=f"{name}-commands"))
             tasks = {scheduler_task, *servers}
             stop_task = asyncio.create_task(stop.wait(), name="shutdown-signal")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
@@ -175,8 +175,13 @@ async def digest_command(
     user_is_admin: bool,
     text: str,
     engine: DigestPoster | None = None,
+    on_change: Callable[[], None] | None = None,
 ) -> str:
-    """Run ``/digest <text>`` for ``channel`` and return the reply; raise CommandError for every refusal."""
+    """Run ``/digest <text>`` for ``channel`` and return the reply; raise CommandError for every refusal.
+
+    ``on_change`` is called once a channel's settings were stored (the running scheduler's
+    ``wake``, so a new time or an ``off`` takes effect at once instead of at its next wake-up).
+    """
     request = parse_digest_text(text, max_topic_length=config.subscriptions.max_topic_length)
     if request.action == "help":
         return USAGE
@@ -192,6 +197,8 @@ async def digest_command(
             platform=platform, channel_id=channel, workspace=workspace, reason="turned off with /digest off"
         )
         log.info("digest turned off for %s:%s", platform, channel)
+        if on_change is not None:
+            on_change()
         return "Daily digest turned off for this channel." if was_on else "The daily digest was already off here."
     if request.action in ("on", "set"):
         await store.set_channel_settings(
@@ -199,6 +206,8 @@ async def digest_command(
         )
         found = await _find_channel(store, config, platform, channel)
         log.info("digest settings for %s:%s changed: %s", platform, channel, request.settings)
+        if on_change is not None:
+            on_change()
         return describe_channel(found) if found is not None else "Saved."
     # request.action == "now"
     if engine is None:

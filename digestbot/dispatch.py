@@ -11,6 +11,7 @@ answer after the platform's acknowledgement.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from digestbot import commands
@@ -64,11 +65,20 @@ class Reply:
 
 
 async def dispatch(
-    request: CommandRequest, *, store: Store, config: Config, engine: DigestPoster | None = None
+    request: CommandRequest,
+    *,
+    store: Store,
+    config: Config,
+    engine: DigestPoster | None = None,
+    on_change: Callable[[], None] | None = None,
 ) -> Reply:
-    """Answer ``request``; never raises for a failed command (see the module docstring)."""
+    """Answer ``request``; never raises for a failed command (see the module docstring).
+
+    ``engine`` posts ``/digest now``; ``on_change`` is called after ``/digest`` stored a channel's
+    settings (the running scheduler's ``wake``).
+    """
     try:
-        return await _answer(request, store=store, config=config, engine=engine)
+        return await _answer(request, store=store, config=config, engine=engine, on_change=on_change)
     except DigestbotError as exc:
         return Reply(text=str(exc))
     except Exception:
@@ -76,7 +86,14 @@ async def dispatch(
         return Reply(text=SORRY)
 
 
-async def _answer(request: CommandRequest, *, store: Store, config: Config, engine: DigestPoster | None) -> Reply:
+async def _answer(
+    request: CommandRequest,
+    *,
+    store: Store,
+    config: Config,
+    engine: DigestPoster | None,
+    on_change: Callable[[], None] | None,
+) -> Reply:
     who = {"platform": request.platform, "workspace": request.workspace, "user": request.user}
     if request.command in ("paper", "share"):
         return await _paper(request, store=store, config=config)
@@ -96,6 +113,7 @@ async def _answer(request: CommandRequest, *, store: Store, config: Config, engi
             user_is_admin=request.is_admin,
             text=request.text,
             engine=engine,
+            on_change=on_change,
         )
         return Reply(text=text)
     raise ValueError(f"unknown command {request.command!r}; known: {', '.join(COMMANDS)}")

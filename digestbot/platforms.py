@@ -52,9 +52,16 @@ class CommandServer(Protocol):
     """Answer a platform's slash commands until ``stop`` is set."""
 
     async def __call__(
-        self, config: Config, store: Store, adapter: Adapter, *, stop: asyncio.Event, engine: DigestPoster | None
+        self,
+        config: Config,
+        store: Store,
+        adapter: Adapter,
+        *,
+        stop: asyncio.Event,
+        engine: DigestPoster | None,
+        on_change: Callable[[], None] | None = None,
     ) -> None:
-        """Serve; ``/digest now`` posts through ``engine`` (the running scheduler's) when given."""
+        """Serve; ``/digest now`` posts through ``engine``; ``on_change`` hears of stored ``/digest`` settings."""
 
 
 class PreviewRenderer(Protocol):

@@ -48,3 +48,15 @@ async def test_errors_become_their_text_and_bugs_an_apology(seeded_store: Store,
 async def test_digest_gets_the_admin_flag_from_the_request(seeded_store: Store, admin: bool) -> None:
     text = (await answer(seeded_store, "digest", "on", is_admin=admin)).text
     assert text.startswith("Daily digest is on") == admin
+
+
+async def test_only_stored_digest_changes_call_on_change(seeded_store: Store) -> None:
+    woken: list[str] = []
+
+    async def run(text: str, admin: bool = True) -> None:
+        req = request("digest", text, is_admin=admin)
+        await dispatch(req, store=seeded_store, config=Config(), on_change=lambda: woken.append(text))
+
+    for text, admin in [("status", True), ("on", False), ("top 0", True), ("on", True), ("top 5", True), ("off", True)]:
+        await run(text, admin)
+    assert woken == ["on", "top 5", "off"]
