@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final, TypeVar
 
@@ -43,7 +43,6 @@ import yarl
 from discord import app_commands
 
 from adapters.discord_commands import (
-    CONTENT_MAX,
     SHARE_TEMPLATE,
     THREAD_ALREADY_CREATED,
     HttpFailure,
@@ -61,19 +60,19 @@ from adapters.discord_commands import (
     thread_name,
     workspace_of,
 )
-from adapters.discord_render import render_discord
-from digestbot import commands as core_commands
+from adapters.discord_render import CONTENT_LIMIT, render_discord
 from digestbot.blocks import Message
+from digestbot.channels import TOP_MAX, TOP_MIN
 from digestbot.config import Config
-from digestbot.digest_command import MAX_TOP, digest_command
+from digestbot.digest_command import DigestPoster
+from digestbot.dispatch import SORRY, CommandRequest, dispatch
 from digestbot.errors import CommandError, ConfigError, DeliveryError, DigestbotError, UnavailableError
+from digestbot.http_status import retry_after_of
 from digestbot.labels import labels_for
-from digestbot.lookup import answer_paper
-from digestbot.ports import Sent, Target
+from digestbot.ports import Adapter, Sent, Target
 from digestbot.reconnect import until_reachable
 from digestbot.store import Store
 from digestbot.suggest import suggest_own_topics, suggest_papers, suggest_topics
-from digestbot.summaries.view import channel_localizer
 from digestbot.text import truncate
 
 log = logging.getLogger(__name__)
@@ -140,12 +139,8 @@ def unreachable(config: Config, exc: BaseException) -> UnavailableError:
 
 def _failure(exc: discord.HTTPException) -> HttpFailure:
     retry_after: float | None = None
-    if exc.status == 429:
-        header = exc.response.headers.get("Retry-After") if exc.response is not None else None
-        try:
-            retry_after = float(header) if header else None
-        except ValueError:
-            retry_after = None
+    if exc.status == 429 and exc.response is not None:
+        retry_after = retry_after_of(exc.response.headers)
     return HttpFailure(status=exc.status, code=exc.code, text=exc.text, retry_after=retry_after)
 
 
@@ -159,14 +154,13 @@ class RateLimitAnswer(Exception):
 
 def _retry_after(headers: Mapping[str, str]) -> float:
     """Return how long a 429 asks to wait: the bucket's precise reset, else ``Retry-After`` (whole seconds)."""
-    for name in ("X-RateLimit-Reset-After", "Retry-After"):
-        if name == "X-RateLimit-Reset-After" and headers.get("X-RateLimit-Global", "").lower() == "true":
-            continue
+    if headers.get("X-RateLimit-Global", "").lower() != "true":
         try:
-            return max(0.0, float(headers[name]))
+            return max(0.0, float(headers["X-RateLimit-Reset-After"]))
         except (KeyError, ValueError):
-            continue
-    return 1.0
+            pass
+    wait = retry_after_of(headers)
+    return 1.0 if wait is None else wait
 
 
 def _surface_429s() -> aiohttp.TraceConfig:
@@ -380,7 +374,7 @@ class DiscordAdapter:
         return None
 
 
-def create_adapter(config: Config, store: Store | None = None) -> DiscordAdapter:
+def create_adapter(config: Config) -> DiscordAdapter:
     """Return the REST-only Discord adapter for ``digestbot post`` and the scheduler (call ``start()`` first)."""
     return DiscordAdapter(config)
 
@@ -438,7 +432,14 @@ def _quiet_known_warnings() -> None:
 class DigestbotClient(discord.Client):
     """A gateway client with no intents that answers digestbot's application commands."""
 
-    def __init__(self, config: Config, store: Store | None, *, engine: Any = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: Store | None,
+        *,
+        engine: DigestPoster | None = None,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
         app_id = config.discord.application_id.strip()
         _quiet_known_warnings()
         super().__init__(
@@ -451,6 +452,7 @@ class DigestbotClient(discord.Client):
         self._store = store
         self.labels = labels_for(config.locale)
         self.engine = engine
+        self.on_change = on_change
         self.tree = build_tree(self)
 
     @property
@@ -465,12 +467,35 @@ class DigestbotClient(discord.Client):
         self.add_dynamic_items(ShareButton)
 
 
-async def _answer_in_channel(client: DigestbotClient, interaction: discord.Interaction, query: str) -> Message:
-    """Answer /paper with the summary in the language of the channel it was asked in."""
-    localize = await channel_localizer(
-        client.store, client.config, platform=PLATFORM, channel_id=str(interaction.channel_id or "")
+def _request(
+    interaction: discord.Interaction, command: str, text: str = "", *, is_admin: bool = False
+) -> CommandRequest:
+    """Translate an interaction into the core's neutral command request."""
+    return CommandRequest(
+        platform=PLATFORM,
+        workspace=workspace_of(interaction.guild_id),
+        user=str(interaction.user.id),
+        channel=str(interaction.channel_id or ""),
+        command=command,
+        text=text,
+        is_admin=is_admin,
+        locale=str(interaction.locale),
     )
-    return await answer_paper(client.store, client.labels, query, localize=localize)
+
+
+async def _answer(interaction: discord.Interaction, request: CommandRequest) -> None:
+    """Dispatch ``request`` to the core (deferring if slow) and send its reply: rendered bodies or private text."""
+    client = _client(interaction)
+    reply = await _within_deadline(
+        interaction, dispatch(
+            request, store=client.store, config=client.config, engine=client.engine, on_change=client.on_change
+        )
+    )
+    if reply.message is None:
+        await _reply(interaction, reply.text)
+        return
+    view = _share_view(reply.share_id) if reply.share_id else None
+    await _send_bodies(interaction, render_discord(reply.message), ephemeral=reply.ephemeral, view=view)
 
 
 def _client(interaction: discord.Interaction) -> DigestbotClient:
@@ -482,7 +507,7 @@ def _client(interaction: discord.Interaction) -> DigestbotClient:
 
 async def _reply(interaction: discord.Interaction, text: str) -> None:
     """Answer with a private text (the first response, or a follow-up once deferred)."""
-    text = truncate(text, CONTENT_MAX) or "…"
+    text = truncate(text, CONTENT_LIMIT) or "…"
     if interaction.response.is_done():
         await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
     else:
@@ -545,16 +570,7 @@ class ShareButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=SHARE
 
     async def callback(self, interaction: discord.Interaction) -> None:
         """Post the paper's card publicly in the channel where the button was clicked."""
-        client = _client(interaction)
-        arxiv_id = shared_arxiv_id(self.item.custom_id or "")
-        if arxiv_id is None:
-            await _reply(interaction, "This button does not name a paper.")
-            return
-        message = await _answer_in_channel(client, interaction, arxiv_id)
-        if message.kind != "paper":
-            await _reply(interaction, message.fallback)
-            return
-        await _send_bodies(interaction, render_discord(message), ephemeral=False)
+        await _answer(interaction, _request(interaction, "share", shared_arxiv_id(self.item.custom_id or "") or ""))
 
 
 def _share_view(arxiv_id: str) -> discord.ui.View:
@@ -585,7 +601,7 @@ class DigestbotTree(app_commands.CommandTree[DigestbotClient]):
         else:
             command = interaction.command.qualified_name if interaction.command else "?"
             log.error("Discord /%s failed", command, exc_info=cause)
-            text = "Sorry, something went wrong; the error is logged."
+            text = SORRY
         try:
             await _reply(interaction, text)
         except discord.HTTPException as exc:
@@ -596,13 +612,6 @@ def build_tree(client: DigestbotClient) -> DigestbotTree:
     """Register digestbot's application commands on a new command tree for ``client``."""
     tree = DigestbotTree(client)
     config = client.config
-
-    def who(interaction: discord.Interaction) -> dict[str, str]:
-        return {
-            "platform": PLATFORM,
-            "workspace": workspace_of(interaction.guild_id),
-            "user": str(interaction.user.id),
-        }
 
     async def budgeted(work: Awaitable[list[app_commands.Choice[str]]]) -> list[app_commands.Choice[str]]:
         try:
@@ -618,9 +627,7 @@ def build_tree(client: DigestbotClient) -> DigestbotTree:
     @tree.command(name="paper", description="Look up a paper by arXiv id, link or title words (only you see it)")
     @app_commands.describe(query="arXiv id (2410.05265), arXiv/Hugging Face link, or words from the title")
     async def paper(interaction: discord.Interaction, query: app_commands.Range[str, 1, 300]) -> None:
-        message = await _within_deadline(interaction, _answer_in_channel(client, interaction, query))
-        view = _share_view(message.key) if message.kind == "paper" and message.key else None
-        await _send_bodies(interaction, render_discord(message), ephemeral=True, view=view)
+        await _answer(interaction, _request(interaction, "paper", query))
 
     @paper.autocomplete("query")
     async def paper_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -634,8 +641,7 @@ def build_tree(client: DigestbotClient) -> DigestbotTree:
     @tree.command(name="subscribe", description="Get a direct message when a day's papers match a topic")
     @app_commands.describe(topic='Words that must all occur, "quoted phrases", -excluded words')
     async def subscribe(interaction: discord.Interaction, topic: app_commands.Range[str, 1, 200]) -> None:
-        reply = await core_commands.subscribe(client.store, config, **who(interaction), raw_topic=topic)
-        await _reply(interaction, reply)
+        await _answer(interaction, _request(interaction, "subscribe", topic))
 
     @subscribe.autocomplete("topic")
     async def subscribe_autocomplete(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
@@ -649,8 +655,7 @@ def build_tree(client: DigestbotClient) -> DigestbotTree:
     @tree.command(name="unsubscribe", description="Stop following a topic")
     @app_commands.describe(topic="One of the topics you follow")
     async def unsubscribe(interaction: discord.Interaction, topic: app_commands.Range[str, 1, 200]) -> None:
-        reply = await core_commands.unsubscribe(client.store, config, **who(interaction), raw_topic=topic)
-        await _reply(interaction, reply)
+        await _answer(interaction, _request(interaction, "unsubscribe", topic))
 
     @unsubscribe.autocomplete("topic")
     async def unsubscribe_autocomplete(
@@ -670,7 +675,7 @@ def build_tree(client: DigestbotClient) -> DigestbotTree:
 
     @tree.command(name="subscriptions", description="List the topics you follow")
     async def subscriptions(interaction: discord.Interaction) -> None:
-        await _reply(interaction, await core_commands.list_topics(client.store, config, **who(interaction)))
+        await _answer(interaction, _request(interaction, "subscriptions"))
 
     # /digest (Manage Server) ----------------------------------------------------------------------
     digest = app_commands.Group(
@@ -683,20 +688,8 @@ def build_tree(client: DigestbotClient) -> DigestbotTree:
     async def run_digest(interaction: discord.Interaction, text: str) -> None:
         if interaction.guild_id is None or interaction.channel_id is None:
             raise CommandError("Use /digest in a server channel.")
-
-        async def work() -> str:
-            return await digest_command(
-                client.store,
-                config,
-                platform=PLATFORM,
-                workspace=workspace_of(interaction.guild_id),
-                channel=str(interaction.channel_id),
-                user_is_admin=await _user_is_admin(interaction, config),
-                text=text,
-                engine=client.engine,
-            )
-
-        await _reply(interaction, await _within_deadline(interaction, work()))
+        admin = await _user_is_admin(interaction, config)
+        await _answer(interaction, _request(interaction, "digest", text, is_admin=admin))
 
     @digest.command(name="on", description="Start the daily digest in this channel")
     async def digest_on(interaction: discord.Interaction) -> None:
@@ -726,8 +719,10 @@ def build_tree(client: DigestbotClient) -> DigestbotTree:
         await run_digest(interaction, digest_text("days", days))
 
     @digest.command(name="top", description="Set how many papers the digest shows")
-    @app_commands.describe(count=f"1 to {MAX_TOP}")
-    async def digest_top(interaction: discord.Interaction, count: app_commands.Range[int, 1, MAX_TOP]) -> None:
+    @app_commands.describe(count=f"{TOP_MIN} to {TOP_MAX}")
+    async def digest_top(
+        interaction: discord.Interaction, count: app_commands.Range[int, TOP_MIN, TOP_MAX]
+    ) -> None:
         await run_digest(interaction, digest_text("top", count))
 
     @digest.command(name="topics", description='Only post papers matching these topics ("none" clears)')
@@ -760,8 +755,16 @@ def _zones(partial: str) -> list[str]:
 # -- entry points -------------------------------------------------------------------------------
 
 
-async def serve(config: Config, store: Store, adapter: Any = None, *, stop: asyncio.Event, engine: Any = None) -> None:
-    """Answer slash commands over the gateway until ``stop`` is set.
+async def serve(
+    config: Config,
+    store: Store,
+    adapter: Adapter | None = None,
+    *,
+    stop: asyncio.Event,
+    engine: DigestPoster | None = None,
+    on_change: Callable[[], None] | None = None,
+) -> None:
+    """Answer slash commands over the gateway until ``stop`` is set (``on_change``: see :func:`dispatch`).
 
     ``/digest now`` posts through ``engine`` (the running scheduler's), else through an engine
     built around ``adapter``; with neither it answers that posting now is unavailable.
@@ -774,7 +777,7 @@ async def serve(config: Config, store: Store, adapter: Any = None, *, stop: asyn
 
         engine = DeliveryEngine(store, {PLATFORM: adapter}, config)
     set_api_base(config.discord.api_base_url)
-    client = DigestbotClient(config, store, engine=engine)
+    client = DigestbotClient(config, store, engine=engine, on_change=on_change)
 
     async def login() -> None:
         try:

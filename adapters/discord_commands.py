@@ -23,11 +23,13 @@ from __future__ import annotations
 import copy
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from adapters.discord_render import CONTENT_LIMIT, EMBED_TOTAL_LIMIT, FOOTER_LIMIT, embeds_size
 from digestbot.errors import AuthError, DeliveryError
+from digestbot.http_status import classify_status
 from digestbot.ports import Target
 from digestbot.records import Paper, normalize_arxiv_id
 from digestbot.text import one_line, truncate
@@ -38,9 +40,6 @@ CHOICE_NAME_MAX = 100
 CHOICE_VALUE_MAX = 100
 CUSTOM_ID_MAX = 100
 THREAD_NAME_MAX = 100
-FOOTER_MAX = 2048
-EMBEDS_TOTAL_MAX = 6000
-CONTENT_MAX = 2000
 
 NONCE_PREFIX = "dgb"
 """Every digestbot nonce starts with this; the footer tag is ``ref <nonce>``."""
@@ -50,21 +49,14 @@ SHARE_TEMPLATE = r"digestbot:share:(?P<arxiv_id>\S{1,80})"
 """The share button's ``custom_id`` pattern (a discord.py ``DynamicItem`` template)."""
 
 # Discord JSON error codes (docs/topics/opcodes-and-status-codes.md).
-UNKNOWN_CHANNEL = 10003
-UNKNOWN_MESSAGE = 10008
-UNKNOWN_USER = 10013
 MISSING_ACCESS = 50001
 CANNOT_DM = 50007
 MISSING_PERMISSIONS = 50013
 THREAD_ALREADY_CREATED = 160004
-THREAD_ARCHIVED = 50083
 
 _PART = re.compile(r"^(?P<base>.*):part(?P<part>\d+)/(?P<parts>\d+)$")
 _PART_TAG = re.compile(r"\s*\(\d+/\d+\)\s*$")
 _MARKUP = re.compile(r"[*_~`|>#\\]|-# ")
-
-MIN_TOP, MAX_TOP = 1, 100
-"""``/digest top`` range, the same bounds the config check applies to ``channels[].top``."""
 
 
 # -- delivery marker --------------------------------------------------------------------------
@@ -79,15 +71,6 @@ def nonce_for(target: Target, key: str) -> str:
 def marker_for(nonce: str) -> str:
     """Return the tag put in a post's footer so history shows which delivery it was."""
     return f"ref {nonce}"
-
-
-def _embeds_size(embeds: Sequence[Mapping[str, Any]]) -> int:
-    size = 0
-    for e in embeds:
-        size += len(e.get("title", "")) + len(e.get("description", ""))
-        size += len(e.get("author", {}).get("name", "")) + len(e.get("footer", {}).get("text", ""))
-        size += sum(len(f.get("name", "")) + len(f.get("value", "")) for f in e.get("fields", ()))
-    return size
 
 
 def marked_body(body: Mapping[str, Any], nonce: str) -> dict[str, Any]:
@@ -106,13 +89,13 @@ def marked_body(body: Mapping[str, Any], nonce: str) -> dict[str, Any]:
         last = embeds[-1]
         old = last.get("footer", {}).get("text", "")
         new = f"{old} · {tag}" if old else tag
-        if len(new) <= FOOTER_MAX and _embeds_size(embeds) + len(new) - len(old) <= EMBEDS_TOTAL_MAX:
+        if len(new) <= FOOTER_LIMIT and embeds_size(embeds) + len(new) - len(old) <= EMBED_TOTAL_LIMIT:
             last["footer"] = {**last.get("footer", {}), "text": new}
             return out
     content = out.get("content", "")
     line = f"-# {tag}"
-    if len(content) + 1 + len(line) > CONTENT_MAX:
-        content = truncate(content, CONTENT_MAX - 1 - len(line))
+    if len(content) + 1 + len(line) > CONTENT_LIMIT:
+        content = truncate(content, CONTENT_LIMIT - 1 - len(line))
     out["content"] = f"{content}\n{line}" if content else line
     return out
 
@@ -167,13 +150,14 @@ def delivery_error(where: str, failure: HttpFailure) -> DeliveryError:
         what += f" (code {failure.code})"
     if failure.text:
         what += f": {one_line(failure.text)[:200]}"
-    if failure.status == 429:
+    kind = classify_status(failure.status)
+    if kind == "rate_limited":
         return DeliveryError(what, retry_after=failure.retry_after)
-    if failure.status == 401:  # the token, not the target: stop the platform, keep the channels
+    if kind == "auth":  # the token, not the target: stop the platform, keep the channels
         return AuthError(f"{what} — Discord refused the bot token; check discord.token")
     if failure.status == 403 and failure.code == CANNOT_DM:
         return DeliveryError(f"{what} — the user does not accept direct messages", permanent=True)
-    if 400 <= failure.status < 500 and failure.status not in (408,):
+    if kind == "permanent":
         return DeliveryError(what, permanent=True)
     return DeliveryError(what, retry_after=failure.retry_after)
 

@@ -27,7 +27,7 @@ a zero-width space (``@\u200beveryone``, ``<\u200b@123>``) as a second line of d
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,13 +102,18 @@ class _Embed:
     size: int = field(default=0)
 
 
-def _embed_size(embed: dict[str, Any]) -> int:
-    """Count what Discord counts toward the 6000 limit for one embed."""
+def embed_size(embed: Mapping[str, Any]) -> int:
+    """Count what Discord counts toward the 6000 limit for one embed (the one place it is counted)."""
     size = LENGTH(embed.get("title", "")) + LENGTH(embed.get("description", ""))
     size += LENGTH(embed.get("author", {}).get("name", "")) + LENGTH(embed.get("footer", {}).get("text", ""))
     for f in embed.get("fields", ()):
-        size += LENGTH(f["name"]) + LENGTH(f["value"])
+        size += LENGTH(f.get("name", "")) + LENGTH(f.get("value", ""))
     return size
+
+
+def embeds_size(embeds: Iterable[Mapping[str, Any]]) -> int:
+    """Count what Discord counts toward the 6000 limit shared by all embeds of one message."""
+    return sum(embed_size(e) for e in embeds)
 
 
 def _card_description(card: PaperCard) -> str:
@@ -145,7 +150,7 @@ def _card_embed(card: PaperCard) -> _Embed:
         embed["description"] = description
     if thumb := image_url(card.thumbnail):
         embed["thumbnail"] = {"url": thumb}
-    return _Embed(data=embed, size=_embed_size(embed))
+    return _Embed(data=embed, size=embed_size(embed))
 
 
 def _text_raw(block: Block) -> tuple[str, str, str]:
@@ -175,7 +180,7 @@ def _note_embed(block: Block) -> _Embed | None:
     if not text.strip():
         return None
     embed = {"description": text, "color": NOTE_COLOUR}
-    return _Embed(data=embed, size=_embed_size(embed))
+    return _Embed(data=embed, size=embed_size(embed))
 
 
 def _footer(message: Message, part: int, parts: int) -> str:

@@ -43,30 +43,27 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from adapters.slack_commands import (
+    COMMANDS,
     SHARE_ACTION,
     delivery_error,
-    ephemeral_replies,
     find_marked,
     is_admin,
     key_of,
     marked,
     parse_share,
     parse_slash,
-    public_replies,
-    retry_after_of,
-    text_reply,
+    reply_bodies,
 )
 from adapters.slack_render import render_slack
 from digestbot.blocks import Message
 from digestbot.config import Config
-from digestbot.digest_command import DigestPoster, digest_command
-from digestbot.errors import CommandError, ConfigError, DeliveryError, UnavailableError
-from digestbot.labels import labels_for
-from digestbot.lookup import answer_paper
+from digestbot.digest_command import DigestPoster
+from digestbot.dispatch import CommandRequest, dispatch
+from digestbot.errors import ConfigError, DeliveryError, UnavailableError
+from digestbot.http_status import retry_after_of
 from digestbot.ports import Sent, Target
 from digestbot.reconnect import until_reachable
 from digestbot.store import Store
-from digestbot.summaries.view import channel_localizer
 
 log = logging.getLogger(__name__)
 
@@ -264,9 +261,8 @@ class SlackAdapter:
         self._session = self._post = self._read = None
 
 
-def create_adapter(config: Config, store: Store | None = None) -> SlackAdapter:
+def create_adapter(config: Config) -> SlackAdapter:
     """Return the Slack adapter for ``digestbot post``/``run`` (REST only; ``start()`` checks the token)."""
-    del store  # posting needs no store; accepted for the adapters' common factory signature
     return SlackAdapter(config)
 
 
@@ -320,9 +316,15 @@ async def _token_call(
         raise UnavailableError(f"slack {method}: cannot reach {client.base_url} ({why})") from None
 
 
-def build_app(config: Config, store: Store, *, client: AsyncWebClient, engine: DigestPoster | None = None) -> AsyncApp:
+def build_app(
+    config: Config,
+    store: Store,
+    *,
+    client: AsyncWebClient,
+    engine: DigestPoster | None = None,
+    on_change: Callable[[], None] | None = None,
+) -> AsyncApp:
     """Build the bolt app answering every slash command and the share button through the core handlers."""
-    labels = labels_for(config.locale)
     app = AsyncApp(
         client=client,
         signing_secret=config.slack.signing_secret,
@@ -332,78 +334,47 @@ def build_app(config: Config, store: Store, *, client: AsyncWebClient, engine: D
         request_verification_enabled=True,
     )
 
-    async def reply_text(respond: Any, make: Awaitable[str]) -> None:
-        try:
-            text = await make
-        except CommandError as exc:
-            text = str(exc)
-        await respond(**text_reply(text))
+    async def answer(respond: Any, request: CommandRequest) -> None:
+        reply = await dispatch(request, store=store, config=config, engine=engine, on_change=on_change)
+        payloads = render_slack(reply.message) if reply.message else []
+        for body in reply_bodies(reply, payloads, keep_original=request.command == "share"):
+            await respond(**body)
 
-    @app.command("/paper")
-    async def paper(ack: Any, body: dict[str, Any], respond: Any) -> None:
+    async def command(ack: Any, body: dict[str, Any], respond: Any, client: AsyncWebClient) -> None:
         await ack()  # within Slack's 3 s; the answer follows through response_url
         cmd = parse_slash(body)
-        try:
-            localize = await channel_localizer(store, config, platform="slack", channel_id=cmd.channel)
-            message = await answer_paper(store, labels, cmd.text, localize=localize)
-        except CommandError as exc:
-            await respond(**text_reply(str(exc)))
-            return
-        share = message.cards[0].arxiv_id if message.kind == "paper" and message.cards else None
-        for reply in ephemeral_replies(render_slack(message), share_id=share):
-            await respond(**reply)
+        name = cmd.command.lstrip("/")
+        admin = name == "digest" and await _user_is_admin(client, cmd.user, config.slack.admins)
+        request = CommandRequest(
+            platform=PLATFORM,
+            workspace=cmd.workspace,
+            user=cmd.user,
+            channel=cmd.channel,
+            command=name,
+            text=cmd.text,
+            is_admin=admin,
+            locale=str(body.get("locale", "") or ""),
+        )
+        await answer(respond, request)
+
+    for name in COMMANDS:
+        app.command(name)(command)
 
     @app.action(SHARE_ACTION)
     async def share(ack: Any, body: dict[str, Any], respond: Any) -> None:
         await ack()
-        request = parse_share(body)
-        if request is None:
-            return
-        localize = await channel_localizer(store, config, platform="slack", channel_id=request.channel)
-        message = await answer_paper(store, labels, request.arxiv_id, localize=localize)
-        if message.kind != "paper":
-            await respond(**text_reply("That paper is no longer in the archive."), replace_original=False)
-            return
-        for reply in public_replies(render_slack(message)):
-            await respond(**reply)
-
-    def subscription_command(name: str) -> Callable[..., Awaitable[None]]:
-        async def handle(ack: Any, body: dict[str, Any], respond: Any) -> None:
-            await ack()
-            from digestbot import commands  # the engine's subscription handlers
-
-            cmd = parse_slash(body)
-            who = {"platform": PLATFORM, "workspace": cmd.workspace, "user": cmd.user}
-            if name == "list_topics":
-                await reply_text(respond, commands.list_topics(store, config, **who))
-            else:
-                await reply_text(respond, getattr(commands, name)(store, config, **who, raw_topic=cmd.text))
-
-        handle.__name__ = f"slack_{name}"
-        return handle
-
-    app.command("/subscribe")(subscription_command("subscribe"))
-    app.command("/unsubscribe")(subscription_command("unsubscribe"))
-    app.command("/subscriptions")(subscription_command("list_topics"))
-
-    @app.command("/digest")
-    async def digest(ack: Any, body: dict[str, Any], respond: Any, client: AsyncWebClient) -> None:
-        await ack()
-        cmd = parse_slash(body)
-        admin = await _user_is_admin(client, cmd.user, config.slack.admins)
-        await reply_text(
-            respond,
-            digest_command(
-                store,
-                config,
-                platform=PLATFORM,
-                workspace=cmd.workspace,
-                channel=cmd.channel,
-                user_is_admin=admin,
-                text=cmd.text,
-                engine=engine,
-            ),
+        click = parse_share(body)
+        if click is None:
+            return  # a forged value: nothing to answer
+        request = CommandRequest(
+            platform=PLATFORM,
+            workspace=click.workspace,
+            user=click.user,
+            channel=click.channel,
+            command="share",
+            text=click.arxiv_id,
         )
+        await answer(respond, request)
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> None:
@@ -431,9 +402,10 @@ async def serve(
     stop: asyncio.Event,
     engine: DigestPoster | None = None,
     host: str | None = None,
+    on_change: Callable[[], None] | None = None,
 ) -> None:
     """Answer slash commands until ``stop`` is set: Socket Mode (``slack.mode: socket``) or HTTP on ``slack.port``."""
-    app = build_app(config, store, client=adapter.reader, engine=engine)
+    app = build_app(config, store, client=adapter.reader, engine=engine, on_change=on_change)
     if config.slack.mode == "socket":
         if not config.slack.app_token:
             raise ConfigError("slack.app_token: Socket Mode needs an app-level token (xapp-…; ${SLACK_APP_TOKEN})")

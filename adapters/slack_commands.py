@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.slack_render import BLOCKS_PER_MESSAGE, EVENT_TYPE, escape_mrkdwn
+from digestbot.dispatch import Reply
 from digestbot.errors import AuthError, DeliveryError
+from digestbot.http_status import classify_status
 from digestbot.records import normalize_arxiv_id
 
 SHARE_ACTION = "digestbot_share_paper"
@@ -132,6 +134,21 @@ def share_button(arxiv_id: str) -> dict[str, Any]:
     }
 
 
+def reply_bodies(reply: Reply, payloads: list[dict[str, Any]], *, keep_original: bool = False) -> list[dict[str, Any]]:
+    """Turn a core reply into ``response_url`` bodies; ``payloads`` is its message rendered (if it has one).
+
+    ``keep_original`` (a button click) leaves the message holding the button as it is.
+    """
+    if reply.message is None:
+        body = text_reply(reply.text)
+        if keep_original:
+            body["replace_original"] = False
+        return [body]
+    if reply.ephemeral:
+        return ephemeral_replies(payloads, share_id=reply.share_id)
+    return public_replies(payloads)
+
+
 def text_reply(text: str) -> dict[str, Any]:
     """Return an ephemeral ``response_url`` body holding a plain core reply (escaped: it may echo user input)."""
     return {"response_type": "ephemeral", "text": escape_mrkdwn(text) or "…"}
@@ -168,28 +185,17 @@ def find_marked(messages: Iterable[Mapping[str, Any]], key: str) -> Mapping[str,
     return next((m for m in messages if key_of(m) == key), None)
 
 
-def retry_after_of(headers: Mapping[str, Any] | None) -> float | None:
-    """Read a ``Retry-After`` header (seconds), whatever the header mapping's case and value shape."""
-    for name, value in (headers or {}).items():
-        if name.lower() == "retry-after":
-            raw = value[0] if isinstance(value, list | tuple) else value
-            try:
-                return max(0.0, float(raw))
-            except (TypeError, ValueError):
-                return None
-    return None
-
-
 def delivery_error(where: str, *, error: str, status: int, retry_after: float | None = None) -> DeliveryError:
     """Map a Slack Web API failure to a DeliveryError: permanent for a gone/forbidden target, else transient.
 
     A refused token is an :class:`~digestbot.errors.AuthError`: the whole platform stops, no target is blamed.
     """
-    if error in REFUSED_TOKEN or status == 401:  # the token, not the target: stop the platform
+    kind = classify_status(status)
+    if error in REFUSED_TOKEN or kind == "auth":  # the token, not the target: stop the platform
         return AuthError(f"slack {where}: {error or 'HTTP 401'}: Slack refused the bot token; check slack.bot_token")
     if error in PERMANENT_ERRORS:
         return DeliveryError(f"slack {where}: {error}", permanent=True)
-    if status == 429 or error == "ratelimited":
+    if kind == "rate_limited" or error == "ratelimited":
         return DeliveryError(
             f"slack {where}: ratelimited (HTTP 429)", retry_after=retry_after if retry_after is not None else 1.0
         )

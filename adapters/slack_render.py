@@ -47,7 +47,6 @@ BLOCKS_PER_MESSAGE = 50
 SECTION_LIMIT = 3000
 HEADER_LIMIT = 150
 CONTEXT_ELEMENTS = 10
-TEXT_LIMIT = 3000
 ALT_TEXT_LIMIT = 2000
 IMAGE_URL_LIMIT = 1000
 """Slack allows 3000; longer thumbnail URLs are dropped to keep the message budget predictable."""

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 SETTING_KEYS = ("time", "timezone", "weekdays", "top", "topics", "on_empty", "threads")
 """Keys a chat command may set for a channel (``None`` as a value removes the override)."""
 
+TOP_MIN, TOP_MAX = 1, 100
+"""How many papers a channel's digest may show: the one range config, ``/digest top`` and the store check."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class Channel:
@@ -59,31 +62,40 @@ class Channel:
         return frozenset((self.id, f"{self.platform}:{self.id}"))
 
 
+def check_setting(key: str, value: Any) -> Any:
+    """Return one channel setting's value checked and normalised, or raise CommandError.
+
+    The message does not name the key (callers say where: ``top must …``, ``channels[0].top: must …``),
+    so the config file, ``/digest`` and the store report the same rule in the same words.
+    """
+    if key == "top":
+        if isinstance(value, bool) or not isinstance(value, int) or not TOP_MIN <= value <= TOP_MAX:
+            raise CommandError(f"must be between {TOP_MIN} and {TOP_MAX}, got {value!r}")
+    elif key in ("weekdays", "topics"):
+        if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+            raise CommandError(f"must be a list of words, got {value!r}")
+        value = list(value)
+    elif key == "on_empty":
+        if value not in ("notice", "skip"):
+            raise CommandError(f"must be notice or skip, got {value!r}")
+    elif key == "threads":
+        if not isinstance(value, bool):
+            raise CommandError(f"must be true or false, got {value!r}")
+    elif not isinstance(value, str):
+        raise CommandError(f"must be text, got {value!r}")
+    return value
+
+
 def validate_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     """Return ``settings`` checked and normalised, or raise CommandError naming the bad key."""
     out: dict[str, Any] = {}
     for key, value in settings.items():
         if key not in SETTING_KEYS:
             raise CommandError(f"unknown channel setting {key!r}; known: {', '.join(SETTING_KEYS)}")
-        if value is None:
-            out[key] = None
-            continue
-        if key == "top":
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
-                raise CommandError(f"top must be a whole number from 1 to 100, got {value!r}")
-        elif key in ("weekdays", "topics"):
-            if isinstance(value, str) or not all(isinstance(v, str) for v in value):
-                raise CommandError(f"{key} must be a list of words, got {value!r}")
-            value = list(value)
-        elif key == "on_empty":
-            if value not in ("notice", "skip"):
-                raise CommandError(f"on_empty must be notice or skip, got {value!r}")
-        elif key == "threads":
-            if not isinstance(value, bool):
-                raise CommandError(f"threads must be true or false, got {value!r}")
-        elif not isinstance(value, str):
-            raise CommandError(f"{key} must be text, got {value!r}")
-        out[key] = value
+        try:
+            out[key] = None if value is None else check_setting(key, value)
+        except CommandError as exc:
+            raise CommandError(f"{key} {exc}") from None
     return out
 
 

@@ -28,7 +28,8 @@ from digestbot.errors import CommandError, ConfigError, DigestbotError, Unavaila
 from digestbot.formatter import format_digest
 from digestbot.labels import labels_for
 from digestbot.lookup import answer_paper
-from digestbot.platforms import adapters_for, command_servers, enabled_platforms
+from digestbot.platforms import adapters_for, command_servers, enabled_platforms, html_preview
+from digestbot.platforms import platform as platform_named
 from digestbot.ports import Adapter
 from digestbot.sources.files import FORMATS, load_file
 from digestbot.store import Store
@@ -82,19 +83,9 @@ def _out(text: str) -> None:
     sys.stdout.flush()
 
 
-def _render(message: Message, platform: str, *, colour: bool) -> list[Any]:
+def _render(message: Message, name: str, *, colour: bool) -> list[Any]:
     """Render with the chosen platform's renderer (pure functions: no platform connection)."""
-    if platform == "console":
-        from adapters.console_render import render_console
-
-        return [render_console(message, colour=colour)]
-    if platform == "discord":
-        from adapters.discord_render import render_discord
-
-        return render_discord(message)
-    from adapters.slack_render import render_slack
-
-    return render_slack(message)
+    return platform_named(name).render(message, colour=colour)
 
 
 def _show(messages: list[Message], args: argparse.Namespace) -> None:
@@ -264,8 +255,7 @@ async def cmd_preview(args: argparse.Namespace, config: Config) -> int:
             language = found[0].language
         message = await _digest_message(store, args.date, config, top, topics, language)
     if args.html:
-        from adapters.html_preview import render_html
-
+        render_html = html_preview()
         title = message.fallback.split(":", 1)[0]
         try:
             page = render_html(
@@ -356,15 +346,15 @@ async def cmd_check_config(args: argparse.Namespace, config: Config) -> int:
 
 async def cmd_demo(args: argparse.Namespace, config: Config) -> int:
     """Show the bundled sample briefly: a digest, a lookup, a subscription (its own archive unless --db)."""
-    from adapters.console_render import render_console
     from digestbot.demo import DEMO_DB, run_demo
 
     colour = sys.stdout.isatty()
+    console = platform_named("console").render
     return await run_demo(
         Path(args.db or DEMO_DB),
         config,
         out=_out,
-        render=lambda message, brief: render_console(message, colour=colour, brief=brief),
+        render=lambda message, brief: str(console(message, colour=colour, brief=brief)[0]),
     )
 
 
@@ -488,7 +478,7 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
             servers = set()
             for name, serve in command_servers(adapters).items():
                 # Each chat platform answers slash commands through the same engine the scheduler uses.
-                coro = serve(config, store, adapters[name], stop=stop, engine=engine)
+                coro = serve(config, store, adapters[name], stop=stop, engine=engine, on_change=scheduler.wake)
                 servers.add(asyncio.create_task(coro, name=f"{name}-commands"))
             tasks = {scheduler_task, *servers}
             stop_task = asyncio.create_task(stop.wait(), name="shutdown-signal")
@@ -542,13 +532,14 @@ async def cmd_subscriptions(args: argparse.Namespace, config: Config) -> int:
 
 async def cmd_discord(args: argparse.Namespace, config: Config) -> int:
     """Discord housekeeping: the invite URL, and explicit slash-command sync."""
-    from adapters import discord_bot
-
+    discord = platform_named("discord")
+    if discord.invite_url is None or discord.sync_commands is None:
+        raise CommandError("discord: the installed Discord platform offers no invite URL or command sync")
     if args.discord_action == "invite-url":
-        _out(discord_bot.invite_url(config))
+        _out(discord.invite_url(config))
         return 0
     require_credentials(args, config, ["discord"])
-    count = await discord_bot.sync_commands(config, args.guild)
+    count = await discord.sync_commands(config, args.guild)
     where = f"guild {args.guild}" if args.guild else "globally (may take up to an hour to appear)"
     _out(f"synced {plural(count, 'slash command')} {where}")
     return 0

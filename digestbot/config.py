@@ -269,6 +269,7 @@ def build(cls: type[Any], data: Any, path: str = "", env: Mapping[str, str] | No
 
 
 def _validate(config: Config) -> None:
+    from digestbot.channels import check_setting
     from digestbot.labels import labels_for
     from digestbot.schedule import parse_schedule
     from digestbot.topics import parse_topic
@@ -282,8 +283,10 @@ def _validate(config: Config) -> None:
         if (ch.platform, ch.id) in seen:
             raise ConfigError(f"{where}: channel {ch.platform}:{ch.id} is listed twice")
         seen.add((ch.platform, ch.id))
-        if not 1 <= ch.top <= 100:
-            raise ConfigError(f"{where}.top: must be between 1 and 100, got {ch.top}")
+        try:
+            check_setting("top", ch.top)
+        except CommandError as exc:
+            raise ConfigError(f"{where}.top: {exc}") from None
         parse_schedule(ch.time, ch.timezone, list(ch.weekdays), where=where)
         for j, topic in enumerate(ch.topics):
             try:

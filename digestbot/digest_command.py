@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
 
+from digestbot.channels import check_setting
 from digestbot.config import Config
 from digestbot.errors import CommandError, ConfigError
 from digestbot.schedule import parse_schedule
@@ -37,9 +38,6 @@ if TYPE_CHECKING:
     from digestbot.store import Store
 
 log = logging.getLogger(__name__)
-
-MAX_TOP = 100
-"""Same bound as the config file's ``channels[].top``."""
 
 MAX_CHANNEL_TOPICS = 10
 """Most topic filters one channel may have: a digest filter, not a subscription list."""
@@ -135,9 +133,11 @@ def parse_digest_text(text: str, *, max_topic_length: int = 100) -> DigestReques
             raise CommandError(f"Bad weekdays: {_config_message(exc)}") from None
         return DigestRequest(action="set", settings={"weekdays": [d[:3] for d in days]})
     if action == "top":
-        if not re.fullmatch(r"\d{1,3}", arg) or not 1 <= int(arg) <= MAX_TOP:
-            raise CommandError(f"top must be a whole number from 1 to {MAX_TOP}, got {arg[:20]!r}.")
-        return DigestRequest(action="set", settings={"top": int(arg)})
+        try:
+            top = check_setting("top", int(arg) if re.fullmatch(r"\d{1,3}", arg) else arg[:20])
+        except CommandError as exc:
+            raise CommandError(f"top {exc}.") from None
+        return DigestRequest(action="set", settings={"top": top})
     if action == "topics":
         if arg.lower() in _CLEAR:
             return DigestRequest(action="set", settings={"topics": []})
@@ -175,8 +175,13 @@ async def digest_command(
     user_is_admin: bool,
     text: str,
     engine: DigestPoster | None = None,
+    on_change: Callable[[], None] | None = None,
 ) -> str:
-    """Run ``/digest <text>`` for ``channel`` and return the reply; raise CommandError for every refusal."""
+    """Run ``/digest <text>`` for ``channel`` and return the reply; raise CommandError for every refusal.
+
+    ``on_change`` is called once a channel's settings were stored (the running scheduler's
+    ``wake``, so a new time or an ``off`` takes effect at once instead of at its next wake-up).
+    """
     request = parse_digest_text(text, max_topic_length=config.subscriptions.max_topic_length)
     if request.action == "help":
         return USAGE
@@ -192,6 +197,8 @@ async def digest_command(
             platform=platform, channel_id=channel, workspace=workspace, reason="turned off with /digest off"
         )
         log.info("digest turned off for %s:%s", platform, channel)
+        if on_change is not None:
+            on_change()
         return "Daily digest turned off for this channel." if was_on else "The daily digest was already off here."
     if request.action in ("on", "set"):
         await store.set_channel_settings(
@@ -199,6 +206,8 @@ async def digest_command(
         )
         found = await _find_channel(store, config, platform, channel)
         log.info("digest settings for %s:%s changed: %s", platform, channel, request.settings)
+        if on_change is not None:
+            on_change()
         return describe_channel(found) if found is not None else "Saved."
     # request.action == "now"
     if engine is None:

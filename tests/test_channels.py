@@ -60,3 +60,25 @@ async def test_bad_settings_are_command_errors_and_store_nothing(store, settings
     with pytest.raises(CommandError, match=message):
         await store.set_channel_settings(platform="discord", channel_id="D9", settings=settings)
     assert await store.channel_rows() == []
+
+
+@pytest.mark.parametrize("top", [0, 101])
+async def test_top_is_one_rule_in_the_same_words_for_config_digest_and_store(store, tmp_path, top):
+    # One check (channels.check_setting) and one range (TOP_MIN..TOP_MAX) behind all three entry ways.
+    from digestbot.channels import TOP_MAX, TOP_MIN
+    from digestbot.config import load_config
+    from digestbot.digest_command import parse_digest_text
+    from digestbot.errors import ConfigError
+
+    rule = f"must be between {TOP_MIN} and {TOP_MAX}, got {top}"
+    path = tmp_path / "c.yaml"
+    path.write_text(f"channels:\n  - {{platform: slack, id: C1, top: {top}}}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as from_config:
+        load_config(path, env={})
+    with pytest.raises(CommandError) as from_chat:
+        parse_digest_text(f"top {top}")
+    with pytest.raises(CommandError) as from_store:
+        await store.set_channel_settings(platform="slack", channel_id="C1", settings={"top": top})
+    assert str(from_config.value).endswith(f"channels[0].top: {rule}")
+    assert str(from_chat.value) == f"top {rule}."
+    assert str(from_store.value) == f"top {rule}"

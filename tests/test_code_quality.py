@@ -38,3 +38,18 @@ def test_core_never_imports_a_platform() -> None:
     for path in (ROOT / "digestbot").rglob("*.py"):
         found = PLATFORM_IMPORT.search(path.read_text(encoding="utf-8"))
         assert found is None, f"{path.relative_to(ROOT)} imports a platform library: {found and found.group()}"
+
+
+def test_layer_contracts_hold() -> None:
+    # import-linter checks the contracts in pyproject.toml ([tool.importlinter]) over the whole import
+    # graph, indirect imports and imports inside functions included: the core never imports adapters/
+    # or a platform library, and adapters never import the command line.
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("lint-imports")), "--no-cache"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,7 +1,8 @@
 """One GET with retries, shared by the API sources: backoff with jitter, ``Retry-After``, clear errors.
 
-Retried: HTTP 5xx, HTTP 429 (waiting what ``Retry-After`` asks), connection errors, timeouts.
-Not retried: any other 4xx (the request itself is wrong; asking again cannot help).
+Retried: HTTP 5xx and 408, HTTP 429 (waiting what ``Retry-After`` asks), connection errors, timeouts.
+Not retried: any other 4xx (the request itself is wrong; asking again cannot help). The rules are
+:mod:`digestbot.http_status`'s, shared with the platform adapters.
 Every failure ends as one :class:`SourceError` whose message names the URL. A body is read in
 chunks and refused past ``max_bytes`` (default :data:`MAX_BODY_BYTES`), before any parsing.
 """
@@ -9,12 +10,10 @@ chunks and refused past ``max_bytes`` (default :data:`MAX_BODY_BYTES`), before a
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
 from urllib.parse import urlencode
@@ -23,6 +22,7 @@ import aiohttp
 from yarl import URL
 
 from digestbot.errors import SourceError
+from digestbot.http_status import classify_status, parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -56,24 +56,6 @@ class RetryPolicy:
 def build_url(base: str, path: str, params: Mapping[str, str | int]) -> str:
     """Return ``base + path + ?query`` with the query encoded once, the way it is sent and reported."""
     return f"{base.rstrip('/')}{path}?{urlencode(params)}"
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Return the seconds a ``Retry-After`` header asks for (delta-seconds or HTTP-date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def snippet(body: bytes | str) -> str:
@@ -186,13 +168,14 @@ async def _attempt(
         raise _Retryable(f"connection failed ({err.__class__.__name__}: {err})") from None
     except aiohttp.ClientError as err:
         raise SourceError(f"GET {url}: {err.__class__.__name__}: {err}") from None
-    if status == 429:
+    if 200 <= status < 300:
+        return Response(url=url, status=status, content_type=content_type, body=body)
+    kind = classify_status(status)
+    if kind == "rate_limited":
         raise _Retryable("HTTP 429 Too Many Requests", parse_retry_after(retry_after))
-    if status >= 500:
+    if kind == "transient":
         raise _Retryable(f"HTTP {status}", parse_retry_after(retry_after) if status == 503 else None)
-    if status >= 400 or status < 200:
-        raise SourceError(f"GET {url}: HTTP {status}: {snippet(body) or '(empty body)'}")
-    return Response(url=url, status=status, content_type=content_type, body=body)
+    raise SourceError(f"GET {url}: HTTP {status}: {snippet(body) or '(empty body)'}")
 
 
 class SessionClient:

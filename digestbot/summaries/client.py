@@ -15,18 +15,18 @@ The key is never logged nor put in an error: messages name the status, never the
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import openai
 
 from digestbot.config import SummariesConfig
 from digestbot.errors import ConfigError
+from digestbot.http_status import parse_retry_after
 from digestbot.records import Paper
 from digestbot.summaries.prompt import (
     JSON_SCHEMA,
@@ -71,20 +71,7 @@ def retry_after(exc: openai.APIStatusError, now: datetime | None = None) -> floa
             return max(0.0, float(ms) / 1000)
         except ValueError:
             pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    return parse_retry_after(headers.get("retry-after"), now=now)
 
 
 class ModelClient:

@@ -142,3 +142,14 @@ def test_escape_markdown_leaves_plain_words_alone() -> None:
     assert escape_markdown("# not a heading\n- not a list\n1. not a list") == (
         "\\# not a heading\n\\- not a list\n1\\. not a list"
     )
+
+
+def test_embed_size_is_counted_in_one_place_for_the_renderer_and_the_marker() -> None:
+    # discord_commands.marked_body decides where the footer tag fits with the renderer's own count.
+    import adapters.discord_commands as commands
+    from adapters.discord_render import embed_size, embeds_size
+
+    embed = {"title": "ab", "description": "cde", "footer": {"text": "f"}, "fields": [{"name": "g"}]}
+    assert embed_size(embed) == 7
+    assert embeds_size([embed, embed]) == 14
+    assert commands.embeds_size is embeds_size

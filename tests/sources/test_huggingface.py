@@ -324,6 +324,15 @@ async def test_5xx_then_success_retries_with_exponential_backoff(server, session
     assert sleep.waits == [0.75, 1.5, 3.0]
 
 
+async def test_408_request_timeout_is_retried_like_5xx(server, session) -> None:
+    # One classification (digestbot.http_status) for sources and adapters: a 408 may work next time.
+    sleep = FakeSleep()
+    server.script("/api/daily_papers", Reply(status=408))
+    papers = await client(server, session, sleep=sleep).fetch_day(date(2024, 10, 11))
+    assert len(papers) == 7
+    assert len(server.requests) == 2
+
+
 async def test_jitter_spreads_waits_within_half_to_full_base(server, session) -> None:
     sleep = FakeSleep()
     server.script("/api/daily_papers", Reply(status=500), Reply(status=500))

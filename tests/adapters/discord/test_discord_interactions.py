@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from adapters.discord_commands import share_custom_id
+from digestbot.dispatch import NOT_IN_ARCHIVE, SORRY
 from digestbot.store import Store
 from tests.adapters.discord.conftest import ADMIN_ID, MANAGE_GUILD, MEMBER_ID, Harness, make_config
 from tests.fakes.discord_limits import find_violations
@@ -68,7 +69,7 @@ async def test_share_button_after_the_paper_left_the_archive_answers_privately(
     for table in ("digest_entries", "papers"):
         await harness.client.store.db.execute(f"DELETE FROM {table} WHERE arxiv_id = '2410.05265'")
     text = private_text(await harness.click(share_custom_id("2410.05265"), original))
-    assert "No paper found" in text
+    assert text == NOT_IN_ARCHIVE  # the core's words, the same on Slack
     assert fake.messages(harness.channel_id) == []
 
 
@@ -102,14 +103,15 @@ async def test_slow_paper_lookup_is_deferred(harness: Harness, monkeypatch: pyte
     import asyncio
 
     import adapters.discord_bot as bot
+    import digestbot.dispatch
 
-    real = bot.answer_paper
+    real = digestbot.dispatch.answer_paper
 
     async def slow(*args: Any, **kwargs: Any) -> Any:
         await asyncio.sleep(0.3)
         return await real(*args, **kwargs)
 
-    monkeypatch.setattr(bot, "answer_paper", slow)
+    monkeypatch.setattr(digestbot.dispatch, "answer_paper", slow)
     monkeypatch.setattr(bot, "DEFER_AFTER", 0.05)
     deferred, followup = await harness.command("paper", [opt("query", "2410.05265")], replies=2)
     assert deferred.body["type"] == DEFERRED and deferred.body["data"]["flags"] & EPHEMERAL
@@ -248,10 +250,10 @@ async def test_timezone_autocomplete(harness: Harness) -> None:
 
 
 async def test_an_unexpected_error_gets_a_private_apology(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
-    import adapters.discord_bot as bot
+    import digestbot.commands
 
     async def broken(*args: Any, **kwargs: Any) -> str:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(bot.core_commands, "list_topics", broken)
-    assert "something went wrong" in private_text(await harness.command("subscriptions"))
+    monkeypatch.setattr(digestbot.commands, "list_topics", broken)
+    assert private_text(await harness.command("subscriptions")) == SORRY

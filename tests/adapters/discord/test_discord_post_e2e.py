@@ -38,7 +38,7 @@ async def test_engine_posts_once_in_order_with_threads_and_skips_closed_dms(
     config = make_config(fake, *channels, threads=True)
 
     async def run() -> object:
-        adapter = create_adapter(config, seeded_store)
+        adapter = create_adapter(config)
         await adapter.start()
         try:
             return await DeliveryEngine(
@@ -133,7 +133,7 @@ async def test_digest_now_posts_in_the_channel_through_the_engine(
     from tests.adapters.discord.conftest import MANAGE_GUILD
 
     config = make_config(fake)
-    adapter = create_adapter(config, seeded_store)
+    adapter = create_adapter(config)
     await adapter.start()
     try:
         engine = DeliveryEngine(seeded_store, {"discord": adapter}, config)
@@ -158,7 +158,7 @@ async def test_a_revoked_token_stops_discord_and_disables_no_channel(fake: FakeD
 
     channels = [fake.add_channel(name="papers-a"), fake.add_channel(name="papers-b")]
     config = make_config(fake, *channels)
-    adapter = create_adapter(config, seeded_store)
+    adapter = create_adapter(config)
     await adapter.start()
     fake.token = "rotated"  # the operator rotated the token after the run logged in
     engine = DeliveryEngine(seeded_store, {"discord": adapter}, config, sleep=lambda _: asyncio.sleep(0))
@@ -179,7 +179,7 @@ async def test_crash_recovery_finds_a_post_buried_under_a_busy_channel(fake: Fak
 
     channel = fake.add_channel(name="busy")
     config = make_config(fake, channel)
-    adapter = create_adapter(config, seeded_store)
+    adapter = create_adapter(config)
     await adapter.start()
     try:
         engine = DeliveryEngine(seeded_store, {"discord": adapter}, config, sleep=lambda _: asyncio.sleep(0))

@@ -15,9 +15,9 @@ from adapters.slack_commands import (
     parse_share,
     parse_slash,
     public_replies,
-    retry_after_of,
     text_reply,
 )
+from digestbot.http_status import retry_after_of
 from tests.fakes.slack_limits import check_message
 
 

@@ -120,7 +120,7 @@ async def test_digest_refuses_non_admins(bot: SlackBot) -> None:
         ("frobnicate", "Unknown /digest sub-command"),
         ("tz Asia/Seol", "did you mean Asia/Seoul"),
         ("time 24:30", "Bad time"),
-        ("top 500", "from 1 to 100"),
+        ("top 500", "between 1 and 100"),
         ("topics " + "y" * 400, "too long"),
         ("", "Usage: /digest"),
     ],
