@@ -28,7 +28,7 @@ TABLE: list[Row] = [
         "subscribe",
         "Diffusion",
         False,
-        "Subscribed to diffusion: you will get a direct message when a day's papers match it.",
+        "Subscribed to Diffusion: you will get a direct message when a day's papers match it.",
     ),
     Row("unsubscribe", "diffusion", False, "You do not follow diffusion."),
     Row("subscribe", '"open', False, 'Topic has an unbalanced quote: close every "phrase" with a second ".'),
