@@ -358,6 +358,7 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
         scheduler = Scheduler(engine, clock)
         try:
             await _start(adapters)
+            engine.subscriptions.start()  # index every subscription now, off the event loop
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):

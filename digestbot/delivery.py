@@ -45,6 +45,7 @@ from digestbot.ports import Adapter, Target
 from digestbot.records import Digest, Paper
 from digestbot.schedule import default_digest_date, is_weekend, nominal_list_date
 from digestbot.store.sqlite import Store
+from digestbot.subscription_index import SubscriptionIndex
 
 log = logging.getLogger(__name__)
 
@@ -158,13 +159,15 @@ def backoff_delay(attempt: int, retry_after: float | None, rng: random.Random) -
 
 
 class _Matches:
-    """The run's one topic index and its per-day results (channel filters and subscribers alike)."""
+    """One run's matches: channel topic filters (a small index built here) and the process's subscribers."""
 
-    def __init__(self, pairs: Sequence[tuple[Any, Any]]) -> None:
+    def __init__(self, pairs: Sequence[tuple[Any, Any]], subscriptions: SubscriptionIndex) -> None:
         from digestbot.matching import TopicIndex
 
         self._index: Any = TopicIndex(pairs)
-        self._by_day: dict[date, dict[Any, list[tuple[Paper, Any]]]] = {}
+        self._subscriptions = subscriptions
+        self._by_day: dict[date, Mapping[Any, list[tuple[Paper, Any]]]] = {}
+        self._subscribers_by_day: dict[date, Mapping[UserKey, list[tuple[Paper, Any]]]] = {}
         self._payloads: dict[tuple[str, Hashable], list[Any]] = {}
 
     def payloads(self, adapter: Adapter, signature: Hashable, build: Callable[[], Message]) -> list[Any]:
@@ -178,10 +181,17 @@ class _Matches:
             self._payloads[key] = adapter.render(build())
         return self._payloads[key]
 
-    def for_day(self, digest: Digest) -> dict[Any, list[tuple[Paper, Any]]]:
+    def for_day(self, digest: Digest) -> Mapping[Any, list[tuple[Paper, Any]]]:
+        """Return the channel filters' matches in ``digest``."""
         if digest.date not in self._by_day:
             self._by_day[digest.date] = self._index.match_all(digest.papers)
         return self._by_day[digest.date]
+
+    async def subscribers_for_day(self, digest: Digest) -> Mapping[UserKey, list[tuple[Paper, Any]]]:
+        """Return every subscriber's matches in ``digest``, matched off the event loop; lists built on lookup."""
+        if digest.date not in self._subscribers_by_day:
+            self._subscribers_by_day[digest.date] = await self._subscriptions.match(digest.papers)
+        return self._subscribers_by_day[digest.date]
 
 
 class DeliveryEngine:
@@ -210,9 +220,11 @@ class DeliveryEngine:
         self._rng = rng or random.Random()
         self._pacers = {p: Pacer() for p in self.adapters}
         self._limits = {p: asyncio.Semaphore(max(1, config.delivery.concurrency)) for p in self.adapters}
+        self.subscriptions = SubscriptionIndex(store, max_topic_length=config.subscriptions.max_topic_length)
 
     async def close(self) -> None:
         """Finish outbox writes and release the outbox's connection (adapters are the caller's)."""
+        await self.subscriptions.close()
         await self.outbox.close()
 
     # -- public API ------------------------------------------------------------------------------
@@ -381,21 +393,23 @@ class DeliveryEngine:
         """Run per-target work concurrently; one target's bug is logged, never stops the others."""
         # Targets in flight at once: enough to keep every send slot busy while others plan and
         # commit, few enough that planning, sending and marking overlap instead of running as
-        # three huge batches one after another.
-        in_flight = asyncio.Semaphore(PIPELINE_FACTOR * max(1, self.config.delivery.concurrency))
+        # three huge batches one after another. A fixed pool of workers takes the coroutines one
+        # by one, so a run with a million DMs creates a few dozen tasks, not a million.
+        pending = iter(coros)
 
-        async def guarded(coro: Awaitable[None]) -> None:
-            try:
-                async with in_flight:
+        async def worker() -> None:
+            for coro in pending:
+                try:
                     await coro
-            except Exception:
-                log.exception("delivery task failed")
+                except Exception:
+                    log.exception("delivery task failed")
 
         async with asyncio.TaskGroup() as group:
-            for i, coro in enumerate(coros):
-                group.create_task(guarded(coro), name=f"delivery-{i}")
+            for i in range(PIPELINE_FACTOR * max(1, self.config.delivery.concurrency)):
+                group.create_task(worker(), name=f"delivery-{i}")
 
     async def _build_matches(self, channels: Sequence[Channel], *, platforms: set[str]) -> _Matches:
+        """Index ``channels``' topic filters; subscribers come from the process's :class:`SubscriptionIndex`."""
         from digestbot.topics import parse_topic
 
         max_length = self.config.subscriptions.max_topic_length
@@ -403,15 +417,7 @@ class DeliveryEngine:
         for c in channels:
             for raw in c.topics:
                 pairs.append((("channel", c.platform, c.id), parse_topic(raw, max_length=max(max_length, len(raw)))))
-        for platform in sorted(platforms):
-            for p, workspace, user, topic in await self.store.all_subscriptions(platform=platform):
-                try:
-                    parsed = parse_topic(topic, max_length=max(max_length, len(topic)))
-                except CommandError as exc:
-                    log.warning("ignoring stored topic %r of %s:%s: %s", topic, p, user, exc)
-                    continue
-                pairs.append(((p, workspace, user), parsed))
-        return _Matches(pairs)
+        return _Matches(pairs, self.subscriptions)
 
     async def _post_channel_digest(
         self, channel: Channel, digest: Digest, matches: _Matches, tally: _Tally, *, dry_run: bool = False
@@ -467,18 +473,16 @@ class DeliveryEngine:
         workspace: str,
         dry_run: bool = False,
     ) -> None:
-        by_user: dict[UserKey, list[tuple[Paper, list[str]]]] = {}
-        for key, pairs in matches.for_day(digest).items():
-            if key[0] == "channel" or key[0] != platform or (workspace and key[1] != workspace):
-                continue
-            grouped: dict[int, tuple[Paper, list[str]]] = {}
-            for paper, topic in pairs:
-                grouped.setdefault(id(paper), (paper, []))[1].append(topic.canonical)
-            by_user[key] = list(grouped.values())
-        if not by_user:
-            return
+        subscribers = await matches.subscribers_for_day(digest)
+        # Who gets a DM is known at once; each one's list is built as their DM is sent, so a
+        # million subscribers never mean a million lists built on the event loop at once.
+        users = (k for k in subscribers if k[0] == platform and (not workspace or k[1] == workspace))
 
-        async def one(user: UserKey, found: list[tuple[Paper, list[str]]]) -> None:
+        async def one(user: UserKey) -> None:
+            grouped: dict[int, tuple[Paper, list[str]]] = {}
+            for paper, topic in subscribers[user]:
+                grouped.setdefault(id(paper), (paper, []))[1].append(topic.canonical)
+            found = list(grouped.values())
             target = Target(platform=user[0], kind="user", id=user[2], workspace=user[1])
             signature = ("matches", digest.date, tuple((p.arxiv_id, tuple(t)) for p, t in found))
             payloads = matches.payloads(
@@ -495,7 +499,7 @@ class DeliveryEngine:
                 dry_run=dry_run,
             )
 
-        await self._gather(one(u, f) for u, f in sorted(by_user.items()))
+        await self._gather(one(u) for u in users)
 
     # -- sending ---------------------------------------------------------------------------------
 

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import reduce
@@ -222,72 +222,109 @@ def _compile(topic: Topic) -> tuple[tuple[str, ...], _Check | None]:
 
 
 class TopicIndex(Generic[K]):
-    """Every subscription of a run, indexed so that a batch of papers is matched per distinct topic."""
+    """Every subscription of a process, indexed so that a batch of papers is matched per distinct topic.
+
+    The index is built once and then kept current with :meth:`add` and :meth:`remove` (a
+    subscribe or unsubscribe costs a few dict operations, never a rebuild). It is not locked:
+    change it from one thread at a time, and not while :meth:`match_all` runs in another.
+    """
 
     def __init__(
         self,
-        subscriptions: Iterable[tuple[K, Topic]],
+        subscriptions: Iterable[tuple[K, Topic]] = (),
         *,
         word_frequency: Mapping[str, int] | None = None,
     ) -> None:
         """Index ``(subscriber, topic)`` pairs; ``word_frequency`` (lower = rarer) picks anchors if given."""
-        ids: dict[Topic, int] = {}
+        self._tid: dict[Topic, int] = {}
         self._topics: list[Topic] = []
         # Subscribers are numbered: small ints hash and collect much faster than, say, tuples.
         self._sid: dict[K, int] = {}
         self._keys: list[K] = []
-        self._subscribers: list[list[int]] = []  # topic id -> subscriber numbers
+        self._subscribers: list[dict[int, None]] = []  # topic id -> subscriber numbers (ordered set)
         self._topics_of: list[list[int]] = []  # subscriber number -> topic ids, as subscribed
-        for key, topic in subscriptions:
-            tid = ids.get(topic)
-            if tid is None:
-                tid = ids[topic] = len(self._topics)
-                self._topics.append(topic)
-                self._subscribers.append([])
-            sid = self._sid.get(key)
-            if sid is None:
-                sid = self._sid[key] = len(self._keys)
-                self._keys.append(key)
-                self._topics_of.append([tid])
-            elif tid in self._topics_of[sid]:
-                continue  # the same subscription twice counts once
-            else:
-                self._topics_of[sid].append(tid)
-            self._subscribers[tid].append(sid)
-
-        if word_frequency is None:
-            used_by = Counter(w for topic in self._topics for w in {w for t in topic.include for w in t})
-        else:
-            used_by = Counter(word_frequency)
-
+        self._anchor: list[str | None] = []  # topic id -> its anchor word while it has subscribers
         # anchor word -> ids of the topics that are just that word (its bitset is their answer)
-        self._plain: dict[str, list[int]] = defaultdict(list)
-        # anchor word -> (topic id, its words, what else to test) for every other topic
-        self._checked: dict[str, list[tuple[int, tuple[str, ...], _Check | None]]] = defaultdict(list)
-        for tid, topic in enumerate(self._topics):
-            words = {w for term in topic.include for w in term}
-            anchor = min(words, key=lambda w: (used_by[w], -len(w), w))
-            if not topic.exclude and topic.include == ((anchor,),):
-                self._plain[anchor].append(tid)
-            else:
-                self._checked[anchor].append((tid, *_compile(topic)))
-        self._plain = dict(self._plain)
-        self._checked = dict(self._checked)
-        # Rank of each topic's canonical text, to order one paper's topics within a result.
-        self._rank = [0] * len(self._topics)
-        for r, tid in enumerate(sorted(range(len(self._topics)), key=lambda t: self._topics[t].canonical)):
-            self._rank[tid] = r
-        log.debug(
-            "indexed %d topics (%d subscribers) under %d anchor words",
-            len(self._topics),
-            len(self._keys),
-            len(self._plain.keys() | self._checked.keys()),
-        )
+        self._plain: dict[str, dict[int, None]] = {}
+        # anchor word -> topic id -> (its words, what else to test) for every other topic
+        self._checked: dict[str, dict[int, tuple[tuple[str, ...], _Check | None]]] = {}
+        self._fixed_frequency = word_frequency is not None
+        self._used_by: Counter[str] = Counter(word_frequency or {})
+        pairs = subscriptions if isinstance(subscriptions, list) else list(subscriptions)
+        if word_frequency is None:
+            # Anchors are best chosen knowing every topic: count the words of all of them first.
+            distinct = {topic for _, topic in pairs}
+            self._used_by.update(w for topic in distinct for w in _words_of(topic))
+            self._fixed_frequency = True  # counted already; add() must not count these twice
+            for key, topic in pairs:
+                self.add(key, topic)
+            self._fixed_frequency = False
+        else:
+            for key, topic in pairs:
+                self.add(key, topic)
+        log.debug("indexed %d topics (%d subscribers)", len(self._topics), len(self._keys))
 
     @property
     def topic_count(self) -> int:
-        """Number of distinct topics indexed (identical subscriptions are stored once)."""
-        return len(self._topics)
+        """Number of distinct topics with a subscriber (identical subscriptions are stored once)."""
+        return sum(1 for anchor in self._anchor if anchor is not None)
+
+    def __len__(self) -> int:
+        """Return the number of (subscriber, topic) subscriptions indexed."""
+        return sum(map(len, self._topics_of))
+
+    def add(self, key: K, topic: Topic) -> bool:
+        """Subscribe ``key`` to ``topic``; False if it already was (the same subscription counts once)."""
+        tid = self._tid.get(topic)
+        if tid is None:
+            tid = self._tid[topic] = len(self._topics)
+            self._topics.append(topic)
+            self._subscribers.append({})
+            self._anchor.append(None)
+            if not self._fixed_frequency:
+                self._used_by.update(_words_of(topic))
+        sid = self._sid.get(key)
+        if sid is None:
+            sid = self._sid[key] = len(self._keys)
+            self._keys.append(key)
+            self._topics_of.append([])
+        subscribers = self._subscribers[tid]
+        if sid in subscribers:
+            return False
+        subscribers[sid] = None
+        self._topics_of[sid].append(tid)
+        if self._anchor[tid] is None:
+            self._file(tid, topic)
+        return True
+
+    def remove(self, key: K, topic: Topic) -> bool:
+        """Unsubscribe ``key`` from ``topic``; False if it was not subscribed."""
+        tid, sid = self._tid.get(topic), self._sid.get(key)
+        if tid is None or sid is None or sid not in self._subscribers[tid]:
+            return False
+        del self._subscribers[tid][sid]
+        self._topics_of[sid].remove(tid)
+        if not self._subscribers[tid]:
+            # Nobody follows it any more: stop evaluating it (its id stays, for a re-subscribe).
+            anchor = self._anchor[tid]
+            self._anchor[tid] = None
+            for group in (self._plain, self._checked):
+                members = group.get(anchor or "")
+                if members is not None and tid in members:
+                    del members[tid]
+                    if not members:
+                        del group[anchor or ""]
+        return True
+
+    def _file(self, tid: int, topic: Topic) -> None:
+        """File topic ``tid`` under its anchor: its included word used by the fewest topics."""
+        used_by = self._used_by
+        anchor = min(_words_of(topic), key=lambda w: (used_by[w], -len(w), w))
+        self._anchor[tid] = anchor
+        if not topic.exclude and topic.include == ((anchor,),):
+            self._plain.setdefault(anchor, {})[tid] = None
+        else:
+            self._checked.setdefault(anchor, {})[tid] = _compile(topic)
 
     def match(self, paper: Paper) -> dict[K, list[Topic]]:
         """Return, for each subscriber with a topic matching ``paper``, those topics."""
@@ -304,12 +341,12 @@ class TopicIndex(Generic[K]):
         batch = _Batch(papers)
         bits = batch.bits
         hits: dict[int, int] = {}  # topic id -> bitset of the papers it matches
-        for word, tids in self._plain.items():
-            if (found := bits.get(word)) is not None:
-                hits.update(dict.fromkeys(tids, found))
+        plain = self._plain
+        for word in plain.keys() & bits.keys():
+            hits.update(dict.fromkeys(plain[word], bits[word]))
         get, zeros, checked = bits.get, repeat(0), self._checked
         for word in checked.keys() & bits.keys():
-            for tid, words, check in checked[word]:
+            for tid, (words, check) in checked[word].items():
                 # AND of the words' bitsets, looped in C: most topics need nothing more.
                 found = reduce(and_, map(get, words, zeros))
                 if found and check is not None:
@@ -317,6 +354,10 @@ class TopicIndex(Generic[K]):
                 if found:
                     hits[tid] = found
         return TopicMatches(index=self, papers=papers, hits=hits)
+
+
+def _words_of(topic: Topic) -> set[str]:
+    return {w for term in topic.include for w in term}
 
 
 class TopicMatches(Mapping[K, list[tuple[Paper, Topic]]], Generic[K]):
@@ -327,6 +368,8 @@ class TopicMatches(Mapping[K, list[tuple[Paper, Topic]]], Generic[K]):
     subscriber's list is built when it is looked up, as a fresh list the caller may change:
     1,000 papers x 1,000,000 subscriptions can come to ~10^8 pairs, which take far longer to
     build than the matching itself, and a notifier needs one subscriber's list at a time.
+    A subscriber's topics are read from the index when the list is built, so an unsubscribe
+    that lands meanwhile is honoured.
     """
 
     def __init__(self, *, index: TopicIndex[K], papers: list[Paper], hits: dict[int, int]) -> None:
@@ -336,9 +379,7 @@ class TopicMatches(Mapping[K, list[tuple[Paper, Topic]]], Generic[K]):
         subscribers = index._subscribers
         # Subscriber numbers of every matching topic, collected in C.
         self._sids = set(chain.from_iterable(subscribers[tid] for tid in hits))
-        self._pairs_of: dict[int, list[tuple[Paper, Topic]]] = {}
-        self._codes_of: dict[int, list[int]] = {}
-        self._pair_of_code: dict[int, tuple[Paper, Topic]] = {}
+        self._indexes_of: dict[int, list[int]] = {}
 
     def __len__(self) -> int:
         return len(self._sids)
@@ -355,38 +396,33 @@ class TopicMatches(Mapping[K, list[tuple[Paper, Topic]]], Generic[K]):
         tids = self._matched_topics(key)
         if not tids:
             raise KeyError(key)
+        topics, papers = self._index._topics, self._papers
         if len(tids) == 1:
-            return self._pairs(tids[0]).copy()
-        # Several topics: interleave by paper, then topic. Sorting pairs with a Python key
-        # function took ~30 s for 45 M pairs; int codes (paper index, then topic rank) sort and
-        # map back in C instead.
+            topic = topics[tids[0]]
+            return [(papers[i], topic) for i in self._indexes(tids[0])]
+        # Several topics: interleave by paper, then topic (by canonical text). Int codes
+        # (paper index, then the topic's rank among this subscriber's) sort in C.
+        tids.sort(key=lambda t: topics[t].canonical)
+        width = len(tids)
         codes: list[int] = []
-        for tid in tids:
-            codes += self._codes(tid)
+        for rank, tid in enumerate(tids):
+            codes += [i * width + rank for i in self._indexes(tid)]
         codes.sort()
-        return list(map(self._pair_of_code.__getitem__, codes))
+        return [(papers[code // width], topics[tids[code % width]]) for code in codes]
 
     def topics_of(self, key: K) -> list[Topic]:
         """Return the topics of ``key`` that matched any paper, by canonical text, without building pairs."""
-        tids = self._matched_topics(key)
-        tids.sort(key=self._index._rank.__getitem__)
-        return [self._index._topics[tid] for tid in tids]
+        topics = self._index._topics
+        return sorted((topics[tid] for tid in self._matched_topics(key)), key=lambda t: t.canonical)
 
     def _matched_topics(self, key: K) -> list[int]:
         sid = self._index._sid.get(key)
-        if sid is None:
+        if sid is None or sid not in self._sids:
             return []
         return [tid for tid in self._index._topics_of[sid] if tid in self._hits]
 
-    def _pairs(self, tid: int) -> list[tuple[Paper, Topic]]:
-        if (pairs := self._pairs_of.get(tid)) is None:
-            topic, papers = self._index._topics[tid], self._papers
-            pairs = self._pairs_of[tid] = [(papers[i], topic) for i in _bit_indexes(self._hits[tid])]
-        return pairs
-
-    def _codes(self, tid: int) -> list[int]:
-        if (codes := self._codes_of.get(tid)) is None:
-            rank, width = self._index._rank[tid], len(self._index._topics)
-            codes = self._codes_of[tid] = [i * width + rank for i in _bit_indexes(self._hits[tid])]
-            self._pair_of_code.update(zip(codes, self._pairs(tid), strict=True))
-        return codes
+    def _indexes(self, tid: int) -> list[int]:
+        """Return the indexes of the papers topic ``tid`` matched (decoded once per topic)."""
+        if (found := self._indexes_of.get(tid)) is None:
+            found = self._indexes_of[tid] = list(_bit_indexes(self._hits[tid]))
+        return found

@@ -123,6 +123,18 @@ async def test_subscribers_get_one_dm_with_what_matched(store):
     assert (await engine.post_digest(DAY)).posted == 0
 
 
+async def test_subscriptions_changed_between_posts_are_seen_by_the_same_engine(store):
+    discord = FakeAdapter("discord")
+    await store.add_subscription(platform="discord", workspace="", user="u1", topic="diffusion", max_topics=5)
+    engine = engine_for(store, config(ch("c1")), discord)
+    await engine.post_digest(DAY, notify=False)  # the engine's index is loaded here
+    await store.add_subscription(platform="discord", workspace="", user="u2", topic="robot", max_topics=5)
+    await store.remove_subscription(platform="discord", workspace="", user="u1", topic="diffusion")
+    summary = await engine.notify_subscribers(DAY)
+    assert summary.posted == 1
+    assert [p.target.id for p in discord.posts if p.target.kind == "user"] == ["u2"]
+
+
 async def test_user_who_cannot_be_messaged_is_recorded_not_retried(store):
     discord = FakeAdapter("discord")
     await store.add_subscription(platform="discord", workspace="", user="u1", topic="robot", max_topics=5)

@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -32,6 +32,11 @@ _PAPER_COLUMNS = (
     " digest_date, source, extra"
 )
 
+
+SubscriptionRow = tuple[str, str, str, str]
+"""One subscription: platform, workspace, user id, topic (canonical text)."""
+SubscriptionChange = tuple[int, str, str, str, str, str]
+"""One logged change: position, ``+`` or ``-``, platform, workspace, user id, topic."""
 
 _CHUNK = 500  # ids per IN (...) lookup: well under SQLite's 999-parameter floor
 _INSERT = (
@@ -370,6 +375,49 @@ class Store:
             args = (platform,)
         async with self._db.execute(sql + " ORDER BY platform, workspace, user_id, created_at", args) as cur:
             return [(r[0], r[1], r[2], r[3]) for r in await cur.fetchall()]
+
+    def read_subscriptions(self, consume: Callable[[Iterator[SubscriptionRow]], None]) -> int:
+        """Stream every subscription to ``consume`` from one snapshot; return the change-log position it is at.
+
+        Blocking, on a connection of its own: call it from a worker thread (see
+        :mod:`digestbot.subscription_index`), so a million rows never hold up the event loop.
+        Changes after the returned position (:meth:`subscription_changes`) are not in the rows.
+        """
+        db = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            db.execute("PRAGMA busy_timeout=10000")
+            db.execute("BEGIN")  # one read snapshot (WAL): the rows and the position agree
+            (position,) = db.execute("SELECT coalesce(max(id), 0) FROM subscription_changes").fetchone()
+            consume(iter(db.execute("SELECT platform, workspace, user_id, topic FROM subscriptions")))
+            db.execute("COMMIT")
+        finally:
+            db.close()
+        return int(position)
+
+    async def subscription_changes(self, after: int, *, limit: int) -> tuple[bool, list[SubscriptionChange]]:
+        """Return whether the log still reaches back to ``after``, and up to ``limit`` changes made since.
+
+        A change is ``(position, op, platform, workspace, user, topic)`` with ``op`` ``+`` or ``-``.
+        When the log was pruned past ``after`` the caller must read every subscription again.
+        """
+        async with self._db.execute("SELECT min(id) FROM subscription_changes") as cur:
+            row = await cur.fetchone()
+        oldest = row[0] if row else None
+        if oldest is not None and oldest > after + 1:
+            return False, []
+        sql = (
+            "SELECT id, op, platform, workspace, user_id, topic FROM subscription_changes"
+            " WHERE id > ? ORDER BY id LIMIT ?"
+        )
+        async with self._db.execute(sql, (after, limit)) as cur:
+            return True, [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in await cur.fetchall()]
+
+    async def prune_subscription_changes(self, *, keep: int) -> None:
+        """Drop all but the newest ``keep`` logged changes (a process further behind reloads everything)."""
+        async with self.transaction() as db:
+            await db.execute(
+                "DELETE FROM subscription_changes WHERE id <= (SELECT max(id) FROM subscription_changes) - ?", (keep,)
+            )
 
     # -- channels (chat-configured) -------------------------------------------------------------
 
