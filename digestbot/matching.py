@@ -248,20 +248,19 @@ class TopicIndex(Generic[K]):
         self._plain: dict[str, dict[int, None]] = {}
         # anchor word -> topic id -> (its words, what else to test) for every other topic
         self._checked: dict[str, dict[int, tuple[tuple[str, ...], _Check | None]]] = {}
-        self._fixed_frequency = word_frequency is not None
-        self._used_by: Counter[str] = Counter(word_frequency or {})
-        pairs = subscriptions if isinstance(subscriptions, list) else list(subscriptions)
+        # How many indexed topics use each word (anchors go to the least used), unless the
+        # caller knows better (``word_frequency``, kept by reference: it may fill in later).
+        own: Counter[str] = Counter()
+        self._frequency: Mapping[str, int] = word_frequency if word_frequency is not None else own
+        self._counts: Counter[str] | None = None  # ours, once built: a new topic's words are counted as it comes
+        pairs = list(subscriptions)
         if word_frequency is None:
             # Anchors are best chosen knowing every topic: count the words of all of them first.
-            distinct = {topic for _, topic in pairs}
-            self._used_by.update(w for topic in distinct for w in _words_of(topic))
-            self._fixed_frequency = True  # counted already; add() must not count these twice
-            for key, topic in pairs:
-                self.add(key, topic)
-            self._fixed_frequency = False
-        else:
-            for key, topic in pairs:
-                self.add(key, topic)
+            own.update(w for topic in {t for _, t in pairs} for w in _words_of(topic))
+        for key, topic in pairs:
+            self.add(key, topic)
+        if word_frequency is None:
+            self._counts = own
         log.debug("indexed %d topics (%d subscribers)", len(self._topics), len(self._keys))
 
     @property
@@ -281,8 +280,8 @@ class TopicIndex(Generic[K]):
             self._topics.append(topic)
             self._subscribers.append({})
             self._anchor.append(None)
-            if not self._fixed_frequency:
-                self._used_by.update(_words_of(topic))
+            if self._counts is not None:
+                self._counts.update(_words_of(topic))
         sid = self._sid.get(key)
         if sid is None:
             sid = self._sid[key] = len(self._keys)
@@ -318,8 +317,8 @@ class TopicIndex(Generic[K]):
 
     def _file(self, tid: int, topic: Topic) -> None:
         """File topic ``tid`` under its anchor: its included word used by the fewest topics."""
-        used_by = self._used_by
-        anchor = min(_words_of(topic), key=lambda w: (used_by[w], -len(w), w))
+        used_by = self._frequency.get
+        anchor = min(_words_of(topic), key=lambda w: (used_by(w, 0), -len(w), w))
         self._anchor[tid] = anchor
         if not topic.exclude and topic.include == ((anchor,),):
             self._plain.setdefault(anchor, {})[tid] = None

@@ -18,14 +18,20 @@ missed the platforms' 3-second deadline. Here:
 
 The thread holds the GIL while it runs Python code, but CPython hands it back to the loop every
 ``sys.getswitchinterval()`` (5 ms), so the loop keeps answering (``python -m bench.stall``
-measures it). Refreshes and matches are serialised by one lock, so the index never changes
-while the thread reads it.
+measures it). What does not hand it back is the cycle collector: a full collection walks every
+container in the process in one go, so the load pauses automatic collection and then freezes
+the index (:func:`gc.freeze`) out of later ones. Refreshes and matches are serialised by one
+lock, so the index never changes while the thread reads it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import logging
+import threading
+from collections import Counter
 from collections.abc import Coroutine, Iterator, Sequence
 from typing import Any
 
@@ -36,6 +42,8 @@ from digestbot.store.sqlite import Store, SubscriptionRow
 from digestbot.topics import Topic, parse_topic
 
 log = logging.getLogger(__name__)
+
+_pause_lock = threading.Lock()
 
 SubscriberKey = tuple[str, str, str]
 """Who subscribed: platform, workspace, user id."""
@@ -132,31 +140,37 @@ class SubscriptionIndex:
         started = loop.time()
         index, position = await asyncio.to_thread(self._load)
         self._index, self._position = index, position
-        log.info(
-            "indexed %d subscriptions (%d distinct topics) in %.1f s",
-            len(index),
-            index.topic_count,
-            loop.time() - started,
-        )
-        await self._store.prune_subscription_changes(keep=KEEP_CHANGES)
+        log.info("indexed every subscription in %.1f s", loop.time() - started)
         return index
 
     def _load(self) -> tuple[TopicIndex[SubscriberKey], int]:
         """Build a fresh index from one snapshot of the subscriptions (runs in the worker thread)."""
-        pairs: list[tuple[SubscriberKey, Topic]] = []
+        used_by: Counter[str] = Counter()
+        index: TopicIndex[SubscriberKey] = TopicIndex(word_frequency=used_by)
 
-        def consume(rows: Iterator[SubscriptionRow]) -> None:
+        def count(texts: Iterator[str]) -> None:
+            # Each distinct topic parsed once, and its words counted: anchors are best chosen
+            # knowing every topic (see digestbot.matching), before the first one is filed.
+            for text in texts:
+                if (topic := self._parse(text, None)) is not None:
+                    used_by.update({w for term in topic.include for w in term})
+
+        def add(rows: Iterator[SubscriptionRow]) -> None:
             same: dict[str, str] = {}  # one string object per platform and workspace, not one per row
             for platform, workspace, user, text in rows:
-                key = (same.setdefault(platform, platform), same.setdefault(workspace, workspace), user)
-                topic = self._parse(text, key)
-                if topic is not None:
-                    pairs.append((key, topic))
+                if (topic := self._parsed.get(text)) is not None:
+                    index.add((same.setdefault(platform, platform), same.setdefault(workspace, workspace), user), topic)
 
-        position = self._store.read_subscriptions(consume)
-        return TopicIndex(pairs), position
+        with _collector_paused():
+            position = self._store.read_subscriptions(count, add, keep_changes=KEEP_CHANGES)
+            # The index is a few hundred thousand long-lived containers. Left to the cycle
+            # collector, every full collection would walk them all (0.2-0.4 s at 100,000
+            # subscriptions), holding the GIL and so stalling the event loop; frozen, they are
+            # skipped (they are freed by reference counting when a reload replaces them).
+            gc.freeze()
+        return index, position
 
-    def _parse(self, text: str, who: SubscriberKey) -> Topic | None:
+    def _parse(self, text: str, who: SubscriberKey | None) -> Topic | None:
         """Parse a stored topic once per process; a topic that no longer parses is logged and skipped."""
         if text in self._parsed:
             return self._parsed[text]
@@ -164,7 +178,21 @@ class SubscriptionIndex:
             # Stored before a lower limit was configured: still honoured.
             topic: Topic | None = parse_topic(text, max_length=max(self._max_length, len(text)))
         except CommandError as exc:
-            log.warning("ignoring stored topic %r (first seen for %s:%s): %s", text, who[0], who[2], exc)
+            where = f" (of {who[0]}:{who[2]})" if who else ""
+            log.warning("ignoring stored topic %r%s: %s", text, where, exc)
             topic = None
         self._parsed[text] = topic
         return topic
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause automatic cycle collection while a load allocates: each full pass would stall the loop."""
+    with _pause_lock:
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            yield
+        finally:
+            if was_enabled:
+                gc.enable()

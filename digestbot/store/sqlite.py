@@ -376,20 +376,37 @@ class Store:
         async with self._db.execute(sql + " ORDER BY platform, workspace, user_id, created_at", args) as cur:
             return [(r[0], r[1], r[2], r[3]) for r in await cur.fetchall()]
 
-    def read_subscriptions(self, consume: Callable[[Iterator[SubscriptionRow]], None]) -> int:
-        """Stream every subscription to ``consume`` from one snapshot; return the change-log position it is at.
+    def read_subscriptions(
+        self,
+        topics: Callable[[Iterator[str]], None],
+        rows: Callable[[Iterator[SubscriptionRow]], None],
+        *,
+        keep_changes: int,
+    ) -> int:
+        """Stream the distinct topics, then every subscription, from one snapshot; return its change-log position.
 
         Blocking, on a connection of its own: call it from a worker thread (see
-        :mod:`digestbot.subscription_index`), so a million rows never hold up the event loop.
-        Changes after the returned position (:meth:`subscription_changes`) are not in the rows.
+        :mod:`digestbot.subscription_index`), so a million rows never hold up the event loop or
+        the store's connection. Changes after the returned position (:meth:`subscription_changes`)
+        are not in the rows. Afterwards the log is pruned to its newest ``keep_changes`` entries, a
+        few thousand rows per transaction so that no writer waits long.
         """
         db = sqlite3.connect(self.path, isolation_level=None)
         try:
             db.execute("PRAGMA busy_timeout=10000")
             db.execute("BEGIN")  # one read snapshot (WAL): the rows and the position agree
             (position,) = db.execute("SELECT coalesce(max(id), 0) FROM subscription_changes").fetchone()
-            consume(iter(db.execute("SELECT platform, workspace, user_id, topic FROM subscriptions")))
+            topics(row[0] for row in db.execute("SELECT DISTINCT topic FROM subscriptions"))
+            rows(iter(db.execute("SELECT platform, workspace, user_id, topic FROM subscriptions")))
             db.execute("COMMIT")
+            while True:
+                cur = db.execute(
+                    "DELETE FROM subscription_changes WHERE id IN (SELECT id FROM subscription_changes"
+                    " WHERE id <= ? ORDER BY id LIMIT 5000)",
+                    (position - keep_changes,),
+                )
+                if cur.rowcount < 5000:
+                    break
         finally:
             db.close()
         return int(position)
