@@ -353,3 +353,12 @@ def test_adding_and_removing_equals_building_afresh() -> None:
     assert index.match_all(papers) == TopicIndex([(3, survey), (4, diffusion)]).match_all(papers)
     assert index.remove(3, survey) and index.remove(4, diffusion)
     assert index.match_all(papers) == {} and index.topic_count == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127)))
+def test_ascii_fast_path_splits_like_tokenize(text: str) -> None:
+    from digestbot.matching import _tokenize
+    from digestbot.topics import tokenize
+
+    assert _tokenize(text) == tokenize(text)
