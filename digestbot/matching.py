@@ -46,10 +46,11 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from collections.abc import Callable, Container, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import reduce
-from itertools import chain, repeat
+from itertools import chain, filterfalse, repeat
 from operator import and_
 from typing import Generic, TypeVar
 
@@ -123,33 +124,45 @@ def _prefixed(words: Iterable[str]) -> list[str]:
     return [w for w in words if w[0] >= "\u1100" and len(w) > 1 and is_hangul(w)]
 
 
-def _word_set(seq: _Sequence, vocabulary: Container[str] | None = None) -> set[str]:
-    """Return the distinct words of ``seq``, plus every prefix of its Hangul words.
-
-    With a ``vocabulary`` (the words some topic uses), only those: the others can decide nothing.
-    """
+def _word_set(seq: _Sequence) -> set[str]:
+    """Return the distinct words of ``seq``, plus every prefix of its Hangul words."""
     words = set(seq)
     words.discard(_BOUNDARY)
-    hangul = _prefixed(words)
-    if vocabulary is not None:
-        words = set(filter(vocabulary.__contains__, words))
-    for word in hangul:
-        prefixes = (word[:end] for end in range(1, len(word)))
-        words.update(prefixes if vocabulary is None else filter(vocabulary.__contains__, prefixes))
+    for word in _prefixed(words):
+        words.update(word[:end] for end in range(1, len(word)))
     return words
+
+
+def _vocabulary_prefixes(word: str, vocabulary: AbstractSet[str]) -> tuple[str, ...]:
+    """Return the proper prefixes of a Hangul ``word`` that some topic uses (none for other words)."""
+    if len(word) < 2 or not is_hangul(word):
+        return ()
+    return tuple(p for p in (word[:end] for end in range(1, len(word))) if p in vocabulary)
 
 
 class _Batch:
     """The papers of one ``match_all`` call, tokenised, with a paper bitset per word."""
 
-    def __init__(self, papers: list[Paper], vocabulary: Container[str] | None = None) -> None:
+    def __init__(self, papers: list[Paper], vocabulary: AbstractSet[str] | None = None) -> None:
         """Tokenise ``papers``; bitsets only for the words in ``vocabulary`` when given."""
         self.sequences = [_sequence(paper) for paper in papers]
         bits: dict[str, int] = {}
         get = bits.get
+        # Non-ASCII word -> the vocabulary words among its Hangul prefixes. Korean words repeat
+        # across papers ("모델을", "모델의"), so each is expanded once per batch, not per paper.
+        expansion: dict[str, tuple[str, ...]] = {}
         for j, seq in enumerate(self.sequences):
             bit = 1 << j
-            for word in _word_set(seq, vocabulary):
+            if vocabulary is None:
+                words = _word_set(seq)
+            else:
+                distinct = set(seq)
+                words = distinct & vocabulary  # C: iterates the paper's words, not the vocabulary
+                others = set(filterfalse(str.isascii, distinct))
+                for word in others.difference(expansion):
+                    expansion[word] = _vocabulary_prefixes(word, vocabulary)
+                words.update(chain.from_iterable(map(expansion.__getitem__, others)))
+            for word in words:
                 bits[word] = get(word, 0) | bit
         self.bits = bits
         self.everything = (1 << len(papers)) - 1
@@ -269,8 +282,10 @@ class TopicIndex(Generic[K]):
         self._plain: dict[str, dict[int, None]] = {}
         # anchor word -> topic id -> (its words, what else to test) for every other topic
         self._checked: dict[str, dict[int, tuple[tuple[str, ...], _Check | None]]] = {}
-        # word -> how many live topics use it (included or excluded): papers' other words are ignored
+        # word -> how many live topics use it (included or excluded), and those words as a set:
+        # papers' other words decide nothing, so they get no bitset.
         self._vocabulary: Counter[str] = Counter()
+        self._vocabulary_set: set[str] = set()
         # How many indexed topics use each word (anchors go to the least used), unless the
         # caller knows better (``word_frequency``, kept by reference: it may fill in later).
         own: Counter[str] = Counter()
@@ -330,10 +345,11 @@ class TopicIndex(Generic[K]):
             # Nobody follows it any more: stop evaluating it (its id stays, for a re-subscribe).
             anchor = self._anchor[tid]
             self._anchor[tid] = None
-            self._vocabulary.subtract(_all_words(self._topics[tid]))
             for word in _all_words(self._topics[tid]):
+                self._vocabulary[word] -= 1
                 if self._vocabulary[word] <= 0:
                     del self._vocabulary[word]
+                    self._vocabulary_set.discard(word)
             for group in (self._plain, self._checked):
                 members = group.get(anchor or "")
                 if members is not None and tid in members:
@@ -347,7 +363,9 @@ class TopicIndex(Generic[K]):
         used_by = self._frequency.get
         anchor = min(_words_of(topic), key=lambda w: (used_by(w, 0), -len(w), w))
         self._anchor[tid] = anchor
-        self._vocabulary.update(_all_words(topic))
+        for word in _all_words(topic):
+            self._vocabulary[word] += 1
+            self._vocabulary_set.add(word)
         if not topic.exclude and topic.include == ((anchor,),):
             self._plain.setdefault(anchor, {})[tid] = None
         else:
@@ -365,7 +383,7 @@ class TopicIndex(Generic[K]):
         :class:`TopicMatches`); ``dict(result)`` builds them all at once.
         """
         papers = list(papers)
-        batch = _Batch(papers, self._vocabulary)
+        batch = _Batch(papers, self._vocabulary_set)
         bits = batch.bits
         hits: dict[int, int] = {}  # topic id -> bitset of the papers it matches
         plain = self._plain
