@@ -5,13 +5,16 @@ the plainest possible code and the tests hold :class:`TopicIndex` to it.
 
 How the index works
 -------------------
-1. *Build* (once per run, :class:`TopicIndex`): identical topics are merged (1,000,000
-   subscriptions are mostly a few thousand popular topics and a long tail), and each distinct
-   topic is filed under its **anchor**: one of its included words, the one expected to be
-   rarest. A topic can only match when its anchor occurs somewhere in the batch.
-2. *Per batch* (:meth:`TopicIndex.match_all`): each paper is tokenised once, and every word
-   (and every prefix of a Hangul word, which turns Korean prefix matching into exact look-ups)
-   gets a **paper bitset**, a Python int whose bit *j* says "paper *j* contains it". Then, for
+1. *Build* (once per process, :class:`TopicIndex`; then :meth:`~TopicIndex.add` and
+   :meth:`~TopicIndex.remove` per subscribe and unsubscribe, see
+   :mod:`digestbot.subscription_index`): identical topics are merged (1,000,000 subscriptions
+   are a few popular topics and a long tail), and each distinct topic is filed under its
+   **anchor**: one of its included words, the one expected to be rarest. A topic can only
+   match when its anchor occurs somewhere in the batch.
+2. *Per batch* (:meth:`TopicIndex.match_all`): each paper is tokenised once (ASCII text through
+   a faster equivalent path), and every word that some topic uses (and every such prefix of a
+   Hangul word, which turns Korean prefix matching into exact look-ups) gets a **paper
+   bitset**, a Python int whose bit *j* says "paper *j* contains it". Then, for
    each anchor that occurs in the batch, each topic filed under it is evaluated *once for all
    papers*: the bitsets of its words are ANDed (in C, via ``reduce``), those of excluded words
    masked out, and each quoted phrase gets its own bitset, computed once per batch and cached
@@ -24,8 +27,8 @@ How the index works
 So a batch costs one tokenising pass plus a few big-int operations per distinct topic whose
 anchor occurs, never subscriptions x papers. A first version verified candidates paper by paper
 (anchor word -> topics -> check positions); on 1,000 papers x 100,000 subscriptions it made 1.6 M
-checks (LLM-era words like "llm" are in most papers) and took 2.0 s; the bitsets take 0.27 s
-(0.20 s of it tokenising), and 0.56 s for 1,000,000 subscriptions (``python -m bench.match``).
+checks (LLM-era words like "llm" are in most papers) and took 2.0 s. ``python -m bench.match``
+keeps that comparison honest: a token dictionary and pyahocorasick, same answers, same run.
 An Aho-Corasick automaton over the topic words was the other option; in pure Python it walks
 every character of every paper (~5 M for 1,000 papers) in interpreted code, while the tokenising
 regex and the bit operations run in C, and it would have to re-implement the whole-word and
