@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
 
     index, t_build = timed(lambda: TopicIndex(subs))
     result, t_match, runs = median_of(args.runs, lambda: index.match_all(papers))
-    _, t_prepare, _ = median_of(args.runs, lambda: _Batch(papers))
+    _, t_prepare, _ = median_of(args.runs, lambda: _Batch(papers, index._vocabulary_set))
     out(
         f"TopicIndex: built in {t_build:.2f} s (once per process); match_all median {t_match:.3f} s over "
         f"{len(runs)} runs ({', '.join(f'{x:.3f}' for x in runs)}), of which tokenising and word bitsets "
