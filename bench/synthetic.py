@@ -70,3 +70,83 @@ def synthetic_papers(count: int, *, seed: int = 1, start: date = date(2019, 1, 1
             digest_date=day,
             source="synthetic",
         )
+
+
+# -- subscriptions ------------------------------------------------------------------------------
+
+SubscriptionRow = tuple[str, str, str, str]
+"""platform, workspace, user id, topic: a row of the subscriptions table."""
+
+
+class _Topics:
+    """Draw topic texts as people write them: mostly one subject word or phrase, a long tail of rare ones."""
+
+    def __init__(self, rng: random.Random) -> None:
+        from bench.vocabulary import GENERIC, KO_SPECIFIC, PHRASES, SPECIFIC, zipf_weights
+
+        self.rng = rng
+        self.specific, self.phrases, self.korean, self.generic = SPECIFIC, PHRASES, KO_SPECIFIC, GENERIC
+        self._specific = zipf_weights(len(SPECIFIC), 1.1)
+        self._phrases = zipf_weights(len(PHRASES), 1.0)
+        self._korean = zipf_weights(len(KO_SPECIFIC), 0.9)
+        # Method and dataset names, acronyms: words that few papers contain and few people follow.
+        self.rare = VOCABULARY[len(WORDS) :]
+
+    def term(self) -> str:
+        r, x = self.rng, self.rng.random()
+        if x < 0.18:
+            return '"' + r.choices(self.phrases, cum_weights=self._phrases)[0] + '"'
+        if x < 0.26:
+            return r.choices(self.korean, cum_weights=self._korean)[0]
+        if x < 0.28:  # "model", "data": people do subscribe to these, a few of them
+            return r.choice(self.generic)
+        if x < 0.78:
+            return r.choices(self.specific, cum_weights=self._specific)[0]
+        return r.choice(self.rare)
+
+    def text(self) -> str:
+        r = self.rng
+        terms = list(dict.fromkeys(self.term() for _ in range(r.choices((1, 2, 3), weights=(60, 30, 10))[0])))
+        if r.random() < 0.15:
+            terms.append("-" + r.choice(["survey", "benchmark", '"position paper"', "medical", "robot"]))
+        return " ".join(terms)
+
+
+def synthetic_subscriptions(count: int, *, seed: int = 5) -> list[SubscriptionRow]:
+    """Return ``count`` subscription rows shaped like a big deployment's.
+
+    ~count/2.5 users on Discord and Slack (2:1) in a few hundred workspaces of Zipf-like sizes;
+    a user follows 1-20 topics (half follow one); topics are 1-3 terms (single words, quoted
+    phrases, Korean nouns, ~15% with an exclusion) drawn from popular subject words with a Zipf
+    skew plus a long tail of rare method-like words, so there are many distinct topics and a few
+    very popular ones. Topics are stored in canonical form, as ``/subscribe`` stores them;
+    texts that do not parse are drawn again. Deterministic for a given seed.
+    """
+    from digestbot.errors import CommandError
+    from digestbot.topics import parse_topic
+
+    rng = random.Random(seed)
+    topics = _Topics(rng)
+    canonical: dict[str, str | None] = {}
+    workspaces = [f"T{i:05d}" for i in range(300)]
+    ws_weights = list(itertools.accumulate(1 / rank for rank in range(1, len(workspaces) + 1)))
+    rows: list[SubscriptionRow] = []
+    user = 0
+    while len(rows) < count:
+        user += 1
+        platform = "slack" if user % 3 == 0 else "discord"
+        workspace = rng.choices(workspaces, cum_weights=ws_weights)[0]
+        wanted = min(20, 1 + int(rng.expovariate(0.7)))
+        mine: set[str] = set()
+        for _ in range(wanted):
+            raw = topics.text()
+            if raw not in canonical:
+                try:
+                    canonical[raw] = parse_topic(raw).canonical
+                except CommandError:
+                    canonical[raw] = None
+            text = canonical[raw]
+            if text is not None and text not in mine and len(rows) < count:
+                mine.add(text)
+                rows.append((platform, workspace, f"U{user:07d}", text))
+    return rows

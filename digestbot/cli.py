@@ -467,6 +467,7 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
         engine = DeliveryEngine(store, adapters, config, clock, before_post=before_post)
         scheduler = Scheduler(engine, clock)
         try:
+            engine.subscriptions.start()  # index every subscription now, off the event loop, while connecting
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):

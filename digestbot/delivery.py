@@ -28,7 +28,6 @@ only that target; every such case is counted in the :class:`RunSummary`, never j
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import random
 import sqlite3
@@ -52,6 +51,7 @@ from digestbot.ports import Adapter, Target
 from digestbot.records import Digest, Paper
 from digestbot.schedule import default_digest_date, is_weekend, nominal_list_date
 from digestbot.store.sqlite import Store
+from digestbot.subscription_index import SubscriptionIndex
 from digestbot.summaries.view import localize
 
 log = logging.getLogger(__name__)
@@ -237,13 +237,15 @@ def backoff_delay(attempt: int, retry_after: float | None, rng: random.Random) -
 
 
 class _Matches:
-    """The run's one topic index and its per-day results (channel filters and subscribers alike)."""
+    """One run's matches: channel topic filters (a small index built here) and the process's subscribers."""
 
-    def __init__(self, pairs: Sequence[tuple[Any, Any]]) -> None:
+    def __init__(self, pairs: Sequence[tuple[Any, Any]], subscriptions: SubscriptionIndex) -> None:
         from digestbot.matching import TopicIndex
 
         self._index: Any = TopicIndex(pairs)
-        self._by_day: dict[date, dict[Any, list[tuple[Paper, Any]]]] = {}
+        self._subscriptions = subscriptions
+        self._by_day: dict[date, Mapping[Any, list[tuple[Paper, Any]]]] = {}
+        self._subscribers_by_day: dict[date, Mapping[UserKey, list[tuple[Paper, Any]]]] = {}
         self._payloads: dict[tuple[str, Hashable], list[Any]] = {}
 
     def payloads(self, adapter: Adapter, signature: Hashable, build: Callable[[], Message]) -> list[Any]:
@@ -257,10 +259,17 @@ class _Matches:
             self._payloads[key] = adapter.render(build())
         return self._payloads[key]
 
-    def for_day(self, digest: Digest) -> dict[Any, list[tuple[Paper, Any]]]:
+    def for_day(self, digest: Digest) -> Mapping[Any, list[tuple[Paper, Any]]]:
+        """Return the channel filters' matches in ``digest``."""
         if digest.date not in self._by_day:
             self._by_day[digest.date] = self._index.match_all(digest.papers)
         return self._by_day[digest.date]
+
+    async def subscribers_for_day(self, digest: Digest) -> Mapping[UserKey, list[tuple[Paper, Any]]]:
+        """Return every subscriber's matches in ``digest``, matched off the event loop; lists built on lookup."""
+        if digest.date not in self._subscribers_by_day:
+            self._subscribers_by_day[digest.date] = await self._subscriptions.match(digest.papers)
+        return self._subscribers_by_day[digest.date]
 
 
 class DeliveryEngine:
@@ -293,9 +302,11 @@ class DeliveryEngine:
         self._refused: dict[str, str] = {}
         self._held: dict[str, float] = {}
         self._limits = {p: asyncio.Semaphore(max(1, config.delivery.concurrency)) for p in self.adapters}
+        self.subscriptions = SubscriptionIndex(store, max_topic_length=config.subscriptions.max_topic_length)
 
     async def close(self) -> None:
         """Finish outbox writes and release the outbox's connection (adapters are the caller's)."""
+        await self.subscriptions.close()
         await self.outbox.close()
 
     # -- public API ------------------------------------------------------------------------------
@@ -516,21 +527,23 @@ class DeliveryEngine:
         """
         # Targets in flight at once: enough to keep every send slot busy while others plan and
         # commit, few enough that planning, sending and marking overlap instead of running as
-        # three huge batches one after another.
-        in_flight = asyncio.Semaphore(PIPELINE_FACTOR * max(1, self.config.delivery.concurrency))
+        # three huge batches one after another. A fixed pool of workers takes the coroutines one
+        # by one, so a run with a million DMs creates a few dozen tasks, not a million.
+        pending = iter(coros)
 
-        async def guarded(coro: Awaitable[None]) -> None:
-            try:
-                async with in_flight:
+        async def worker() -> None:
+            for coro in pending:
+                try:
                     await coro
-            except Exception as exc:
-                _count_error(tally, exc)
+                except Exception as exc:
+                    _count_error(tally, exc)
 
         async with asyncio.TaskGroup() as group:
-            for i, coro in enumerate(coros):
-                group.create_task(guarded(coro), name=f"delivery-{i}")
+            for i in range(PIPELINE_FACTOR * max(1, self.config.delivery.concurrency)):
+                group.create_task(worker(), name=f"delivery-{i}")
 
     async def _build_matches(self, channels: Sequence[Channel], *, platforms: set[str]) -> _Matches:
+        """Index ``channels``' topic filters; subscribers come from the process's :class:`SubscriptionIndex`."""
         from digestbot.topics import parse_topic
 
         max_length = self.config.subscriptions.max_topic_length
@@ -538,18 +551,7 @@ class DeliveryEngine:
         for c in channels:
             for raw in c.topics:
                 pairs.append((("channel", c.platform, c.id), parse_topic(raw, max_length=max(max_length, len(raw)))))
-        for platform in sorted(platforms):
-            typed = await self.store.subscription_displays(platform=platform)
-            for p, workspace, user, topic in await self.store.all_subscriptions(platform=platform):
-                try:
-                    parsed = parse_topic(topic, max_length=max(max_length, len(topic)))
-                except CommandError as exc:
-                    log.warning("ignoring stored topic %r of %s:%s: %s", topic, p, user, exc)
-                    continue
-                # The DM names the topic as the user typed it; matching uses the parsed terms.
-                parsed = dataclasses.replace(parsed, typed=typed.get((p, workspace, user, topic), ""))
-                pairs.append(((p, workspace, user), parsed))
-        return _Matches(pairs)
+        return _Matches(pairs, self.subscriptions)
 
     async def _post_channel_digest(
         self, channel: Channel, digest: Digest, matches: _Matches, tally: _Tally, *, dry_run: bool = False
@@ -612,36 +614,36 @@ class DeliveryEngine:
         workspace: str,
         dry_run: bool = False,
     ) -> None:
+        subscribers = await matches.subscribers_for_day(digest)
         # A subscription made outside any workspace (a Discord DM with the bot, or a CLI subscription
         # without --workspace: workspace "") means "wherever this platform posts": it joins every
         # workspace's DM. One DM per user and day, whatever the workspaces their topics were made in
-        # (the outbox's slot is per user).
-        rank = {id(p): i for i, p in enumerate(digest.papers)}
-        grouped: dict[str, dict[int, tuple[Paper, list[str]]]] = {}
-        home: dict[str, str] = {}
-        for key, pairs in sorted(matches.for_day(digest).items()):
-            if key[0] == "channel" or key[0] != platform or (workspace and key[1] not in (workspace, "")):
-                continue
-            _, user_workspace, user = key
-            home[user] = workspace or home.get(user) or user_workspace
-            papers = grouped.setdefault(user, {})
-            for paper, topic in pairs:
-                topics = papers.setdefault(id(paper), (paper, []))[1]
-                if topic.shown not in topics:
-                    topics.append(topic.shown)
-        by_user: dict[UserKey, list[tuple[Paper, list[str]]]] = {
-            (platform, home[user], user): sorted(papers.values(), key=lambda pair: rank.get(id(pair[0]), 0))
-            for user, papers in grouped.items()
-        }
-        if not by_user:
+        # (the outbox's slot is per user). Who gets a DM is known at once; each one's list is built
+        # as their DM is sent, so a million subscribers never mean a million lists built at once.
+        keys_of: dict[str, list[UserKey]] = {}
+        for key in subscribers:
+            if key[0] == platform and (not workspace or key[1] in (workspace, "")):
+                keys_of.setdefault(key[2], []).append(key)
+        if not keys_of:
             return
+        rank = {id(p): i for i, p in enumerate(digest.papers)}
         # Subscribers read the default summary language (a DM belongs to no channel).
         language = self.config.summary_language()
         shown = {p.arxiv_id: p for p in await localize(self.store, self.config, digest.papers, language)}
 
-        async def one(user: UserKey, found: list[tuple[Paper, list[str]]]) -> None:
-            found = [(shown.get(p.arxiv_id, p), topics) for p, topics in found]
-            target = Target(platform=user[0], kind="user", id=user[2], workspace=user[1])
+        async def one(user: str, keys: list[UserKey]) -> None:
+            grouped: dict[int, tuple[Paper, list[str]]] = {}
+            for key in sorted(keys):
+                # The DM names each topic as the user typed it; matching used the canonical form.
+                typed = await self.store.topic_displays(platform=platform, workspace=key[1], user=user)
+                for paper, topic in subscribers[key]:
+                    text = typed.get(topic.canonical) or topic.canonical
+                    topics = grouped.setdefault(id(paper), (paper, []))[1]
+                    if text not in topics:
+                        topics.append(text)
+            ordered = sorted(grouped.values(), key=lambda pair: rank.get(id(pair[0]), 0))
+            found = [(shown.get(p.arxiv_id, p), topics) for p, topics in ordered]
+            target = Target(platform=platform, kind="user", id=user, workspace=workspace or min(keys)[1])
             signature = ("matches", digest.date, tuple((p.arxiv_id, tuple(t)) for p, t in found))
             payloads = matches.payloads(
                 self.adapters[target.platform], signature, lambda: format_matches(digest.date, found, self.labels)
@@ -657,7 +659,7 @@ class DeliveryEngine:
                 dry_run=dry_run,
             )
 
-        await self._gather((one(u, f) for u, f in sorted(by_user.items())), tally)
+        await self._gather((one(u, k) for u, k in sorted(keys_of.items())), tally)
 
     # -- sending ---------------------------------------------------------------------------------
 

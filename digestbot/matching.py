@@ -5,13 +5,16 @@ the plainest possible code and the tests hold :class:`TopicIndex` to it.
 
 How the index works
 -------------------
-1. *Build* (once per run, :class:`TopicIndex`): identical topics are merged (1,000,000
-   subscriptions are mostly a few thousand popular topics and a long tail), and each distinct
-   topic is filed under its **anchor**: one of its included words, the one expected to be
-   rarest. A topic can only match when its anchor occurs somewhere in the batch.
-2. *Per batch* (:meth:`TopicIndex.match_all`): each paper is tokenised once, and every word
-   (and every prefix of a Hangul word, which turns Korean prefix matching into exact look-ups)
-   gets a **paper bitset**, a Python int whose bit *j* says "paper *j* contains it". Then, for
+1. *Build* (once per process, :class:`TopicIndex`; then :meth:`~TopicIndex.add` and
+   :meth:`~TopicIndex.remove` per subscribe and unsubscribe, see
+   :mod:`digestbot.subscription_index`): identical topics are merged (1,000,000 subscriptions
+   are a few popular topics and a long tail), and each distinct topic is filed under its
+   **anchor**: one of its included words, the one expected to be rarest. A topic can only
+   match when its anchor occurs somewhere in the batch.
+2. *Per batch* (:meth:`TopicIndex.match_all`): each paper is tokenised once (ASCII text through
+   a faster equivalent path), and every word that some topic uses (and every such prefix of a
+   Hangul word, which turns Korean prefix matching into exact look-ups) gets a **paper
+   bitset**, a Python int whose bit *j* says "paper *j* contains it". Then, for
    each anchor that occurs in the batch, each topic filed under it is evaluated *once for all
    papers*: the bitsets of its words are ANDed (in C, via ``reduce``), those of excluded words
    masked out, and each quoted phrase gets its own bitset, computed once per batch and cached
@@ -24,8 +27,8 @@ How the index works
 So a batch costs one tokenising pass plus a few big-int operations per distinct topic whose
 anchor occurs, never subscriptions x papers. A first version verified candidates paper by paper
 (anchor word -> topics -> check positions); on 1,000 papers x 100,000 subscriptions it made 1.6 M
-checks (LLM-era words like "llm" are in most papers) and took 2.0 s; the bitsets take 0.27 s
-(0.20 s of it tokenising), and 0.56 s for 1,000,000 subscriptions (``python -m bench.match``).
+checks (LLM-era words like "llm" are in most papers) and took 2.0 s. ``python -m bench.match``
+keeps that comparison honest: a token dictionary and pyahocorasick, same answers, same run.
 An Aho-Corasick automaton over the topic words was the other option; in pure Python it walks
 every character of every paper (~5 M for 1,000 papers) in interpreted code, while the tokenising
 regex and the bit operations run in C, and it would have to re-implement the whole-word and
@@ -45,11 +48,12 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import reduce
-from itertools import chain, repeat
+from itertools import chain, filterfalse, repeat
 from operator import and_
 from typing import Generic, TypeVar
 
@@ -94,12 +98,25 @@ def _reference_match_fields(topic: Topic, fields: list[list[str]]) -> bool:
     return all(occurs(t) for t in topic.include) and not any(occurs(t) for t in topic.exclude)
 
 
+# For ASCII text, NFKC changes nothing, casefold is lower(), and the letters, digits and marks
+# of topics.tokenize are exactly [a-z0-9]: the same words, about twice as fast (most of a paper
+# is English; tokenising is most of a batch's cost).
+_ASCII_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _tokenize(text: str) -> list[str]:
+    """Split ``text`` into words exactly like :func:`~digestbot.topics.tokenize`, faster for ASCII."""
+    if text.isascii():
+        return _ASCII_WORD.findall(text.lower())
+    return tokenize(text)
+
+
 def _sequence(paper: Paper) -> _Sequence:
     """Tokenise ``paper`` into one word sequence, ``_BOUNDARY`` closing each field."""
     seq: _Sequence = []
     for text in paper_fields(paper):
         if text:
-            seq.extend(tokenize(text))
+            seq.extend(_tokenize(text))
             seq.append(_BOUNDARY)
     return seq
 
@@ -119,16 +136,36 @@ def _word_set(seq: _Sequence) -> set[str]:
     return words
 
 
+def _vocabulary_prefixes(word: str, vocabulary: AbstractSet[str]) -> tuple[str, ...]:
+    """Return the proper prefixes of a Hangul ``word`` that some topic uses (none for other words)."""
+    if len(word) < 2 or not is_hangul(word):
+        return ()
+    return tuple(p for p in (word[:end] for end in range(1, len(word))) if p in vocabulary)
+
+
 class _Batch:
     """The papers of one ``match_all`` call, tokenised, with a paper bitset per word."""
 
-    def __init__(self, papers: list[Paper]) -> None:
+    def __init__(self, papers: list[Paper], vocabulary: AbstractSet[str] | None = None) -> None:
+        """Tokenise ``papers``; bitsets only for the words in ``vocabulary`` when given."""
         self.sequences = [_sequence(paper) for paper in papers]
         bits: dict[str, int] = {}
         get = bits.get
+        # Non-ASCII word -> the vocabulary words among its Hangul prefixes. Korean words repeat
+        # across papers ("모델을", "모델의"), so each is expanded once per batch, not per paper.
+        expansion: dict[str, tuple[str, ...]] = {}
         for j, seq in enumerate(self.sequences):
             bit = 1 << j
-            for word in _word_set(seq):
+            if vocabulary is None:
+                words = _word_set(seq)
+            else:
+                distinct = set(seq)
+                words = distinct & vocabulary  # C: iterates the paper's words, not the vocabulary
+                others = set(filterfalse(str.isascii, distinct))
+                for word in others.difference(expansion):
+                    expansion[word] = _vocabulary_prefixes(word, vocabulary)
+                words.update(chain.from_iterable(map(expansion.__getitem__, others)))
+            for word in words:
                 bits[word] = get(word, 0) | bit
         self.bits = bits
         self.everything = (1 << len(papers)) - 1
@@ -222,72 +259,120 @@ def _compile(topic: Topic) -> tuple[tuple[str, ...], _Check | None]:
 
 
 class TopicIndex(Generic[K]):
-    """Every subscription of a run, indexed so that a batch of papers is matched per distinct topic."""
+    """Every subscription of a process, indexed so that a batch of papers is matched per distinct topic.
+
+    The index is built once and then kept current with :meth:`add` and :meth:`remove` (a
+    subscribe or unsubscribe costs a few dict operations, never a rebuild). It is not locked:
+    change it from one thread at a time, and not while :meth:`match_all` runs in another.
+    """
 
     def __init__(
         self,
-        subscriptions: Iterable[tuple[K, Topic]],
+        subscriptions: Iterable[tuple[K, Topic]] = (),
         *,
         word_frequency: Mapping[str, int] | None = None,
     ) -> None:
         """Index ``(subscriber, topic)`` pairs; ``word_frequency`` (lower = rarer) picks anchors if given."""
-        ids: dict[Topic, int] = {}
+        self._tid: dict[Topic, int] = {}
         self._topics: list[Topic] = []
         # Subscribers are numbered: small ints hash and collect much faster than, say, tuples.
         self._sid: dict[K, int] = {}
         self._keys: list[K] = []
-        self._subscribers: list[list[int]] = []  # topic id -> subscriber numbers
+        self._subscribers: list[dict[int, None]] = []  # topic id -> subscriber numbers (ordered set)
         self._topics_of: list[list[int]] = []  # subscriber number -> topic ids, as subscribed
-        for key, topic in subscriptions:
-            tid = ids.get(topic)
-            if tid is None:
-                tid = ids[topic] = len(self._topics)
-                self._topics.append(topic)
-                self._subscribers.append([])
-            sid = self._sid.get(key)
-            if sid is None:
-                sid = self._sid[key] = len(self._keys)
-                self._keys.append(key)
-                self._topics_of.append([tid])
-            elif tid in self._topics_of[sid]:
-                continue  # the same subscription twice counts once
-            else:
-                self._topics_of[sid].append(tid)
-            self._subscribers[tid].append(sid)
-
-        if word_frequency is None:
-            used_by = Counter(w for topic in self._topics for w in {w for t in topic.include for w in t})
-        else:
-            used_by = Counter(word_frequency)
-
+        self._anchor: list[str | None] = []  # topic id -> its anchor word while it has subscribers
         # anchor word -> ids of the topics that are just that word (its bitset is their answer)
-        self._plain: dict[str, list[int]] = defaultdict(list)
-        # anchor word -> (topic id, its words, what else to test) for every other topic
-        self._checked: dict[str, list[tuple[int, tuple[str, ...], _Check | None]]] = defaultdict(list)
-        for tid, topic in enumerate(self._topics):
-            words = {w for term in topic.include for w in term}
-            anchor = min(words, key=lambda w: (used_by[w], -len(w), w))
-            if not topic.exclude and topic.include == ((anchor,),):
-                self._plain[anchor].append(tid)
-            else:
-                self._checked[anchor].append((tid, *_compile(topic)))
-        self._plain = dict(self._plain)
-        self._checked = dict(self._checked)
-        # Rank of each topic's canonical text, to order one paper's topics within a result.
-        self._rank = [0] * len(self._topics)
-        for r, tid in enumerate(sorted(range(len(self._topics)), key=lambda t: self._topics[t].canonical)):
-            self._rank[tid] = r
-        log.debug(
-            "indexed %d topics (%d subscribers) under %d anchor words",
-            len(self._topics),
-            len(self._keys),
-            len(self._plain.keys() | self._checked.keys()),
-        )
+        self._plain: dict[str, dict[int, None]] = {}
+        # anchor word -> topic id -> (its words, what else to test) for every other topic
+        self._checked: dict[str, dict[int, tuple[tuple[str, ...], _Check | None]]] = {}
+        # word -> how many live topics use it (included or excluded), and those words as a set:
+        # papers' other words decide nothing, so they get no bitset.
+        self._vocabulary: Counter[str] = Counter()
+        self._vocabulary_set: set[str] = set()
+        # How many indexed topics use each word (anchors go to the least used), unless the
+        # caller knows better (``word_frequency``, kept by reference: it may fill in later).
+        own: Counter[str] = Counter()
+        self._frequency: Mapping[str, int] = word_frequency if word_frequency is not None else own
+        self._counts: Counter[str] | None = None  # ours, once built: a new topic's words are counted as it comes
+        pairs = list(subscriptions)
+        if word_frequency is None:
+            # Anchors are best chosen knowing every topic: count the words of all of them first.
+            own.update(w for topic in {t for _, t in pairs} for w in _words_of(topic))
+        for key, topic in pairs:
+            self.add(key, topic)
+        if word_frequency is None:
+            self._counts = own
+        log.debug("indexed %d topics (%d subscribers)", len(self._topics), len(self._keys))
 
     @property
     def topic_count(self) -> int:
-        """Number of distinct topics indexed (identical subscriptions are stored once)."""
-        return len(self._topics)
+        """Number of distinct topics with a subscriber (identical subscriptions are stored once)."""
+        return sum(1 for anchor in self._anchor if anchor is not None)
+
+    def __len__(self) -> int:
+        """Return the number of (subscriber, topic) subscriptions indexed."""
+        return sum(map(len, self._topics_of))
+
+    def add(self, key: K, topic: Topic) -> bool:
+        """Subscribe ``key`` to ``topic``; False if it already was (the same subscription counts once)."""
+        tid = self._tid.get(topic)
+        if tid is None:
+            tid = self._tid[topic] = len(self._topics)
+            self._topics.append(topic)
+            self._subscribers.append({})
+            self._anchor.append(None)
+            if self._counts is not None:
+                self._counts.update(_words_of(topic))
+        sid = self._sid.get(key)
+        if sid is None:
+            sid = self._sid[key] = len(self._keys)
+            self._keys.append(key)
+            self._topics_of.append([])
+        subscribers = self._subscribers[tid]
+        if sid in subscribers:
+            return False
+        subscribers[sid] = None
+        self._topics_of[sid].append(tid)
+        if self._anchor[tid] is None:
+            self._file(tid, topic)
+        return True
+
+    def remove(self, key: K, topic: Topic) -> bool:
+        """Unsubscribe ``key`` from ``topic``; False if it was not subscribed."""
+        tid, sid = self._tid.get(topic), self._sid.get(key)
+        if tid is None or sid is None or sid not in self._subscribers[tid]:
+            return False
+        del self._subscribers[tid][sid]
+        self._topics_of[sid].remove(tid)
+        if not self._subscribers[tid]:
+            # Nobody follows it any more: stop evaluating it (its id stays, for a re-subscribe).
+            anchor = self._anchor[tid]
+            self._anchor[tid] = None
+            for word in _all_words(self._topics[tid]):
+                self._vocabulary[word] -= 1
+                if self._vocabulary[word] <= 0:
+                    del self._vocabulary[word]
+                    self._vocabulary_set.discard(word)
+            for group in (self._plain, self._checked):
+                members = group.get(anchor or "")
+                if members is not None and tid in members:
+                    del members[tid]
+                    if not members:
+                        del group[anchor or ""]
+        return True
+
+    def _file(self, tid: int, topic: Topic) -> None:
+        """File topic ``tid`` under its anchor: its included word used by the fewest topics."""
+        used_by = self._frequency.get
+        anchor = min(_words_of(topic), key=lambda w: (used_by(w, 0), -len(w), w))
+        self._anchor[tid] = anchor
+        for word in _all_words(topic):
+            self._vocabulary[word] += 1
+            self._vocabulary_set.add(word)
+        if not topic.exclude and topic.include == ((anchor,),):
+            self._plain.setdefault(anchor, {})[tid] = None
+        else:
+            self._checked.setdefault(anchor, {})[tid] = _compile(topic)
 
     def match(self, paper: Paper) -> dict[K, list[Topic]]:
         """Return, for each subscriber with a topic matching ``paper``, those topics."""
@@ -301,15 +386,15 @@ class TopicIndex(Generic[K]):
         :class:`TopicMatches`); ``dict(result)`` builds them all at once.
         """
         papers = list(papers)
-        batch = _Batch(papers)
+        batch = _Batch(papers, self._vocabulary_set)
         bits = batch.bits
         hits: dict[int, int] = {}  # topic id -> bitset of the papers it matches
-        for word, tids in self._plain.items():
-            if (found := bits.get(word)) is not None:
-                hits.update(dict.fromkeys(tids, found))
+        plain = self._plain
+        for word in plain.keys() & bits.keys():
+            hits.update(dict.fromkeys(plain[word], bits[word]))
         get, zeros, checked = bits.get, repeat(0), self._checked
         for word in checked.keys() & bits.keys():
-            for tid, words, check in checked[word]:
+            for tid, (words, check) in checked[word].items():
                 # AND of the words' bitsets, looped in C: most topics need nothing more.
                 found = reduce(and_, map(get, words, zeros))
                 if found and check is not None:
@@ -317,6 +402,14 @@ class TopicIndex(Generic[K]):
                 if found:
                     hits[tid] = found
         return TopicMatches(index=self, papers=papers, hits=hits)
+
+
+def _words_of(topic: Topic) -> set[str]:
+    return {w for term in topic.include for w in term}
+
+
+def _all_words(topic: Topic) -> set[str]:
+    return {w for term in (*topic.include, *topic.exclude) for w in term}
 
 
 class TopicMatches(Mapping[K, list[tuple[Paper, Topic]]], Generic[K]):
@@ -327,6 +420,8 @@ class TopicMatches(Mapping[K, list[tuple[Paper, Topic]]], Generic[K]):
     subscriber's list is built when it is looked up, as a fresh list the caller may change:
     1,000 papers x 1,000,000 subscriptions can come to ~10^8 pairs, which take far longer to
     build than the matching itself, and a notifier needs one subscriber's list at a time.
+    A subscriber's topics are read from the index when the list is built, so an unsubscribe
+    that lands meanwhile is honoured.
     """
 
     def __init__(self, *, index: TopicIndex[K], papers: list[Paper], hits: dict[int, int]) -> None:
@@ -336,9 +431,7 @@ class TopicMatches(Mapping[K, list[tuple[Paper, Topic]]], Generic[K]):
         subscribers = index._subscribers
         # Subscriber numbers of every matching topic, collected in C.
         self._sids = set(chain.from_iterable(subscribers[tid] for tid in hits))
-        self._pairs_of: dict[int, list[tuple[Paper, Topic]]] = {}
-        self._codes_of: dict[int, list[int]] = {}
-        self._pair_of_code: dict[int, tuple[Paper, Topic]] = {}
+        self._indexes_of: dict[int, list[int]] = {}
 
     def __len__(self) -> int:
         return len(self._sids)
@@ -355,38 +448,33 @@ class TopicMatches(Mapping[K, list[tuple[Paper, Topic]]], Generic[K]):
         tids = self._matched_topics(key)
         if not tids:
             raise KeyError(key)
+        topics, papers = self._index._topics, self._papers
         if len(tids) == 1:
-            return self._pairs(tids[0]).copy()
-        # Several topics: interleave by paper, then topic. Sorting pairs with a Python key
-        # function took ~30 s for 45 M pairs; int codes (paper index, then topic rank) sort and
-        # map back in C instead.
+            topic = topics[tids[0]]
+            return [(papers[i], topic) for i in self._indexes(tids[0])]
+        # Several topics: interleave by paper, then topic (by canonical text). Int codes
+        # (paper index, then the topic's rank among this subscriber's) sort in C.
+        tids.sort(key=lambda t: topics[t].canonical)
+        width = len(tids)
         codes: list[int] = []
-        for tid in tids:
-            codes += self._codes(tid)
+        for rank, tid in enumerate(tids):
+            codes += [i * width + rank for i in self._indexes(tid)]
         codes.sort()
-        return list(map(self._pair_of_code.__getitem__, codes))
+        return [(papers[code // width], topics[tids[code % width]]) for code in codes]
 
     def topics_of(self, key: K) -> list[Topic]:
         """Return the topics of ``key`` that matched any paper, by canonical text, without building pairs."""
-        tids = self._matched_topics(key)
-        tids.sort(key=self._index._rank.__getitem__)
-        return [self._index._topics[tid] for tid in tids]
+        topics = self._index._topics
+        return sorted((topics[tid] for tid in self._matched_topics(key)), key=lambda t: t.canonical)
 
     def _matched_topics(self, key: K) -> list[int]:
         sid = self._index._sid.get(key)
-        if sid is None:
+        if sid is None or sid not in self._sids:
             return []
         return [tid for tid in self._index._topics_of[sid] if tid in self._hits]
 
-    def _pairs(self, tid: int) -> list[tuple[Paper, Topic]]:
-        if (pairs := self._pairs_of.get(tid)) is None:
-            topic, papers = self._index._topics[tid], self._papers
-            pairs = self._pairs_of[tid] = [(papers[i], topic) for i in _bit_indexes(self._hits[tid])]
-        return pairs
-
-    def _codes(self, tid: int) -> list[int]:
-        if (codes := self._codes_of.get(tid)) is None:
-            rank, width = self._index._rank[tid], len(self._index._topics)
-            codes = self._codes_of[tid] = [i * width + rank for i in _bit_indexes(self._hits[tid])]
-            self._pair_of_code.update(zip(codes, self._pairs(tid), strict=True))
-        return codes
+    def _indexes(self, tid: int) -> list[int]:
+        """Return the indexes of the papers topic ``tid`` matched (decoded once per topic)."""
+        if (found := self._indexes_of.get(tid)) is None:
+            found = self._indexes_of[tid] = list(_bit_indexes(self._hits[tid]))
+        return found

@@ -126,6 +126,41 @@ async def test_subscribers_get_one_dm_with_what_matched(store):
     assert (await engine.post_digest(DAY)).posted == 0
 
 
+async def test_subscriptions_changed_between_posts_are_seen_by_the_same_engine(store):
+    discord = FakeAdapter("discord")
+    await store.add_subscription(platform="discord", workspace="", user="u1", topic="diffusion", max_topics=5)
+    engine = engine_for(store, config(ch("c1")), discord)
+    await engine.post_digest(DAY, notify=False)  # the engine's index is loaded here
+    await store.add_subscription(platform="discord", workspace="", user="u2", topic="robot", max_topics=5)
+    await store.remove_subscription(platform="discord", workspace="", user="u1", topic="diffusion")
+    summary = await engine.notify_subscribers(DAY)
+    assert summary.posted == 1
+    assert [p.target.id for p in discord.posts if p.target.kind == "user"] == ["u2"]
+
+
+async def test_a_big_fan_out_runs_on_a_fixed_pool_of_tasks(store):
+    import asyncio
+
+    from digestbot.delivery import PIPELINE_FACTOR
+
+    class Counting(FakeAdapter):
+        most = 0
+
+        async def send(self, target, payload, *, key, thread=None):
+            Counting.most = max(Counting.most, sum(1 for t in asyncio.all_tasks() if t.get_name().startswith("delivery-")))
+            return await super().send(target, payload, key=key, thread=thread)
+
+    async with store.transaction() as db:
+        await db.executemany(
+            "INSERT INTO subscriptions(platform, workspace, user_id, topic, created_at) VALUES (?,?,?,?,?)",
+            [("discord", "", f"u{i}", "diffusion", "2024-10-11T00:00:00+00:00") for i in range(300)],
+        )
+    discord = Counting("discord")
+    summary = await engine_for(store, config(ch("c1"), concurrency=1), discord).post_digest(DAY)
+    assert summary.posted == 301
+    assert 0 < Counting.most <= PIPELINE_FACTOR  # one task per target would have made 300
+
+
 async def test_user_who_cannot_be_messaged_is_recorded_not_retried(store):
     discord = FakeAdapter("discord")
     await store.add_subscription(platform="discord", workspace="", user="u1", topic="robot", max_topics=5)

@@ -339,3 +339,26 @@ def test_index_equals_reference_matcher(subscriptions: list[tuple[int, Topic]], 
     for paper in papers[:1]:
         firsts = {k: [t for p, t in pairs if p is paper] for k, pairs in want.items()}
         assert index.match(paper) == {k: topics for k, topics in firsts.items() if topics}
+
+
+def test_adding_and_removing_equals_building_afresh() -> None:
+    graph, diffusion, survey = parse_topic("graph"), parse_topic("diffusion -survey"), parse_topic("survey")
+    papers = [_paper(title="graph survey"), _paper(title="diffusion graph")]
+    index = TopicIndex([(1, graph), (2, diffusion)])
+    assert index.add(3, survey) and not index.add(3, survey)
+    assert index.remove(1, graph) and not index.remove(1, graph) and not index.remove(9, graph)
+    assert index.remove(2, diffusion)
+    assert index.add(4, diffusion)
+    assert len(index) == 2 and index.topic_count == 2
+    assert index.match_all(papers) == TopicIndex([(3, survey), (4, diffusion)]).match_all(papers)
+    assert index.remove(3, survey) and index.remove(4, diffusion)
+    assert index.match_all(papers) == {} and index.topic_count == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127)))
+def test_ascii_fast_path_splits_like_tokenize(text: str) -> None:
+    from digestbot.matching import _tokenize
+    from digestbot.topics import tokenize
+
+    assert _tokenize(text) == tokenize(text)

@@ -151,6 +151,33 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE subscriptions ADD COLUMN display TEXT NOT NULL DEFAULT '';
     """,
+    # 7: a log of subscription changes, written by triggers whoever changes the table (a chat
+    # command, the CLI in another process, a bulk import), so a process that keeps every
+    # subscription indexed in memory applies what changed instead of reloading them all.
+    """
+    CREATE TABLE subscription_changes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        op TEXT NOT NULL CHECK (op IN ('+', '-')),
+        platform TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        topic TEXT NOT NULL
+    );
+    CREATE TRIGGER subscriptions_log_ai AFTER INSERT ON subscriptions BEGIN
+        INSERT INTO subscription_changes(op, platform, workspace, user_id, topic)
+        VALUES ('+', new.platform, new.workspace, new.user_id, new.topic);
+    END;
+    CREATE TRIGGER subscriptions_log_ad AFTER DELETE ON subscriptions BEGIN
+        INSERT INTO subscription_changes(op, platform, workspace, user_id, topic)
+        VALUES ('-', old.platform, old.workspace, old.user_id, old.topic);
+    END;
+    CREATE TRIGGER subscriptions_log_au AFTER UPDATE ON subscriptions BEGIN
+        INSERT INTO subscription_changes(op, platform, workspace, user_id, topic)
+        VALUES ('-', old.platform, old.workspace, old.user_id, old.topic);
+        INSERT INTO subscription_changes(op, platform, workspace, user_id, topic)
+        VALUES ('+', new.platform, new.workspace, new.user_id, new.topic);
+    END;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -12,7 +12,7 @@ import asyncio
 import json
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -32,6 +32,11 @@ _PAPER_COLUMNS = (
     " digest_date, source, extra"
 )
 
+
+SubscriptionRow = tuple[str, str, str, str]
+"""One subscription: platform, workspace, user id, topic (canonical text)."""
+SubscriptionChange = tuple[int, str, str, str, str, str]
+"""One logged change: position, ``+`` or ``-``, platform, workspace, user id, topic."""
 
 _CHUNK = 500  # ids per IN (...) lookup: well under SQLite's 999-parameter floor
 _INSERT = (
@@ -422,15 +427,13 @@ class Store:
         async with self._db.execute(sql, (platform, workspace, user)) as cur:
             return [(r[0], r[1] or r[0]) for r in await cur.fetchall()]
 
-    async def subscription_displays(self, *, platform: str | None = None) -> dict[tuple[str, str, str, str], str]:
-        """Return how each subscription was typed, by (platform, workspace, user, canonical topic); "" if unknown."""
-        sql = "SELECT platform, workspace, user_id, topic, display FROM subscriptions WHERE display != ''"
-        args: tuple[str, ...] = ()
-        if platform:
-            sql += " AND platform = ?"
-            args = (platform,)
-        async with self._db.execute(sql, args) as cur:
-            return {(r[0], r[1], r[2], r[3]): r[4] for r in await cur.fetchall()}
+    async def topic_displays(self, *, platform: str, workspace: str, user: str) -> dict[str, str]:
+        """Return how one user's topics in one workspace were typed, by canonical topic (only those that differ)."""
+        sql = (
+            "SELECT topic, display FROM subscriptions WHERE platform=? AND workspace=? AND user_id=? AND display != ''"
+        )
+        async with self._db.execute(sql, (platform, workspace, user)) as cur:
+            return {r[0]: r[1] for r in await cur.fetchall()}
 
     async def all_subscriptions(self, *, platform: str | None = None) -> list[tuple[str, str, str, str]]:
         """Return every (platform, workspace, user, topic), optionally for one platform."""
@@ -479,6 +482,66 @@ class Store:
         )
         async with self._db.execute(sql, (limit,)) as cur:
             return [(r[0], r[1], r[2], r[3]) for r in await cur.fetchall()]
+
+    def read_subscriptions(
+        self,
+        topics: Callable[[Iterator[str]], None],
+        rows: Callable[[Iterator[SubscriptionRow]], None],
+        *,
+        keep_changes: int,
+    ) -> int:
+        """Stream the distinct topics, then every subscription, from one snapshot; return its change-log position.
+
+        Blocking, on a connection of its own: call it from a worker thread (see
+        :mod:`digestbot.subscription_index`), so a million rows never hold up the event loop or
+        the store's connection. Changes after the returned position (:meth:`subscription_changes`)
+        are not in the rows. Afterwards the log is pruned to its newest ``keep_changes`` entries, a
+        few thousand rows per transaction so that no writer waits long.
+        """
+        db = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            db.execute("PRAGMA busy_timeout=10000")
+            db.execute("BEGIN")  # one read snapshot (WAL): the rows and the position agree
+            (position,) = db.execute("SELECT coalesce(max(id), 0) FROM subscription_changes").fetchone()
+            topics(row[0] for row in db.execute("SELECT DISTINCT topic FROM subscriptions"))
+            rows(iter(db.execute("SELECT platform, workspace, user_id, topic FROM subscriptions")))
+            db.execute("COMMIT")
+            while True:
+                cur = db.execute(
+                    "DELETE FROM subscription_changes WHERE id IN (SELECT id FROM subscription_changes"
+                    " WHERE id <= ? ORDER BY id LIMIT 5000)",
+                    (position - keep_changes,),
+                )
+                if cur.rowcount < 5000:
+                    break
+        finally:
+            db.close()
+        return int(position)
+
+    async def subscription_changes(self, after: int, *, limit: int) -> tuple[bool, list[SubscriptionChange]]:
+        """Return whether the log still reaches back to ``after``, and up to ``limit`` changes made since.
+
+        A change is ``(position, op, platform, workspace, user, topic)`` with ``op`` ``+`` or ``-``.
+        When the log was pruned past ``after`` the caller must read every subscription again.
+        """
+        async with self._db.execute("SELECT min(id) FROM subscription_changes") as cur:
+            row = await cur.fetchone()
+        oldest = row[0] if row else None
+        if oldest is not None and oldest > after + 1:
+            return False, []
+        sql = (
+            "SELECT id, op, platform, workspace, user_id, topic FROM subscription_changes"
+            " WHERE id > ? ORDER BY id LIMIT ?"
+        )
+        async with self._db.execute(sql, (after, limit)) as cur:
+            return True, [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in await cur.fetchall()]
+
+    async def prune_subscription_changes(self, *, keep: int) -> None:
+        """Drop all but the newest ``keep`` logged changes (a process further behind reloads everything)."""
+        async with self.transaction() as db:
+            await db.execute(
+                "DELETE FROM subscription_changes WHERE id <= (SELECT max(id) FROM subscription_changes) - ?", (keep,)
+            )
 
     # -- channels (chat-configured) -------------------------------------------------------------
 
