@@ -26,7 +26,7 @@ from digestbot.config import Config, load_config, redacted
 from digestbot.errors import CommandError, ConfigError, DigestbotError
 from digestbot.formatter import format_digest
 from digestbot.labels import labels_for
-from digestbot.lookup import answer_paper
+from digestbot.lookup import answer_paper, lookup, message_for, result_json
 from digestbot.platforms import adapters_for, command_servers, enabled_platforms
 from digestbot.ports import Adapter
 from digestbot.sources.files import FORMATS, load_file
@@ -234,11 +234,18 @@ async def cmd_preview(args: argparse.Namespace, config: Config) -> int:
 
 
 async def cmd_lookup(args: argparse.Namespace, config: Config) -> int:
-    """Answer a /paper query from the command line."""
+    """Answer a /paper query from the command line; exit 1 when no paper matches.
+
+    ``--json`` (console) prints the structured answer (best match with its score, other matches,
+    the correction used, closest titles on a miss); with ``--platform`` it prints that platform's payloads.
+    """
     async with await Store.open(existing_db(args, config)) as store:
-        message = await answer_paper(store, labels_for(config.locale), args.query)
-    _show([message], args)
-    return 0 if message.kind == "paper" else 1
+        result = await lookup(store, args.query)
+    if args.json and getattr(args, "platform", "console") == "console":
+        _out(json.dumps(result_json(result), ensure_ascii=False, indent=2))
+    else:
+        _show([message_for(result, labels_for(config.locale))], args)
+    return 0 if result.best is not None else 1
 
 
 def missing_credentials(config: Config) -> list[str]:

@@ -48,9 +48,9 @@ async def test_failed_transaction_leaves_nothing(store: Store) -> None:
 async def test_fts_follows_updates(store: Store) -> None:
     await store.upsert_papers([Paper(arxiv_id="2410.00001", title="Old words")])
     await store.upsert_papers([Paper(arxiv_id="2410.00001", title="Brand new")])
-    async with store.db.execute("SELECT rowid FROM papers_fts WHERE papers_fts MATCH 'old'") as cur:
+    async with store.db.execute("SELECT rowid FROM lookup_fts WHERE lookup_fts MATCH 'old'") as cur:
         assert await cur.fetchall() == []
-    async with store.db.execute("SELECT rowid FROM papers_fts WHERE papers_fts MATCH 'brand'") as cur:
+    async with store.db.execute("SELECT rowid FROM lookup_fts WHERE lookup_fts MATCH 'brand'") as cur:
         assert len(await cur.fetchall()) == 1
 
 

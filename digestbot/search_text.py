@@ -1,0 +1,98 @@
+"""Words as the search index sees them, shared by the store (what it indexes) and the lookup (what it asks).
+
+The FTS5 tables use ``unicode61 remove_diacritics 2``: letters and digits form words, case and
+accents are folded. :func:`words` mirrors that in Python so a query word, a vocabulary entry and
+an indexed word agree. Hangul, CJK, kana and Thai are written without spaces between morphemes
+(``양자화는`` is one word to unicode61), so a word a person types is often only the start or the
+middle of an indexed word; :func:`unspaced_grams` adds every suffix of such words to a separate
+column, and a prefix query on suffixes is a substring query (``자화`` finds ``양자화는``).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_UNSPACED = re.compile(r"[\u0e00-\u0e7f\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7a3]")
+
+STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "for",
+        "and",
+        "or",
+        "in",
+        "on",
+        "to",
+        "with",
+        "via",
+        "by",
+        "from",
+        "at",
+        "as",
+        "is",
+        "are",
+        "be",
+        "not",
+        "its",
+        "it",
+        "this",
+        "that",
+        "into",
+        "towards",
+        "toward",
+        "vs",
+        "versus",
+        "can",
+        "do",
+        "does",
+        "your",
+        "you",
+        "we",
+        "our",
+        "all",
+    ]
+)
+"""English words too common to identify a paper: they never decide whether a query matched."""
+
+MIN_GRAM = 2
+"""Shortest suffix of an unspaced-script word that is indexed (one syllable matches too much)."""
+
+
+def fold(text: str) -> str:
+    """Return ``text`` case-folded without accents (``Börje`` -> ``borje``), Hangul left composed."""
+    if text.isascii():
+        return text.lower()
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    bare = "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
+    return unicodedata.normalize("NFC", bare)
+
+
+def words(text: str) -> list[str]:
+    """Return the words of ``text`` as the index sees them: letters and digits, folded."""
+    return _WORD.findall(fold(text))
+
+
+def is_unspaced(word: str) -> bool:
+    """Tell whether ``word`` is written in a script without spaces between morphemes (Hangul, CJK, Thai)."""
+    return _UNSPACED.search(word) is not None
+
+
+def unspaced_grams(*texts: str) -> str:
+    """Return every unspaced-script word of ``texts`` and its suffixes (>= MIN_GRAM letters), space-separated.
+
+    Indexed in their own column, these make a prefix query a substring query for those scripts.
+    """
+    grams: dict[str, None] = {}
+    for text in texts:
+        if not text or not _UNSPACED.search(text):
+            continue
+        for word in words(text or ""):  # a malformed record fails at its NOT NULL column, not here
+            if is_unspaced(word):
+                for start in range(max(1, len(word) - MIN_GRAM + 1)):
+                    grams[word[start:]] = None
+    return " ".join(grams)
