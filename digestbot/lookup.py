@@ -24,13 +24,14 @@ from digestbot.errors import CommandError
 from digestbot.formatter import format_notice, format_paper
 from digestbot.labels import Labels
 from digestbot.records import Paper, normalize_arxiv_id
-from digestbot.search_text import STOPWORDS, fold, is_unspaced, words
+from digestbot.search_text import MAX_GRAM, STOPWORDS, fold, is_unspaced, words
 from digestbot.store import Store
 from digestbot.store.search import (
     Index,
     SearchRow,
     candidates,
     has_prefix,
+    near_terms,
     search_rows,
     term_docs,
     terms_starting,
@@ -49,6 +50,9 @@ PREFIX_EXPANSIONS = 24
 
 MATCH_SCORE = 0.45
 """Least score that counts as a match; chosen on the judged query set in tests/test_lookup_judged.py."""
+
+CORRECTION_SCAN = 3000
+"""Most frequent vocabulary words per range compared with a misspelt word (bounds a huge vocabulary)."""
 
 CLOSEST = 3
 """Titles shown, clearly labelled, when nothing matched."""
@@ -139,6 +143,14 @@ def edit_distance(a: str, b: str, limit: int) -> int:
     """Return the Damerau (adjacent transposition) edit distance of ``a`` and ``b``, or limit+1 if over ``limit``."""
     if abs(len(a) - len(b)) > limit:
         return limit + 1
+    start = 0  # a shared start and end cost nothing: compare only the differing middles
+    while start < min(len(a), len(b)) and a[start] == b[start]:
+        start += 1
+    a, b = a[start:], b[start:]
+    while a and b and a[-1] == b[-1]:
+        a, b = a[:-1], b[:-1]
+    if not a or not b:
+        return min(len(a) + len(b), limit + 1)
     prev2: list[int] = []
     prev = list(range(len(b) + 1))
     for i in range(1, len(a) + 1):
@@ -159,26 +171,46 @@ def allowed_edits(word: str) -> int:
     return 0 if len(word) < 4 else 1 if len(word) < 8 else 2
 
 
+def _bigrams(word: str) -> set[str]:
+    return {word[i : i + 2] for i in range(len(word) - 1)}
+
+
 async def corrections(store: Store, word: str, *, keep: int = 3) -> list[str]:
     """Return the archive's words within ``allowed_edits`` of ``word``: nearest first, then most frequent.
 
-    Candidates come from a few ranges of the vocabulary's primary key: words sharing the first two
-    letters, and (for a typo in them) the ones starting with letters 1+3, 2+3 and 2+1, so the cost
-    is a handful of index ranges, not a scan of the vocabulary. Several are kept because the most
-    frequent near word is not always the meant one ("agentc": agent or agentic?); the search decides.
+    Several are kept because the most frequent near word is not always the meant one ("agentc":
+    agent or agentic?); the search decides between them.
     """
     limit = allowed_edits(word)
     if not limit:
         return []
-    starts = {word[:2], word[0] + word[2], word[1:3], word[1] + word[0]}
-    found: dict[str, tuple[int, int]] = {}
-    for start in starts:
-        for term, docs in await terms_starting(
-            store, start, min_len=len(word) - limit, max_len=len(word) + limit, limit=5000
-        ):
-            if term != word and (distance := edit_distance(word, term, limit)) <= limit:
-                found[term] = (distance, -docs)
+    grams = _bigrams(word)
+    # Within `limit` edits two words share all but 3*limit of the bigrams (q-gram lemma; 3 for a
+    # swap): a set intersection rules most candidates out before the quadratic distance.
+    need = len(grams) - 3 * limit
+    near = await near_terms(store, word, edits=limit, limit=CORRECTION_SCAN)
+    # Most typos are one edit, which a linear comparison finds; the dynamic programme runs only
+    # when none is one edit away (two edits, long words).
+    found: dict[str, tuple[int, int]] = {t: (1, -d) for t, d in near if t != word and _one_edit(word, t)}
+    if not found and limit > 1:
+        for term, docs in near:
+            if term != word and len(grams & _bigrams(term)) >= need and edit_distance(word, term, limit) <= limit:
+                found[term] = (2, -docs)
     return sorted(found, key=lambda t: found[t])[:keep]
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Tell whether ``b`` is ``a`` with one letter dropped, added, changed, or two neighbours swapped."""
+    if abs(len(a) - len(b)) > 1:
+        return False
+    i = 0
+    while i < min(len(a), len(b)) and a[i] == b[i]:
+        i += 1
+    if len(a) > len(b):
+        return a[i + 1 :] == b[i:]
+    if len(a) < len(b):
+        return a[i:] == b[i + 1 :]
+    return a[i + 1 :] == b[i + 1 :] or (a[i : i + 2] == b[i : i + 2][::-1] and a[i + 2 :] == b[i + 2 :])
 
 
 # -- word search -----------------------------------------------------------------------------------
@@ -196,8 +228,8 @@ class _Term:
 
     def expression(self, index: Index) -> str:
         """Return this word's FTS5 expression (index words quoted: user text never becomes FTS syntax)."""
-        if self.grams:
-            return f'"{self.word}"*' if index == "lookup_fts" else f'"{self.word}"'
+        if self.grams:  # pieces of unspaced words are indexed whole, up to MAX_GRAM letters
+            return f'"{self.word[:MAX_GRAM]}"' if index == "lookup_fts" else f'"{self.word}"'
         forms = self.forms if index == "lookup_fts" else (self.word, *self.forms)
         quoted = [f'"{f}"' for f in dict.fromkeys(forms)]
         return quoted[0] if len(quoted) == 1 else "(" + " OR ".join(quoted) + ")"
@@ -266,7 +298,7 @@ async def _search(store: Store, terms: list[_Term], *, limit: int) -> list[tuple
     short = await candidates(store, "lookup_fts", _expression(terms, "lookup_fts"), limit=CANDIDATES)
     found: dict[int, None] = dict.fromkeys(short)
     body: set[int] = set()
-    if len(found) < limit:
+    if len(found) < limit and not all(t.grams for t in terms):  # unspaced words: summaries are in the grams
         body = set(await candidates(store, "body_fts", _expression(terms, "body_fts"), limit=CANDIDATES))
         found.update(dict.fromkeys(body))
     joined = "".join(t.word for t in terms if not t.grams)

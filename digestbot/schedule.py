@@ -61,9 +61,7 @@ LIST_SETTLES_AFTER = timedelta(0)
 _DAY = timedelta(days=1)
 _WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FULL_WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_WEEKDAY_BY_NAME = {
-    name: i for names in (_WEEKDAY_NAMES, _FULL_WEEKDAY_NAMES) for i, name in enumerate(names)
-}
+_WEEKDAY_BY_NAME = {name: i for names in (_WEEKDAY_NAMES, _FULL_WEEKDAY_NAMES) for i, name in enumerate(names)}
 _HHMM = re.compile(r"(?P<hour>\d{1,2}):(?P<minute>\d{2})", re.ASCII)
 
 #: A due post: the channel-local date it is for, and the aware UTC instant it is due.
@@ -175,9 +173,7 @@ def load_zone(name: str) -> zoneinfo.ZoneInfo:
         pass
     known = _available_zones()
     if not known:
-        raise ConfigError(
-            f"unknown time zone {name!r}: no time zone database found; install the 'tzdata' package"
-        )
+        raise ConfigError(f"unknown time zone {name!r}: no time zone database found; install the 'tzdata' package")
     by_lower = {key.lower(): key for key in known}
     wanted = name.strip().replace(" ", "_").lower()
     if wanted in by_lower:  # only the case was wrong: that is the one answer

@@ -4,8 +4,8 @@ The FTS5 tables use ``unicode61 remove_diacritics 2``: letters and digits form w
 accents are folded. :func:`words` mirrors that in Python so a query word, a vocabulary entry and
 an indexed word agree. Hangul, CJK, kana and Thai are written without spaces between morphemes
 (``양자화는`` is one word to unicode61), so a word a person types is often only the start or the
-middle of an indexed word; :func:`unspaced_grams` adds every suffix of such words to a separate
-column, and a prefix query on suffixes is a substring query (``자화`` finds ``양자화는``).
+middle of an indexed word; :func:`unspaced_grams` adds every piece of such words to a separate
+column, so a piece is an exact index word (``자화`` finds ``양자화는``).
 """
 
 from __future__ import annotations
@@ -60,7 +60,9 @@ STOPWORDS = frozenset(
 """English words too common to identify a paper: they never decide whether a query matched."""
 
 MIN_GRAM = 2
-"""Shortest suffix of an unspaced-script word that is indexed (one syllable matches too much)."""
+"""Shortest piece of an unspaced-script word that is indexed (one syllable matches too much)."""
+MAX_GRAM = 6
+"""Longest piece indexed (a sentence of Chinese is one unicode61 word: pieces are bounded, not n²)."""
 
 
 def fold(text: str) -> str:
@@ -83,16 +85,19 @@ def is_unspaced(word: str) -> bool:
 
 
 def unspaced_grams(*texts: str) -> str:
-    """Return every unspaced-script word of ``texts`` and its suffixes (>= MIN_GRAM letters), space-separated.
+    """Return the unspaced-script words of ``texts`` and all their pieces of MIN_GRAM..MAX_GRAM letters.
 
-    Indexed in their own column, these make a prefix query a substring query for those scripts.
+    Indexed in their own column, these make any piece of such a word (its start, its middle) one
+    exact index word: one posting list to read, where a prefix query would merge many.
     """
     grams: dict[str, None] = {}
     for text in texts:
         if not text or not _UNSPACED.search(text):
             continue
-        for word in words(text or ""):  # a malformed record fails at its NOT NULL column, not here
+        for word in words(text):
             if is_unspaced(word):
-                for start in range(max(1, len(word) - MIN_GRAM + 1)):
-                    grams[word[start:]] = None
+                grams[word] = None
+                for start in range(len(word) - MIN_GRAM + 1):
+                    for end in range(start + MIN_GRAM, min(len(word), start + MAX_GRAM) + 1):
+                        grams[word[start:end]] = None
     return " ".join(grams)

@@ -88,3 +88,20 @@ async def terms_starting(store: Store, prefix: str, *, min_len: int, max_len: in
     )
     async with store.db.execute(sql, (prefix, prefix + "\U0010ffff", min_len, max_len, limit)) as cur:
         return [(r[0], r[1]) for r in await cur.fetchall()]
+
+
+async def near_terms(store: Store, word: str, *, edits: int, limit: int) -> list[tuple[str, int]]:
+    """Return (term, docs) of vocabulary words that may be ``word`` with a typo, most frequent first.
+
+    One range of the primary key (the same first letter: people rarely mistype it) filtered inside
+    SQLite to words that keep either the first three or the last two letters, which every
+    one-edit typo past the first letter does, and to lengths within ``edits``. The caller then
+    checks the few survivors' edit distance.
+    """
+    sql = (
+        "SELECT term, docs FROM lookup_terms WHERE term >= ? AND term < ? AND length(term) BETWEEN ? AND ?"
+        " AND (substr(term, 1, 3) = ? OR substr(term, -2) = ?) ORDER BY docs DESC LIMIT ?"
+    )
+    args = (word[0], word[0] + "\U0010ffff", len(word) - edits, len(word) + edits, word[:3], word[-2:], limit)
+    async with store.db.execute(sql, args) as cur:
+        return [(r[0], r[1]) for r in await cur.fetchall()]

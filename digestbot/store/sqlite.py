@@ -295,7 +295,7 @@ class Store:
             updated += len(updates)
         return UpsertResult(added=added, updated=updated, unchanged=unchanged)
 
-    async def bulk_load(self, papers: Iterable[Paper], *, batch: int = 50_000) -> UpsertResult:
+    async def bulk_load(self, papers: Iterable[Paper], *, batch: int = 5_000) -> UpsertResult:
         """Store many papers at once (a backfill, a new archive): the same merge as upsert_papers, built faster.
 
         For loads that are large next to the archive. One transaction: the full-text triggers are
@@ -330,7 +330,7 @@ class Store:
                 log.info("bulk load: %d papers written", added + updated + unchanged)
                 for index in indexes:
                     log.info("bulk load: rebuilding %s", index)
-                    await db.execute(f"INSERT INTO \"{index}\"(\"{index}\") VALUES ('rebuild')")
+                    await db.execute(f'INSERT INTO "{index}"("{index}") VALUES (\'rebuild\')')
                 for _, sql in triggers:
                     await db.execute(sql)
                 await db.execute("DELETE FROM lookup_terms")
