@@ -131,7 +131,7 @@ def reference_in(text: str) -> tuple[str, str] | None:
     if not (any(host == h or host.endswith("." + h) for h in _PAPER_HOSTS) or "xiv" in host):
         raise CommandError("That link is not an arXiv or Hugging Face paper link.")
     for m in _ID_IN_PATH.finditer(link["path"] or ""):
-        if (arxiv_id := normalize_arxiv_id(m["id"])) is not None:
+        if (arxiv_id := normalize_arxiv_id(re.sub(r"V(?=\d+$)", "v", m["id"]))) is not None:
             return "url", arxiv_id
     raise CommandError("That link names no arXiv paper (expected an id such as 2410.05265 in it).")
 
@@ -201,7 +201,7 @@ async def corrections(store: Store, word: str, *, keep: int = 3) -> list[str]:
 
 def _one_edit(a: str, b: str) -> bool:
     """Tell whether ``b`` is ``a`` with one letter dropped, added, changed, or two neighbours swapped."""
-    if abs(len(a) - len(b)) > 1:
+    if abs(len(a) - len(b)) > 1 or a == b:
         return False
     i = 0
     while i < min(len(a), len(b)) and a[i] == b[i]:

@@ -2,9 +2,12 @@ from __future__ import annotations
 
 import pytest
 
+from digestbot.blocks import Context, Paragraph
 from digestbot.errors import CommandError
-from digestbot.lookup import lookup
+from digestbot.labels import labels_for
+from digestbot.lookup import _one_edit, answer_paper, edit_distance, lookup, reference_in
 from digestbot.store import Store
+from digestbot.suggest import suggest_papers
 
 PREFIXQUANT = "2410.05265"
 
@@ -94,3 +97,41 @@ async def test_no_match_and_bad_queries(seeded_store: Store) -> None:
         await lookup(seeded_store, hostile)
     with pytest.raises(CommandError, match="letters or digits"):
         await lookup(seeded_store, "*")
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "distance"),
+    [
+        ("kernal", "kernel", 1),
+        ("staitc", "static", 1),
+        ("difusion", "diffusion", 1),
+        ("abcdef", "abcxyz", 3),
+        ("ab", "ab", 0),
+    ],
+)
+def test_edit_distance(a: str, b: str, distance: int) -> None:
+    assert edit_distance(a, b, 2) == min(distance, 3)
+    assert _one_edit(a, b) == (distance == 1)
+
+
+def test_references_in_every_form() -> None:
+    assert reference_in("hep-th/9901001v2") == ("id", "hep-th/9901001")
+    assert reference_in("arxiv.org/abs/hep-th/9901001v2") == ("url", "hep-th/9901001")
+    assert reference_in("HTTPS://WWW.ARXIV.ORG/PDF/2410.05265V2") == ("url", "2410.05265")
+    assert reference_in("https://huggingface.co/papers/2410.05265?utm=x#y") == ("url", "2410.05265")
+    assert reference_in("prefix quant") is None
+    assert reference_in("node.js") is None
+
+
+async def test_suggestions_use_the_same_search(seeded_store: Store) -> None:
+    assert [p.arxiv_id for p in await suggest_papers(seeded_store, "retreiver")] == ["2410.03450"]
+    assert [p.arxiv_id for p in await suggest_papers(seeded_store, "prefix qu")][:1] == [PREFIXQUANT]
+    assert await suggest_papers(seeded_store, "quantum chromodynamics") == []
+
+
+async def test_replies_say_the_correction_and_label_closest_titles(seeded_store: Store) -> None:
+    message = await answer_paper(seeded_store, labels_for("en"), "kernal design")
+    assert message.kind == "paper" and message.blocks[0] == Paragraph(text="Showing results for: kernel design")
+    miss = await answer_paper(seeded_store, labels_for("ko"), "quantization of chocolate")
+    assert miss.kind == "reply" and miss.fallback.startswith("“quantization of chocolate”에 해당하는 논문이 없습니다")
+    assert isinstance(miss.blocks[-1], Context) and miss.blocks[-1].parts[0] == "비슷한 제목 (일치하지 않음):"
