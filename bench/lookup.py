@@ -156,7 +156,8 @@ def make_query(kind: str, paper: Paper, rng: random.Random) -> str | None:
         ko = list(dict.fromkeys(_korean_words(paper)))
         # People remember a summary's distinctive words: 2-3 of its 5 rarest (in the sampled papers).
         rare = sorted(ko, key=lambda w: KOREAN_DF.get(w, 0))[:5]
-        picked = [w for w in ko if w in set(rng.sample(rare, k=min(len(rare), rng.randint(2, 3))))]
+        chosen = set(rng.sample(rare, k=min(len(rare), rng.randint(2, 3))))
+        picked = [w for w in ko if w in chosen]
         picked[-1] = picked[-1][:2]
         return " ".join(picked)
     raise ValueError(kind)

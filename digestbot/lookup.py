@@ -225,6 +225,7 @@ class _Term:
     grams: bool = False  # an unspaced-script word: matched as a substring via grams_text
     prefix: bool = False  # the last word: may be half-typed
     corrected: bool = False
+    open_ended: bool = False  # a half-typed word with more completions than PREFIX_EXPANSIONS
 
     def expression(self, index: Index) -> str:
         """Return this word's FTS5 expression (index words quoted: user text never becomes FTS syntax)."""
@@ -243,11 +244,12 @@ async def _terms(store: Store, words_: list[str]) -> list[_Term]:
             out.append(_Term(word=word, forms=(word,), grams=True, prefix=True))
             continue
         forms: tuple[str, ...] = (word,)
+        found: list[tuple[str, int]] = []
         last = i == len(words_) - 1
         if last:
-            completions = await terms_starting(store, word, min_len=len(word), max_len=999, limit=PREFIX_EXPANSIONS)
-            forms = tuple(dict.fromkeys([word, *(t for t, _ in completions)]))
-        out.append(_Term(word=word, forms=forms, prefix=last))
+            found = await terms_starting(store, word, min_len=len(word), max_len=999, limit=PREFIX_EXPANSIONS + 1)
+            forms = tuple(dict.fromkeys([word, *(t for t, _ in found[:PREFIX_EXPANSIONS])]))
+        out.append(_Term(word=word, forms=forms, prefix=last, open_ended=last and len(found) > PREFIX_EXPANSIONS))
     return out
 
 
@@ -269,9 +271,9 @@ def _score(row: SearchRow, terms: list[_Term], body: set[int]) -> tuple[float, f
             got = W_TITLE if term.word in fold(row.title) else W_GRAMS if term.word in grams else 0.0
         elif forms & title_set or (term.prefix and any(w.startswith(term.word) for w in title)):
             got = W_TITLE
-        elif forms & authors:
+        elif forms & authors or (term.prefix and any(w.startswith(term.word) for w in authors)):
             got = W_AUTHOR
-        elif forms & keywords:
+        elif forms & keywords or (term.prefix and any(w.startswith(term.word) for w in keywords)):
             got = W_KEYWORD
         else:
             got = W_BODY if row.rowid in body else 0.0
@@ -301,6 +303,12 @@ async def _search(store: Store, terms: list[_Term], *, limit: int) -> list[tuple
     if len(found) < limit and not all(t.grams for t in terms):  # unspaced words: summaries are in the grams
         body = set(await candidates(store, "body_fts", _expression(terms, "body_fts"), limit=CANDIDATES))
         found.update(dict.fromkeys(body))
+    settled = [t for t in terms if not t.open_ended]
+    if len(found) < limit and settled and len(settled) < len(terms):
+        # "language mo": the paper's word may not be among the commonest completions of "mo";
+        # take papers with the settled words, and let the score check the half-typed one.
+        more = await candidates(store, "lookup_fts", _expression(settled, "lookup_fts"), limit=CANDIDATES)
+        found.update(dict.fromkeys(more))
     joined = "".join(t.word for t in terms if not t.grams)
     if len(found) < limit and len(terms) > 1 and len(joined) >= 6:  # "prefix quant" -> PrefixQuant
         completions = await terms_starting(store, joined, min_len=len(joined), max_len=999, limit=PREFIX_EXPANSIONS)
