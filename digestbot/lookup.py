@@ -51,6 +51,12 @@ PREFIX_EXPANSIONS = 24
 MATCH_SCORE = 0.45
 """Least score that counts as a match; chosen on the judged query set in tests/test_lookup_judged.py."""
 
+BODY_CANDIDATES = 100
+"""Newest abstract/summary matches read: they rank below any title, author or keyword match."""
+
+STRONG = 0.9
+"""A match this good (every word in a title, author or keyword) ends the search: later stages rank lower."""
+
 CORRECTION_SCAN = 3000
 """Most frequent vocabulary words per range compared with a misspelt word (bounds a huge vocabulary)."""
 
@@ -300,8 +306,11 @@ async def _search(store: Store, terms: list[_Term], *, limit: int) -> list[tuple
     short = await candidates(store, "lookup_fts", _expression(terms, "lookup_fts"), limit=CANDIDATES)
     found: dict[int, None] = dict.fromkeys(short)
     body: set[int] = set()
+    first = await _scored(store, list(found), terms, body)
+    if any(_is_match(s[0], s[1], len(terms)) and s[0] >= STRONG for s in first):
+        return first  # every word in a title, author or keyword: the other stages could only rank lower
     if len(found) < limit and not all(t.grams for t in terms):  # unspaced words: summaries are in the grams
-        body = set(await candidates(store, "body_fts", _expression(terms, "body_fts"), limit=CANDIDATES))
+        body = set(await candidates(store, "body_fts", _expression(terms, "body_fts"), limit=BODY_CANDIDATES))
         found.update(dict.fromkeys(body))
     settled = [t for t in terms if not t.open_ended]
     if len(found) < limit and settled and len(settled) < len(terms):
@@ -322,8 +331,14 @@ async def _search(store: Store, terms: list[_Term], *, limit: int) -> list[tuple
             rest = terms[:skip] + terms[skip + 1 :]
             more = await candidates(store, "lookup_fts", _expression(rest, "lookup_fts"), limit=CANDIDATES)
             found.update(dict.fromkeys(more))
-    rows = await search_rows(store, list(found))
-    scored = [(*_score(row, terms, body), row) for row in rows]
+    return await _scored(store, list(found), terms, body)
+
+
+async def _scored(
+    store: Store, rowids: list[int], terms: list[_Term], body: set[int]
+) -> list[tuple[float, float, SearchRow]]:
+    """Return (score, coverage, row) for ``rowids``, best first."""
+    scored = [(*_score(row, terms, body), row) for row in await search_rows(store, rowids)]
     scored.sort(key=_rank, reverse=True)
     return scored
 
@@ -367,7 +382,7 @@ async def search_words(store: Store, text: str, *, limit: int) -> LookupResult:
     scored = await _search(store, terms, limit=limit)
     how, correction = "words", None
     matched = [s for s in scored if _is_match(s[0], s[1], len(terms))]
-    if not matched or matched[0][0] < 0.9:
+    if not matched or matched[0][0] < STRONG:
         fixed = await _corrected(store, terms)
         if fixed is not None:
             retry = await _search(store, fixed, limit=limit)
