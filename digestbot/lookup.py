@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from digestbot.blocks import Context, Message, Paragraph
 from digestbot.errors import CommandError
@@ -71,9 +71,8 @@ W_TITLE, W_AUTHOR, W_KEYWORD, W_GRAMS, W_BODY = 1.0, 0.9, 0.8, 0.7, 0.5
 W_CORRECTED = 0.9
 """Factor for a word found only after typo correction."""
 
-_SCHEME = re.compile(r"(?i)^(?:https?://)?(?:www\.)?")
 _LINK = re.compile(
-    r"(?i)^(?:https?://)?(?:www\.)?(?P<host>[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,})(?::\d+)?(?P<path>/\S*)?$"
+    r"(?i)^(?P<lead>https?://|www\.)?(?:www\.)?(?P<host>[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,})(?::\d+)?(?P<path>/\S*)?$"
 )
 _ID_IN_PATH = re.compile(
     r"(?i)(?:^|/)(?:arxiv:)?(?P<id>\d{4}\.\d{4,5}(?:v\d+)?|[a-z]+(?:-[a-z]+)*(?:\.[a-z]{2})?/\d{7}(?:v\d+)?)"
@@ -92,14 +91,6 @@ _PAPER_HOSTS = (
 
 
 @dataclass(frozen=True, kw_only=True)
-class Scored:
-    """A paper and how well it matches the query (0–1.1; MATCH_SCORE and up is a match)."""
-
-    paper: Paper
-    score: float
-
-
-@dataclass(frozen=True, kw_only=True)
 class LookupResult:
     """The answer to a lookup: the best match (if any), other matches, or the closest non-matches.
 
@@ -114,7 +105,7 @@ class LookupResult:
     score: float = 0.0
     other_scores: tuple[float, ...] = ()
     correction: str | None = None
-    closest: tuple[Paper, ...] = field(default=())
+    closest: tuple[Paper, ...] = ()
 
 
 # -- ids and links ---------------------------------------------------------------------------------
@@ -131,7 +122,7 @@ def reference_in(text: str) -> tuple[str, str] | None:
     if (arxiv_id := normalize_arxiv_id(text)) is not None:
         return "id", arxiv_id
     link = _LINK.match(text.strip())
-    if link is None or not (link["path"] or _SCHEME.match(text).group()):  # type: ignore[union-attr]
+    if link is None or not (link["path"] or link["lead"]):
         return None  # "node.js" is a word, "node.js/x" or "https://node.js" a link
     host = link["host"].lower()
     if not (any(host == h or host.endswith("." + h) for h in _PAPER_HOSTS) or "xiv" in host):
