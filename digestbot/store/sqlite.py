@@ -301,12 +301,16 @@ class Store:
         For loads that are large next to the archive. One transaction: the full-text triggers are
         set aside, rows go in by the ``batch``, then each FTS index is rebuilt once from the table
         and the vocabulary recounted from the index (row by row, FTS5 would re-sort its pending
-        postings thousands of times). ``synchronous=OFF`` while loading (a crash before COMMIT loses
-        the load, never the archive: the WAL still protects it), then back to ``FULL``. A crash
-        rolls everything back, the triggers included.
+        postings thousands of times). ``synchronous=OFF`` while loading, with automatic checkpoints
+        off so no page reaches the database file unsynced; after COMMIT, ``synchronous=FULL`` again
+        and one checkpoint. A crash rolls everything back, the triggers included.
         """
         added = updated = unchanged = 0
         iterator = iter(papers)
+        async with self._db.execute("PRAGMA wal_autocheckpoint") as cur:
+            row = await cur.fetchone()
+        autocheckpoint = int(row[0]) if row else 1000
+        await self._db.execute("PRAGMA wal_autocheckpoint=0")
         await self._db.execute("PRAGMA synchronous=OFF")
         try:
             async with self.transaction() as db:
@@ -337,6 +341,7 @@ class Store:
                 await db.execute(VOCABULARY_FROM_INDEX)
         finally:
             await self._db.execute("PRAGMA synchronous=FULL")
+            await self._db.execute(f"PRAGMA wal_autocheckpoint={autocheckpoint}")
         await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return UpsertResult(added=added, updated=updated, unchanged=unchanged)
 
