@@ -1,171 +1,296 @@
-"""Benchmark ``/paper`` lookups over a large synthetic archive, against a naive LIKE scan.
+"""Benchmark ``/paper`` lookups over a large, realistic synthetic archive: latency and whether it finds the paper.
 
-    python -m bench.lookup [--papers 1000000] [--queries 1000] [--naive-sample 40] [--rebuild]
+    python -m bench.lookup [--papers 1000000] [--queries 150] [--runs 3] [--naive-sample 20] [--rebuild]
 
-Builds the archive once through the store's own ingest path (cached under bench/.cache/), then
-times 1,000 mixed lookups (ids, URLs, 1–4 word queries, typos) through ``digestbot.lookup.lookup``
-— the code path ``/paper`` uses — and a sample of the same queries through a naive ``LIKE`` scan
-on the same data, in the same run. Reports p50/p99 per query class, the ratio, DB size, peak RSS
-and the machine.
+Builds the archive once through ``Store.bulk_load`` (cached under bench/.cache/; the build is timed
+and its peak memory reported when it happens in this run), from ``bench.synthetic.realistic_papers``:
+abstracts of 150–250 words with stopwords, a long tail of words and author names, 10% Korean
+summaries. Queries are drawn from random stored papers as a person types them, per class:
+
+* ``id`` / ``url``: the id or a link in one of its common forms (no scheme, ``www.``, versions, mirrors);
+* ``words``: the method name, or 2–4 title words (a third in shuffled order);
+* ``prefix``: the same with the last word half-typed (at least 2 letters), "language mode" style;
+* ``typo``: title words with one edit (drop, swap, change or add a letter) in the longest word;
+* ``author``: an author's surname with a title word, or an author's full name;
+* ``hangul``: 2–3 words of the paper's Korean summary, particles dropped, the last one's first 2 syllables;
+* ``nonsense``: made-up words and off-topic phrases, where the right answer is "No paper found".
+
+Every query goes through ``digestbot.lookup.lookup`` (the code path ``/paper`` uses); each class
+reports p50/p99 latency (the median over ``--runs`` runs) beside success@1/@3 (the paper in the
+top 1/3; for nonsense: nothing answered). A naive LIKE scan answers a sample of word queries in the
+same run. Ends with one line per class, ``bench.lookup CLASS: p99_ms=… p50_ms=… success_at_3=…``,
+and exits 1 when a goal is missed.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import random
 import resource
 import statistics
+import sys
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from bench.machine import describe_machine
-from bench.synthetic import WORDS, synthetic_papers
-from digestbot.lookup import lookup, query_terms
-from digestbot.records import normalize_arxiv_id
-from digestbot.sources.markdown import arxiv_id_from_url
+from bench.synthetic import STOP, realistic_papers
+from digestbot.lookup import lookup
+from digestbot.records import Paper
+from digestbot.search_text import words
 from digestbot.store import Store
 
 CACHE = Path(__file__).resolve().parent / ".cache"
-BATCH = 20_000
+BATCH = 5_000
+GOALS_P99_MS = {"id": 2.0, "url": 2.0, "words": 50.0, "prefix": 50.0, "typo": 100.0, "author": 50.0, "hangul": 50.0}
+GOAL_BUILD_S = 180.0
+GOAL_BUILD_MB = 200.0
+PARTICLES = ("에서", "는", "을", "의", "로", "과", "이", "를")
+NONSENSE = [
+    "quantum chromodynamics lattice",
+    "chocolate cake recipe",
+    "best pizza in seoul",
+    "medieval poetry",
+    "stock market crash",
+    "김치찌개 레시피",
+]
 
 
-async def build(path: Path, count: int) -> tuple[float, float]:
-    """Ingest ``count`` synthetic papers through Store.upsert_papers; return (ingest s, total s).
+def timed(papers: Iterable[Paper], spent: list[float]) -> Iterator[Paper]:
+    """Yield ``papers``, adding the wall and CPU seconds spent making them to ``spent`` (not the store's work)."""
+    it = iter(papers)
+    while True:
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            paper = next(it)
+        except StopIteration:
+            return
+        spent[0] += time.perf_counter() - wall
+        spent[1] += time.process_time() - cpu
+        yield paper
 
-    Ingest time counts only the store's own work (what `digestbot ingest` does); total adds the
-    time this harness spends making up the papers.
-    """
+
+async def build(path: Path, count: int) -> dict[str, float]:
+    """Bulk-load ``count`` realistic papers; return the store's own wall/CPU seconds (generation excluded)."""
     for suffix in ("", "-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
-    started = time.perf_counter()
-    ingest = 0.0
+    spent = [0.0, 0.0]
+    wall, cpu = time.perf_counter(), time.process_time()
     store = await Store.open(path)
-    papers = synthetic_papers(count)
-    done = 0
-    while batch := list(itertools.islice(papers, BATCH)):
-        t0 = time.perf_counter()
-        await store.upsert_papers(batch)
-        ingest += time.perf_counter() - t0
-        done += len(batch)
-        print(f"\r  building: {done:,}/{count:,}", end="", flush=True)
-    t0 = time.perf_counter()
-    await store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    await store.bulk_load(timed(realistic_papers(count), spent), batch=BATCH)
     await store.close()
-    ingest += time.perf_counter() - t0
-    print()
-    return ingest, time.perf_counter() - started
+    return {
+        "wall_s": time.perf_counter() - wall - spent[0],
+        "cpu_s": time.process_time() - cpu - spent[1],
+        "generate_s": spent[0],
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
-async def sample_papers(store: Store, n: int, rng: random.Random) -> list[tuple[str, str]]:
-    """Return (arxiv_id, title) of ``n`` random stored papers."""
-    total = await store.count_papers()
-    out = []
-    for rowid in rng.sample(range(1, total + 1), n):
-        async with store.db.execute("SELECT arxiv_id, title FROM papers WHERE rowid = ?", (rowid,)) as cur:
-            row = await cur.fetchone()
-        if row:
-            out.append((row[0], row[1]))
-    return out
+def _typo(word: str, rng: random.Random) -> str:
+    """Return ``word`` with one edit a hurried typist makes (never the first letter)."""
+    i = rng.randint(1, len(word) - 2)
+    kind = rng.choice(("drop", "swap", "change", "add"))
+    letter = rng.choice("aeiounrst")
+    if kind == "drop":
+        return word[:i] + word[i + 1 :]
+    if kind == "swap":
+        return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+    if kind == "change":
+        return word[:i] + (letter if letter != word[i] else "x") + word[i + 1 :]
+    return word[:i] + letter + word[i:]
 
 
-def make_queries(papers: list[tuple[str, str]], rng: random.Random) -> list[tuple[str, str]]:
-    """Return (class, query) pairs: ids, URLs, title words (1–4), common words, typos."""
-    queries = []
-    for i, (arxiv_id, title) in enumerate(papers):
-        words = title.lower().split()
-        kind = ("id", "url", "words", "words", "common", "typo")[i % 6]
-        if kind == "id":
-            queries.append(("id", arxiv_id))
-        elif kind == "url":
-            queries.append(("url", rng.choice(("https://arxiv.org/abs/", "https://huggingface.co/papers/")) + arxiv_id))
-        elif kind == "words":
-            n = rng.randint(1, min(4, len(words)))
-            start = rng.randint(0, len(words) - n)
-            queries.append(("words", " ".join(words[start : start + n])))
-        elif kind == "common":
-            queries.append(("common", rng.choice(WORDS[:5])))
+KOREAN_DF: dict[str, int] = {}
+"""How many sampled papers' summaries have each Korean word (filled by main before drawing queries)."""
+
+
+def _korean_words(paper: Paper) -> list[str]:
+    """Return the words of the paper's Korean summary without their particles (as a person types them)."""
+    ko = paper.sections[0][1].split() if paper.sections else []
+    return [next((w[: -len(p)] for p in PARTICLES if w.endswith(p) and len(w) > len(p)), w) for w in ko]
+
+
+def make_query(kind: str, paper: Paper, rng: random.Random) -> str | None:
+    """Return a query of ``kind`` a person looking for ``paper`` would type, or None if the paper has none."""
+    title = words(paper.title)
+    method = paper.title.split(":", 1)[0] if ":" in paper.title else None
+    content = [w for w in title if w not in STOP]
+    if kind == "id":
+        return rng.choice((paper.arxiv_id, f"arXiv:{paper.arxiv_id}v2", f"{paper.arxiv_id}v1"))
+    if kind == "url":
+        form = rng.choice(
+            ("https://arxiv.org/abs/{}", "arxiv.org/abs/{}v2", "https://arxiv.org/pdf/{}v1", "huggingface.co/papers/{}",
+             "www.alphaxiv.org/abs/{}", "https://ar5iv.labs.arxiv.org/html/{}")
+        )  # fmt: skip
+        return form.format(paper.arxiv_id)
+    if kind in ("words", "prefix", "typo"):
+        if method and rng.random() < 0.4:
+            picked = words(method) + ([rng.choice(content)] if rng.random() < 0.5 else [])
         else:
-            word = max(words, key=len)
-            cut = rng.randint(1, len(word) - 2) if len(word) > 3 else 1
-            queries.append(("typo", word[:cut] + word[cut + 1 :]))
-    return queries
+            n = rng.randint(2, min(4, len(title)))
+            start = rng.randint(0, len(title) - n)
+            picked = title[start : start + n]
+            if rng.random() < 0.33:
+                rng.shuffle(picked)
+        if kind == "prefix":
+            last = picked[-1]
+            if len(last) < 3:
+                return None
+            picked[-1] = last[: rng.randint(2, len(last) - 1)]
+        if kind == "typo":
+            longest = max(range(len(picked)), key=lambda i: len(picked[i]))
+            if len(picked[longest]) < 5:
+                return None
+            picked[longest] = _typo(picked[longest], rng)
+        return " ".join(picked)
+    if kind == "author":
+        name = rng.choice(paper.authors)
+        if rng.random() < 0.5:
+            return name
+        return f"{name.split()[-1]} {max(content, key=len)}"
+    if kind == "hangul":
+        if not paper.sections:
+            return None
+        ko = list(dict.fromkeys(_korean_words(paper)))
+        # People remember a summary's distinctive words: 2-3 of its 5 rarest (in the sampled papers).
+        rare = sorted(ko, key=lambda w: KOREAN_DF.get(w, 0))[:5]
+        chosen = set(rng.sample(rare, k=min(len(rare), rng.randint(2, 3))))
+        picked = [w for w in ko if w in chosen]
+        picked[-1] = picked[-1][:2]
+        return " ".join(picked)
+    raise ValueError(kind)
+
+
+async def sample_papers(store: Store, n: int, rng: random.Random, *, korean: bool = False) -> list[Paper]:
+    """Return ``n`` random stored papers (only ones with a Korean summary when ``korean``)."""
+    total = await store.count_papers()
+    out: list[Paper] = []
+    while len(out) < n:
+        batch = await store.get_papers_by_rowid(rng.sample(range(1, total + 1), min(total, 4 * n)))
+        out.extend(p for p in batch if not korean or p.sections)
+    return out[:n]
 
 
 async def naive(store: Store, query: str) -> list[str]:
-    """The baseline: what a first version without an index would do — LIKE over every row."""
-    arxiv_id = normalize_arxiv_id(query) or (arxiv_id_from_url(query) if query.startswith("http") else None)
-    if arxiv_id:
-        sql, args = "SELECT arxiv_id FROM papers WHERE arxiv_id LIKE ? LIMIT 5", (arxiv_id,)
-    else:
-        terms = query_terms(query)
-        where = " AND ".join("(title LIKE ? OR abstract LIKE ? OR authors_text LIKE ?)" for _ in terms)
-        sql = f"SELECT arxiv_id FROM papers WHERE {where} ORDER BY votes DESC LIMIT 5"
-        args = tuple(f"%{t}%" for t in terms for _ in range(3))
-    async with store.db.execute(sql, args) as cur:
+    """The baseline: what a first version without an index would do, LIKE over every row, most voted first."""
+    terms = words(query)
+    where = " AND ".join("(title LIKE ? OR authors_text LIKE ? OR abstract LIKE ?)" for _ in terms)
+    sql = f"SELECT arxiv_id FROM papers WHERE {where} ORDER BY votes DESC LIMIT 3"
+    async with store.db.execute(sql, tuple(f"%{t}%" for t in terms for _ in range(3))) as cur:
         return [r[0] for r in await cur.fetchall()]
 
 
 def pct(values: list[float], q: float) -> float:
-    """Return the q-quantile of ``values`` in milliseconds."""
+    """Return the q-quantile of ``values`` (seconds) in milliseconds."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-async def main() -> None:
+async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--papers", type=int, default=1_000_000)
-    parser.add_argument("--queries", type=int, default=1000)
-    parser.add_argument("--naive-sample", type=int, default=40, help="queries timed on the naive scan")
+    parser.add_argument("--queries", type=int, default=150, help="queries per class")
+    parser.add_argument("--runs", type=int, default=3, help="timed runs over the queries (medians are reported)")
+    parser.add_argument("--naive-sample", type=int, default=20, help="word queries also run on the naive scan")
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     print(describe_machine())
     CACHE.mkdir(exist_ok=True)
-    path = CACHE / f"archive-{args.papers}.sqlite3"
+    path = CACHE / f"archive-realistic-{args.papers}.sqlite3"
+    built: dict[str, float] | None = None
     if args.rebuild or not path.exists():
-        print(f"building archive of {args.papers:,} papers at {path}")
-        ingest, total = await build(path, args.papers)
+        print(f"building archive of {args.papers:,} papers at {path} (Store.bulk_load)")
+        built = await build(path, args.papers)
         print(
-            f"  ingest: {ingest:.1f} s ({args.papers / ingest:,.0f} papers/s through Store.upsert_papers);"
-            f" {total:.1f} s including generating the papers"
+            f"  build: {built['wall_s']:.1f} s wall, {built['cpu_s']:.1f} s CPU in the store"
+            f" (+{built['generate_s']:.1f} s making the papers); peak RSS {built['peak_rss_mb']:.0f} MiB"
         )
     else:
-        print(f"using cached archive {path} (--rebuild to rebuild)")
+        print(f"using cached archive {path} (--rebuild to rebuild and time the build)")
     rng = random.Random(args.seed)
     store = await Store.open(path)
     try:
-        queries = make_queries(await sample_papers(store, args.queries, rng), rng)
-        timings: dict[str, list[float]] = {}
-        found = 0
-        for kind, query in queries:
+        papers = await sample_papers(store, args.queries, rng)
+        korean = await sample_papers(store, args.queries, rng, korean=True)
+        for paper in korean:
+            for word in set(_korean_words(paper)):
+                KOREAN_DF[word] = KOREAN_DF.get(word, 0) + 1
+        queries: list[tuple[str, str, str | None]] = []
+        for kind in ("id", "url", "words", "prefix", "typo", "author"):
+            for paper in papers:
+                if (q := make_query(kind, paper, rng)) is not None:
+                    queries.append((kind, q, paper.arxiv_id))
+        queries += [("hangul", q, p.arxiv_id) for p in korean if (q := make_query("hangul", p, rng))]
+        made_up = ["".join(rng.choices("bcdfghjklmnpqrstvwxz", k=rng.randint(5, 9))) for _ in range(args.queries)]
+        queries += [("nonsense", q, None) for q in NONSENSE + made_up]
+        rng.shuffle(queries)
+        runs: list[dict[str, list[float]]] = []
+        hits: dict[str, list[tuple[bool, bool]]] = {}
+        for run in range(args.runs):
+            timings: dict[str, list[float]] = {}
+            for kind, query, expected in queries:
+                started = time.perf_counter()
+                result = await lookup(store, query)
+                timings.setdefault(kind, []).append(time.perf_counter() - started)
+                if run == 0:
+                    top = [p.arxiv_id for p in (result.best, *result.others) if p is not None]
+                    ok = (
+                        (result.best is None, result.best is None)
+                        if expected is None
+                        else (top[:1] == [expected], expected in top[:3])
+                    )
+                    hits.setdefault(kind, []).append(ok)
+            runs.append(timings)
+        naive_times, naive_hits = [], []
+        for _, query, expected in rng.sample([q for q in queries if q[0] == "words"], args.naive_sample):
             started = time.perf_counter()
-            result = await lookup(store, query)
-            timings.setdefault(kind, []).append(time.perf_counter() - started)
-            found += result.best is not None
-        naive_times: dict[str, list[float]] = {}
-        for kind, query in rng.sample(queries, min(args.naive_sample, len(queries))):
-            started = time.perf_counter()
-            await naive(store, query)
-            naive_times.setdefault(kind, []).append(time.perf_counter() - started)
+            top = await naive(store, query)
+            naive_times.append(time.perf_counter() - started)
+            naive_hits.append(expected in top)
+        total = await store.count_papers()
     finally:
         await store.close()
     size = sum(Path(str(path) + s).stat().st_size for s in ("", "-wal") if Path(str(path) + s).exists())
-    print(f"\n{args.papers:,} papers; DB {size / 2**20:,.0f} MiB; {len(queries)} queries, {found} answered")
-    print(f"{'class':8} {'n':>5} {'p50 ms':>9} {'p99 ms':>9} {'max ms':>9} | {'naive n':>7} {'naive p50':>10} {'ratio p50':>10}")
-    every = [t for ts in timings.values() for t in ts]
-    naive_all = [t for ts in naive_times.values() for t in ts]
-    for kind, ts in [*sorted(timings.items()), ("all", every)]:
-        nts = naive_all if kind == "all" else naive_times.get(kind, [])
-        naive_p50 = pct(nts, 0.5) if nts else float("nan")
-        ratio = naive_p50 / pct(ts, 0.5) if nts else float("nan")
-        print(
-            f"{kind:8} {len(ts):5} {pct(ts, 0.5):9.2f} {pct(ts, 0.99):9.2f} {max(ts) * 1000:9.2f} |"
-            f" {len(nts):7} {naive_p50:10.1f} {ratio:9.0f}x"
+    print(f"\n{total:,} papers; DB {size / 2**20:,.0f} MiB; {len(queries)} queries x {args.runs} runs")
+    lines, failed = [], []
+    for kind in ("id", "url", "words", "prefix", "typo", "author", "hangul", "nonsense"):
+        if kind not in runs[0]:
+            continue
+        p50 = statistics.median(pct(r[kind], 0.5) for r in runs)
+        p99 = statistics.median(pct(r[kind], 0.99) for r in runs)
+        s1 = sum(h[0] for h in hits[kind]) / len(hits[kind])
+        s3 = sum(h[1] for h in hits[kind]) / len(hits[kind])
+        goal = GOALS_P99_MS.get(kind)
+        if goal is not None and p99 >= goal:
+            failed.append(f"{kind} p99 {p99:.1f} ms >= {goal:g} ms")
+        lines.append(
+            f"bench.lookup {kind}: p99_ms={p99:.2f} p50_ms={p50:.2f} success_at_1={s1:.2f} success_at_3={s3:.2f}"
+            f" n={len(hits[kind])}" + (f" goal_p99_ms={goal:g}" if goal else "")
         )
-    print(f"mean lookup {statistics.mean(every) * 1000:.2f} ms; peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    naive_p50 = pct(naive_times, 0.5)
+    words_p50 = statistics.median(pct(r["words"], 0.5) for r in runs)
+    lines.append(
+        f"bench.lookup naive_words: p50_ms={naive_p50:.1f} p99_ms={pct(naive_times, 0.99):.1f}"
+        f" success_at_3={sum(naive_hits) / len(naive_hits):.2f} n={len(naive_times)} ratio_p50={naive_p50 / words_p50:.0f}x"
+    )
+    if built is not None:
+        if built["wall_s"] >= GOAL_BUILD_S:
+            failed.append(f"build {built['wall_s']:.0f} s >= {GOAL_BUILD_S:g} s")
+        if built["peak_rss_mb"] >= GOAL_BUILD_MB:
+            failed.append(f"build memory {built['peak_rss_mb']:.0f} MiB >= {GOAL_BUILD_MB:g} MiB")
+        lines.append(
+            f"bench.lookup build: papers={args.papers} wall_s={built['wall_s']:.1f} cpu_s={built['cpu_s']:.1f}"
+            f" peak_rss_mb={built['peak_rss_mb']:.0f} db_mb={size / 2**20:.0f}"
+        )
+    print("\n".join(lines))
+    if failed:
+        print("bench.lookup: goals missed: " + "; ".join(failed))
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    sys.exit(asyncio.run(main()))

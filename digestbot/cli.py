@@ -27,7 +27,7 @@ from digestbot.config import Config, load_config, redacted
 from digestbot.errors import CommandError, ConfigError, DigestbotError, UnavailableError
 from digestbot.formatter import format_digest
 from digestbot.labels import labels_for
-from digestbot.lookup import answer_paper
+from digestbot.lookup import localized, lookup, message_for, result_json
 from digestbot.platforms import adapters_for, command_servers, enabled_platforms, html_preview
 from digestbot.platforms import platform as platform_named
 from digestbot.ports import Adapter
@@ -271,12 +271,18 @@ async def cmd_preview(args: argparse.Namespace, config: Config) -> int:
 
 
 async def cmd_lookup(args: argparse.Namespace, config: Config) -> int:
-    """Answer a /paper query from the command line."""
+    """Answer a /paper query from the command line; exit 1 when no paper matches.
+
+    ``--json`` (console) prints the structured answer (best match with its score, other matches,
+    the correction used, closest titles on a miss); with ``--platform`` it prints that platform's payloads.
+    """
     async with await Store.open(existing_db(args, config)) as store:
-        localize = _paper_localizer(store, config)
-        message = await answer_paper(store, labels_for(config.locale), args.query, localize=localize)
-    _show([message], args)
-    return 0 if message.kind == "paper" else 1
+        result = await localized(await lookup(store, args.query), _paper_localizer(store, config))
+    if args.json and getattr(args, "platform", "console") == "console":
+        _out(json.dumps(result_json(result), ensure_ascii=False, indent=2))
+    else:
+        _show([message_for(result, labels_for(config.locale))], args)
+    return 0 if result.best is not None else 1
 
 
 def _paper_localizer(store: Store, config: Config, language: str = "") -> Localize | None:

@@ -31,6 +31,8 @@ class Labels:
     matches_more: str = "…and {count} more matching papers in today's digest."
     lookup_more: str = "Other matches"
     no_match: str = "No paper found for “{query}”."
+    showing_results_for: str = "Showing results for"
+    closest_titles: str = "Closest titles (not a match)"
     reason_weekend: str = "it is a weekend, when no list is published"
     reason_no_list: str = "no list was published (a holiday?)"
     reason_unreachable: str = "the paper source could not be reached"
@@ -65,6 +67,8 @@ LABELS: dict[str, Labels] = {
         matches_more="…외 {count}편이 더 있습니다. 오늘의 다이제스트에서 확인하세요.",
         lookup_more="다른 검색 결과",
         no_match="“{query}”에 해당하는 논문이 없습니다.",
+        showing_results_for="다음 검색어의 결과",
+        closest_titles="비슷한 제목 (일치하지 않음)",
         reason_weekend="주말에는 목록이 발행되지 않습니다",
         reason_no_list="발행된 목록이 없습니다 (공휴일일 수 있습니다)",
         reason_unreachable="논문 출처에 연결할 수 없습니다",

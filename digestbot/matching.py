@@ -202,10 +202,7 @@ def _phrase_finder(phrase: Term, prefix: tuple[bool, ...]) -> Callable[[str], ob
     if not any(prefix):
         needle = f" {' '.join(phrase)} "
         return lambda text: needle in text
-    parts = [
-        re.escape(word) + ("[^ ]*" if is_prefix else "")
-        for word, is_prefix in zip(phrase, prefix, strict=True)
-    ]
+    parts = [re.escape(word) + ("[^ ]*" if is_prefix else "") for word, is_prefix in zip(phrase, prefix, strict=True)]
     return re.compile(" " + " ".join(parts) + ("" if prefix[-1] else " ")).search
 
 

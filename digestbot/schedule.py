@@ -62,9 +62,7 @@ LIST_SETTLES_AFTER = timedelta(0)
 _DAY = timedelta(days=1)
 _WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _FULL_WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_WEEKDAY_BY_NAME = {
-    name: i for names in (_WEEKDAY_NAMES, _FULL_WEEKDAY_NAMES) for i, name in enumerate(names)
-}
+_WEEKDAY_BY_NAME = {name: i for names in (_WEEKDAY_NAMES, _FULL_WEEKDAY_NAMES) for i, name in enumerate(names)}
 _HHMM = re.compile(r"(?P<hour>\d{1,2}):(?P<minute>\d{2})", re.ASCII)
 
 #: A due post: the channel-local date it is for, and the aware UTC instant it is due.

@@ -214,9 +214,7 @@ def parse_topic(raw: str, *, max_length: int = MAX_TOPIC_LENGTH) -> Topic:
     if not include and not exclude:
         raise CommandError("Topic has no words to match: use letters or digits, e.g. diffusion.")
     if not include:
-        raise CommandError(
-            "Topic has only excluded terms: add at least one word to look for, e.g. diffusion -survey."
-        )
+        raise CommandError("Topic has only excluded terms: add at least one word to look for, e.g. diffusion -survey.")
     if len(include) + len(exclude) > MAX_TERMS:
         raise CommandError(
             f"Topic has too many terms: {len(include) + len(exclude)}, the limit is {MAX_TERMS}. "

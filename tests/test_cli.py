@@ -40,9 +40,36 @@ def test_demo_then_lookup_by_id_and_words(demo_dir: Path) -> None:
 
 
 def test_lookup_miss_exit_1(demo_dir: Path) -> None:
-    result = run(demo_dir, "lookup", "2401.99999")
+    for query in ("2401.99999", "quantum chromodynamics"):
+        result = run(demo_dir, "lookup", query)
+        assert result.returncode == 1, query
+        assert "No paper found" in result.stdout
+
+
+def test_lookup_typo_author_and_bare_link(demo_dir: Path) -> None:
+    result = run(demo_dir, "lookup", "difusion rectifed")
+    assert result.returncode == 0, result.stderr
+    assert "Showing results for: diffusion rectified" in result.stdout
+    assert "Rectified Diffusion" in result.stdout
+    for query in ("Houxing Ren", "arxiv.org/abs/2410.08196v2"):
+        result = run(demo_dir, "lookup", query)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.startswith("MathCoder2"), result.stdout
+
+
+def test_lookup_json_is_a_structured_answer(demo_dir: Path) -> None:
+    result = run(demo_dir, "lookup", "retreiver multimodal", "--json")
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["found"] is True and answer["how"] == "typo"
+    assert answer["correction"] == "retriever multimodal"
+    assert answer["best"]["arxiv_id"] == "2410.03450" and answer["best"]["score"] >= 0.45
+    assert isinstance(answer["others"], list)
+    result = run(demo_dir, "lookup", "quantization of chocolate", "--json")
     assert result.returncode == 1
-    assert "No paper found" in result.stdout
+    answer = json.loads(result.stdout)
+    assert answer["found"] is False and answer["best"] is None
+    assert [p["arxiv_id"] for p in answer["closest_titles"]] == ["2410.05265"]
 
 
 def test_preview(demo_dir: Path) -> None:

@@ -2,9 +2,12 @@ from __future__ import annotations
 
 import pytest
 
+from digestbot.blocks import Context, Paragraph
 from digestbot.errors import CommandError
-from digestbot.lookup import lookup
+from digestbot.labels import labels_for
+from digestbot.lookup import _one_edit, answer_paper, edit_distance, lookup, reference_in
 from digestbot.store import Store
+from digestbot.suggest import suggest_papers
 
 PREFIXQUANT = "2410.05265"
 
@@ -17,11 +20,21 @@ PREFIXQUANT = "2410.05265"
         ("https://arxiv.org/abs/2410.05265v1", "url"),
         ("https://arxiv.org/pdf/2410.05265", "url"),
         ("https://huggingface.co/papers/2410.05265", "url"),
-        ("prefix quant", "title"),
-        ("PrefixQuant", "title"),
-        ("static quantization beats dynamic", "title"),
-        ("prefixed outliers", "title"),
-        ("Jiahao Wang Mengzhao Chen", "text"),
+        ("arxiv.org/abs/2410.05265", "url"),
+        ("www.arxiv.org/pdf/2410.05265v3.pdf", "url"),
+        ("https://arxiv.org/html/2410.05265v1", "url"),
+        ("huggingface.co/papers/2410.05265", "url"),
+        ("https://www.alphaxiv.org/abs/2410.05265", "url"),
+        ("ar5iv.labs.arxiv.org/html/2410.05265", "url"),
+        ("prefix quant", "words"),
+        ("PrefixQuant", "words"),
+        ("static quantization beats dynamic", "words"),
+        ("dynamic beats static quantization", "words"),
+        ("prefixed outliers", "words"),
+        ("prefixed outl", "words"),
+        ("Jiahao Wang Mengzhao Chen", "words"),
+        ("Chen Mengzhao", "words"),
+        ("prefixquant staitc", "typo"),
     ],
 )
 async def test_finds_prefixquant(seeded_store: Store, query: str, how: str) -> None:
@@ -36,9 +49,34 @@ async def test_words_rank_title_over_body(seeded_store: Store) -> None:
     assert len(result.others) >= 1
 
 
-async def test_korean_words(seeded_store: Store) -> None:
-    result = await lookup(seeded_store, "양자화")
-    assert result.best is not None
+async def test_korean_words_match_inside_summary_words(seeded_store: Store) -> None:
+    for query in ("양자화", "양자", "재훈", "훈련 없이"):  # 양자화를, 재훈련: a prefix, the middle of a word
+        result = await lookup(seeded_store, query)
+        assert result.best is not None, query
+
+
+@pytest.mark.parametrize(
+    ("query", "correction", "arxiv_id"),
+    [
+        ("kernal", "kernel", "2410.08049"),
+        ("retreiver", "retriever", "2410.03450"),
+        ("agentc workflow", "agentic workflow", "2410.07869"),
+    ],
+)
+async def test_typos_are_corrected_and_said(seeded_store: Store, query: str, correction: str, arxiv_id: str) -> None:
+    result = await lookup(seeded_store, query)
+    assert result.best is not None and result.best.arxiv_id == arxiv_id
+    assert (result.how, result.correction) == ("typo", correction)
+
+
+async def test_nonsense_is_not_answered(seeded_store: Store) -> None:
+    for query in ("quantum chromodynamics", "chocolate cake recipe", "medieval poetry"):
+        result = await lookup(seeded_store, query)
+        assert result.best is None and result.how == "none", query
+    # A query sharing one word with a title is no match either: those titles are only "closest".
+    result = await lookup(seeded_store, "quantization of chocolate")
+    assert result.best is None
+    assert [p.arxiv_id for p in result.closest] == [PREFIXQUANT]
 
 
 async def test_no_match_and_bad_queries(seeded_store: Store) -> None:
@@ -46,8 +84,12 @@ async def test_no_match_and_bad_queries(seeded_store: Store) -> None:
     assert (await lookup(seeded_store, "2401.99999")).best is None
     with pytest.raises(CommandError, match="arXiv id"):
         await lookup(seeded_store, "   ")
-    with pytest.raises(CommandError, match="not an arXiv or Hugging Face paper link"):
-        await lookup(seeded_store, "https://example.com/abs/2410.05265")
+    for link in ("https://example.com/abs/2410.05265", "example.com/abs/2410.05265", "www.example.org"):
+        with pytest.raises(CommandError, match="not an arXiv or Hugging Face paper link"):
+            await lookup(seeded_store, link)
+    with pytest.raises(CommandError, match="names no arXiv paper"):
+        await lookup(seeded_store, "arxiv.org/list/cs.CL/recent")
+    assert (await lookup(seeded_store, "node.js")).how == "none"  # a word with a dot is not a link
     with pytest.raises(CommandError, match="limit is 300"):
         await lookup(seeded_store, "x" * 400)
     # FTS syntax in user input is just text, never a query error.
@@ -55,3 +97,41 @@ async def test_no_match_and_bad_queries(seeded_store: Store) -> None:
         await lookup(seeded_store, hostile)
     with pytest.raises(CommandError, match="letters or digits"):
         await lookup(seeded_store, "*")
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "distance"),
+    [
+        ("kernal", "kernel", 1),
+        ("staitc", "static", 1),
+        ("difusion", "diffusion", 1),
+        ("abcdef", "abcxyz", 3),
+        ("ab", "ab", 0),
+    ],
+)
+def test_edit_distance(a: str, b: str, distance: int) -> None:
+    assert edit_distance(a, b, 2) == min(distance, 3)
+    assert _one_edit(a, b) == (distance == 1)
+
+
+def test_references_in_every_form() -> None:
+    assert reference_in("hep-th/9901001v2") == ("id", "hep-th/9901001")
+    assert reference_in("arxiv.org/abs/hep-th/9901001v2") == ("url", "hep-th/9901001")
+    assert reference_in("HTTPS://WWW.ARXIV.ORG/PDF/2410.05265V2") == ("url", "2410.05265")
+    assert reference_in("https://huggingface.co/papers/2410.05265?utm=x#y") == ("url", "2410.05265")
+    assert reference_in("prefix quant") is None
+    assert reference_in("node.js") is None
+
+
+async def test_suggestions_use_the_same_search(seeded_store: Store) -> None:
+    assert [p.arxiv_id for p in await suggest_papers(seeded_store, "retreiver")] == ["2410.03450"]
+    assert [p.arxiv_id for p in await suggest_papers(seeded_store, "prefix qu")][:1] == [PREFIXQUANT]
+    assert await suggest_papers(seeded_store, "quantum chromodynamics") == []
+
+
+async def test_replies_say_the_correction_and_label_closest_titles(seeded_store: Store) -> None:
+    message = await answer_paper(seeded_store, labels_for("en"), "kernal design")
+    assert message.kind == "paper" and message.blocks[0] == Paragraph(text="Showing results for: kernel design")
+    miss = await answer_paper(seeded_store, labels_for("ko"), "quantization of chocolate")
+    assert miss.kind == "reply" and miss.fallback.startswith("“quantization of chocolate”에 해당하는 논문이 없습니다")
+    assert isinstance(miss.blocks[-1], Context) and miss.blocks[-1].parts[0] == "비슷한 제목 (일치하지 않음):"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from digestbot.errors import CommandError, StoreError
+from digestbot.lookup import lookup
 from digestbot.records import Paper
 from digestbot.store import Store
 from digestbot.store.migrations import LATEST, MIGRATIONS
@@ -50,9 +51,9 @@ async def test_failed_transaction_leaves_nothing(store: Store) -> None:
 async def test_fts_follows_updates(store: Store) -> None:
     await store.upsert_papers([Paper(arxiv_id="2410.00001", title="Old words")])
     await store.upsert_papers([Paper(arxiv_id="2410.00001", title="Brand new")])
-    async with store.db.execute("SELECT rowid FROM papers_fts WHERE papers_fts MATCH 'old'") as cur:
+    async with store.db.execute("SELECT rowid FROM lookup_fts WHERE lookup_fts MATCH 'old'") as cur:
         assert await cur.fetchall() == []
-    async with store.db.execute("SELECT rowid FROM papers_fts WHERE papers_fts MATCH 'brand'") as cur:
+    async with store.db.execute("SELECT rowid FROM lookup_fts WHERE lookup_fts MATCH 'brand'") as cur:
         assert len(await cur.fetchall()) == 1
 
 
@@ -66,8 +67,7 @@ async def test_upgrade_from_version_1(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     con = sqlite3.connect(path)
     con.executescript(
-        "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (1);"
-        + MIGRATIONS[0]
+        "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (1);" + MIGRATIONS[0]
     )
     con.execute("INSERT INTO papers(arxiv_id, title, updated_at) VALUES ('2410.00001', 'Kept', 'x')")
     con.commit()
@@ -85,7 +85,9 @@ async def test_upgrade_from_version_1(tmp_path: Path) -> None:
 async def test_refuses_newer_schema_and_garbage(tmp_path: Path) -> None:
     newer = tmp_path / "newer.sqlite3"
     con = sqlite3.connect(newer)
-    con.executescript("CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (999);")
+    con.executescript(
+        "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (999);"
+    )
     con.close()
     with pytest.raises(StoreError, match="newer than this digestbot"):
         await Store.open(newer)
@@ -138,3 +140,48 @@ def test_ten_processes_opening_one_fresh_file_at_once_all_succeed(tmp_path: Path
 
 def _noop(i: int) -> int:
     return i
+async def test_bulk_load_indexes_like_upsert_and_restores_durability(store: Store) -> None:
+    papers = [
+        Paper(arxiv_id="2410.00001", title="Kernel tricks", authors=("Ada Lovelace",), abstract="sparse attention"),
+        Paper(arxiv_id="2410.00002", title="양자화 모델", sections=(("What's New", "재훈련 없이"),)),
+    ]
+    result = await store.bulk_load(papers, batch=1)
+    assert (result.added, result.updated) == (2, 0)
+    assert (await store.bulk_load([Paper(arxiv_id="2410.00001", title="Kernel tricks", votes=3)])).updated == 1
+    for match, expected in [("kernel", 1), ("lovelace", 1), ("훈련", 2)]:
+        async with store.db.execute("SELECT rowid FROM lookup_fts WHERE lookup_fts MATCH ?", (f'"{match}"',)) as cur:
+            assert [r[0] for r in await cur.fetchall()] == [expected], match
+    async with store.db.execute("SELECT rowid FROM body_fts WHERE body_fts MATCH 'sparse'") as cur:
+        assert len(await cur.fetchall()) == 1
+    async with store.db.execute("SELECT docs FROM lookup_terms WHERE term = 'kernel'") as cur:
+        assert (await cur.fetchone())[0] == 1
+    async with store.db.execute("PRAGMA synchronous") as cur:
+        assert (await cur.fetchone())[0] == 2  # FULL again
+    async with store.db.execute("PRAGMA wal_autocheckpoint") as cur:
+        assert (await cur.fetchone())[0] == 1000
+    # The triggers are back: a normal upsert keeps the indexes and the vocabulary in step.
+    await store.upsert_papers([Paper(arxiv_id="2410.00003", title="Kernel methods")])
+    async with store.db.execute("SELECT count(*) FROM lookup_fts WHERE lookup_fts MATCH 'kernel'") as cur:
+        assert (await cur.fetchone())[0] == 2
+    async with store.db.execute("SELECT docs FROM lookup_terms WHERE term = 'kernel'") as cur:
+        assert (await cur.fetchone())[0] == 2
+
+
+async def test_upgrade_to_search_indexes_fills_grams_of_old_papers(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    for script in MIGRATIONS[:4]:
+        old.executescript(script)
+    old.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    old.execute("INSERT INTO schema_version VALUES (4)")
+    old.execute(
+        "INSERT INTO papers(arxiv_id, title, authors_text, summary_text, updated_at)"
+        " VALUES ('2410.05265', 'PrefixQuant', 'Jiahao Wang', '토큰별 동적 양자화를 사용', 'x')"
+    )
+    old.commit()
+    old.close()
+    async with await Store.open(path) as store:
+        assert await store.schema_version() == LATEST
+        for query in ("양자", "자화", "jiahao wang", "prefixquant"):
+            result = await lookup(store, query)
+            assert result.best is not None and result.best.arxiv_id == "2410.05265", query

@@ -178,6 +178,65 @@ MIGRATIONS: list[str] = [
         VALUES ('+', new.platform, new.workspace, new.user_id, new.topic);
     END;
     """,
+    # 8: /paper search, rebuilt for relevance and for building a million papers in minutes.
+    # ``lookup_fts`` indexes the short fields a person looks a paper up by (title, authors,
+    # keywords) plus ``grams_text``: every suffix of the Hangul/CJK/Thai words of the title and
+    # summaries, so a prefix query on it is a substring query (양자 finds 양자화). ``body_fts``
+    # indexes abstracts and summaries. Both are detail='none' (which papers have a word; no
+    # positions): ranking is done in Python on the few candidates, so positions were only cost.
+    # ``lookup_terms`` is the archive's own vocabulary (title/author/keyword words and how many
+    # papers have each): typo correction and as-typed prefixes are expanded against it. Replaces
+    # ``titles_fts`` and ``papers_fts``. grams_text of older rows is filled from Python afterwards.
+    """
+    DROP TRIGGER titles_ai;
+    DROP TRIGGER titles_ad;
+    DROP TRIGGER titles_au;
+    DROP TABLE titles_fts;
+    DROP TRIGGER papers_ai;
+    DROP TRIGGER papers_ad;
+    DROP TRIGGER papers_au;
+    DROP TABLE papers_fts;
+    ALTER TABLE papers ADD COLUMN grams_text TEXT NOT NULL DEFAULT '';
+    CREATE VIRTUAL TABLE lookup_fts USING fts5(
+        title, authors_text, keywords_text, grams_text, content='papers', content_rowid='rowid',
+        tokenize="unicode61 remove_diacritics 2", detail='none'
+    );
+    CREATE TRIGGER lookup_fts_ai AFTER INSERT ON papers BEGIN
+        INSERT INTO lookup_fts(rowid, title, authors_text, keywords_text, grams_text)
+        VALUES (new.rowid, new.title, new.authors_text, new.keywords_text, new.grams_text);
+    END;
+    CREATE TRIGGER lookup_fts_ad AFTER DELETE ON papers BEGIN
+        INSERT INTO lookup_fts(lookup_fts, rowid, title, authors_text, keywords_text, grams_text)
+        VALUES ('delete', old.rowid, old.title, old.authors_text, old.keywords_text, old.grams_text);
+    END;
+    CREATE TRIGGER lookup_fts_au AFTER UPDATE OF title, authors_text, keywords_text, grams_text ON papers BEGIN
+        INSERT INTO lookup_fts(lookup_fts, rowid, title, authors_text, keywords_text, grams_text)
+        VALUES ('delete', old.rowid, old.title, old.authors_text, old.keywords_text, old.grams_text);
+        INSERT INTO lookup_fts(rowid, title, authors_text, keywords_text, grams_text)
+        VALUES (new.rowid, new.title, new.authors_text, new.keywords_text, new.grams_text);
+    END;
+    CREATE VIRTUAL TABLE body_fts USING fts5(
+        abstract, summary_text, content='papers', content_rowid='rowid',
+        tokenize="unicode61 remove_diacritics 2", detail='none'
+    );
+    CREATE TRIGGER body_fts_ai AFTER INSERT ON papers BEGIN
+        INSERT INTO body_fts(rowid, abstract, summary_text) VALUES (new.rowid, new.abstract, new.summary_text);
+    END;
+    CREATE TRIGGER body_fts_ad AFTER DELETE ON papers BEGIN
+        INSERT INTO body_fts(body_fts, rowid, abstract, summary_text)
+        VALUES ('delete', old.rowid, old.abstract, old.summary_text);
+    END;
+    CREATE TRIGGER body_fts_au AFTER UPDATE OF abstract, summary_text ON papers BEGIN
+        INSERT INTO body_fts(body_fts, rowid, abstract, summary_text)
+        VALUES ('delete', old.rowid, old.abstract, old.summary_text);
+        INSERT INTO body_fts(rowid, abstract, summary_text) VALUES (new.rowid, new.abstract, new.summary_text);
+    END;
+    INSERT INTO lookup_fts(lookup_fts) VALUES ('rebuild');
+    INSERT INTO body_fts(body_fts) VALUES ('rebuild');
+    CREATE VIRTUAL TABLE lookup_vocab USING fts5vocab(lookup_fts, 'row');
+    CREATE TABLE lookup_terms (term TEXT PRIMARY KEY, docs INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT INTO lookup_terms(term, docs) SELECT term, doc FROM lookup_vocab WHERE term < char(3584);
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -9,6 +9,7 @@ parameterised.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import sqlite3
@@ -23,6 +24,7 @@ import aiosqlite
 
 from digestbot.errors import CommandError, StoreError
 from digestbot.records import Digest, Paper
+from digestbot.search_text import unspaced_grams, words
 from digestbot.store.migrations import LATEST, MIGRATIONS
 
 log = logging.getLogger(__name__)
@@ -40,14 +42,20 @@ SubscriptionChange = tuple[int, str, str, str, str, str]
 
 _CHUNK = 500  # ids per IN (...) lookup: well under SQLite's 999-parameter floor
 _INSERT = (
-    f"INSERT INTO papers ({_PAPER_COLUMNS}, authors_text, summary_text, keywords_text, updated_at)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    f"INSERT INTO papers ({_PAPER_COLUMNS}, authors_text, summary_text, keywords_text, grams_text, updated_at)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _UPDATE = (
     "UPDATE papers SET title=?, authors=?, abstract=?, sections=?, ai_summary=?, keywords=?, votes=?, thumbnail=?,"
-    " github_url=?, digest_date=?, source=?, extra=?, authors_text=?, summary_text=?, keywords_text=?, updated_at=?"
+    " github_url=?, digest_date=?, source=?, extra=?, authors_text=?, summary_text=?, keywords_text=?, grams_text=?,"
+    " updated_at=?"
     " WHERE arxiv_id=?"
 )
+VOCABULARY_FROM_INDEX = (
+    "INSERT INTO lookup_terms(term, docs) SELECT term, doc FROM lookup_vocab WHERE term < char(3584)"
+)
+"""The vocabulary is the index's words below U+0E00 (Thai): unspaced scripts are searched by their grams."""
+
 _ENTRY = (
     "INSERT INTO digest_entries(digest_date, arxiv_id, votes) VALUES (?,?,?)"
     " ON CONFLICT(digest_date, arxiv_id) DO UPDATE SET votes = coalesce(excluded.votes, votes)"
@@ -85,6 +93,35 @@ def _last_wins(chunk: list[Paper]) -> list[Paper]:
     return list(merged.values())
 
 
+def _lookup_words(title: str, authors_text: str, keywords_text: str) -> set[str]:
+    """Return the words ``lookup_terms`` counts for one paper: those of its title, authors and keywords."""
+    return {w for w in words(f"{title} {authors_text} {keywords_text}") if w < "\u0e00"}
+
+
+async def _count_terms(
+    db: aiosqlite.Connection, inserts: list[tuple[Any, ...]], updates: list[tuple[Any, ...]], known: dict[str, Paper]
+) -> None:
+    """Keep ``lookup_terms`` (the vocabulary typo correction draws on) in step with new and changed papers.
+
+    Counts only grow: a word that leaves a changed title keeps its count, which only makes it a
+    slightly likelier correction; :meth:`Store.bulk_load` recounts from the index.
+    """
+    counts: dict[str, int] = {}
+    for values in inserts:  # _row_values order: title 1, authors_text 13, keywords_text 15
+        for word in _lookup_words(values[1], values[13], values[15]):
+            counts[word] = counts.get(word, 0) + 1
+    for values in updates:  # the same shifted by one (arxiv_id moved to the end)
+        old = known[values[-1]]
+        before = _lookup_words(old.title, ", ".join(old.authors), ", ".join(old.keywords))
+        for word in _lookup_words(values[0], values[12], values[14]) - before:
+            counts[word] = counts.get(word, 0) + 1
+    await db.executemany(
+        "INSERT INTO lookup_terms(term, docs) VALUES (?, ?)"
+        " ON CONFLICT(term) DO UPDATE SET docs = docs + excluded.docs",
+        list(counts.items()),
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class UpsertResult:
     """How many papers a write added, changed, or found already identical."""
@@ -119,7 +156,7 @@ def paper_from_row(row: Sequence[Any]) -> Paper:
 
 def _row_values(p: Paper) -> tuple[Any, ...]:
     """Return the column values for ``p``, including the FTS helper columns."""
-    summary = "\n".join([text for _, text in p.sections] + [p.ai_summary])
+    summary = "\n".join([text for _, text in p.sections] + [p.ai_summary]).strip()
     return (
         p.arxiv_id,
         p.title,
@@ -135,8 +172,9 @@ def _row_values(p: Paper) -> tuple[Any, ...]:
         p.source,
         json.dumps(dict(p.extra), ensure_ascii=False, default=str),
         ", ".join(p.authors),
-        summary.strip(),
+        summary,
         ", ".join(p.keywords),
+        unspaced_grams(p.title, summary),
         _now(),
     )
 
@@ -226,6 +264,16 @@ class Store:
             if current < LATEST:
                 await db.execute("DELETE FROM schema_version")
                 await db.execute("INSERT INTO schema_version(version) VALUES (?)", (LATEST,))
+        if any("ADD COLUMN grams_text" in MIGRATIONS[v - 1] for v in range(current + 1, LATEST + 1)):
+            await self._backfill_grams()  # papers stored before the search indexes get their grams
+
+    async def _backfill_grams(self) -> None:
+        """Fill ``grams_text`` of papers stored before it existed (Python computes it; SQL cannot)."""
+        sql = "SELECT rowid, title, summary_text FROM papers WHERE summary_text != '' OR title GLOB '*[^ -~]*'"
+        async with self._db.execute(sql) as cur:
+            rows = [(unspaced_grams(r[1], r[2]), r[0]) for r in await cur.fetchall()]
+        async with self.transaction() as db:
+            await db.executemany("UPDATE papers SET grams_text = ? WHERE rowid = ?", [r for r in rows if r[0]])
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -256,31 +304,89 @@ class Store:
         Works in chunks with ``executemany`` so a large ingest costs a few round trips per chunk,
         not several per paper.
         """
-        added = updated = unchanged = 0
         batch = list(papers)
         async with self.transaction() as db:
-            for start in range(0, len(batch), _CHUNK):
-                chunk = _last_wins(batch[start : start + _CHUNK])
-                known = await self._known(db, [p.arxiv_id for p in chunk])
-                inserts, updates, entries = [], [], []
-                for paper in chunk:
-                    old = known.get(paper.arxiv_id)
-                    merged = paper if old is None else old.merged_with(paper)
-                    if old is None:
-                        inserts.append(_row_values(paper))
-                    elif merged != old:
-                        values = _row_values(merged)
-                        updates.append((*values[1:], values[0]))
-                    else:
-                        unchanged += 1
-                    day = digest_date or paper.digest_date
-                    if day is not None:
-                        entries.append((day.isoformat(), paper.arxiv_id, merged.votes))
-                await db.executemany(_INSERT, inserts)
-                await db.executemany(_UPDATE, updates)
-                await db.executemany(_ENTRY, entries)
-                added += len(inserts)
-                updated += len(updates)
+            return await self._write_chunk(db, batch, digest_date, count_terms=True)
+
+    async def _write_chunk(
+        self, db: aiosqlite.Connection, batch: list[Paper], digest_date: date | None, *, count_terms: bool
+    ) -> UpsertResult:
+        """Insert or merge ``batch`` inside the caller's transaction, _CHUNK ids per round trip."""
+        added = updated = unchanged = 0
+        for start in range(0, len(batch), _CHUNK):
+            chunk = _last_wins(batch[start : start + _CHUNK])
+            known = await self._known(db, [p.arxiv_id for p in chunk])
+            inserts, updates, entries = [], [], []
+            for paper in chunk:
+                old = known.get(paper.arxiv_id)
+                merged = paper if old is None else old.merged_with(paper)
+                if old is None:
+                    inserts.append(_row_values(paper))
+                elif merged != old:
+                    values = _row_values(merged)
+                    updates.append((*values[1:], values[0]))
+                else:
+                    unchanged += 1
+                day = digest_date or paper.digest_date
+                if day is not None:
+                    entries.append((day.isoformat(), paper.arxiv_id, merged.votes))
+            await db.executemany(_INSERT, inserts)
+            await db.executemany(_UPDATE, updates)
+            await db.executemany(_ENTRY, entries)
+            if count_terms:
+                await _count_terms(db, inserts, updates, known)
+            added += len(inserts)
+            updated += len(updates)
+        return UpsertResult(added=added, updated=updated, unchanged=unchanged)
+
+    async def bulk_load(self, papers: Iterable[Paper], *, batch: int = 5_000) -> UpsertResult:
+        """Store many papers at once (a backfill, a new archive): the same merge as upsert_papers, built faster.
+
+        For loads that are large next to the archive. One transaction: the full-text triggers are
+        set aside, rows go in by the ``batch``, then each FTS index is rebuilt once from the table
+        and the vocabulary recounted from the index (row by row, FTS5 would re-sort its pending
+        postings thousands of times). ``synchronous=OFF`` while loading, with automatic checkpoints
+        off so no page reaches the database file unsynced; after COMMIT, ``synchronous=FULL`` again
+        and one checkpoint. A crash rolls everything back, the triggers included.
+        """
+        added = updated = unchanged = 0
+        iterator = iter(papers)
+        async with self._db.execute("PRAGMA wal_autocheckpoint") as cur:
+            row = await cur.fetchone()
+        autocheckpoint = int(row[0]) if row else 1000
+        await self._db.execute("PRAGMA wal_autocheckpoint=0")
+        await self._db.execute("PRAGMA synchronous=OFF")
+        try:
+            async with self.transaction() as db:
+                async with db.execute(
+                    "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'papers'"
+                    " AND sql LIKE '%\\_fts%' ESCAPE '\\'"
+                ) as cur:
+                    triggers = [(r[0], r[1]) for r in await cur.fetchall()]
+                for name, _ in triggers:
+                    await db.execute(f'DROP TRIGGER "{name}"')
+                while chunk := list(itertools.islice(iterator, batch)):
+                    result = await self._write_chunk(db, chunk, None, count_terms=False)
+                    added += result.added
+                    updated += result.updated
+                    unchanged += result.unchanged
+                async with db.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%fts5(%'"
+                    " AND sql LIKE '%content=''papers''%'"
+                ) as cur:
+                    indexes = [r[0] for r in await cur.fetchall()]
+                log.info("bulk load: %d papers written", added + updated + unchanged)
+                for index in indexes:
+                    log.info("bulk load: rebuilding %s", index)
+                    await db.execute(f'INSERT INTO "{index}"("{index}") VALUES (\'rebuild\')')
+                for _, sql in triggers:
+                    await db.execute(sql)
+                await db.execute("DELETE FROM lookup_terms")
+                await db.execute(VOCABULARY_FROM_INDEX)
+        finally:
+            await self._db.execute("PRAGMA synchronous=FULL")
+            await self._db.execute(f"PRAGMA wal_autocheckpoint={autocheckpoint}")
+        await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return UpsertResult(added=added, updated=updated, unchanged=unchanged)
 
     @staticmethod
