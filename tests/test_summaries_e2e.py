@@ -100,6 +100,7 @@ async def test_ingest_post_summarize_languages_and_no_key_anywhere(tmp_path: Pat
         assert status == 0, err
         assert out.splitlines()[-1] == "summarized 7, cached 0, failed 0" and len(oai.requests) == 14
         assert out.splitlines()[-2].startswith("tokens: ") and " prompt + " in out
+        assert "HTTP Request" not in err  # the HTTP client's per-request lines wait for -vv
         status, out, err = await cli(tmp_path, "preview", "--date", "2024-10-11")
         outputs += [out, err]
         assert "What's New" in out
@@ -110,6 +111,20 @@ async def test_ingest_post_summarize_languages_and_no_key_anywhere(tmp_path: Pat
         outputs += [out, err]
         assert '"api_key": "***"' in out
     assert all(KEY not in text for text in outputs)
+
+
+@pytest.mark.parametrize(("verbosity", "shown"), [(0, False), (1, False), (2, True)])
+def test_http_client_request_lines_only_at_vv(verbosity: int, shown: bool) -> None:
+    from digestbot.cli import QUIET_BELOW_DEBUG, _setup_logging
+
+    try:
+        _setup_logging(verbosity, None, "summarize")
+        assert all(logging.getLogger(name).isEnabledFor(logging.INFO) is shown for name in QUIET_BELOW_DEBUG)
+        assert "httpx2" in QUIET_BELOW_DEBUG  # the openai client's HTTP stack
+    finally:
+        _setup_logging(0, None, "summarize")
+        for name in QUIET_BELOW_DEBUG:
+            logging.getLogger(name).setLevel(logging.NOTSET)
 
 
 async def test_server_failing_every_request_still_posts_abstracts(tmp_path: Path) -> None:
