@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -223,3 +224,43 @@ async def test_withdrawn_papers_leave_digests_and_say_so_in_lookup(store: Store)
     assert digest is not None and gone not in {p.arxiv_id for p in digest.papers} and len(digest.papers) == 6
     message = await answer_paper(store, labels_for("en"), gone)
     assert message.kind == "paper" and any("withdrawn (2024-10-13)" in m for m in message.cards[0].meta)
+
+
+def readme_walkthrough() -> tuple[str, list[tuple[list[str], list[str]]]]:
+    """Return the README's runnable summaries walkthrough: its config, and each command with the lines it prints."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("**A walkthrough you can run as written**") :]
+    config = section[section.index("```yaml\n") + 8 : section.index("```\n", section.index("```yaml\n") + 8)]
+    start = section.index("```sh\n") + 6
+    steps: list[tuple[list[str], list[str]]] = []
+    for line in section[start : section.index("```\n", start)].splitlines():
+        if line.startswith("digestbot "):
+            steps.append((shlex.split(line.split("#")[0])[1:], []))
+        elif line.startswith("#   "):
+            steps[-1][1].append(line[4:])
+    return config, steps
+
+
+async def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
+    """The README's offline walkthrough: its config verbatim, the fakes it names, the outputs it shows."""
+    config, steps = readme_walkthrough()
+    assert len(steps) >= 4 and "platform: console" in config
+    (tmp_path / "digestbot.yaml").write_text(config, encoding="utf-8")
+    async with SourcesServer() as hf, OpenAIServer(api_key=KEY) as oai:
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_URL": hf.base_url, "MODEL_URL": oai.base_url}
+        env["SUMMARIES_API_KEY"] = KEY
+        env.pop("DIGESTBOT_CONFIG", None)
+        for args, expected in steps:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "digestbot", "--config", str(tmp_path / "digestbot.yaml"), *args,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=tmp_path, env=env,
+            )  # fmt: skip
+            out, err = await asyncio.wait_for(proc.communicate(), 120)
+            assert proc.returncode == 0, (args, err.decode())
+            last = out.decode().splitlines()[-len(expected) :]
+            for want, got in zip(expected, last, strict=True):
+                pattern = ".+".join(re.escape(part) for part in want.split("…"))
+                assert re.fullmatch(pattern, got), (args, want, got)
+            assert "HTTP Request" not in err.decode()
+            if args[0] == "post":  # every paper with its three parts, in both channels
+                assert out.decode().count("What's New") >= 14 and not ABSTRACT.search(out.decode())
