@@ -142,6 +142,19 @@ async def test_server_failing_every_request_still_posts_abstracts(tmp_path: Path
     assert "not made by the deadline" in err and KEY not in out + err
 
 
+async def test_summarize_does_not_sleep_through_a_day_long_retry_after(tmp_path: Path) -> None:
+    """``summarize`` has no deadline: a Retry-After of 100000 s fails the papers (exit 75), it does not hang."""
+    async with SourcesServer() as hf, OpenAIServer(api_key=KEY) as oai:
+        oai.fail_all = Reply(status=429, headers={"Retry-After": "100000"})
+        write_config(tmp_path, hf.base_url, oai.base_url)
+        assert (await cli(tmp_path, "ingest", "--from", "huggingface", "--date", "2024-10-11"))[0] == 0
+        status, out, err = await cli(tmp_path, "summarize", "--date", "2024-10-11")
+        assert len(oai.requests) == 7
+    assert status == 75, err
+    assert out.splitlines()[-1] == "summarized 0, cached 0, failed 7"
+    assert "more than the 120 s cap" in err and "Traceback" not in err
+
+
 async def test_wrong_key_is_one_line_and_never_shown(tmp_path: Path) -> None:
     async with SourcesServer() as hf, OpenAIServer(api_key="sk-the-right-one") as oai:
         write_config(tmp_path, hf.base_url, oai.base_url)
