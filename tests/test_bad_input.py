@@ -162,3 +162,12 @@ def test_format_override(tmp_path: Path) -> None:
         load_file(path, fmt="xml")
     with pytest.raises(SourceError, match="cannot read"):
         load_file(tmp_path / "missing.md")
+
+
+async def test_yaml_timestamps_and_dates_as_values_are_kept_as_text(tmp_path: Path, store: Store) -> None:
+    """Unlike ``!!set`` and ``!!binary``, a timestamp has a JSON form: its text, stored as such."""
+    path = tmp_path / "when.yaml"
+    path.write_text("- arxiv_id: '2410.00001'\n  title: x\n  at: 2024-10-11T09:00:00Z\n  day: 2024-10-11\n", encoding="utf-8")
+    assert await ingest_files(store, [str(path)], "auto") == 0
+    paper = await store.get_paper("2410.00001")
+    assert paper is not None and dict(paper.extra) == {"at": "2024-10-11 09:00:00+00:00", "day": "2024-10-11"}
