@@ -29,6 +29,8 @@ CASES: list[tuple[str, str | bytes, str]] = [
     ("vote.md", HEAD + GOOD + "### [T](https://arxiv.org/abs/2410.00002)\nVote: many\n", "vote.md:9: vote count must be an integer"),
     ("neg.md", HEAD + "### [T](https://arxiv.org/abs/2410.00002)\nVote: -4\n", "neg.md:4: vote count must not be negative"),
     ("bigvote.md", HEAD + "### [T](https://arxiv.org/abs/2410.00002)\nVote: 99999999999999999999\n", "bigvote.md:4: vote count beyond 64 bits (20 digits)"),
+    ("longvote.md", HEAD + "### [T](https://arxiv.org/abs/2410.00002)\nVote: " + "9" * 10_000 + "\n",
+     "longvote.md:4: vote count beyond 64 bits (10,000 digits)"),
     ("dupe.md", HEAD + GOOD + GOOD, "dupe.md:8: paper 2410.00001 already listed at line 3"),
     ("stray.md", HEAD + "hello\n", "stray.md:3: unexpected text before the first paper"),
     ("nopapers.md", HEAD, "nopapers.md: the digest for 2024-10-11 lists no papers"),
