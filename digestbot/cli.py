@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from digestbot.lookup import Localize
 
 log = logging.getLogger("digestbot")
+QUIET_BELOW_DEBUG = ("httpx", "httpx2", "httpcore", "httpcore2")
+"""Loggers shown only at ``-vv`` (the ``openai`` client's HTTP stack logs every request at INFO)."""
 
 Handler = Callable[[argparse.Namespace, Config], Awaitable[int]]
 
@@ -662,6 +664,9 @@ def _setup_logging(verbosity: int, config: Config | None, command: str) -> None:
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True
     )
+    # The HTTP clients log one INFO line per request: noise at -v, useful only when debugging.
+    for name in QUIET_BELOW_DEBUG:
+        logging.getLogger(name).setLevel(logging.NOTSET if verbosity > 1 else logging.WARNING)
 
 
 def database_failure(path: Path, exc: sqlite3.DatabaseError) -> tuple[str, int]:

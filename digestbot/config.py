@@ -370,6 +370,11 @@ def load_config(path: str | Path | None, *, env: Mapping[str, str] | None = None
             mark = getattr(exc, "problem_mark", None)
             where = f"{path}:{mark.line + 1}" if mark else str(path)
             raise ConfigError(f"{where}: invalid YAML: {getattr(exc, 'problem', None) or 'cannot parse'}") from None
+        except ValueError:  # an integer Python refuses to convert (over 4,300 digits)
+            long = re.search(r"\d{4000,}", text)
+            line = text.count("\n", 0, long.start()) + 1 if long else 0
+            where = f"{path}:{line}" if line else str(path)
+            raise ConfigError(f"{where}: invalid YAML: a number too long to read") from None
         unset: list[str] = []
         token = _UNSET_SECRETS.set(unset)
         try:

@@ -88,8 +88,10 @@ def json_problem(document: object, root: str = "$") -> tuple[str, str] | None:
     """Return (JSON path, what is wrong) for the first value of a decoded document the archive cannot hold.
 
     Refused: nesting deeper than :data:`MAX_DEPTH`, NaN and infinities, integers beyond 64 bits,
-    text with lone surrogates (not UTF-8 encodable), and mapping keys that are neither text nor a
-    number (a YAML date as a key, which JSON cannot store). The walk
+    text with lone surrogates (not UTF-8 encodable), mapping keys that are neither text nor a
+    number (a YAML date as a key, which JSON cannot store), and the YAML types JSON has no
+    equivalent for (``!!set``, whose stored text would vary in order, and ``!!binary``). YAML
+    timestamps as values are kept and stored as their text, like dates. The walk
     is iterative, so a hostile document cannot exhaust the stack here.
     """
     stack: list[tuple[object, str, int]] = [(document, root, 0)]
@@ -104,7 +106,7 @@ def json_problem(document: object, root: str = "$") -> tuple[str, str] | None:
                 return path, f"{value} is not a number JSON allows"
         elif isinstance(value, int):
             if not INT64[0] <= value <= INT64[1]:
-                return path, f"integer beyond 64 bits ({len(str(abs(value)))} digits)"
+                return path, f"integer beyond 64 bits ({_digits(value)})"
         elif isinstance(value, str):
             if problem := _text_problem(value):
                 return path, problem
@@ -117,10 +119,55 @@ def json_problem(document: object, root: str = "$") -> tuple[str, str] | None:
                 if problem := _text_problem(key):
                     return f"{path}.{key.encode('utf-8', 'replace').decode()[:40]}", f"key {problem}"
                 stack.append((item, f"{path}.{key}", depth + 1))
-        elif isinstance(value, Sequence | set | frozenset) and not isinstance(value, bytes | bytearray):
+        elif isinstance(value, bytes | bytearray):
+            return path, "binary data (YAML !!binary) is not accepted: give text"
+        elif isinstance(value, set | frozenset):
+            return path, "a set (YAML !!set) is not accepted: give a list"
+        elif isinstance(value, Sequence):
             items = list(value)
             stack.extend((item, f"{path}[{i}]", depth + 1) for i, item in reversed(list(enumerate(items))))
     return None
+
+
+class LongInt(int):
+    """Stands for an integer literal too long to convert (Python refuses over 4,300 digits).
+
+    Its value is just beyond 64 bits, so :func:`json_problem` refuses it with the literal's
+    length, naming the place, instead of a ``ValueError`` traceback from the decoder.
+    """
+
+    digits: int
+
+    @classmethod
+    def of(cls, digits: int) -> LongInt:
+        """Return the stand-in for a literal of ``digits`` digits."""
+        made = cls(INT64[1] + 1)
+        made.digits = digits
+        return made
+
+
+MAX_INT_LITERAL = 20
+"""Digits a decimal literal may have before it is not converted (2**64 has 20)."""
+
+
+def parse_int_literal(text: str) -> int:
+    """Convert a decimal literal, or return a :class:`LongInt` for one far beyond 64 bits (cheaply)."""
+    digits = len(text.lstrip("+-").replace("_", "").lstrip("0"))
+    return LongInt.of(digits) if digits > MAX_INT_LITERAL else int(text)
+
+
+def load_json(text: str) -> Any:
+    """``json.loads`` that never raises ValueError for a huge integer (see :class:`LongInt`)."""
+    return json.loads(text, parse_int=parse_int_literal)
+
+
+def _digits(value: int) -> str:
+    """Say how long an integer is without converting a huge one to text (which Python refuses)."""
+    if isinstance(value, LongInt):
+        return f"{value.digits:,} digits"
+    if value.bit_length() <= 10_000:
+        return f"{len(str(abs(value))):,} digits"
+    return f"about {int(value.bit_length() * math.log10(2)) + 1:,} digits"
 
 
 def _text_problem(text: str) -> str | None:

@@ -29,6 +29,8 @@ CASES: list[tuple[str, str | bytes, str]] = [
     ("vote.md", HEAD + GOOD + "### [T](https://arxiv.org/abs/2410.00002)\nVote: many\n", "vote.md:9: vote count must be an integer"),
     ("neg.md", HEAD + "### [T](https://arxiv.org/abs/2410.00002)\nVote: -4\n", "neg.md:4: vote count must not be negative"),
     ("bigvote.md", HEAD + "### [T](https://arxiv.org/abs/2410.00002)\nVote: 99999999999999999999\n", "bigvote.md:4: vote count beyond 64 bits (20 digits)"),
+    ("longvote.md", HEAD + "### [T](https://arxiv.org/abs/2410.00002)\nVote: " + "9" * 10_000 + "\n",
+     "longvote.md:4: vote count beyond 64 bits (10,000 digits)"),
     ("dupe.md", HEAD + GOOD + GOOD, "dupe.md:8: paper 2410.00001 already listed at line 3"),
     ("stray.md", HEAD + "hello\n", "stray.md:3: unexpected text before the first paper"),
     ("nopapers.md", HEAD, "nopapers.md: the digest for 2024-10-11 lists no papers"),
@@ -57,6 +59,16 @@ CASES: list[tuple[str, str | bytes, str]] = [
     ("bigvotes.json", '[{"arxiv_id": "2410.00001", "title": "x", "votes": 18446744073709551616}]',
      "bigvotes.json: $[0].votes: integer beyond 64 bits (20 digits)"),
     ("bigint.yaml", "- arxiv_id: '2410.00001'\n  title: x\n  n: 99999999999999999999\n", "bigint.yaml:3: $[0].n: integer beyond 64 bits"),
+    ("longint.json", '[{"arxiv_id": "2410.00001", "title": "x", "n": ' + "1" * 100_000 + "}]",
+     "longint.json: $[0].n: integer beyond 64 bits (100,000 digits)"),
+    ("longint.yaml", "- arxiv_id: '2410.00001'\n  title: x\n  n: " + "9" * 100_000 + "\n",
+     "longint.yaml:3: $[0].n: integer beyond 64 bits (100,000 digits)"),
+    ("hex.yaml", "- arxiv_id: '2410.00001'\n  title: x\n  votes: 0x" + "f" * 10_000 + "\n",
+     "hex.yaml:3: $[0].votes: integer beyond 64 bits (about 12,042 digits)"),
+    ("set.yaml", "- arxiv_id: '2410.00001'\n  title: x\n  tags: !!set {a, b, c}\n",
+     "set.yaml:3: $[0].tags: a set (YAML !!set) is not accepted: give a list"),
+    ("binary.yaml", "- arxiv_id: '2410.00001'\n  title: x\n  blob: !!binary aGVsbG8=\n",
+     "binary.yaml:3: $[0].blob: binary data (YAML !!binary) is not accepted: give text"),
     ("surrogate.json", '[{"arxiv_id": "2410.00001", "title": "x\\udc00y"}]',
      "surrogate.json: $[0].title: text with a lone surrogate (U+DC00 at character 1)"),
     ("surrogatekey.json", '[{"arxiv_id": "2410.00001", "title": "x", "\\ud800": 1}]', "surrogatekey.json: $[0].?: key text with a lone"),
@@ -152,3 +164,12 @@ def test_format_override(tmp_path: Path) -> None:
         load_file(path, fmt="xml")
     with pytest.raises(SourceError, match="cannot read"):
         load_file(tmp_path / "missing.md")
+
+
+async def test_yaml_timestamps_and_dates_as_values_are_kept_as_text(tmp_path: Path, store: Store) -> None:
+    """Unlike ``!!set`` and ``!!binary``, a timestamp has a JSON form: its text, stored as such."""
+    path = tmp_path / "when.yaml"
+    path.write_text("- arxiv_id: '2410.00001'\n  title: x\n  at: 2024-10-11T09:00:00Z\n  day: 2024-10-11\n", encoding="utf-8")
+    assert await ingest_files(store, [str(path)], "auto") == 0
+    paper = await store.get_paper("2410.00001")
+    assert paper is not None and dict(paper.extra) == {"at": "2024-10-11 09:00:00+00:00", "day": "2024-10-11"}

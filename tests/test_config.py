@@ -45,6 +45,7 @@ def test_defaults() -> None:
         ("database: ${NOPE_NOT_SET}\n", "database: environment variable NOPE_NOT_SET is not set"),
         ("locale: fr\n", "unknown locale 'fr'"),
         ("slack: [unclosed\n", "invalid YAML"),
+        ("locale: en\nslack:\n  port: " + "9" * 5000 + "\n", "config.yaml:3: invalid YAML: a number too long to read"),
         ("- a\n- b\n", "config: expected a mapping"),
     ],
 )

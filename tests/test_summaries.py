@@ -236,6 +236,46 @@ async def test_retry_after_past_the_deadline_fails_at_once(hf_store: Store) -> N
     assert report.failed == 1 and sleeps.waits == []
 
 
+async def test_retry_after_beyond_the_cap_fails_without_a_deadline(
+    hf_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``summarize`` has no deadline: a Retry-After of 100000 s must fail the paper, not sleep for a day."""
+    caplog.set_level(logging.INFO, logger="digestbot.summaries")
+    sleeps = Sleeps()
+    async with OpenAIServer(api_key=KEY) as server:
+        server.fail_all = Reply(status=429, headers={"Retry-After": "100000"})
+        report = await run(hf_store, config_for(server), hf_papers()[:2], ["en"], sleeps=sleeps)
+    assert (report.summarized, report.failed) == (0, 2)
+    assert sleeps.waits == []
+    assert "more than the 120 s cap" in caplog.text
+
+
+async def test_long_waits_are_logged_at_info_and_capped(hf_store: Store, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="digestbot.summaries")
+    sleeps = Sleeps()
+    async with OpenAIServer(api_key=KEY) as server:
+        server.script(Reply(status=429, headers={"Retry-After": "30"}), Reply(status=429, headers={"Retry-After": "9"}))
+        async with ModelClient(config_for(server).summaries, sleep=sleeps, max_wait=10) as client:
+            report = await make_summaries(hf_store, config_for(server), hf_papers()[:1], ["en"], client=client)
+    assert (report.summarized, report.failed) == (0, 1)
+    assert sleeps.waits == []
+    assert "wait 30 s, more than the 10 s cap" in caplog.text
+    caplog.clear()
+    async with OpenAIServer(api_key=KEY) as server:
+        server.script(Reply(status=429, headers={"Retry-After": "9"}))
+        report = await run(hf_store, config_for(server), hf_papers()[:1], ["en"], sleeps=sleeps)
+    assert report.summarized == 1 and sleeps.waits == [9.0]
+    assert "retrying in 9.0 s" in caplog.text
+
+
+async def test_unusable_answers_count_their_tokens(hf_store: Store) -> None:
+    async with OpenAIServer(api_key=KEY) as server:
+        server.fail_all = Reply(content="{not json")
+        report = await run(hf_store, config_for(server), hf_papers()[:2], ["en"])
+    assert (report.summarized, report.failed) == (0, 2)
+    assert report.requests == 2 and report.prompt_tokens > 0 and report.completion_tokens > 0
+
+
 async def test_slow_answers_past_the_deadline_fail(hf_store: Store) -> None:
     async with OpenAIServer(api_key=KEY) as server:
         server.fail_all = Reply(delay=30)

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -100,6 +101,7 @@ async def test_ingest_post_summarize_languages_and_no_key_anywhere(tmp_path: Pat
         assert status == 0, err
         assert out.splitlines()[-1] == "summarized 7, cached 0, failed 0" and len(oai.requests) == 14
         assert out.splitlines()[-2].startswith("tokens: ") and " prompt + " in out
+        assert "HTTP Request" not in err  # the HTTP client's per-request lines wait for -vv
         status, out, err = await cli(tmp_path, "preview", "--date", "2024-10-11")
         outputs += [out, err]
         assert "What's New" in out
@@ -110,6 +112,20 @@ async def test_ingest_post_summarize_languages_and_no_key_anywhere(tmp_path: Pat
         outputs += [out, err]
         assert '"api_key": "***"' in out
     assert all(KEY not in text for text in outputs)
+
+
+@pytest.mark.parametrize(("verbosity", "shown"), [(0, False), (1, False), (2, True)])
+def test_http_client_request_lines_only_at_vv(verbosity: int, shown: bool) -> None:
+    from digestbot.cli import QUIET_BELOW_DEBUG, _setup_logging
+
+    try:
+        _setup_logging(verbosity, None, "summarize")
+        assert all(logging.getLogger(name).isEnabledFor(logging.INFO) is shown for name in QUIET_BELOW_DEBUG)
+        assert "httpx2" in QUIET_BELOW_DEBUG  # the openai client's HTTP stack
+    finally:
+        _setup_logging(0, None, "summarize")
+        for name in QUIET_BELOW_DEBUG:
+            logging.getLogger(name).setLevel(logging.NOTSET)
 
 
 async def test_server_failing_every_request_still_posts_abstracts(tmp_path: Path) -> None:
@@ -124,6 +140,19 @@ async def test_server_failing_every_request_still_posts_abstracts(tmp_path: Path
     cards = papers_in(out)
     assert len(cards) == 7 and all(ABSTRACT.search(c) for c in cards)
     assert "not made by the deadline" in err and KEY not in out + err
+
+
+async def test_summarize_does_not_sleep_through_a_day_long_retry_after(tmp_path: Path) -> None:
+    """``summarize`` has no deadline: a Retry-After of 100000 s fails the papers (exit 75), it does not hang."""
+    async with SourcesServer() as hf, OpenAIServer(api_key=KEY) as oai:
+        oai.fail_all = Reply(status=429, headers={"Retry-After": "100000"})
+        write_config(tmp_path, hf.base_url, oai.base_url)
+        assert (await cli(tmp_path, "ingest", "--from", "huggingface", "--date", "2024-10-11"))[0] == 0
+        status, out, err = await cli(tmp_path, "summarize", "--date", "2024-10-11")
+        assert len(oai.requests) == 7
+    assert status == 75, err
+    assert out.splitlines()[-1] == "summarized 0, cached 0, failed 7"
+    assert "more than the 120 s cap" in err and "Traceback" not in err
 
 
 async def test_wrong_key_is_one_line_and_never_shown(tmp_path: Path) -> None:
@@ -208,3 +237,43 @@ async def test_withdrawn_papers_leave_digests_and_say_so_in_lookup(store: Store)
     assert digest is not None and gone not in {p.arxiv_id for p in digest.papers} and len(digest.papers) == 6
     message = await answer_paper(store, labels_for("en"), gone)
     assert message.kind == "paper" and any("withdrawn (2024-10-13)" in m for m in message.cards[0].meta)
+
+
+def readme_walkthrough() -> tuple[str, list[tuple[list[str], list[str]]]]:
+    """Return the README's runnable summaries walkthrough: its config, and each command with the lines it prints."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("**A walkthrough you can run as written**") :]
+    config = section[section.index("```yaml\n") + 8 : section.index("```\n", section.index("```yaml\n") + 8)]
+    start = section.index("```sh\n") + 6
+    steps: list[tuple[list[str], list[str]]] = []
+    for line in section[start : section.index("```\n", start)].splitlines():
+        if line.startswith("digestbot "):
+            steps.append((shlex.split(line.split("#")[0])[1:], []))
+        elif line.startswith("#   "):
+            steps[-1][1].append(line[4:])
+    return config, steps
+
+
+async def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
+    """The README's offline walkthrough: its config verbatim, the fakes it names, the outputs it shows."""
+    config, steps = readme_walkthrough()
+    assert len(steps) >= 4 and "platform: console" in config
+    (tmp_path / "digestbot.yaml").write_text(config, encoding="utf-8")
+    async with SourcesServer() as hf, OpenAIServer(api_key=KEY) as oai:
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_URL": hf.base_url, "MODEL_URL": oai.base_url}
+        env["SUMMARIES_API_KEY"] = KEY
+        env.pop("DIGESTBOT_CONFIG", None)
+        for args, expected in steps:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "digestbot", "--config", str(tmp_path / "digestbot.yaml"), *args,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=tmp_path, env=env,
+            )  # fmt: skip
+            out, err = await asyncio.wait_for(proc.communicate(), 120)
+            assert proc.returncode == 0, (args, err.decode())
+            last = out.decode().splitlines()[-len(expected) :]
+            for want, got in zip(expected, last, strict=True):
+                pattern = ".+".join(re.escape(part) for part in want.split("…"))
+                assert re.fullmatch(pattern, got), (args, want, got)
+            assert "HTTP Request" not in err.decode()
+            if args[0] == "post":  # every paper with its three parts, in both channels
+                assert out.decode().count("What's New") >= 14 and not ABSTRACT.search(out.decode())

@@ -57,7 +57,8 @@ def parse_arxiv_feed(text: str | bytes, *, origin: str, digest_date: date | None
     """Read one arXiv API Atom answer into papers (versionless ids), in feed order.
 
     An error entry (arXiv answers a bad id or query with HTTP 200 and an entry titled
-    ``Error``) raises :class:`SourceError` carrying arXiv's own message.
+    ``Error``) raises :class:`SourceError` carrying arXiv's own message. A paper with a field
+    beyond the archive's limits is left out with a warning naming it, as for Hugging Face.
     """
     try:
         root = ET.fromstring(text)
@@ -72,7 +73,11 @@ def parse_arxiv_feed(text: str | bytes, *, origin: str, digest_date: date | None
         if "/api/errors" in raw_id or (title == "Error" and not _ABS_URL.match(raw_id)):
             message = collapse(_text(entry.find(f"{ATOM}summary"))) or raw_id or "no message"
             raise SourceError(f"{origin}: arXiv error: {message}")
-        papers.append(_parse_entry(entry, i, raw_id, title, origin, digest_date))
+        paper = _parse_entry(entry, i, raw_id, title, origin, digest_date)
+        if problem := oversize(paper):  # one odd paper upstream must not cost the others
+            log.warning("%s: entry %d (%s) skipped: %s", origin, i, paper.arxiv_id, problem)
+            continue
+        papers.append(paper)
     return papers
 
 
@@ -129,8 +134,6 @@ def _parse_entry(
         source="arxiv",
         extra=extra,
     )
-    if problem := oversize(paper):
-        raise SourceError(f"{where} ({arxiv_id}): {problem}")
     return paper
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from digestbot.errors import SourceError
-from digestbot.records import MAX_DEPTH, Paper, json_problem, oversize
+from digestbot.records import MAX_DEPTH, MAX_INT_LITERAL, LongInt, Paper, json_problem, load_json, oversize
 from digestbot.sources.markdown import parse_markdown_digest
 from digestbot.sources.records_file import RecordError, parse_records
 
@@ -39,7 +39,7 @@ def detect_format(path: Path, text: str) -> str:
     head = text.lstrip("\ufeff \t\r\n")[:1]
     if head in ("[", "{"):
         try:
-            data = json.loads(text)
+            data = load_json(text)
         except (json.JSONDecodeError, RecursionError):
             return "records"  # the error is reported by the records loader
         first = data[0] if isinstance(data, list) and data else None
@@ -82,6 +82,22 @@ class NoAliasLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    """Build a YAML int; a decimal too long for Python to convert becomes a :class:`LongInt`.
+
+    Python refuses decimal text over 4,300 digits with a ValueError; the stand-in lets
+    :func:`json_problem` refuse it as "beyond 64 bits" with its place instead.
+    """
+    body = str(loader.construct_scalar(node)).replace("_", "").lstrip("+-")
+    if body.isdigit() and not body.startswith("0") and len(body) > MAX_INT_LITERAL:
+        return LongInt.of(len(body))
+    value: int = loader.construct_yaml_int(node)
+    return value
+
+
+NoAliasLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 def _decode(path: Path) -> str:
@@ -131,7 +147,7 @@ NOT_RECOGNISED = (
 def _load_structured(path: Path, text: str, fmt: str, *, detected: bool = False) -> tuple[date | None, list[Paper]]:
     is_json = text.lstrip("\ufeff \t\r\n")[:1] in ("[", "{") or path.suffix.lower() == ".json"
     try:
-        data = json.loads(text) if is_json else yaml.load(text, Loader=NoAliasLoader)  # a SafeLoader subclass
+        data = load_json(text) if is_json else yaml.load(text, Loader=NoAliasLoader)  # a SafeLoader subclass
     except RecursionError:
         raise SourceError(f"{path}: nested too deeply to read") from None
     except json.JSONDecodeError as exc:

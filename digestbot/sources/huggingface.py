@@ -38,7 +38,7 @@ from typing import Any
 import aiohttp
 
 from digestbot.errors import SourceError
-from digestbot.records import INT64, Paper, json_problem, normalize_arxiv_id, oversize
+from digestbot.records import INT64, Paper, json_problem, load_json, normalize_arxiv_id, oversize
 from digestbot.sources import _http
 from digestbot.sources._text import collapse, unwrap
 
@@ -247,17 +247,21 @@ def _parse_entry(raw: object, path: str, reader: _Reader, digest_date: date | No
         source="huggingface",
         extra=extra,
     )
-    if problem := oversize(parsed):
-        raise reader.fail(path, f"paper {arxiv_id}: {problem}")
     return parsed
 
 
-def parse_daily_papers(data: object, *, origin: str, digest_date: date | None = None) -> list[Paper]:
+def parse_daily_papers(
+    data: object, *, origin: str, digest_date: date | None = None, skip_oversized: bool = False
+) -> list[Paper]:
     """Map one decoded ``/api/daily_papers`` answer onto papers, in the answer's order.
 
     ``origin`` names the input in error messages (a file name or URL). ``digest_date``, when
     given, overrides the day read from each entry. Any entry of the wrong shape fails the whole
-    answer with a :class:`SourceError` naming that entry's JSON path.
+    answer with a :class:`SourceError` naming that entry's JSON path. A paper with a field beyond
+    the archive's limits (a 3,000-character title) fails it too, unless ``skip_oversized``: the
+    API's answers use that, since one odd paper upstream must not cost the day (nor a scheduled
+    post its fetch); it is left out with a warning naming it. A user's file is still refused
+    whole, so its author can fix it.
     """
     reader = _Reader(origin)
     if problem := json_problem(data):
@@ -266,7 +270,15 @@ def parse_daily_papers(data: object, *, origin: str, digest_date: date | None = 
         if isinstance(data, dict) and isinstance(data.get("error"), str):
             raise reader.fail("$", f"expected array, got an error object: {_http.snippet(data['error'])}")
         raise reader.expected("$", "array", data)
-    papers = [_parse_entry(raw, f"$[{i}]", reader, digest_date) for i, raw in enumerate(data)]
+    papers: list[Paper] = []
+    for i, raw in enumerate(data):
+        paper = _parse_entry(raw, f"$[{i}]", reader, digest_date)
+        if too_large := oversize(paper):
+            if not skip_oversized:
+                raise reader.fail(f"$[{i}]", f"paper {paper.arxiv_id}: {too_large}")
+            log.warning("%s: $[%d]: paper %s skipped: %s", origin, i, paper.arxiv_id, too_large)
+            continue
+        papers.append(paper)
     if digest_date is None and (undated := [p for p in papers if "submittedOnDailyAt" not in p.extra]):
         log.warning(
             "%s: %d %s no submittedOnDailyAt (the list day); dated by publishedAt instead, the arXiv"
@@ -280,7 +292,7 @@ def decode_json(response: _http.Response) -> object:
     """Decode a JSON body, or raise a SourceError that says what came instead (HTML, cut-off JSON)."""
     text = response.body.decode("utf-8", "replace")
     try:
-        return json.loads(text)
+        return load_json(text)
     except RecursionError:
         raise SourceError(f"GET {response.url}: answered JSON nested too deeply to read") from None
     except json.JSONDecodeError as err:
@@ -349,11 +361,12 @@ class HuggingFaceClient(_http.SessionClient):
             params: dict[str, str | int] = {**query, "limit": self.page_limit, "p": page}
             url = _http.build_url(self.base_url, DAILY_PAPERS_PATH, params)
             response = await self._get(url, headers={"Accept": "application/json"})
-            batch = parse_daily_papers(decode_json(response), origin=url, digest_date=digest_date)
+            data = decode_json(response)
+            batch = parse_daily_papers(data, origin=url, digest_date=digest_date, skip_oversized=True)
             fresh = [p for p in batch if p.arxiv_id not in seen]
             seen.update(p.arxiv_id for p in fresh)
             papers.extend(fresh)
-            if len(batch) < self.page_limit:
+            if not isinstance(data, list) or len(data) < self.page_limit:  # a skipped paper still fills a page
                 break
             if not fresh:
                 log.warning("GET %s: page repeats earlier papers; stopping", url)
@@ -367,7 +380,7 @@ class HuggingFaceClient(_http.SessionClient):
 def load_daily_papers_json(text: str, *, origin: str, digest_date: date | None = None) -> list[Paper]:
     """Parse a saved ``/api/daily_papers`` answer (e.g. a file) into papers."""
     try:
-        data = json.loads(text)
+        data = load_json(text)
     except RecursionError:
         raise SourceError(f"{origin}: nested too deeply to read") from None
     except json.JSONDecodeError as err:

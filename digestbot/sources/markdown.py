@@ -21,7 +21,7 @@ from datetime import date
 from urllib.parse import urljoin, urlsplit
 
 from digestbot.errors import SourceError
-from digestbot.records import INT64, Paper, normalize_arxiv_id
+from digestbot.records import INT64, MAX_INT_LITERAL, Paper, normalize_arxiv_id
 from digestbot.text import clean_text, one_line
 
 SITE_ROOT = "https://huggingface.co"
@@ -134,6 +134,8 @@ def parse_markdown_digest(text: str, *, origin: str, source: str = "markdown") -
         if m := _IMAGE.fullmatch(line):
             current.thumbnail = resolve_image_url(m["url"])
         elif m := _VOTE.fullmatch(line):
+            if m["votes"].isdigit() and len(m["votes"].lstrip("0")) > MAX_INT_LITERAL:  # int() refuses > 4,300
+                raise fail(number, f"vote count beyond 64 bits ({len(m['votes'].lstrip('0')):,} digits)")
             try:
                 votes = int(m["votes"])
             except ValueError:

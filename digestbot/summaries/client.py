@@ -3,9 +3,11 @@
 Retries are ours, not the client's (it is built with ``max_retries=0``): the client's own loop
 knows nothing of the deadline of a scheduled post and would sleep through it. Here 429, 5xx,
 timeouts and dropped connections are retried with exponential backoff and full jitter, a
-``Retry-After`` (or ``retry-after-ms``) is honoured, and no wait or request ever runs past the
-deadline: a paper whose next try would end after it fails at once, and its post shows the
-abstract. A 401/403 is a configuration error (the key), a 404 one too (the model or base URL).
+``Retry-After`` (or ``retry-after-ms``) is honoured up to :data:`MAX_WAIT` (a server asking for
+longer fails that paper at once, so ``summarize`` without a deadline never sleeps for hours), and
+no wait or request ever runs past the deadline: a paper whose next try would end after it fails
+at once, and its post shows the abstract. A wait longer than :data:`LOUD_WAIT` is logged at INFO.
+A 401/403 is a configuration error (the key), a 404 one too (the model or base URL).
 A 400 on the ``json_schema`` request means the server has no structured output: the client asks
 again for the sample's bullet lines, and keeps doing so for the rest of its life.
 
@@ -43,6 +45,10 @@ MAX_ATTEMPTS = 5
 """Tries per request (the first and four retries) for 429, 5xx, timeouts and connection errors."""
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 30.0
+MAX_WAIT = 120.0
+"""Seconds one wait before a retry may last at most; a longer ``Retry-After`` fails that paper."""
+LOUD_WAIT = 5.0
+"""Waits longer than this are logged at INFO (shorter ones at DEBUG), so a slow run says why."""
 MAX_TOKENS = 1200
 """Completion tokens at most per answer: three parts of ≤ 600 characters, with room for Hangul."""
 
@@ -50,7 +56,16 @@ Sleep = Callable[[float], Awaitable[None]]
 
 
 class SummaryFailed(Exception):
-    """A paper gets no summary this time (the reason is in the message; it never holds the key)."""
+    """A paper gets no summary this time (the reason is in the message; it never holds the key).
+
+    It carries what the answered requests cost, so the token count includes unusable answers.
+    """
+
+    def __init__(self, message: str, *, requests: int = 0, prompt_tokens: int = 0, completion_tokens: int = 0) -> None:
+        super().__init__(message)
+        self.requests = requests
+        self.prompt_tokens = prompt_tokens
+        self.completion_tokens = completion_tokens
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,6 +98,7 @@ class ModelClient:
         *,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        max_wait: float = MAX_WAIT,
     ) -> None:
         self.config = config
         # Local servers (Ollama, vLLM, llama.cpp) take any key but the client insists on one.
@@ -91,6 +107,7 @@ class ModelClient:
         )
         self._sleep = sleep
         self._rng = rng or random.Random()
+        self._max_wait = max_wait
         self.bullets = False  # set after the server refused json_schema once
 
     async def close(self) -> None:
@@ -122,20 +139,20 @@ class ModelClient:
 
     @staticmethod
     def _summary(completion: Any, parse: Callable[[str | None], Sections], requests: int) -> Summary:
+        usage = getattr(completion, "usage", None)
+        spent = {
+            "requests": requests,
+            "prompt_tokens": int(getattr(usage, "prompt_tokens", 0) or 0),
+            "completion_tokens": int(getattr(usage, "completion_tokens", 0) or 0),
+        }
         choices = getattr(completion, "choices", None) or []
         if not choices:
-            raise SummaryFailed("the answer has no choices")
+            raise SummaryFailed("the answer has no choices", **spent)
         try:
             sections = parse(choices[0].message.content)
         except InvalidAnswer as exc:
-            raise SummaryFailed(f"unusable answer: {exc}") from None
-        usage = getattr(completion, "usage", None)
-        return Summary(
-            sections=sections,
-            prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-            completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
-            requests=requests,
-        )
+            raise SummaryFailed(f"unusable answer: {exc}", **spent) from None
+        return Summary(sections=sections, **spent)
 
     async def _create(self, paper: Paper, language: str, *, bullets: bool, deadline: float | None) -> tuple[Any, int]:
         """Send one request with retries; return the completion and how many requests it took."""
@@ -179,11 +196,19 @@ class ModelClient:
             except (openai.APIConnectionError, TimeoutError) as exc:  # APITimeoutError is a connection error
                 reason, wait = type(exc).__name__, None
             if attempt == MAX_ATTEMPTS:
-                raise SummaryFailed(f"{reason} after {attempt} tries")
+                raise SummaryFailed(f"{reason} after {attempt} tries", requests=attempt)
             if wait is None:
                 wait = self._rng.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1)))
+            if wait > self._max_wait:
+                raise SummaryFailed(
+                    f"{reason}; the server asks to wait {wait:.0f} s, more than the {self._max_wait:.0f} s cap",
+                    requests=attempt,
+                )
             if deadline is not None and loop.time() + wait >= deadline:
-                raise SummaryFailed(f"{reason}; the next try ({wait:.1f} s) would end past the deadline")
-            log.debug("summary of %s: %s; retrying in %.1f s", paper.arxiv_id, reason, wait)
+                raise SummaryFailed(
+                    f"{reason}; the next try ({wait:.1f} s) would end past the deadline", requests=attempt
+                )
+            level = logging.INFO if wait > LOUD_WAIT else logging.DEBUG
+            log.log(level, "summary of %s: %s; retrying in %.1f s", paper.arxiv_id, reason, wait)
             await self._sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover

@@ -111,6 +111,10 @@ async def make_summaries(
                 except SummaryFailed as exc:
                     log.warning("no %s summary for %s: %s", language, paper.arxiv_id, exc)
                     counts["failed"] += 1
+                    # An unusable answer was still paid for: the token count says what was spent.
+                    counts["requests"] += exc.requests
+                    counts["prompt"] += exc.prompt_tokens
+                    counts["completion"] += exc.completion_tokens
                 except ConfigError as exc:
                     fatal.append(exc)
                     counts["failed"] += 1

@@ -1,5 +1,7 @@
 import asyncio
 import itertools
+import logging
+import re
 from collections.abc import AsyncIterator
 from datetime import date
 
@@ -291,10 +293,13 @@ def test_fixture_files_are_listed_in_the_readme() -> None:
             assert path.name in readme
 
 
-def test_api_papers_get_the_same_field_limits_as_files() -> None:
+def test_api_papers_beyond_the_field_limits_are_skipped_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    whole = parse_arxiv_feed(fixture_text(FEED), origin="q")
     text = fixture_text(FEED).replace("<summary>", "<summary>" + "word " * 30_000, 1)
-    with pytest.raises(SourceError, match=r"^q: entry 1 \(2410\.08196\): abstract too large \([\d,]+ > 100,000 characters\)$"):
-        parse_arxiv_feed(text, origin="q")
+    with caplog.at_level(logging.WARNING, logger="digestbot.sources.arxiv"):
+        papers = parse_arxiv_feed(text, origin="q")
+    assert [p.arxiv_id for p in papers] == [p.arxiv_id for p in whole[1:]]
+    assert re.search(r"q: entry 1 \(2410\.08196\) skipped: abstract too large \([\d,]+ > 100,000 characters\)", caplog.text)
 
 
 async def test_answer_beyond_the_byte_cap_is_refused(server, session, clock) -> None:

@@ -1,5 +1,6 @@
 import copy
 import json
+import logging
 import re
 from collections.abc import AsyncIterator
 from datetime import date
@@ -475,16 +476,36 @@ def test_the_default_cap_is_32_mib() -> None:
     assert HuggingFaceClient().max_bytes == 32 * 1024 * 1024
 
 
-async def test_api_papers_get_the_same_field_limits_as_files(server, session) -> None:
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("summary", "word " * 40_000, "abstract too large (199,999 > 100,000 characters)"),
+        ("title", "T" * 3_000, "title too large (3,000 > 2,000 characters)"),
+    ],
+)
+async def test_api_papers_beyond_the_field_limits_are_skipped_with_a_warning(
+    server, session, caplog: pytest.LogCaptureFixture, field: str, value: str, problem: str
+) -> None:
+    """One odd paper upstream must not cost the whole day (nor a scheduled post's fetch)."""
     data = load(DAY)
-    data[2]["paper"]["summary"] = "word " * 40_000
+    data[2]["paper"][field] = value
+    data[2].pop(field, None)  # the entry's own title would win over the paper's
     server.script("/api/daily_papers", Reply(body=json.dumps(data)))
+    with caplog.at_level(logging.WARNING, logger="digestbot.sources.huggingface"):
+        papers = await client(server, session).fetch_day(date(2024, 10, 11))
+    skipped = data[2]["paper"]["id"]
+    assert [p.arxiv_id for p in papers] == [e["paper"]["id"] for e in data if e["paper"]["id"] != skipped]
+    assert (
+        f"{server.base_url}/api/daily_papers?date=2024-10-11&limit=100&p=0: $[2]: paper {skipped} skipped: {problem}"
+    ) in caplog.text
+
+
+def test_a_saved_answer_beyond_the_field_limits_is_refused_whole() -> None:
+    data = load(DAY)
+    data[2]["paper"]["title"] = data[2]["title"] = "T" * 3_000
     with pytest.raises(SourceError) as caught:
-        await client(server, session).fetch_day(date(2024, 10, 11))
-    assert str(caught.value) == (
-        f"{server.base_url}/api/daily_papers?date=2024-10-11&limit=100&p=0: $[2]: paper"
-        f" {data[2]['paper']['id']}: abstract too large (199,999 > 100,000 characters)"
-    )
+        load_daily_papers_json(json.dumps(data), origin="day.json")
+    assert str(caught.value) == f"day.json: $[2]: paper {data[2]['paper']['id']}: title too large (3,000 > 2,000 characters)"
 
 
 @pytest.mark.parametrize(
@@ -506,6 +527,16 @@ def test_values_the_archive_cannot_hold_are_refused(mutate, message: str) -> Non
         load_daily_papers_json(text, origin="day.json")
     assert str(caught.value).startswith(f"day.json: {message}"), str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_an_integer_too_long_for_python_is_one_line() -> None:
+    """Python refuses to convert over 4,300 digits (ValueError from json.decoder): still one line."""
+    data = load(DAY)
+    data[0]["n"] = "LONG"
+    text = json.dumps(data).replace('"LONG"', "7" * 100_000)
+    with pytest.raises(SourceError) as caught:
+        load_daily_papers_json(text, origin="day.json")
+    assert str(caught.value) == "day.json: $[0].n: integer beyond 64 bits (100,000 digits)"
 
 
 def test_json_nested_beyond_recursion_is_one_line() -> None:
