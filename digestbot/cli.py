@@ -3,7 +3,8 @@
 Every sub-command is an ``async`` function taking the parsed arguments and returning an exit
 status. User errors (:class:`~digestbot.errors.DigestbotError`) become one line on stderr and exit
 status 2; an unreachable service (:class:`~digestbot.errors.UnavailableError`) or a full or damaged
-database, one line and exit status 1. Nothing else is caught, so a real bug still shows its traceback.
+database, one line and exit status 1; a source API still unreachable after its retries
+(:class:`~digestbot.errors.SourceUnreachableError`), one line and exit status 75 (retry later). Nothing else is caught, so a real bug still shows its traceback.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from digestbot import __version__, commands
 from digestbot.blocks import Message
 from digestbot.config import Config, load_config, redacted
-from digestbot.errors import CommandError, ConfigError, DigestbotError, UnavailableError
+from digestbot.errors import CommandError, ConfigError, DigestbotError, SourceUnreachableError, UnavailableError
 from digestbot.formatter import format_digest
 from digestbot.labels import labels_for
 from digestbot.lookup import answer_paper
@@ -693,6 +694,9 @@ def main(argv: list[str] | None = None) -> int:
     except UnavailableError as exc:
         print(f"digestbot: error: {exc}", file=sys.stderr)
         return 1
+    except SourceUnreachableError as exc:
+        print(f"digestbot: error: {exc} (try again later)", file=sys.stderr)
+        return EXIT_DEFERRED
     except DigestbotError as exc:
         print(f"digestbot: error: {exc}", file=sys.stderr)
         return 2
