@@ -4,7 +4,8 @@ Every sub-command is an ``async`` function taking the parsed arguments and retur
 status. User errors (:class:`~digestbot.errors.DigestbotError`) become one line on stderr and exit
 status 2; an unreachable service (:class:`~digestbot.errors.UnavailableError`) or a full or damaged
 database, one line and exit status 1; a source API still unreachable after its retries
-(:class:`~digestbot.errors.SourceUnreachableError`), one line and exit status 75 (retry later). Nothing else is caught, so a real bug still shows its traceback.
+(:class:`~digestbot.errors.SourceUnreachableError`), one line and exit status 75 (retry later).
+Nothing else is caught, so a real bug still shows its traceback.
 """
 
 from __future__ import annotations
