@@ -333,7 +333,8 @@ def require_credentials(
 
 async def cmd_check_config(args: argparse.Namespace, config: Config) -> int:
     """Validate a config file (loading it already did); print a summary without secrets."""
-    path = args.path or args.config
+    # Name the file that was checked: the argument, else --config, else $DIGESTBOT_CONFIG (as main loaded it).
+    path = args.path or args.config or os.environ.get("DIGESTBOT_CONFIG")
     if args.path:
         config = load_config(args.path)
     if args.show:
