@@ -18,15 +18,23 @@ import os
 import signal
 import sqlite3
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from digestbot import __version__, commands
 from digestbot.blocks import Message
 from digestbot.config import Config, load_config, redacted
-from digestbot.errors import CommandError, ConfigError, DigestbotError, SourceUnreachableError, UnavailableError
+from digestbot.errors import (
+    CommandError,
+    ConfigError,
+    DigestbotError,
+    SourceUnreachableError,
+    TokenRefusedError,
+    UnavailableError,
+)
 from digestbot.formatter import format_digest
 from digestbot.labels import labels_for
 from digestbot.lookup import answer_paper
@@ -34,6 +42,7 @@ from digestbot.platforms import adapters_for, command_servers, enabled_platforms
 from digestbot.platforms import platform as platform_named
 from digestbot.ports import Adapter
 from digestbot.sources.files import FORMATS, load_file
+from digestbot.startup import PlatformGate, gated, start_each
 from digestbot.store import Store
 from digestbot.wording import plural
 
@@ -361,26 +370,7 @@ async def cmd_demo(args: argparse.Namespace, config: Config) -> int:
     )
 
 
-async def _start(adapters: dict[str, Adapter]) -> None:
-    for adapter in adapters.values():
-        await adapter.start()
-
-
-async def _start_until_reachable(adapters: dict[str, Adapter], stop: asyncio.Event) -> bool:
-    """Start every adapter, retrying one whose platform cannot be reached yet; False if stopped first.
-
-    ``run`` may start before the network (at boot): it waits for each platform with backoff, one
-    log line per failed attempt, instead of dying; a refused token still fails at once.
-    """
-    from digestbot.reconnect import until_reachable
-
-    for name, adapter in adapters.items():
-        if not await until_reachable(adapter.start, what=name, stop=stop):
-            return False
-    return True
-
-
-async def _close(adapters: dict[str, Adapter]) -> None:
+async def _close(adapters: Mapping[str, Adapter]) -> None:
     for name, adapter in adapters.items():
         try:
             await adapter.close()
@@ -405,10 +395,10 @@ async def cmd_post(args: argparse.Namespace, config: Config) -> int:
     if not args.dry_run:
         require_credentials(args, config, serving=False)  # posting needs the bot tokens, not the command ones
     async with await Store.open(path) as store:
-        adapters = adapters_for(config, database=path)
+        adapters = gated(adapters_for(config, database=path))
         try:
             if not args.dry_run:  # a dry run renders and plans only: it works offline
-                await _start(adapters)
+                await start_each(adapters)  # one platform down or refusing its token stops only itself
             engine = DeliveryEngine(store, adapters, config)
             try:
                 if not args.channel and not await engine.channels():
@@ -427,11 +417,16 @@ async def cmd_post(args: argparse.Namespace, config: Config) -> int:
         _out(f"would post {line}")
     planned = plural(len(summary.planned), "message")
     _out(f"dry run: {planned} planned, nothing sent" if args.dry_run else summary.line())
+    down = {name: gate for name, gate in adapters.items() if not args.dry_run and not gate.up}
+    for name, gate in down.items():
+        what = "stopped" if gate.refused else "not reached"
+        print(f"digestbot: error: {gate.problem} — {name} {what}; its messages stay pending", file=sys.stderr)
     for problem in summary.problems:
-        print(f"digestbot: error: {problem}", file=sys.stderr)
-    if summary.failed or summary.refused:
+        if not any(problem.startswith(str(gate.problem)) for gate in down.values()):  # said just above
+            print(f"digestbot: error: {problem}", file=sys.stderr)
+    if summary.failed or summary.refused or any(gate.refused for gate in down.values()):
         return 1
-    return EXIT_DEFERRED if summary.deferred or summary.errors else 0
+    return EXIT_DEFERRED if summary.deferred or summary.errors or down else 0
 
 
 async def _summaries_before_post(store: Store, config: Config, engine: DeliveryEngine, day: date | None) -> None:
@@ -451,7 +446,13 @@ SHUTDOWN_GRACE = 5.0
 
 
 async def cmd_run(args: argparse.Namespace, config: Config) -> int:
-    """Run the scheduler until SIGINT or SIGTERM."""
+    """Run the scheduler and the slash-command servers until SIGINT or SIGTERM.
+
+    Each platform starts on its own (see :func:`_join`): one that cannot be reached yet is tried
+    again with backoff while the others post and serve, and joins when it comes up; one that
+    refuses its token is stopped with one line. Only when every platform is stopped does ``run``
+    end (exit 1).
+    """
     from digestbot.clock import SystemClock
     from digestbot.delivery import DeliveryEngine
     from digestbot.ingest import before_post_hook
@@ -460,7 +461,7 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
     path = db_path(args, config)
     require_credentials(args, config)
     async with await Store.open(path) as store:
-        adapters = adapters_for(config, database=path)
+        adapters = gated(adapters_for(config, database=path))
         if not adapters:
             raise CommandError("nothing to run: no channel is configured and no platform is enabled")
         clock = SystemClock()
@@ -474,31 +475,44 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            if not await _start_until_reachable(adapters, stop):
-                log.info("stopped before every platform was reached")
-                return 0
+            # The scheduler runs from the start: a platform not up yet leaves its messages pending
+            # (planned in the outbox) and its channels are retried when it joins.
             scheduler_task = asyncio.create_task(scheduler.run(), name="scheduler")
-            servers = set()
-            for name, serve in command_servers(adapters).items():
+            servers = command_servers(adapters)
+            joiners = set()
+            for name, gate in adapters.items():
                 # Each chat platform answers slash commands through the same engine the scheduler uses.
-                coro = serve(config, store, adapters[name], stop=stop, engine=engine, on_change=scheduler.wake)
-                servers.add(asyncio.create_task(coro, name=f"{name}-commands"))
-            tasks = {scheduler_task, *servers}
+                serve = servers.get(name)
+                commands = (
+                    None
+                    if serve is None
+                    else partial(serve, config, store, gate.inner, stop=stop, engine=engine, on_change=scheduler.wake)
+                )
+                joining = _join(name, gate, stop=stop, on_up=scheduler.retry_now, serve=commands)
+                joiners.add(asyncio.create_task(joining, name=f"{name}-commands"))
             stop_task = asyncio.create_task(stop.wait(), name="shutdown-signal")
             log.info("running on %s; stop with Ctrl-C", ", ".join(adapters))
-            await asyncio.wait({*tasks, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+            pending: set[asyncio.Task[Any]] = {scheduler_task, stop_task, *joiners}
+            while True:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                if scheduler_task in done or stop_task in done:
+                    break
+                if any(t.cancelled() or t.exception() is not None for t in done):
+                    break  # a command server failed: stop everything, report it below
+                if all(gate.refused for gate in adapters.values()):
+                    print("digestbot: error: every platform is stopped: nothing to run", file=sys.stderr)
+                    break
             stop.set()
             scheduler_task.cancel()
             stop_task.cancel()
             # The command servers watch `stop` and close their connections themselves: cancelling them
             # at once would cut that short (an unclosed HTTP session, a Socket Mode link left open).
-            _, late = await asyncio.wait(servers, timeout=SHUTDOWN_GRACE) if servers else (set(), set())
+            _, late = await asyncio.wait(joiners, timeout=SHUTDOWN_GRACE)
             for server in late:
                 server.cancel()
-            failed = False
-            for task, result in zip(
-                (*tasks, stop_task), await asyncio.gather(*tasks, stop_task, return_exceptions=True), strict=True
-            ):
+            tasks = (scheduler_task, *joiners, stop_task)
+            failed = all(gate.refused for gate in adapters.values())
+            for task, result in zip(tasks, await asyncio.gather(*tasks, return_exceptions=True), strict=True):
                 if isinstance(result, DigestbotError):
                     print(f"digestbot: error: {task.get_name()}: {result}", file=sys.stderr)
                     failed = True
@@ -512,6 +526,35 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
             await engine.close()
             await _close(adapters)
     return 0
+
+
+async def _join(
+    name: str,
+    gate: PlatformGate,
+    *,
+    stop: asyncio.Event,
+    on_up: Callable[[str], None],
+    serve: Callable[[], Awaitable[None]] | None,
+) -> None:
+    """Start one platform, retrying while it cannot be reached; then serve its slash commands until ``stop``.
+
+    A refused token (or another setting waiting cannot fix) stops this platform only, with one
+    line on stderr; the others go on. When the platform comes up, ``on_up`` lets the scheduler
+    send its channels' pending posts now.
+    """
+    from digestbot.reconnect import until_reachable
+
+    try:
+        if not await until_reachable(gate.start, what=name, stop=stop):
+            return  # stopped before it was reached
+    except DigestbotError as exc:
+        gate.refuse(exc)
+        print(f"digestbot: error: {exc} — {name} stopped; its messages stay pending", file=sys.stderr)
+        return
+    log.info("%s: connected", name)
+    on_up(name)
+    if serve is not None:
+        await serve()
 
 
 async def cmd_subscriptions(args: argparse.Namespace, config: Config) -> int:
@@ -693,7 +736,7 @@ def main(argv: list[str] | None = None) -> int:
         _setup_logging(args.verbose, config, args.command)
         status: int = asyncio.run(args.handler(args, config))
         return status
-    except UnavailableError as exc:
+    except (UnavailableError, TokenRefusedError) as exc:
         print(f"digestbot: error: {exc}", file=sys.stderr)
         return 1
     except SourceUnreachableError as exc:
