@@ -144,8 +144,10 @@ SLACK = Platform(
 # -- previews ---------------------------------------------------------------------------------------
 
 
-def html_preview(messages: Sequence[Message], *, title: str) -> str:
-    """Render ``messages`` as one HTML page showing them as Discord and Slack would."""
+def html_preview(
+    messages: Sequence[Message], *, title: str, slack_threads: bool = True, discord_threads: bool = False
+) -> str:
+    """Render ``messages`` as one HTML page showing them as Discord and Slack would (threads as configured)."""
     from adapters.html_preview import render_html
 
-    return render_html(messages, title=title)
+    return render_html(messages, title=title, slack_threads=slack_threads, discord_threads=discord_threads)
