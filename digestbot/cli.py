@@ -381,6 +381,8 @@ async def _close(adapters: Mapping[str, Adapter]) -> None:
 EXIT_DEFERRED = 75
 """``post`` exit status when nothing failed for good but some messages wait for a retry (EX_TEMPFAIL).
 
+Also when a platform could not be reached: its messages were planned and wait in the outbox.
+
 Also when the database could not be written during delivery (locked, disk full): those messages
 were not recorded as sent, so a later run must look again. A platform that refused our
 credentials exits 1 instead: retrying cannot help until the configuration is fixed.
@@ -397,15 +399,19 @@ async def cmd_post(args: argparse.Namespace, config: Config) -> int:
     async with await Store.open(path) as store:
         adapters = gated(adapters_for(config, database=path))
         try:
-            if not args.dry_run:  # a dry run renders and plans only: it works offline
-                await start_each(adapters)  # one platform down or refusing its token stops only itself
             engine = DeliveryEngine(store, adapters, config)
             try:
-                if not args.channel and not await engine.channels():
+                chosen = await engine.channels(args.channel or None)
+                if not args.channel and not chosen:
                     raise CommandError(
                         "no channel to post to: add a channels: list to the config (see config.example.yaml)"
                         " or set a channel up in chat with /digest on"
                     )
+                # Only the platforms of the chosen channels are started; one down or refusing its
+                # token stops only itself. A dry run renders and plans only: it works offline.
+                in_use = {name: gate for name, gate in adapters.items() if name in {c.platform for c in chosen}}
+                if not args.dry_run:
+                    await start_each(in_use)
                 if config.summaries.enabled and not args.dry_run:
                     await _summaries_before_post(store, config, engine, args.date)
                 summary = await engine.post_digest(args.date, channels=args.channel or None, dry_run=args.dry_run)
@@ -417,7 +423,7 @@ async def cmd_post(args: argparse.Namespace, config: Config) -> int:
         _out(f"would post {line}")
     planned = plural(len(summary.planned), "message")
     _out(f"dry run: {planned} planned, nothing sent" if args.dry_run else summary.line())
-    down = {name: gate for name, gate in adapters.items() if not args.dry_run and not gate.up}
+    down = {name: gate for name, gate in in_use.items() if not args.dry_run and not gate.up}
     for name, gate in down.items():
         what = "stopped" if gate.refused else "not reached"
         print(f"digestbot: error: {gate.problem} — {name} {what}; its messages stay pending", file=sys.stderr)

@@ -162,6 +162,9 @@ async def test_an_unreachable_discord_does_not_hold_up_slack(tmp_path: Path) -> 
         assert sent_to_slack > 0, out
         assert out.splitlines()[0].endswith(", deferred 1"), out
         assert out.endswith(f"digestbot: error: {_unreachable(port)} — discord not reached; its messages stay pending\n")
+        code, out = await _cli(config, "post", "--channel", f"slack:{FakeSlack.GENERAL}")
+        assert code == 0 and out.count("\n") == 1, out  # Discord not asked for: not started, not reported
+        assert out.startswith("posted 0, already posted ") and out.endswith(", failed 0\n"), out
         async with FakeDiscord(token=DISCORD_TOKEN) as discord:  # Discord is back (at a new address)
             channel = discord.add_channel(name="papers")
             config = _config(tmp_path, channel, discord=_discord(discord.base_url), slack=_slack(slack.base_url))
