@@ -66,7 +66,14 @@ from digestbot.channels import TOP_MAX, TOP_MIN
 from digestbot.config import Config
 from digestbot.digest_command import DigestPoster
 from digestbot.dispatch import SORRY, CommandRequest, dispatch
-from digestbot.errors import CommandError, ConfigError, DeliveryError, DigestbotError, UnavailableError
+from digestbot.errors import (
+    CommandError,
+    ConfigError,
+    DeliveryError,
+    DigestbotError,
+    TokenRefusedError,
+    UnavailableError,
+)
 from digestbot.http_status import retry_after_of
 from digestbot.labels import labels_for
 from digestbot.ports import Adapter, Sent, Target
@@ -229,7 +236,7 @@ class DiscordAdapter:
             me = await http.static_login(token)
         except discord.LoginFailure:
             await http.close()
-            raise ConfigError("discord.token: Discord rejected the bot token (401 Unauthorized)") from None
+            raise TokenRefusedError("discord.token: Discord rejected the bot token (401 Unauthorized)") from None
         except RateLimitAnswer as exc:
             await http.close()
             what = f"discord login: rate limited for {exc.retry_after:.0f} s"
@@ -784,7 +791,7 @@ async def serve(
             await client.login(token)
             await _use_configured_gateway(client, config)
         except discord.LoginFailure:
-            raise ConfigError("discord.token: Discord rejected the bot token (401 Unauthorized)") from None
+            raise TokenRefusedError("discord.token: Discord rejected the bot token (401 Unauthorized)") from None
         except _UNREACHABLE as exc:
             raise unreachable(config, exc) from None
         except discord.GatewayNotFound:
@@ -832,7 +839,7 @@ async def sync_commands(config: Config, guild_id: int | None) -> int:
         try:
             await client.http.static_login(token)
         except discord.LoginFailure:
-            raise ConfigError("discord.token: Discord rejected the bot token (401 Unauthorized)") from None
+            raise TokenRefusedError("discord.token: Discord rejected the bot token (401 Unauthorized)") from None
         if client.application_id is None:
             app = await client.application_info()
             client._connection.application_id = app.id

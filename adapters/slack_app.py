@@ -59,7 +59,7 @@ from digestbot.blocks import Message
 from digestbot.config import Config
 from digestbot.digest_command import DigestPoster
 from digestbot.dispatch import CommandRequest, dispatch
-from digestbot.errors import ConfigError, DeliveryError, UnavailableError
+from digestbot.errors import ConfigError, DeliveryError, TokenRefusedError, UnavailableError
 from digestbot.http_status import retry_after_of
 from digestbot.ports import Sent, Target
 from digestbot.reconnect import until_reachable
@@ -309,7 +309,7 @@ async def _token_call(
     except SlackApiError as exc:
         error = str(exc.response.get("error", ""))
         if error in _REFUSED_TOKEN:
-            raise ConfigError(f"{token_key}: Slack refused it ({error}){hint}") from None
+            raise TokenRefusedError(f"{token_key}: Slack refused it ({error}){hint}") from None
         raise SlackAdapter._error(method, exc) from None
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         why = f"{type(exc).__name__}: {exc}"

@@ -3,7 +3,9 @@
 Every sub-command is an ``async`` function taking the parsed arguments and returning an exit
 status. User errors (:class:`~digestbot.errors.DigestbotError`) become one line on stderr and exit
 status 2; an unreachable service (:class:`~digestbot.errors.UnavailableError`) or a full or damaged
-database, one line and exit status 1. Nothing else is caught, so a real bug still shows its traceback.
+database, one line and exit status 1; a source API still unreachable after its retries
+(:class:`~digestbot.errors.SourceUnreachableError`), one line and exit status 75 (retry later).
+Nothing else is caught, so a real bug still shows its traceback.
 """
 
 from __future__ import annotations
@@ -16,15 +18,23 @@ import os
 import signal
 import sqlite3
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from digestbot import __version__, commands
 from digestbot.blocks import Message
 from digestbot.config import Config, load_config, redacted
-from digestbot.errors import CommandError, ConfigError, DigestbotError, UnavailableError
+from digestbot.errors import (
+    CommandError,
+    ConfigError,
+    DigestbotError,
+    SourceUnreachableError,
+    TokenRefusedError,
+    UnavailableError,
+)
 from digestbot.formatter import format_digest
 from digestbot.labels import labels_for
 from digestbot.lookup import localized, lookup, message_for, result_json
@@ -32,6 +42,7 @@ from digestbot.platforms import adapters_for, command_servers, enabled_platforms
 from digestbot.platforms import platform as platform_named
 from digestbot.ports import Adapter
 from digestbot.sources.files import FORMATS, load_file
+from digestbot.startup import PlatformGate, gated, start_each
 from digestbot.store import Store
 from digestbot.wording import plural
 
@@ -339,7 +350,8 @@ def require_credentials(
 
 async def cmd_check_config(args: argparse.Namespace, config: Config) -> int:
     """Validate a config file (loading it already did); print a summary without secrets."""
-    path = args.path or args.config
+    # Name the file that was checked: the argument, else --config, else $DIGESTBOT_CONFIG (as main loaded it).
+    path = args.path or args.config or os.environ.get("DIGESTBOT_CONFIG")
     if args.path:
         config = load_config(args.path)
     if args.show:
@@ -366,26 +378,7 @@ async def cmd_demo(args: argparse.Namespace, config: Config) -> int:
     )
 
 
-async def _start(adapters: dict[str, Adapter]) -> None:
-    for adapter in adapters.values():
-        await adapter.start()
-
-
-async def _start_until_reachable(adapters: dict[str, Adapter], stop: asyncio.Event) -> bool:
-    """Start every adapter, retrying one whose platform cannot be reached yet; False if stopped first.
-
-    ``run`` may start before the network (at boot): it waits for each platform with backoff, one
-    log line per failed attempt, instead of dying; a refused token still fails at once.
-    """
-    from digestbot.reconnect import until_reachable
-
-    for name, adapter in adapters.items():
-        if not await until_reachable(adapter.start, what=name, stop=stop):
-            return False
-    return True
-
-
-async def _close(adapters: dict[str, Adapter]) -> None:
+async def _close(adapters: Mapping[str, Adapter]) -> None:
     for name, adapter in adapters.items():
         try:
             await adapter.close()
@@ -395,6 +388,8 @@ async def _close(adapters: dict[str, Adapter]) -> None:
 
 EXIT_DEFERRED = 75
 """``post`` exit status when nothing failed for good but some messages wait for a retry (EX_TEMPFAIL).
+
+Also when a platform could not be reached: its messages were planned and wait in the outbox.
 
 Also when the database could not be written during delivery (locked, disk full): those messages
 were not recorded as sent, so a later run must look again. A platform that refused our
@@ -410,17 +405,21 @@ async def cmd_post(args: argparse.Namespace, config: Config) -> int:
     if not args.dry_run:
         require_credentials(args, config, serving=False)  # posting needs the bot tokens, not the command ones
     async with await Store.open(path) as store:
-        adapters = adapters_for(config, database=path)
+        adapters = gated(adapters_for(config, database=path))
         try:
-            if not args.dry_run:  # a dry run renders and plans only: it works offline
-                await _start(adapters)
             engine = DeliveryEngine(store, adapters, config)
             try:
-                if not args.channel and not await engine.channels():
+                chosen = await engine.channels(args.channel or None)
+                if not args.channel and not chosen:
                     raise CommandError(
                         "no channel to post to: add a channels: list to the config (see config.example.yaml)"
                         " or set a channel up in chat with /digest on"
                     )
+                # Only the platforms of the chosen channels are started; one down or refusing its
+                # token stops only itself. A dry run renders and plans only: it works offline.
+                in_use = {name: gate for name, gate in adapters.items() if name in {c.platform for c in chosen}}
+                if not args.dry_run:
+                    await start_each(in_use)
                 if config.summaries.enabled and not args.dry_run:
                     await _summaries_before_post(store, config, engine, args.date)
                 summary = await engine.post_digest(args.date, channels=args.channel or None, dry_run=args.dry_run)
@@ -432,11 +431,16 @@ async def cmd_post(args: argparse.Namespace, config: Config) -> int:
         _out(f"would post {line}")
     planned = plural(len(summary.planned), "message")
     _out(f"dry run: {planned} planned, nothing sent" if args.dry_run else summary.line())
+    down = {name: gate for name, gate in in_use.items() if not args.dry_run and not gate.up}
+    for name, gate in down.items():
+        what = "stopped" if gate.refused else "not reached"
+        print(f"digestbot: error: {gate.problem} — {name} {what}; its messages stay pending", file=sys.stderr)
     for problem in summary.problems:
-        print(f"digestbot: error: {problem}", file=sys.stderr)
-    if summary.failed or summary.refused:
+        if not any(problem.startswith(str(gate.problem)) for gate in down.values()):  # said just above
+            print(f"digestbot: error: {problem}", file=sys.stderr)
+    if summary.failed or summary.refused or any(gate.refused for gate in down.values()):
         return 1
-    return EXIT_DEFERRED if summary.deferred or summary.errors else 0
+    return EXIT_DEFERRED if summary.deferred or summary.errors or down else 0
 
 
 async def _summaries_before_post(store: Store, config: Config, engine: DeliveryEngine, day: date | None) -> None:
@@ -456,7 +460,13 @@ SHUTDOWN_GRACE = 5.0
 
 
 async def cmd_run(args: argparse.Namespace, config: Config) -> int:
-    """Run the scheduler until SIGINT or SIGTERM."""
+    """Run the scheduler and the slash-command servers until SIGINT or SIGTERM.
+
+    Each platform starts on its own (see :func:`_join`): one that cannot be reached yet is tried
+    again with backoff while the others post and serve, and joins when it comes up; one that
+    refuses its token is stopped with one line. Only when every platform is stopped does ``run``
+    end (exit 1).
+    """
     from digestbot.clock import SystemClock
     from digestbot.delivery import DeliveryEngine
     from digestbot.ingest import before_post_hook
@@ -465,7 +475,7 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
     path = db_path(args, config)
     require_credentials(args, config)
     async with await Store.open(path) as store:
-        adapters = adapters_for(config, database=path)
+        adapters = gated(adapters_for(config, database=path))
         if not adapters:
             raise CommandError("nothing to run: no channel is configured and no platform is enabled")
         clock = SystemClock()
@@ -480,31 +490,44 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            if not await _start_until_reachable(adapters, stop):
-                log.info("stopped before every platform was reached")
-                return 0
+            # The scheduler runs from the start: a platform not up yet leaves its messages pending
+            # (planned in the outbox) and its channels are retried when it joins.
             scheduler_task = asyncio.create_task(scheduler.run(), name="scheduler")
-            servers = set()
-            for name, serve in command_servers(adapters).items():
+            servers = command_servers(adapters)
+            joiners = set()
+            for name, gate in adapters.items():
                 # Each chat platform answers slash commands through the same engine the scheduler uses.
-                coro = serve(config, store, adapters[name], stop=stop, engine=engine, on_change=scheduler.wake)
-                servers.add(asyncio.create_task(coro, name=f"{name}-commands"))
-            tasks = {scheduler_task, *servers}
+                serve = servers.get(name)
+                commands = (
+                    None
+                    if serve is None
+                    else partial(serve, config, store, gate.inner, stop=stop, engine=engine, on_change=scheduler.wake)
+                )
+                joining = _join(name, gate, stop=stop, on_up=scheduler.retry_now, serve=commands)
+                joiners.add(asyncio.create_task(joining, name=f"{name}-commands"))
             stop_task = asyncio.create_task(stop.wait(), name="shutdown-signal")
             log.info("running on %s; stop with Ctrl-C", ", ".join(adapters))
-            await asyncio.wait({*tasks, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+            pending: set[asyncio.Task[Any]] = {scheduler_task, stop_task, *joiners}
+            while True:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                if scheduler_task in done or stop_task in done:
+                    break
+                if any(t.cancelled() or t.exception() is not None for t in done):
+                    break  # a command server failed: stop everything, report it below
+                if all(gate.refused for gate in adapters.values()):
+                    print("digestbot: error: every platform is stopped: nothing to run", file=sys.stderr)
+                    break
             stop.set()
             scheduler_task.cancel()
             stop_task.cancel()
             # The command servers watch `stop` and close their connections themselves: cancelling them
             # at once would cut that short (an unclosed HTTP session, a Socket Mode link left open).
-            _, late = await asyncio.wait(servers, timeout=SHUTDOWN_GRACE) if servers else (set(), set())
+            _, late = await asyncio.wait(joiners, timeout=SHUTDOWN_GRACE)
             for server in late:
                 server.cancel()
-            failed = False
-            for task, result in zip(
-                (*tasks, stop_task), await asyncio.gather(*tasks, stop_task, return_exceptions=True), strict=True
-            ):
+            tasks = (scheduler_task, *joiners, stop_task)
+            failed = all(gate.refused for gate in adapters.values())
+            for task, result in zip(tasks, await asyncio.gather(*tasks, return_exceptions=True), strict=True):
                 if isinstance(result, DigestbotError):
                     print(f"digestbot: error: {task.get_name()}: {result}", file=sys.stderr)
                     failed = True
@@ -518,6 +541,35 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
             await engine.close()
             await _close(adapters)
     return 0
+
+
+async def _join(
+    name: str,
+    gate: PlatformGate,
+    *,
+    stop: asyncio.Event,
+    on_up: Callable[[str], None],
+    serve: Callable[[], Awaitable[None]] | None,
+) -> None:
+    """Start one platform, retrying while it cannot be reached; then serve its slash commands until ``stop``.
+
+    A refused token (or another setting waiting cannot fix) stops this platform only, with one
+    line on stderr; the others go on. When the platform comes up, ``on_up`` lets the scheduler
+    send its channels' pending posts now.
+    """
+    from digestbot.reconnect import until_reachable
+
+    try:
+        if not await until_reachable(gate.start, what=name, stop=stop):
+            return  # stopped before it was reached
+    except DigestbotError as exc:
+        gate.refuse(exc)
+        print(f"digestbot: error: {exc} — {name} stopped; its messages stay pending", file=sys.stderr)
+        return
+    log.info("%s: connected", name)
+    on_up(name)
+    if serve is not None:
+        await serve()
 
 
 async def cmd_subscriptions(args: argparse.Namespace, config: Config) -> int:
@@ -702,9 +754,12 @@ def main(argv: list[str] | None = None) -> int:
         _setup_logging(args.verbose, config, args.command)
         status: int = asyncio.run(args.handler(args, config))
         return status
-    except UnavailableError as exc:
+    except (UnavailableError, TokenRefusedError) as exc:
         print(f"digestbot: error: {exc}", file=sys.stderr)
         return 1
+    except SourceUnreachableError as exc:
+        print(f"digestbot: error: {exc} (try again later)", file=sys.stderr)
+        return EXIT_DEFERRED
     except DigestbotError as exc:
         print(f"digestbot: error: {exc}", file=sys.stderr)
         return 2

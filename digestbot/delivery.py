@@ -41,7 +41,7 @@ from digestbot.blocks import Message
 from digestbot.channels import Channel, load_channels, wants_threads
 from digestbot.clock import Clock, SystemClock
 from digestbot.config import Config
-from digestbot.errors import AuthError, CommandError, DeliveryError, SourceError, StoreError
+from digestbot.errors import AuthError, CommandError, DeliveryError, SourceError, StoreError, UnavailableError
 from digestbot.formatter import format_digest, format_matches, format_no_digest
 from digestbot.freshness import is_stale
 from digestbot.labels import Labels, labels_for
@@ -757,6 +757,9 @@ class DeliveryEngine:
                 self._refused.setdefault(platform, str(exc))  # the first answer speaks for the platform
                 await self.outbox.release(row, str(exc))
                 return _Outcome.REFUSED, None
+            except UnavailableError as exc:  # the platform is not up (yet): the message waits, untried
+                await self.outbox.release(row, str(exc))
+                return _Outcome.DEFERRED, None
             except DeliveryError as exc:
                 if exc.permanent:
                     await self._permanent_failure(row, exc)

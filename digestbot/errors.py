@@ -6,15 +6,18 @@ adapter can show ``str(err)`` as one line without a traceback::
 
     DigestbotError
     ├── ConfigError      config file missing, unparsable, unknown key, wrong type
+    │   └── TokenRefusedError  a platform refused a configured token at start: exit 1, that platform stops
     ├── SourceError      an input file or API answer that cannot be read as papers
+    │   └── SourceUnreachableError  a source API unreachable, timed out or busy after every retry: exit 75
     ├── StoreError       the SQLite file cannot be opened or migrated
     ├── CommandError     a chat/CLI command with bad arguments (bad topic, no match…)
     ├── DeliveryError    a post failed; ``permanent`` says whether retrying can help
     │   └── AuthError    the platform refused our credentials (401, invalid_auth): stop that platform
     └── UnavailableError a service digestbot needs (a platform API) cannot be reached: exit 1, not 2
 
-The CLI exits 2 for a DigestbotError (the input or the configuration must change) and 1 for an
-UnavailableError or a database that is full or damaged (the command failed; the input was fine).
+The CLI exits 2 for a DigestbotError (the input or the configuration must change), 75 for a
+SourceUnreachableError (run it again later) and 1 for an UnavailableError, a TokenRefusedError or
+a database that is full or damaged (the command failed; the input was fine).
 """
 
 from __future__ import annotations
@@ -28,8 +31,23 @@ class ConfigError(DigestbotError):
     """The configuration cannot be used as given."""
 
 
+class TokenRefusedError(ConfigError):
+    """A platform refused a configured token when digestbot connected (401, ``invalid_auth``).
+
+    A configuration error of that platform alone: the others go on, and the CLI exits 1 (the
+    command failed; what was asked was fine), as for a refusal while posting (:class:`AuthError`).
+    """
+
+
 class SourceError(DigestbotError):
     """An input (file or API answer) cannot be read as paper records."""
+
+
+class SourceUnreachableError(SourceError):
+    """A source API stayed unreachable, timed out or busy through every retry: try again later (exit 75).
+
+    Not the user's input, so not exit 2; not a failure that needs a fix either, so not exit 1.
+    """
 
 
 class StoreError(DigestbotError):

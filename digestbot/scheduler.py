@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from digestbot.channels import Channel
@@ -71,6 +71,14 @@ class Scheduler:
     def wake(self) -> None:
         """Re-read channels now (call after a chat command changed a schedule)."""
         self._wake.set()
+
+    def retry_now(self, platform: str) -> None:
+        """Run ``platform``'s posts waiting for a retry now (it just came up), instead of at their retry time."""
+        now = self.clock.now()
+        for key, waiting in self._waiting.items():
+            if key[0] == platform and waiting.retry_at > now:
+                self._waiting[key] = replace(waiting, retry_at=now)
+        self.wake()
 
     async def run(self) -> None:
         """Loop until cancelled; on cancel, stop the posts in flight and return."""

@@ -248,3 +248,17 @@ def test_preview_shows_the_day_post_would_post_not_a_list_still_filling(tmp_path
     dry = run(tmp_path, "--config", str(tmp_path / "cfg.yaml"), "post", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "would post console:channel:c digest:2024-10-11" in dry.stdout
+
+
+def test_check_config_names_the_file_from_the_environment(tmp_path: Path) -> None:
+    config = tmp_path / "from-env.yaml"
+    config.write_text("channels:\n  - {platform: console, id: t}\n")
+    result = run(tmp_path, "check-config", env={"DIGESTBOT_CONFIG": str(config)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{config}: OK — 1 channel; platforms: console only\n"  # not "(defaults)"
+    config.write_text("channels:\n  - {platform: discord, id: '1'}\n")
+    result = run(tmp_path, "check-config", env={"DIGESTBOT_CONFIG": str(config)})
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"digestbot: error: {config}: discord.token: not set")
+    result = run(tmp_path, "check-config")
+    assert result.returncode == 0 and result.stdout.startswith("(defaults): OK")

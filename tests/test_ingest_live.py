@@ -90,3 +90,23 @@ async def test_a_600_mb_answer_is_cut_off_at_32_mib_one_line_nothing_stored(tmp_
         assert await store.count_papers() == 0
     finally:
         await store.close()
+
+
+async def test_an_unreachable_hugging_face_says_retry_later_exit_75(tmp_path: Path) -> None:
+    async with SourcesServer() as server:
+        base_url = server.base_url
+    status, _, err = await run_cli(tmp_path, base_url, "--from", "huggingface", "--date", "2024-10-11")
+    assert status == 75, err  # not 2: nothing the user typed was wrong; run it again later
+    last = err.splitlines()[-1]  # after one warning line per retry
+    assert last.startswith(f"digestbot: error: GET {base_url}/api/daily_papers")
+    assert "gave up after 5 attempts; last: connection failed" in last and last.endswith("(try again later)")
+    assert not (tmp_path / "db.sqlite3").exists()
+
+
+async def test_a_busy_hugging_face_with_a_long_retry_after_says_retry_later_exit_75(tmp_path: Path) -> None:
+    async with SourcesServer() as server:
+        server.script("/api/daily_papers", Reply(status=503, headers={"Retry-After": "3600"}))
+        status, _, err = await run_cli(tmp_path, server.base_url, "--from", "huggingface", "--date", "2024-10-11")
+    assert status == 75, err
+    assert err.startswith("digestbot: error: GET ") and err.count("\n") == 1
+    assert "Retry-After 3600 s is too long to wait" in err

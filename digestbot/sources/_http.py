@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 import aiohttp
 from yarl import URL
 
-from digestbot.errors import SourceError
+from digestbot.errors import SourceError, SourceUnreachableError
 from digestbot.http_status import classify_status, parse_retry_after
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ async def get(
                 break
             if problem.retry_after is not None:
                 if problem.retry_after > MAX_RETRY_AFTER:
-                    raise SourceError(
+                    raise SourceUnreachableError(
                         f"GET {url}: {problem.reason}; Retry-After {problem.retry_after:g} s is too long to wait"
                     ) from None
                 wait = problem.retry_after
@@ -122,7 +122,7 @@ async def get(
                 wait = policy.delay(attempt, jitter())
             log.warning("GET %s: %s; retry %d of %d in %.2f s", url, problem.reason, attempt + 1, policy.retries, wait)
             await sleep(wait)
-    raise SourceError(f"GET {url}: gave up after {attempts} attempts; last: {last}")
+    raise SourceUnreachableError(f"GET {url}: gave up after {attempts} attempts; last: {last}")
 
 
 def _too_large(url: str, max_bytes: int, what: str) -> SourceError:

@@ -120,7 +120,7 @@ async def test_no_secret_in_any_output_at_debug_level(tmp_path: Path) -> None:
         wrong = _env(DISCORD_TOKEN="discord-wrong-SECRET-d5", SLACK_BOT_TOKEN="xoxb-wrong-SECRET-s6")
         for args in (["post"], ["discord", "sync"]):
             code, out = await _cli(config, *args, env=wrong)
-            assert code == 2 and ("refused it" in out or "rejected the bot token" in out), out
+            assert code == 1 and ("refused it" in out or "rejected the bot token" in out), out
             assert "wrong-SECRET" not in out, out
             outputs.append(out)
     _assert_no_secret("\n".join(outputs))

@@ -1,9 +1,11 @@
 """Starting up against a platform that is down, or that refuses the token: one line, or patient retries.
 
-``post`` and ``discord sync`` against an unreachable API print one line and exit 1; a refused
-Slack token is one line (exit 2) with no "Unclosed client session" after it; ``run`` started before
-the platform is up keeps trying with backoff, one log line per attempt, connects when it comes up,
-and stops at SIGTERM. Every scenario runs the real CLI in a subprocess against loopback fakes.
+``discord sync`` against an unreachable API prints one line and exits 1; ``post`` leaves an
+unreachable platform's messages pending (one line, exit 75) and a refused token's too (one line,
+exit 1, no "Unclosed client session" after it) while the other platform delivers; ``run`` started
+before a platform is up keeps trying it with backoff, one log line per attempt, while the other
+serves, connects when it comes up, and stops at SIGTERM. Every scenario runs the real CLI in a
+subprocess against loopback fakes.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import yaml
 from digestbot.errors import UnavailableError
 from digestbot.reconnect import backoff, until_reachable
 from tests.conftest import ROOT, SEED
+from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.loopback import closed_port
 from tests.fakes.slack_server import FakeSlack
 
@@ -35,10 +38,10 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _config(tmp_path: Path, **platforms: object) -> Path:
+def _config(tmp_path: Path, discord_channel: int = 111, **platforms: object) -> Path:
     channels = []
     if "discord" in platforms:
-        channels.append({"platform": "discord", "id": "111", "workspace": "222"})
+        channels.append({"platform": "discord", "id": str(discord_channel), "workspace": "222"})
     if "slack" in platforms:
         channels.append({"platform": "slack", "id": FakeSlack.GENERAL, "workspace": "T0FAKE"})
     data = {
@@ -52,18 +55,20 @@ def _config(tmp_path: Path, **platforms: object) -> Path:
     return path
 
 
-def _discord(port: int) -> dict[str, object]:
-    return {"enabled": True, "token": "${DISCORD_TOKEN}", "application_id": "123", "api_base_url": f"http://127.0.0.1:{port}/api/v10"}
+def _discord(port: int | str) -> dict[str, object]:
+    base = port if isinstance(port, str) else f"http://127.0.0.1:{port}/api/v10"
+    return {"enabled": True, "token": "${DISCORD_TOKEN}", "application_id": "123", "api_base_url": base}
 
 
 def _slack(base_url: str) -> dict[str, object]:
     return {"enabled": True, "bot_token": "${SLACK_BOT_TOKEN}", "app_token": "${SLACK_APP_TOKEN}", "api_base_url": base_url}
 
 
-async def _cli(config: Path, *args: str) -> tuple[int, str]:
+async def _cli(config: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "digestbot", "--config", str(config), *args,
-        cwd=config.parent, env=_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        cwd=config.parent, env={**_env(), **(env or {})}, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     out, _ = await asyncio.wait_for(proc.communicate(), 60)
     return proc.returncode or 0, out.decode()
@@ -74,36 +79,100 @@ async def _seed(config: Path) -> None:
     assert code == 0, out
 
 
-@pytest.mark.parametrize("command", [["post"], ["discord", "sync", "--guild", "5"]], ids=["post", "sync"])
-async def test_unreachable_discord_is_one_line_exit_1(tmp_path: Path, command: list[str]) -> None:
-    port = closed_port()
-    config = _config(tmp_path, discord=_discord(port))
-    await _seed(config)
-    code, out = await _cli(config, *command)
-    assert code == 1, out
-    assert out == (
-        f"digestbot: error: discord: cannot reach http://127.0.0.1:{port}/api/v10 (ClientConnectorError:"
-        f" Cannot connect to host 127.0.0.1:{port} ssl:default [Connect call failed ('127.0.0.1', {port})])\n"
+def _unreachable(port: int) -> str:
+    return (
+        f"discord: cannot reach http://127.0.0.1:{port}/api/v10 (ClientConnectorError:"
+        f" Cannot connect to host 127.0.0.1:{port} ssl:default [Connect call failed ('127.0.0.1', {port})])"
     )
 
 
-async def test_unreachable_slack_is_one_line_exit_1(tmp_path: Path) -> None:
+async def test_discord_sync_against_an_unreachable_discord_is_one_line_exit_1(tmp_path: Path) -> None:
+    port = closed_port()
+    config = _config(tmp_path, discord=_discord(port))
+    code, out = await _cli(config, "discord", "sync", "--guild", "5")
+    assert code == 1, out
+    assert out == f"digestbot: error: {_unreachable(port)}\n"
+
+
+async def test_post_to_an_unreachable_discord_leaves_it_pending_exit_75(tmp_path: Path) -> None:
+    port = closed_port()
+    config = _config(tmp_path, discord=_discord(port))
+    await _seed(config)
+    code, out = await _cli(config, "post")
+    assert code == 75, out  # retry later: nothing is wrong with what was asked
+    assert out == (
+        "posted 0, already posted 0, failed 0, deferred 1\n"
+        f"digestbot: error: {_unreachable(port)} — discord not reached; its messages stay pending\n"
+    )
+
+
+async def test_post_to_an_unreachable_slack_leaves_it_pending_exit_75(tmp_path: Path) -> None:
     port = closed_port()
     config = _config(tmp_path, slack=_slack(f"http://127.0.0.1:{port}/api/"))
     await _seed(config)
     code, out = await _cli(config, "post")
-    assert code == 1, out
-    assert out.startswith(f"digestbot: error: slack auth.test: cannot reach http://127.0.0.1:{port}/api/ (")
-    assert out.count("\n") == 1 and "Unclosed" not in out
+    assert code == 75, out
+    line = out.splitlines()[1]
+    assert line.startswith(f"digestbot: error: slack auth.test: cannot reach http://127.0.0.1:{port}/api/ (")
+    assert out.count("\n") == 2 and "Unclosed" not in out and "Traceback" not in out
 
 
-async def test_refused_slack_token_is_one_line_without_unclosed_session_noise(tmp_path: Path) -> None:
+async def test_refused_slack_token_is_one_line_exit_1_without_unclosed_session_noise(tmp_path: Path) -> None:
     async with FakeSlack(token="xoxb-the-right-one") as fake:
         config = _config(tmp_path, slack=_slack(fake.base_url))
         await _seed(config)
         code, out = await _cli(config, "post")
-    assert code == 2, out
-    assert out == "digestbot: error: slack.bot_token: Slack refused it (invalid_auth)\n"
+    assert code == 1, out  # a configuration error of that platform, as a refusal while posting
+    assert out == (
+        "posted 0, already posted 0, failed 0, not sent (credentials refused) 1\n"
+        "digestbot: error: slack.bot_token: Slack refused it (invalid_auth) — slack stopped; its messages stay pending\n"
+    )
+
+
+async def test_a_refused_discord_token_stops_only_discord(tmp_path: Path) -> None:
+    async with (
+        FakeDiscord(token=DISCORD_TOKEN) as discord,
+        FakeSlack(token=SLACK_TOKEN, app_token=APP_TOKEN, post_rate=None) as slack,
+    ):
+        channel = discord.add_channel(name="papers")
+        config = _config(tmp_path, channel, discord=_discord(discord.base_url), slack=_slack(slack.base_url))
+        await _seed(config)
+        code, out = await _cli(config, "post", env={"DISCORD_TOKEN": "discord-wrong-token"})
+        assert code == 1, out
+        sent_to_slack = len(slack.messages(FakeSlack.GENERAL))
+        assert sent_to_slack > 0 and discord.messages(channel) == []  # Slack delivered all the same
+        assert out.endswith(
+            "digestbot: error: discord.token: Discord rejected the bot token (401 Unauthorized)"
+            " — discord stopped; its messages stay pending\n"
+        ) and out.count("\n") == 2, out
+        assert "not sent (credentials refused) 1" in out.splitlines()[0]
+        code, out = await _cli(config, "post")  # the token fixed: Discord's messages were kept, Slack's not resent
+        assert code == 0, out
+        assert discord.messages(channel) and len(slack.messages(FakeSlack.GENERAL)) == sent_to_slack
+
+
+async def test_an_unreachable_discord_does_not_hold_up_slack(tmp_path: Path) -> None:
+    port = closed_port()
+    async with FakeSlack(token=SLACK_TOKEN, app_token=APP_TOKEN, post_rate=None) as slack:
+        config = _config(tmp_path, discord=_discord(port), slack=_slack(slack.base_url))
+        await _seed(config)
+        code, out = await _cli(config, "post")
+        assert code == 75, out
+        sent_to_slack = len(slack.messages(FakeSlack.GENERAL))
+        assert sent_to_slack > 0, out
+        assert out.splitlines()[0].endswith(", deferred 1"), out
+        assert out.endswith(f"digestbot: error: {_unreachable(port)} — discord not reached; its messages stay pending\n")
+        code, out = await _cli(config, "post", "--channel", f"slack:{FakeSlack.GENERAL}")
+        assert code == 0 and out.count("\n") == 1, out  # Discord not asked for: not started, not reported
+        assert out.startswith("posted 0, already posted ") and out.endswith(", failed 0\n"), out
+        async with FakeDiscord(token=DISCORD_TOKEN) as discord:  # Discord is back (at a new address)
+            channel = discord.add_channel(name="papers")
+            config = _config(tmp_path, channel, discord=_discord(discord.base_url), slack=_slack(slack.base_url))
+            data = yaml.safe_load(config.read_text(encoding="utf-8"))
+            config.write_text(yaml.safe_dump(data), encoding="utf-8")
+            code, out = await _cli(config, "post")
+            assert code == 0, out
+            assert discord.messages(channel) and len(slack.messages(FakeSlack.GENERAL)) == sent_to_slack
 
 
 async def _lines_until(stream: asyncio.StreamReader, needle: str, seen: list[str]) -> None:
@@ -165,7 +234,67 @@ async def test_run_against_an_unreachable_discord_stops_at_sigterm_while_retryin
             proc.kill()
             await proc.wait()
     assert "Traceback" not in "".join(seen) + rest
-    assert "stopped before every platform was reached" in rest
+    assert "stopped" in rest
+
+
+async def _run_until(config: Path, needles: list[str], env: dict[str, str] | None = None) -> tuple[int, str, float]:
+    """Start ``run``, wait for every needle on stderr, SIGTERM it; return its status, stderr, seconds to stop."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "digestbot", "--config", str(config), "-v", "run",
+        cwd=config.parent, env={**_env(), **(env or {})}, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stderr is not None
+    seen: list[str] = []
+    try:
+        async with asyncio.timeout(60):
+            for needle in needles:
+                if needle not in "".join(seen):
+                    await _lines_until(proc.stderr, needle, seen)
+            loop = asyncio.get_running_loop()
+            signalled = loop.time()
+            proc.send_signal(signal.SIGTERM)
+            seen.append((await proc.stderr.read()).decode())
+            code = await proc.wait()
+            return code, "".join(seen), loop.time() - signalled
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_run_serves_slack_while_discord_is_unreachable(tmp_path: Path) -> None:
+    async with FakeSlack(token=SLACK_TOKEN, app_token=APP_TOKEN) as slack:
+        config = _config(tmp_path, discord=_discord(closed_port()), slack=_slack(slack.base_url))
+        needles = ["(attempt 2); trying again in 2 s", "slack: listening for slash commands over Socket Mode"]
+        code, err, _ = await _run_until(config, needles)
+    assert code == 0, err
+    assert "Traceback" not in err and "stopped" in err
+
+
+async def test_run_with_a_refused_slack_token_still_serves_discord(tmp_path: Path) -> None:
+    async with (
+        FakeDiscord(token=DISCORD_TOKEN) as discord,
+        FakeSlack(token=SLACK_TOKEN, app_token=APP_TOKEN) as slack,
+    ):
+        channel = discord.add_channel(name="papers")
+        config = _config(tmp_path, channel, discord=_discord(discord.base_url), slack=_slack(slack.base_url))
+        refused = "slack.bot_token: Slack refused it (invalid_auth) — slack stopped; its messages stay pending"
+        code, err, _ = await _run_until(config, [refused, "Discord: answering"], env={"SLACK_BOT_TOKEN": "xoxb-wrong"})
+    assert code == 0, err
+    assert f"digestbot: error: {refused}\n" in err and "Traceback" not in err
+
+
+async def test_run_with_every_token_refused_ends_exit_1(tmp_path: Path) -> None:
+    async with FakeSlack(token="xoxb-the-right-one", app_token=APP_TOKEN) as slack:
+        config = _config(tmp_path, slack=_slack(slack.base_url))
+        code, out = await _cli(config, "run")
+    assert code == 1, out
+    errors = "".join(line for line in out.splitlines(keepends=True) if line.startswith("digestbot: error:"))
+    assert "Traceback" not in out and errors == (
+        "digestbot: error: slack.bot_token: Slack refused it (invalid_auth) — slack stopped; its messages stay pending\n"
+        "digestbot: error: every platform is stopped: nothing to run\n"
+    )
 
 
 def test_backoff_doubles_up_to_a_minute() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from digestbot.errors import SourceError
+from digestbot.errors import SourceError, SourceUnreachableError
 from digestbot.sources.huggingface import HuggingFaceClient, load_daily_papers_json, parse_daily_papers
 from tests.fakes.sources_server import FIXTURES, Reply, SourcesServer, fixture_text
 
@@ -390,8 +390,8 @@ async def test_connection_refused_is_retried_then_reported(session) -> None:
         base = srv.base_url
     sleep = FakeSleep()
     hf = HuggingFaceClient(base, session=session, retries=2, sleep=sleep, jitter=lambda: 0.0)
-    with pytest.raises(
-        SourceError, match=r"gave up after 3 attempts; last: connection failed \(ClientConnector"
+    with pytest.raises(  # "retry later" (exit 75), not a user error (exit 2)
+        SourceUnreachableError, match=r"gave up after 3 attempts; last: connection failed \(ClientConnector"
     ):
         await hf.fetch_day(date(2024, 10, 11))
     assert sleep.waits == [0.5, 1.0]
