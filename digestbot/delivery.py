@@ -31,7 +31,7 @@ import asyncio
 import logging
 import random
 import sqlite3
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import Enum
@@ -620,12 +620,17 @@ class DeliveryEngine:
         # workspace's DM. One DM per user and day, whatever the workspaces their topics were made in
         # (the outbox's slot is per user). Who gets a DM is known at once; each one's list is built
         # as their DM is sent, so a million subscribers never mean a million lists built at once.
-        keys_of: dict[str, list[UserKey]] = {}
-        for key in subscribers:
-            if key[0] == platform and (not workspace or key[1] in (workspace, "")):
-                keys_of.setdefault(key[2], []).append(key)
-        if not keys_of:
-            return
+        def users() -> Iterator[tuple[str, list[UserKey]]]:
+            # Lazily, as the delivery workers take them: grouping every subscriber up front would
+            # hold the event loop for a second at a million subscriptions.
+            seen: set[str] = set()
+            for key in subscribers:
+                if key[0] != platform or (workspace and key[1] not in (workspace, "")) or key[2] in seen:
+                    continue
+                seen.add(key[2])
+                both = ((platform, "", key[2]), (platform, workspace, key[2]))
+                yield key[2], [k for k in dict.fromkeys((*both, key)) if k in subscribers]
+
         rank = {id(p): i for i, p in enumerate(digest.papers)}
         # Subscribers read the default summary language (a DM belongs to no channel).
         language = self.config.summary_language()
@@ -659,7 +664,7 @@ class DeliveryEngine:
                 dry_run=dry_run,
             )
 
-        await self._gather((one(u, k) for u, k in sorted(keys_of.items())), tally)
+        await self._gather((one(u, k) for u, k in users()), tally)
 
     # -- sending ---------------------------------------------------------------------------------
 
