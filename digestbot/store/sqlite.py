@@ -41,6 +41,13 @@ SubscriptionChange = tuple[int, str, str, str, str, str]
 """One logged change: position, ``+`` or ``-``, platform, workspace, user id, topic."""
 
 _CHUNK = 500  # ids per IN (...) lookup: well under SQLite's 999-parameter floor
+
+
+def id_chunks(ids: Iterable[str]) -> Iterator[list[str]]:
+    """Yield ``ids`` without repeats, ``_CHUNK`` at a time: one ``IN (...)`` query each."""
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), _CHUNK):
+        yield unique[start : start + _CHUNK]
 _INSERT = (
     f"INSERT INTO papers ({_PAPER_COLUMNS}, authors_text, summary_text, keywords_text, grams_text, updated_at)"
     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
@@ -403,10 +410,9 @@ class Store:
 
     async def get_papers(self, arxiv_ids: Sequence[str]) -> dict[str, Paper]:
         """Return the stored papers among ``arxiv_ids``, by id; unknown ids are left out."""
-        ids = list(dict.fromkeys(arxiv_ids))
         found: dict[str, Paper] = {}
-        for start in range(0, len(ids), _CHUNK):
-            found.update(await self._known(self._db, ids[start : start + _CHUNK]))
+        for chunk in id_chunks(arxiv_ids):
+            found.update(await self._known(self._db, chunk))
         return found
 
     async def papers_missing_arxiv_data(self, *, day: date | None = None, limit: int = 500) -> list[Paper]:

@@ -13,10 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from digestbot.store.sqlite import Store
+from digestbot.store.sqlite import Store, id_chunks
 
 Sections = tuple[tuple[str, str], ...]
-_CHUNK = 500  # ids per IN (...): under SQLite's 999-parameter floor with the other parameters
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,9 +40,7 @@ class SummaryStore:
     async def cached(self, arxiv_ids: Sequence[str], key: SummaryKey) -> dict[str, Sections]:
         """Return the summaries made under exactly ``key``, by arXiv id (what need not be made again)."""
         found: dict[str, Sections] = {}
-        ids = list(dict.fromkeys(arxiv_ids))
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
+        for chunk in id_chunks(arxiv_ids):
             sql = (
                 "SELECT arxiv_id, sections FROM summaries WHERE language = ? AND model = ? AND prompt_version = ?"
                 f" AND arxiv_id IN ({','.join('?' * len(chunk))})"
@@ -60,9 +57,7 @@ class SummaryStore:
         until the new one is made.
         """
         found: dict[str, Sections] = {}
-        ids = list(dict.fromkeys(arxiv_ids))
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start : start + _CHUNK]
+        for chunk in id_chunks(arxiv_ids):
             sql = (
                 "SELECT arxiv_id, sections FROM summaries WHERE language = ?"
                 f" AND arxiv_id IN ({','.join('?' * len(chunk))})"
