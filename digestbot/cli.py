@@ -445,12 +445,11 @@ async def cmd_post(args: argparse.Namespace, config: Config) -> int:
 
 async def _summaries_before_post(store: Store, config: Config, engine: DeliveryEngine, day: date | None) -> None:
     """Make the day's missing summaries within ``summaries.deadline`` before ``post`` sends it."""
-    from digestbot.schedule import default_digest_date
+    from digestbot.delivery import digest_day
     from digestbot.summaries.runner import summarize_day
 
     if day is None:
-        settle = timedelta(hours=config.delivery.list_settles_hours)
-        day = await store.latest_digest_date(on_or_before=default_digest_date(engine.clock.now(), settle))
+        day = await digest_day(store, config, engine.clock.now())
     if day is not None:
         await summarize_day(store, config, day, deadline=config.summaries.deadline)
 

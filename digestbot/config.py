@@ -297,7 +297,7 @@ def _validate(config: Config) -> None:
                 parse_topic(topic, max_length=config.subscriptions.max_topic_length)
             except CommandError as exc:
                 raise ConfigError(f"{where}.topics[{j}]: {exc}") from None
-        if ch.language and not _LANGUAGE.fullmatch(ch.language):
+        if ch.language and not valid_language(ch.language):
             raise ConfigError(f"{where}.language: {_LANGUAGE_HINT}, got {ch.language!r}")
     if config.subscriptions.max_topics < 1 or config.subscriptions.max_topic_length < 3:
         raise ConfigError("subscriptions: max_topics must be ≥ 1 and max_topic_length ≥ 3")
@@ -317,7 +317,7 @@ def valid_language(code: str) -> bool:
 def _validate_summaries(summaries: SummariesConfig) -> None:
     from urllib.parse import urlsplit
 
-    if summaries.language and not _LANGUAGE.fullmatch(summaries.language):
+    if summaries.language and not valid_language(summaries.language):
         raise ConfigError(f"summaries.language: {_LANGUAGE_HINT}, got {summaries.language!r}")
     parts = urlsplit(summaries.base_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
