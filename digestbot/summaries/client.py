@@ -28,7 +28,7 @@ import openai
 
 from digestbot.config import SummariesConfig
 from digestbot.errors import ConfigError
-from digestbot.http_status import parse_retry_after
+from digestbot.http_status import classify_status, parse_retry_after
 from digestbot.records import Paper
 from digestbot.summaries.prompt import (
     JSON_SCHEMA,
@@ -190,7 +190,8 @@ class ModelClient:
                     " (404; check summaries.model and summaries.base_url)"
                 ) from None
             except openai.APIStatusError as exc:
-                if exc.status_code not in (408, 409, 429) and exc.status_code < 500:
+                # 409 (a conflict on the server's side) is worth another try here, unlike for the sources.
+                if classify_status(exc.status_code) == "permanent" and exc.status_code != 409:
                     raise SummaryFailed(f"the server answered {exc.status_code}") from None
                 reason, wait = f"status {exc.status_code}", retry_after(exc)
             except (openai.APIConnectionError, TimeoutError) as exc:  # APITimeoutError is a connection error
