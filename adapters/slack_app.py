@@ -44,6 +44,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from adapters.slack_commands import (
     COMMANDS,
+    REFUSED_TOKEN,
     SHARE_ACTION,
     delivery_error,
     find_marked,
@@ -93,11 +94,6 @@ THREADS_TO_SCAN = 10
 
 TIMEOUT = 30
 _MISSING_SCOPE = frozenset({"missing_scope", "not_allowed_token_type"})
-_REFUSED_TOKEN = frozenset(
-    {"invalid_auth", "not_authed", "token_revoked", "account_inactive", "not_allowed_token_type"}
-)
-
-
 def api_base_url(config: Config) -> str:
     """Return ``slack.api_base_url`` ending in ``/`` as slack_sdk expects."""
     url = config.slack.api_base_url
@@ -308,7 +304,8 @@ async def _token_call(
         return await call
     except SlackApiError as exc:
         error = str(exc.response.get("error", ""))
-        if error in _REFUSED_TOKEN:
+        # account_inactive is the target user's at conversations.open, but the bot's own here.
+        if error in REFUSED_TOKEN or error == "account_inactive":
             raise TokenRefusedError(f"{token_key}: Slack refused it ({error}){hint}") from None
         raise SlackAdapter._error(method, exc) from None
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:

@@ -39,8 +39,9 @@ PERMANENT_ERRORS = frozenset(
 )
 """Slack error codes after which retrying the same target cannot help: the engine disables it."""
 
-REFUSED_TOKEN = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired"})
-"""Slack error codes that blame the bot token, not the target: no channel is disabled for them."""
+REFUSED_TOKEN = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired", "not_allowed_token_type"})
+"""Slack error codes that blame the token, not the target: refused at start-up or while posting, no
+channel is disabled for them."""
 
 _RESPONSE_KEYS = ("text", "blocks")
 
