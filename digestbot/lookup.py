@@ -31,7 +31,6 @@ from digestbot.store.search import (
     Index,
     SearchRow,
     candidates,
-    has_prefix,
     near_terms,
     search_rows,
     term_docs,
@@ -353,7 +352,8 @@ async def _corrected(store: Store, terms: list[_Term]) -> list[_Term] | None:
     out: list[_Term] = []
     for term in terms:
         fixes = []
-        if not (term.grams or term.word in known or (term.prefix and await has_prefix(store, term.word))):
+        # A half-typed last word already has its completions (forms) from _terms: no second read.
+        if not (term.grams or term.word in known or (term.prefix and len(term.forms) > 1)):
             fixes = await corrections(store, term.word)
         out.append(_Term(word=fixes[0], forms=tuple(fixes), corrected=True) if fixes else term)
     return out if any(t.corrected for t in out) else None

@@ -70,13 +70,6 @@ async def term_docs(store: Store, terms: list[str]) -> dict[str, int]:
         return {r[0]: r[1] for r in await cur.fetchall()}
 
 
-async def has_prefix(store: Store, prefix: str) -> bool:
-    """Tell whether some title, author or keyword word starts with ``prefix``."""
-    sql = "SELECT 1 FROM lookup_terms WHERE term >= ? AND term < ? LIMIT 1"
-    async with store.db.execute(sql, (prefix, prefix + "\U0010ffff")) as cur:
-        return await cur.fetchone() is not None
-
-
 async def terms_starting(store: Store, prefix: str, *, min_len: int, max_len: int, limit: int) -> list[tuple[str, int]]:
     """Return (term, docs) of vocabulary words starting with ``prefix`` whose length is in [min_len, max_len].
 
