@@ -240,3 +240,5 @@ MIGRATIONS: list[str] = [
 ]
 
 LATEST = len(MIGRATIONS)
+GRAMS_VERSION = 8
+"""The step that added ``papers.grams_text``: papers stored before it get theirs from Python."""

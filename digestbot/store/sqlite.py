@@ -25,7 +25,7 @@ import aiosqlite
 from digestbot.errors import CommandError, StoreError
 from digestbot.records import Digest, Paper
 from digestbot.search_text import unspaced_grams, words
-from digestbot.store.migrations import LATEST, MIGRATIONS
+from digestbot.store.migrations import GRAMS_VERSION, LATEST, MIGRATIONS
 
 log = logging.getLogger(__name__)
 
@@ -271,7 +271,7 @@ class Store:
             if current < LATEST:
                 await db.execute("DELETE FROM schema_version")
                 await db.execute("INSERT INTO schema_version(version) VALUES (?)", (LATEST,))
-        if any("ADD COLUMN grams_text" in MIGRATIONS[v - 1] for v in range(current + 1, LATEST + 1)):
+        if current < GRAMS_VERSION <= LATEST:
             await self._backfill_grams()  # papers stored before the search indexes get their grams
 
     async def _backfill_grams(self) -> None:
