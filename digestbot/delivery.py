@@ -4,8 +4,9 @@ The engine owns the business rules; adapters only render and send. One run:
 
 1. picks the date (explicit, else :func:`digest_day`: the newest digest in the store not newer
    than :func:`~digestbot.schedule.default_digest_date`; ``preview`` uses the same function);
-2. builds one :class:`~digestbot.matching.TopicIndex` over every channel topic filter and every
-   subscription of the platforms involved, and matches the day's papers once;
+2. builds one :class:`~digestbot.matching.TopicIndex` over the channels' topic filters and matches
+   the day's papers once against it and against the process's
+   :class:`~digestbot.subscription_index.SubscriptionIndex` (built once, kept current);
 3. for each channel, renders the digest (top N, topic-filtered) and **plans** it in the outbox
    (see :mod:`digestbot.outbox`), then sends the parts in order, the later ones in a thread
    under the first when the channel wants threads;
@@ -354,7 +355,7 @@ class DeliveryEngine:
         self._refused.clear()  # a new run tries the credentials again (one request tells)
         if not dry_run:
             await self.reconcile()
-        matches = await self._build_matches(chosen, platforms={c.platform for c in chosen})
+        matches = self._build_matches(chosen)
         tally = _Tally()
         await self._gather(
             (self._post_channel_digest(c, digest, matches, tally, dry_run=dry_run) for c in chosen), tally
@@ -372,7 +373,7 @@ class DeliveryEngine:
         if digest is None:
             return RunSummary()
         platforms = {platform} if platform else set(self.adapters)
-        matches = await self._build_matches([], platforms=platforms)
+        matches = self._build_matches([])
         tally = _Tally()
         for p in sorted(platforms & set(self.adapters)):
             await self._notify(digest, matches, tally, platform=p, workspace=workspace or "", dry_run=dry_run)
@@ -422,7 +423,7 @@ class DeliveryEngine:
         source_error = await self._run_before_post(expected)
         await self.reconcile()
         digest = await self.store.digest(expected)
-        matches = await self._build_matches(channels, platforms={c.platform for c in channels})
+        matches = self._build_matches(channels)
         tally = _Tally()
         waiting: list[Channel] = []
         retry: list[Channel] = []
@@ -542,7 +543,7 @@ class DeliveryEngine:
             for i in range(PIPELINE_FACTOR * max(1, self.config.delivery.concurrency)):
                 group.create_task(worker(), name=f"delivery-{i}")
 
-    async def _build_matches(self, channels: Sequence[Channel], *, platforms: set[str]) -> _Matches:
+    def _build_matches(self, channels: Sequence[Channel]) -> _Matches:
         """Index ``channels``' topic filters; subscribers come from the process's :class:`SubscriptionIndex`."""
         from digestbot.topics import parse_topic
 
