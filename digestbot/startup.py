@@ -68,7 +68,8 @@ class PlatformGate:
     async def send(self, target: Target, payload: Any, *, key: str, thread: str | None = None) -> Sent:
         """Send through the platform if it is up; else raise why not (the engine keeps the message pending)."""
         if self.problem is not None:
-            raise AuthError(str(self.problem)) if self.refused else self.problem
+            # A fresh error per send: re-raising the stored one would grow its traceback each time.
+            raise AuthError(str(self.problem)) if self.refused else UnavailableError(str(self.problem))
         return await self.inner.send(target, payload, key=key, thread=thread)
 
     async def find_sent(self, target: Target, key: str, *, since: datetime | None = None) -> Sent | None:
