@@ -75,6 +75,14 @@ def _positive(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    """Parse ``run --ops-port``: 0 (any free port, named in the log) to 65535."""
+    value = int(text) if text.isdigit() else -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number from 0 to 65535, got {text!r}")
+    return value
+
+
 def db_path(args: argparse.Namespace, config: Config) -> Path:
     """Return the database path: ``--db``, else the config's ``database``, else ./digestbot.sqlite3."""
     return Path(args.db or config.database)
@@ -483,7 +491,11 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
         before_post = with_summaries(store, config, before_post_hook(store, config))
         engine = DeliveryEngine(store, adapters, config, clock, before_post=before_post)
         scheduler = Scheduler(engine, clock)
+        ops = None
         try:
+            from digestbot.ops_server import start_ops
+
+            ops = await start_ops(config, store, adapters, port=args.ops_port)  # a taken port stops run here
             engine.subscriptions.start()  # index every subscription now, off the event loop, while connecting
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
@@ -492,6 +504,8 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
             # The scheduler runs from the start: a platform not up yet leaves its messages pending
             # (planned in the outbox) and its channels are retried when it joins.
             scheduler_task = asyncio.create_task(scheduler.run(), name="scheduler")
+            if ops is not None:
+                ops.scheduler = scheduler_task  # /healthz reports whether it still runs
             servers = command_servers(adapters)
             joiners = set()
             for name, gate in adapters.items():
@@ -537,6 +551,8 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
                 return 1
             log.info("stopped")
         finally:
+            if ops is not None:
+                await ops.close()
             await engine.close()
             await _close(adapters)
     return 0
@@ -680,7 +696,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", type=_date, help="digest date (default: the newest available)")
     p.add_argument("--channel", action="append", metavar="ID", help="only this channel (ID or PLATFORM:ID; repeatable)")
     p.add_argument("--dry-run", action="store_true", help="list what would be posted; post nothing")
-    add("run", cmd_run, "run the scheduler: post each channel's digest when due (stop with Ctrl-C or SIGTERM)")
+    p = add("run", cmd_run, "run the scheduler: post each channel's digest when due (stop with Ctrl-C or SIGTERM)")
+    p.add_argument("--ops-port", type=_port, metavar="PORT", help="serve /healthz and /metrics (default: ops.port)")
     p = add("discord", cmd_discord, "Discord set-up: print the invite URL, or sync slash commands")
     p.add_argument("discord_action", choices=("invite-url", "sync"), metavar="invite-url|sync")
     p.add_argument("--guild", type=int, help="sync to one server only (instant; global sync can take an hour)")

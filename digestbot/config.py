@@ -86,6 +86,10 @@ class DiscordConfig:
     api_base_url: str = "https://discord.com/api/v10"
     threads: bool = False
     admins: tuple[str, ...] = ()
+    # Sharding (Discord requires it from 2,500 servers): the total number of shards, and the ones this
+    # process runs (empty: all of them). Unset: one unsharded gateway connection, as before.
+    shard_count: int | None = None
+    shard_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -159,6 +163,14 @@ class SummariesConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class OpsConfig:
+    """The ops port of ``digestbot run``: ``/healthz`` and ``/metrics`` for orchestrators and Prometheus."""
+
+    port: int | None = None  # None: off; 0: any free port (the log line names it)
+    host: str = "127.0.0.1"  # loopback by default: metrics are for the operator, not the internet
+
+
+@dataclass(frozen=True, kw_only=True)
 class Config:
     """The whole configuration."""
 
@@ -172,6 +184,7 @@ class Config:
     subscriptions: SubscriptionsConfig = SubscriptionsConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     summaries: SummariesConfig = SummariesConfig()
+    ops: OpsConfig = OpsConfig()
 
     def summary_language(self, channel_language: str = "") -> str:
         """Return the language summaries are written in for a channel (its own, else the default)."""
@@ -303,6 +316,36 @@ def _validate(config: Config) -> None:
         raise ConfigError("subscriptions: max_topics must be ≥ 1 and max_topic_length ≥ 3")
     _validate_arxiv(config.sources.arxiv)
     _validate_summaries(config.summaries)
+    _validate_shards(config.discord)
+    _validate_ops(config.ops)
+
+
+def _validate_shards(discord: DiscordConfig) -> None:
+    """Check ``discord.shard_count``/``shard_ids``: ids need a count, and each lies in 0..count-1, once."""
+    count, ids = discord.shard_count, discord.shard_ids
+    if count is None:
+        if ids:
+            raise ConfigError("discord.shard_ids: needs discord.shard_count (the total number of shards)")
+        return
+    if count < 1:
+        raise ConfigError(f"discord.shard_count: must be at least 1, got {count}")
+    seen: set[int] = set()
+    for i, shard in enumerate(ids):
+        if not 0 <= shard < count:
+            raise ConfigError(
+                f"discord.shard_ids[{i}]: shard {shard} is outside 0..{count - 1} (discord.shard_count is {count})"
+            )
+        if shard in seen:
+            raise ConfigError(f"discord.shard_ids[{i}]: shard {shard} is listed twice")
+        seen.add(shard)
+
+
+def _validate_ops(ops: OpsConfig) -> None:
+    """Check the ops port's address (a bad one would only fail once ``run`` is already connecting)."""
+    if ops.port is not None and not 0 <= ops.port <= 65535:
+        raise ConfigError(f"ops.port: must be between 0 and 65535, got {ops.port}")
+    if not ops.host.strip():
+        raise ConfigError("ops.host: must not be empty (127.0.0.1 serves this machine only; 0.0.0.0 every interface)")
 
 
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*")

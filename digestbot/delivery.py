@@ -38,6 +38,7 @@ from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import Any
 
+from digestbot import metrics
 from digestbot.blocks import Message
 from digestbot.channels import Channel, load_channels, wants_threads
 from digestbot.clock import Clock, SystemClock
@@ -718,6 +719,7 @@ class DeliveryEngine:
                 continue
             outcome, message_id = await self._send(adapter, row, thread=thread if threads and i > 0 else None)
             tally.count(outcome)
+            metrics.delivered(platform=row.target.platform, target=row.target.kind, outcome=outcome.value)
             if outcome is _Outcome.REFUSED:
                 platform = row.target.platform
                 why = self._refused.get(platform, f"{platform} refused the bot's credentials")
@@ -793,6 +795,7 @@ class DeliveryEngine:
                 # (it is pacing, not an outage), within reason.
                 pacer.rate_limited(ticket, loop.time(), retry_after)
                 rate_limited += 1
+                metrics.rate_limited(platform)
             else:
                 attempt += 1
             if attempt >= attempts or rate_limited >= RATE_LIMIT_RETRIES * attempts:

@@ -20,6 +20,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
+from digestbot import metrics
 from digestbot.blocks import Context, Message, Paragraph
 from digestbot.errors import CommandError
 from digestbot.formatter import format_notice, format_paper
@@ -455,7 +456,9 @@ async def answer_paper(store: Store, labels: Labels, query: str, *, localize: Lo
     ``localize`` gives the card the summary in the asking channel's language. Raises
     CommandError for an unusable query; adapters show its text to the user.
     """
-    return message_for(await localized(await lookup(store, query), localize), labels)
+    with metrics.lookup_timer():
+        result = await lookup(store, query)
+    return message_for(await localized(result, localize), labels)
 
 
 async def localized(result: LookupResult, localize: Localize | None) -> LookupResult:

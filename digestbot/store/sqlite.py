@@ -595,6 +595,28 @@ class Store:
         async with self._db.execute(sql, (limit,)) as cur:
             return [(r[0], r[1], r[2], r[3]) for r in await cur.fetchall()]
 
+    async def outbox_backlog(self) -> tuple[int, datetime | None]:
+        """Return how many outbox rows are not sent yet (pending or claimed) and when the oldest was planned."""
+        sql = "SELECT count(*), min(created_at) FROM deliveries WHERE state IN ('pending', 'claimed')"
+        async with self._db.execute(sql) as cur:
+            row = await cur.fetchone()
+        count, oldest = (row[0], row[1]) if row else (0, None)
+        return int(count), datetime.fromisoformat(oldest) if oldest else None
+
+    async def ping(self) -> None:
+        """Raise StoreError unless the database still answers (the ops port's ``/healthz``).
+
+        An open SQLite connection keeps working on a file deleted under it (its volume gone, a
+        wrong clean-up), and then every write lands nowhere: so the file itself must exist too.
+        """
+        if not self.path.exists():
+            raise StoreError(f"{self.path}: the database file is gone")
+        try:
+            async with self._db.execute("SELECT version FROM schema_version") as cur:
+                await cur.fetchone()
+        except (sqlite3.Error, ValueError) as exc:  # ValueError: the connection was closed
+            raise StoreError(f"{self.path}: the database does not answer: {exc}") from None
+
     def read_subscriptions(
         self,
         topics: Callable[[Iterator[str]], None],
