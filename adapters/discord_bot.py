@@ -446,6 +446,7 @@ class DigestbotClient(discord.Client):
         *,
         engine: DigestPoster | None = None,
         on_change: Callable[[], None] | None = None,
+        **options: Any,
     ) -> None:
         app_id = config.discord.application_id.strip()
         _quiet_known_warnings()
@@ -454,6 +455,7 @@ class DigestbotClient(discord.Client):
             application_id=int(app_id) if app_id.isdigit() else None,  # type: ignore[arg-type]  # None is accepted
             max_ratelimit_timeout=RATE_LIMIT_WAIT_MAX,
             allowed_mentions=NO_MENTIONS,
+            **options,  # shard_count / shard_ids for ShardedDigestbotClient
         )
         self.config = config
         self._store = store
@@ -472,6 +474,37 @@ class DigestbotClient(discord.Client):
     async def setup_hook(self) -> None:
         """Make share buttons work on messages sent before a restart."""
         self.add_dynamic_items(ShareButton)
+
+
+class ShardedDigestbotClient(DigestbotClient, discord.AutoShardedClient):
+    """The same client over several gateway connections: the shards ``discord.shard_ids`` of ``shard_count``.
+
+    Only the gateway (slash commands) is sharded; posting stays on REST (:class:`DiscordAdapter`),
+    which any process can do for any server. discord.py spaces the shards' IDENTIFYs itself
+    (Discord allows ``max_concurrency`` per 5 s).
+    """
+
+
+def shard_options(config: Config) -> dict[str, Any]:
+    """Return discord.py's sharding arguments for ``config`` (empty: unsharded, one gateway connection)."""
+    count, ids = config.discord.shard_count, config.discord.shard_ids
+    if count is None:
+        return {}
+    return {"shard_count": count, "shard_ids": list(ids) if ids else None}  # None: every shard of count
+
+
+def gateway_client(
+    config: Config,
+    store: Store | None,
+    *,
+    engine: DigestPoster | None = None,
+    on_change: Callable[[], None] | None = None,
+) -> DigestbotClient:
+    """Return the gateway client ``config`` asks for: sharded when ``discord.shard_count`` is set."""
+    sharding = shard_options(config)
+    if not sharding:
+        return DigestbotClient(config, store, engine=engine, on_change=on_change)
+    return ShardedDigestbotClient(config, store, engine=engine, on_change=on_change, **sharding)
 
 
 def _request(
@@ -784,7 +817,7 @@ async def serve(
 
         engine = DeliveryEngine(store, {PLATFORM: adapter}, config)
     set_api_base(config.discord.api_base_url)
-    client = DigestbotClient(config, store, engine=engine, on_change=on_change)
+    client = gateway_client(config, store, engine=engine, on_change=on_change)
 
     async def login() -> None:
         try:
@@ -802,6 +835,9 @@ async def serve(
             return
         gateway = asyncio.create_task(client.connect(reconnect=True), name="discord-gateway")
         stopped = asyncio.create_task(stop.wait(), name="discord-stop")
+        if sharding := shard_options(config):
+            ids = sharding["shard_ids"] or range(sharding["shard_count"])
+            log.info("Discord: shards %s of %d", ", ".join(map(str, ids)), sharding["shard_count"])
         log.info("Discord: answering slash commands")
         await asyncio.wait({gateway, stopped}, return_when=asyncio.FIRST_COMPLETED)
         stopped.cancel()

@@ -6,9 +6,10 @@ Enough of the protocol (docs/topics/gateway.md, gateway-events.md) for discord.p
 * on connect: HELLO (op 10) with ``heartbeat_interval`` in ms;
 * HEARTBEAT (op 1) → HEARTBEAT_ACK (op 11);
 * IDENTIFY (op 2) → READY (op 0 ``t=READY``: user, session_id, resume_gateway_url,
-  application {id, flags}, guilds []); the IDENTIFY payload is recorded (token removed) so a test can
-  check its ``intents``.  A wrong token closes with 4004 and privileged intents with 4014, as
-  Discord does for an application without those intents enabled;
+  application {id, flags}, guilds [], and ``shard`` echoed from a sharded IDENTIFY); the IDENTIFY
+  payload is recorded (token removed) so a test can check its ``intents`` and ``shard``.  A wrong
+  token closes with 4004, privileged intents with 4014 (as Discord does for an application without
+  those intents enabled) and a ``shard`` that is not ``[id < count, count]`` with 4010;
 * RESUME (op 6) → INVALID_SESSION (op 9, ``d=false``): sessions are not kept;
 * :meth:`FakeGateway.dispatch` pushes any event (op 0), e.g. ``INTERACTION_CREATE``.
 
@@ -56,6 +57,7 @@ NOT_AUTHENTICATED = 4003
 AUTHENTICATION_FAILED = 4004
 ALREADY_AUTHENTICATED = 4005
 INVALID_API_VERSION = 4012
+INVALID_SHARD = 4010
 DISALLOWED_INTENTS = 4014
 
 # Privileged intents (docs/topics/gateway.md#privileged-intents): GUILD_MEMBERS, GUILD_PRESENCES, MESSAGE_CONTENT.
@@ -214,6 +216,11 @@ class FakeGateway:
             return await self._close(session, AUTHENTICATION_FAILED, "Authentication failed")
         if data["intents"] & PRIVILEGED_INTENTS:
             return await self._close(session, DISALLOWED_INTENTS, "Disallowed intent(s)")
+        shard = data.get("shard")
+        if shard is not None and not (
+            isinstance(shard, list) and len(shard) == 2 and 0 <= shard[0] < shard[1]  # [shard_id, num_shards]
+        ):
+            return await self._close(session, INVALID_SHARD, "Invalid shard")
         session.session_id = f"fake-session-{len(self.sessions)}"
         session.sequence += 1
         ready = {
@@ -226,6 +233,8 @@ class FakeGateway:
             "private_channels": [],
             "relationships": [],
         }
+        if shard is not None:
+            ready["shard"] = shard  # Discord echoes a sharded IDENTIFY's [shard_id, num_shards]
         await session.send({"op": DISPATCH, "t": "READY", "s": session.sequence, "d": ready})
         self.ready.set()
         return True

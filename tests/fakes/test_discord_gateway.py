@@ -8,13 +8,15 @@ from typing import Any
 
 import aiohttp
 
-from tests.fakes.discord_gateway import AUTHENTICATION_FAILED, DISALLOWED_INTENTS, HEARTBEAT_ACK, HELLO
+from tests.fakes.discord_gateway import AUTHENTICATION_FAILED, DISALLOWED_INTENTS, HEARTBEAT_ACK, HELLO, INVALID_SHARD
 from tests.fakes.discord_server import FakeDiscord
 
 pytest_plugins = ["tests.fakes.discord_fixtures"]
 
 
-async def _identify(fake: FakeDiscord, token: str, intents: int) -> tuple[list[dict[str, Any]], int | None]:
+async def _identify(
+    fake: FakeDiscord, token: str, intents: int, **extra: Any
+) -> tuple[list[dict[str, Any]], int | None]:
     """Connect as discord.py does (zlib-stream), IDENTIFY, and return what came back and the close code."""
     got: list[dict[str, Any]] = []
     inflate = zlib.decompressobj()
@@ -23,7 +25,7 @@ async def _identify(fake: FakeDiscord, token: str, intents: int) -> tuple[list[d
         session.ws_connect(f"{fake.gateway_url}?v=10&encoding=json&compress=zlib-stream") as ws,
     ):
         await ws.send_str(json.dumps({"op": 1, "d": None}))
-        await ws.send_str(json.dumps({"op": 2, "d": {"token": token, "intents": intents, "properties": {}}}))
+        await ws.send_str(json.dumps({"op": 2, "d": {"token": token, "intents": intents, "properties": {}, **extra}}))
         async for message in ws:
             assert message.type is aiohttp.WSMsgType.BINARY and message.data.endswith(b"\x00\x00\xff\xff")
             got.append(json.loads(inflate.decompress(message.data)))
@@ -45,6 +47,12 @@ async def test_wrong_token_and_privileged_intents_close_the_socket(fake_discord:
     assert (await _identify(fake_discord, "wrong", 0))[1] == AUTHENTICATION_FAILED
     assert (await _identify(fake_discord, fake_discord.token, 1 << 15))[1] == DISALLOWED_INTENTS  # MESSAGE_CONTENT
     assert not fake_discord.gateway.ready.is_set()
+
+
+async def test_a_sharded_identify_gets_its_shard_back_and_a_bad_shard_is_refused(fake_discord: FakeDiscord) -> None:
+    got, _ = await _identify(fake_discord, fake_discord.token, 0, shard=[2, 4])
+    assert got[-1]["d"]["shard"] == [2, 4]
+    assert (await _identify(fake_discord, fake_discord.token, 0, shard=[4, 4]))[1] == INVALID_SHARD
 
 
 async def test_command_sync_validates_like_discord(fake_discord: FakeDiscord) -> None:
