@@ -220,6 +220,8 @@ class DiscordAdapter:
         self._me: str = ""
         self._dm_channels: dict[str, int] = {}
         self._threads: dict[tuple[int, int], int] = {}
+        #: the gateway client :func:`serve` runs beside this adapter, if any (for :meth:`connection_problem`).
+        self.gateway: discord.Client | None = None
 
     async def start(self) -> None:
         """Log in with the bot token over REST (``GET /users/@me``); raise ConfigError if Discord refuses it."""
@@ -249,6 +251,16 @@ class DiscordAdapter:
             raise
         self._http, self._me = http, str(me["id"])
         log.info("Discord: logged in over REST as %s (%s)", me.get("username", "?"), self._me)
+
+    def connection_problem(self) -> str | None:
+        """Return why slash commands cannot arrive now (the ops port's ``/healthz``); None when the gateway is up.
+
+        Posting needs only REST (:meth:`start`); ``run`` also serves commands over the gateway, and
+        a gateway that is down (or one of this process's shards) is what an operator must see.
+        """
+        if self.gateway is None:
+            return "gateway not connected"
+        return gateway_problem(self.gateway)
 
     @property
     def http(self) -> discord.http.HTTPClient:
@@ -491,6 +503,17 @@ def shard_options(config: Config) -> dict[str, Any]:
     if count is None:
         return {}
     return {"shard_count": count, "shard_ids": list(ids) if ids else None}  # None: every shard of count
+
+
+def gateway_problem(client: discord.Client) -> str | None:
+    """Return which gateway connection of ``client`` is down (every shard of a sharded one), or None."""
+    if isinstance(client, discord.AutoShardedClient):
+        ids = client.shard_ids or range(client.shard_count or 0)
+        shards = client.shards
+        down = [str(i) for i in ids if i not in shards or shards[i].is_closed()]
+        return f"gateway shards {', '.join(down)} not connected" if down else None
+    ws = client.ws
+    return None if ws is not None and ws.open and client.is_ready() else "gateway not connected"
 
 
 def gateway_client(
@@ -818,6 +841,8 @@ async def serve(
         engine = DeliveryEngine(store, {PLATFORM: adapter}, config)
     set_api_base(config.discord.api_base_url)
     client = gateway_client(config, store, engine=engine, on_change=on_change)
+    if isinstance(adapter, DiscordAdapter):
+        adapter.gateway = client  # /healthz asks it whether commands can arrive
 
     async def login() -> None:
         try:
@@ -847,6 +872,8 @@ async def serve(
         gateway.cancel()
         results = await asyncio.gather(gateway, stopped, return_exceptions=True)
         await client.close()
+        if isinstance(adapter, DiscordAdapter):
+            adapter.gateway = None
         if isinstance(results[0], Exception):
             raise results[0]
 

@@ -21,7 +21,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from aiohttp import web
 
@@ -69,11 +69,21 @@ class Health:
         }
 
 
+@runtime_checkable
+class Connected(Protocol):
+    """What an adapter with a live connection besides posting (Discord's gateway) may also offer."""
+
+    def connection_problem(self) -> str | None:
+        """Return why the live connection is down, or None when it is up."""
+
+
 def platform_problem(gate: PlatformGate) -> str | None:
-    """Return why ``gate``'s platform is not taking messages (None when it is)."""
-    if gate.up:
-        return None
-    return f"stopped: {gate.problem}" if gate.refused else f"not connected: {gate.problem}"
+    """Return why ``gate``'s platform is not taking messages or commands (None when it is)."""
+    if not gate.up:
+        return f"stopped: {gate.problem}" if gate.refused else f"not connected: {gate.problem}"
+    if isinstance(gate.inner, Connected) and (problem := gate.inner.connection_problem()) is not None:
+        return f"not connected: {problem}"
+    return None
 
 
 class OpsServer:

@@ -8,7 +8,7 @@ import dataclasses
 import discord
 import pytest
 
-from adapters.discord_bot import DigestbotClient, ShardedDigestbotClient, gateway_client, serve
+from adapters.discord_bot import DigestbotClient, DiscordAdapter, ShardedDigestbotClient, gateway_client, serve
 from digestbot.config import Config, DiscordConfig
 from digestbot.store import Store
 from tests.adapters.discord.conftest import interaction_payload, make_config
@@ -48,7 +48,8 @@ async def test_serve_identifies_only_its_shards_and_answers_commands_on_them(
     """Two shards of four: two gateway sessions, IDENTIFY carrying [id, count]; a command on one is answered."""
     config = _sharded(make_config(fake), 4, (1, 3))
     stop = asyncio.Event()
-    task = asyncio.create_task(serve(config, seeded_store, stop=stop))
+    adapter = DiscordAdapter(config)
+    task = asyncio.create_task(serve(config, seeded_store, adapter, stop=stop))
     try:
         async with asyncio.timeout(30):  # discord.py waits 5 s between IDENTIFYs (Discord's identify limit)
             # The fake records sessions as they come; it has no event per session to wait on.
@@ -56,6 +57,9 @@ async def test_serve_identifies_only_its_shards_and_answers_commands_on_them(
                 assert not task.done(), task
                 await asyncio.sleep(0.05)
         assert sorted(i["shard"] for i in fake.gateway.identifies) == [[1, 4], [3, 4]]
+        async with asyncio.timeout(10):  # READY of the second shard is being handled
+            while adapter.connection_problem() is not None:  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
         channel_id = fake.add_channel(name="commands")
         fi = fake.register_interaction(channel_id=channel_id)
         data = {"id": "1", "name": "subscriptions", "type": 1, "options": []}
@@ -67,6 +71,7 @@ async def test_serve_identifies_only_its_shards_and_answers_commands_on_them(
         stop.set()
         await asyncio.wait_for(task, 10)
     assert task.result() is None
+    assert adapter.connection_problem() == "gateway not connected"  # serve() let go of its client
 
 
 @pytest.mark.parametrize(
