@@ -171,8 +171,8 @@ class OpsServer:
         try:
             async with asyncio.timeout(CHECK_TIMEOUT):
                 count, oldest = await self.store.outbox_backlog()
-        except (TimeoutError, DigestbotError, ValueError, OSError) as exc:
-            # Keep the last values: a scrape with every other metric beats a failed one.
+        except Exception as exc:  # whatever the store raised (a closed connection, a timeout):
+            # keep the last values; a scrape with every other metric beats a failed one.
             log.warning("metrics: cannot read the outbox backlog: %s", exc)
         else:
             self.metrics.set_backlog(count, oldest, datetime.now(UTC))

@@ -266,3 +266,19 @@ async def test_run_with_a_bad_ops_port_is_one_usage_line(tmp_path: Path) -> None
     code, out = await _cli("--config", str(config), "run", "--ops-port", "70000", cwd=tmp_path)
     assert code == 2
     assert out.count("\n") == 1 and "--ops-port: expected a port number from 0 to 65535, got '70000'" in out
+
+
+async def test_a_closed_database_is_unhealthy_and_metrics_still_answer(tmp_path: Path) -> None:
+    store = await Store.open(tmp_path / "db.sqlite3")
+    ops = OpsServer(store=store, platforms={}, metrics=Metrics(), port=0)
+    await ops.start()
+    try:
+        await store.close()  # the connection is gone (the file is still there)
+        status, _, body = await _get(ops.port, "/healthz")
+        assert status == 503 and json.loads(body)["database"]["problem"].startswith(
+            f"{store.path}: the database does not answer: "
+        )
+        status, _, page = await _get(ops.port, "/metrics")
+        assert status == 200 and _sample(page, "digestbot_outbox_backlog") == 0
+    finally:
+        await ops.close()
