@@ -284,3 +284,101 @@ def test_config_refuses_oauth_over_socket_mode(tmp_path: Path) -> None:
     path.write_text("slack:\n  mode: http\n  oauth:\n    client_id: '1.2'\n    client_secret: s\n")
     oauth = load_config(path).slack.oauth
     assert oauth is not None and "chat:write" in oauth.scopes and oauth.token_refresh_minutes == 120
+
+
+def test_the_oauth_manifest_is_http_mode_with_the_redirect_and_removal_events() -> None:
+    import yaml
+
+    from adapters.slack_commands import COMMANDS
+    from digestbot.config import SLACK_BOT_SCOPES
+    from tests.conftest import ROOT
+
+    socket_manifest = yaml.safe_load((ROOT / "adapters" / "slack_manifest.yaml").read_text(encoding="utf-8"))
+    manifest = yaml.safe_load((ROOT / "adapters" / "slack_manifest_oauth.yaml").read_text(encoding="utf-8"))
+    commands = manifest["features"]["slash_commands"]
+    assert sorted(c["command"] for c in commands) == sorted(COMMANDS)
+    assert {c["url"] for c in commands} == {"https://YOUR-HOST/slack/events"}
+    assert manifest["settings"]["socket_mode_enabled"] is False
+    assert manifest["settings"]["interactivity"]["request_url"] == "https://YOUR-HOST/slack/events"
+    assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == {"app_uninstalled", "tokens_revoked"}
+    assert manifest["oauth_config"]["redirect_urls"] == ["https://YOUR-HOST/slack/oauth_redirect"]
+    scopes = manifest["oauth_config"]["scopes"]["bot"]
+    assert scopes == socket_manifest["oauth_config"]["scopes"]["bot"] == list(SLACK_BOT_SCOPES)
+
+
+async def test_post_and_slack_installs_from_the_command_line(tmp_path: Path) -> None:
+    import os
+
+    import yaml
+    from slack_sdk.oauth.installation_store import Bot
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from adapters.slack_install import DigestbotInstallationStore
+    from digestbot.sources.files import load_file
+    from digestbot.workspaces import UNINSTALLED, pause_workspace
+    from tests.adapters.slack.test_slack_post_cli import run_cli
+    from tests.conftest import ROOT, SEED
+
+    async with FakeSlack(post_rate=None) as fake:
+        fake.add_workspace(ALPHA, name="alpha")
+        fake.add_workspace(BETA, name="beta")
+        fake.add_channel(C_ALPHA, team=ALPHA)
+        fake.add_channel(C_BETA, team=BETA)
+        db = tmp_path / "bot.sqlite3"
+        config = {
+            "database": str(db),
+            "sources": {"huggingface": {"enabled": False}},
+            "slack": {
+                "enabled": True,
+                "mode": "http",
+                "signing_secret": "${SLACK_SIGNING_SECRET}",
+                "api_base_url": fake.base_url,
+                "oauth": {"client_id": fake.client_id, "client_secret": "${SLACK_CLIENT_SECRET}"},
+            },
+            "channels": [
+                {"platform": "slack", "id": C_ALPHA, "workspace": ALPHA},
+                {"platform": "slack", "id": C_BETA, "workspace": BETA},
+            ],
+        }
+        path = tmp_path / "config.yaml"
+        path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        async with await Store.open(db) as store:
+            loaded = load_file(SEED)
+            await store.upsert_papers(loaded.papers, digest_date=loaded.digest_date)
+            installs = DigestbotInstallationStore(store)
+            client = AsyncWebClient(base_url=fake.base_url)
+            for team in (ALPHA, BETA):  # what bolt's redirect handler does with the code
+                access = await client.oauth_v2_access(
+                    client_id=fake.client_id, client_secret=fake.client_secret, code=fake.authorize(team)
+                )
+                auth = await client.auth_test(token=access["access_token"])
+                await installs.async_save_bot(
+                    Bot(
+                        team_id=team,
+                        team_name=access["team"]["name"],
+                        bot_token=access["access_token"],
+                        bot_id=auth["bot_id"],
+                        bot_user_id=access["bot_user_id"],
+                        installed_at=0.0,
+                    )
+                )
+            fake.revoke(BETA)
+            await pause_workspace(store, load_config(path, env={"SLACK_CLIENT_SECRET": "x"}), BETA, reason=UNINSTALLED)
+        env = {
+            **os.environ,
+            "SLACK_SIGNING_SECRET": fake.signing_secret,
+            "SLACK_CLIENT_SECRET": fake.client_secret,
+            "PYTHONPATH": str(ROOT),
+        }
+        code, out, err = await run_cli("--config", str(path), "post", "--date", "2024-10-11", env=env)
+        assert code == 0, out + err
+        assert "failed 0" in out and fake.messages(C_ALPHA) and fake.messages(C_BETA) == []
+        assert _teams_posting(fake, C_ALPHA) == {ALPHA}
+        assert not any(t in out + err for t in [*fake.tokens_of(ALPHA), fake.client_secret])
+
+        code, out, err = await run_cli("--config", str(path), "slack", "installs", env=env)
+        assert code == 0, out + err
+        alpha, beta = out.strip().splitlines()
+        assert alpha.startswith(f"{ALPHA} (alpha): installed ") and "1 channel posting" in alpha
+        assert alpha.endswith("; installed")
+        assert beta.startswith(f"{BETA} (beta): installed ") and "PAUSED: the workspace uninstalled the app" in beta
