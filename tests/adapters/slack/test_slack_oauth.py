@@ -382,3 +382,25 @@ async def test_post_and_slack_installs_from_the_command_line(tmp_path: Path) -> 
         assert alpha.startswith(f"{ALPHA} (alpha): installed ") and "1 channel posting" in alpha
         assert alpha.endswith("; installed")
         assert beta.startswith(f"{BETA} (beta): installed ") and "PAUSED: the workspace uninstalled the app" in beta
+
+
+async def test_subscriber_dms_go_out_with_their_workspaces_token(deployment: Deployment) -> None:
+    d = deployment
+    await d.install(ALPHA)
+    await d.install(BETA)
+    await _set_up_beta_channel(d)
+    d.fake.add_user("U0ANNA", name="anna")
+    d.fake.add_user("U0BORIS", name="boris")
+    await d.store.add_subscription(platform="slack", workspace=ALPHA, user="U0ANNA", topic="diffusion", max_topics=20)
+    await d.store.add_subscription(platform="slack", workspace=BETA, user="U0BORIS", topic="diffusion", max_topics=20)
+    engine = DeliveryEngine(d.store, {"slack": d.adapter}, d.config, sleep=lambda _: asyncio.sleep(0))
+    try:
+        summary = await engine.post_digest(DAY)
+    finally:
+        await engine.close()
+    assert summary.ok, summary
+    opened = {c.args["users"]: c.team for c in d.fake.calls_to("conversations.open")}
+    assert opened == {"U0ANNA": ALPHA, "U0BORIS": BETA}
+    for user, team in (("U0ANNA", ALPHA), ("U0BORIS", BETA)):
+        dm = d.fake.dm_channel(user)
+        assert dm is not None and {m["team"] for m in d.fake.messages(dm)} == {team}
