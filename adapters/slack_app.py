@@ -69,7 +69,14 @@ from digestbot.blocks import Message
 from digestbot.config import Config
 from digestbot.digest_command import DigestPoster
 from digestbot.dispatch import CommandRequest, dispatch
-from digestbot.errors import ConfigError, DeliveryError, PausedError, TokenRefusedError, UnavailableError
+from digestbot.errors import (
+    AuthError,
+    ConfigError,
+    DeliveryError,
+    PausedError,
+    TokenRefusedError,
+    UnavailableError,
+)
 from digestbot.http_status import retry_after_of
 from digestbot.ports import Sent, Target
 from digestbot.reconnect import until_reachable
@@ -187,14 +194,22 @@ class SlackAdapter:
         return known[1], known[2]
 
     async def _failure(self, where: str, exc: SlackApiError, target: Target) -> DeliveryError:
-        """Map a failed call; under OAuth installs a refused token pauses that workspace alone."""
-        error = str(exc.response.get("error", "") or "")
-        if self.multi and error in REFUSED_TOKEN and error != "token_expired":
-            # token_expired: the next attempt refreshes it; the others mean the workspace took the token back.
-            await (await self._workspace_tokens()).pause(target.workspace, reason=f"{REVOKED} (Slack said {error})")
-            self._by_workspace.pop(target.workspace, None)
-            return PausedError(f"slack {where}: {error}: workspace {target.workspace} paused")
-        return self._error(where, exc)
+        """Map a failed call; under OAuth installs a refused token concerns that workspace alone, not Slack.
+
+        ``token_expired`` is retried after a refresh; any other refusal means the workspace took the
+        token back: it is paused (:class:`PausedError`) instead of stopping every workspace (AuthError).
+        """
+        mapped = self._error(where, exc)
+        if not self.multi or not isinstance(mapped, AuthError):
+            return mapped
+        error = str(exc.response.get("error", "") or "") or f"HTTP {exc.response.status_code}"
+        tokens = await self._workspace_tokens()
+        self._by_workspace.pop(target.workspace, None)
+        if error == "token_expired":
+            tokens.expired(target.workspace)
+            return DeliveryError(f"slack {where}: token_expired; the workspace's token is refreshed before a retry")
+        await tokens.pause(target.workspace, reason=f"{REVOKED} (Slack said {error})")
+        return PausedError(f"slack {where}: {error}: workspace {target.workspace} paused")
 
     async def start(self) -> None:
         """Check the token with ``auth.test`` and learn the bot's user and workspace ids.

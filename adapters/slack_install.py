@@ -10,6 +10,7 @@ The SQL is in :mod:`digestbot.store.installations`; this module only translates 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from collections.abc import Callable
@@ -196,6 +197,8 @@ class WorkspaceTokens:
         self._config = config
         self._installs = DigestbotInstallationStore(store)
         self._minutes = oauth.token_refresh_minutes
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._stale: set[str] = set()  # workspaces whose token Slack called expired: refresh whatever it says
         # The rotator's client is the caller's: slack.api_base_url, like every other Slack call.
         self._rotator = AsyncTokenRotator(client_id=oauth.client_id, client_secret=oauth.client_secret, client=client)
 
@@ -205,25 +208,38 @@ class WorkspaceTokens:
         Raises :class:`~digestbot.errors.PausedError` when the workspace has no installation (never
         installed, uninstalled, or its refresh token was refused: that pauses it).
         """
-        bot = await self._installs.async_find_bot(enterprise_id=None, team_id=workspace)
-        if bot is None:
-            raise PausedError(f"slack workspace {workspace or '(none)'}: the app is not installed there")
-        if bot.bot_refresh_token:
-            try:
-                refreshed = await self._rotator.perform_bot_token_rotation(
-                    bot=bot, minutes_before_expiration=self._minutes
-                )
-            except SlackTokenRotationError as exc:
-                error = str(exc.api_error.response.get("error", ""))
-                if error in _GONE:
-                    await self.pause(workspace, reason=f"{REVOKED} (refreshing it: {error})")
-                    raise PausedError(f"slack workspace {workspace}: its token cannot be refreshed ({error})") from None
-                raise DeliveryError(f"slack oauth.v2.access (token refresh for {workspace}): {error}") from None
-            if refreshed is not None:
-                await self._installs.async_save_bot(refreshed)
-                log.info("slack workspace %s: bot token refreshed before sending", workspace)
-                bot = refreshed
-        return bot.bot_token
+        # One refresh per workspace at a time: concurrent sends would spend the same refresh token twice.
+        async with self._locks.setdefault(workspace, asyncio.Lock()):
+            bot = await self._installs.async_find_bot(enterprise_id=None, team_id=workspace)
+            if bot is None:
+                raise PausedError(f"slack workspace {workspace or '(none)'}: the app is not installed there")
+            if bot.bot_refresh_token:
+                bot = await self._refreshed(workspace, bot)
+            return bot.bot_token
+
+    async def _refreshed(self, workspace: str, bot: Bot) -> Bot:
+        minutes = 10**6 if workspace in self._stale else self._minutes
+        try:
+            refreshed = await self._rotator.perform_bot_token_rotation(bot=bot, minutes_before_expiration=minutes)
+        except SlackTokenRotationError as exc:
+            error = str(exc.api_error.response.get("error", ""))
+            again = await self._installs.async_find_bot(enterprise_id=None, team_id=workspace)
+            if again is not None and again.bot_token != bot.bot_token:
+                return again  # bolt refreshed it meanwhile (an incoming request) and spent the refresh token
+            if error in _GONE:
+                await self.pause(workspace, reason=f"{REVOKED} (refreshing it: {error})")
+                raise PausedError(f"slack workspace {workspace}: its token cannot be refreshed ({error})") from None
+            raise DeliveryError(f"slack oauth.v2.access (token refresh for {workspace}): {error}") from None
+        self._stale.discard(workspace)
+        if refreshed is None:
+            return bot
+        await self._installs.async_save_bot(refreshed)
+        log.info("slack workspace %s: bot token refreshed before sending", workspace)
+        return refreshed
+
+    def expired(self, workspace: str) -> None:
+        """Note that Slack called ``workspace``'s token expired: the next :meth:`token` refreshes it."""
+        self._stale.add(workspace)
 
     async def pause(self, workspace: str, *, reason: str) -> None:
         """Pause ``workspace`` (Slack refused its token while posting); see :mod:`digestbot.workspaces`."""

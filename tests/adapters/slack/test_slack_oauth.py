@@ -404,3 +404,17 @@ async def test_subscriber_dms_go_out_with_their_workspaces_token(deployment: Dep
     for user, team in (("U0ANNA", ALPHA), ("U0BORIS", BETA)):
         dm = d.fake.dm_channel(user)
         assert dm is not None and {m["team"] for m in d.fake.messages(dm)} == {team}
+
+
+async def test_a_token_slack_calls_expired_is_refreshed_and_the_post_retried(deployment: Deployment) -> None:
+    d = deployment
+    d.fake.enable_token_rotation(expires_in=43_200)  # 12 hours: no refresh due by the stored expiry
+    await d.install(ALPHA)
+    d.fake.expire_tokens(ALPHA)  # ... but Slack says it has expired (a clock off, a token expired early)
+    summary = await d.post(DAY)
+    assert summary.ok and summary.posted >= 1, summary
+    errors = [c.error for c in d.fake.calls_to("chat.postMessage")]
+    assert errors[0] == "token_expired" and errors[1:] and all(e is None for e in errors[1:])
+    assert [c.args.get("grant_type") for c in d.fake.calls_to("oauth.v2.access")] == [None, "refresh_token"]
+    channels = {c.id: c for c in await load_channels(d.store, d.config, include_disabled=True)}
+    assert channels[C_ALPHA].enabled
