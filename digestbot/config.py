@@ -336,6 +336,8 @@ def _validate_slack_oauth(slack: SlackConfig) -> None:
         return
     if slack.mode != "http":
         raise ConfigError("slack.oauth: needs slack.mode: http (installs arrive at /slack/oauth_redirect)")
+    if slack.bot_token:
+        raise ConfigError("slack.oauth: leave slack.bot_token unset (each workspace's token comes from its install)")
     if not slack.oauth.client_id.strip():
         raise ConfigError("slack.oauth.client_id: must be set (Basic Information → App Credentials)")
     if not slack.oauth.scopes:

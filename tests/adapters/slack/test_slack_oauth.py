@@ -283,6 +283,9 @@ def test_config_refuses_oauth_over_socket_mode(tmp_path: Path) -> None:
         load_config(path)
     path.write_text("slack:\n  mode: http\n  oauth:\n    client_id: '1.2'\n    client_secret: s\n")
     oauth = load_config(path).slack.oauth
+    path.write_text("slack:\n  mode: http\n  bot_token: xoxb-1\n  oauth:\n    client_id: '1.2'\n")
+    with pytest.raises(ConfigError, match=r"slack\.oauth: leave slack\.bot_token unset"):
+        load_config(path)
     assert oauth is not None and "chat:write" in oauth.scopes and oauth.token_refresh_minutes == 120
 
 
