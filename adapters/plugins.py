@@ -111,7 +111,7 @@ def _slack_adapter(config: Config, *, database: Path) -> Adapter:
     _module("slack", "adapters.slack_app")  # a missing slack_bolt is one line, not a traceback
     from adapters import slack_app
 
-    return slack_app.create_adapter(config)
+    return slack_app.create_adapter(config, database=database)
 
 
 def _slack_render(message: Message, *, colour: bool = False, brief: bool = False) -> list[Any]:

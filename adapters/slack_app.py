@@ -20,6 +20,13 @@ delivery key), and :meth:`SlackAdapter.find_sent` looks for it in ``conversation
 Slash commands (``/paper``, ``/subscribe``, ``/unsubscribe``, ``/subscriptions``, ``/digest``) and the
 "Share in channel" button are acknowledged first and answered through ``response_url``, by the same
 core handlers every adapter uses; :mod:`adapters.slack_commands` holds the pure mapping.
+
+With ``slack.oauth`` (HTTP mode) the app serves many workspaces: bolt runs ``/slack/install`` and
+``/slack/oauth_redirect`` and authorizes each request from the installations in digestbot's database
+(:mod:`adapters.slack_install`); posts use the bot token of the target's workspace. A workspace that
+uninstalls (``app_uninstalled``), revokes its tokens (``tokens_revoked``) or whose token Slack refuses
+while posting is paused (:mod:`digestbot.workspaces`) and its sends raise
+:class:`~digestbot.errors.PausedError`: skipped, not failed, the other workspaces unaffected.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -55,16 +63,25 @@ from adapters.slack_commands import (
     parse_slash,
     reply_bodies,
 )
+from adapters.slack_install import WorkspaceTokens, oauth_settings
 from adapters.slack_render import render_slack
 from digestbot.blocks import Message
 from digestbot.config import Config
 from digestbot.digest_command import DigestPoster
 from digestbot.dispatch import CommandRequest, dispatch
-from digestbot.errors import ConfigError, DeliveryError, TokenRefusedError, UnavailableError
+from digestbot.errors import (
+    AuthError,
+    ConfigError,
+    DeliveryError,
+    PausedError,
+    TokenRefusedError,
+    UnavailableError,
+)
 from digestbot.http_status import retry_after_of
 from digestbot.ports import Sent, Target
 from digestbot.reconnect import until_reachable
 from digestbot.store import Store
+from digestbot.workspaces import REVOKED, UNINSTALLED, pause_workspace
 
 log = logging.getLogger(__name__)
 
@@ -100,13 +117,18 @@ def api_base_url(config: Config) -> str:
     return url if url.endswith("/") else url + "/"
 
 
-def web_client(config: Config, *, posting: bool, session: aiohttp.ClientSession | None = None) -> AsyncWebClient:
-    """Build a Web API client: ``posting`` ones retry nothing, 429s included (see module docstring)."""
+def web_client(
+    config: Config, *, posting: bool, session: aiohttp.ClientSession | None = None, token: str | None = None
+) -> AsyncWebClient:
+    """Build a Web API client: ``posting`` ones retry nothing, 429s included (see module docstring).
+
+    ``token`` is a workspace's bot token (OAuth installs); default ``slack.bot_token``, or none at all.
+    """
     handlers: list[Any] = []
     if not posting:
         handlers = [AsyncConnectionErrorRetryHandler(), _ShortRateLimitRetry(max_retry_count=RATE_LIMIT_RETRIES)]
     return AsyncWebClient(
-        token=config.slack.bot_token,
+        token=token or config.slack.bot_token or None,
         base_url=api_base_url(config),
         session=session,
         timeout=TIMEOUT,
@@ -119,10 +141,17 @@ class SlackAdapter:
 
     platform = PLATFORM
 
-    def __init__(self, config: Config) -> None:
-        if not config.slack.bot_token:
+    def __init__(self, config: Config, *, database: Path | None = None, store: Store | None = None) -> None:
+        # OAuth installs: a token per workspace from the database (``store``, else one opened on ``database``).
+        self.multi = config.slack.oauth is not None and not config.slack.bot_token
+        if not config.slack.bot_token and not self.multi:
             raise ConfigError("slack.bot_token: not set (use ${SLACK_BOT_TOKEN})")
         self._config = config
+        self._database = database
+        self._store = store
+        self._own_store: Store | None = None
+        self._tokens: WorkspaceTokens | None = None
+        self._by_workspace: dict[str, tuple[str, AsyncWebClient, AsyncWebClient]] = {}
         self._session: aiohttp.ClientSession | None = None
         self._post: AsyncWebClient | None = None
         self._read: AsyncWebClient | None = None
@@ -143,8 +172,54 @@ class SlackAdapter:
         """The retrying read client (shared with the bolt app for ``users.info``)."""
         return self._clients()[1]
 
+    async def _workspace_tokens(self) -> WorkspaceTokens:
+        if self._tokens is None:
+            store = self._store
+            if store is None:
+                self._own_store = store = await Store.open(self._database or self._config.database)
+            self._tokens = WorkspaceTokens(store, self._config, client=self.reader)
+        return self._tokens
+
+    async def _for(self, target: Target) -> tuple[AsyncWebClient, AsyncWebClient]:
+        """Return the (posting, reading) clients for ``target``'s workspace: its own token under OAuth installs."""
+        if not self.multi:
+            return self._clients()
+        token = await (await self._workspace_tokens()).token(target.workspace)
+        known = self._by_workspace.get(target.workspace)
+        if known is None or known[0] != token or self._session is None or self._session.closed:
+            self._clients()  # the shared session
+            post = web_client(self._config, posting=True, session=self._session, token=token)
+            read = web_client(self._config, posting=False, session=self._session, token=token)
+            known = self._by_workspace[target.workspace] = (token, post, read)
+        return known[1], known[2]
+
+    async def _failure(self, where: str, exc: SlackApiError, target: Target) -> DeliveryError:
+        """Map a failed call; under OAuth installs a refused token concerns that workspace alone, not Slack.
+
+        ``token_expired`` is retried after a refresh; any other refusal means the workspace took the
+        token back: it is paused (:class:`PausedError`) instead of stopping every workspace (AuthError).
+        """
+        mapped = self._error(where, exc)
+        if not self.multi or not isinstance(mapped, AuthError):
+            return mapped
+        error = str(exc.response.get("error", "") or "") or f"HTTP {exc.response.status_code}"
+        tokens = await self._workspace_tokens()
+        self._by_workspace.pop(target.workspace, None)
+        if error == "token_expired":
+            tokens.expired(target.workspace)
+            return DeliveryError(f"slack {where}: token_expired; the workspace's token is refreshed before a retry")
+        await tokens.pause(target.workspace, reason=f"{REVOKED} (Slack said {error})")
+        return PausedError(f"slack {where}: {error}: workspace {target.workspace} paused")
+
     async def start(self) -> None:
-        """Check the token with ``auth.test`` and learn the bot's user and workspace ids."""
+        """Check the token with ``auth.test`` and learn the bot's user and workspace ids.
+
+        Under OAuth installs there is no one token to check: the installation store is opened instead.
+        """
+        if self.multi:
+            await self._workspace_tokens()
+            log.info("slack: posting with each workspace's own token (OAuth installs)")
+            return
         # The posting client: it does not retry a refused connection itself, so under ``run`` the
         # reconnect loop is the one retrying (one log line per attempt) and ``post`` fails at once.
         post, _ = self._clients()
@@ -171,26 +246,26 @@ class SlackAdapter:
             retry_after=retry_after_of(dict(response.headers or {})),
         )
 
-    async def _channel_of(self, target: Target) -> str:
+    async def _channel_of(self, target: Target, read: AsyncWebClient) -> str:
         if target.kind == "channel":
             return target.id
-        if target.id in self._dms:
-            return self._dms[target.id]
-        _, read = self._clients()
+        dm_key = f"{target.workspace}:{target.id}"
+        if dm_key in self._dms:
+            return self._dms[dm_key]
         try:
             opened = await read.conversations_open(users=target.id)
         except SlackApiError as exc:
-            raise self._error(f"conversations.open {target}", exc) from None
+            raise await self._failure(f"conversations.open {target}", exc, target) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DeliveryError(f"slack conversations.open {target}: {exc!r}") from None
         channel_id = str(opened["channel"]["id"])
-        self._dms[target.id] = channel_id
+        self._dms[dm_key] = channel_id
         return channel_id
 
     async def send(self, target: Target, payload: dict[str, Any], *, key: str, thread: str | None = None) -> Sent:
         """Post one payload marked with ``key`` (in ``thread`` when given); map failures to DeliveryError."""
-        channel = await self._channel_of(target)
-        post, _ = self._clients()
+        post, read = await self._for(target)
+        channel = await self._channel_of(target, read)
         args = marked(payload, key)
         args["channel"] = channel
         if thread:
@@ -198,7 +273,7 @@ class SlackAdapter:
         try:
             response = await post.chat_postMessage(**args)
         except SlackApiError as exc:
-            raise self._error(f"chat.postMessage {target}", exc) from None
+            raise await self._failure(f"chat.postMessage {target}", exc, target) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             # The post may or may not have landed: the engine reconciles with find_sent before retrying.
             raise DeliveryError(f"slack chat.postMessage {target}: outcome unknown ({exc!r})") from None
@@ -228,8 +303,8 @@ class SlackAdapter:
         """
         if (known := self._sent.get((str(target), key))) is not None:
             return known
-        channel = await self._channel_of(target)
-        _, read = self._clients()
+        _, read = await self._for(target)
+        channel = await self._channel_of(target, read)
         try:
             history = await self._pages(read.conversations_history, channel=channel)
             if (found := find_marked(history, key)) is not None:
@@ -245,21 +320,26 @@ class SlackAdapter:
                     "slack: cannot read history of %s (%s): posts cannot be reconciled", target, exc.response["error"]
                 )
                 return None
-            raise self._error(f"conversations.history {target}", exc) from None
+            raise await self._failure(f"conversations.history {target}", exc, target) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DeliveryError(f"slack conversations.history {target}: {exc!r}") from None
         return None
 
     async def close(self) -> None:
-        """Close the HTTP session."""
+        """Close the HTTP session (and the installation store's connection, if this adapter opened it)."""
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = self._post = self._read = None
+        self._by_workspace.clear()
+        if self._own_store is not None:
+            await self._own_store.close()
+            self._own_store = None
+            self._tokens = None
 
 
-def create_adapter(config: Config) -> SlackAdapter:
+def create_adapter(config: Config, *, database: Path | None = None) -> SlackAdapter:
     """Return the Slack adapter for ``digestbot post``/``run`` (REST only; ``start()`` checks the token)."""
-    return SlackAdapter(config)
+    return SlackAdapter(config, database=database)
 
 
 # -- slash commands -----------------------------------------------------------------------------------
@@ -321,7 +401,11 @@ def build_app(
     engine: DigestPoster | None = None,
     on_change: Callable[[], None] | None = None,
 ) -> AsyncApp:
-    """Build the bolt app answering every slash command and the share button through the core handlers."""
+    """Build the bolt app answering every slash command and the share button through the core handlers.
+
+    With ``slack.oauth`` it also runs the install flow and pauses workspaces that remove the app.
+    """
+    oauth = config.slack.oauth
     app = AsyncApp(
         client=client,
         signing_secret=config.slack.signing_secret,
@@ -329,7 +413,10 @@ def build_app(
         logger=logging.getLogger("adapters.slack_app.bolt"),
         # Socket Mode requests carry no signature; bolt skips verification for them itself.
         request_verification_enabled=True,
+        oauth_settings=oauth_settings(oauth, store, on_change=on_change) if oauth is not None else None,
     )
+    if oauth is not None:
+        _workspace_events(app, config, store, on_change=on_change)
 
     async def answer(respond: Any, request: CommandRequest) -> None:
         reply = await dispatch(request, store=store, config=config, engine=engine, on_change=on_change)
@@ -380,14 +467,49 @@ def build_app(
     return app
 
 
+def _workspace_events(
+    app: AsyncApp, config: Config, store: Store, *, on_change: Callable[[], None] | None
+) -> None:
+    """Pause a workspace's channels when it uninstalls the app or revokes the bot token."""
+
+    async def pause(body: dict[str, Any], reason: str) -> None:
+        await pause_workspace(store, config, str(body.get("team_id") or ""), reason=reason)
+        if on_change is not None:
+            on_change()
+
+    @app.event("app_uninstalled")
+    async def uninstalled(body: dict[str, Any]) -> None:
+        await pause(body, UNINSTALLED)
+
+    @app.event("tokens_revoked")
+    async def revoked(body: dict[str, Any], event: dict[str, Any]) -> None:
+        if (event.get("tokens") or {}).get("bot"):  # user tokens alone: digestbot holds none
+            await pause(body, REVOKED)
+
+
 def http_app(app: AsyncApp, *, path: str = "/slack/events") -> web.Application:
-    """Wrap the bolt app for HTTP mode: bolt verifies each request's signature before any handler runs."""
+    """Wrap the bolt app for HTTP mode: bolt verifies each request's signature before any handler runs.
+
+    With OAuth installs, ``GET /slack/install`` and ``GET /slack/oauth_redirect`` go to bolt's OAuth flow
+    (as bolt's own aiohttp server routes them).
+    """
 
     async def handle(request: web.Request) -> web.Response:
         return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
 
     web_app = web.Application()
     web_app.router.add_post(path, handle)
+    flow = app.oauth_flow
+    if flow is not None:
+
+        async def install(request: web.Request) -> web.Response:
+            return await to_aiohttp_response(await flow.handle_installation(await to_bolt_request(request)))
+
+        async def redirect(request: web.Request) -> web.Response:
+            return await to_aiohttp_response(await flow.handle_callback(await to_bolt_request(request)))
+
+        web_app.router.add_get(flow.install_path, install)
+        web_app.router.add_get(flow.redirect_uri_path, redirect)
     return web_app
 
 
@@ -403,7 +525,7 @@ async def serve(
 ) -> None:
     """Answer slash commands until ``stop`` is set: Socket Mode (``slack.mode: socket``) or HTTP on ``slack.port``."""
     app = build_app(config, store, client=adapter.reader, engine=engine, on_change=on_change)
-    if config.slack.mode == "socket":
+    if config.slack.mode == "socket" and config.slack.oauth is None:
         if not config.slack.app_token:
             raise ConfigError("slack.app_token: Socket Mode needs an app-level token (xapp-…; ${SLACK_APP_TOKEN})")
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -434,6 +556,8 @@ async def serve(
         site = web.TCPSite(runner, host, config.slack.port)
         await site.start()
         log.info("slack: listening for slash commands on port %s at /slack/events", config.slack.port)
+        if config.slack.oauth is not None:
+            log.info("slack: installs at /slack/install, OAuth redirects at /slack/oauth_redirect")
         await stop.wait()
     finally:
         await runner.cleanup()

@@ -331,20 +331,35 @@ def missing_credentials(config: Config, platforms: list[str] | None = None, *, s
     slack_on = serving and "slack" in in_use and config.slack.enabled
     needed = [
         ("discord" in in_use, "discord.token", "export DISCORD_TOKEN and write token: ${DISCORD_TOKEN}"),
-        ("slack" in in_use, "slack.bot_token", "export SLACK_BOT_TOKEN and write bot_token: ${SLACK_BOT_TOKEN}"),
+        (
+            "slack" in in_use and not config.slack.oauth,  # OAuth installs bring a token per workspace
+            "slack.bot_token",
+            "export SLACK_BOT_TOKEN and write bot_token: ${SLACK_BOT_TOKEN}",
+        ),
         (slack_on and config.slack.mode == "socket", "slack.app_token", "Socket Mode needs the xapp-… token"),
         (slack_on and config.slack.mode == "http", "slack.signing_secret", "HTTP mode needs the signing secret"),
+        *_slack_oauth_needs(config, "slack" in in_use),
     ]
     unset = {line.split(":", 1)[0]: line for line in config.unset_secrets}  # "key: environment variable X is not set"
     problems = []
     for used, key, how in needed:
-        section, name = key.split(".")
-        if used and not getattr(getattr(config, section), name):
+        value: object = config
+        for name in key.split("."):
+            value = getattr(value, name)
+        if used and not value:
             problems.append(unset.get(key, f"{key}: not set ({how})"))
     summaries = config.summaries
     if summaries.enabled and not summaries.api_key and summaries.base_url.startswith("https://api.openai.com/"):
         problems.append("summaries.api_key: OpenAI needs a key (api_key: ${SUMMARIES_API_KEY})")
     return problems
+
+
+def _slack_oauth_needs(config: Config, used: bool) -> list[tuple[bool, str, str]]:
+    """Return what Slack OAuth installs need besides HTTP mode: the client secret (redirects and refreshes)."""
+    if config.slack.oauth is None:
+        return []
+    how = "export SLACK_CLIENT_SECRET and write client_secret: ${SLACK_CLIENT_SECRET}"
+    return [(used, "slack.oauth.client_secret", how)]
 
 
 def require_credentials(
@@ -704,6 +719,9 @@ def build_parser() -> argparse.ArgumentParser:
     from digestbot.cli_ops import add_commands
 
     add_commands(add)
+    from digestbot import cli_slack
+
+    cli_slack.add_commands(add)
     p = add("subscriptions", cmd_subscriptions, "add, remove or list a user's topic subscriptions")
     p.add_argument("action", choices=("add", "remove", "list"))
     p.add_argument("topic", nargs="*", metavar="TOPIC", help='words or a "quoted phrase"; -word excludes')

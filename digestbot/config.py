@@ -92,6 +92,29 @@ class DiscordConfig:
     shard_ids: tuple[int, ...] = ()
 
 
+SLACK_BOT_SCOPES = (
+    "chat:write",
+    "commands",
+    "im:write",
+    "users:read",
+    "channels:history",
+    "groups:history",
+    "im:history",
+)
+"""The bot scopes of ``adapters/slack_manifest*.yaml``: what an "Add to Slack" install asks for."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlackOAuthConfig:
+    """A Slack app distributed to many workspaces: "Add to Slack" installs through OAuth v2 (HTTP mode)."""
+
+    client_id: str = ""
+    client_secret: str = secret()
+    redirect_uri: str = ""  # empty: the one set in the app's settings
+    scopes: tuple[str, ...] = SLACK_BOT_SCOPES
+    token_refresh_minutes: int = 120  # rotating tokens are refreshed this long before they expire
+
+
 @dataclass(frozen=True, kw_only=True)
 class SlackConfig:
     """The Slack app."""
@@ -105,6 +128,7 @@ class SlackConfig:
     port: int = 3000
     threads: bool = True
     admins: tuple[str, ...] = ()
+    oauth: SlackOAuthConfig | None = None  # set: installs per workspace instead of one bot_token
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -318,6 +342,7 @@ def _validate(config: Config) -> None:
     _validate_summaries(config.summaries)
     _validate_shards(config.discord)
     _validate_ops(config.ops)
+    _validate_slack_oauth(config.slack)
 
 
 def _validate_shards(discord: DiscordConfig) -> None:
@@ -346,6 +371,22 @@ def _validate_ops(ops: OpsConfig) -> None:
         raise ConfigError(f"ops.port: must be between 0 and 65535, got {ops.port}")
     if not ops.host.strip():
         raise ConfigError("ops.host: must not be empty (127.0.0.1 serves this machine only; 0.0.0.0 every interface)")
+
+
+def _validate_slack_oauth(slack: SlackConfig) -> None:
+    """OAuth installs need HTTP mode (Slack has no OAuth redirect over Socket Mode) and a client id."""
+    if slack.oauth is None:
+        return
+    if slack.mode != "http":
+        raise ConfigError("slack.oauth: needs slack.mode: http (installs arrive at /slack/oauth_redirect)")
+    if slack.bot_token:
+        raise ConfigError("slack.oauth: leave slack.bot_token unset (each workspace's token comes from its install)")
+    if not slack.oauth.client_id.strip():
+        raise ConfigError("slack.oauth.client_id: must be set (Basic Information → App Credentials)")
+    if not slack.oauth.scopes:
+        raise ConfigError("slack.oauth.scopes: must list at least one bot scope")
+    if not 0 <= slack.oauth.token_refresh_minutes <= 720:
+        raise ConfigError("slack.oauth.token_refresh_minutes: must be between 0 and 720 (tokens live 12 hours)")
 
 
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*")

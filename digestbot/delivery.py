@@ -43,7 +43,15 @@ from digestbot.blocks import Message
 from digestbot.channels import Channel, load_channels, wants_threads
 from digestbot.clock import Clock, SystemClock
 from digestbot.config import Config
-from digestbot.errors import AuthError, CommandError, DeliveryError, SourceError, StoreError, UnavailableError
+from digestbot.errors import (
+    AuthError,
+    CommandError,
+    DeliveryError,
+    PausedError,
+    SourceError,
+    StoreError,
+    UnavailableError,
+)
 from digestbot.formatter import format_digest, format_matches, format_no_digest
 from digestbot.freshness import is_stale
 from digestbot.labels import Labels, labels_for
@@ -90,6 +98,7 @@ class _Outcome(Enum):
     DEFERRED = "deferred"  # transient, left pending for a later run
     BUSY = "busy"  # claimed by another live process
     REFUSED = "refused"  # the platform refused our credentials: left pending, nothing sent there
+    PAUSED = "paused"  # the target's workspace removed the app: left unsent, counted as skipped
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -759,6 +768,10 @@ class DeliveryEngine:
                         await self.outbox.release(row, self._refused.get(platform, "held by a long Retry-After"))
                         return stopped, None
                     sent = await adapter.send(row.target, row.payload, key=row.key, thread=thread)
+            except PausedError as exc:  # one workspace removed the app: not a failure, the others go on
+                log.info("%s %s: not sent (%s)", row.target, row.key, exc)
+                await self.outbox.release(row, str(exc))
+                return _Outcome.PAUSED, None
             except AuthError as exc:
                 if platform not in self._refused:  # reported by the summary (one line)
                     log.info("%s refused our credentials (%s): nothing more is sent to it in this run", platform, exc)

@@ -12,7 +12,8 @@ adapter can show ``str(err)`` as one line without a traceback::
     ├── StoreError       the SQLite file cannot be opened or migrated
     ├── CommandError     a chat/CLI command with bad arguments (bad topic, no match…)
     ├── DeliveryError    a post failed; ``permanent`` says whether retrying can help
-    │   └── AuthError    the platform refused our credentials (401, invalid_auth): stop that platform
+    │   ├── AuthError    the platform refused our credentials (401, invalid_auth): stop that platform
+    │   └── PausedError  the target's workspace removed the app (uninstall, revoked token): skip it
     └── UnavailableError a service digestbot needs (a platform API) cannot be reached: exit 1, not 2
 
 The CLI exits 2 for a DigestbotError (the input or the configuration must change), 75 for a
@@ -76,6 +77,14 @@ class AuthError(DeliveryError):
 
     Not the target's fault: the engine stops sending to the whole platform for the run, keeps
     every channel enabled and the messages pending, and the CLI says so in one line (exit 1).
+    """
+
+
+class PausedError(DeliveryError):
+    """The target's workspace uninstalled the app or revoked its token: its channels are paused.
+
+    Not a failure of the target nor of the whole platform: the message is left unsent, not
+    retried, not counted as failed, and the other workspaces go on; a reinstall resumes them.
     """
 
 

@@ -19,6 +19,7 @@ ENV = {
     "SLACK_BOT_TOKEN": "xoxb-1",
     "SLACK_APP_TOKEN": "xapp-1",
     "SLACK_SIGNING_SECRET": "secret",
+    "SLACK_CLIENT_SECRET": "client-secret",
     "SUMMARIES_API_KEY": "sk-1",
 }
 

@@ -237,6 +237,33 @@ MIGRATIONS: list[str] = [
     CREATE TABLE lookup_terms (term TEXT PRIMARY KEY, docs INTEGER NOT NULL) WITHOUT ROWID;
     INSERT INTO lookup_terms(term, docs) SELECT term, doc FROM lookup_vocab WHERE term < char(3584);
     """,
+    # 9: Slack workspaces that installed the app through OAuth (a bot token each; the row stays after
+    # an uninstall, tokens cleared, so `slack installs` can show it) and the OAuth states in flight.
+    """
+    CREATE TABLE slack_installations (
+        enterprise_id TEXT NOT NULL DEFAULT '',
+        team_id TEXT NOT NULL,
+        team_name TEXT NOT NULL DEFAULT '',
+        app_id TEXT NOT NULL DEFAULT '',
+        bot_id TEXT NOT NULL DEFAULT '',
+        bot_user_id TEXT NOT NULL DEFAULT '',
+        bot_scopes TEXT NOT NULL DEFAULT '',
+        bot_token TEXT,
+        bot_refresh_token TEXT,
+        bot_token_expires_at TEXT,
+        installer_user_id TEXT NOT NULL DEFAULT '',
+        is_enterprise_install INTEGER NOT NULL DEFAULT 0,
+        installed_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        removed_at TEXT,
+        removed_reason TEXT,
+        PRIMARY KEY (enterprise_id, team_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE slack_oauth_states (
+        state TEXT PRIMARY KEY,
+        expires_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
 ]
 
 LATEST = len(MIGRATIONS)

@@ -12,6 +12,16 @@ Methods: ``auth.test``, ``chat.postMessage``, ``chat.postEphemeral``, ``chat.upd
 Socket Mode: ``apps.connections.open`` (app-level token only) and the WebSocket it points to
 (:mod:`tests.fakes.slack_socket`; drive it with :meth:`FakeSlack.socket_command`).
 
+Many workspaces (an app distributed through OAuth v2): :meth:`FakeSlack.add_workspace`, then
+:meth:`FakeSlack.authorize` plays the installer clicking "Allow" on Slack's authorize page and returns
+the one-time ``code`` the redirect carries; ``oauth.v2.access`` (client id and secret in HTTP Basic
+auth, as slack_sdk sends them) trades it for a bot token of that workspace, and with
+:meth:`FakeSlack.enable_token_rotation` also for a refresh token (``grant_type=refresh_token`` trades
+that for a new pair). Every call runs as the workspace of its token: ``auth.test`` names it, a
+channel of another workspace is ``channel_not_found``, and :attr:`Call.team` records it.
+:meth:`FakeSlack.revoke` makes a workspace's tokens ``token_revoked``; an expired rotating token
+answers ``token_expired``. Signed event and slash-command requests: :mod:`tests.fakes.slack_events`.
+
 Realism knobs, each checked against Slack's docs or public reports (search tool):
 
 * ``chat.postMessage`` is rate-limited per channel by a token bucket (docs: "generally allows posting
@@ -85,6 +95,7 @@ class Call:
     status: int
     error: str | None = None
     dropped: bool = False
+    team: str = ""
 
 
 @dataclass(kw_only=True)
@@ -106,6 +117,7 @@ class _Channel:
     is_archived: bool = False
     error: str | None = None
     created: int = 1_700_000_000
+    team: str = ""
 
 
 @dataclass(kw_only=True)
@@ -130,6 +142,31 @@ class _Message:
     thread_ts: str | None = None
     reply_broadcast: bool = False
     edited_ts: str | None = None
+    team: str = ""
+
+
+@dataclass(kw_only=True)
+class _Workspace:
+    team_id: str
+    name: str
+    bot_user_id: str
+    bot_id: str
+
+
+@dataclass(kw_only=True)
+class _Grant:
+    """A bot token ``oauth.v2.access`` issued: its workspace, and when it expires (rotation on)."""
+
+    team_id: str
+    expires_at: float | None = None
+    revoked: bool = False
+
+
+@dataclass(kw_only=True)
+class _Code:
+    team_id: str
+    user: str
+    redirect_uri: str | None
 
 
 @dataclass(kw_only=True)
@@ -189,8 +226,14 @@ class FakeSlack:
         retry_after: int | None = None,
         clock: Clock = time.monotonic,
         wall_clock: Clock = time.time,
+        client_id: str = "1111.2222",
+        client_secret: str = "fake-client-secret",
+        signing_secret: str = "fake-signing-secret",
     ) -> None:
         self.token = token
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.signing_secret = signing_secret
         self.app_token = app_token
         self.team_id = team_id
         self.team = team
@@ -211,6 +254,15 @@ class FakeSlack:
         self._failures: dict[str, list[_Failure]] = {}
         self._drops: Counter[str] = Counter()
         self._response_urls: dict[str, _ResponseUrl] = {}
+        self._workspaces: dict[str, _Workspace] = {
+            team_id: _Workspace(team_id=team_id, name=team, bot_user_id=bot_user_id, bot_id=bot_id)
+        }
+        self._grants: dict[str, _Grant] = {}
+        self._refresh_tokens: dict[str, str] = {}  # refresh token -> team id
+        self._codes: dict[str, _Code] = {}
+        self._issued = 0
+        self._rotation_expires_in: int | None = None
+        self._team = team_id  # the workspace of the call being answered
         self.socket = SocketModeFake(app_id=app_id, team_id=team_id, root=self._root, response_url=self.response_url)
         self._socket_commands = 0
 
@@ -233,6 +285,7 @@ class FakeSlack:
             "conversations.replies": self._conversations_replies,
             "conversations.info": self._conversations_info,
             "users.info": self._users_info,
+            "oauth.v2.access": self._oauth_v2_access,
         }
         self.add_channel(self.GENERAL, name="general")
         self.add_user(bot_user_id, name="digestbot", is_bot=True)
@@ -285,14 +338,16 @@ class FakeSlack:
         is_private: bool = False,
         is_member: bool = True,
         is_archived: bool = False,
+        team: str | None = None,
     ) -> None:
-        """Create a channel; a bot that is not a member gets ``not_in_channel`` when posting."""
+        """Create a channel (in workspace ``team``, default the first); a non-member bot gets ``not_in_channel``."""
         self._channels[channel_id] = _Channel(
             id=channel_id,
             name=name or channel_id.lower(),
             is_private=is_private,
             is_member=is_member,
             is_archived=is_archived,
+            team=team or self.team_id,
         )
 
     def add_user(
@@ -323,6 +378,45 @@ class FakeSlack:
             deleted=deleted,
             dm_error=dm_error if dm_error is not None else ("cannot_dm_bot" if is_bot else None),
         )
+
+    def add_workspace(self, team_id: str, *, name: str, bot_user_id: str | None = None) -> None:
+        """Create another workspace the app can be installed in (its bot gets its own user id)."""
+        self._workspaces[team_id] = _Workspace(
+            team_id=team_id, name=name, bot_user_id=bot_user_id or f"U0BOT{team_id}", bot_id=f"B0{team_id}"
+        )
+
+    def authorize(self, team_id: str, *, user: str = "U0ADMIN", redirect_uri: str | None = None) -> str:
+        """Play the installer approving the app for ``team_id`` on Slack's page; return the redirect's ``code``.
+
+        ``redirect_uri`` is the one the authorize URL named (if any): ``oauth.v2.access`` must repeat it.
+        """
+        if team_id not in self._workspaces:
+            raise KeyError(f"no workspace {team_id}: add_workspace first")
+        self._issued += 1
+        code = f"code-{team_id}-{self._issued}"
+        self._codes[code] = _Code(team_id=team_id, user=user, redirect_uri=redirect_uri)
+        return code
+
+    def enable_token_rotation(self, *, expires_in: int = 43_200) -> None:
+        """Issue rotating tokens from now on: ``xoxe.xoxb-…`` expiring in ``expires_in`` s, plus a refresh token."""
+        self._rotation_expires_in = expires_in
+
+    def expire_tokens(self, team_id: str) -> None:
+        """Make every rotating token of ``team_id`` expired now (as 12 hours later)."""
+        for grant in self._grants.values():
+            if grant.team_id == team_id and grant.expires_at is not None:
+                grant.expires_at = self._wall_clock() - 1
+
+    def revoke(self, team_id: str) -> None:
+        """Revoke every token of ``team_id`` (an uninstall, or an admin revoking them): ``token_revoked``."""
+        for grant in self._grants.values():
+            if grant.team_id == team_id:
+                grant.revoked = True
+        self._refresh_tokens = {r: t for r, t in self._refresh_tokens.items() if t != team_id}
+
+    def tokens_of(self, team_id: str) -> list[str]:
+        """Return the bot tokens issued to ``team_id``, oldest first."""
+        return [token for token, grant in self._grants.items() if grant.team_id == team_id]
 
     def set_dm_error(self, user_id: str, error: str | None) -> None:
         """Make opening a DM to ``user_id`` fail with ``error`` (None: succeed again)."""
@@ -421,6 +515,7 @@ class FakeSlack:
             "metadata": copy.deepcopy(m.metadata),
             "reply_broadcast": m.reply_broadcast,
             "edited_ts": m.edited_ts,
+            "team": m.team,
         }
 
     # -- HTTP plumbing -------------------------------------------------------------------------
@@ -433,6 +528,8 @@ class FakeSlack:
             return self._answer(method, {}, _error_body(exc), 200)
         token = _bearer(request) or body_token
         handler = self._handlers.get(method)
+        if method == "oauth.v2.access":
+            token = _client_auth(request, args) or token  # client credentials, not a bearer token
         if token is None:
             return self._answer(method, args, {"ok": False, "error": "not_authed"}, 200)
         if (error := self._token_error(method, token)) is not None:
@@ -445,6 +542,7 @@ class FakeSlack:
             return self._answer(method, args, body, failure.status, headers=headers)
         if method == "chat.postMessage" and (limited := self._rate_limited(args)) is not None:
             return limited
+        self._team = self._grants[token].team_id if token in self._grants else self.team_id
         try:
             body = await handler(args)
         except _SlackError as exc:
@@ -468,16 +566,25 @@ class FakeSlack:
         headers: Mapping[str, str] | None = None,
     ) -> web.Response:
         error = None if body.get("ok") else body.get("error")
-        self.calls.append(Call(method=method, args=dict(args), status=status, error=error))
+        self.calls.append(Call(method=method, args=dict(args), status=status, error=error, team=self._team))
         return web.json_response(body, status=status, headers=headers)
 
     def _token_error(self, method: str, token: str) -> str | None:
         # apps.connections.open takes only the app-level token; other methods only the bot token.
         # Slack answers a token of the wrong kind with not_allowed_token_type, an unknown one with invalid_auth.
         wanted, other = (self.token, self.app_token)
+        if method == "oauth.v2.access":
+            return None if token == f"{self.client_id}:{self.client_secret}" else "invalid_client_id"
         if method == "apps.connections.open":
             wanted, other = other, wanted
+        elif (grant := self._grants.get(token)) is not None:
+            if grant.revoked:
+                return "token_revoked"
+            if grant.expires_at is not None and grant.expires_at <= self._wall_clock():
+                return "token_expired"
+            return None
         if token == wanted:
+            self._team = self.team_id
             return None
         return "not_allowed_token_type" if token == other else "invalid_auth"
 
@@ -542,16 +649,59 @@ class FakeSlack:
     # -- method handlers -----------------------------------------------------------------------
 
     async def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        workspace = self._workspaces[self._team]
         return {
             "ok": True,
-            "url": f"https://{self.team}.slack.com/",
-            "team": self.team,
+            "url": f"https://{workspace.name}.slack.com/",
+            "team": workspace.name,
             "user": "digestbot",
-            "team_id": self.team_id,
-            "user_id": self.bot_user_id,
-            "bot_id": self.bot_id,
+            "team_id": workspace.team_id,
+            "user_id": workspace.bot_user_id,
+            "bot_id": workspace.bot_id,
             "is_enterprise_install": False,
         }
+
+    async def _oauth_v2_access(self, args: dict[str, Any]) -> dict[str, Any]:
+        # https://docs.slack.dev/reference/methods/oauth.v2.access: a code (install) or a refresh token.
+        if args.get("grant_type") == "refresh_token":
+            team_id = self._refresh_tokens.pop(str(args.get("refresh_token", "")), None)
+            if team_id is None:
+                raise _SlackError("invalid_refresh_token")
+            return self._grant(team_id, user=None)
+        code = self._codes.pop(str(args.get("code", "")), None)
+        if code is None:
+            raise _SlackError("invalid_code")
+        if code.redirect_uri is not None and args.get("redirect_uri") != code.redirect_uri:
+            raise _SlackError("bad_redirect_uri")
+        return self._grant(code.team_id, user=code.user)
+
+    def _grant(self, team_id: str, *, user: str | None) -> dict[str, Any]:
+        workspace = self._workspaces[team_id]
+        self._issued += 1
+        rotating = self._rotation_expires_in is not None
+        token = f"{'xoxe.' if rotating else ''}xoxb-{team_id}-{self._issued}"
+        grant = _Grant(team_id=team_id)
+        body: dict[str, Any] = {
+            "ok": True,
+            "access_token": token,
+            "token_type": "bot",
+            "scope": "commands,chat:write,im:write,users:read,channels:history,groups:history",
+            "bot_user_id": workspace.bot_user_id,
+            "app_id": self.app_id,
+            "team": {"name": workspace.name, "id": team_id},
+            "enterprise": None,
+            "is_enterprise_install": False,
+        }
+        if user is not None:
+            body["authed_user"] = {"id": user}
+        if self._rotation_expires_in is not None:
+            grant.expires_at = self._wall_clock() + self._rotation_expires_in
+            refresh = f"xoxe-1-{team_id}-{self._issued}"
+            self._refresh_tokens[refresh] = team_id
+            body["refresh_token"] = refresh
+            body["expires_in"] = self._rotation_expires_in
+        self._grants[token] = grant
+        return body
 
     async def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "url": self.socket.open_url()}
@@ -563,6 +713,7 @@ class FakeSlack:
         if thread_ts is not None:
             thread_ts = self._thread_parent(channel.id, str(thread_ts))
         message = _Message(
+            team=self._team,
             channel=channel.id,
             ts=self._next_ts(),
             text=args["text"],
@@ -729,6 +880,9 @@ class FakeSlack:
         name = channel.removeprefix("#")
         return next((c.id for c in self._channels.values() if c.name == name and not c.is_im), None)
 
+    def _in_team(self, channel: _Channel) -> bool:
+        return channel.is_im or channel.team in ("", self._team)
+
     def _writable_channel(self, raw: str) -> _Channel:
         if raw in self._users and raw not in self._channels:
             # Posting to a user id posts to the DM with that user (opening it if need be).
@@ -746,7 +900,7 @@ class FakeSlack:
     def _readable_channel(self, raw: str, *, history: bool = False) -> _Channel:
         channel_id = self._channel_id(raw)
         channel = self._channels.get(channel_id) if channel_id is not None else None
-        if channel is None or channel.error == "channel_not_found":
+        if channel is None or channel.error == "channel_not_found" or not self._in_team(channel):
             raise _SlackError("channel_not_found")
         if history and (channel.error == "not_in_channel" or not channel.is_member):
             raise _SlackError("not_in_channel")
@@ -787,7 +941,7 @@ class FakeSlack:
             "user": self.bot_user_id,
             "bot_id": self.bot_id,
             "app_id": self.app_id,
-            "team": self.team_id,
+            "team": m.team or self.team_id,
             "text": m.text,
             "ts": m.ts,
         }
@@ -838,6 +992,20 @@ async def _read_args(request: web.Request) -> tuple[dict[str, Any], str | None]:
             except json.JSONDecodeError as exc:
                 raise _SlackError(error) from exc
     return args, token
+
+
+def _client_auth(request: web.Request, args: Mapping[str, Any]) -> str | None:
+    """Return ``client_id:client_secret`` from HTTP Basic auth (or the form fields), as oauth.v2.access takes them."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            return base64.b64decode(value.strip()).decode()
+        except (ValueError, UnicodeDecodeError):
+            return None
+    if "client_id" in args and "client_secret" in args:
+        return f"{args['client_id']}:{args['client_secret']}"
+    return None
 
 
 def _bearer(request: web.Request) -> str | None:
