@@ -64,7 +64,7 @@ from digestbot.errors import ConfigError, DeliveryError, TokenRefusedError, Unav
 from digestbot.http_status import retry_after_of
 from digestbot.ports import Sent, Target
 from digestbot.reconnect import until_reachable
-from digestbot.store import Store
+from digestbot.store.protocol import StoreProtocol
 
 log = logging.getLogger(__name__)
 
@@ -315,7 +315,7 @@ async def _token_call(
 
 def build_app(
     config: Config,
-    store: Store,
+    store: StoreProtocol,
     *,
     client: AsyncWebClient,
     engine: DigestPoster | None = None,
@@ -393,7 +393,7 @@ def http_app(app: AsyncApp, *, path: str = "/slack/events") -> web.Application:
 
 async def serve(
     config: Config,
-    store: Store,
+    store: StoreProtocol,
     adapter: SlackAdapter,
     *,
     stop: asyncio.Event,

@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import sqlite3
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -51,7 +50,7 @@ from digestbot.pacing import Pacer, Ticket
 from digestbot.ports import Adapter, Target
 from digestbot.records import Digest, Paper
 from digestbot.schedule import default_digest_date, is_weekend, nominal_list_date
-from digestbot.store.sqlite import Store
+from digestbot.store.protocol import StoreProtocol
 from digestbot.subscription_index import SubscriptionIndex
 from digestbot.summaries.view import localize
 
@@ -194,7 +193,7 @@ class _Tally:
         )
 
 
-async def digest_day(store: Store, config: Config, now: datetime) -> date | None:
+async def digest_day(store: StoreProtocol, config: Config, now: datetime) -> date | None:
     """Return "the day" a post or preview at ``now`` covers when no date is given; None if no digest is stored.
 
     The newest stored digest whose list has settled (:func:`~digestbot.schedule.default_digest_date`
@@ -205,7 +204,7 @@ async def digest_day(store: Store, config: Config, now: datetime) -> date | None
     return await store.latest_digest_date(on_or_before=default_digest_date(now, settle))
 
 
-async def require_digest_day(store: Store, config: Config, now: datetime) -> date:
+async def require_digest_day(store: StoreProtocol, config: Config, now: datetime) -> date:
     """Return :func:`digest_day`, or raise a CommandError that says why there is none."""
     day = await digest_day(store, config, now)
     if day is not None:
@@ -222,8 +221,8 @@ async def require_digest_day(store: Store, config: Config, now: datetime) -> dat
 def _count_error(tally: _Tally, exc: Exception) -> None:
     """Count a delivery task that stopped on an error, with one line for the operator."""
     tally.errors += 1
-    if isinstance(exc, sqlite3.Error | StoreError):
-        tally.problem(f"database write failed during delivery: {exc}; the messages wait for a retry")
+    if isinstance(exc, StoreError):
+        tally.problem(f"database write failed during delivery: {exc.reason}; the messages wait for a retry")
         log.info("delivery stopped: the database could not be written: %s", exc)  # reported by the summary
     else:
         tally.problem(f"delivery stopped by an unexpected error: {type(exc).__name__}: {exc}")
@@ -278,7 +277,7 @@ class DeliveryEngine:
 
     def __init__(
         self,
-        store: Store,
+        store: StoreProtocol,
         adapters: Mapping[str, Adapter],
         config: Config,
         clock: Clock | None = None,
@@ -500,7 +499,7 @@ class DeliveryEngine:
         """Tell whether ``channel``'s post of ``day`` has parts still to send (deferred, refused, held)."""
         try:
             rows = await self.outbox.rows(channel.target, slot="post", day=day)
-        except sqlite3.Error:
+        except StoreError:
             return True
         return any(r.state in ("pending", "claimed") for r in rows)
 
