@@ -31,13 +31,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from digestbot.blocks import Message
 from digestbot.channels import Channel, load_channels, wants_threads
 from digestbot.clock import Clock, SystemClock
 from digestbot.config import Config
@@ -49,6 +48,7 @@ from digestbot.outbox import Delivery, Outbox, Slot
 from digestbot.pacing import Pacer, Ticket
 from digestbot.ports import Adapter, Target
 from digestbot.records import Digest, Paper
+from digestbot.render_cache import RenderCache
 from digestbot.schedule import default_digest_date, is_weekend, nominal_list_date
 from digestbot.store.protocol import StoreProtocol
 from digestbot.subscription_index import SubscriptionIndex
@@ -237,7 +237,11 @@ def backoff_delay(attempt: int, retry_after: float | None, rng: random.Random) -
 
 
 class _Matches:
-    """One run's matches: channel topic filters (a small index built here) and the process's subscribers."""
+    """One run's matches: channel topic filters (a small index built here) and the process's subscribers.
+
+    ``rendered`` is the run's :class:`~digestbot.render_cache.RenderCache`: it lives as long as the
+    matches do (one run), but knows nothing of them.
+    """
 
     def __init__(self, pairs: Sequence[tuple[Any, Any]], subscriptions: SubscriptionIndex) -> None:
         from digestbot.matching import TopicIndex
@@ -246,18 +250,7 @@ class _Matches:
         self._subscriptions = subscriptions
         self._by_day: dict[date, Mapping[Any, list[tuple[Paper, Any]]]] = {}
         self._subscribers_by_day: dict[date, Mapping[UserKey, list[tuple[Paper, Any]]]] = {}
-        self._payloads: dict[tuple[str, Hashable], list[Any]] = {}
-
-    def payloads(self, adapter: Adapter, signature: Hashable, build: Callable[[], Message]) -> list[Any]:
-        """Return ``adapter``'s payloads for the message ``build`` makes, rendered once per signature.
-
-        Many targets get the same message (channels with the same settings, subscribers of the
-        same popular topic); formatting is the costliest step of a large run.
-        """
-        key = (adapter.platform, signature)
-        if key not in self._payloads:
-            self._payloads[key] = adapter.render(build())
-        return self._payloads[key]
+        self.rendered = RenderCache()
 
     def for_day(self, digest: Digest) -> Mapping[Any, list[tuple[Paper, Any]]]:
         """Return the channel filters' matches in ``digest``."""
@@ -574,7 +567,7 @@ class DeliveryEngine:
         if not dry_run:
             log.info("%s: the digest of %s (%d papers)", channel.target, digest.date.isoformat(), len(shown.papers))
         signature = ("digest", shown.date, tuple(p.arxiv_id for p in shown.papers), shown.topic_filter, language)
-        payloads = matches.payloads(
+        payloads = matches.rendered.payloads(
             self.adapters[channel.platform], signature, lambda: format_digest(shown, self.labels)
         )
         await self._deliver(
@@ -650,7 +643,7 @@ class DeliveryEngine:
             found = [(shown.get(p.arxiv_id, p), topics) for p, topics in ordered]
             target = Target(platform=platform, kind="user", id=user, workspace=workspace or min(keys)[1])
             signature = ("matches", digest.date, tuple((p.arxiv_id, tuple(t)) for p, t in found))
-            payloads = matches.payloads(
+            payloads = matches.rendered.payloads(
                 self.adapters[target.platform], signature, lambda: format_matches(digest.date, found, self.labels)
             )
             await self._deliver(
