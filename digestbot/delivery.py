@@ -42,14 +42,14 @@ from digestbot.clock import Clock, SystemClock
 from digestbot.config import Config
 from digestbot.errors import AuthError, CommandError, DeliveryError, SourceError, StoreError, UnavailableError
 from digestbot.formatter import format_digest, format_matches, format_no_digest
-from digestbot.freshness import is_stale
 from digestbot.labels import Labels, labels_for
 from digestbot.outbox import Delivery, Outbox, Slot
 from digestbot.pacing import Pacer, Ticket
+from digestbot.planner import Action, Plan, older_worth_posting, plan_due, plan_fallback
 from digestbot.ports import Adapter, Target
 from digestbot.records import Digest, Paper
 from digestbot.render_cache import RenderCache
-from digestbot.schedule import default_digest_date, is_weekend, nominal_list_date
+from digestbot.schedule import default_digest_date, nominal_list_date
 from digestbot.store.protocol import StoreProtocol
 from digestbot.subscription_index import SubscriptionIndex
 from digestbot.summaries.view import localize
@@ -431,47 +431,50 @@ class DeliveryEngine:
 
         async def post_one(channel: Channel) -> None:
             target = channel.target
+            key = (channel.platform, channel.id)
             planned = await self.outbox.rows(target, slot="post", day=expected)
-            posted_day[(channel.platform, channel.id)] = expected
-            if digest is not None and not planned:
-                await self._post_channel_digest(channel, digest, matches, tally)
-                posted_digest[(channel.platform, channel.workspace)] = digest
-                return
-            if planned:
-                if planned[0].kind == "digest" and digest is not None:
-                    posted_digest[(channel.platform, channel.workspace)] = digest  # DMs resume too (idempotent)
-                if any(r.state in ("pending", "claimed") for r in planned):
-                    await self._send_rows(planned, threads=wants_threads(channel, self.config), tally=tally)
-                elif nominal != expected and is_weekend(nominal):
-                    posted_day[(channel.platform, channel.id)] = nominal
-                    await self._post_notice(channel, nominal, self.labels.reason_weekend, tally)
-                else:
-                    tally.already += 1
-                return
-            if not final and not source_error:  # the source is down: waiting would not help, use the archive now
+            posted_day[key] = expected
+            plan = plan_due(
+                expected=expected,
+                nominal=nominal,
+                planned_kind=planned[0].kind if planned else None,
+                unsent=any(r.state in ("pending", "claimed") for r in planned),
+                has_digest=digest is not None,
+                final=final,
+                source_down=source_error is not None,
+            )
+            older: date | None = None
+            older_digest: Digest | None = None
+            if plan.action is Action.FALLBACK:
+                older = await self.store.latest_digest_date(on_or_before=expected)
+                worth = older is not None and older_worth_posting(older, expected)
+                if older is not None and worth and not await self.outbox.has_slot(target, slot="post", day=older):
+                    older_digest = await self.store.digest(older)
+                plan = plan_fallback(
+                    expected=expected,
+                    older=older,
+                    older_unposted=older_digest is not None,
+                    source_down=source_error is not None,
+                )
+            if plan.resume_dms and digest is not None:
+                posted_digest[(channel.platform, channel.workspace)] = digest  # DMs resume too (idempotent)
+            if plan.action is Action.WAIT:
                 waiting.append(channel)
                 return
-            older = await self.store.latest_digest_date(on_or_before=expected)
-            if older is not None and is_stale(older, expected):
-                # Never present an old list as the day's: say how old the newest one is instead.
-                log.warning("%s: the newest stored list is of %s, too old for %s", target, older, expected)
-                await self._post_notice(channel, expected, self.labels.reason_stale.format(last=older), tally)
-                return
-            if older is not None and not await self.outbox.has_slot(target, slot="post", day=older):
-                older_digest = await self.store.digest(older)
-                if older_digest is not None:
-                    posted_day[(channel.platform, channel.id)] = older
-                    await self._post_channel_digest(channel, older_digest, matches, tally)
-                    posted_digest[(channel.platform, channel.workspace)] = older_digest
-                    return
-            reason = (
-                self.labels.reason_unreachable
-                if source_error
-                else self.labels.reason_weekend
-                if is_weekend(expected)
-                else self.labels.reason_no_list
-            )
-            await self._post_notice(channel, expected, reason, tally)
+            posted_day[key] = plan.day
+            if plan.action is Action.POST:
+                posted = digest if digest is not None and plan.day == expected else older_digest
+                assert posted is not None  # plan_due/plan_fallback post only a stored list
+                await self._post_channel_digest(channel, posted, matches, tally)
+                posted_digest[(channel.platform, channel.workspace)] = posted
+            elif plan.action is Action.RESUME:
+                await self._send_rows(planned, threads=wants_threads(channel, self.config), tally=tally)
+            elif plan.action is Action.ALREADY:
+                tally.already += 1
+            else:  # Action.NOTICE
+                if plan.reason == "stale":
+                    log.warning("%s: the newest stored list is of %s, too old for %s", target, older, expected)
+                await self._post_notice(channel, plan.day, self._notice_reason(plan, older), tally)
 
         await self._gather((one(c) for c in channels), tally)
         for (platform, workspace), posted in sorted(posted_digest.items()):
@@ -487,6 +490,14 @@ class DeliveryEngine:
                 if (c.platform, c.id) in posted_day and await self._unfinished(c, posted_day[(c.platform, c.id)]):
                     retry.append(c)
         return tally.freeze(), waiting, list({(c.platform, c.id): c for c in retry if c not in waiting}.values())
+
+    def _notice_reason(self, plan: Plan, older: date | None) -> str:
+        """Word a planned notice's reason in this engine's labels."""
+        if plan.reason == "stale":
+            return self.labels.reason_stale.format(last=older)
+        if plan.reason == "unreachable":
+            return self.labels.reason_unreachable
+        return self.labels.reason_weekend if plan.reason == "weekend" else self.labels.reason_no_list
 
     async def _unfinished(self, channel: Channel, day: date) -> bool:
         """Tell whether ``channel``'s post of ``day`` has parts still to send (deferred, refused, held)."""
