@@ -78,7 +78,7 @@ from digestbot.http_status import retry_after_of
 from digestbot.labels import labels_for
 from digestbot.ports import Adapter, Sent, Target
 from digestbot.reconnect import until_reachable
-from digestbot.store import Store
+from digestbot.store.protocol import StoreProtocol
 from digestbot.suggest import suggest_own_topics, suggest_papers, suggest_topics
 from digestbot.text import truncate
 
@@ -454,7 +454,7 @@ class DigestbotClient(discord.Client):
     def __init__(
         self,
         config: Config,
-        store: Store | None,
+        store: StoreProtocol | None,
         *,
         engine: DigestPoster | None = None,
         on_change: Callable[[], None] | None = None,
@@ -477,7 +477,7 @@ class DigestbotClient(discord.Client):
         self.tree = build_tree(self)
 
     @property
-    def store(self) -> Store:
+    def store(self) -> StoreProtocol:
         """The archive the commands answer from."""
         if self._store is None:
             raise RuntimeError("this client was built without a store (command sync only)")
@@ -518,7 +518,7 @@ def gateway_problem(client: discord.Client) -> str | None:
 
 def gateway_client(
     config: Config,
-    store: Store | None,
+    store: StoreProtocol | None,
     *,
     engine: DigestPoster | None = None,
     on_change: Callable[[], None] | None = None,
@@ -820,7 +820,7 @@ def _zones(partial: str) -> list[str]:
 
 async def serve(
     config: Config,
-    store: Store,
+    store: StoreProtocol,
     adapter: Adapter | None = None,
     *,
     stop: asyncio.Event,

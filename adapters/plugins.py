@@ -20,7 +20,7 @@ from digestbot.digest_command import DigestPoster
 from digestbot.errors import ConfigError
 from digestbot.platforms import Platform, transcript_path
 from digestbot.ports import Adapter
-from digestbot.store import Store
+from digestbot.store.protocol import StoreProtocol
 
 
 def _module(platform: str, name: str) -> ModuleType:
@@ -69,7 +69,7 @@ def _discord_render(message: Message, *, colour: bool = False, brief: bool = Fal
 
 async def _discord_serve(
     config: Config,
-    store: Store,
+    store: StoreProtocol,
     adapter: Adapter,
     *,
     stop: asyncio.Event,
@@ -122,7 +122,7 @@ def _slack_render(message: Message, *, colour: bool = False, brief: bool = False
 
 async def _slack_serve(
     config: Config,
-    store: Store,
+    store: StoreProtocol,
     adapter: Adapter,
     *,
     stop: asyncio.Event,

@@ -81,6 +81,7 @@ from digestbot.http_status import retry_after_of
 from digestbot.ports import Sent, Target
 from digestbot.reconnect import until_reachable
 from digestbot.store import Store
+from digestbot.store.protocol import StoreProtocol
 from digestbot.workspaces import REVOKED, UNINSTALLED, pause_workspace
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,7 @@ class SlackAdapter:
 
     platform = PLATFORM
 
-    def __init__(self, config: Config, *, database: Path | None = None, store: Store | None = None) -> None:
+    def __init__(self, config: Config, *, database: Path | None = None, store: StoreProtocol | None = None) -> None:
         # OAuth installs: a token per workspace from the database (``store``, else one opened on ``database``).
         self.multi = config.slack.oauth is not None and not config.slack.bot_token
         if not config.slack.bot_token and not self.multi:
@@ -395,7 +396,7 @@ async def _token_call(
 
 def build_app(
     config: Config,
-    store: Store,
+    store: StoreProtocol,
     *,
     client: AsyncWebClient,
     engine: DigestPoster | None = None,
@@ -468,7 +469,7 @@ def build_app(
 
 
 def _workspace_events(
-    app: AsyncApp, config: Config, store: Store, *, on_change: Callable[[], None] | None
+    app: AsyncApp, config: Config, store: StoreProtocol, *, on_change: Callable[[], None] | None
 ) -> None:
     """Pause a workspace's channels when it uninstalls the app or revokes the bot token."""
 
@@ -515,7 +516,7 @@ def http_app(app: AsyncApp, *, path: str = "/slack/events") -> web.Application:
 
 async def serve(
     config: Config,
-    store: Store,
+    store: StoreProtocol,
     adapter: SlackAdapter,
     *,
     stop: asyncio.Event,

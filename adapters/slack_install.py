@@ -28,8 +28,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack_commands import REFUSED_TOKEN
 from digestbot.config import Config, SlackOAuthConfig
 from digestbot.errors import DeliveryError, PausedError
-from digestbot.store import Store
-from digestbot.store.installations import InstallationRecord, InstallationRecords
+from digestbot.store.installations import InstallationRecord
+from digestbot.store.protocol import StoreProtocol
 from digestbot.workspaces import REVOKED, pause_workspace
 
 log = logging.getLogger(__name__)
@@ -85,8 +85,8 @@ def bot_of(record: InstallationRecord) -> Bot:
 class DigestbotInstallationStore(AsyncInstallationStore):
     """slack_sdk's installation store interface over :class:`InstallationRecords` (bot tokens only)."""
 
-    def __init__(self, store: Store, *, on_change: Callable[[], None] | None = None) -> None:
-        self._records = InstallationRecords(store)
+    def __init__(self, store: StoreProtocol, *, on_change: Callable[[], None] | None = None) -> None:
+        self._records = store.installations()
         self._on_change = on_change
 
     @property
@@ -148,8 +148,8 @@ class DigestbotInstallationStore(AsyncInstallationStore):
 class DigestbotStateStore(AsyncOAuthStateStore):
     """slack_sdk's OAuth state store interface over digestbot's database: a state works once, for 10 minutes."""
 
-    def __init__(self, store: Store) -> None:
-        self._records = InstallationRecords(store)
+    def __init__(self, store: StoreProtocol) -> None:
+        self._records = store.installations()
 
     @property
     def logger(self) -> logging.Logger:
@@ -168,7 +168,7 @@ class DigestbotStateStore(AsyncOAuthStateStore):
 
 
 def oauth_settings(
-    oauth: SlackOAuthConfig, store: Store, *, on_change: Callable[[], None] | None = None
+    oauth: SlackOAuthConfig, store: StoreProtocol, *, on_change: Callable[[], None] | None = None
 ) -> AsyncOAuthSettings:
     """Return bolt's OAuth settings: installs and states in digestbot's database, bot tokens only."""
     return AsyncOAuthSettings(
@@ -189,7 +189,7 @@ def oauth_settings(
 class WorkspaceTokens:
     """The bot token of each workspace, from the installation store, refreshed before use when it rotates."""
 
-    def __init__(self, store: Store, config: Config, *, client: AsyncWebClient) -> None:
+    def __init__(self, store: StoreProtocol, config: Config, *, client: AsyncWebClient) -> None:
         oauth = config.slack.oauth
         if oauth is None:
             raise ValueError("WorkspaceTokens needs slack.oauth")

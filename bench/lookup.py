@@ -178,7 +178,8 @@ async def naive(store: Store, query: str) -> list[str]:
     terms = words(query)
     where = " AND ".join("(title LIKE ? OR authors_text LIKE ? OR abstract LIKE ?)" for _ in terms)
     sql = f"SELECT arxiv_id FROM papers WHERE {where} ORDER BY votes DESC LIMIT 3"
-    async with store.db.execute(sql, tuple(f"%{t}%" for t in terms for _ in range(3))) as cur:
+    # Raw SQL has no place in the store seam; the bench reaches the SQLite file through a transaction.
+    async with store.transaction() as db, db.execute(sql, tuple(f"%{t}%" for t in terms for _ in range(3))) as cur:
         return [r[0] for r in await cur.fetchall()]
 
 

@@ -6,10 +6,9 @@ key, and the table's ``enabled``/``disabled_reason`` win too (so a channel disab
 permanent delivery failure stays disabled until someone re-enables it in chat or with the CLI).
 
 Chat settings are stored as a JSON object of overrides; :data:`SETTING_KEYS` lists the keys.
-The chat command (in the adapters) calls :meth:`~digestbot.store.sqlite.Store.set_channel_settings`
-and :meth:`~digestbot.store.sqlite.Store.disable_channel`; both validate through
-:func:`validate_settings` here, so a bad value becomes a :class:`~digestbot.errors.CommandError`
-the user can read.
+The ``/digest`` command saves settings through :func:`save_settings`, which validates them here
+(:func:`validate_settings`, :func:`check_schedule`) before the store writes them, so a bad value
+becomes a :class:`~digestbot.errors.CommandError` the user can read and the store keeps no rules.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ from digestbot.ports import Target
 from digestbot.schedule import Schedule, parse_schedule
 
 if TYPE_CHECKING:
-    from digestbot.store.sqlite import Store
+    from digestbot.store.protocol import StoreProtocol
 
 SETTING_KEYS = ("time", "timezone", "weekdays", "top", "topics", "on_empty", "threads")
 """Keys a chat command may set for a channel (``None`` as a value removes the override)."""
@@ -133,7 +132,7 @@ def _merge(
     return values
 
 
-async def load_channels(store: Store, config: Config, *, include_disabled: bool = False) -> list[Channel]:
+async def load_channels(store: StoreProtocol, config: Config, *, include_disabled: bool = False) -> list[Channel]:
     """Return every channel (config file + chat), chat settings winning, ordered by platform and id."""
     rows = {(r["platform"], r["channel_id"]): r for r in await store.channel_rows()}
     out: dict[tuple[str, str], Channel] = {}
@@ -179,3 +178,21 @@ def wants_threads(channel: Channel, config: Config) -> bool:
         return channel.threads
     platform_config = getattr(config, channel.platform, None)
     return bool(getattr(platform_config, "threads", False))
+
+
+async def save_settings(
+    store: StoreProtocol, *, platform: str, channel_id: str, workspace: str = "", settings: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Check chat ``settings`` and merge them into a channel's stored overrides (turning it on); return them.
+
+    The rules live here, not in the store (a second backend would have to repeat them): each
+    value through :func:`validate_settings` first, then the merged result, inside the store's
+    write, through :func:`check_schedule`. A bad value raises CommandError and stores nothing.
+    """
+    return await store.set_channel_settings(
+        platform=platform,
+        channel_id=channel_id,
+        workspace=workspace,
+        settings=validate_settings(settings),
+        check=lambda merged: check_schedule(None, merged),
+    )

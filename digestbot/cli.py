@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import signal
-import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
@@ -32,6 +31,8 @@ from digestbot.errors import (
     ConfigError,
     DigestbotError,
     SourceUnreachableError,
+    StoreBusyError,
+    StoreFailedError,
     TokenRefusedError,
     UnavailableError,
 )
@@ -43,7 +44,7 @@ from digestbot.platforms import platform as platform_named
 from digestbot.ports import Adapter
 from digestbot.sources.files import FORMATS, load_file
 from digestbot.startup import PlatformGate, gated, start_each
-from digestbot.store import Store
+from digestbot.store import Store, StoreProtocol
 from digestbot.wording import plural
 
 if TYPE_CHECKING:
@@ -122,13 +123,15 @@ def _show(messages: list[Message], args: argparse.Namespace) -> None:
 # -- commands -----------------------------------------------------------------------------------
 
 
-async def ingest_files(store: Store, paths: list[str], fmt: str) -> int:
+async def ingest_files(store: StoreProtocol, paths: list[str], fmt: str) -> int:
     """Load each file and store it in one transaction; report per file; 2 if any file was bad."""
     status = 0
     for path in paths:
         try:
             loaded = load_file(path, fmt=fmt)
             result = await store.upsert_papers(loaded.papers, digest_date=loaded.digest_date)
+        except (StoreBusyError, StoreFailedError):
+            raise  # the database failed, not this file: main says so and stops
         except DigestbotError as exc:
             print(f"digestbot: error: {exc}", file=sys.stderr)
             status = 2
@@ -202,7 +205,7 @@ async def _ingest(args: argparse.Namespace, config: Config, path: Path) -> int:
 
 
 async def _fetch_asked_days(
-    store: Store, fetch: DayFetch, args: argparse.Namespace, *, default: date | None
+    store: StoreProtocol, fetch: DayFetch, args: argparse.Namespace, *, default: date | None
 ) -> list[DayReport]:
     """Fetch the ``--since``/``--until`` range (resumable), else ``--date`` or ``default``, from one source."""
     from digestbot import ingest
@@ -231,7 +234,7 @@ async def cmd_enrich(args: argparse.Namespace, config: Config) -> int:
 
 
 async def _digest_message(
-    store: Store,
+    store: StoreProtocol,
     day: date | None,
     config: Config,
     top: int | None,
@@ -306,7 +309,7 @@ async def cmd_lookup(args: argparse.Namespace, config: Config) -> int:
     return 0 if result.best is not None else 1
 
 
-def _paper_localizer(store: Store, config: Config, language: str = "") -> Localize | None:
+def _paper_localizer(store: StoreProtocol, config: Config, language: str = "") -> Localize | None:
     """Return what gives a /paper card its summary in ``language`` (default: the config's), if summaries are on."""
     if not config.summaries.enabled:
         return None
@@ -466,7 +469,9 @@ async def cmd_post(args: argparse.Namespace, config: Config) -> int:
     return EXIT_DEFERRED if summary.deferred or summary.errors or down else 0
 
 
-async def _summaries_before_post(store: Store, config: Config, engine: DeliveryEngine, day: date | None) -> None:
+async def _summaries_before_post(
+    store: StoreProtocol, config: Config, engine: DeliveryEngine, day: date | None
+) -> None:
     """Make the day's missing summaries within ``summaries.deadline`` before ``post`` sends it."""
     from digestbot.delivery import digest_day
     from digestbot.summaries.runner import summarize_day
@@ -755,22 +760,6 @@ def _setup_logging(verbosity: int, config: Config | None, command: str) -> None:
         logging.getLogger(name).setLevel(logging.NOTSET if verbosity > 1 else logging.WARNING)
 
 
-def database_failure(path: Path, exc: sqlite3.DatabaseError) -> tuple[str, int]:
-    """Return the one line and exit status for SQLite failing under a command (full, damaged, locked).
-
-    Every write is one transaction, so a failure leaves nothing half-written: the line says what
-    to do about the file, and the status says whether to retry (75, locked) or not (1).
-    """
-    text = str(exc)
-    if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
-        return f"{path}: {text}: another process holds it; run the command again later", EXIT_DEFERRED
-    if "full" in text:
-        return f"{path}: {text}: free some disk space and run the command again (nothing was half-written)", 1
-    if "malformed" in text or "not a database" in text:
-        return f"{path}: the database file is damaged ({text}): restore a backup, or try 'sqlite3 FILE .recover'", 1
-    return f"{path}: database error: {text}", 1
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
@@ -794,15 +783,14 @@ def main(argv: list[str] | None = None) -> int:
     except SourceUnreachableError as exc:
         print(f"digestbot: error: {exc} (try again later)", file=sys.stderr)
         return EXIT_DEFERRED
+    except (StoreBusyError, StoreFailedError) as exc:
+        # The database failed under the command (the store's one line says what to do): every write
+        # is one transaction, so nothing is half-written; busy is worth a retry (75), the rest is not (1).
+        print(f"digestbot: error: {exc}", file=sys.stderr)
+        return EXIT_DEFERRED if isinstance(exc, StoreBusyError) else 1
     except DigestbotError as exc:
         print(f"digestbot: error: {exc}", file=sys.stderr)
         return 2
-    except sqlite3.DatabaseError as exc:
-        if isinstance(exc, sqlite3.ProgrammingError | sqlite3.IntegrityError | sqlite3.NotSupportedError):
-            raise  # our SQL is wrong: a bug, shown with its traceback
-        message, status = database_failure(db_path(args, config or Config()), exc)
-        print(f"digestbot: error: {message}", file=sys.stderr)
-        return status
     except KeyboardInterrupt:
         print("digestbot: interrupted", file=sys.stderr)
         return 130

@@ -8,28 +8,37 @@ Invalid input raises :class:`~digestbot.errors.CommandError` whose text is the r
 from __future__ import annotations
 
 from digestbot.config import Config
-from digestbot.store.sqlite import Store
+from digestbot.errors import CommandError, TopicLimitError
+from digestbot.store.protocol import StoreProtocol
 from digestbot.topics import Topic, parse_topic
 from digestbot.wording import plural
 
 
-async def subscribe(store: Store, config: Config, *, platform: str, workspace: str, user: str, raw_topic: str) -> str:
+async def subscribe(
+    store: StoreProtocol, config: Config, *, platform: str, workspace: str, user: str, raw_topic: str
+) -> str:
     """Subscribe ``user`` to the topic typed as ``raw_topic``; return the reply (naming it as typed)."""
     topic = parse_topic(raw_topic, max_length=config.subscriptions.max_topic_length)
-    added = await store.add_subscription(
-        platform=platform,
-        workspace=workspace,
-        user=user,
-        topic=topic.canonical,
-        max_topics=config.subscriptions.max_topics,
-        display=topic.shown,
-    )
+    try:
+        added = await store.add_subscription(
+            platform=platform,
+            workspace=workspace,
+            user=user,
+            topic=topic.canonical,
+            max_topics=config.subscriptions.max_topics,
+            display=topic.shown,
+        )
+    except TopicLimitError as exc:
+        raise CommandError(
+            f"you already follow {exc.count} topic{'' if exc.count == 1 else 's'} (the limit is {exc.limit},"
+            " counting every server and direct messages); unsubscribe first"
+        ) from None
     if not added:
         return f"You already follow {await _shown(store, platform, workspace, user, topic)}."
     return f"Subscribed to {topic.shown}: you will get a direct message when a day's papers match it."
 
 
-async def _shown(store: Store, platform: str, workspace: str, user: str, topic: Topic) -> str:
+async def _shown(store: StoreProtocol, platform: str, workspace: str, user: str, topic: Topic) -> str:
     """Return how ``user`` first wrote the stored subscription matching ``topic`` (any spelling of it)."""
     for key, shown in await store.shown_subscriptions(platform=platform, workspace=workspace, user=user):
         if key == topic.canonical:
@@ -37,7 +46,9 @@ async def _shown(store: Store, platform: str, workspace: str, user: str, topic: 
     return topic.shown
 
 
-async def unsubscribe(store: Store, config: Config, *, platform: str, workspace: str, user: str, raw_topic: str) -> str:
+async def unsubscribe(
+    store: StoreProtocol, config: Config, *, platform: str, workspace: str, user: str, raw_topic: str
+) -> str:
     """Unsubscribe ``user`` from the topic typed as ``raw_topic`` (any spelling of it); return the reply."""
     topic = parse_topic(raw_topic, max_length=config.subscriptions.max_topic_length)
     shown = await _shown(store, platform, workspace, user, topic)
@@ -47,7 +58,7 @@ async def unsubscribe(store: Store, config: Config, *, platform: str, workspace:
     return f"Unsubscribed from {shown}."
 
 
-async def list_topics(store: Store, config: Config, *, platform: str, workspace: str, user: str) -> str:
+async def list_topics(store: StoreProtocol, config: Config, *, platform: str, workspace: str, user: str) -> str:
     """Return the reply listing ``user``'s topics, as they typed them."""
     topics = await store.shown_subscriptions(platform=platform, workspace=workspace, user=user)
     if not topics:

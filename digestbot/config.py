@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import os
 import re
 import types
@@ -24,6 +25,8 @@ from typing import Any, Literal
 import yaml
 
 from digestbot.errors import CommandError, ConfigError
+
+log = logging.getLogger(__name__)
 
 Platform = Literal["discord", "slack", "console"]
 _ENV = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
@@ -52,7 +55,6 @@ class HuggingFaceConfig:
     enabled: bool = True
     base_url: str = "https://huggingface.co"
     timeout: float = 20.0
-    lead_minutes: int = 60
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,7 +75,6 @@ class SourcesConfig:
 
     huggingface: HuggingFaceConfig = HuggingFaceConfig()
     arxiv: ArxivConfig = ArxivConfig()
-    files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -274,6 +275,13 @@ def _convert(tp: Any, value: Any, path: str, env: Mapping[str, str]) -> Any:
     raise TypeError(f"unsupported config type {tp!r} at {path}")  # a programming error, not user input
 
 
+REMOVED_KEYS = {
+    "sources.huggingface.lead_minutes": "nothing read it: a day's list is fetched right before its post",
+    "sources.files": "nothing read it: load files with 'digestbot ingest FILE'",
+}
+"""Keys older configs may still carry that no version acted on: a warning, not an error, so an upgrade starts."""
+
+
 def build(cls: type[Any], data: Any, path: str = "", env: Mapping[str, str] | None = None) -> Any:
     """Build dataclass ``cls`` from a mapping, naming the dotted path of anything wrong."""
     env = os.environ if env is None else env
@@ -287,6 +295,9 @@ def build(cls: type[Any], data: Any, path: str = "", env: Mapping[str, str] | No
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         sub = f"{path}.{key}" if path else str(key)
+        if sub in REMOVED_KEYS:
+            log.warning("%s: removed key, ignored (%s); delete it from the config", sub, REMOVED_KEYS[sub])
+            continue
         if key not in fields:
             close = difflib.get_close_matches(str(key), fields, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(fields)}"

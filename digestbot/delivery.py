@@ -31,15 +31,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import sqlite3
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import Any
 
 from digestbot import metrics
-from digestbot.blocks import Message
 from digestbot.channels import Channel, load_channels, wants_threads
 from digestbot.clock import Clock, SystemClock
 from digestbot.config import Config
@@ -53,14 +51,15 @@ from digestbot.errors import (
     UnavailableError,
 )
 from digestbot.formatter import format_digest, format_matches, format_no_digest
-from digestbot.freshness import is_stale
 from digestbot.labels import Labels, labels_for
 from digestbot.outbox import Delivery, Outbox, Slot
 from digestbot.pacing import Pacer, Ticket
+from digestbot.planner import Action, Plan, older_worth_posting, plan_due, plan_fallback
 from digestbot.ports import Adapter, Target
 from digestbot.records import Digest, Paper
-from digestbot.schedule import default_digest_date, is_weekend, nominal_list_date
-from digestbot.store.sqlite import Store
+from digestbot.render_cache import RenderCache
+from digestbot.schedule import default_digest_date, nominal_list_date
+from digestbot.store.protocol import StoreProtocol
 from digestbot.subscription_index import SubscriptionIndex
 from digestbot.summaries.view import localize
 
@@ -204,7 +203,7 @@ class _Tally:
         )
 
 
-async def digest_day(store: Store, config: Config, now: datetime) -> date | None:
+async def digest_day(store: StoreProtocol, config: Config, now: datetime) -> date | None:
     """Return "the day" a post or preview at ``now`` covers when no date is given; None if no digest is stored.
 
     The newest stored digest whose list has settled (:func:`~digestbot.schedule.default_digest_date`
@@ -215,7 +214,7 @@ async def digest_day(store: Store, config: Config, now: datetime) -> date | None
     return await store.latest_digest_date(on_or_before=default_digest_date(now, settle))
 
 
-async def require_digest_day(store: Store, config: Config, now: datetime) -> date:
+async def require_digest_day(store: StoreProtocol, config: Config, now: datetime) -> date:
     """Return :func:`digest_day`, or raise a CommandError that says why there is none."""
     day = await digest_day(store, config, now)
     if day is not None:
@@ -232,8 +231,8 @@ async def require_digest_day(store: Store, config: Config, now: datetime) -> dat
 def _count_error(tally: _Tally, exc: Exception) -> None:
     """Count a delivery task that stopped on an error, with one line for the operator."""
     tally.errors += 1
-    if isinstance(exc, sqlite3.Error | StoreError):
-        tally.problem(f"database write failed during delivery: {exc}; the messages wait for a retry")
+    if isinstance(exc, StoreError):
+        tally.problem(f"database write failed during delivery: {exc.reason}; the messages wait for a retry")
         log.info("delivery stopped: the database could not be written: %s", exc)  # reported by the summary
     else:
         tally.problem(f"delivery stopped by an unexpected error: {type(exc).__name__}: {exc}")
@@ -248,7 +247,11 @@ def backoff_delay(attempt: int, retry_after: float | None, rng: random.Random) -
 
 
 class _Matches:
-    """One run's matches: channel topic filters (a small index built here) and the process's subscribers."""
+    """One run's matches: channel topic filters (a small index built here) and the process's subscribers.
+
+    ``rendered`` is the run's :class:`~digestbot.render_cache.RenderCache`: it lives as long as the
+    matches do (one run), but knows nothing of them.
+    """
 
     def __init__(self, pairs: Sequence[tuple[Any, Any]], subscriptions: SubscriptionIndex) -> None:
         from digestbot.matching import TopicIndex
@@ -257,18 +260,7 @@ class _Matches:
         self._subscriptions = subscriptions
         self._by_day: dict[date, Mapping[Any, list[tuple[Paper, Any]]]] = {}
         self._subscribers_by_day: dict[date, Mapping[UserKey, list[tuple[Paper, Any]]]] = {}
-        self._payloads: dict[tuple[str, Hashable], list[Any]] = {}
-
-    def payloads(self, adapter: Adapter, signature: Hashable, build: Callable[[], Message]) -> list[Any]:
-        """Return ``adapter``'s payloads for the message ``build`` makes, rendered once per signature.
-
-        Many targets get the same message (channels with the same settings, subscribers of the
-        same popular topic); formatting is the costliest step of a large run.
-        """
-        key = (adapter.platform, signature)
-        if key not in self._payloads:
-            self._payloads[key] = adapter.render(build())
-        return self._payloads[key]
+        self.rendered = RenderCache()
 
     def for_day(self, digest: Digest) -> Mapping[Any, list[tuple[Paper, Any]]]:
         """Return the channel filters' matches in ``digest``."""
@@ -288,7 +280,7 @@ class DeliveryEngine:
 
     def __init__(
         self,
-        store: Store,
+        store: StoreProtocol,
         adapters: Mapping[str, Adapter],
         config: Config,
         clock: Clock | None = None,
@@ -449,47 +441,50 @@ class DeliveryEngine:
 
         async def post_one(channel: Channel) -> None:
             target = channel.target
+            key = (channel.platform, channel.id)
             planned = await self.outbox.rows(target, slot="post", day=expected)
-            posted_day[(channel.platform, channel.id)] = expected
-            if digest is not None and not planned:
-                await self._post_channel_digest(channel, digest, matches, tally)
-                posted_digest[(channel.platform, channel.workspace)] = digest
-                return
-            if planned:
-                if planned[0].kind == "digest" and digest is not None:
-                    posted_digest[(channel.platform, channel.workspace)] = digest  # DMs resume too (idempotent)
-                if any(r.state in ("pending", "claimed") for r in planned):
-                    await self._send_rows(planned, threads=wants_threads(channel, self.config), tally=tally)
-                elif nominal != expected and is_weekend(nominal):
-                    posted_day[(channel.platform, channel.id)] = nominal
-                    await self._post_notice(channel, nominal, self.labels.reason_weekend, tally)
-                else:
-                    tally.already += 1
-                return
-            if not final and not source_error:  # the source is down: waiting would not help, use the archive now
+            posted_day[key] = expected
+            plan = plan_due(
+                expected=expected,
+                nominal=nominal,
+                planned_kind=planned[0].kind if planned else None,
+                unsent=any(r.state in ("pending", "claimed") for r in planned),
+                has_digest=digest is not None,
+                final=final,
+                source_down=source_error is not None,
+            )
+            older: date | None = None
+            older_digest: Digest | None = None
+            if plan.action is Action.FALLBACK:
+                older = await self.store.latest_digest_date(on_or_before=expected)
+                worth = older is not None and older_worth_posting(older, expected)
+                if older is not None and worth and not await self.outbox.has_slot(target, slot="post", day=older):
+                    older_digest = await self.store.digest(older)
+                plan = plan_fallback(
+                    expected=expected,
+                    older=older,
+                    older_unposted=older_digest is not None,
+                    source_down=source_error is not None,
+                )
+            if plan.resume_dms and digest is not None:
+                posted_digest[(channel.platform, channel.workspace)] = digest  # DMs resume too (idempotent)
+            if plan.action is Action.WAIT:
                 waiting.append(channel)
                 return
-            older = await self.store.latest_digest_date(on_or_before=expected)
-            if older is not None and is_stale(older, expected):
-                # Never present an old list as the day's: say how old the newest one is instead.
-                log.warning("%s: the newest stored list is of %s, too old for %s", target, older, expected)
-                await self._post_notice(channel, expected, self.labels.reason_stale.format(last=older), tally)
-                return
-            if older is not None and not await self.outbox.has_slot(target, slot="post", day=older):
-                older_digest = await self.store.digest(older)
-                if older_digest is not None:
-                    posted_day[(channel.platform, channel.id)] = older
-                    await self._post_channel_digest(channel, older_digest, matches, tally)
-                    posted_digest[(channel.platform, channel.workspace)] = older_digest
-                    return
-            reason = (
-                self.labels.reason_unreachable
-                if source_error
-                else self.labels.reason_weekend
-                if is_weekend(expected)
-                else self.labels.reason_no_list
-            )
-            await self._post_notice(channel, expected, reason, tally)
+            posted_day[key] = plan.day
+            if plan.action is Action.POST:
+                posted = digest if digest is not None and plan.day == expected else older_digest
+                assert posted is not None  # plan_due/plan_fallback post only a stored list
+                await self._post_channel_digest(channel, posted, matches, tally)
+                posted_digest[(channel.platform, channel.workspace)] = posted
+            elif plan.action is Action.RESUME:
+                await self._send_rows(planned, threads=wants_threads(channel, self.config), tally=tally)
+            elif plan.action is Action.ALREADY:
+                tally.already += 1
+            else:  # Action.NOTICE
+                if plan.reason == "stale":
+                    log.warning("%s: the newest stored list is of %s, too old for %s", target, older, expected)
+                await self._post_notice(channel, plan.day, self._notice_reason(plan, older), tally)
 
         await self._gather((one(c) for c in channels), tally)
         for (platform, workspace), posted in sorted(posted_digest.items()):
@@ -506,11 +501,19 @@ class DeliveryEngine:
                     retry.append(c)
         return tally.freeze(), waiting, list({(c.platform, c.id): c for c in retry if c not in waiting}.values())
 
+    def _notice_reason(self, plan: Plan, older: date | None) -> str:
+        """Word a planned notice's reason in this engine's labels."""
+        if plan.reason == "stale":
+            return self.labels.reason_stale.format(last=older)
+        if plan.reason == "unreachable":
+            return self.labels.reason_unreachable
+        return self.labels.reason_weekend if plan.reason == "weekend" else self.labels.reason_no_list
+
     async def _unfinished(self, channel: Channel, day: date) -> bool:
         """Tell whether ``channel``'s post of ``day`` has parts still to send (deferred, refused, held)."""
         try:
             rows = await self.outbox.rows(channel.target, slot="post", day=day)
-        except sqlite3.Error:
+        except StoreError:
             return True
         return any(r.state in ("pending", "claimed") for r in rows)
 
@@ -585,7 +588,7 @@ class DeliveryEngine:
         if not dry_run:
             log.info("%s: the digest of %s (%d papers)", channel.target, digest.date.isoformat(), len(shown.papers))
         signature = ("digest", shown.date, tuple(p.arxiv_id for p in shown.papers), shown.topic_filter, language)
-        payloads = matches.payloads(
+        payloads = matches.rendered.payloads(
             self.adapters[channel.platform], signature, lambda: format_digest(shown, self.labels)
         )
         await self._deliver(
@@ -661,7 +664,7 @@ class DeliveryEngine:
             found = [(shown.get(p.arxiv_id, p), topics) for p, topics in ordered]
             target = Target(platform=platform, kind="user", id=user, workspace=workspace or min(keys)[1])
             signature = ("matches", digest.date, tuple((p.arxiv_id, tuple(t)) for p, t in found))
-            payloads = matches.payloads(
+            payloads = matches.rendered.payloads(
                 self.adapters[target.platform], signature, lambda: format_matches(digest.date, found, self.labels)
             )
             await self._deliver(

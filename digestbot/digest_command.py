@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
 
-from digestbot.channels import check_setting
+from digestbot.channels import check_setting, save_settings
 from digestbot.config import Config
 from digestbot.errors import CommandError, ConfigError
 from digestbot.schedule import parse_schedule
@@ -35,7 +35,7 @@ from digestbot.topics import parse_topic
 if TYPE_CHECKING:
     from digestbot.channels import Channel
     from digestbot.delivery import RunSummary
-    from digestbot.store import Store
+    from digestbot.store.protocol import StoreProtocol
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,7 @@ def describe_channel(channel: Channel) -> str:
     return f"Daily digest is {state}: {channel.schedule.describe()}, top {channel.top}, topics: {topics}."
 
 
-async def _find_channel(store: Store, config: Config, platform: str, channel_id: str) -> Channel | None:
+async def _find_channel(store: StoreProtocol, config: Config, platform: str, channel_id: str) -> Channel | None:
     from digestbot.channels import load_channels
 
     channels = await load_channels(store, config, include_disabled=True)
@@ -166,7 +166,7 @@ async def _find_channel(store: Store, config: Config, platform: str, channel_id:
 
 
 async def digest_command(
-    store: Store,
+    store: StoreProtocol,
     config: Config,
     *,
     platform: str,
@@ -201,8 +201,8 @@ async def digest_command(
             on_change()
         return "Daily digest turned off for this channel." if was_on else "The daily digest was already off here."
     if request.action in ("on", "set"):
-        await store.set_channel_settings(
-            platform=platform, channel_id=channel, workspace=workspace, settings=request.settings
+        await save_settings(
+            store, platform=platform, channel_id=channel, workspace=workspace, settings=request.settings
         )
         found = await _find_channel(store, config, platform, channel)
         log.info("digest settings for %s:%s changed: %s", platform, channel, request.settings)

@@ -18,11 +18,11 @@ from digestbot import commands
 from digestbot.blocks import Message
 from digestbot.config import Config
 from digestbot.digest_command import DigestPoster, digest_command
-from digestbot.errors import DigestbotError
+from digestbot.errors import DigestbotError, StoreBusyError, StoreFailedError
 from digestbot.labels import labels_for
 from digestbot.lookup import answer_paper
 from digestbot.records import normalize_arxiv_id
-from digestbot.store import Store
+from digestbot.store.protocol import StoreProtocol
 from digestbot.summaries.view import channel_localizer
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class Reply:
 async def dispatch(
     request: CommandRequest,
     *,
-    store: Store,
+    store: StoreProtocol,
     config: Config,
     engine: DigestPoster | None = None,
     on_change: Callable[[], None] | None = None,
@@ -79,6 +79,10 @@ async def dispatch(
     """
     try:
         return await _answer(request, store=store, config=config, engine=engine, on_change=on_change)
+    except (StoreBusyError, StoreFailedError):
+        # The database failed, not the command: its line names a file the user has nothing to do with.
+        log.error("%s /%s failed", request.platform, request.command, exc_info=True)
+        return Reply(text=SORRY)
     except DigestbotError as exc:
         return Reply(text=str(exc))
     except Exception:
@@ -89,7 +93,7 @@ async def dispatch(
 async def _answer(
     request: CommandRequest,
     *,
-    store: Store,
+    store: StoreProtocol,
     config: Config,
     engine: DigestPoster | None,
     on_change: Callable[[], None] | None,
@@ -119,7 +123,7 @@ async def _answer(
     raise ValueError(f"unknown command {request.command!r}; known: {', '.join(COMMANDS)}")
 
 
-async def _paper(request: CommandRequest, *, store: Store, config: Config) -> Reply:
+async def _paper(request: CommandRequest, *, store: StoreProtocol, config: Config) -> Reply:
     """``/paper`` answers privately with a share button; ``share`` posts the same answer publicly."""
     query = request.text
     if request.command == "share":

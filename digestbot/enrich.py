@@ -15,7 +15,7 @@ from datetime import date
 
 from digestbot.records import Paper
 from digestbot.sources.arxiv import ArxivClient
-from digestbot.store import Store
+from digestbot.store.protocol import StoreProtocol
 from digestbot.wording import plural
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class EnrichReport:
         )
 
 
-async def enrich_papers(store: Store, client: ArxivClient, papers: Sequence[Paper]) -> EnrichReport:
+async def enrich_papers(store: StoreProtocol, client: ArxivClient, papers: Sequence[Paper]) -> EnrichReport:
     """Fetch ``papers`` from arXiv by id, batch by batch, and store what fills their gaps."""
     asked = filled = not_found = 0
     for start in range(0, len(papers), client.batch_size):
@@ -75,7 +75,7 @@ async def enrich_papers(store: Store, client: ArxivClient, papers: Sequence[Pape
 
 
 async def enrich_missing(
-    store: Store, client: ArxivClient, *, day: date | None = None, limit: int = DEFAULT_LIMIT
+    store: StoreProtocol, client: ArxivClient, *, day: date | None = None, limit: int = DEFAULT_LIMIT
 ) -> EnrichReport:
     """Enrich the newest ``limit`` papers lacking an abstract or categories (only ``day``'s, if given)."""
     papers = await store.papers_missing_arxiv_data(day=day, limit=limit)

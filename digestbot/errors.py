@@ -9,7 +9,11 @@ adapter can show ``str(err)`` as one line without a traceback::
     │   └── TokenRefusedError  a platform refused a configured token at start: exit 1, that platform stops
     ├── SourceError      an input file or API answer that cannot be read as papers
     │   └── SourceUnreachableError  a source API unreachable, timed out or busy after every retry: exit 75
-    ├── StoreError       the SQLite file cannot be opened or migrated
+    ├── StoreError       the database cannot be opened or migrated (exit 2: --db or the config must change)
+    │   ├── StoreBusyError     another process held the database past the busy timeout: exit 75
+    │   └── StoreFailedError   a read or write failed (disk full, I/O): exit 1
+    │       └── StoreDamagedError  the database file is damaged: exit 1
+    ├── TopicLimitError  a subscription past the topic limit (the command layer words the reply)
     ├── CommandError     a chat/CLI command with bad arguments (bad topic, no match…)
     ├── DeliveryError    a post failed; ``permanent`` says whether retrying can help
     │   ├── AuthError    the platform refused our credentials (401, invalid_auth): stop that platform
@@ -17,8 +21,12 @@ adapter can show ``str(err)`` as one line without a traceback::
     └── UnavailableError a service digestbot needs (a platform API) cannot be reached: exit 1, not 2
 
 The CLI exits 2 for a DigestbotError (the input or the configuration must change), 75 for a
-SourceUnreachableError (run it again later) and 1 for an UnavailableError, a TokenRefusedError or
-a database that is full or damaged (the command failed; the input was fine).
+SourceUnreachableError or a StoreBusyError (run it again later) and 1 for an UnavailableError, a
+TokenRefusedError or a StoreFailedError (the command failed; the input was fine).
+
+Store errors are what every storage backend raises (the SQLite store translates its driver's
+errors into them, see :mod:`digestbot.store.sqlite_errors`), so nothing outside ``digestbot/store/``
+needs to know which database is behind it.
 """
 
 from __future__ import annotations
@@ -52,7 +60,39 @@ class SourceUnreachableError(SourceError):
 
 
 class StoreError(DigestbotError):
-    """The database cannot be opened, migrated or written."""
+    """The database cannot be opened, migrated or written.
+
+    ``str()`` is the one line for the operator (it names the database); ``reason`` is the
+    database's own words alone, for messages that say where themselves (a delivery summary).
+    """
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = message if reason is None else reason
+
+
+class StoreBusyError(StoreError):
+    """Another process held the database past the busy timeout: nothing was written, retry later (exit 75)."""
+
+
+class StoreFailedError(StoreError):
+    """A read or write failed (disk full, I/O error): nothing was half-written, the command failed (exit 1)."""
+
+
+class StoreDamagedError(StoreFailedError):
+    """The database file is damaged: restore a backup (exit 1)."""
+
+
+class TopicLimitError(DigestbotError):
+    """A user already follows ``limit`` topics (``count`` of them): the subscription was not stored.
+
+    The store only counts; the command layer (:mod:`digestbot.commands`) words the reply.
+    """
+
+    def __init__(self, *, count: int, limit: int) -> None:
+        super().__init__(f"already {count} topics, the limit is {limit}")
+        self.count = count
+        self.limit = limit
 
 
 class CommandError(DigestbotError):

@@ -24,7 +24,7 @@ from digestbot.records import Paper
 from digestbot.schedule import is_weekend
 from digestbot.sources.arxiv import MAX_RESULTS_PER_CALL, ArxivClient
 from digestbot.sources.huggingface import HuggingFaceClient
-from digestbot.store import Store
+from digestbot.store.protocol import StoreProtocol
 from digestbot.wording import plural
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def arxiv_client(config: Config) -> ArxivClient:
     return ArxivClient(arxiv.base_url, arxiv.min_interval, timeout=arxiv.timeout)
 
 
-def arxiv_day_fetch(store: Store, client: ArxivClient, categories: Sequence[str]) -> DayFetch:
+def arxiv_day_fetch(store: StoreProtocol, client: ArxivClient, categories: Sequence[str]) -> DayFetch:
     """Return a :data:`DayFetch` of arXiv's submissions in ``categories`` (GMT day).
 
     A paper the archive already holds (say from Hugging Face's list) keeps its title, author
@@ -76,7 +76,7 @@ def arxiv_day_fetch(store: Store, client: ArxivClient, categories: Sequence[str]
     return fetch
 
 
-async def ingest_day(store: Store, fetch: DayFetch, day: date) -> DayReport:
+async def ingest_day(store: StoreProtocol, fetch: DayFetch, day: date) -> DayReport:
     """Fetch ``day``'s papers from a source and store them as that day's digest (one transaction)."""
     papers = await fetch(day)
     if not papers:
@@ -85,7 +85,7 @@ async def ingest_day(store: Store, fetch: DayFetch, day: date) -> DayReport:
     return DayReport(day=day, fetched=len(papers), added=result.added, updated=result.updated)
 
 
-async def ingest_latest(store: Store, client: HuggingFaceClient) -> DayReport | None:
+async def ingest_latest(store: StoreProtocol, client: HuggingFaceClient) -> DayReport | None:
     """Fetch the newest list Hugging Face has and store it; None when it is empty."""
     papers = await client.fetch_latest()
     days = sorted({p.digest_date for p in papers if p.digest_date})
@@ -96,7 +96,7 @@ async def ingest_latest(store: Store, client: HuggingFaceClient) -> DayReport | 
 
 
 async def backfill(
-    store: Store,
+    store: StoreProtocol,
     fetch: DayFetch,
     since: date,
     until: date,
@@ -152,7 +152,7 @@ def summarize(reports: list[DayReport]) -> str:
     )
 
 
-def before_post_hook(store: Store, config: Config) -> Callable[[date], Awaitable[None]]:
+def before_post_hook(store: StoreProtocol, config: Config) -> Callable[[date], Awaitable[None]]:
     """Return the scheduler's ``before_post(day)`` hook: fetch the day's list, or keep what is stored.
 
     With ``sources.arxiv.enabled`` the day's papers missing an abstract or categories are then

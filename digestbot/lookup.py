@@ -27,7 +27,7 @@ from digestbot.formatter import format_notice, format_paper
 from digestbot.labels import Labels
 from digestbot.records import Paper, normalize_arxiv_id
 from digestbot.search_text import MAX_GRAM, STOPWORDS, fold, is_unspaced, words
-from digestbot.store import Store
+from digestbot.store.protocol import StoreProtocol
 from digestbot.store.search import (
     Index,
     SearchRow,
@@ -176,7 +176,7 @@ def _bigrams(word: str) -> set[str]:
     return {word[i : i + 2] for i in range(len(word) - 1)}
 
 
-async def corrections(store: Store, word: str, *, keep: int = 3) -> list[str]:
+async def corrections(store: StoreProtocol, word: str, *, keep: int = 3) -> list[str]:
     """Return the archive's words within ``allowed_edits`` of ``word``: nearest first, then most frequent.
 
     Several are kept because the most frequent near word is not always the meant one ("agentc":
@@ -237,7 +237,7 @@ class _Term:
         return quoted[0] if len(quoted) == 1 else "(" + " OR ".join(quoted) + ")"
 
 
-async def _terms(store: Store, words_: list[str]) -> list[_Term]:
+async def _terms(store: StoreProtocol, words_: list[str]) -> list[_Term]:
     """Turn query words into terms; the last one also stands for its most frequent completions."""
     out = []
     for i, word in enumerate(words_):
@@ -296,7 +296,7 @@ def _needed(n: int) -> float:
     return 1.0 if n < 4 else (n - 1) / n
 
 
-async def _search(store: Store, terms: list[_Term], *, limit: int) -> list[tuple[float, float, SearchRow]]:
+async def _search(store: StoreProtocol, terms: list[_Term], *, limit: int) -> list[tuple[float, float, SearchRow]]:
     """Return (score, coverage, row) for the candidates of ``terms``, best first."""
     short = await candidates(store, "lookup_fts", _expression(terms, "lookup_fts"), limit=CANDIDATES)
     found: dict[int, None] = dict.fromkeys(short)
@@ -330,7 +330,7 @@ async def _search(store: Store, terms: list[_Term], *, limit: int) -> list[tuple
 
 
 async def _scored(
-    store: Store, rowids: list[int], terms: list[_Term], body: set[int]
+    store: StoreProtocol, rowids: list[int], terms: list[_Term], body: set[int]
 ) -> list[tuple[float, float, SearchRow]]:
     """Return (score, coverage, row) for ``rowids``, best first."""
     scored = [(*_score(row, terms, body), row) for row in await search_rows(store, rowids)]
@@ -347,7 +347,7 @@ def _is_match(score: float, coverage: float, n: int) -> bool:
     return coverage >= _needed(n) - 1e-9 and score >= MATCH_SCORE
 
 
-async def _corrected(store: Store, terms: list[_Term]) -> list[_Term] | None:
+async def _corrected(store: StoreProtocol, terms: list[_Term]) -> list[_Term] | None:
     """Return the terms with words unknown to the vocabulary standing for their corrections; None if none."""
     known = await term_docs(store, [t.word for t in terms if not t.grams])
     out: list[_Term] = []
@@ -370,7 +370,7 @@ def _correction_text(terms: list[_Term], row: SearchRow) -> str:
     return " ".join(out)
 
 
-async def search_words(store: Store, text: str, *, limit: int) -> LookupResult:
+async def search_words(store: StoreProtocol, text: str, *, limit: int) -> LookupResult:
     """Answer a words query: matches best first, or closest non-matches; typo-corrected when that does better."""
     all_words = words(text)[:MAX_TERMS]
     content = [w for w in all_words if w not in STOPWORDS] or all_words
@@ -407,7 +407,7 @@ async def search_words(store: Store, text: str, *, limit: int) -> LookupResult:
     )
 
 
-async def lookup(store: Store, query: str, *, limit: int = 5) -> LookupResult:
+async def lookup(store: StoreProtocol, query: str, *, limit: int = 5) -> LookupResult:
     """Answer a ``/paper`` query; raise CommandError when the query itself is unusable."""
     text = one_line(query)
     if not text:
@@ -450,7 +450,9 @@ def result_json(result: LookupResult) -> dict[str, object]:
     }
 
 
-async def answer_paper(store: Store, labels: Labels, query: str, *, localize: Localize | None = None) -> Message:
+async def answer_paper(
+    store: StoreProtocol, labels: Labels, query: str, *, localize: Localize | None = None
+) -> Message:
     """Return the ``/paper`` reply every adapter shows: the best card (+ others), or a no-match notice.
 
     ``localize`` gives the card the summary in the asking channel's language. Raises

@@ -24,7 +24,7 @@ from digestbot.config import Config
 from digestbot.digest_command import DigestPoster
 from digestbot.errors import ConfigError
 from digestbot.ports import Adapter
-from digestbot.store import Store
+from digestbot.store.protocol import StoreProtocol
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class CommandServer(Protocol):
     async def __call__(
         self,
         config: Config,
-        store: Store,
+        store: StoreProtocol,
         adapter: Adapter,
         *,
         stop: asyncio.Event,

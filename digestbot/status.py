@@ -16,7 +16,7 @@ from digestbot.channels import Channel, load_channels
 from digestbot.config import Config
 from digestbot.freshness import is_stale
 from digestbot.schedule import default_digest_date, next_due
-from digestbot.store import Store
+from digestbot.store.protocol import StoreProtocol
 from digestbot.wording import plural
 
 
@@ -46,7 +46,7 @@ def next_post(channel: Channel, now: datetime, settle: timedelta) -> tuple[datet
     return due, due.astimezone(channel.schedule.zone), default_digest_date(due, settle)
 
 
-async def status_lines(store: Store, config: Config, *, now: datetime) -> list[str]:
+async def status_lines(store: StoreProtocol, config: Config, *, now: datetime) -> list[str]:
     """Return the ``digestbot status`` report, one item per line."""
     papers = await store.count_papers()
     newest = await store.latest_digest_date()

@@ -38,7 +38,8 @@ from typing import Any
 from digestbot.errors import CommandError
 from digestbot.matching import TopicIndex, TopicMatches
 from digestbot.records import Paper
-from digestbot.store.sqlite import Store, SubscriptionRow
+from digestbot.store.protocol import StoreProtocol
+from digestbot.store.records import SubscriptionRow
 from digestbot.topics import Topic, parse_topic
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ KEEP_CHANGES = 100_000
 class SubscriptionIndex:
     """The process's one index of every subscription, loaded off the event loop and updated by changes."""
 
-    def __init__(self, store: Store, *, max_topic_length: int) -> None:
+    def __init__(self, store: StoreProtocol, *, max_topic_length: int) -> None:
         """Index ``store``'s subscriptions (loaded on first use, or at :meth:`start`)."""
         self._store = store
         self._max_length = max_topic_length

@@ -17,7 +17,7 @@ from typing import TextIO
 from digestbot.config import Config
 from digestbot.errors import CommandError
 from digestbot.records import Paper
-from digestbot.store import Store
+from digestbot.store import Store, StoreProtocol
 
 EXIT_RETRY = 75
 MAX_DAYS = 3660
@@ -40,7 +40,7 @@ def progress_bar(stream: TextIO | None = None) -> Callable[[int, int], None] | N
     return show
 
 
-async def _papers(store: Store, args: argparse.Namespace) -> list[Paper]:
+async def _papers(store: StoreProtocol, args: argparse.Namespace) -> list[Paper]:
     if args.since or args.until:
         until = args.until or date.today()  # noqa: DTZ011 — a calendar date the user means locally
         since = args.since or until

@@ -14,8 +14,8 @@ from collections import Counter
 
 from digestbot.channels import load_channels
 from digestbot.config import Config
-from digestbot.store import Store
-from digestbot.store.installations import PLATFORM, InstallationRecords
+from digestbot.store.installations import PLATFORM
+from digestbot.store.protocol import StoreProtocol
 from digestbot.wording import plural
 
 log = logging.getLogger(__name__)
@@ -24,10 +24,12 @@ UNINSTALLED = "the workspace uninstalled the app"
 REVOKED = "the workspace revoked the app's bot token"
 
 
-async def pause_workspace(store: Store, config: Config, workspace: str, *, reason: str, enterprise: str = "") -> int:
+async def pause_workspace(
+    store: StoreProtocol, config: Config, workspace: str, *, reason: str, enterprise: str = ""
+) -> int:
     """Forget ``workspace``'s tokens and pause its channels (stored and configured); return how many paused."""
     configured = [c.id for c in config.channels if c.platform == PLATFORM and c.workspace == workspace and c.enabled]
-    paused = await InstallationRecords(store).remove(
+    paused = await store.installations().remove(
         workspace, reason=reason, enterprise_id=enterprise, channels=configured
     )
     log.warning(
@@ -36,9 +38,9 @@ async def pause_workspace(store: Store, config: Config, workspace: str, *, reaso
     return paused
 
 
-async def install_lines(store: Store, config: Config) -> list[str]:
+async def install_lines(store: StoreProtocol, config: Config) -> list[str]:
     """Return ``digestbot slack installs``: one line per workspace (id, name, installed at, channels, state)."""
-    records = await InstallationRecords(store).all()
+    records = await store.installations().all()
     if not records:
         return ["no workspace has installed the app yet (share https://YOUR-HOST/slack/install)"]
     channels = [c for c in await load_channels(store, config, include_disabled=True) if c.platform == PLATFORM]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from digestbot.channels import load_channels
+from digestbot.channels import load_channels, save_settings
 from digestbot.config import ChannelConfig, Config
 from digestbot.errors import CommandError
 from digestbot.store import Store
@@ -58,7 +58,7 @@ async def test_disable_and_reenable(store):
 )
 async def test_bad_settings_are_command_errors_and_store_nothing(store, settings, message):
     with pytest.raises(CommandError, match=message):
-        await store.set_channel_settings(platform="discord", channel_id="D9", settings=settings)
+        await save_settings(store, platform="discord", channel_id="D9", settings=settings)
     assert await store.channel_rows() == []
 
 
@@ -78,7 +78,22 @@ async def test_top_is_one_rule_in_the_same_words_for_config_digest_and_store(sto
     with pytest.raises(CommandError) as from_chat:
         parse_digest_text(f"top {top}")
     with pytest.raises(CommandError) as from_store:
-        await store.set_channel_settings(platform="slack", channel_id="C1", settings={"top": top})
+        await save_settings(store, platform="slack", channel_id="C1", settings={"top": top})
     assert str(from_config.value).endswith(f"channels[0].top: {rule}")
     assert str(from_chat.value) == f"top {rule}."
     assert str(from_store.value) == f"top {rule}"
+
+
+async def test_the_store_keeps_no_setting_rules_but_a_failing_check_stores_nothing(store):
+    # The rules are channels.save_settings'; the store runs the caller's check on the merged result
+    # inside its write, so a rejected change leaves the row as it was.
+    await store.set_channel_settings(platform="slack", channel_id="C1", settings={"top": 3})
+
+    def refuse(merged):
+        assert merged == {"top": 3, "time": "07:00"}
+        raise CommandError("no")
+
+    with pytest.raises(CommandError, match="no"):
+        await store.set_channel_settings(platform="slack", channel_id="C1", settings={"time": "07:00"}, check=refuse)
+    (row,) = await store.channel_rows()
+    assert row["settings"] == '{"top": 3}'

@@ -93,8 +93,32 @@ def test_damaged_database_is_one_line_exit_1(
     assert err.startswith(f"digestbot: error: {seeded_db}: the database file is damaged (database disk image is malformed)")
 
 
-def test_a_locked_database_says_retry_later() -> None:
-    from digestbot.cli import database_failure
+def test_a_locked_database_says_retry_later(
+    seeded_db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from digestbot.errors import StoreBusyError
+    from digestbot.store.sqlite_errors import translate
 
-    message, status = database_failure(Path("db.sqlite3"), sqlite3.OperationalError("database is locked"))
-    assert status == 75 and message == "db.sqlite3: database is locked: another process holds it; run the command again later"
+    error = translate(Path("db.sqlite3"), sqlite3.OperationalError("database is locked"))
+    assert isinstance(error, StoreBusyError)
+    assert str(error) == "db.sqlite3: database is locked: another process holds it; run the command again later"
+    assert error.reason == "database is locked"
+
+    async def locked(self: Store, day: object) -> None:
+        raise sqlite3.OperationalError("database is locked")  # what SQLite says after the busy timeout
+
+    monkeypatch.setattr(Store, "digest", translating_method(locked))
+    assert main(["--db", str(seeded_db), "preview"]) == 75
+    err = _one_line(capsys)
+    assert err == f"digestbot: error: {seeded_db}: database is locked: another process holds it; run the command again later\n"
+
+
+def translating_method(method: Callable[..., object]) -> Callable[..., object]:
+    """Wrap a stand-in store method the way the SQLite store wraps its own (sqlite3 errors become store errors)."""
+    from digestbot.store.sqlite_errors import translating
+
+    class One:
+        async def m(self, *args: object) -> object:
+            return await method(self, *args)  # type: ignore[misc]
+
+    return translating(One).m  # type: ignore[return-value]

@@ -53,3 +53,22 @@ def test_layer_contracts_hold() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+SQL = re.compile(
+    r"^\s*(?:from|import)\s+(?:sqlite3|aiosqlite|psycopg|asyncpg)\b"  # a database driver
+    r"|\.execute(?:many|script)?\("  # a statement run on a connection
+    r"|\b(?:SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM|CREATE TABLE)\b",  # SQL text
+    re.MULTILINE,
+)
+
+
+def test_no_sql_outside_the_store() -> None:
+    # The store package is the one seam a second database implements: SQL, drivers and connections
+    # anywhere else in the package or the adapters would have to be written twice.
+    store = ROOT / "digestbot" / "store"
+    for path in [*(ROOT / "digestbot").rglob("*.py"), *(ROOT / "adapters").rglob("*.py")]:
+        if store in path.parents:
+            continue
+        found = SQL.search(path.read_text(encoding="utf-8"))
+        assert found is None, f"{path.relative_to(ROOT)} holds SQL or a database driver: {found and found.group()!r}"

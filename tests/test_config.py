@@ -141,3 +141,18 @@ def test_an_unset_secret_is_recorded_not_raised(tmp_path: Path) -> None:
     assert config.discord.token == ""
     assert config.unset_secrets == ("discord.token: environment variable NOPE_NOT_SET is not set",)
     assert "unset_secrets" not in redacted(config)
+
+
+def test_removed_keys_load_with_a_warning_naming_them(tmp_path, caplog):
+    # sources.huggingface.lead_minutes and sources.files were never read: an old config still starts.
+    from digestbot.config import load_config
+
+    path = tmp_path / "old.yaml"
+    path.write_text("sources:\n  huggingface:\n    lead_minutes: 30\n  files: [a.md]\n", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="digestbot.config"):
+        config = load_config(path, env={})
+    assert not hasattr(config.sources, "files") and not hasattr(config.sources.huggingface, "lead_minutes")
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2
+    assert lines[0].startswith("sources.huggingface.lead_minutes: removed key, ignored")
+    assert lines[1].startswith("sources.files: removed key, ignored")

@@ -9,10 +9,11 @@ from digestbot.channels import load_channels
 from digestbot.clock import FakeClock
 from digestbot.config import ChannelConfig, Config, DeliveryConfig, DiscordConfig
 from digestbot.delivery import MAX_RETRY_AFTER, DeliveryEngine, backoff_delay
-from digestbot.errors import AuthError, CommandError, DeliveryError
+from digestbot.errors import AuthError, CommandError, DeliveryError, TopicLimitError
 from digestbot.outbox import Outbox
 from digestbot.store import Store
 from tests.delivery_fakes import FakeAdapter, day_papers
+from tests.raw_sqlite import raw_connection
 
 DAY = date(2024, 10, 11)
 NOW = datetime(2024, 10, 14, 9, 0, tzinfo=UTC)
@@ -182,7 +183,7 @@ async def test_reconcile_resolves_claims_left_by_a_crash(store):
     for row in rows:
         assert await crashed.outbox.claim(row)
     await discord.send(rows[0].target, "p1", key=rows[0].key)  # part 1 reached the platform, part 2 did not
-    await store.db.execute("UPDATE deliveries SET claimed_by = 'gone:1:x', claimed_at = '2000-01-01T00:00:00+00:00'")
+    await raw_connection(store).execute("UPDATE deliveries SET claimed_by = 'gone:1:x', claimed_at = '2000-01-01T00:00:00+00:00'")
     assert await engine.reconcile() == 2
     summary = await engine.post_digest(DAY, notify=False)
     assert (summary.posted, summary.already) == (1, 1)
@@ -215,7 +216,7 @@ def test_backoff_grows_and_is_capped():
 
 async def fail_writes(store, table: str = "deliveries", when: str = "INSERT") -> None:
     """Make every ``when`` on ``table`` fail as a full disk would (a real SQLite error, no mock)."""
-    await store.db.execute(
+    await raw_connection(store).execute(
         f"CREATE TRIGGER full_disk BEFORE {when} ON {table} BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
     )
 
@@ -229,7 +230,7 @@ async def test_a_database_write_failure_during_delivery_is_counted_not_hidden(st
     assert summary.line() == "posted 0, already posted 0, failed 0, stopped by an error 2"
     assert len(summary.problems) == 1 and "database write failed" in summary.problems[0]
     assert "database or disk is full" in summary.problems[0]
-    await store.db.execute("DROP TRIGGER full_disk")
+    await raw_connection(store).execute("DROP TRIGGER full_disk")
     assert (await engine.post_digest(DAY)).posted == 2
 
 
@@ -292,7 +293,7 @@ async def test_a_subscription_made_in_a_dm_is_delivered_with_the_servers_digest(
 async def test_the_topic_cap_counts_a_users_topics_in_every_workspace(store):
     await store.add_subscription(platform="discord", workspace="", user="u1", topic="a", max_topics=2)
     await store.add_subscription(platform="discord", workspace="G1", user="u1", topic="b", max_topics=2)
-    with pytest.raises(CommandError, match="limit is 2"):
+    with pytest.raises(TopicLimitError, match="limit is 2"):
         await store.add_subscription(platform="discord", workspace="G2", user="u1", topic="c", max_topics=2)
     assert await store.add_subscription(platform="slack", workspace="T1", user="u1", topic="c", max_topics=2)
 
@@ -303,7 +304,7 @@ async def test_a_run_whose_claim_was_taken_over_stops_instead_of_sending_twice(s
     discord.failures["c1"] = [DeliveryError("503")]
 
     async def slow_backoff(seconds: float) -> None:
-        await store.db.execute("UPDATE deliveries SET claimed_by = 'host:1:0123abcd', claimed_at = ?", (NOW.isoformat(),))
+        await raw_connection(store).execute("UPDATE deliveries SET claimed_by = 'host:1:0123abcd', claimed_at = ?", (NOW.isoformat(),))
 
     engine = engine_for(store, config(ch("c1")), discord, sleep=slow_backoff)
     summary = await engine.post_digest(DAY, notify=False)

@@ -44,6 +44,17 @@ async def test_errors_become_their_text_and_bugs_an_apology(seeded_store: Store,
     assert (await answer(seeded_store, "subscriptions")).text == SORRY
 
 
+async def test_a_failing_database_is_an_apology_not_its_file_name(seeded_store: Store, monkeypatch: Any) -> None:
+    # A store error's line names the database file and what the operator should do: not for chat users.
+    from digestbot.errors import StoreDamagedError
+
+    async def damaged(*args: Any, **kwargs: Any) -> list[tuple[str, str]]:
+        raise StoreDamagedError("/srv/db.sqlite3: the database file is damaged (database disk image is malformed)")
+
+    monkeypatch.setattr(seeded_store, "shown_subscriptions", damaged)
+    assert (await answer(seeded_store, "subscriptions")).text == SORRY
+
+
 @pytest.mark.parametrize("admin", [False, True])
 async def test_digest_gets_the_admin_flag_from_the_request(seeded_store: Store, admin: bool) -> None:
     text = (await answer(seeded_store, "digest", "on", is_admin=admin)).text

@@ -6,9 +6,11 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from digestbot.outbox import GroupCommit, Outbox, delivery_key
+from digestbot.outbox import Outbox, delivery_key
 from digestbot.ports import Target
 from digestbot.store import Store
+from digestbot.store.outbox import GroupCommit
+from tests.raw_sqlite import raw_connection
 
 DAY = date(2024, 10, 11)
 CHANNEL = Target(platform="discord", kind="channel", id="c1")
@@ -70,7 +72,7 @@ async def test_stale_claims_are_those_of_expired_leases_or_free_run_locks(store)
     assert await outbox.stale_claims() == []  # our own claims are in flight, not stale
     other = Outbox(store)
     assert await other.stale_claims() == []  # that run holds its lock and its lease: not stale
-    await store.db.execute("UPDATE deliveries SET claimed_by = 'another-host:1:abc'")
+    await raw_connection(store).execute("UPDATE deliveries SET claimed_by = 'another-host:1:abc'")
     assert await other.stale_claims() == []  # another host: only the lease can tell
     later = datetime.now(UTC) + other.lease + timedelta(seconds=1)
     assert len(await other.stale_claims(now=later)) == 3
@@ -85,7 +87,7 @@ async def test_a_claim_whose_owner_looks_alive_is_recovered_once_its_lease_expir
     (row,), _ = await outbox.plan(CHANNEL, slot="post", day=DAY, kind="digest", payloads=["a"])
     assert await outbox.claim(row)
     host = outbox.owner.split(":")[0]
-    await store.db.execute("UPDATE deliveries SET claimed_by = ?", (f"{host}:{os.getpid()}:feedface",))
+    await raw_connection(store).execute("UPDATE deliveries SET claimed_by = ?", (f"{host}:{os.getpid()}:feedface",))
     assert await outbox.stale_claims() == []  # within its lease
     later = datetime.now(UTC) + outbox.lease + timedelta(seconds=1)
     assert [r.id for r in await outbox.stale_claims(now=later)] == [row.id]
@@ -97,8 +99,8 @@ async def test_a_dead_runs_claims_are_stale_at_once_through_its_free_run_lock(st
     (row,), _ = await crashed.plan(CHANNEL, slot="post", day=DAY, kind="digest", payloads=["a"])
     assert await crashed.claim(row)
     assert await survivor.stale_claims() == []
-    os.close(crashed._lock._fd)  # what the kernel does when the process dies: the file stays, unlocked
-    crashed._lock._fd = None
+    os.close(crashed._rows._lock._fd)  # what the kernel does when the process dies: the file stays, unlocked
+    crashed._rows._lock._fd = None
     assert [r.id for r in await survivor.stale_claims()] == [row.id]
     await crashed.close()
     await survivor.close()
@@ -108,7 +110,7 @@ async def test_renew_extends_only_our_own_claim(store):
     outbox, other = Outbox(store), Outbox(store)
     (row,), _ = await outbox.plan(CHANNEL, slot="post", day=DAY, kind="digest", payloads=["a"])
     assert await outbox.claim(row)
-    await store.db.execute("UPDATE deliveries SET claimed_at = '2000-01-01T00:00:00+00:00'")
+    await raw_connection(store).execute("UPDATE deliveries SET claimed_at = '2000-01-01T00:00:00+00:00'")
     assert not await other.renew(row)
     assert await outbox.renew(row)
     (fresh,) = await outbox.rows(CHANNEL, slot="post", day=DAY)
@@ -132,5 +134,5 @@ async def test_group_commit_isolates_a_failing_write(store):
     results = await asyncio.gather(writer.run(bad), writer.run(good), return_exceptions=True)
     assert isinstance(results[0], ValueError) and results[1] == "done"
     await writer.close()
-    async with store.db.execute("SELECT channel_id FROM schedule_state") as cur:
+    async with raw_connection(store).execute("SELECT channel_id FROM schedule_state") as cur:
         assert [r[0] for r in await cur.fetchall()] == ["good"]

@@ -13,6 +13,7 @@ from digestbot.errors import DeliveryError
 from digestbot.scheduler import Scheduler
 from digestbot.store import Store
 from tests.delivery_fakes import FakeAdapter, day_papers
+from tests.raw_sqlite import raw_connection
 
 
 @pytest.fixture
@@ -163,7 +164,7 @@ async def test_cutoff_posts_one_notice_and_weekend_notices_say_so(store):
 async def test_a_post_that_hit_a_database_error_is_retried_not_marked_done(store):
     # The first attempt cannot write the outbox (as with a full disk); the slot must not be lost.
     await add_days(store, date(2024, 10, 10))
-    await store.db.execute(
+    await raw_connection(store).execute(
         "CREATE TRIGGER full_disk BEFORE INSERT ON deliveries BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
     )
     calls = []
@@ -171,7 +172,7 @@ async def test_a_post_that_hit_a_database_error_is_retried_not_marked_done(store
     async def before_post(day: date) -> None:
         calls.append(day)
         if len(calls) == 2:  # space was freed meanwhile
-            await store.db.execute("DROP TRIGGER full_disk")
+            await raw_connection(store).execute("DROP TRIGGER full_disk")
 
     clock = FakeClock(datetime(2024, 10, 11, 8, 0, tzinfo=UTC))
     async with Harness(store, clock, [chan(time="09:00")], before_post=before_post, empty_retry_minutes=30) as h:

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from digestbot.errors import CommandError, StoreError
+from digestbot.errors import StoreError, TopicLimitError
 from digestbot.lookup import lookup
 from digestbot.records import Paper
 from digestbot.store import Store
 from digestbot.store.migrations import LATEST, MIGRATIONS
+from tests.raw_sqlite import raw_connection
 
 DAY = date(2024, 10, 11)
 
@@ -51,14 +52,14 @@ async def test_failed_transaction_leaves_nothing(store: Store) -> None:
 async def test_fts_follows_updates(store: Store) -> None:
     await store.upsert_papers([Paper(arxiv_id="2410.00001", title="Old words")])
     await store.upsert_papers([Paper(arxiv_id="2410.00001", title="Brand new")])
-    async with store.db.execute("SELECT rowid FROM lookup_fts WHERE lookup_fts MATCH 'old'") as cur:
+    async with raw_connection(store).execute("SELECT rowid FROM lookup_fts WHERE lookup_fts MATCH 'old'") as cur:
         assert await cur.fetchall() == []
-    async with store.db.execute("SELECT rowid FROM lookup_fts WHERE lookup_fts MATCH 'brand'") as cur:
+    async with raw_connection(store).execute("SELECT rowid FROM lookup_fts WHERE lookup_fts MATCH 'brand'") as cur:
         assert len(await cur.fetchall()) == 1
 
 
 async def test_wal_and_schema_version(store: Store) -> None:
-    async with store.db.execute("PRAGMA journal_mode") as cur:
+    async with raw_connection(store).execute("PRAGMA journal_mode") as cur:
         assert (await cur.fetchone())[0] == "wal"
     assert await store.schema_version() == LATEST
 
@@ -102,7 +103,7 @@ async def test_subscriptions(store: Store) -> None:
     assert await store.add_subscription(**key, topic="llm", max_topics=2)
     assert not await store.add_subscription(**key, topic="llm", max_topics=2)
     assert await store.add_subscription(**key, topic="diffusion", max_topics=2)
-    with pytest.raises(CommandError, match="limit is 2"):
+    with pytest.raises(TopicLimitError, match="limit is 2"):
         await store.add_subscription(**key, topic="rl", max_topics=2)
     assert await store.list_subscriptions(**key) == ["llm", "diffusion"]
     assert await store.remove_subscription(**key, topic="llm")
@@ -149,21 +150,21 @@ async def test_bulk_load_indexes_like_upsert_and_restores_durability(store: Stor
     assert (result.added, result.updated) == (2, 0)
     assert (await store.bulk_load([Paper(arxiv_id="2410.00001", title="Kernel tricks", votes=3)])).updated == 1
     for match, expected in [("kernel", 1), ("lovelace", 1), ("훈련", 2)]:
-        async with store.db.execute("SELECT rowid FROM lookup_fts WHERE lookup_fts MATCH ?", (f'"{match}"',)) as cur:
+        async with raw_connection(store).execute("SELECT rowid FROM lookup_fts WHERE lookup_fts MATCH ?", (f'"{match}"',)) as cur:
             assert [r[0] for r in await cur.fetchall()] == [expected], match
-    async with store.db.execute("SELECT rowid FROM body_fts WHERE body_fts MATCH 'sparse'") as cur:
+    async with raw_connection(store).execute("SELECT rowid FROM body_fts WHERE body_fts MATCH 'sparse'") as cur:
         assert len(await cur.fetchall()) == 1
-    async with store.db.execute("SELECT docs FROM lookup_terms WHERE term = 'kernel'") as cur:
+    async with raw_connection(store).execute("SELECT docs FROM lookup_terms WHERE term = 'kernel'") as cur:
         assert (await cur.fetchone())[0] == 1
-    async with store.db.execute("PRAGMA synchronous") as cur:
+    async with raw_connection(store).execute("PRAGMA synchronous") as cur:
         assert (await cur.fetchone())[0] == 2  # FULL again
-    async with store.db.execute("PRAGMA wal_autocheckpoint") as cur:
+    async with raw_connection(store).execute("PRAGMA wal_autocheckpoint") as cur:
         assert (await cur.fetchone())[0] == 1000
     # The triggers are back: a normal upsert keeps the indexes and the vocabulary in step.
     await store.upsert_papers([Paper(arxiv_id="2410.00003", title="Kernel methods")])
-    async with store.db.execute("SELECT count(*) FROM lookup_fts WHERE lookup_fts MATCH 'kernel'") as cur:
+    async with raw_connection(store).execute("SELECT count(*) FROM lookup_fts WHERE lookup_fts MATCH 'kernel'") as cur:
         assert (await cur.fetchone())[0] == 2
-    async with store.db.execute("SELECT docs FROM lookup_terms WHERE term = 'kernel'") as cur:
+    async with raw_connection(store).execute("SELECT docs FROM lookup_terms WHERE term = 'kernel'") as cur:
         assert (await cur.fetchone())[0] == 2
 
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from digestbot.store.sqlite import Store
+if TYPE_CHECKING:
+    from digestbot.store.sqlite import SqliteStore
 
 PLATFORM = "slack"
 PAUSED = "paused: "
@@ -84,9 +85,9 @@ def _record(row: Sequence[Any]) -> InstallationRecord:
 
 
 class InstallationRecords:
-    """Read and write ``slack_installations`` and ``slack_oauth_states`` of a :class:`~digestbot.store.sqlite.Store`."""
+    """Read and write ``slack_installations`` and ``slack_oauth_states`` of the SQLite store (its ``installations()``)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: SqliteStore) -> None:
         self._store = store
 
     async def save(self, record: InstallationRecord) -> int:
@@ -141,7 +142,7 @@ class InstallationRecords:
             f"SELECT {_COLUMNS} FROM slack_installations WHERE enterprise_id=? AND team_id=?"
             " AND removed_at IS NULL AND bot_token IS NOT NULL"
         )
-        async with self._store.db.execute(sql, (enterprise_id, team_id)) as cur:
+        async with self._store._db.execute(sql, (enterprise_id, team_id)) as cur:
             row = await cur.fetchone()
         return _record(row) if row else None
 
@@ -178,7 +179,7 @@ class InstallationRecords:
     async def all(self) -> list[InstallationRecord]:
         """Return every workspace that ever installed the app, installed or not, oldest install first."""
         sql = f"SELECT {_COLUMNS} FROM slack_installations ORDER BY installed_at, team_id"
-        async with self._store.db.execute(sql) as cur:
+        async with self._store._db.execute(sql) as cur:
             return [_record(row) for row in await cur.fetchall()]
 
     async def issue_state(self, state: str, *, expires_at: datetime) -> None:

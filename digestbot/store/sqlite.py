@@ -1,9 +1,10 @@
-"""The aiosqlite store: papers (+ FTS5 index), digests, subscriptions, channels.
+"""The aiosqlite store: papers (+ FTS5 index), digests, subscriptions, channels, summaries, the outbox.
 
 One file, WAL mode (readers never block the writer), ``synchronous=FULL`` (a committed delivery
 record survives power loss), a busy timeout (several processes may share the file) and explicit
 ``BEGIN IMMEDIATE`` transactions, so every write either fully lands or not at all. All SQL is
-parameterised.
+parameterised. :class:`SqliteStore` implements :class:`~digestbot.store.protocol.StoreProtocol`;
+its public methods raise store errors, never ``sqlite3`` ones (:mod:`digestbot.store.sqlite_errors`).
 """
 
 from __future__ import annotations
@@ -15,17 +16,32 @@ import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 
-from digestbot.errors import CommandError, StoreError
+from digestbot.errors import StoreBusyError, StoreError, StoreFailedError, TopicLimitError
 from digestbot.records import Digest, Paper
 from digestbot.search_text import unspaced_grams, words
+from digestbot.store import sqlite_search, sqlite_summaries
+from digestbot.store.chunks import CHUNK as _CHUNK
+from digestbot.store.chunks import id_chunks
+from digestbot.store.installations import InstallationRecords
 from digestbot.store.migrations import GRAMS_VERSION, LATEST, MIGRATIONS
+from digestbot.store.outbox import BUSY_TIMEOUT_MS, SqliteOutbox
+from digestbot.store.protocol import SettingsCheck
+from digestbot.store.records import (
+    Index,
+    SearchRow,
+    Sections,
+    SubscriptionChange,
+    SubscriptionRow,
+    SummaryKey,
+    UpsertResult,
+)
+from digestbot.store.sqlite_errors import translated, translating
 
 log = logging.getLogger(__name__)
 
@@ -34,20 +50,16 @@ _PAPER_COLUMNS = (
     " digest_date, source, extra"
 )
 
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "SqliteStore",
+    "Store",
+    "SubscriptionChange",
+    "SubscriptionRow",
+    "UpsertResult",
+    "id_chunks",
+]
 
-SubscriptionRow = tuple[str, str, str, str]
-"""One subscription: platform, workspace, user id, topic (canonical text)."""
-SubscriptionChange = tuple[int, str, str, str, str, str]
-"""One logged change: position, ``+`` or ``-``, platform, workspace, user id, topic."""
-
-_CHUNK = 500  # ids per IN (...) lookup: well under SQLite's 999-parameter floor
-
-
-def id_chunks(ids: Iterable[str]) -> Iterator[list[str]]:
-    """Yield ``ids`` without repeats, ``_CHUNK`` at a time: one ``IN (...)`` query each."""
-    unique = list(dict.fromkeys(ids))
-    for start in range(0, len(unique), _CHUNK):
-        yield unique[start : start + _CHUNK]
 _INSERT = (
     f"INSERT INTO papers ({_PAPER_COLUMNS}, authors_text, summary_text, keywords_text, grams_text, updated_at)"
     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
@@ -67,14 +79,6 @@ _ENTRY = (
     "INSERT INTO digest_entries(digest_date, arxiv_id, votes) VALUES (?,?,?)"
     " ON CONFLICT(digest_date, arxiv_id) DO UPDATE SET votes = coalesce(excluded.votes, votes)"
 )
-
-
-BUSY_TIMEOUT_MS = 30_000
-"""How long a connection waits for another process's write lock before failing ("database is locked").
-
-Generous on purpose: ``post``, ``run`` and ``ingest`` may share the file, and a write that gives
-up is a delivery that must be retried. Every connection to the file uses it (the outbox's too).
-"""
 
 
 def _statements(script: str) -> list[str]:
@@ -129,15 +133,6 @@ async def _count_terms(
     )
 
 
-@dataclass(frozen=True, kw_only=True)
-class UpsertResult:
-    """How many papers a write added, changed, or found already identical."""
-
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
@@ -186,7 +181,8 @@ def _row_values(p: Paper) -> tuple[Any, ...]:
     )
 
 
-class Store:
+@translating
+class SqliteStore:
     """Async access to the SQLite file; open with :meth:`open`, close with :meth:`close`."""
 
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
@@ -197,7 +193,7 @@ class Store:
         self._tx_lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: str | Path) -> Store:
+    async def open(cls, path: str | Path) -> SqliteStore:
         """Open (creating the file if needed, never its folder) and migrate the database at ``path``.
 
         A missing folder is a mistyped ``--db`` far more often than a wish for new folders.
@@ -213,9 +209,10 @@ class Store:
         try:
             await store._configure()
             await store._migrate()
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, StoreBusyError, StoreFailedError) as exc:
             await db.close()
-            raise StoreError(f"{path}: not a usable digestbot database: {exc}") from None
+            reason = exc.reason if isinstance(exc, StoreError) else str(exc)
+            raise StoreError(f"{path}: not a usable digestbot database: {reason}") from None
         except BaseException:
             await db.close()
             raise
@@ -225,7 +222,7 @@ class Store:
         """Close the connection (the WAL is checkpointed by SQLite)."""
         await self._db.close()
 
-    async def __aenter__(self) -> Store:
+    async def __aenter__(self) -> SqliteStore:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -296,11 +293,6 @@ class Store:
                     await self._db.execute("ROLLBACK")
                 raise
             await self._db.execute("COMMIT")
-
-    @property
-    def db(self) -> aiosqlite.Connection:
-        """The raw connection, for store extensions in other modules (outbox, lookup)."""
-        return self._db
 
     # -- papers ---------------------------------------------------------------------------------
 
@@ -491,7 +483,7 @@ class Store:
     ) -> bool:
         """Subscribe ``user`` to ``topic`` (shown as ``display``); False if already subscribed.
 
-        Raises CommandError past ``max_topics``. The limit counts the user's topics in every workspace
+        Raises TopicLimitError past ``max_topics``. The limit counts the user's topics in every workspace
         of the platform (a Discord user's DM topics and each server's): they all feed the same daily DM.
         """
         async with self.transaction() as db:
@@ -502,10 +494,7 @@ class Store:
             if (workspace, topic) in rows:
                 return False
             if len(rows) >= max_topics:
-                raise CommandError(
-                    f"you already follow {len(rows)} topic{'' if len(rows) == 1 else 's'} (the limit is {max_topics},"
-                    " counting every server and direct messages); unsubscribe first"
-                )
+                raise TopicLimitError(count=len(rows), limit=max_topics)
             await db.execute(
                 "INSERT INTO subscriptions(platform, workspace, user_id, topic, created_at, display)"
                 " VALUES (?,?,?,?,?,?)",
@@ -632,6 +621,16 @@ class Store:
         are not in the rows. Afterwards the log is pruned to its newest ``keep_changes`` entries, a
         few thousand rows per transaction so that no writer waits long.
         """
+        with translated(self.path):
+            return self._read_subscriptions(topics, rows, keep_changes=keep_changes)
+
+    def _read_subscriptions(
+        self,
+        topics: Callable[[Iterator[str]], None],
+        rows: Callable[[Iterator[SubscriptionRow]], None],
+        *,
+        keep_changes: int,
+    ) -> int:
         db = sqlite3.connect(self.path, isolation_level=None)
         try:
             db.execute("PRAGMA busy_timeout=10000")
@@ -687,18 +686,24 @@ class Store:
             return [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
 
     async def set_channel_settings(
-        self, *, platform: str, channel_id: str, workspace: str = "", settings: dict[str, Any], enable: bool = True
+        self,
+        *,
+        platform: str,
+        channel_id: str,
+        workspace: str = "",
+        settings: dict[str, Any],
+        enable: bool = True,
+        check: SettingsCheck | None = None,
     ) -> dict[str, Any]:
         """Merge ``settings`` into a channel's chat overrides (creating it); return the stored overrides.
 
-        Keys are those of :data:`digestbot.channels.SETTING_KEYS` (``time``, ``timezone``,
-        ``weekdays``, ``top``, ``topics``, ``on_empty``, ``threads``); a value of None removes
-        that override. The result is validated as a whole (raises CommandError, nothing stored).
-        ``enable`` (default) also re-enables a disabled channel: setting it up in chat turns it on.
+        Keys are those of :data:`digestbot.channels.SETTING_KEYS`, already checked by the caller
+        (:func:`digestbot.channels.save_settings`); a value of None removes that override.
+        ``check`` sees the merged overrides inside the transaction: whatever it raises stores
+        nothing. ``enable`` (default) also re-enables a disabled channel: setting it up in chat
+        turns it on. The store keeps no rules of its own about the values.
         """
-        from digestbot.channels import check_schedule, validate_settings
-
-        changes = validate_settings(settings)
+        changes = dict(settings)
         async with self.transaction() as db:
             async with db.execute(
                 "SELECT settings, enabled FROM channels WHERE platform=? AND channel_id=?", (platform, channel_id)
@@ -707,7 +712,8 @@ class Store:
             current: dict[str, Any] = json.loads(row[0]) if row else {}
             current.update(changes)
             current = {k: v for k, v in current.items() if v is not None}
-            check_schedule(None, current)
+            if check is not None:
+                check(current)
             enabled = 1 if enable or row is None else int(row[1])
             await db.execute(
                 "INSERT INTO channels(platform, channel_id, workspace, settings, enabled, disabled_reason, updated_at)"
@@ -753,3 +759,66 @@ class Store:
                 " ON CONFLICT(platform, channel_id) DO UPDATE SET last_seen=excluded.last_seen",
                 [(p, c, when.astimezone(UTC).isoformat()) for p, c, when in items],
             )
+
+    # -- search (/paper, autocomplete): the queries are in sqlite_search ---------------------------
+
+    async def search_candidates(self, index: Index, match: str, *, limit: int) -> list[int]:
+        """Return the rowids of the newest ``limit`` papers matching the FTS5 expression ``match`` in ``index``."""
+        return await sqlite_search.candidates(self._db, index, match, limit=limit)
+
+    async def search_rows(self, rowids: list[int]) -> list[SearchRow]:
+        """Return the scoring fields of ``rowids`` (any order)."""
+        return await sqlite_search.search_rows(self._db, rowids)
+
+    async def term_docs(self, terms: list[str]) -> dict[str, int]:
+        """Return how many papers have each of ``terms`` in a title, author name or keyword (absent: left out)."""
+        return await sqlite_search.term_docs(self._db, terms)
+
+    async def terms_starting(self, prefix: str, *, min_len: int, max_len: int, limit: int) -> list[tuple[str, int]]:
+        """Return (term, docs) of vocabulary words starting with ``prefix`` whose length is in [min_len, max_len]."""
+        return await sqlite_search.terms_starting(self._db, prefix, min_len=min_len, max_len=max_len, limit=limit)
+
+    async def near_terms(self, word: str, *, edits: int, limit: int) -> list[tuple[str, int]]:
+        """Return (term, docs) of vocabulary words that may be ``word`` with a typo, most frequent first."""
+        return await sqlite_search.near_terms(self._db, word, edits=edits, limit=limit)
+
+    async def popular_topics(self, *, limit: int) -> list[str]:
+        """Return the topics people follow, most followed first."""
+        return await sqlite_search.popular_topics(self._db, limit=limit)
+
+    async def keyword_vocabulary(self, *, limit: int) -> list[str]:
+        """Return distinct lower-cased paper keywords, the newest papers' first."""
+        return await sqlite_search.keyword_vocabulary(self._db, limit=limit)
+
+    # -- summaries cache: the queries are in sqlite_summaries -----------------------------------
+
+    async def cached_summaries(self, arxiv_ids: Sequence[str], key: SummaryKey) -> dict[str, Sections]:
+        """Return the summaries made under exactly ``key``, by arXiv id."""
+        return await sqlite_summaries.cached(self._db, arxiv_ids, key)
+
+    async def shown_summaries(self, arxiv_ids: Sequence[str], key: SummaryKey) -> dict[str, Sections]:
+        """Return per paper ``key``'s summary, else the newest other one in ``key.language``."""
+        return await sqlite_summaries.shown(self._db, arxiv_ids, key)
+
+    async def save_summary(
+        self, arxiv_id: str, key: SummaryKey, sections: Sections, *, prompt_tokens: int = 0, completion_tokens: int = 0
+    ) -> None:
+        """Store (or replace) one paper's summary under ``key``."""
+        async with self.transaction() as db:
+            await sqlite_summaries.save(
+                db, arxiv_id, key, sections, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+            )
+
+    # -- the outbox -----------------------------------------------------------------------------
+
+    def outbox_storage(self) -> SqliteOutbox:
+        """Return a new outbox writer for one run: its own connection, group commit and run lock."""
+        return SqliteOutbox(self.path)
+
+    def installations(self) -> InstallationRecords:
+        """Return the Slack installations and OAuth states kept in this database (migration 9)."""
+        return InstallationRecords(self)
+
+
+Store = SqliteStore
+"""The SQLite store under its first name: ``Store.open(path)`` keeps working for tests, benches and tools."""

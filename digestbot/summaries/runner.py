@@ -20,7 +20,7 @@ from datetime import date
 from digestbot.config import Config
 from digestbot.errors import ConfigError
 from digestbot.records import Paper
-from digestbot.store import Store
+from digestbot.store.protocol import StoreProtocol
 from digestbot.store.summaries import SummaryStore
 from digestbot.summaries.client import ModelClient, SummaryFailed
 from digestbot.summaries.prompt import needs_summary
@@ -57,7 +57,7 @@ class SummaryReport:
         )
 
 
-async def languages_in_use(store: Store, config: Config) -> list[str]:
+async def languages_in_use(store: StoreProtocol, config: Config) -> list[str]:
     """Return the languages the enabled channels read (the default one when there is no channel)."""
     from digestbot.channels import load_channels
 
@@ -66,7 +66,7 @@ async def languages_in_use(store: Store, config: Config) -> list[str]:
 
 
 async def make_summaries(
-    store: Store,
+    store: StoreProtocol,
     config: Config,
     papers: Sequence[Paper],
     languages: Iterable[str],
@@ -152,7 +152,9 @@ async def make_summaries(
     )
 
 
-async def summarize_day(store: Store, config: Config, day: date, *, deadline: float | None) -> SummaryReport | None:
+async def summarize_day(
+    store: StoreProtocol, config: Config, day: date, *, deadline: float | None
+) -> SummaryReport | None:
     """Make ``day``'s missing summaries in the languages in use within ``deadline`` seconds; log the outcome.
 
     Never raises for the model's sake: a post goes on with abstracts whatever happens here.
@@ -182,7 +184,7 @@ async def summarize_day(store: Store, config: Config, day: date, *, deadline: fl
     return report
 
 
-def before_post_hook(store: Store, config: Config, previous: BeforePost | None) -> BeforePost | None:
+def before_post_hook(store: StoreProtocol, config: Config, previous: BeforePost | None) -> BeforePost | None:
     """Return a ``before_post(day)`` hook: ``previous`` (the pre-post ingest), then the day's summaries.
 
     The summaries are made even when the ingest failed (the archive may hold the day), within

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from digestbot.config import Config
 from digestbot.records import Paper
-from digestbot.store import Store
+from digestbot.store.protocol import StoreProtocol
 from digestbot.store.summaries import SummaryKey, SummaryStore
 from digestbot.summaries.prompt import PROMPT_VERSION
 
@@ -21,7 +21,7 @@ def summary_key(config: Config, language: str) -> SummaryKey:
     return SummaryKey(language=language, model=config.summaries.model, prompt_version=PROMPT_VERSION)
 
 
-async def localize(store: Store, config: Config, papers: Sequence[Paper], language: str) -> tuple[Paper, ...]:
+async def localize(store: StoreProtocol, config: Config, papers: Sequence[Paper], language: str) -> tuple[Paper, ...]:
     """Return ``papers`` with their stored summary in ``language`` as their sections, where one exists.
 
     A paper with its own sections (the sample digest) keeps them; with summaries off, nothing changes.
@@ -38,7 +38,7 @@ async def localize(store: Store, config: Config, papers: Sequence[Paper], langua
     )
 
 
-def paper_localizer(store: Store, config: Config, language: str = "") -> Callable[[Paper], Awaitable[Paper]]:
+def paper_localizer(store: StoreProtocol, config: Config, language: str = "") -> Callable[[Paper], Awaitable[Paper]]:
     """Return what gives a ``/paper`` card its summary in a channel's ``language`` (else the default)."""
     chosen = config.summary_language(language)
 
@@ -49,7 +49,7 @@ def paper_localizer(store: Store, config: Config, language: str = "") -> Callabl
 
 
 async def channel_localizer(
-    store: Store, config: Config, *, platform: str, channel_id: str
+    store: StoreProtocol, config: Config, *, platform: str, channel_id: str
 ) -> Callable[[Paper], Awaitable[Paper]] | None:
     """Return the ``/paper`` localizer for the channel a command came from (None with summaries off)."""
     if not config.summaries.enabled:

@@ -12,6 +12,7 @@ from digestbot.store import Store
 from tests.adapters.discord.conftest import ADMIN_ID, MANAGE_GUILD, MEMBER_ID, Harness, make_config
 from tests.fakes.discord_limits import find_violations
 from tests.fakes.discord_server import FakeDiscord
+from tests.raw_sqlite import raw_connection
 
 EPHEMERAL = 1 << 6
 CHANNEL_MESSAGE = 4
@@ -67,7 +68,7 @@ async def test_share_button_after_the_paper_left_the_archive_answers_privately(
     [first] = await harness.command("paper", [opt("query", "2410.05265")])
     original = fake.original_response(first.interaction_id)
     for table in ("digest_entries", "papers"):
-        await harness.client.store.db.execute(f"DELETE FROM {table} WHERE arxiv_id = '2410.05265'")
+        await raw_connection(harness.client.store).execute(f"DELETE FROM {table} WHERE arxiv_id = '2410.05265'")
     text = private_text(await harness.click(share_custom_id("2410.05265"), original))
     assert text == NOT_IN_ARCHIVE  # the core's words, the same on Slack
     assert fake.messages(harness.channel_id) == []

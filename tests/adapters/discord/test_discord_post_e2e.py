@@ -14,6 +14,7 @@ from adapters.discord_bot import create_adapter
 from digestbot.store import Store
 from tests.adapters.discord.conftest import make_config
 from tests.fakes.discord_server import CREATE_MESSAGE, FakeDiscord
+from tests.raw_sqlite import raw_connection
 
 pytest.importorskip("digestbot.matching", reason="the engine needs digestbot.matching (branch topics)")
 
@@ -188,7 +189,7 @@ async def test_crash_recovery_finds_a_post_buried_under_a_busy_channel(fake: Fak
         ours = len(fake.messages(channel))
         # A run crashed between sending part 1 and recording it; 250 messages came before the restart,
         # long after Discord's enforce_nonce window (minutes) closed.
-        await seeded_store.db.execute(
+        await raw_connection(seeded_store).execute(
             "UPDATE deliveries SET state='claimed', claimed_by='gone:1:abc', claimed_at='2000-01-01T00:00:00+00:00'"
             " WHERE part=1"
         )

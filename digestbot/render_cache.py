@@ -1,0 +1,37 @@
+"""Rendered payloads shared between the targets of one delivery run.
+
+Many targets of a run get the same message: channels with the same settings, subscribers of the
+same popular topic. Formatting and rendering is the costliest step of a large run, so each
+distinct message is rendered once per platform and its payloads reused. The cache knows nothing
+of matching or sending (:mod:`digestbot.delivery` keeps those); it lives as long as the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from digestbot.blocks import Message
+from digestbot.ports import Adapter
+
+
+class RenderCache:
+    """Payloads by (platform, message signature), rendered on first use."""
+
+    def __init__(self) -> None:
+        self._payloads: dict[tuple[str, Hashable], list[Any]] = {}
+
+    def payloads(self, adapter: Adapter, signature: Hashable, build: Callable[[], Message]) -> list[Any]:
+        """Return ``adapter``'s payloads for the message ``build`` makes, rendered once per ``signature``.
+
+        ``signature`` must identify the message completely (its date, papers, topics, language):
+        two targets with equal signatures get the very same payloads.
+        """
+        key = (adapter.platform, signature)
+        if key not in self._payloads:
+            self._payloads[key] = adapter.render(build())
+        return self._payloads[key]
+
+    def __len__(self) -> int:
+        """Return how many distinct messages were rendered."""
+        return len(self._payloads)

@@ -1,0 +1,378 @@
+"""The SQLite store's outbox: the ``deliveries`` rows, written through group commit, and the run lock.
+
+This is the storage half of :mod:`digestbot.outbox` (which keeps the life of a row, the lease and
+the API the delivery engine uses). Two SQLite-specific mechanisms live here:
+
+* **Group commit.** SQLite with ``synchronous=FULL`` costs one fsync per commit (~4.5 ms on the
+  reference machine), so writes from many concurrent senders are group-committed:
+  :class:`GroupCommit` runs every write queued while a commit was in progress in one transaction
+  (each in its own SAVEPOINT, so one failing write does not undo the others) and only then
+  reports them done. A claim is therefore still durable before its send starts.
+* **The run lock.** So that a rerun right after a crash need not wait for the lease, each run
+  also holds an exclusive ``flock`` on ``<database>-runs/<token>.lock`` (:class:`RunLock`). The
+  kernel drops it when the process dies, whatever its pid was; a claim whose owner's lock file
+  exists and can be locked is stale at once. Where the file cannot be seen (another host) the
+  lease decides.
+
+Every public coroutine of :class:`SqliteOutbox` raises store errors, not ``sqlite3`` ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import re
+import secrets
+import socket
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from digestbot.ports import Target
+from digestbot.store.records import Delivery, Slot, State
+from digestbot.store.sqlite_errors import translating
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 30_000
+"""How long a connection waits for another process's write lock before failing ("database is locked").
+
+Generous on purpose: ``post``, ``run`` and ``ingest`` may share the file, and a write that gives
+up is a delivery that must be retried. Every connection to the file uses it (the outbox's too).
+"""
+
+_COLUMNS = (
+    "id, platform, workspace, target_kind, target_id, slot, digest_date, kind, part, parts, key, payload,"
+    " state, attempts, message_id, error, claimed_by, claimed_at, created_at"
+)
+
+
+def _row(row: Sequence[Any]) -> Delivery:
+    return Delivery(
+        id=row[0],
+        target=Target(platform=row[1], workspace=row[2], kind=row[3], id=row[4]),
+        slot=row[5],
+        day=date.fromisoformat(row[6]),
+        kind=row[7],
+        part=row[8],
+        parts=row[9],
+        key=row[10],
+        payload=json.loads(row[11]),
+        state=row[12],
+        attempts=row[13],
+        message_id=row[14],
+        error=row[15],
+        claimed_by=row[16],
+        claimed_at=datetime.fromisoformat(row[17]) if row[17] else None,
+        created_at=datetime.fromisoformat(row[18]) if row[18] else None,
+    )
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _token(owner: str | None) -> str:
+    return (owner or "").rsplit(":", 1)[-1]
+
+
+def _select_slot(conn: sqlite3.Connection, target: Target, slot: Slot, day: date) -> list[Delivery]:
+    sql = (
+        f"SELECT {_COLUMNS} FROM deliveries WHERE platform=? AND target_kind=? AND target_id=? AND slot=?"
+        " AND digest_date=? ORDER BY part"
+    )
+    rows = conn.execute(sql, (target.platform, target.kind, target.id, slot, day.isoformat())).fetchall()
+    return [_row(r) for r in rows]
+
+
+class GroupCommit:
+    """Run writes from many tasks in shared transactions: one fsync for everything queued meanwhile.
+
+    Writes are plain synchronous functions of a :class:`sqlite3.Connection`, run one batch at a
+    time on a dedicated thread with the outbox's own connection to the store file (WAL lets it
+    sit beside the store's aiosqlite connection; ``BEGIN IMMEDIATE`` and the busy timeout order
+    the writers). A whole batch costs one hop to that thread and one fsync, which is what lets
+    thousands of sends per second each have their claim committed first.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._queue: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-writer")
+        self._conn: sqlite3.Connection | None = None
+
+    async def run(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``op(conn)`` inside the next group transaction; return its result once committed."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.append((op, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._flush(), name="outbox-group-commit")
+        return await future
+
+    async def read(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a read-only ``op(conn)`` on the writer thread (sees every committed write)."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, lambda: op(self._connection()))
+
+    async def close(self) -> None:
+        """Finish queued writes, then close the connection and the thread."""
+        if self._task is not None:
+            await self._task
+        if self._conn is not None:
+            await asyncio.get_running_loop().run_in_executor(self._pool, self._conn.close)
+            self._conn = None
+        self._pool.shutdown(wait=True)
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            for pragma in (f"busy_timeout={BUSY_TIMEOUT_MS}", "journal_mode=WAL", "synchronous=FULL"):
+                conn.execute(f"PRAGMA {pragma}")
+            self._conn = conn
+        return self._conn
+
+    def _run_batch(self, ops: list[Callable[[sqlite3.Connection], Any]]) -> list[tuple[Any, Exception | None]]:
+        conn = self._connection()
+        results: list[tuple[Any, Exception | None]] = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for op in ops:
+                conn.execute("SAVEPOINT outbox_op")
+                try:
+                    results.append((op(conn), None))
+                except Exception as exc:  # this op only: undo it, keep the others
+                    conn.execute("ROLLBACK TO outbox_op")
+                    results.append((None, exc))
+                conn.execute("RELEASE outbox_op")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return results
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._queue:
+            await asyncio.sleep(0)  # let every task that is about to write join this batch
+            batch, self._queue = self._queue, []
+            try:
+                outcomes = await loop.run_in_executor(self._pool, self._run_batch, [op for op, _ in batch])
+            except Exception as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), (result, error) in zip(batch, outcomes, strict=True):  # only after COMMIT
+                if future.done():
+                    continue
+                if error is not None:
+                    future.set_exception(error)
+                else:
+                    future.set_result(result)
+
+
+class RunLock:
+    """An exclusive ``flock`` held for the life of a run: proof, to other runs, that it still runs.
+
+    The lock belongs to an open file, not a pid, so it cannot be inherited by an unrelated
+    process that happens to get the same pid (or the same container's pid 1 after a restart).
+    """
+
+    def __init__(self, directory: Path, token: str) -> None:
+        self._directory = directory
+        self.path = directory / f"{token}.lock"
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Create and lock this run's file (idempotent); a failure only loses the fast path."""
+        if self._fd is not None:
+            return
+        try:
+            self._directory.mkdir(exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            log.warning("cannot hold the run lock %s (%s); crashed claims wait for their lease", self.path, exc)
+            return
+        self._fd = fd
+
+    def release(self, *, keep_file: bool = False) -> None:
+        """Unlock the file, and remove it unless ``keep_file`` (claims of this run are left to reconcile)."""
+        if self._fd is None:
+            return
+        if not keep_file:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+        os.close(self._fd)
+        self._fd = None
+
+    def owner_gone(self, token: str) -> bool:
+        """Tell whether the run ``token`` surely stopped: its lock file exists and nobody holds it."""
+        if not re.fullmatch(r"[0-9a-f]{1,64}", token):
+            return False
+        path = self._directory / f"{token}.lock"
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except OSError:
+            return False  # never seen here (other host, no lock): only the lease can tell
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False  # held: that run is alive
+        else:
+            return True  # the file stays until its claims are resolved (see sweep)
+        finally:
+            os.close(fd)
+
+    def sweep(self, keep: set[str]) -> None:
+        """Remove the files of stopped runs whose token is not in ``keep`` (runs with claims still open)."""
+        try:
+            files = list(self._directory.glob("*.lock"))
+        except OSError:
+            return
+        for path in files:
+            if path != self.path and path.stem not in keep and self.owner_gone(path.stem):
+                with contextlib.suppress(OSError):
+                    path.unlink()
+
+
+@translating
+class SqliteOutbox:
+    """The ``deliveries`` table for one run: its own connection and writer thread, its own run lock."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer = GroupCommit(path)
+        #: Who claims rows in this run: host:pid for people reading the table, and a random token
+        #: that alone makes it unique (a restarted container has the same host and pid again).
+        token = secrets.token_hex(8)
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{token}"
+        self._lock = RunLock(Path(f"{path}-runs"), token)
+
+    async def close(self) -> None:
+        """Finish queued writes, release the writer thread and its connection, then the run lock.
+
+        If rows are still claimed by this run (a send whose result could not be recorded), the
+        lock file stays, unlocked: the next run sees at once that they need reconciling.
+        """
+        sql = "SELECT DISTINCT claimed_by FROM deliveries WHERE state='claimed'"
+        try:
+            owners = await self._writer.read(lambda conn: {_token(r[0]) for r in conn.execute(sql).fetchall()})
+        except sqlite3.Error:
+            owners = None
+        await self._writer.close()
+        if owners is not None:
+            self._lock.sweep(keep=owners)
+        self._lock.release(keep_file=owners is None or _token(self.owner) in owners)
+
+    async def plan(
+        self, target: Target, *, slot: Slot, day: date, kind: str, keys: Sequence[str], payloads: Sequence[Any]
+    ) -> tuple[list[Delivery], bool]:
+        """Write one pending row per (key, payload) unless ``target`` has rows for ``slot`` on ``day``."""
+        encoded = [json.dumps(p, ensure_ascii=False, sort_keys=True) for p in payloads]
+        n = len(encoded)
+
+        def op(conn: sqlite3.Connection) -> tuple[list[Delivery], bool]:
+            existing = _select_slot(conn, target, slot, day)
+            if existing:
+                return existing, False
+            now = _now()
+            rows: list[Delivery] = []
+            for i, (key, payload) in enumerate(zip(keys, encoded, strict=True), start=1):
+                cur = conn.execute(
+                    "INSERT INTO deliveries(platform, workspace, target_kind, target_id, slot, digest_date, kind,"
+                    " part, parts, key, payload, state, created_at, updated_at)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,'pending',?,?)",
+                    (target.platform, target.workspace, target.kind, target.id, slot, day.isoformat(), kind, i, n,
+                     key, payload, now, now),
+                )  # fmt: skip
+                rows.append(
+                    Delivery(
+                        id=int(cur.lastrowid or 0), target=target, slot=slot, day=day, kind=kind, part=i, parts=n,
+                        key=key, payload=json.loads(payload), state="pending", created_at=datetime.fromisoformat(now),
+                    )
+                )  # fmt: skip
+            return rows, True
+
+        return await self._writer.run(op)
+
+    async def rows(self, target: Target, *, slot: Slot, day: date) -> list[Delivery]:
+        """Return ``target``'s rows for ``slot`` on ``day``, in part order."""
+        return await self._writer.read(lambda conn: _select_slot(conn, target, slot, day))
+
+    async def claim(self, delivery_id: int) -> bool:
+        """Take a pending row for this run (durably, before the send); False if it is not pending."""
+        self._lock.acquire()
+        now = _now()
+
+        def op(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE deliveries SET state='claimed', attempts=attempts+1, claimed_by=?, claimed_at=?, updated_at=?"
+                " WHERE id=? AND state='pending'",
+                (self.owner, now, now, delivery_id),
+            )
+            return cur.rowcount == 1
+
+        return await self._writer.run(op)
+
+    async def renew(self, delivery_id: int) -> bool:
+        """Restart this run's claim on a row; False if it is no longer ours."""
+        now = _now()
+
+        def op(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE deliveries SET claimed_at=?, updated_at=? WHERE id=? AND state='claimed' AND claimed_by=?",
+                (now, now, delivery_id, self.owner),
+            )
+            return cur.rowcount == 1
+
+        return await self._writer.run(op)
+
+    async def set_state(self, delivery_id: int, state: State, *, message_id: str | None, error: str | None) -> None:
+        """Set a row's state and error (and message id, if given), dropping its claim."""
+        now = _now()
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE deliveries SET state=?, message_id=coalesce(?, message_id), error=?, claimed_by=NULL,"
+                " claimed_at=NULL, updated_at=? WHERE id=?",
+                (state, message_id, error, now, delivery_id),
+            )
+
+        await self._writer.run(op)
+
+    async def fail_pending(self, delivery_ids: Sequence[int], error: str) -> None:
+        """Mark the still-pending rows among ``delivery_ids`` failed."""
+        now = _now()
+        ids = [(error, now, i) for i in delivery_ids]
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "UPDATE deliveries SET state='failed', error=?, updated_at=? WHERE id=? AND state='pending'", ids
+            )
+
+        await self._writer.run(op)
+
+    async def unsent(self) -> list[Delivery]:
+        """Return every row not yet sent nor failed (pending or claimed), oldest first."""
+        sql = f"SELECT {_COLUMNS} FROM deliveries WHERE state IN ('pending', 'claimed') ORDER BY id"
+        return await self._writer.read(lambda conn: [_row(r) for r in conn.execute(sql).fetchall()])
+
+    async def counts(self) -> dict[str, int]:
+        """Return how many rows are in each state."""
+        sql = "SELECT state, count(*) FROM deliveries GROUP BY state"
+        return await self._writer.read(lambda conn: {r[0]: r[1] for r in conn.execute(sql).fetchall()})
+
+    def owner_gone(self, owner: str) -> bool:
+        """Tell whether the run ``owner`` surely stopped: its run lock file exists here and nobody holds it."""
+        return self._lock.owner_gone(_token(owner))
