@@ -85,7 +85,7 @@ def _record(row: Sequence[Any]) -> InstallationRecord:
 
 
 class InstallationRecords:
-    """Read and write ``slack_installations`` and ``slack_oauth_states`` of the SQLite store (its ``installations()``)."""
+    """Read and write ``slack_installations`` and ``slack_oauth_states`` of the SQLite store (``installations()``)."""
 
     def __init__(self, store: SqliteStore) -> None:
         self._store = store
