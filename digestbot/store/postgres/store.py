@@ -203,7 +203,8 @@ class PostgresStore:
         async with self._tx_lock, self._conn.transaction():
             yield self._conn
 
-    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one query and return its rows: for the store's own modules (search, summaries), as SQLite's ``db``."""
         cur = await self._conn.execute(sql, params)
         return await cur.fetchall()
 
@@ -272,7 +273,7 @@ class PostgresStore:
 
     async def get_paper(self, arxiv_id: str) -> Paper | None:
         """Return the stored paper with this (normalised) arXiv id, or None."""
-        rows = await self._fetchall(f"SELECT {_SELECT_PAPER} FROM papers WHERE arxiv_id = %s", (arxiv_id,))
+        rows = await self.fetchall(f"SELECT {_SELECT_PAPER} FROM papers WHERE arxiv_id = %s", (arxiv_id,))
         return paper_from_row(rows[0]) if rows else None
 
     async def get_papers(self, arxiv_ids: Sequence[str]) -> dict[str, Paper]:
@@ -294,19 +295,19 @@ class PostgresStore:
             f"SELECT {_SELECT_PAPER_P} FROM papers p{join} WHERE {where}"
             " ORDER BY p.digest_date IS NULL, p.digest_date DESC, p.rowid DESC LIMIT %s"
         )
-        return [paper_from_row(row) for row in await self._fetchall(sql, params)]
+        return [paper_from_row(row) for row in await self.fetchall(sql, params)]
 
     async def get_papers_by_rowid(self, rowids: Sequence[int]) -> list[Paper]:
         """Return papers for search rowids, in the given order (missing ones skipped)."""
         if not rowids:
             return []
         sql = f"SELECT rowid, {_SELECT_PAPER} FROM papers WHERE rowid = ANY(%s)"
-        rows = {row[0]: paper_from_row(row[1:]) for row in await self._fetchall(sql, (list(rowids),))}
+        rows = {row[0]: paper_from_row(row[1:]) for row in await self.fetchall(sql, (list(rowids),))}
         return [rows[r] for r in rowids if r in rows]
 
     async def count_papers(self) -> int:
         """Return how many papers the archive holds."""
-        rows = await self._fetchall("SELECT count(*) FROM papers")
+        rows = await self.fetchall("SELECT count(*) FROM papers")
         return int(rows[0][0])
 
     async def digest(self, day: date) -> Digest | None:
@@ -320,7 +321,7 @@ class PostgresStore:
             " AND coalesce(jsonb_typeof(p.extra -> 'withdrawnAt'), 'null') = 'null'"
             ' ORDER BY coalesce(e.votes, p.votes, 0) DESC, p.arxiv_id COLLATE "C"'
         )
-        rows = await self._fetchall(sql, (day.isoformat(),))
+        rows = await self.fetchall(sql, (day.isoformat(),))
         if not rows:
             return None
         return Digest(date=day, papers=tuple(paper_from_row(r) for r in rows))
@@ -331,11 +332,11 @@ class PostgresStore:
             "SELECT DISTINCT digest_date FROM digest_entries WHERE digest_date BETWEEN %s AND %s"
             " ORDER BY digest_date DESC LIMIT %s"
         )
-        return [r[0] for r in await self._fetchall(sql, (since, until, limit))]
+        return [r[0] for r in await self.fetchall(sql, (since, until, limit))]
 
     async def latest_digest_date(self, *, on_or_before: date | None = None) -> date | None:
         """Return the newest digest date (optionally not after ``on_or_before``)."""
-        rows = await self._fetchall(
+        rows = await self.fetchall(
             "SELECT max(digest_date) FROM digest_entries WHERE digest_date <= %s", (on_or_before or date.max,)
         )
         return rows[0][0] if rows and rows[0][0] else None
@@ -392,7 +393,7 @@ class PostgresStore:
             "SELECT topic, display FROM subscriptions WHERE platform=%s AND workspace=%s AND user_id=%s"
             ' ORDER BY created_at, topic COLLATE "C"'
         )
-        return [(r[0], r[1] or r[0]) for r in await self._fetchall(sql, (platform, workspace, user))]
+        return [(r[0], r[1] or r[0]) for r in await self.fetchall(sql, (platform, workspace, user))]
 
     async def topic_displays(self, *, platform: str, workspace: str, user: str) -> dict[str, str]:
         """Return how one user's topics in one workspace were typed, by canonical topic (only those that differ)."""
@@ -400,7 +401,7 @@ class PostgresStore:
             "SELECT topic, display FROM subscriptions"
             " WHERE platform=%s AND workspace=%s AND user_id=%s AND display != ''"
         )
-        return {r[0]: r[1] for r in await self._fetchall(sql, (platform, workspace, user))}
+        return {r[0]: r[1] for r in await self.fetchall(sql, (platform, workspace, user))}
 
     async def all_subscriptions(self, *, platform: str | None = None) -> list[tuple[str, str, str, str]]:
         """Return every (platform, workspace, user, topic), optionally for one platform."""
@@ -410,7 +411,7 @@ class PostgresStore:
             sql += " WHERE platform = %s"
             args = (platform,)
         order = ' ORDER BY platform COLLATE "C", workspace COLLATE "C", user_id COLLATE "C", created_at'
-        return [(r[0], r[1], r[2], r[3]) for r in await self._fetchall(sql + order, args)]
+        return [(r[0], r[1], r[2], r[3]) for r in await self.fetchall(sql + order, args)]
 
     def read_subscriptions(
         self,
@@ -442,7 +443,7 @@ class PostgresStore:
 
     async def subscription_changes(self, after: int, *, limit: int) -> tuple[bool, list[SubscriptionChange]]:
         """Return whether the log still reaches back to ``after``, and up to ``limit`` changes made since."""
-        rows = await self._fetchall("SELECT min(id) FROM subscription_changes")
+        rows = await self.fetchall("SELECT min(id) FROM subscription_changes")
         oldest = rows[0][0] if rows else None
         if oldest is not None and oldest > after + 1:
             return False, []
@@ -450,7 +451,7 @@ class PostgresStore:
             "SELECT id, op, platform, workspace, user_id, topic FROM subscription_changes"
             " WHERE id > %s ORDER BY id LIMIT %s"
         )
-        return True, [(int(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in await self._fetchall(sql, (after, limit))]
+        return True, [(int(r[0]), r[1], r[2], r[3], r[4], r[5]) for r in await self.fetchall(sql, (after, limit))]
 
     async def prune_subscription_changes(self, *, keep: int) -> None:
         """Drop all but the newest ``keep`` logged changes (a process further behind reloads everything)."""
@@ -479,12 +480,12 @@ class PostgresStore:
                 "updated_at": _iso(r[5]),
                 "error": r[6],
             }
-            for r in await self._fetchall(sql)
+            for r in await self.fetchall(sql)
         }
 
     async def delivery_counts(self) -> dict[str, int]:
         """Return how many outbox rows are in each state (pending, claimed, sent, failed)."""
-        return {r[0]: int(r[1]) for r in await self._fetchall("SELECT state, count(*) FROM deliveries GROUP BY state")}
+        return {r[0]: int(r[1]) for r in await self.fetchall("SELECT state, count(*) FROM deliveries GROUP BY state")}
 
     async def recent_failures(self, limit: int = 5) -> list[tuple[str, str, str, str]]:
         """Return the newest failed outbox rows as (target, key, error, when), newest first."""
@@ -492,7 +493,7 @@ class PostgresStore:
             "SELECT platform || ':' || target_kind || ':' || target_id, key, coalesce(error, ''), updated_at"
             " FROM deliveries WHERE state='failed' ORDER BY updated_at DESC LIMIT %s"
         )
-        return [(r[0], r[1], r[2], _iso(r[3]) or "") for r in await self._fetchall(sql, (limit,))]
+        return [(r[0], r[1], r[2], _iso(r[3]) or "") for r in await self.fetchall(sql, (limit,))]
 
     # -- channels (chat-configured) -------------------------------------------------------------
 
@@ -509,7 +510,7 @@ class PostgresStore:
                 "disabled_reason": r[5],
                 "updated_at": _iso(r[6]),
             }
-            for r in await self._fetchall(sql)
+            for r in await self.fetchall(sql)
         ]
 
     async def set_channel_settings(
@@ -566,7 +567,7 @@ class PostgresStore:
 
     async def schedule_last_seen(self) -> dict[tuple[str, str], datetime]:
         """Return, per (platform, channel id), the newest occurrence the scheduler has handled."""
-        rows = await self._fetchall("SELECT platform, channel_id, last_seen FROM schedule_state")
+        rows = await self.fetchall("SELECT platform, channel_id, last_seen FROM schedule_state")
         return {(r[0], r[1]): r[2].astimezone(UTC) for r in rows}
 
     async def set_schedule_last_seen(self, items: Iterable[tuple[str, str, datetime]]) -> None:
