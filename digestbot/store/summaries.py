@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from digestbot.store.postgres import PostgresStore
+from digestbot.store.postgres import summaries as pg
 from digestbot.store.sqlite import Store, id_chunks
 
 Sections = tuple[tuple[str, str], ...]
@@ -40,6 +42,9 @@ class SummaryStore:
     async def cached(self, arxiv_ids: Sequence[str], key: SummaryKey) -> dict[str, Sections]:
         """Return the summaries made under exactly ``key``, by arXiv id (what need not be made again)."""
         found: dict[str, Sections] = {}
+        if isinstance(self._store, PostgresStore):
+            rows = await pg.cached(self._store, arxiv_ids, key.language, key.model, key.prompt_version)
+            return {row[0]: _sections(row[1]) for row in rows}
         for chunk in id_chunks(arxiv_ids):
             sql = (
                 "SELECT arxiv_id, sections FROM summaries WHERE language = ? AND model = ? AND prompt_version = ?"
@@ -57,6 +62,9 @@ class SummaryStore:
         until the new one is made.
         """
         found: dict[str, Sections] = {}
+        if isinstance(self._store, PostgresStore):  # rows come worst first, as below
+            rows = await pg.shown(self._store, arxiv_ids, key.language, key.model, key.prompt_version)
+            return {row[0]: _sections(row[1]) for row in rows}
         for chunk in id_chunks(arxiv_ids):
             sql = (
                 "SELECT arxiv_id, sections FROM summaries WHERE language = ?"
@@ -73,6 +81,10 @@ class SummaryStore:
         self, arxiv_id: str, key: SummaryKey, sections: Sections, *, prompt_tokens: int = 0, completion_tokens: int = 0
     ) -> None:
         """Store (or replace, after ``--refresh``) one paper's summary under ``key``."""
+        if isinstance(self._store, PostgresStore):
+            values = (arxiv_id, key.language, key.model, key.prompt_version, sections, prompt_tokens, completion_tokens)
+            await pg.save(self._store, values)
+            return
         async with self._store.transaction() as db:
             await db.execute(
                 "INSERT INTO summaries(arxiv_id, language, model, prompt_version, sections, prompt_tokens,"
