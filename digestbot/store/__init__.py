@@ -13,7 +13,7 @@ from digestbot.errors import StoreError
 from digestbot.store.postgres import PostgresStore, is_postgres_url, redact_url
 from digestbot.store.sqlite import Store, UpsertResult
 
-__all__ = ["PostgresStore", "Store", "UpsertResult", "check_target", "open_store"]
+__all__ = ["PostgresStore", "Store", "UpsertResult", "check_target", "open_store", "redact_url"]
 
 
 def check_target(target: str | Path) -> str | Path:
