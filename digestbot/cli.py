@@ -704,6 +704,9 @@ def build_parser() -> argparse.ArgumentParser:
     from digestbot.cli_ops import add_commands
 
     add_commands(add)
+    from digestbot import cli_db
+
+    cli_db.add_commands(add)
     p = add("subscriptions", cmd_subscriptions, "add, remove or list a user's topic subscriptions")
     p.add_argument("action", choices=("add", "remove", "list"))
     p.add_argument("topic", nargs="*", metavar="TOPIC", help='words or a "quoted phrase"; -word excludes')
