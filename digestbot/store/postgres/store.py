@@ -160,8 +160,8 @@ class PostgresStore:
     def db(self) -> NoReturn:
         """Refuse raw SQLite access: the features still written against it do not run on PostgreSQL yet."""
         raise StoreError(
-            f"{self.path}: this command needs the delivery outbox, which runs on SQLite only for now;"
-            " use a database file for post/run"
+            f"{self.path}: this needs SQLite (the delivery outbox, topic autocomplete): not on PostgreSQL yet;"
+            " use a database file"
         )
 
     async def schema_version(self) -> int:
