@@ -163,6 +163,22 @@ class PgOutbox:
             )
             return sorted((_row(r) for r in await cur.fetchall()), key=lambda d: d.id)
 
+    async def take_over(self, delivery: Delivery) -> bool:
+        """Make a stale claim (see :meth:`stale_claims`) this run's, before reconciling it; False if another run did.
+
+        Several live runs may see the same abandoned claim; only the one that takes it over may
+        ask the platform and then mark it sent or release it, or two could both re-send it.
+        """
+        await self._hold_run_lock()
+        now = datetime.now(UTC)
+        async with self._store.transaction() as conn:
+            cur = await conn.execute(
+                "UPDATE deliveries SET claimed_by=%s, claimed_at=%s, updated_at=%s"
+                " WHERE id=%s AND state='claimed' AND claimed_by IS NOT DISTINCT FROM %s",
+                (self.owner, now, now, delivery.id, delivery.claimed_by),
+            )
+            return cur.rowcount == 1
+
     async def renew(self, delivery: Delivery) -> bool:
         """Extend this run's claim on ``delivery`` (before another attempt); False if it is no longer ours."""
         now = datetime.now(UTC)
