@@ -18,6 +18,7 @@ with what several processes on several machines need:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -77,14 +78,16 @@ class PgOutbox:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{token}"
         self._token = token
         self._run_conn: psycopg.AsyncConnection[Any] | None = None
+        self._run_lock_taken = asyncio.Lock()  # concurrent first claims open one run connection, not several
 
     async def _hold_run_lock(self) -> None:
         """Hold this run's advisory lock (on its own connection) before its first claim."""
-        if self._run_conn is not None and not self._run_conn.closed:
-            return
-        conn = await psycopg.AsyncConnection.connect(self._store.url, autocommit=True)
-        await conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (_run_key(self._token),))
-        self._run_conn = conn
+        async with self._run_lock_taken:
+            if self._run_conn is not None and not self._run_conn.closed:
+                return
+            conn = await psycopg.AsyncConnection.connect(self._store.url, autocommit=True)
+            await conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (_run_key(self._token),))
+            self._run_conn = conn
 
     async def close(self) -> None:
         """Release the run lock: claims this run still holds become stale at once for other runs."""
