@@ -150,3 +150,17 @@ def test_store_type_is_the_contract(pg_url: str) -> None:
     missing = public - set(dir(PostgresStore))
     assert not missing, missing
     assert psycopg.__version__
+
+
+def test_a_connection_lost_mid_command_is_retry_later_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import digestbot.cli as cli
+
+    async def lost(*_: object) -> int:
+        raise psycopg.OperationalError("server closed the connection unexpectedly\n\tThis probably means ...")
+
+    monkeypatch.setattr(cli, "cmd_lookup", lost)
+    assert main(["--db", "postgresql://bot:hunter2@db.example/digest", "lookup", "x"]) == 75
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "hunter2" not in err and "connection lost" in err and "bot:***@" in err
