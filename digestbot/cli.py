@@ -32,6 +32,7 @@ from digestbot.errors import (
     DigestbotError,
     SourceUnreachableError,
     StoreBusyError,
+    StoreError,
     StoreFailedError,
     TokenRefusedError,
     UnavailableError,
@@ -44,7 +45,7 @@ from digestbot.platforms import platform as platform_named
 from digestbot.ports import Adapter
 from digestbot.sources.files import FORMATS, load_file
 from digestbot.startup import PlatformGate, gated, start_each
-from digestbot.store import Store, StoreProtocol
+from digestbot.store import Store, StoreProtocol, check_target, open_store, redact_url
 from digestbot.wording import plural
 
 if TYPE_CHECKING:
@@ -84,15 +85,29 @@ def _port(text: str) -> int:
     return value
 
 
-def db_path(args: argparse.Namespace, config: Config) -> Path:
-    """Return the database path: ``--db``, else the config's ``database``, else ./digestbot.sqlite3."""
-    return Path(args.db or config.database)
+def db_path(args: argparse.Namespace, config: Config) -> Path | str:
+    """Return the database: ``--db``, else the config's ``database``, else ./digestbot.sqlite3.
+
+    A file path (SQLite) or a ``postgresql://`` URL (str); anything else is a one-line StoreError.
+    """
+    return check_target(args.db or config.database)
 
 
-def existing_db(args: argparse.Namespace, config: Config) -> Path:
-    """Return the database path for a command that only reads it; a missing file is a typo, not a new archive."""
+def sqlite_only(args: argparse.Namespace, config: Config, command: str) -> Path:
+    """Return the database path for a command that needs the delivery outbox, which runs on SQLite only so far."""
+    target = db_path(args, config)
+    if isinstance(target, str):
+        raise StoreError(
+            f"{redact_url(target)}: {command} needs the delivery outbox, which runs on SQLite only for now;"
+            " give a database file"
+        )
+    return target
+
+
+def existing_db(args: argparse.Namespace, config: Config) -> Path | str:
+    """Return the database for a command that only reads it; a missing file is a typo, not a new archive."""
     path = db_path(args, config)
-    if not path.exists():
+    if isinstance(path, Path) and not path.exists():
         raise CommandError(
             f"no archive at {path}: run 'digestbot ingest FILE' first, or fix --db"
             " (the demo's archive is --db digestbot-demo.sqlite3)"
@@ -157,14 +172,14 @@ async def cmd_ingest(args: argparse.Namespace, config: Config) -> int:
 
         raise CommandError(NO_CATEGORIES)  # before opening the database or asking arXiv anything
     path = db_path(args, config)
-    created = not path.exists()
+    created = isinstance(path, Path) and not path.exists()
     try:
         status = await _ingest(args, config, path)
     except BaseException:
-        if created:
+        if created and isinstance(path, Path):
             await _remove_if_empty(path)  # a failed first fetch must not leave an empty archive behind
         raise
-    if created and status:
+    if created and status and isinstance(path, Path):
         await _remove_if_empty(path)
     return status
 
@@ -181,8 +196,8 @@ async def _remove_if_empty(path: Path) -> None:
         leftover.unlink(missing_ok=True)
 
 
-async def _ingest(args: argparse.Namespace, config: Config, path: Path) -> int:
-    async with await Store.open(path) as store:
+async def _ingest(args: argparse.Namespace, config: Config, path: Path | str) -> int:
+    async with await open_store(path) as store:
         if args.paths:
             return await ingest_files(store, args.paths, args.format)
         from digestbot import ingest
@@ -227,7 +242,7 @@ async def cmd_enrich(args: argparse.Namespace, config: Config) -> int:
     from digestbot import ingest
     from digestbot.enrich import enrich_missing
 
-    async with await Store.open(db_path(args, config)) as store, ingest.arxiv_client(config) as arxiv:
+    async with await open_store(db_path(args, config)) as store, ingest.arxiv_client(config) as arxiv:
         report = await enrich_missing(store, arxiv, day=args.date, limit=args.limit)
     _out(report.summary())
     return 0
@@ -266,7 +281,7 @@ async def _digest_message(
 
 async def cmd_preview(args: argparse.Namespace, config: Config) -> int:
     """Render a day's digest without posting it."""
-    async with await Store.open(existing_db(args, config)) as store:
+    async with await open_store(existing_db(args, config)) as store:
         top, topics, language = args.top, args.topic, ""
         if args.channel:
             # Show what that channel would get: its own top N and topic filter (flags still win).
@@ -300,7 +315,7 @@ async def cmd_lookup(args: argparse.Namespace, config: Config) -> int:
     ``--json`` (console) prints the structured answer (best match with its score, other matches,
     the correction used, closest titles on a miss); with ``--platform`` it prints that platform's payloads.
     """
-    async with await Store.open(existing_db(args, config)) as store:
+    async with await open_store(existing_db(args, config)) as store:
         result = await localized(await lookup(store, args.query), _paper_localizer(store, config))
     if args.json and getattr(args, "platform", "console") == "console":
         _out(json.dumps(result_json(result), ensure_ascii=False, indent=2))
@@ -427,7 +442,7 @@ async def cmd_post(args: argparse.Namespace, config: Config) -> int:
     """Post a day's digest to every enabled channel now, then DM subscribers (idempotent)."""
     from digestbot.delivery import DeliveryEngine
 
-    path = db_path(args, config)
+    path = sqlite_only(args, config, "post")
     if not args.dry_run:
         require_credentials(args, config, serving=False)  # posting needs the bot tokens, not the command ones
     async with await Store.open(path) as store:
@@ -499,7 +514,7 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
     from digestbot.ingest import before_post_hook
     from digestbot.scheduler import Scheduler
 
-    path = db_path(args, config)
+    path = sqlite_only(args, config, "run")
     require_credentials(args, config)
     async with await Store.open(path) as store:
         adapters = gated(adapters_for(config, database=path))
@@ -611,7 +626,7 @@ async def cmd_subscriptions(args: argparse.Namespace, config: Config) -> int:
     """Add, remove or list a user's topic subscriptions (the same operations as the chat commands)."""
     who = {"platform": args.platform, "workspace": args.workspace, "user": args.user}
     path = existing_db(args, config) if args.action == "list" else db_path(args, config)  # a list creates nothing
-    async with await Store.open(path) as store:
+    async with await open_store(path) as store:
         if args.action == "list":
             _out(await commands.list_topics(store, config, **who))
             return 0
@@ -727,6 +742,9 @@ def build_parser() -> argparse.ArgumentParser:
     from digestbot import cli_slack
 
     cli_slack.add_commands(add)
+    from digestbot import cli_db
+
+    cli_db.add_commands(add)
     p = add("subscriptions", cmd_subscriptions, "add, remove or list a user's topic subscriptions")
     p.add_argument("action", choices=("add", "remove", "list"))
     p.add_argument("topic", nargs="*", metavar="TOPIC", help='words or a "quoted phrase"; -word excludes')

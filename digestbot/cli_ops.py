@@ -15,7 +15,7 @@ from digestbot.channels import Channel, load_channels
 from digestbot.config import Config
 from digestbot.errors import CommandError
 from digestbot.status import describe_channel, status_lines
-from digestbot.store import Store
+from digestbot.store import open_store
 
 AddCommand = Callable[..., argparse.ArgumentParser]
 
@@ -24,7 +24,7 @@ async def cmd_status(args: argparse.Namespace, config: Config) -> int:
     """Print the archive, the outbox and every channel's next and last post."""
     from digestbot.cli import _out, existing_db
 
-    async with await Store.open(existing_db(args, config)) as store:
+    async with await open_store(existing_db(args, config)) as store:
         for line in await status_lines(store, config, now=datetime.now(UTC)):
             _out(line)
     return 0
@@ -45,7 +45,7 @@ async def cmd_channels(args: argparse.Namespace, config: Config) -> int:
     """List channels, or turn one on or off (what /digest on|off do in chat)."""
     from digestbot.cli import _out, existing_db
 
-    async with await Store.open(existing_db(args, config)) as store:
+    async with await open_store(existing_db(args, config)) as store:
         channels = await load_channels(store, config, include_disabled=True)
         if args.channels_action == "list":
             for channel in channels:

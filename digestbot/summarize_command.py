@@ -17,7 +17,7 @@ from typing import TextIO
 from digestbot.config import Config
 from digestbot.errors import CommandError
 from digestbot.records import Paper
-from digestbot.store import Store, StoreProtocol
+from digestbot.store import StoreProtocol, open_store
 
 EXIT_RETRY = 75
 MAX_DAYS = 3660
@@ -64,7 +64,7 @@ async def _papers(store: StoreProtocol, args: argparse.Namespace) -> list[Paper]
     return papers
 
 
-async def cmd_summarize(args: argparse.Namespace, config: Config, db: Path) -> tuple[list[str], int]:
+async def cmd_summarize(args: argparse.Namespace, config: Config, db: Path | str) -> tuple[list[str], int]:
     """Make the missing summaries asked for; return the lines to print and the exit status."""
     from digestbot.config import valid_language
     from digestbot.summaries.runner import languages_in_use, make_summaries
@@ -75,7 +75,7 @@ async def cmd_summarize(args: argparse.Namespace, config: Config, db: Path) -> t
         raise CommandError("give --date, or --since/--until, not both")
     if args.language is not None and not valid_language(args.language):
         raise CommandError(f"--language: expected a language code such as ko, en, ja or pt-BR, got {args.language!r}")
-    async with await Store.open(db) as store:
+    async with await open_store(db) as store:
         papers = await _papers(store, args)
         languages = [args.language] if args.language else await languages_in_use(store, config)
         report = await make_summaries(store, config, papers, languages, refresh=args.refresh, progress=progress_bar())

@@ -5,7 +5,7 @@ import pytest
 from digestbot.channels import load_channels, save_settings
 from digestbot.config import ChannelConfig, Config
 from digestbot.errors import CommandError
-from digestbot.store import Store
+from digestbot.store import open_store
 
 CONFIG = Config(
     channels=(
@@ -16,8 +16,9 @@ CONFIG = Config(
 
 
 @pytest.fixture
-async def store(tmp_path):
-    async with await Store.open(tmp_path / "db.sqlite3") as s:
+async def store(store_target):
+    """Each test on SQLite and on PostgreSQL."""
+    async with await open_store(store_target) as s:
         yield s
 
 

@@ -9,10 +9,13 @@ with Korean summaries). This is the set MATCH_SCORE in digestbot/lookup.py was c
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 from bench.synthetic import realistic_papers
-from digestbot.lookup import lookup
-from digestbot.store import Store
+from digestbot.lookup import lookup, result_json
+from digestbot.sources.files import load_file
+from digestbot.store import Store, open_store
+from tests.conftest import SEED
 
 NONE: frozenset[str] = frozenset()
 PREFIXQUANT, RECTIFIED, MATHCODER, RETRIEVER, KERNELS = (
@@ -91,13 +94,13 @@ JUDGED: list[tuple[str, str, frozenset[str]]] = [
 ]
 
 
-async def test_judged_query_set(seeded_store: Store) -> None:
-    await seeded_store.bulk_load(itertools.islice(realistic_papers(3000, seed=5), 3000))
+async def test_judged_query_set(any_seeded_store: Store) -> None:
+    await any_seeded_store.bulk_load(itertools.islice(realistic_papers(3000, seed=5), 3000))
     assert len(JUDGED) >= 40
     hits_at_1 = hits_at_3 = answered_nonsense = 0
     misses = []
     for kind, query, expected in JUDGED:
-        result = await lookup(seeded_store, query)
+        result = await lookup(any_seeded_store, query)
         top = [p.arxiv_id for p in (result.best, *result.others) if p is not None]
         if not expected:
             answered_nonsense += result.best is not None
@@ -112,3 +115,21 @@ async def test_judged_query_set(seeded_store: Store) -> None:
     print(f"success@1={hits_at_1 / len(JUDGED):.3f} success@3={hits_at_3 / len(JUDGED):.3f} misses={misses}")
     assert answered_nonsense == 0, misses
     assert hits_at_3 / len(JUDGED) >= 0.95, misses
+
+
+async def test_both_backends_give_the_same_answers(tmp_path: Path, pg_url: str) -> None:
+    # Not only good enough on each: the same best match, others, scores, corrections and closest titles.
+    answers = []
+    for target in (tmp_path / "judged.sqlite3", pg_url):
+        store = await open_store(target)
+        try:
+            loaded = load_file(SEED)
+            await store.upsert_papers(loaded.papers, digest_date=loaded.digest_date)
+            await store.bulk_load(itertools.islice(realistic_papers(3000, seed=5), 3000))
+            queries = [q for _, q, _ in JUDGED] + ["kernal", "transformer", "diffusion model", "language mo", "llm"]
+            answers.append({q: result_json(await lookup(store, q)) for q in queries})
+        finally:
+            await store.close()
+    sqlite_answers, postgres_answers = answers
+    differ = [q for q in sqlite_answers if sqlite_answers[q] != postgres_answers[q]]
+    assert not differ, [(q, sqlite_answers[q], postgres_answers[q]) for q in differ[:3]]

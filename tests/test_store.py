@@ -6,6 +6,7 @@ import sqlite3
 from datetime import date
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from digestbot.errors import StoreError, TopicLimitError
@@ -18,35 +19,35 @@ from tests.raw_sqlite import raw_connection
 DAY = date(2024, 10, 11)
 
 
-async def test_upsert_enriches_and_counts(store: Store) -> None:
+async def test_upsert_enriches_and_counts(any_store: Store) -> None:
     first = Paper(arxiv_id="2410.00001", title="T", abstract="abstract", votes=3, digest_date=DAY)
-    assert (await store.upsert_papers([first])).added == 1
+    assert (await any_store.upsert_papers([first])).added == 1
     later = Paper(arxiv_id="2410.00001", title="T", ai_summary="ai", votes=7, keywords=("k",))
-    result = await store.upsert_papers([later])
+    result = await any_store.upsert_papers([later])
     assert (result.added, result.updated, result.unchanged) == (0, 1, 0)
-    stored = await store.get_paper("2410.00001")
+    stored = await any_store.get_paper("2410.00001")
     assert stored is not None
     assert stored.abstract == "abstract" and stored.ai_summary == "ai" and stored.votes == 7
     assert stored.digest_date == DAY
-    assert (await store.upsert_papers([later])).unchanged == 1
+    assert (await any_store.upsert_papers([later])).unchanged == 1
 
 
-async def test_digest_ranked_by_votes(seeded_store: Store) -> None:
-    digest = await seeded_store.digest(DAY)
+async def test_digest_ranked_by_votes(any_seeded_store: Store) -> None:
+    digest = await any_seeded_store.digest(DAY)
     assert digest is not None and len(digest.papers) == 25
     votes = [p.votes or 0 for p in digest.papers]
     assert votes == sorted(votes, reverse=True)
     assert digest.papers[0].arxiv_id == "2410.08196"
-    assert await seeded_store.digest(date(2024, 10, 12)) is None
-    assert await seeded_store.latest_digest_date() == DAY
-    assert await seeded_store.latest_digest_date(on_or_before=date(2024, 10, 10)) is None
+    assert await any_seeded_store.digest(date(2024, 10, 12)) is None
+    assert await any_seeded_store.latest_digest_date() == DAY
+    assert await any_seeded_store.latest_digest_date(on_or_before=date(2024, 10, 10)) is None
 
 
-async def test_failed_transaction_leaves_nothing(store: Store) -> None:
+async def test_failed_transaction_leaves_nothing(any_store: Store) -> None:
     papers = [Paper(arxiv_id="2410.00001", title="A"), Paper(arxiv_id="2410.00002", title=None)]  # type: ignore[arg-type]
-    with pytest.raises(sqlite3.IntegrityError):
-        await store.upsert_papers(papers)
-    assert await store.count_papers() == 0
+    with pytest.raises((sqlite3.IntegrityError, psycopg.IntegrityError)):
+        await any_store.upsert_papers(papers)
+    assert await any_store.count_papers() == 0
 
 
 async def test_fts_follows_updates(store: Store) -> None:
@@ -98,17 +99,17 @@ async def test_refuses_newer_schema_and_garbage(tmp_path: Path) -> None:
         await Store.open(garbage)
 
 
-async def test_subscriptions(store: Store) -> None:
+async def test_subscriptions(any_store: Store) -> None:
     key = {"platform": "discord", "workspace": "G", "user": "U"}
-    assert await store.add_subscription(**key, topic="llm", max_topics=2)
-    assert not await store.add_subscription(**key, topic="llm", max_topics=2)
-    assert await store.add_subscription(**key, topic="diffusion", max_topics=2)
+    assert await any_store.add_subscription(**key, topic="llm", max_topics=2)
+    assert not await any_store.add_subscription(**key, topic="llm", max_topics=2)
+    assert await any_store.add_subscription(**key, topic="diffusion", max_topics=2)
     with pytest.raises(TopicLimitError, match="limit is 2"):
-        await store.add_subscription(**key, topic="rl", max_topics=2)
-    assert await store.list_subscriptions(**key) == ["llm", "diffusion"]
-    assert await store.remove_subscription(**key, topic="llm")
-    assert not await store.remove_subscription(**key, topic="llm")
-    assert await store.all_subscriptions() == [("discord", "G", "U", "diffusion")]
+        await any_store.add_subscription(**key, topic="rl", max_topics=2)
+    assert await any_store.list_subscriptions(**key) == ["llm", "diffusion"]
+    assert await any_store.remove_subscription(**key, topic="llm")
+    assert not await any_store.remove_subscription(**key, topic="llm")
+    assert await any_store.all_subscriptions() == [("discord", "G", "U", "diffusion")]
 
 
 def _open_and_close(path: str) -> str:

@@ -10,7 +10,7 @@ import pytest
 
 from digestbot.matching import TopicIndex
 from digestbot.records import Paper
-from digestbot.store import Store
+from digestbot.store import Store, open_store
 from digestbot.subscription_index import SubscriberKey, SubscriptionIndex
 from digestbot.topics import Topic, parse_topic
 
@@ -47,8 +47,9 @@ def fresh(pairs: list[tuple[SubscriberKey, str]]) -> dict[SubscriberKey, list[tu
 
 
 @pytest.fixture
-async def store(tmp_path: Path):
-    async with await Store.open(tmp_path / "db.sqlite3") as s:
+async def store(store_target: str | Path):
+    """Each test on SQLite and on PostgreSQL: the change log is kept by triggers on both."""
+    async with await open_store(store_target) as s:
         yield s
 
 
@@ -64,14 +65,14 @@ async def test_first_load_runs_in_a_worker_thread_and_matches_like_a_fresh_index
     )
 
 
-async def test_changes_are_applied_without_reloading(store: Store, tmp_path: Path) -> None:
+async def test_changes_are_applied_without_reloading(store: Store, store_target: str | Path) -> None:
     await subscribe(store, "u1", "diffusion")
     index = CountingIndex(store)
     await index.refresh()
     await subscribe(store, "u2", "robot")
     await unsubscribe(store, "u1", "diffusion")
     # Another process (the CLI) changes the table too: the triggers log its changes as well.
-    async with await Store.open(tmp_path / "db.sqlite3") as other:
+    async with await open_store(store_target) as other:
         await subscribe(other, "u3", "video")
     got = await index.match(PAPERS)
     assert len(index.loads) == 1

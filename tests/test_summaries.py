@@ -70,6 +70,13 @@ async def hf_store(store: Store) -> Store:
     return store
 
 
+@pytest.fixture
+async def any_hf_store(any_store: Store) -> Store:
+    """The summary cache's own tests run on SQLite and PostgreSQL."""
+    await any_store.upsert_papers(hf_papers(), digest_date=DAY)
+    return any_store
+
+
 # -- prompt and answers (pure) -------------------------------------------------------------------
 
 
@@ -164,16 +171,16 @@ async def test_structured_answers_are_the_golden_korean_parts(hf_store: Store) -
             assert dict(paper.sections) == golden[paper.title]
 
 
-async def test_bullet_fallback_after_a_400_on_json_schema(hf_store: Store) -> None:
+async def test_bullet_fallback_after_a_400_on_json_schema(any_hf_store: Store) -> None:
     async with OpenAIServer(api_key=KEY, json_schema=False) as server:
         config = config_for(server, concurrency=1)
         papers = hf_papers()[:3]
-        report = await run(hf_store, config, papers, ["ko"])
+        report = await run(any_hf_store, config, papers, ["ko"])
         assert (report.summarized, report.failed) == (3, 0)
         # One refused json_schema request, then bullets for every paper (no more json_schema tries).
         formats = [("response_format" in r) for r in server.requests]
         assert formats == [True, False, False, False]
-    cached = await SummaryStore(hf_store).cached([p.arxiv_id for p in papers], summary_key(config, "ko"))
+    cached = await SummaryStore(any_hf_store).cached([p.arxiv_id for p in papers], summary_key(config, "ko"))
     assert dict(cached[papers[0].arxiv_id]) == golden_parts()[papers[0].title]
 
 
@@ -294,23 +301,23 @@ async def test_wrong_key_is_one_config_error_without_the_key(hf_store: Store, ca
     assert "sk-wrong-secret-123" not in text and "sk-wrong-secret-123" not in caplog.text
 
 
-async def test_cache_per_language_model_and_refresh(hf_store: Store) -> None:
+async def test_cache_per_language_model_and_refresh(any_hf_store: Store) -> None:
     papers = hf_papers()
     async with OpenAIServer(api_key=KEY) as server:
         config = config_for(server)
-        first = await run(hf_store, config, papers, ["ko"])
+        first = await run(any_hf_store, config, papers, ["ko"])
         assert first.summarized == len(papers)
-        again = await run(hf_store, config, papers, ["ko"])
+        again = await run(any_hf_store, config, papers, ["ko"])
         assert (again.summarized, again.cached) == (0, len(papers)) and len(server.requests) == len(papers)
-        english = await run(hf_store, config, papers, ["en"])
+        english = await run(any_hf_store, config, papers, ["en"])
         assert english.summarized == len(papers) and len(server.requests) == 2 * len(papers)
         other_model = dataclasses.replace(config, summaries=dataclasses.replace(config.summaries, model="other"))
-        assert (await run(hf_store, other_model, papers, ["ko"])).summarized == len(papers)
-        refreshed = await run(hf_store, config, papers[:2], ["ko"], refresh=True)
+        assert (await run(any_hf_store, other_model, papers, ["ko"])).summarized == len(papers)
+        refreshed = await run(any_hf_store, config, papers[:2], ["ko"], refresh=True)
         assert (refreshed.summarized, refreshed.cached) == (2, 0)
         assert len(server.requests) == 3 * len(papers) + 2
     # Shown: the current model's summary; the other model's stays cached.
-    (shown,) = await localize(hf_store, config, papers[:1], "en")
+    (shown,) = await localize(any_hf_store, config, papers[:1], "en")
     assert shown.sections[0][1].startswith("[en] What's New")
 
 

@@ -1,11 +1,62 @@
-"""The store seam (:class:`~digestbot.store.protocol.StoreProtocol`) and its embedded implementation.
+"""The store seam (:class:`~digestbot.store.protocol.StoreProtocol`) and its two implementations.
 
-:class:`Store` is the SQLite store (one file, WAL), under the name tools and tests open it by:
-``Store.open(path)``. Code that only uses a store types against ``StoreProtocol``.
+One SQLite file (WAL) is the default; a shared PostgreSQL database serves several processes on
+several machines; :func:`open_store` picks by the target's form. :class:`Store` is the SQLite
+store under the name tools and tests open it by (``Store.open(path)``); code that only uses a
+store types against ``StoreProtocol``.
 """
 
+from __future__ import annotations
+
+from pathlib import Path
+
+from digestbot.errors import StoreError
+from digestbot.store.postgres import PostgresStore, is_postgres_url, redact_url
 from digestbot.store.protocol import OutboxStorage, StoreProtocol
 from digestbot.store.records import UpsertResult
 from digestbot.store.sqlite import SqliteStore, Store
 
-__all__ = ["OutboxStorage", "SqliteStore", "Store", "StoreProtocol", "UpsertResult"]
+__all__ = [
+    "OutboxStorage",
+    "PostgresStore",
+    "SqliteStore",
+    "Store",
+    "StoreProtocol",
+    "UpsertResult",
+    "check_target",
+    "open_store",
+    "redact_url",
+]
+
+
+def check_target(target: str | Path) -> str | Path:
+    """Return ``target`` as a PostgreSQL URL (str) or a database file path; raise StoreError for anything else.
+
+    A path's folder must exist (a mistyped ``--db`` must not create folders); a URL must be
+    ``postgresql://`` or ``postgres://`` (``mysql://…`` or ``sqlite://…`` would otherwise become a
+    folder named after the scheme). Passwords never appear in the message.
+    """
+    text = str(target)
+    if is_postgres_url(text):
+        return text
+    if "://" in text:
+        scheme = text.split("://", 1)[0]
+        raise StoreError(
+            f"{redact_url(text)}: unsupported database URL scheme {scheme!r}:"
+            " give a file path (SQLite) or a postgresql:// URL"
+        )
+    path = Path(target)
+    if not path.parent.is_dir():
+        raise StoreError(
+            f"{path}: cannot open database: folder {path.parent} does not exist"
+            " (give a file path in an existing folder, or a postgresql:// URL)"
+        )
+    return path
+
+
+async def open_store(target: str | Path) -> StoreProtocol:
+    """Open the store ``target`` names: a ``postgresql://`` URL opens PostgreSQL, a file path SQLite."""
+    checked = check_target(target)
+    if isinstance(checked, str):
+        return await PostgresStore.open(checked)
+    return await Store.open(checked)

@@ -124,8 +124,22 @@ class OutboxStorage(Protocol):
 class StoreProtocol(Protocol):
     """Everything digestbot asks of its database (see the module docstring)."""
 
-    path: Path
-    """Where the data lives, as the operator named it (shown by ``status``)."""
+    @property
+    def path(self) -> Path | str:
+        """Where the data lives: the SQLite file, or the PostgreSQL URL with its password hidden (``status``)."""
+        ...
+
+    async def __aenter__(self) -> StoreProtocol:
+        """Use the store as ``async with``: it is closed on the way out."""
+        ...
+
+    async def __aexit__(self, *exc: object) -> None:
+        """Close the store."""
+        ...
+
+    async def schema_version(self) -> int:
+        """Return the database's schema version (0 for an empty database)."""
+        ...
 
     async def close(self) -> None:
         """Release the connection."""

@@ -1,0 +1,76 @@
+"""A throwaway PostgreSQL server for the tests: ``initdb`` + ``pg_ctl`` into a temp dir, Unix socket, trust auth.
+
+PostgreSQL refuses to run as root (and CI runs as root), so as root the server runs as the
+unprivileged ``postgres`` user the Debian packages create; otherwise as the current user. The
+socket lives in the server's own temp dir, so no port is taken and two runs never meet.
+``DIGESTBOT_TEST_PG`` (a ``postgresql://`` URL) points the tests at a server started elsewhere instead.
+A missing server is an error, never a reason to skip: the PostgreSQL store must be tested in CI.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from urllib.parse import quote
+
+SERVER_USER = "postgres"
+"""The unprivileged account the server runs as when the tests run as root."""
+
+
+def bin_dir() -> Path:
+    """Return the folder of ``initdb``/``pg_ctl``: the newest /usr/lib/postgresql/N/bin, else the PATH's."""
+    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[-3]))
+    if versions:
+        return Path(versions[-1]).parent
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    raise RuntimeError(
+        "PostgreSQL server binaries (initdb, pg_ctl) not found: install the Debian package postgresql-15"
+        " (.ci/run does), or set DIGESTBOT_TEST_PG to a postgresql:// URL"
+    )
+
+
+class PgServer:
+    """One PostgreSQL server in a temp dir; :meth:`start` returns its admin URL, :meth:`stop` removes it all."""
+
+    def __init__(self) -> None:
+        self.bin = bin_dir()
+        self.root = Path(tempfile.mkdtemp(prefix="digestbot-pg-"))
+        self.data = self.root / "data"
+        self.socket_dir = self.root
+        self._as_root = os.geteuid() == 0
+        if self._as_root:
+            account = pwd.getpwnam(SERVER_USER)
+            os.chown(self.root, account.pw_uid, account.pw_gid)
+
+    def _run(self, *args: str) -> None:
+        command = [str(self.bin / args[0]), *args[1:]]
+        if self._as_root:
+            command = ["runuser", "-u", SERVER_USER, "--", *command]
+        done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=self.root)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+
+    def start(self) -> str:
+        """Create the cluster and start the server; return a superuser URL of its ``postgres`` database."""
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale", "-N")
+        options = (
+            f"-k {self.socket_dir} -c listen_addresses='' -c fsync=off -c synchronous_commit=off"
+            " -c full_page_writes=off -c max_connections=200"
+        )
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-w", "-o", options, "start")
+        return f"postgresql://postgres@/postgres?host={quote(str(self.socket_dir), safe='')}"
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown) and remove its files."""
+        try:
+            if (self.data / "postmaster.pid").exists():
+                self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
