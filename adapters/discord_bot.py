@@ -737,6 +737,12 @@ def build_tree(client: DigestbotClient) -> DigestbotTree:
     async def digest_topics(interaction: discord.Interaction, topics: app_commands.Range[str, 1, 500]) -> None:
         await run_digest(interaction, digest_text("topics", topics))
 
+    @digest.command(name="cadence", description="Post daily, weekly (last week's top) or monthly (last month's)")
+    @app_commands.describe(cadence="daily, weekly (on the first listed day) or monthly (on the 1st)")
+    @app_commands.choices(cadence=[app_commands.Choice(name=c, value=c) for c in ("daily", "weekly", "monthly")])
+    async def digest_cadence(interaction: discord.Interaction, cadence: app_commands.Choice[str]) -> None:
+        await run_digest(interaction, digest_text("cadence", cadence.value))
+
     @digest.command(name="status", description="Show this channel's digest settings")
     async def digest_status(interaction: discord.Interaction) -> None:
         await run_digest(interaction, "status")

@@ -14,6 +14,7 @@ the user can read.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,13 +22,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from digestbot.config import ChannelConfig, Config
 from digestbot.errors import CommandError, ConfigError
+from digestbot.periods import CADENCES, Cadence
 from digestbot.ports import Target
-from digestbot.schedule import Schedule, parse_schedule
+from digestbot.schedule import ALL_WEEKDAYS, Schedule, parse_schedule
 
 if TYPE_CHECKING:
     from digestbot.store.sqlite import Store
 
-SETTING_KEYS = ("time", "timezone", "weekdays", "top", "topics", "on_empty", "threads")
+SETTING_KEYS = ("time", "timezone", "weekdays", "top", "topics", "on_empty", "threads", "cadence")
 """Keys a chat command may set for a channel (``None`` as a value removes the override)."""
 
 TOP_MIN, TOP_MAX = 1, 100
@@ -46,6 +48,7 @@ class Channel:
     topics: tuple[str, ...] = ()
     on_empty: Literal["notice", "skip"] = "notice"
     threads: bool | None = None
+    cadence: Cadence = "daily"
     enabled: bool = True
     disabled_reason: str | None = None
     language: str = ""  # summaries' language; empty: the config's default (Config.summary_language)
@@ -78,6 +81,9 @@ def check_setting(key: str, value: Any) -> Any:
     elif key == "on_empty":
         if value not in ("notice", "skip"):
             raise CommandError(f"must be notice or skip, got {value!r}")
+    elif key == "cadence":
+        if value not in CADENCES:
+            raise CommandError(f"must be one of {', '.join(CADENCES)}, got {value!r}")
     elif key == "threads":
         if not isinstance(value, bool):
             raise CommandError(f"must be true or false, got {value!r}")
@@ -100,10 +106,22 @@ def validate_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _schedule_of(values: Mapping[str, Any], where: str) -> Schedule:
+    """Return the channel's posting schedule, narrowed by its cadence.
+
+    Weekly: only the first *listed* weekday (``[fri, mon]`` posts on Fridays). Monthly: the 1st
+    of the month, whatever weekday it falls on.
+    """
     try:
-        return parse_schedule(values["time"], values["timezone"], list(values["weekdays"]), where=where)
+        schedule = parse_schedule(values["time"], values["timezone"], list(values["weekdays"]), where=where)
     except ConfigError as exc:
         raise CommandError(str(exc)) from None
+    cadence = values.get("cadence", "daily")
+    if cadence == "weekly":
+        first = parse_schedule("00:00", "UTC", list(values["weekdays"])[:1], where=where).weekdays
+        return dataclasses.replace(schedule, weekdays=first)
+    if cadence == "monthly":
+        return dataclasses.replace(schedule, weekdays=ALL_WEEKDAYS, month_day=1)
+    return schedule
 
 
 def check_schedule(base: ChannelConfig | None, settings: Mapping[str, Any]) -> None:
@@ -128,6 +146,7 @@ def _merge(
         "topics": list(defaults.topics),
         "on_empty": defaults.on_empty,
         "threads": None,
+        "cadence": defaults.cadence,
     }
     values.update({k: v for k, v in settings.items() if k in SETTING_KEYS and v is not None})
     return values
@@ -166,6 +185,7 @@ def _channel(base: ChannelConfig | None, row: Mapping[str, Any] | None, *, where
         topics=tuple(values["topics"]),
         on_empty=values["on_empty"],
         threads=values["threads"],
+        cadence=values["cadence"],
         enabled=enabled,
         disabled_reason=reason,
         language=base.language if base else "",

@@ -38,6 +38,7 @@ from digestbot.errors import (
 from digestbot.formatter import format_digest
 from digestbot.labels import labels_for
 from digestbot.lookup import localized, lookup, message_for, result_json
+from digestbot.periods import Period, parse_month, parse_week
 from digestbot.platforms import adapters_for, command_servers, enabled_platforms, html_preview
 from digestbot.platforms import platform as platform_named
 from digestbot.ports import Adapter
@@ -57,12 +58,37 @@ QUIET_BELOW_DEBUG = ("httpx", "httpx2", "httpcore", "httpcore2")
 
 Handler = Callable[[argparse.Namespace, Config], Awaitable[int]]
 
+PERIOD_TOP = 10
+"""Papers ``preview --week``/``--month`` shows without ``--top`` or ``--channel``: a channel's default top N."""
+
 
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid date {text!r} (expected YYYY-MM-DD)") from None
+
+
+def _week(text: str) -> Period:
+    try:
+        return parse_week(text)
+    except CommandError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _month(text: str) -> Period:
+    try:
+        return parse_month(text)
+    except CommandError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _period_options(p: argparse.ArgumentParser, date_help: str) -> None:
+    """Add ``--date`` and the ``--week``/``--month`` it excludes (a weekly or monthly digest)."""
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--date", type=_date, help=date_help)
+    group.add_argument("--week", type=_week, metavar="YYYY-Www", help="the top papers of an ISO week (2024-W41)")
+    group.add_argument("--month", type=_month, metavar="YYYY-MM", help="the top papers of a month (2024-10)")
 
 
 def _positive(text: str) -> int:
@@ -229,16 +255,27 @@ async def _digest_message(
     top: int | None,
     topics: list[str] | None = None,
     language: str = "",
+    period: Period | None = None,
 ) -> Message:
-    if day is None:
+    if period is not None:
+        from digestbot.delivery import period_digest
+
+        digest, _ = await period_digest(store, period)
+        if not digest.papers:
+            raise CommandError(f"no daily list of {period.name} ({period.span()}) is stored: ingest its days first")
+        top = top or PERIOD_TOP
+    elif day is None:
         from digestbot.clock import SystemClock
         from digestbot.delivery import require_digest_day
 
         day = await require_digest_day(store, config, SystemClock().now())  # the day `post` would post
-    digest = await store.digest(day)
-    if digest is None:
-        known = ", ".join(d.isoformat() for d in await store.digest_dates(limit=5)) or "none"
-        raise CommandError(f"no digest for {day.isoformat()} (newest dates: {known})")
+    if period is None:
+        assert day is not None
+        found = await store.digest(day)
+        if found is None:
+            known = ", ".join(d.isoformat() for d in await store.digest_dates(limit=5)) or "none"
+            raise CommandError(f"no digest for {day.isoformat()} (newest dates: {known})")
+        digest = found
     if topics:
         from digestbot.topic_filter import filter_digest
 
@@ -266,7 +303,7 @@ async def cmd_preview(args: argparse.Namespace, config: Config) -> int:
                 raise CommandError(f"no enabled channel {args.channel} in the config or set up in chat")
             top, topics = top or found[0].top, topics or list(found[0].topics) or None
             language = found[0].language
-        message = await _digest_message(store, args.date, config, top, topics, language)
+        message = await _digest_message(store, args.date, config, top, topics, language, args.week or args.month)
     if args.html:
         render_html = html_preview()
         title = message.fallback.split(":", 1)[0]
@@ -420,9 +457,12 @@ async def cmd_post(args: argparse.Namespace, config: Config) -> int:
                 in_use = {name: gate for name, gate in adapters.items() if name in {c.platform for c in chosen}}
                 if not args.dry_run:
                     await start_each(in_use)
-                if config.summaries.enabled and not args.dry_run:
-                    await _summaries_before_post(store, config, engine, args.date)
-                summary = await engine.post_digest(args.date, channels=args.channel or None, dry_run=args.dry_run)
+                if period := args.week or args.month:
+                    summary = await engine.post_period(period, channels=args.channel or None, dry_run=args.dry_run)
+                else:
+                    if config.summaries.enabled and not args.dry_run:
+                        await _summaries_before_post(store, config, engine, args.date)
+                    summary = await engine.post_digest(args.date, channels=args.channel or None, dry_run=args.dry_run)
             finally:
                 await engine.close()
         finally:
@@ -658,7 +698,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", type=_date, help="only this day's digest (default: the whole archive, newest first)")
     p.add_argument("--limit", type=int, default=500, help="at most this many papers (default 500)")
     p = add("preview", cmd_preview, "render a day's digest without posting it")
-    p.add_argument("--date", type=_date, help="digest date (default: the newest)")
+    _period_options(p, "digest date (default: the newest)")
     p.add_argument("--top", type=_positive, help="only the N most-voted papers")
     p.add_argument("--topic", action="append", metavar="T", help="only papers matching topic T (repeatable: any)")
     p.add_argument("--channel", metavar="ID", help="as this configured channel would get it (its top N and topics)")
@@ -677,7 +717,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", nargs="?")
     p.add_argument("--show", action="store_true", help="print the resolved config (secrets redacted)")
     p = add("post", cmd_post, "post a day's digest to every enabled channel now, then DM subscribers (idempotent)")
-    p.add_argument("--date", type=_date, help="digest date (default: the newest available)")
+    _period_options(p, "digest date (default: the newest available)")
     p.add_argument("--channel", action="append", metavar="ID", help="only this channel (ID or PLATFORM:ID; repeatable)")
     p.add_argument("--dry-run", action="store_true", help="list what would be posted; post nothing")
     add("run", cmd_run, "run the scheduler: post each channel's digest when due (stop with Ctrl-C or SIGTERM)")

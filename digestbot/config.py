@@ -118,6 +118,9 @@ class ChannelConfig:
     on_empty: Literal["notice", "skip"] = "notice"
     enabled: bool = True
     language: str = ""  # summaries' language for this channel; empty: summaries.language
+    # daily: each day's list; weekly: the previous ISO week's top papers, on the first listed
+    # weekday; monthly: the previous month's, on the 1st (see digestbot.periods).
+    cadence: Literal["daily", "weekly", "monthly"] = "daily"
 
 
 @dataclass(frozen=True, kw_only=True)

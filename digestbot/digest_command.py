@@ -13,6 +13,7 @@ Sub-commands (``/digest help`` lists them)::
     days mon,tue,wed             weekdays to post on (alias: weekdays; "all" for every day)
     top 10                       how many papers (1-100)
     topics diffusion, "llm"      only papers matching any of these topics ("none" clears)
+    cadence weekly               daily, weekly (last week's top, on the first listed day) or monthly (on the 1st)
     status                       show this channel's settings (anyone may ask)
     now                          post today's digest here now (idempotent)
 """
@@ -48,7 +49,7 @@ _CLEAR = frozenset({"none", "clear", "off", "-"})
 
 USAGE = (
     "Usage: /digest on | off | time 09:00 | tz Asia/Seoul | days mon,tue,… | top 10 | "
-    'topics diffusion, "large language model" | status | now'
+    'topics diffusion, "large language model" | cadence daily|weekly|monthly | status | now'
 )
 NOT_ADMIN = (
     "Sorry, only workspace admins (or the bot's configured admins) can change this channel's digest. "
@@ -108,7 +109,7 @@ def parse_digest_text(text: str, *, max_topic_length: int = 100) -> DigestReques
         if arg:
             raise CommandError(f"/digest {action} takes no argument. {USAGE}")
         return DigestRequest(action=action)
-    if action in ("time", "tz", "days", "top", "topics") and not arg:
+    if action in ("time", "tz", "days", "top", "topics", "cadence") and not arg:
         raise CommandError(f"/digest {action} needs a value. {USAGE}")
     if action == "time":
         try:
@@ -148,6 +149,12 @@ def parse_digest_text(text: str, *, max_topic_length: int = 100) -> DigestReques
         if not topics:
             raise CommandError('Give one or more topics separated by commas, e.g. diffusion, "language model".')
         return DigestRequest(action="set", settings={"topics": topics})
+    if action == "cadence":
+        try:
+            cadence = check_setting("cadence", arg.lower())
+        except CommandError as exc:
+            raise CommandError(f"cadence {exc}.") from None
+        return DigestRequest(action="set", settings={"cadence": cadence})
     raise CommandError(f"Unknown /digest sub-command {words[0][:30]!r}. {USAGE}")
 
 
@@ -155,7 +162,8 @@ def describe_channel(channel: Channel) -> str:
     """Say in one line what a channel gets and when (the ``/digest status`` reply)."""
     state = "on" if channel.enabled else "off" + (f" ({channel.disabled_reason})" if channel.disabled_reason else "")
     topics = ", ".join(channel.topics) if channel.topics else "all papers"
-    return f"Daily digest is {state}: {channel.schedule.describe()}, top {channel.top}, topics: {topics}."
+    what = {"daily": "Daily digest", "weekly": "Weekly digest", "monthly": "Monthly digest"}[channel.cadence]
+    return f"{what} is {state}: {channel.schedule.describe()}, top {channel.top}, topics: {topics}."
 
 
 async def _find_channel(store: Store, config: Config, platform: str, channel_id: str) -> Channel | None:

@@ -11,6 +11,7 @@ from datetime import date
 
 from digestbot.blocks import Block, Context, Header, Link, Message, PaperCard, Paragraph, Section
 from digestbot.labels import Labels
+from digestbot.periods import Period
 from digestbot.records import Digest, Paper
 from digestbot.text import clean_text, one_line, truncate
 
@@ -71,16 +72,30 @@ def digest_heading(day: date, count: int, labels: Labels, topics: Sequence[str] 
     return text
 
 
+def period_heading(period: Period, count: int, labels: Labels, topics: Sequence[str] = ()) -> str:
+    """Return a weekly or monthly digest's heading: ``Weekly papers — 2024-W41, 7–13 Oct · 10 papers``."""
+    title = labels.weekly_title if period.cadence == "weekly" else labels.monthly_title
+    text = f"{title} — {period.name}, {period.span()} · {labels.papers_count(count)}"
+    if topics:
+        text += f" · {labels.topics}: {', '.join(topics)}"
+    return text
+
+
 def format_digest(digest: Digest, labels: Labels, *, top: int | None = None) -> Message:
     """Return the digest message: a header, then one card per paper in rank order."""
     papers = digest.papers[:top] if top else digest.papers
-    heading = digest_heading(digest.date, len(papers), labels, digest.topic_filter)
+    period = digest.period if digest.period is not None and digest.period.cadence != "daily" else None
+    if period is not None:
+        heading = period_heading(period, len(papers), labels, digest.topic_filter)
+    else:
+        heading = digest_heading(digest.date, len(papers), labels, digest.topic_filter)
     blocks: list[Block] = [Header(text=heading)]
     blocks.extend(paper_card(p, labels, rank=i) for i, p in enumerate(papers, start=1))
     fallback = heading + ": " + "; ".join(one_line(p.title) for p in papers[:5])
     if len(papers) > 5:
         fallback += " …"
-    return Message(blocks=tuple(blocks), fallback=truncate(fallback, 1000), kind="digest", key=digest.date.isoformat())
+    key = period.name if period is not None else digest.date.isoformat()
+    return Message(blocks=tuple(blocks), fallback=truncate(fallback, 1000), kind="digest", key=key)
 
 
 def format_paper(paper: Paper, labels: Labels, *, others: Sequence[Paper] = ()) -> Message:
@@ -100,16 +115,21 @@ cannot turn one DM into dozens of messages."""
 
 
 def format_matches(
-    day: date, matches: Sequence[tuple[Paper, Sequence[str]]], labels: Labels, *, limit: int = MAX_DM_PAPERS
+    day: date,
+    matches: Sequence[tuple[Paper, Sequence[str]]],
+    labels: Labels,
+    *,
+    limit: int = MAX_DM_PAPERS,
+    period: Period | None = None,
 ) -> Message:
     """Return a subscriber's notice: the day's best ``limit`` matches with the topics each matched, and how many more.
 
     Best first: papers matching more of the subscriber's topics, then more votes, then the digest's order.
+    ``period`` names a week or month instead of the day.
     """
-    heading = labels.matches_title.format(date=day.isoformat())
-    ranked = sorted(
-        enumerate(matches), key=lambda item: (-len(item[1][1]), -(item[1][0].votes or 0), item[0])
-    )
+    named = period.name if period is not None else day.isoformat()
+    heading = labels.matches_title.format(date=named)
+    ranked = sorted(enumerate(matches), key=lambda item: (-len(item[1][1]), -(item[1][0].votes or 0), item[0]))
     shown = [pair for _, pair in ranked[:limit]]
     blocks: list[Block] = [Header(text=heading)]
     for paper, topics in shown:
@@ -117,12 +137,18 @@ def format_matches(
     if len(matches) > len(shown):
         blocks.append(Context(parts=(labels.matches_more.format(count=len(matches) - len(shown)),)))
     fallback = f"{heading}: " + "; ".join(one_line(p.title) for p, _ in shown[:5])
-    return Message(blocks=tuple(blocks), fallback=truncate(fallback, 1000), kind="matches", key=day.isoformat())
+    return Message(blocks=tuple(blocks), fallback=truncate(fallback, 1000), kind="matches", key=named)
 
 
 def format_notice(text: str, *, kind: str = "notice", key: str = "") -> Message:
     """Return a one-paragraph message (no digest today, command replies)."""
     return Message(blocks=(Paragraph(text=text),), fallback=text, kind=kind, key=key)
+
+
+def format_no_period_digest(period: Period, reason: str, labels: Labels) -> Message:
+    """Return the one-line notice posted instead of silence when a week or month has no papers."""
+    text = labels.no_period_papers.format(period=f"{period.name} ({period.span()})", reason=reason)
+    return format_notice(text, kind="notice", key=period.name)
 
 
 def format_no_digest(day: date, reason: str, labels: Labels) -> Message:

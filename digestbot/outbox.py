@@ -60,7 +60,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 State = Literal["pending", "claimed", "sent", "failed"]
-Slot = Literal["post", "matches"]
+Slot = Literal["post", "matches", "post-week", "post-month", "matches-week", "matches-month"]
+"""A target's message kinds, one plan per slot and date: daily posts and DMs, and weekly/monthly ones
+(dated the period's first day; see :mod:`digestbot.periods`)."""
 
 DEFAULT_LEASE = timedelta(minutes=30)
 """How long a claim holds after it was taken or last renewed; then it is taken as abandoned.

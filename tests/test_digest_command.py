@@ -38,6 +38,7 @@ needs_engine = pytest.mark.skipif(
         ),
         ("topics “ab, cd” ef", DigestRequest(action="set", settings={"topics": ['"ab cd" ef']})),
         ("topics none", DigestRequest(action="set", settings={"topics": []})),
+        ("cadence Weekly", DigestRequest(action="set", settings={"cadence": "weekly"})),
     ],
 )
 def test_parse(text: str, expected: DigestRequest) -> None:
@@ -62,6 +63,8 @@ def test_parse(text: str, expected: DigestRequest) -> None:
         ("topics " + ", ".join(f"t{i}" for i in range(11)), "at most 10"),
         ("topics ,,,", "one or more topics"),
         ('topics "open', "unbalanced quote"),
+        ("cadence hourly", "cadence must be one of daily, weekly, monthly"),
+        ("cadence", "needs a value"),
     ],
 )
 def test_parse_errors(text: str, needle: str) -> None:
@@ -110,6 +113,9 @@ async def test_setup_flow(store: Store) -> None:
     assert 'diffusion, "language model"' in reply
     reply = await run(store, config, **args, user_is_admin=True, text="top 5")
     assert "top 5" in reply
+    reply = await run(store, config, **args, user_is_admin=True, text="cadence monthly")
+    assert reply.startswith("Monthly digest is on: 07:30 Asia/Seoul monthly on day 1")
+    assert "Daily digest is on" in await run(store, config, **args, user_is_admin=True, text="cadence daily")
     engine = FakeEngine()
     assert "is posted in this channel (posted 2" in await run(
         store, config, **args, user_is_admin=True, text="now", engine=engine
