@@ -508,7 +508,7 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
     """
     from digestbot.clock import SystemClock
     from digestbot.delivery import DeliveryEngine
-    from digestbot.ingest import before_post_hook
+    from digestbot.ingest import before_period_hook, before_post_hook
     from digestbot.scheduler import Scheduler
 
     path = db_path(args, config)
@@ -522,6 +522,7 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
 
         before_post = with_summaries(store, config, before_post_hook(store, config))
         engine = DeliveryEngine(store, adapters, config, clock, before_post=before_post)
+        engine.before_period = before_period_hook(store, config)  # weekly/monthly channels: HF week=/month=
         scheduler = Scheduler(engine, clock)
         try:
             engine.subscriptions.start()  # index every subscription now, off the event loop, while connecting

@@ -61,6 +61,9 @@ log = logging.getLogger(__name__)
 BeforePost = Callable[[date], Awaitable[None]]
 """Called with the digest date about to be posted, so ingestion can fetch that day's papers first."""
 
+BeforePeriod = Callable[[Period], Awaitable[None]]
+"""Called with a week or month about to be posted, so ingestion can fetch the source's list of it first."""
+
 Sleep = Callable[[float], Awaitable[None]]
 
 BACKOFF_BASE = 1.0
@@ -299,6 +302,7 @@ class DeliveryEngine:
         clock: Clock | None = None,
         *,
         before_post: BeforePost | None = None,
+        before_period: BeforePeriod | None = None,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
     ) -> None:
@@ -308,6 +312,7 @@ class DeliveryEngine:
         self.clock = clock or SystemClock()
         self._settle = timedelta(hours=config.delivery.list_settles_hours)
         self.before_post = before_post
+        self.before_period = before_period
         self.outbox = Outbox(store)
         self.labels: Labels = labels_for(config.locale)
         self._sleep = sleep
@@ -958,6 +963,7 @@ class DeliveryEngine:
             local_day = due.astimezone(channel.schedule.zone).date()
             by_period.setdefault(previous_period(channel.cadence, local_day), []).append(channel)
         for period, members in sorted(by_period.items(), key=lambda item: (item[0].start, item[0].cadence)):
+            await self._run_before_period(period)
             digest, first_day = await self.period_digest(period)
             matches = self._build_matches(members)
             posted: set[tuple[str, str]] = set()
@@ -973,6 +979,15 @@ class DeliveryEngine:
                     _count_error(tally, exc)
                     retry.extend(c for c in members if (c.platform, c.workspace) == (platform, workspace))
         return tally.freeze(), list({(c.platform, c.id): c for c in retry}.values())
+
+    async def _run_before_period(self, period: Period) -> None:
+        """Fetch the period's list where the source has one; on failure post from the archive (logged)."""
+        if self.before_period is None:
+            return
+        try:
+            await self.before_period(period)
+        except Exception as exc:  # a source down or someone else's hook: what is stored is posted
+            log.warning("fetching the list of %s failed, posting from the archive: %s", period.name, exc)
 
     async def _scheduled_period_post(
         self,

@@ -183,3 +183,38 @@ async def test_scheduler_posts_a_weekly_channel_once_a_week_covering_the_previou
         ("Mon 21 09:00", "digest-weekly:2024-10-14"),  # W42: the two stored days
         ("Mon 28 09:00", "notice:2024-10-21"),  # W43: nothing stored, one notice
     ]
+
+
+async def test_hugging_face_week_list_is_fetched_and_stored_under_its_days(tmp_path):
+    import aiohttp
+
+    from digestbot.config import HuggingFaceConfig, SourcesConfig
+    from digestbot.ingest import before_period_hook
+    from digestbot.sources.huggingface import HuggingFaceClient
+    from tests.fakes.sources_server import SourcesServer
+
+    async with SourcesServer() as server, aiohttp.ClientSession() as session:
+        client = HuggingFaceClient(server.base_url, session=session)
+        papers = await client.fetch_period(parse_week("2024-W41"))
+        assert len(papers) == 7 and {p.digest_date for p in papers} == {date(2024, 10, 11)}
+        assert server.seen("/api/daily_papers")[0].query == {"week": "2024-W41", "limit": "100", "p": "0"}
+        assert await client.fetch_period(parse_month("2024-09")) == []
+        assert server.seen("/api/daily_papers")[-1].query["month"] == "2024-09"
+        # The scheduler's hook: a weekly channel's post fetches the week first, then aggregates it.
+        cfg = Config(
+            sources=SourcesConfig(huggingface=HuggingFaceConfig(base_url=server.base_url)),
+            channels=(ChannelConfig(platform="discord", id="w", cadence="weekly", weekdays=("mon",), top=3),),
+        )
+        async with await Store.open(tmp_path / "db.sqlite3") as store:
+            discord = FakeAdapter("discord")
+            engine = DeliveryEngine(
+                store, {"discord": discord}, cfg, FakeClock(datetime(2024, 10, 14, 9, tzinfo=UTC)),
+                before_period=before_period_hook(store, cfg),
+            )  # fmt: skip
+            channels = await engine.channels()
+            summary, retry = await engine._scheduled_periods(channels, datetime(2024, 10, 14, 9, tzinfo=UTC))
+            await engine.close()
+            assert (summary.posted, retry) == (1, [])
+            assert discord.keys() == ["digest-weekly:2024-10-07"]
+            assert len(discord.posts[0].payload["cards"]) == 3
+            assert (await store.digest(date(2024, 10, 11))) is not None
