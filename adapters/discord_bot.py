@@ -743,6 +743,12 @@ def build_tree(client: DigestbotClient) -> DigestbotTree:
     async def digest_cadence(interaction: discord.Interaction, cadence: app_commands.Choice[str]) -> None:
         await run_digest(interaction, digest_text("cadence", cadence.value))
 
+    @digest.command(name="layout", description="Every card in the channel, or one list with the cards in its thread")
+    @app_commands.describe(layout="full (every card in the channel) or compact (one list; cards in its thread)")
+    @app_commands.choices(layout=[app_commands.Choice(name=c, value=c) for c in ("full", "compact")])
+    async def digest_layout(interaction: discord.Interaction, layout: app_commands.Choice[str]) -> None:
+        await run_digest(interaction, digest_text("layout", layout.value))
+
     @digest.command(name="status", description="Show this channel's digest settings")
     async def digest_status(interaction: discord.Interaction) -> None:
         await run_digest(interaction, "status")

@@ -80,7 +80,26 @@ class PaperCard:
     rank: int | None = None
 
 
-Block = Header | Paragraph | Section | Context | Divider | Image | PaperCard
+@dataclass(frozen=True, kw_only=True)
+class ListItem:
+    """One line of a compact digest: rank, linked title, votes and a one-line summary."""
+
+    rank: int
+    arxiv_id: str
+    title: str
+    url: str
+    meta: str
+    summary: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaperList:
+    """A compact digest's ranked list: renderers keep it in ONE message (up to 25 items), cutting text to fit."""
+
+    items: tuple[ListItem, ...]
+
+
+Block = Header | Paragraph | Section | Context | Divider | Image | PaperCard | PaperList
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -29,8 +29,12 @@ from digestbot.schedule import ALL_WEEKDAYS, Schedule, parse_schedule
 if TYPE_CHECKING:
     from digestbot.store.sqlite import Store
 
-SETTING_KEYS = ("time", "timezone", "weekdays", "top", "topics", "on_empty", "threads", "cadence")
+SETTING_KEYS = ("time", "timezone", "weekdays", "top", "topics", "on_empty", "threads", "cadence", "layout")
 """Keys a chat command may set for a channel (``None`` as a value removes the override)."""
+
+Layout = Literal["full", "compact"]
+LAYOUTS: tuple[Layout, ...] = ("full", "compact")
+"""How a channel's digest is laid out: every card in the channel, or one list with the cards in its thread."""
 
 TOP_MIN, TOP_MAX = 1, 100
 """How many papers a channel's digest may show: the one range config, ``/digest top`` and the store check."""
@@ -49,6 +53,7 @@ class Channel:
     on_empty: Literal["notice", "skip"] = "notice"
     threads: bool | None = None
     cadence: Cadence = "daily"
+    layout: Layout = "full"
     enabled: bool = True
     disabled_reason: str | None = None
     language: str = ""  # summaries' language; empty: the config's default (Config.summary_language)
@@ -84,6 +89,9 @@ def check_setting(key: str, value: Any) -> Any:
     elif key == "cadence":
         if value not in CADENCES:
             raise CommandError(f"must be one of {', '.join(CADENCES)}, got {value!r}")
+    elif key == "layout":
+        if value not in LAYOUTS:
+            raise CommandError(f"must be one of {', '.join(LAYOUTS)}, got {value!r}")
     elif key == "threads":
         if not isinstance(value, bool):
             raise CommandError(f"must be true or false, got {value!r}")
@@ -147,6 +155,7 @@ def _merge(
         "on_empty": defaults.on_empty,
         "threads": None,
         "cadence": defaults.cadence,
+        "layout": defaults.layout,
     }
     values.update({k: v for k, v in settings.items() if k in SETTING_KEYS and v is not None})
     return values
@@ -186,6 +195,7 @@ def _channel(base: ChannelConfig | None, row: Mapping[str, Any] | None, *, where
         on_empty=values["on_empty"],
         threads=values["threads"],
         cadence=values["cadence"],
+        layout=values["layout"],
         enabled=enabled,
         disabled_reason=reason,
         language=base.language if base else "",

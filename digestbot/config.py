@@ -121,6 +121,9 @@ class ChannelConfig:
     # daily: each day's list; weekly: the previous ISO week's top papers, on the first listed
     # weekday; monthly: the previous month's, on the 1st (see digestbot.periods).
     cadence: Literal["daily", "weekly", "monthly"] = "daily"
+    # full: every card in the channel (long digests in parts); compact: one list message, each
+    # paper's card a reply in its thread.
+    layout: Literal["full", "compact"] = "full"
 
 
 @dataclass(frozen=True, kw_only=True)

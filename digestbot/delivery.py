@@ -43,7 +43,13 @@ from digestbot.channels import Channel, load_channels, wants_threads
 from digestbot.clock import Clock, SystemClock
 from digestbot.config import Config
 from digestbot.errors import AuthError, CommandError, DeliveryError, SourceError, StoreError, UnavailableError
-from digestbot.formatter import format_digest, format_matches, format_no_digest, format_no_period_digest
+from digestbot.formatter import (
+    format_compact,
+    format_digest,
+    format_matches,
+    format_no_digest,
+    format_no_period_digest,
+)
 from digestbot.freshness import is_stale
 from digestbot.labels import Labels, labels_for
 from digestbot.outbox import Delivery, Outbox, Slot
@@ -278,6 +284,13 @@ class _Matches:
             self._payloads[key] = adapter.render(build())
         return self._payloads[key]
 
+    def many_payloads(self, adapter: Adapter, signature: Hashable, build: Callable[[], list[Message]]) -> list[Any]:
+        """Return ``adapter``'s payloads for several messages posted as one plan (a compact list and its cards)."""
+        key = (adapter.platform, signature)
+        if key not in self._payloads:
+            self._payloads[key] = [payload for message in build() for payload in adapter.render(message)]
+        return self._payloads[key]
+
     def for_day(self, digest: Digest) -> Mapping[Any, list[tuple[Paper, Any]]]:
         """Return the channel filters' matches in ``digest``."""
         if digest.date not in self._by_day:
@@ -476,7 +489,7 @@ class DeliveryEngine:
                 if planned[0].kind == "digest" and digest is not None:
                     posted_digest[(channel.platform, channel.workspace)] = digest  # DMs resume too (idempotent)
                 if any(r.state in ("pending", "claimed") for r in planned):
-                    await self._send_rows(planned, threads=wants_threads(channel, self.config), tally=tally)
+                    await self._send_rows(planned, threads=self._threaded(channel), tally=tally)
                 elif nominal != expected and is_weekend(nominal):
                     posted_day[(channel.platform, channel.id)] = nominal
                     await self._post_notice(channel, nominal, self.labels.reason_weekend, tally)
@@ -608,16 +621,20 @@ class DeliveryEngine:
             log.info("%s: the digest of %s (%d papers)", channel.target, digest.date.isoformat(), len(shown.papers))
         name = period.name if period is not None else None
         signature = ("digest", shown.date, name, tuple(p.arxiv_id for p in shown.papers), shown.topic_filter, language)
-        payloads = matches.payloads(
-            self.adapters[channel.platform], signature, lambda: format_digest(shown, self.labels)
-        )
+        adapter = self.adapters[channel.platform]
+        if channel.layout == "compact":  # the list, then each card as a reply in its thread
+            payloads = matches.many_payloads(
+                adapter, (*signature, "compact"), lambda: format_compact(shown, self.labels)
+            )
+        else:
+            payloads = matches.payloads(adapter, signature, lambda: format_digest(shown, self.labels))
         await self._deliver(
             channel.target,
             payloads,
             slot=period.slot if period is not None else "post",
             day=digest.date,
             kind=f"digest-{period.cadence}" if period is not None else "digest",
-            threads=wants_threads(channel, self.config),
+            threads=self._threaded(channel),
             tally=tally,
             dry_run=dry_run,
         )
@@ -867,6 +884,10 @@ class DeliveryEngine:
                     await self.outbox.mark_sent(row, found.message_id)
                     return _Outcome.SENT, found.message_id
 
+    def _threaded(self, channel: Channel) -> bool:
+        """Tell whether a channel's later parts go in a thread under its first: always for a compact layout."""
+        return channel.layout == "compact" or wants_threads(channel, self.config)
+
     def _stopped(self, platform: str) -> _Outcome | None:
         """Tell whether this run no longer sends to ``platform`` (credentials refused, long Retry-After)."""
         if platform in self._refused:
@@ -1004,7 +1025,7 @@ class DeliveryEngine:
             planned = await self.outbox.rows(channel.target, slot=period.slot, day=period.start)
             if planned:
                 if any(r.state in ("pending", "claimed") for r in planned):
-                    await self._send_rows(planned, threads=wants_threads(channel, self.config), tally=tally)
+                    await self._send_rows(planned, threads=self._threaded(channel), tally=tally)
                 else:
                     tally.already += 1
             elif digest.papers:

@@ -14,6 +14,7 @@ Sub-commands (``/digest help`` lists them)::
     top 10                       how many papers (1-100)
     topics diffusion, "llm"      only papers matching any of these topics ("none" clears)
     cadence weekly               daily, weekly (last week's top, on the first listed day) or monthly (on the 1st)
+    layout compact               full (every card in the channel) or compact (one list, cards in its thread)
     status                       show this channel's settings (anyone may ask)
     now                          post today's digest here now (idempotent)
 """
@@ -49,7 +50,7 @@ _CLEAR = frozenset({"none", "clear", "off", "-"})
 
 USAGE = (
     "Usage: /digest on | off | time 09:00 | tz Asia/Seoul | days mon,tue,… | top 10 | "
-    'topics diffusion, "large language model" | cadence daily|weekly|monthly | status | now'
+    'topics diffusion, "large language model" | cadence daily|weekly|monthly | layout full|compact | status | now'
 )
 NOT_ADMIN = (
     "Sorry, only workspace admins (or the bot's configured admins) can change this channel's digest. "
@@ -109,7 +110,7 @@ def parse_digest_text(text: str, *, max_topic_length: int = 100) -> DigestReques
         if arg:
             raise CommandError(f"/digest {action} takes no argument. {USAGE}")
         return DigestRequest(action=action)
-    if action in ("time", "tz", "days", "top", "topics", "cadence") and not arg:
+    if action in ("time", "tz", "days", "top", "topics", "cadence", "layout") and not arg:
         raise CommandError(f"/digest {action} needs a value. {USAGE}")
     if action == "time":
         try:
@@ -155,6 +156,12 @@ def parse_digest_text(text: str, *, max_topic_length: int = 100) -> DigestReques
         except CommandError as exc:
             raise CommandError(f"cadence {exc}.") from None
         return DigestRequest(action="set", settings={"cadence": cadence})
+    if action == "layout":
+        try:
+            layout = check_setting("layout", arg.lower())
+        except CommandError as exc:
+            raise CommandError(f"layout {exc}.") from None
+        return DigestRequest(action="set", settings={"layout": layout})
     raise CommandError(f"Unknown /digest sub-command {words[0][:30]!r}. {USAGE}")
 
 
@@ -163,7 +170,8 @@ def describe_channel(channel: Channel) -> str:
     state = "on" if channel.enabled else "off" + (f" ({channel.disabled_reason})" if channel.disabled_reason else "")
     topics = ", ".join(channel.topics) if channel.topics else "all papers"
     what = {"daily": "Daily digest", "weekly": "Weekly digest", "monthly": "Monthly digest"}[channel.cadence]
-    return f"{what} is {state}: {channel.schedule.describe()}, top {channel.top}, topics: {topics}."
+    layout = "" if channel.layout == "full" else f", {channel.layout} layout"
+    return f"{what} is {state}: {channel.schedule.describe()}, top {channel.top}, topics: {topics}{layout}."
 
 
 async def _find_channel(store: Store, config: Config, platform: str, channel_id: str) -> Channel | None:

@@ -7,9 +7,10 @@ answer says; adapters only decide how it looks on their platform.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 
-from digestbot.blocks import Block, Context, Header, Link, Message, PaperCard, Paragraph, Section
+from digestbot.blocks import Block, Context, Header, Link, ListItem, Message, PaperCard, PaperList, Paragraph, Section
 from digestbot.labels import Labels
 from digestbot.periods import Period
 from digestbot.records import Digest, Paper
@@ -96,6 +97,49 @@ def format_digest(digest: Digest, labels: Labels, *, top: int | None = None) -> 
         fallback += " …"
     key = period.name if period is not None else digest.date.isoformat()
     return Message(blocks=tuple(blocks), fallback=truncate(fallback, 1000), kind="digest", key=key)
+
+
+MAX_LIST_SUMMARY = 300
+"""A neutral cap on a compact list's one-line summary; renderers cut further to share their message."""
+
+COMPACT_MAX_PAPERS = 25
+"""Papers a compact list holds in its one message (each platform's renderer fits this many)."""
+
+
+def one_line_summary(paper: Paper, labels: Labels) -> str:
+    """Return the first summary part (or the AI summary, or the abstract) on one line, for a compact list."""
+    sections = _sections(paper, labels)
+    return truncate(one_line(sections[0].text), MAX_LIST_SUMMARY) if sections else ""
+
+
+def format_compact(digest: Digest, labels: Labels, *, top: int | None = None) -> list[Message]:
+    """Return a compact digest: ONE list message (rank, linked title, votes, one-line summary), then one card each.
+
+    The engine posts the list in the channel and each card as a reply in its thread, so the
+    channel gets one message a day and the discussion of a paper happens under its card.
+    """
+    papers = (digest.papers[:top] if top else digest.papers)[:COMPACT_MAX_PAPERS]
+    head = format_digest(replace(digest, papers=papers), labels)
+    items = tuple(
+        ListItem(
+            rank=i,
+            arxiv_id=p.arxiv_id,
+            title=truncate(one_line(p.title), MAX_TITLE),
+            url=p.arxiv_url,
+            meta=f"▲ {labels.votes_count(p.votes)}" if p.votes is not None else "",
+            summary=one_line_summary(p, labels),
+        )
+        for i, p in enumerate(papers, start=1)
+    )
+    blocks = (head.blocks[0], PaperList(items=items))
+    listing = Message(blocks=blocks, fallback=head.fallback, kind="digest", key=head.key)
+    cards = [
+        Message(
+            blocks=(paper_card(p, labels, rank=i),), fallback=f"{i}. {one_line(p.title)}", kind="card", key=head.key
+        )
+        for i, p in enumerate(papers, start=1)
+    ]
+    return [listing, *cards]
 
 
 def format_paper(paper: Paper, labels: Labels, *, others: Sequence[Paper] = ()) -> Message:

@@ -39,6 +39,7 @@ needs_engine = pytest.mark.skipif(
         ("topics “ab, cd” ef", DigestRequest(action="set", settings={"topics": ['"ab cd" ef']})),
         ("topics none", DigestRequest(action="set", settings={"topics": []})),
         ("cadence Weekly", DigestRequest(action="set", settings={"cadence": "weekly"})),
+        ("layout compact", DigestRequest(action="set", settings={"layout": "compact"})),
     ],
 )
 def test_parse(text: str, expected: DigestRequest) -> None:
@@ -65,6 +66,7 @@ def test_parse(text: str, expected: DigestRequest) -> None:
         ('topics "open', "unbalanced quote"),
         ("cadence hourly", "cadence must be one of daily, weekly, monthly"),
         ("cadence", "needs a value"),
+        ("layout threads", "layout must be one of full, compact"),
     ],
 )
 def test_parse_errors(text: str, needle: str) -> None:
@@ -116,6 +118,7 @@ async def test_setup_flow(store: Store) -> None:
     reply = await run(store, config, **args, user_is_admin=True, text="cadence monthly")
     assert reply.startswith("Monthly digest is on: 07:30 Asia/Seoul monthly on day 1")
     assert "Daily digest is on" in await run(store, config, **args, user_is_admin=True, text="cadence daily")
+    assert "compact layout" in await run(store, config, **args, user_is_admin=True, text="layout compact")
     engine = FakeEngine()
     assert "is posted in this channel (posted 2" in await run(
         store, config, **args, user_is_admin=True, text="now", engine=engine

@@ -243,7 +243,7 @@ async def test_digest_definition_requires_manage_server_and_a_guild(harness: Har
     assert payload["default_member_permissions"] == MANAGE_GUILD
     assert payload["dm_permission"] is False
     names = {c["name"] for c in payload["options"]}
-    assert names == {"on", "off", "time", "timezone", "days", "top", "topics", "cadence", "status", "now"}
+    assert names == {"on", "off", "time", "timezone", "days", "top", "topics", "cadence", "layout", "status", "now"}
 
 
 async def test_timezone_autocomplete(harness: Harness) -> None:
