@@ -223,8 +223,27 @@ def _footer(message: Message, part: int, parts: int) -> str:
     return _fit_plain(" · ".join(bits), FOOTER_LIMIT)
 
 
+FORUM_POST = "forum_post"
+"""Key of a body that starts a forum post: ``{"name": …, "tags": [tag names]}``; the adapter maps the
+names to the forum's tag ids and starts the thread with the rest of the body as its starter message."""
+
+THREAD_NAME_LIMIT = 100
+
+
 def render_discord(message: Message, *, max_embeds: int = EMBEDS_PER_MESSAGE) -> list[dict[str, Any]]:
-    """Return the message-create bodies that post ``message``: numbered parts, in order, all within limits."""
+    """Return the message-create bodies that post ``message``: numbered parts, in order, all within limits.
+
+    A forum post (``message.post``) is one body marked :data:`FORUM_POST` (a card is one embed).
+    """
+    bodies = _render_bodies(message, max_embeds=max_embeds)
+    if message.post is not None:
+        name = _fit_plain(label_text(message.post.name), THREAD_NAME_LIMIT) or "…"
+        bodies[0][FORUM_POST] = {"name": name, "tags": list(message.post.tags[:5])}
+        return bodies[:1]
+    return bodies
+
+
+def _render_bodies(message: Message, *, max_embeds: int) -> list[dict[str, Any]]:
     max_embeds = max(1, min(max_embeds, EMBEDS_PER_MESSAGE))
     heading = next((label_text(b.text) for b in message.blocks if isinstance(b, Header)), "")
     lead: list[tuple[str, str, str]] = []

@@ -103,6 +103,14 @@ Block = Header | Paragraph | Section | Context | Divider | Image | PaperCard | P
 
 
 @dataclass(frozen=True, kw_only=True)
+class ForumPost:
+    """Post a message as a new forum thread: its name and the forum tags to apply (by name, at most 5)."""
+
+    name: str
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
 class Message:
     """A message to post: blocks in order, plus a plain-text ``fallback`` for notifications.
 
@@ -115,6 +123,7 @@ class Message:
     fallback: str
     kind: str = "reply"
     key: str = ""
+    post: ForumPost | None = None  # a forum layout: this message starts its own post
 
     @property
     def cards(self) -> tuple[PaperCard, ...]:

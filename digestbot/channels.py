@@ -32,8 +32,8 @@ if TYPE_CHECKING:
 SETTING_KEYS = ("time", "timezone", "weekdays", "top", "topics", "on_empty", "threads", "cadence", "layout")
 """Keys a chat command may set for a channel (``None`` as a value removes the override)."""
 
-Layout = Literal["full", "compact"]
-LAYOUTS: tuple[Layout, ...] = ("full", "compact")
+Layout = Literal["full", "compact", "forum"]
+LAYOUTS: tuple[Layout, ...] = ("full", "compact", "forum")
 """How a channel's digest is laid out: every card in the channel, or one list with the cards in its thread."""
 
 TOP_MIN, TOP_MAX = 1, 100

@@ -396,9 +396,38 @@ async def cmd_check_config(args: argparse.Namespace, config: Config) -> int:
     if missing := missing_credentials(config):
         raise ConfigError(f"{path or '(defaults)'}: {missing[0]}")
     platforms = [p for p in ("discord", "slack") if getattr(config, p).enabled] or ["console only"]
+    await _check_forums(config, path or "(defaults)")
     channels = f"{len(config.channels)} channel{'' if len(config.channels) == 1 else 's'}"
     _out(f"{path or '(defaults)'}: OK — {channels}; platforms: {', '.join(platforms)}")
     return 0
+
+
+async def _check_forums(config: Config, where: str) -> None:
+    """Check that every ``layout: forum`` channel is a Discord forum, when Discord can be reached.
+
+    Unreachable (or a refused token): one note on stderr and the check is skipped; a channel that
+    Discord shows and that is no forum is a ConfigError naming its config key.
+    """
+    from digestbot.ports import Target
+
+    forums = [(i, c) for i, c in enumerate(config.channels) if c.layout == "forum" and c.platform == "discord"]
+    if not forums or not config.discord.enabled:
+        return
+    adapter = adapters_for(config, platforms=["discord"])["discord"]
+    wrong: list[str] = []
+    try:
+        await adapter.start()
+        ask = getattr(adapter, "forum_tags", None)
+        for i, ch in forums:
+            target = Target(platform=ch.platform, kind="channel", id=ch.id, workspace=ch.workspace)
+            if ask is not None and await ask(target) is None:
+                wrong.append(f"{where}: channels[{i}].layout: discord:{ch.id} is not a forum channel (type 15)")
+    except DigestbotError as exc:
+        print(f"digestbot: note: forum channels not checked: {exc}", file=sys.stderr)
+    finally:
+        await adapter.close()
+    if wrong:
+        raise ConfigError(wrong[0])
 
 
 async def cmd_demo(args: argparse.Namespace, config: Config) -> int:

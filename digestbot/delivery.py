@@ -46,6 +46,7 @@ from digestbot.errors import AuthError, CommandError, DeliveryError, SourceError
 from digestbot.formatter import (
     format_compact,
     format_digest,
+    format_forum,
     format_matches,
     format_no_digest,
     format_no_period_digest,
@@ -622,7 +623,9 @@ class DeliveryEngine:
         name = period.name if period is not None else None
         signature = ("digest", shown.date, name, tuple(p.arxiv_id for p in shown.papers), shown.topic_filter, language)
         adapter = self.adapters[channel.platform]
-        if channel.layout == "compact":  # the list, then each card as a reply in its thread
+        if channel.layout == "forum":  # one forum post per paper, tagged by the forum's matching tags
+            payloads = await self._forum_payloads(adapter, channel, shown)
+        elif channel.layout == "compact":  # the list, then each card as a reply in its thread
             payloads = matches.many_payloads(
                 adapter, (*signature, "compact"), lambda: format_compact(shown, self.labels)
             )
@@ -885,8 +888,37 @@ class DeliveryEngine:
                     return _Outcome.SENT, found.message_id
 
     def _threaded(self, channel: Channel) -> bool:
-        """Tell whether a channel's later parts go in a thread under its first: always for a compact layout."""
+        """Tell whether a channel's later parts go in a thread under its first: always compact, never forum."""
+        if channel.layout == "forum":
+            return False  # each part is a post of its own
         return channel.layout == "compact" or wants_threads(channel, self.config)
+
+    async def _forum_payloads(self, adapter: Adapter, channel: Channel, digest: Digest) -> list[Any]:
+        """Return one forum post per paper, each with the forum's tags whose names match it as topics.
+
+        Tags are matched by the subscription topic matcher (a tag "Diffusion" is the topic
+        ``diffusion``); the adapter says which tags the forum has (none when it cannot tell).
+        """
+        from digestbot.topic_filter import matches_for
+        from digestbot.topics import parse_topic
+
+        names: list[str] = []
+        forum_tags = getattr(adapter, "forum_tags", None)
+        if forum_tags is not None:
+            names = list(await forum_tags(channel.target) or [])
+        by_canonical: dict[str, str] = {}
+        max_length = self.config.subscriptions.max_topic_length
+        for name in names:
+            try:
+                by_canonical.setdefault(parse_topic(name, max_length=max(max_length, len(name))).canonical, name)
+            except CommandError:
+                log.info("%s: forum tag %r is no usable topic; never applied", channel.target, name)
+        tags: dict[str, list[str]] = {}
+        if by_canonical:
+            for paper, hits in matches_for(digest.papers, list(by_canonical.values()), max_length=10**4):
+                tags[paper.arxiv_id] = [by_canonical[c] for c in hits if c in by_canonical]
+        messages = format_forum(digest, self.labels, tags=tags)
+        return [adapter.render(m)[0] for m in messages]
 
     def _stopped(self, platform: str) -> _Outcome | None:
         """Tell whether this run no longer sends to ``platform`` (credentials refused, long Retry-After)."""

@@ -14,7 +14,8 @@ Sub-commands (``/digest help`` lists them)::
     top 10                       how many papers (1-100)
     topics diffusion, "llm"      only papers matching any of these topics ("none" clears)
     cadence weekly               daily, weekly (last week's top, on the first listed day) or monthly (on the 1st)
-    layout compact               full (every card in the channel) or compact (one list, cards in its thread)
+    layout compact               full (every card in the channel), compact (one list, cards in its thread)
+                                 or forum (a Discord forum channel: one post per paper)
     status                       show this channel's settings (anyone may ask)
     now                          post today's digest here now (idempotent)
 """
@@ -50,7 +51,7 @@ _CLEAR = frozenset({"none", "clear", "off", "-"})
 
 USAGE = (
     "Usage: /digest on | off | time 09:00 | tz Asia/Seoul | days mon,tue,… | top 10 | "
-    'topics diffusion, "large language model" | cadence daily|weekly|monthly | layout full|compact | status | now'
+    'topics diffusion, "large language model" | cadence daily|weekly|monthly | layout full|compact|forum | status | now'
 )
 NOT_ADMIN = (
     "Sorry, only workspace admins (or the bot's configured admins) can change this channel's digest. "
@@ -217,6 +218,8 @@ async def digest_command(
             on_change()
         return "Daily digest turned off for this channel." if was_on else "The daily digest was already off here."
     if request.action in ("on", "set"):
+        if platform == "slack" and request.settings.get("layout") == "forum":
+            raise CommandError("Slack has no forum channels: use /digest layout compact (one list, cards in a thread).")
         await store.set_channel_settings(
             platform=platform, channel_id=channel, workspace=workspace, settings=request.settings
         )

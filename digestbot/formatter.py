@@ -6,11 +6,23 @@ answer says; adapters only decide how it looks on their platform.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import date
 
-from digestbot.blocks import Block, Context, Header, Link, ListItem, Message, PaperCard, PaperList, Paragraph, Section
+from digestbot.blocks import (
+    Block,
+    Context,
+    ForumPost,
+    Header,
+    Link,
+    ListItem,
+    Message,
+    PaperCard,
+    PaperList,
+    Paragraph,
+    Section,
+)
 from digestbot.labels import Labels
 from digestbot.periods import Period
 from digestbot.records import Digest, Paper
@@ -140,6 +152,37 @@ def format_compact(digest: Digest, labels: Labels, *, top: int | None = None) ->
         for i, p in enumerate(papers, start=1)
     ]
     return [listing, *cards]
+
+
+FORUM_POST_NAME = 100
+"""Discord's thread-name limit: a forum post is named after its paper within it."""
+FORUM_MAX_TAGS = 5
+"""Discord's limit on tags applied to one forum post."""
+
+
+def format_forum(
+    digest: Digest, labels: Labels, *, tags: Mapping[str, Sequence[str]] | None = None, top: int | None = None
+) -> list[Message]:
+    """Return a forum digest: one post per paper, named after it, its card as the starter message.
+
+    ``tags`` maps an arXiv id to the forum tag names that matched the paper (at most
+    :data:`FORUM_MAX_TAGS` are applied, in the order given).
+    """
+    papers = digest.papers[:top] if top else digest.papers
+    key = format_digest(replace(digest, papers=()), labels).key
+    return [
+        Message(
+            blocks=(paper_card(p, labels, rank=i),),
+            fallback=f"{i}. {one_line(p.title)}",
+            kind="post",
+            key=key,
+            post=ForumPost(
+                name=truncate(one_line(p.title), FORUM_POST_NAME) or p.arxiv_id,
+                tags=tuple(dict.fromkeys((tags or {}).get(p.arxiv_id, ())))[:FORUM_MAX_TAGS],
+            ),
+        )
+        for i, p in enumerate(papers, start=1)
+    ]
 
 
 def format_paper(paper: Paper, labels: Labels, *, others: Sequence[Paper] = ()) -> Message:

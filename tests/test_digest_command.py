@@ -66,7 +66,7 @@ def test_parse(text: str, expected: DigestRequest) -> None:
         ('topics "open', "unbalanced quote"),
         ("cadence hourly", "cadence must be one of daily, weekly, monthly"),
         ("cadence", "needs a value"),
-        ("layout threads", "layout must be one of full, compact"),
+        ("layout threads", "layout must be one of full, compact, forum"),
     ],
 )
 def test_parse_errors(text: str, needle: str) -> None:
@@ -168,3 +168,11 @@ async def test_digest_now_never_says_posted_when_it_was_not(store: Store, summar
     await digest_command(store, config, **args, user_is_admin=True, text="on")
     reply = await digest_command(store, config, **args, user_is_admin=True, text="now", engine=ScriptedEngine(summary))
     assert needle in reply and "is posted" not in reply
+
+
+async def test_forum_layout_on_slack_says_to_use_compact(store: Store) -> None:
+    args: dict[str, Any] = {"platform": "slack", "workspace": "T1", "channel": "C1"}
+    with pytest.raises(CommandError, match="layout compact"):
+        await digest_command(store, Config(), **args, user_is_admin=True, text="layout forum")
+    discord: dict[str, Any] = {"platform": "discord", "workspace": "G1", "channel": "1"}
+    assert "forum layout" in await digest_command(store, Config(), **discord, user_is_admin=True, text="layout forum")
