@@ -256,7 +256,9 @@ async def _digest_message(
     topics: list[str] | None = None,
     language: str = "",
     period: Period | None = None,
-) -> Message:
+    layout: str = "full",
+) -> list[Message]:
+    """Return the digest messages ``preview`` shows: one message, or a compact list and its cards, or forum posts."""
     if period is not None:
         from digestbot.delivery import period_digest
 
@@ -287,13 +289,22 @@ async def _digest_message(
 
         papers = digest.papers[:top] if top else digest.papers
         digest = replace(digest, papers=await localize(store, config, papers, config.summary_language(language)))
-    return format_digest(digest, labels_for(config.locale), top=top)
+    labels = labels_for(config.locale)
+    if layout == "compact":
+        from digestbot.formatter import format_compact
+
+        return format_compact(digest, labels, top=top)
+    if layout == "forum":  # the forum's tags are Discord's to tell: a preview shows the posts untagged
+        from digestbot.formatter import format_forum
+
+        return format_forum(digest, labels, top=top)
+    return [format_digest(digest, labels, top=top)]
 
 
 async def cmd_preview(args: argparse.Namespace, config: Config) -> int:
     """Render a day's digest without posting it."""
     async with await Store.open(existing_db(args, config)) as store:
-        top, topics, language = args.top, args.topic, ""
+        top, topics, language, layout = args.top, args.topic, "", args.layout
         if args.channel:
             # Show what that channel would get: its own top N and topic filter (flags still win).
             from digestbot.channels import load_channels
@@ -302,21 +313,22 @@ async def cmd_preview(args: argparse.Namespace, config: Config) -> int:
             if not found:
                 raise CommandError(f"no enabled channel {args.channel} in the config or set up in chat")
             top, topics = top or found[0].top, topics or list(found[0].topics) or None
-            language = found[0].language
-        message = await _digest_message(store, args.date, config, top, topics, language, args.week or args.month)
+            language, layout = found[0].language, layout or found[0].layout
+        period = args.week or args.month
+        messages = await _digest_message(store, args.date, config, top, topics, language, period, layout or "full")
     if args.html:
         render_html = html_preview()
-        title = message.fallback.split(":", 1)[0]
+        title = messages[0].fallback.split(":", 1)[0]
         try:
             page = render_html(
-                [message], title=title, slack_threads=config.slack.threads, discord_threads=config.discord.threads
+                messages, title=title, slack_threads=config.slack.threads, discord_threads=config.discord.threads
             )
             await asyncio.to_thread(Path(args.html).write_text, page, encoding="utf-8")
         except OSError as exc:
             raise CommandError(f"cannot write {args.html}: {exc.strerror or exc}") from None
         _out(f"wrote {args.html}: {title}, as Discord and Slack would show it")
         return 0
-    _show([message], args)
+    _show(messages, args)
     return 0
 
 
@@ -733,6 +745,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topic", action="append", metavar="T", help="only papers matching topic T (repeatable: any)")
     p.add_argument("--channel", metavar="ID", help="as this configured channel would get it (its top N and topics)")
     p.add_argument("--html", metavar="FILE", help="write a page showing the digest as Discord and Slack show it")
+    p.add_argument(
+        "--layout", choices=("full", "compact", "forum"), help="in this layout (default: the channel's, else full)"
+    )
     platform_options(p)
     p = add("lookup", cmd_lookup, "look a paper up: arXiv id, arXiv/Hugging Face URL, or title words")
     p.add_argument("query")

@@ -116,5 +116,7 @@ def test_forum_on_slack_is_a_config_error_that_says_to_use_compact(tmp_path: Pat
 
     path = tmp_path / "cfg.yaml"
     path.write_text("channels:\n  - {platform: slack, id: C1, layout: forum}\n", encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"channels\[0\]\.layout: forum is for Discord forum channels; on Slack use compact"):
+    with pytest.raises(
+        ConfigError, match=r"channels\[0\]\.layout: forum is for Discord forum channels; on Slack use compact"
+    ):
         load_config(path)
