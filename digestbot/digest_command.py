@@ -166,6 +166,25 @@ def parse_digest_text(text: str, *, max_topic_length: int = 100) -> DigestReques
     raise CommandError(f"Unknown /digest sub-command {words[0][:30]!r}. {USAGE}")
 
 
+async def _post_period_now(engine: Any, channel: Channel, name: str) -> str:
+    """Post a weekly or monthly channel's digest now: the period its next post would cover (idempotent)."""
+    from datetime import UTC, datetime
+
+    from digestbot.periods import previous_period
+
+    post_period = getattr(engine, "post_period", None)
+    if post_period is None:
+        raise CommandError("Posting now is not available in this mode; the digest will come at its scheduled time.")
+    period = previous_period(channel.cadence, datetime.now(UTC).astimezone(channel.schedule.zone).date())
+    summary: RunSummary = await post_period(period, channels=[name], notify=False)
+    log.info("/digest now in %s (%s): %s", name, period.name, summary.line())
+    if summary.failed or summary.refused or summary.deferred or summary.errors:
+        return f"The digest of {period.name} could not be fully posted yet ({summary.line()})."
+    if summary.posted == 0 and summary.already:
+        return f"The digest of {period.name} is already in this channel; nothing was posted again."
+    return f"The digest of {period.name} is posted in this channel ({summary.line()})."
+
+
 def describe_channel(channel: Channel) -> str:
     """Say in one line what a channel gets and when (the ``/digest status`` reply)."""
     state = "on" if channel.enabled else "off" + (f" ({channel.disabled_reason})" if channel.disabled_reason else "")
@@ -234,6 +253,8 @@ async def digest_command(
     found = await _find_channel(store, config, platform, channel)
     if found is None or not found.enabled:
         raise CommandError("This channel has no daily digest; turn it on with /digest on first.")
+    if found.cadence != "daily":
+        return await _post_period_now(engine, found, f"{platform}:{channel}")
     summary = await engine.post_digest(channels=[f"{platform}:{channel}"], notify=False)
     log.info("/digest now in %s:%s: %s", platform, channel, summary.line())
     if summary.failed:

@@ -176,3 +176,29 @@ async def test_forum_layout_on_slack_says_to_use_compact(store: Store) -> None:
         await digest_command(store, Config(), **args, user_is_admin=True, text="layout forum")
     discord: dict[str, Any] = {"platform": "discord", "workspace": "G1", "channel": "1"}
     assert "forum layout" in await digest_command(store, Config(), **discord, user_is_admin=True, text="layout forum")
+
+
+class FakePeriodEngine:
+    """Records post_period calls (a weekly channel's /digest now)."""
+
+    def __init__(self) -> None:
+        self.periods: list[tuple[str, str, tuple[str, ...]]] = []
+
+    async def post_digest(self, day: Any = None, *, channels: Any = None, notify: bool = True) -> RunSummary:
+        raise AssertionError("a weekly channel must not get the daily digest")
+
+    async def post_period(self, period: Any, *, channels: Any = None, notify: bool = True) -> RunSummary:
+        assert notify is False
+        self.periods.append((period.cadence, period.name, tuple(channels)))
+        return RunSummary(posted=1)
+
+
+async def test_digest_now_in_a_weekly_channel_posts_last_week(store: Store) -> None:
+    args: dict[str, Any] = {"platform": "slack", "workspace": "T1", "channel": "C1"}
+    await digest_command(store, Config(), **args, user_is_admin=True, text="on")
+    await digest_command(store, Config(), **args, user_is_admin=True, text="cadence weekly")
+    engine = FakePeriodEngine()
+    reply = await digest_command(store, Config(), **args, user_is_admin=True, text="now", engine=engine)
+    [(cadence, name, channels)] = engine.periods
+    assert (cadence, channels) == ("weekly", ("slack:C1",))
+    assert reply == f"The digest of {name} is posted in this channel (posted 1, already posted 0, failed 0)."
