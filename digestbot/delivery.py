@@ -905,7 +905,10 @@ class DeliveryEngine:
         names: list[str] = []
         forum_tags = getattr(adapter, "forum_tags", None)
         if forum_tags is not None:
-            names = list(await forum_tags(channel.target) or [])
+            try:
+                names = list(await forum_tags(channel.target) or [])
+            except DeliveryError as exc:  # the posts themselves will meet (and report) the same problem
+                log.warning("%s: cannot read the forum's tags (%s); posting without tags", channel.target, exc)
         by_canonical: dict[str, str] = {}
         max_length = self.config.subscriptions.max_topic_length
         for name in names:

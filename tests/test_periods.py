@@ -218,3 +218,20 @@ async def test_hugging_face_week_list_is_fetched_and_stored_under_its_days(tmp_p
             assert discord.keys() == ["digest-weekly:2024-10-07"]
             assert len(discord.posts[0].payload["cards"]) == 3
             assert (await store.digest(date(2024, 10, 11))) is not None
+
+
+async def test_forum_posts_go_untagged_when_the_forum_tags_cannot_be_read(store):
+    from digestbot.errors import DeliveryError
+
+    class Forum(FakeAdapter):
+        async def forum_tags(self, target):  # type: ignore[no-untyped-def]
+            raise DeliveryError("discord: 503")
+
+    forum = Forum("discord")
+    cfg = Config(channels=(ChannelConfig(platform="discord", id="f", layout="forum", top=2),))
+    engine = engine_for(store, cfg, forum)
+    summary = await engine.post_digest(date(2024, 10, 7))
+    await engine.close()
+    assert (summary.posted, summary.errors) == (2, 0)
+    assert forum.keys("f") == ["digest:2024-10-07:part1/2", "digest:2024-10-07:part2/2"]
+    assert [p.thread for p in forum.posts] == [None, None]  # each a post of its own, never a thread reply
