@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from digestbot.blocks import Context, Divider, Header, Image, Message, PaperCard, Paragraph, Section
+from digestbot.blocks import Context, Divider, Header, Image, Message, PaperCard, PaperList, Paragraph, Section
 
 WIDTH = 100
 _STYLES = {"bold": "1", "dim": "2", "title": "1;36", "label": "1;33", "link": "4;34", "header": "1;35"}
@@ -131,6 +131,13 @@ def render_console(message: Message, *, colour: bool = False, brief: bool = Fals
                 lines.append(_brief(block, colour))
             case PaperCard():
                 lines += ["", *_card(block, colour)]
+            case PaperList(items=items):
+                for item in items:
+                    meta = f"  ({item.meta})" if item.meta else ""
+                    lines += _wrap(f"{item.rank:>2}. {item.title}{meta}", "    ")
+                    lines.append("    " + _style(item.url, "link", colour))
+                    if item.summary:
+                        lines += _wrap(item.summary, "    ")
             case Section(label=label, text=text):
                 lines += [_style(label, "label", colour), *_wrap(text, "  ")]
             case Paragraph(text=text):

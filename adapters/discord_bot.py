@@ -60,7 +60,8 @@ from adapters.discord_commands import (
     thread_name,
     workspace_of,
 )
-from adapters.discord_render import CONTENT_LIMIT, render_discord
+from adapters.discord_forum import Forums
+from adapters.discord_render import CONTENT_LIMIT, FORUM_POST, render_discord
 from digestbot.blocks import Message
 from digestbot.channels import TOP_MAX, TOP_MIN
 from digestbot.config import Config
@@ -222,6 +223,7 @@ class DiscordAdapter:
         self._threads: dict[tuple[int, int], int] = {}
         #: the gateway client :func:`serve` runs beside this adapter, if any (for :meth:`connection_problem`).
         self.gateway: discord.Client | None = None
+        self._forums = Forums(lambda: self.http, _call)
 
     async def start(self) -> None:
         """Log in with the bot token over REST (``GET /users/@me``); raise ConfigError if Discord refuses it."""
@@ -277,6 +279,10 @@ class DiscordAdapter:
         """Post one part with its nonce and footer tag; later digest parts go in ``thread`` (the first part's id)."""
         nonce = nonce_for(target, key)
         channel_id = await self._channel_for(target)
+        if FORUM_POST in payload and target.kind == "channel":  # layout: forum, one post per paper
+            post = await self._forums.post(channel_id, payload, nonce, f"{target} {key}")
+            log.debug("Discord: started forum post %s in %s as %s", key, target, post["id"])
+            return Sent(message_id=str(post["id"]), channel_id=str(post["id"]))
         if thread is not None and target.kind == "channel":
             channel_id = await self._thread_for(channel_id, _snowflake(thread, "thread message id"), payload)
         body = marked_body(payload, nonce)
@@ -294,6 +300,9 @@ class DiscordAdapter:
         and the post *and* over 100 since.
         """
         channel_id = await self._channel_for(target)
+        if target.kind == "channel" and await self._forums.is_forum(channel_id):
+            post = await self._forums.find(channel_id, nonce_for(target, key), self._me, f"{target} {key}")
+            return Sent(message_id=str(post["id"]), channel_id=str(post["id"])) if post else None
         if found := await self._search(target, channel_id, nonce_for(target, key), since):
             return Sent(message_id=str(found["id"]), channel_id=str(channel_id))
         first = first_part_key(key)
@@ -310,6 +319,12 @@ class DiscordAdapter:
                 return None
             raise
         return Sent(message_id=str(found["id"]), channel_id=str(thread_id)) if found else None
+
+    async def forum_tags(self, target: Target) -> list[str] | None:
+        """Return the forum's tag names (for the engine's topic matcher), or None when ``target`` is no forum."""
+        if target.kind != "channel":
+            return None
+        return await self._forums.tag_names(await self._channel_for(target))
 
     async def close(self) -> None:
         """Close the HTTP session."""
@@ -792,6 +807,18 @@ def build_tree(client: DigestbotClient) -> DigestbotTree:
     @app_commands.describe(topics='Comma-separated topics, e.g. diffusion, "language model"; or none')
     async def digest_topics(interaction: discord.Interaction, topics: app_commands.Range[str, 1, 500]) -> None:
         await run_digest(interaction, digest_text("topics", topics))
+
+    @digest.command(name="cadence", description="Post daily, weekly (last week's top) or monthly (last month's)")
+    @app_commands.describe(cadence="daily, weekly (on the first listed day) or monthly (on the 1st)")
+    @app_commands.choices(cadence=[app_commands.Choice(name=c, value=c) for c in ("daily", "weekly", "monthly")])
+    async def digest_cadence(interaction: discord.Interaction, cadence: app_commands.Choice[str]) -> None:
+        await run_digest(interaction, digest_text("cadence", cadence.value))
+
+    @digest.command(name="layout", description="Every card in the channel, or one list with the cards in its thread")
+    @app_commands.describe(layout="full (every card here), compact (one list; cards in its thread) or forum")
+    @app_commands.choices(layout=[app_commands.Choice(name=c, value=c) for c in ("full", "compact", "forum")])
+    async def digest_layout(interaction: discord.Interaction, layout: app_commands.Choice[str]) -> None:
+        await run_digest(interaction, digest_text("layout", layout.value))
 
     @digest.command(name="status", description="Show this channel's digest settings")
     async def digest_status(interaction: discord.Interaction) -> None:

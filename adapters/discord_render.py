@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.render_text import fit, image_url, label_text, link_url, share_budget, summary_text
-from digestbot.blocks import Block, Context, Divider, Header, Image, Message, PaperCard, Paragraph, Section
+from digestbot.blocks import Block, Context, Divider, Header, Image, Message, PaperCard, PaperList, Paragraph, Section
 
 LENGTH: Callable[[str], int] = len
 """How Discord counts characters: code points (see the module docstring)."""
@@ -153,6 +153,37 @@ def _card_embed(card: PaperCard) -> _Embed:
     return _Embed(data=embed, size=embed_size(embed))
 
 
+LIST_DESCRIPTION_LIMIT = DESCRIPTION_LIMIT
+"""A compact list is one embed: its description holds every line, within 4096 (and the 6000 total)."""
+
+
+def _list_embed(block: PaperList, room: int) -> _Embed:
+    """Return a compact list as one embed: ``**1.** [Title](url) · ▲ 27 votes — summary`` per line.
+
+    Titles and summaries share what is left after the fixed parts (ranks, links, votes), the
+    longest cut first, so 25 papers always fit one message.
+    """
+    fixed: list[tuple[str, str, str]] = []  # before title, between title and summary, after summary
+    texts: list[str] = []
+    for item in block.items:
+        url = link_url(item.url)
+        url = url if url and LENGTH(url) <= _LINK_LIMIT else None
+        meta = f" · {_fit_md(label_text(item.meta), _META_LIMIT)}" if item.meta else ""
+        open_, close = (f"**{item.rank}.** [", f"]({url}){meta}") if url else (f"**{item.rank}.** ", meta)
+        fixed.append((open_, close, " — " if item.summary else ""))
+        texts += [label_text(item.title) or item.arxiv_id, summary_text(item.summary).replace("\n", " ")]
+    limit = min(LIST_DESCRIPTION_LIMIT, room)
+    used = sum(LENGTH(a) + LENGTH(b) + LENGTH(c) for a, b, c in fixed) + max(len(fixed) - 1, 0)
+    caps = share_budget([LENGTH(escape_markdown(t)) for t in texts], max(limit - used, 0))
+    lines = []
+    for i, (open_, close, dash) in enumerate(fixed):
+        title = _fit_md(texts[2 * i], caps[2 * i])
+        summary = _fit_md(texts[2 * i + 1], caps[2 * i + 1])
+        lines.append(open_ + title + close + (dash + summary if summary else ""))
+    embed = {"description": "\n".join(lines), "color": COLOUR}
+    return _Embed(data=embed, size=embed_size(embed))
+
+
 def _text_raw(block: Block) -> tuple[str, str, str]:
     """Return (markup before, raw text, markup after) for a text block."""
     if isinstance(block, Header):
@@ -192,8 +223,27 @@ def _footer(message: Message, part: int, parts: int) -> str:
     return _fit_plain(" · ".join(bits), FOOTER_LIMIT)
 
 
+FORUM_POST = "forum_post"
+"""Key of a body that starts a forum post: ``{"name": …, "tags": [tag names]}``; the adapter maps the
+names to the forum's tag ids and starts the thread with the rest of the body as its starter message."""
+
+THREAD_NAME_LIMIT = 100
+
+
 def render_discord(message: Message, *, max_embeds: int = EMBEDS_PER_MESSAGE) -> list[dict[str, Any]]:
-    """Return the message-create bodies that post ``message``: numbered parts, in order, all within limits."""
+    """Return the message-create bodies that post ``message``: numbered parts, in order, all within limits.
+
+    A forum post (``message.post``) is one body marked :data:`FORUM_POST` (a card is one embed).
+    """
+    bodies = _render_bodies(message, max_embeds=max_embeds)
+    if message.post is not None:
+        name = _fit_plain(label_text(message.post.name), THREAD_NAME_LIMIT) or "…"
+        bodies[0][FORUM_POST] = {"name": name, "tags": list(message.post.tags[:5])}
+        return bodies[:1]
+    return bodies
+
+
+def _render_bodies(message: Message, *, max_embeds: int) -> list[dict[str, Any]]:
     max_embeds = max(1, min(max_embeds, EMBEDS_PER_MESSAGE))
     heading = next((label_text(b.text) for b in message.blocks if isinstance(b, Header)), "")
     lead: list[tuple[str, str, str]] = []
@@ -201,6 +251,9 @@ def render_discord(message: Message, *, max_embeds: int = EMBEDS_PER_MESSAGE) ->
     for block in message.blocks:
         if isinstance(block, PaperCard):
             embeds.append(_card_embed(block))
+        elif isinstance(block, PaperList):
+            # One embed; the heading (content) and footer are outside the embed's own room.
+            embeds.append(_list_embed(block, EMBED_TOTAL_LIMIT - LENGTH(_footer(message, 1, 1)) - 2))
         elif isinstance(block, Divider):
             continue
         elif not embeds and not isinstance(block, Image):

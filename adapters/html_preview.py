@@ -18,9 +18,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from adapters.discord_render import render_discord
+from adapters.discord_render import FORUM_POST, render_discord
 from adapters.slack_render import render_slack
-from digestbot.blocks import Message
+from digestbot.blocks import Message, PaperList
 
 ZWSP = "\u200b"
 
@@ -73,6 +73,11 @@ h2 { margin: 24px 24px 8px; font-size: 16px; }
 .slack .context span + span::before { content: "  "; white-space: pre; }
 .slack hr { border: 0; border-top: 1px solid #ddd; margin: 10px 0; }
 .slack .imageblock { max-width: 100%; border-radius: 6px; }
+.forum-post { margin: 8px 16px; border: 1px solid rgba(128,128,128,.4); border-radius: 6px; }
+.forum-post > .title { padding: 6px 12px; font-weight: 700; }
+.tag { display: inline-block; margin: 0 4px 0 0; padding: 0 6px; border-radius: 8px; font-size: 12px;
+       background: rgba(128,128,128,.3); }
+.note { padding: 12px 16px; font-style: italic; }
 .thread { margin: 0 16px 12px 40px; border-left: 2px solid rgba(128,128,128,.4); }
 .thread > .replies { padding: 4px 12px; font-size: 12px; font-weight: 700; color: #1264a3; }
 .discord .thread > .replies { color: #00a8fc; }
@@ -254,8 +259,60 @@ def _threaded(posts: list[str], threads: bool) -> str:
     return f'{posts[0]}<div class="thread"><div class="replies">{replies}</div>{"".join(posts[1:])}</div>'
 
 
+def _is_list(message: Message) -> bool:
+    return any(isinstance(b, PaperList) for b in message.blocks)
+
+
 def _parts(n: int) -> str:
     return f"{n} part{'' if n == 1 else 's'}"
+
+
+def _groups(messages: Sequence[Message]) -> list[list[Message]]:
+    """Group a compact list with the cards that follow it (its thread replies); every other message alone."""
+    groups: list[list[Message]] = []
+    for message in messages:
+        if message.kind == "card" and groups and any(isinstance(b, PaperList) for b in groups[-1][0].blocks):
+            groups[-1].append(message)
+        else:
+            groups.append([message])
+    return groups
+
+
+def _compact_section(group: list[Message]) -> str:
+    """Draw a compact digest: the list in the channel, each card a reply in its thread (both platforms)."""
+    head, cards = group[0], group[1:]
+    discord = [_discord_post(b) for m in group for b in render_discord(m)]
+    slack = [_slack_post(p) for m in group for p in render_slack(m)]
+    heading = f"Compact digest · {head.key} — the list, and {len(cards)} cards in its thread"
+    return (
+        f"<h2>{_e(heading)}</h2>"
+        '<div class="pair">'
+        f'<div class="platform discord"><div class="name">Discord</div>{_threaded(discord, True)}</div>'
+        f'<div class="platform slack"><div class="name">Slack</div>{_threaded(slack, True)}</div>'
+        "</div>"
+    )
+
+
+def _forum_section(posts: list[Message]) -> str:
+    """Draw a forum digest: one post per paper, named, with its tags; Slack has no forums."""
+    drawn = []
+    for message in posts:
+        body = render_discord(message)[0]
+        spec = body.get(FORUM_POST, {})
+        tags = "".join(f'<span class="tag">{_e(t)}</span>' for t in spec.get("tags", ()))
+        drawn.append(
+            f'<div class="forum-post"><div class="title">{_e(spec.get("name", ""))}</div>'
+            f'<div class="post">{tags}</div>{_discord_post(body)}</div>'
+        )
+    key = posts[0].key if posts else ""
+    return (
+        f"<h2>{_e(f'Forum digest · {key} — {len(posts)} posts, one per paper')}</h2>"
+        '<div class="pair">'
+        f'<div class="platform discord"><div class="name">Discord forum</div>{"".join(drawn)}</div>'
+        '<div class="platform slack"><div class="name">Slack</div>'
+        '<div class="note">Slack has no forum channels: a Slack channel uses the compact layout.</div></div>'
+        "</div>"
+    )
 
 
 def render_html(
@@ -264,10 +321,18 @@ def render_html(
     """Return one self-contained HTML page previewing each message's Discord and Slack payloads side by side.
 
     Later parts of a digest are drawn in a thread under the first when that platform's ``threads``
-    setting is on (Slack's default), as the channel will show them.
+    setting is on (Slack's default), as the channel will show them. A compact digest (a list and its
+    cards) is drawn as the list with the cards in its thread; forum posts as one post per paper.
     """
     sections = []
-    for number, message in enumerate(messages, start=1):
+    forum = [m for m in messages if m.post is not None]
+    if forum:
+        sections.append(_forum_section(forum))
+    compact = [g for g in _groups([m for m in messages if m.post is None]) if len(g) > 1 or _is_list(g[0])]
+    for group in compact:
+        sections.append(_compact_section(group))
+    done = {id(m) for g in compact for m in g} | {id(m) for m in forum}
+    for number, message in enumerate((m for m in messages if id(m) not in done), start=1):
         bodies = render_discord(message)
         payloads = render_slack(message)
         heading = f"Message {number}: {message.kind}" + (f" · {message.key}" if message.key else "")

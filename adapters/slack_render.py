@@ -37,7 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 from adapters.render_text import fit, image_url, label_text, link_url, share_budget, summary_text
-from digestbot.blocks import Block, Context, Divider, Header, Image, Message, PaperCard, Paragraph, Section
+from digestbot.blocks import Block, Context, Divider, Header, Image, Message, PaperCard, PaperList, Paragraph, Section
 from digestbot.text import utf16_len
 
 LENGTH: Callable[[str], int] = utf16_len
@@ -167,6 +167,37 @@ def _card_blocks(card: PaperCard) -> list[dict[str, Any]]:
     return blocks
 
 
+LIST_TEXT_BUDGET = MESSAGE_TEXT_BUDGET - 2 * _HEADING_CONTEXT_LIMIT - 200
+"""What a compact list's lines may hold together: the message budget less a long heading (header +
+its whole-heading context) and the part context, so the list and its heading are always ONE message."""
+
+
+def _list_blocks(block: PaperList) -> list[dict[str, Any]]:
+    """Return a compact list as one section per paper: ``*1.* <url|Title> · ▲ 27 votes`` then the summary.
+
+    Titles and summaries share :data:`LIST_TEXT_BUDGET` (longest cut first); 25 items are 25 of
+    the 50 blocks a message may have.
+    """
+    fixed: list[tuple[str, str]] = []
+    texts: list[str] = []
+    for item in block.items:
+        url = link_url(item.url)
+        meta = f" · {_fit(label_text(item.meta), _META_LIMIT)}" if item.meta else ""
+        if url and LENGTH(url) <= _LINK_LIMIT:
+            fixed.append((f"*{item.rank}.* <{url.replace('&', '&amp;')}|", f">{meta}\n"))
+        else:
+            fixed.append((f"*{item.rank}.* ", f"{meta}\n"))
+        texts += [label_text(item.title) or item.arxiv_id, summary_text(item.summary).replace("\n", " ")]
+    used = sum(LENGTH(a) + LENGTH(b) for a, b in fixed)
+    caps = share_budget([LENGTH(escape_mrkdwn(t)) for t in texts], max(LIST_TEXT_BUDGET - used, 0))
+    blocks = []
+    for i, (open_, close) in enumerate(fixed):
+        title = _fit(texts[2 * i], min(caps[2 * i], _TITLE_LIMIT)) or "…"
+        summary = _fit(texts[2 * i + 1], min(caps[2 * i + 1], SECTION_LIMIT - 2 * _TITLE_LIMIT))
+        blocks.append({"type": "section", "text": _mrkdwn((open_ + title + close + summary).strip())})
+    return blocks
+
+
 def _context(parts: tuple[str, ...] | list[str]) -> dict[str, Any] | None:
     parts = [p for p in (label_text(p) for p in parts) if p]
     if not parts:
@@ -205,6 +236,8 @@ def _text_blocks(block: Block) -> list[dict[str, Any]]:
         return []
     if isinstance(block, PaperCard):
         return _card_blocks(block)
+    if isinstance(block, PaperList):
+        return _list_blocks(block)
     return []
 
 

@@ -80,7 +80,34 @@ class PaperCard:
     rank: int | None = None
 
 
-Block = Header | Paragraph | Section | Context | Divider | Image | PaperCard
+@dataclass(frozen=True, kw_only=True)
+class ListItem:
+    """One line of a compact digest: rank, linked title, votes and a one-line summary."""
+
+    rank: int
+    arxiv_id: str
+    title: str
+    url: str
+    meta: str
+    summary: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PaperList:
+    """A compact digest's ranked list: renderers keep it in ONE message (up to 25 items), cutting text to fit."""
+
+    items: tuple[ListItem, ...]
+
+
+Block = Header | Paragraph | Section | Context | Divider | Image | PaperCard | PaperList
+
+
+@dataclass(frozen=True, kw_only=True)
+class ForumPost:
+    """Post a message as a new forum thread: its name and the forum tags to apply (by name, at most 5)."""
+
+    name: str
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,6 +123,7 @@ class Message:
     fallback: str
     kind: str = "reply"
     key: str = ""
+    post: ForumPost | None = None  # a forum layout: this message starts its own post
 
     @property
     def cards(self) -> tuple[PaperCard, ...]:

@@ -13,6 +13,7 @@ becomes a :class:`~digestbot.errors.CommandError` the user can read and the stor
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,14 +21,19 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from digestbot.config import ChannelConfig, Config
 from digestbot.errors import CommandError, ConfigError
+from digestbot.periods import CADENCES, Cadence
 from digestbot.ports import Target
-from digestbot.schedule import Schedule, parse_schedule
+from digestbot.schedule import ALL_WEEKDAYS, Schedule, parse_schedule
 
 if TYPE_CHECKING:
     from digestbot.store.protocol import StoreProtocol
 
-SETTING_KEYS = ("time", "timezone", "weekdays", "top", "topics", "on_empty", "threads")
+SETTING_KEYS = ("time", "timezone", "weekdays", "top", "topics", "on_empty", "threads", "cadence", "layout")
 """Keys a chat command may set for a channel (``None`` as a value removes the override)."""
+
+Layout = Literal["full", "compact", "forum"]
+LAYOUTS: tuple[Layout, ...] = ("full", "compact", "forum")
+"""How a channel's digest is laid out: every card in the channel, or one list with the cards in its thread."""
 
 TOP_MIN, TOP_MAX = 1, 100
 """How many papers a channel's digest may show: the one range config, ``/digest top`` and the store check."""
@@ -45,6 +51,8 @@ class Channel:
     topics: tuple[str, ...] = ()
     on_empty: Literal["notice", "skip"] = "notice"
     threads: bool | None = None
+    cadence: Cadence = "daily"
+    layout: Layout = "full"
     enabled: bool = True
     disabled_reason: str | None = None
     language: str = ""  # summaries' language; empty: the config's default (Config.summary_language)
@@ -77,6 +85,12 @@ def check_setting(key: str, value: Any) -> Any:
     elif key == "on_empty":
         if value not in ("notice", "skip"):
             raise CommandError(f"must be notice or skip, got {value!r}")
+    elif key == "cadence":
+        if value not in CADENCES:
+            raise CommandError(f"must be one of {', '.join(CADENCES)}, got {value!r}")
+    elif key == "layout":
+        if value not in LAYOUTS:
+            raise CommandError(f"must be one of {', '.join(LAYOUTS)}, got {value!r}")
     elif key == "threads":
         if not isinstance(value, bool):
             raise CommandError(f"must be true or false, got {value!r}")
@@ -99,10 +113,22 @@ def validate_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _schedule_of(values: Mapping[str, Any], where: str) -> Schedule:
+    """Return the channel's posting schedule, narrowed by its cadence.
+
+    Weekly: only the first *listed* weekday (``[fri, mon]`` posts on Fridays). Monthly: the 1st
+    of the month, whatever weekday it falls on.
+    """
     try:
-        return parse_schedule(values["time"], values["timezone"], list(values["weekdays"]), where=where)
+        schedule = parse_schedule(values["time"], values["timezone"], list(values["weekdays"]), where=where)
     except ConfigError as exc:
         raise CommandError(str(exc)) from None
+    cadence = values.get("cadence", "daily")
+    if cadence == "weekly":
+        first = parse_schedule("00:00", "UTC", list(values["weekdays"])[:1], where=where).weekdays
+        return dataclasses.replace(schedule, weekdays=first)
+    if cadence == "monthly":
+        return dataclasses.replace(schedule, weekdays=ALL_WEEKDAYS, month_day=1)
+    return schedule
 
 
 def check_schedule(base: ChannelConfig | None, settings: Mapping[str, Any]) -> None:
@@ -127,6 +153,8 @@ def _merge(
         "topics": list(defaults.topics),
         "on_empty": defaults.on_empty,
         "threads": None,
+        "cadence": defaults.cadence,
+        "layout": defaults.layout,
     }
     values.update({k: v for k, v in settings.items() if k in SETTING_KEYS and v is not None})
     return values
@@ -165,6 +193,8 @@ def _channel(base: ChannelConfig | None, row: Mapping[str, Any] | None, *, where
         topics=tuple(values["topics"]),
         on_empty=values["on_empty"],
         threads=values["threads"],
+        cadence=values["cadence"],
+        layout=values["layout"],
         enabled=enabled,
         disabled_reason=reason,
         language=base.language if base else "",

@@ -40,6 +40,7 @@ from digestbot.errors import (
 from digestbot.formatter import format_digest
 from digestbot.labels import labels_for
 from digestbot.lookup import localized, lookup, message_for, result_json
+from digestbot.periods import Period, parse_month, parse_week
 from digestbot.platforms import adapters_for, command_servers, enabled_platforms, html_preview
 from digestbot.platforms import platform as platform_named
 from digestbot.ports import Adapter
@@ -59,12 +60,37 @@ QUIET_BELOW_DEBUG = ("httpx", "httpx2", "httpcore", "httpcore2")
 
 Handler = Callable[[argparse.Namespace, Config], Awaitable[int]]
 
+PERIOD_TOP = 10
+"""Papers ``preview --week``/``--month`` shows without ``--top`` or ``--channel``: a channel's default top N."""
+
 
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid date {text!r} (expected YYYY-MM-DD)") from None
+
+
+def _week(text: str) -> Period:
+    try:
+        return parse_week(text)
+    except CommandError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _month(text: str) -> Period:
+    try:
+        return parse_month(text)
+    except CommandError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _period_options(p: argparse.ArgumentParser, date_help: str) -> None:
+    """Add ``--date`` and the ``--week``/``--month`` it excludes (a weekly or monthly digest)."""
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--date", type=_date, help=date_help)
+    group.add_argument("--week", type=_week, metavar="YYYY-Www", help="the top papers of an ISO week (2024-W41)")
+    group.add_argument("--month", type=_month, metavar="YYYY-MM", help="the top papers of a month (2024-10)")
 
 
 def _positive(text: str) -> int:
@@ -255,16 +281,29 @@ async def _digest_message(
     top: int | None,
     topics: list[str] | None = None,
     language: str = "",
-) -> Message:
-    if day is None:
+    period: Period | None = None,
+    layout: str = "full",
+) -> list[Message]:
+    """Return the digest messages ``preview`` shows: one message, or a compact list and its cards, or forum posts."""
+    if period is not None:
+        from digestbot.delivery import period_digest
+
+        digest, _ = await period_digest(store, period)
+        if not digest.papers:
+            raise CommandError(f"no daily list of {period.name} ({period.span()}) is stored: ingest its days first")
+        top = top or PERIOD_TOP
+    elif day is None:
         from digestbot.clock import SystemClock
         from digestbot.delivery import require_digest_day
 
         day = await require_digest_day(store, config, SystemClock().now())  # the day `post` would post
-    digest = await store.digest(day)
-    if digest is None:
-        known = ", ".join(d.isoformat() for d in await store.digest_dates(limit=5)) or "none"
-        raise CommandError(f"no digest for {day.isoformat()} (newest dates: {known})")
+    if period is None:
+        assert day is not None
+        found = await store.digest(day)
+        if found is None:
+            known = ", ".join(d.isoformat() for d in await store.digest_dates(limit=5)) or "none"
+            raise CommandError(f"no digest for {day.isoformat()} (newest dates: {known})")
+        digest = found
     if topics:
         from digestbot.topic_filter import filter_digest
 
@@ -276,13 +315,22 @@ async def _digest_message(
 
         papers = digest.papers[:top] if top else digest.papers
         digest = replace(digest, papers=await localize(store, config, papers, config.summary_language(language)))
-    return format_digest(digest, labels_for(config.locale), top=top)
+    labels = labels_for(config.locale)
+    if layout == "compact":
+        from digestbot.formatter import format_compact
+
+        return format_compact(digest, labels, top=top)
+    if layout == "forum":  # the forum's tags are Discord's to tell: a preview shows the posts untagged
+        from digestbot.formatter import format_forum
+
+        return format_forum(digest, labels, top=top)
+    return [format_digest(digest, labels, top=top)]
 
 
 async def cmd_preview(args: argparse.Namespace, config: Config) -> int:
     """Render a day's digest without posting it."""
     async with await open_store(existing_db(args, config)) as store:
-        top, topics, language = args.top, args.topic, ""
+        top, topics, language, layout = args.top, args.topic, "", args.layout
         if args.channel:
             # Show what that channel would get: its own top N and topic filter (flags still win).
             from digestbot.channels import load_channels
@@ -291,21 +339,22 @@ async def cmd_preview(args: argparse.Namespace, config: Config) -> int:
             if not found:
                 raise CommandError(f"no enabled channel {args.channel} in the config or set up in chat")
             top, topics = top or found[0].top, topics or list(found[0].topics) or None
-            language = found[0].language
-        message = await _digest_message(store, args.date, config, top, topics, language)
+            language, layout = found[0].language, layout or found[0].layout
+        period = args.week or args.month
+        messages = await _digest_message(store, args.date, config, top, topics, language, period, layout or "full")
     if args.html:
         render_html = html_preview()
-        title = message.fallback.split(":", 1)[0]
+        title = messages[0].fallback.split(":", 1)[0]
         try:
             page = render_html(
-                [message], title=title, slack_threads=config.slack.threads, discord_threads=config.discord.threads
+                messages, title=title, slack_threads=config.slack.threads, discord_threads=config.discord.threads
             )
             await asyncio.to_thread(Path(args.html).write_text, page, encoding="utf-8")
         except OSError as exc:
             raise CommandError(f"cannot write {args.html}: {exc.strerror or exc}") from None
         _out(f"wrote {args.html}: {title}, as Discord and Slack would show it")
         return 0
-    _show([message], args)
+    _show(messages, args)
     return 0
 
 
@@ -400,9 +449,38 @@ async def cmd_check_config(args: argparse.Namespace, config: Config) -> int:
     if missing := missing_credentials(config):
         raise ConfigError(f"{path or '(defaults)'}: {missing[0]}")
     platforms = [p for p in ("discord", "slack") if getattr(config, p).enabled] or ["console only"]
+    await _check_forums(config, path or "(defaults)")
     channels = f"{len(config.channels)} channel{'' if len(config.channels) == 1 else 's'}"
     _out(f"{path or '(defaults)'}: OK — {channels}; platforms: {', '.join(platforms)}")
     return 0
+
+
+async def _check_forums(config: Config, where: str) -> None:
+    """Check that every ``layout: forum`` channel is a Discord forum, when Discord can be reached.
+
+    Unreachable (or a refused token): one note on stderr and the check is skipped; a channel that
+    Discord shows and that is no forum is a ConfigError naming its config key.
+    """
+    from digestbot.ports import Target
+
+    forums = [(i, c) for i, c in enumerate(config.channels) if c.layout == "forum" and c.platform == "discord"]
+    if not forums or not config.discord.enabled:
+        return
+    adapter = adapters_for(config, platforms=["discord"])["discord"]
+    wrong: list[str] = []
+    try:
+        await adapter.start()
+        ask = getattr(adapter, "forum_tags", None)
+        for i, ch in forums:
+            target = Target(platform=ch.platform, kind="channel", id=ch.id, workspace=ch.workspace)
+            if ask is not None and await ask(target) is None:
+                wrong.append(f"{where}: channels[{i}].layout: discord:{ch.id} is not a forum channel (type 15)")
+    except DigestbotError as exc:
+        print(f"digestbot: note: forum channels not checked: {exc}", file=sys.stderr)
+    finally:
+        await adapter.close()
+    if wrong:
+        raise ConfigError(wrong[0])
 
 
 async def cmd_demo(args: argparse.Namespace, config: Config) -> int:
@@ -461,9 +539,12 @@ async def cmd_post(args: argparse.Namespace, config: Config) -> int:
                 in_use = {name: gate for name, gate in adapters.items() if name in {c.platform for c in chosen}}
                 if not args.dry_run:
                     await start_each(in_use)
-                if config.summaries.enabled and not args.dry_run:
-                    await _summaries_before_post(store, config, engine, args.date)
-                summary = await engine.post_digest(args.date, channels=args.channel or None, dry_run=args.dry_run)
+                if period := args.week or args.month:
+                    summary = await engine.post_period(period, channels=args.channel or None, dry_run=args.dry_run)
+                else:
+                    if config.summaries.enabled and not args.dry_run:
+                        await _summaries_before_post(store, config, engine, args.date)
+                    summary = await engine.post_digest(args.date, channels=args.channel or None, dry_run=args.dry_run)
             finally:
                 await engine.close()
         finally:
@@ -511,7 +592,7 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
     """
     from digestbot.clock import SystemClock
     from digestbot.delivery import DeliveryEngine
-    from digestbot.ingest import before_post_hook
+    from digestbot.ingest import before_period_hook, before_post_hook
     from digestbot.scheduler import Scheduler
 
     path = sqlite_only(args, config, "run")
@@ -525,6 +606,7 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
 
         before_post = with_summaries(store, config, before_post_hook(store, config))
         engine = DeliveryEngine(store, adapters, config, clock, before_post=before_post)
+        engine.before_period = before_period_hook(store, config)  # weekly/monthly channels: HF week=/month=
         scheduler = Scheduler(engine, clock)
         ops = None
         try:
@@ -709,11 +791,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date", type=_date, help="only this day's digest (default: the whole archive, newest first)")
     p.add_argument("--limit", type=int, default=500, help="at most this many papers (default 500)")
     p = add("preview", cmd_preview, "render a day's digest without posting it")
-    p.add_argument("--date", type=_date, help="digest date (default: the newest)")
+    _period_options(p, "digest date (default: the newest)")
     p.add_argument("--top", type=_positive, help="only the N most-voted papers")
     p.add_argument("--topic", action="append", metavar="T", help="only papers matching topic T (repeatable: any)")
     p.add_argument("--channel", metavar="ID", help="as this configured channel would get it (its top N and topics)")
     p.add_argument("--html", metavar="FILE", help="write a page showing the digest as Discord and Slack show it")
+    p.add_argument(
+        "--layout", choices=("full", "compact", "forum"), help="in this layout (default: the channel's, else full)"
+    )
     platform_options(p)
     p = add("lookup", cmd_lookup, "look a paper up: arXiv id, arXiv/Hugging Face URL, or title words")
     p.add_argument("query")
@@ -728,7 +813,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", nargs="?")
     p.add_argument("--show", action="store_true", help="print the resolved config (secrets redacted)")
     p = add("post", cmd_post, "post a day's digest to every enabled channel now, then DM subscribers (idempotent)")
-    p.add_argument("--date", type=_date, help="digest date (default: the newest available)")
+    _period_options(p, "digest date (default: the newest available)")
     p.add_argument("--channel", action="append", metavar="ID", help="only this channel (ID or PLATFORM:ID; repeatable)")
     p.add_argument("--dry-run", action="store_true", help="list what would be posted; post nothing")
     p = add("run", cmd_run, "run the scheduler: post each channel's digest when due (stop with Ctrl-C or SIGTERM)")

@@ -147,6 +147,12 @@ class ChannelConfig:
     on_empty: Literal["notice", "skip"] = "notice"
     enabled: bool = True
     language: str = ""  # summaries' language for this channel; empty: summaries.language
+    # daily: each day's list; weekly: the previous ISO week's top papers, on the first listed
+    # weekday; monthly: the previous month's, on the 1st (see digestbot.periods).
+    cadence: Literal["daily", "weekly", "monthly"] = "daily"
+    # full: every card in the channel (long digests in parts); compact: one list message, each
+    # paper's card a reply in its thread; forum: a Discord forum channel, one post per paper.
+    layout: Literal["full", "compact", "forum"] = "full"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -345,6 +351,8 @@ def _validate(config: Config) -> None:
                 parse_topic(topic, max_length=config.subscriptions.max_topic_length)
             except CommandError as exc:
                 raise ConfigError(f"{where}.topics[{j}]: {exc}") from None
+        if ch.layout == "forum" and ch.platform == "slack":
+            raise ConfigError(f"{where}.layout: forum is for Discord forum channels; on Slack use compact")
         if ch.language and not valid_language(ch.language):
             raise ConfigError(f"{where}.language: {_LANGUAGE_HINT}, got {ch.language!r}")
     if config.subscriptions.max_topics < 1 or config.subscriptions.max_topic_length < 3:

@@ -50,10 +50,18 @@ from digestbot.errors import (
     StoreError,
     UnavailableError,
 )
-from digestbot.formatter import format_digest, format_matches, format_no_digest
+from digestbot.formatter import (
+    format_compact,
+    format_digest,
+    format_forum,
+    format_matches,
+    format_no_digest,
+    format_no_period_digest,
+)
 from digestbot.labels import Labels, labels_for
 from digestbot.outbox import Delivery, Outbox, Slot
 from digestbot.pacing import Pacer, Ticket
+from digestbot.periods import Period, aggregate, previous_period, week_of
 from digestbot.planner import Action, Plan, older_worth_posting, plan_due, plan_fallback
 from digestbot.ports import Adapter, Target
 from digestbot.records import Digest, Paper
@@ -67,6 +75,9 @@ log = logging.getLogger(__name__)
 
 BeforePost = Callable[[date], Awaitable[None]]
 """Called with the digest date about to be posted, so ingestion can fetch that day's papers first."""
+
+BeforePeriod = Callable[[Period], Awaitable[None]]
+"""Called with a week or month about to be posted, so ingestion can fetch the source's list of it first."""
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -228,6 +239,20 @@ async def require_digest_day(store: StoreProtocol, config: Config, now: datetime
     )
 
 
+async def period_digest(store: StoreProtocol, period: Period) -> tuple[Digest, dict[str, date]]:
+    """Return ``period``'s digest aggregated from the stored daily lists, and each paper's first list date.
+
+    The one rule for ``post --week``, ``preview --week`` and the scheduler. The digest has no
+    papers when no list of the period is stored.
+    """
+    digests = [d for d in [await store.digest(day) for day in period.days()] if d is not None]
+    first_day: dict[str, date] = {}
+    for digest in digests:
+        for paper in digest.papers:
+            first_day.setdefault(paper.arxiv_id, digest.date)
+    return aggregate(period, digests), first_day
+
+
 def _count_error(tally: _Tally, exc: Exception) -> None:
     """Count a delivery task that stopped on an error, with one line for the operator."""
     tally.errors += 1
@@ -286,6 +311,7 @@ class DeliveryEngine:
         clock: Clock | None = None,
         *,
         before_post: BeforePost | None = None,
+        before_period: BeforePeriod | None = None,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
     ) -> None:
@@ -295,6 +321,7 @@ class DeliveryEngine:
         self.clock = clock or SystemClock()
         self._settle = timedelta(hours=config.delivery.list_settles_hours)
         self.before_post = before_post
+        self.before_period = before_period
         self.outbox = Outbox(store)
         self.labels: Labels = labels_for(config.locale)
         self._sleep = sleep
@@ -419,6 +446,13 @@ class DeliveryEngine:
         whose post did not get through (a database error, a transient failure, a refused token or
         a long ``Retry-After``): the scheduler runs them again later.
         """
+        if any(c.cadence != "daily" for c in channels):
+            periodic, retry_periodic = await self._scheduled_periods([c for c in channels if c.cadence != "daily"], due)
+            daily = [c for c in channels if c.cadence == "daily"]
+            if not daily:
+                return periodic, [], retry_periodic
+            summary, waiting_daily, retry_daily = await self.scheduled_post(daily, due, final=final)
+            return periodic + summary, waiting_daily, retry_periodic + retry_daily
         expected = default_digest_date(due, self._settle)
         nominal = nominal_list_date(due, self._settle)
         self._refused.clear()
@@ -478,7 +512,7 @@ class DeliveryEngine:
                 await self._post_channel_digest(channel, posted, matches, tally)
                 posted_digest[(channel.platform, channel.workspace)] = posted
             elif plan.action is Action.RESUME:
-                await self._send_rows(planned, threads=wants_threads(channel, self.config), tally=tally)
+                await self._send_rows(planned, threads=self._threaded(channel), tally=tally)
             elif plan.action is Action.ALREADY:
                 tally.already += 1
             else:  # Action.NOTICE
@@ -576,28 +610,40 @@ class DeliveryEngine:
             keep = {id(p) for p, _ in hits}
             papers = tuple(p for p in papers if id(p) in keep)
         language = self.config.summary_language(channel.language)
+        period = digest.period if digest.period is not None and digest.period.cadence != "daily" else None
         shown = Digest(
             date=digest.date,
             papers=await localize(self.store, self.config, papers[: channel.top], language),
             topic_filter=channel.topics,
+            period=period,
         )
         if not shown.papers:
             log.info("%s: no paper of %s matches its topics %s", channel.target, digest.date, list(channel.topics))
-            await self._post_notice(channel, digest.date, self.labels.reason_no_match, tally, dry_run=dry_run)
+            if period is not None:
+                await self._post_period_notice(channel, period, self.labels.reason_no_match, tally, dry_run=dry_run)
+            else:
+                await self._post_notice(channel, digest.date, self.labels.reason_no_match, tally, dry_run=dry_run)
             return
         if not dry_run:
             log.info("%s: the digest of %s (%d papers)", channel.target, digest.date.isoformat(), len(shown.papers))
-        signature = ("digest", shown.date, tuple(p.arxiv_id for p in shown.papers), shown.topic_filter, language)
-        payloads = matches.rendered.payloads(
-            self.adapters[channel.platform], signature, lambda: format_digest(shown, self.labels)
-        )
+        name = period.name if period is not None else None
+        signature = ("digest", shown.date, name, tuple(p.arxiv_id for p in shown.papers), shown.topic_filter, language)
+        adapter = self.adapters[channel.platform]
+        if channel.layout == "forum":  # one forum post per paper, tagged by the forum's matching tags
+            payloads = await self._forum_payloads(adapter, channel, shown)
+        elif channel.layout == "compact":  # the list, then each card as a reply in its thread
+            payloads = matches.rendered.many_payloads(
+                adapter, (*signature, "compact"), lambda: format_compact(shown, self.labels)
+            )
+        else:
+            payloads = matches.rendered.payloads(adapter, signature, lambda: format_digest(shown, self.labels))
         await self._deliver(
             channel.target,
             payloads,
-            slot="post",
+            slot=period.slot if period is not None else "post",
             day=digest.date,
-            kind="digest",
-            threads=wants_threads(channel, self.config),
+            kind=f"digest-{period.cadence}" if period is not None else "digest",
+            threads=self._threaded(channel),
             tally=tally,
             dry_run=dry_run,
         )
@@ -627,8 +673,18 @@ class DeliveryEngine:
         platform: str,
         workspace: str,
         dry_run: bool = False,
+        first_day: Mapping[str, date] | None = None,
     ) -> None:
+        """DM ``platform``/``workspace``'s subscribers their matches in ``digest``.
+
+        For a weekly or monthly digest, ``first_day`` maps each paper to the daily list it came
+        from: a paper of a day the subscriber already had a daily DM for is left out, so
+        nobody is told about the same paper twice.
+        """
+        period = digest.period if digest.period is not None and digest.period.cadence != "daily" else None
+        slot: Slot = "matches" if period is None else period.dm_slot
         subscribers = await matches.subscribers_for_day(digest)
+
         # A subscription made outside any workspace (a Discord DM with the bot, or a CLI subscription
         # without --workspace: workspace "") means "wherever this platform posts": it joins every
         # workspace's DM. One DM per user and day, whatever the workspaces their topics were made in
@@ -663,16 +719,25 @@ class DeliveryEngine:
             ordered = sorted(grouped.values(), key=lambda pair: rank.get(id(pair[0]), 0))
             found = [(shown.get(p.arxiv_id, p), topics) for p, topics in ordered]
             target = Target(platform=platform, kind="user", id=user, workspace=workspace or min(keys)[1])
-            signature = ("matches", digest.date, tuple((p.arxiv_id, tuple(t)) for p, t in found))
+            if first_day is not None and not await self.outbox.has_slot(target, slot=slot, day=digest.date):
+                # A plan made before wins (resumed as planned); a new one leaves out what was told.
+                monthly = period is not None and period.cadence == "monthly"
+                found = [p for p in found if not await self._had_daily_dm(target, first_day, p[0], monthly=monthly)]
+                if not found:
+                    return
+            named = period.name if period is not None else None
+            signature = ("matches", digest.date, named, tuple((p.arxiv_id, tuple(t)) for p, t in found))
             payloads = matches.rendered.payloads(
-                self.adapters[target.platform], signature, lambda: format_matches(digest.date, found, self.labels)
+                self.adapters[target.platform],
+                signature,
+                lambda: format_matches(digest.date, found, self.labels, period=period),
             )
             await self._deliver(
                 target,
                 payloads,
-                slot="matches",
+                slot=slot,
                 day=digest.date,
-                kind="matches",
+                kind="matches" if period is None else f"matches-{period.cadence}",
                 threads=False,
                 tally=tally,
                 dry_run=dry_run,
@@ -834,6 +899,42 @@ class DeliveryEngine:
                     await self.outbox.mark_sent(row, found.message_id)
                     return _Outcome.SENT, found.message_id
 
+    def _threaded(self, channel: Channel) -> bool:
+        """Tell whether a channel's later parts go in a thread under its first: always compact, never forum."""
+        if channel.layout == "forum":
+            return False  # each part is a post of its own
+        return channel.layout == "compact" or wants_threads(channel, self.config)
+
+    async def _forum_payloads(self, adapter: Adapter, channel: Channel, digest: Digest) -> list[Any]:
+        """Return one forum post per paper, each with the forum's tags whose names match it as topics.
+
+        Tags are matched by the subscription topic matcher (a tag "Diffusion" is the topic
+        ``diffusion``); the adapter says which tags the forum has (none when it cannot tell).
+        """
+        from digestbot.topic_filter import matches_for
+        from digestbot.topics import parse_topic
+
+        names: list[str] = []
+        forum_tags = getattr(adapter, "forum_tags", None)
+        if forum_tags is not None:
+            try:
+                names = list(await forum_tags(channel.target) or [])
+            except DeliveryError as exc:  # the posts themselves will meet (and report) the same problem
+                log.warning("%s: cannot read the forum's tags (%s); posting without tags", channel.target, exc)
+        by_canonical: dict[str, str] = {}
+        max_length = self.config.subscriptions.max_topic_length
+        for name in names:
+            try:
+                by_canonical.setdefault(parse_topic(name, max_length=max(max_length, len(name))).canonical, name)
+            except CommandError:
+                log.info("%s: forum tag %r is no usable topic; never applied", channel.target, name)
+        tags: dict[str, list[str]] = {}
+        if by_canonical:
+            for paper, hits in matches_for(digest.papers, list(by_canonical.values()), max_length=10**4):
+                tags[paper.arxiv_id] = [by_canonical[c] for c in hits if c in by_canonical]
+        messages = format_forum(digest, self.labels, tags=tags)
+        return [adapter.render(m)[0] for m in messages]
+
     def _stopped(self, platform: str) -> _Outcome | None:
         """Tell whether this run no longer sends to ``platform`` (credentials refused, long Retry-After)."""
         if platform in self._refused:
@@ -867,3 +968,154 @@ class DeliveryEngine:
             )
         else:
             log.warning("%s: cannot be messaged (%s); recorded, skipped for %s", row.target, exc, row.day)
+
+    # -- weekly and monthly digests --------------------------------------------------------------
+
+    async def period_digest(self, period: Period) -> tuple[Digest, dict[str, date]]:
+        """Return :func:`period_digest` of this engine's store."""
+        return await period_digest(self.store, period)
+
+    async def post_period(
+        self,
+        period: Period,
+        *,
+        channels: Iterable[str] | None = None,
+        dry_run: bool = False,
+        notify: bool = True,
+    ) -> RunSummary:
+        """Post ``period``'s digest now to ``channels`` (default: every channel of that cadence), then DM subscribers.
+
+        Idempotent like :meth:`post_digest`: the outbox slot is the cadence's and the date the
+        period's first day, so a weekly post never collides with the daily post of its Monday.
+        Raises CommandError when no daily list of the period is stored or no channel is chosen.
+        """
+        digest, first_day = await self.period_digest(period)
+        if not digest.papers:
+            raise CommandError(
+                f"no daily list of {period.name} ({period.span()}) is stored: ingest its days first"
+                f" (digestbot ingest --from huggingface --since {period.start} --until {period.end})"
+            )
+        chosen = await self.channels(channels)
+        if channels is None:
+            chosen = [c for c in chosen if c.cadence == period.cadence]
+            if not chosen:
+                raise CommandError(f"no enabled channel has cadence {period.cadence}; name one with --channel")
+        self._refused.clear()
+        if not dry_run:
+            await self.reconcile()
+        matches = self._build_matches(chosen)
+        tally = _Tally()
+        await self._gather(
+            (self._post_channel_digest(c, digest, matches, tally, dry_run=dry_run) for c in chosen), tally
+        )
+        if notify:
+            for platform, workspace in sorted({(c.platform, c.workspace) for c in chosen}):
+                await self._notify(
+                    digest, matches, tally, platform=platform, workspace=workspace, dry_run=dry_run, first_day=first_day
+                )
+        return tally.freeze()
+
+    async def _scheduled_periods(self, channels: Sequence[Channel], due: datetime) -> tuple[RunSummary, list[Channel]]:
+        """Run the weekly/monthly posts due at ``due``: each channel gets the period before its local post date.
+
+        There is no waiting for papers (the period's lists are long settled): what is stored is
+        posted, or one notice. A plan with unsent parts is resumed. Returns the summary and the
+        channels whose post did not get through (the scheduler retries them).
+        """
+        self._refused.clear()
+        await self.reconcile()
+        tally = _Tally()
+        retry: list[Channel] = []
+        by_period: dict[Period, list[Channel]] = {}
+        for channel in channels:
+            local_day = due.astimezone(channel.schedule.zone).date()
+            by_period.setdefault(previous_period(channel.cadence, local_day), []).append(channel)
+        for period, members in sorted(by_period.items(), key=lambda item: (item[0].start, item[0].cadence)):
+            await self._run_before_period(period)
+            digest, first_day = await self.period_digest(period)
+            matches = self._build_matches(members)
+            posted: set[tuple[str, str]] = set()
+            await self._gather(
+                (self._scheduled_period_post(c, period, digest, matches, tally, posted, retry) for c in members), tally
+            )
+            for platform, workspace in sorted(posted):
+                try:
+                    await self._notify(
+                        digest, matches, tally, platform=platform, workspace=workspace, first_day=first_day
+                    )
+                except Exception as exc:
+                    _count_error(tally, exc)
+                    retry.extend(c for c in members if (c.platform, c.workspace) == (platform, workspace))
+        return tally.freeze(), list({(c.platform, c.id): c for c in retry}.values())
+
+    async def _run_before_period(self, period: Period) -> None:
+        """Fetch the period's list where the source has one; on failure post from the archive (logged)."""
+        if self.before_period is None:
+            return
+        try:
+            await self.before_period(period)
+        except Exception as exc:  # a source down or someone else's hook: what is stored is posted
+            log.warning("fetching the list of %s failed, posting from the archive: %s", period.name, exc)
+
+    async def _scheduled_period_post(
+        self,
+        channel: Channel,
+        period: Period,
+        digest: Digest,
+        matches: _Matches,
+        tally: _Tally,
+        posted: set[tuple[str, str]],
+        retry: list[Channel],
+    ) -> None:
+        """Post (or resume) ``channel``'s digest of ``period``; note its workspace for DMs, or it for a retry."""
+        try:
+            planned = await self.outbox.rows(channel.target, slot=period.slot, day=period.start)
+            if planned:
+                if any(r.state in ("pending", "claimed") for r in planned):
+                    await self._send_rows(planned, threads=self._threaded(channel), tally=tally)
+                else:
+                    tally.already += 1
+            elif digest.papers:
+                await self._post_channel_digest(channel, digest, matches, tally)
+            else:
+                await self._post_period_notice(channel, period, self.labels.reason_no_lists, tally)
+            if digest.papers:
+                posted.add((channel.platform, channel.workspace))
+            rows = await self.outbox.rows(channel.target, slot=period.slot, day=period.start)
+            if any(r.state in ("pending", "claimed") for r in rows):
+                retry.append(channel)
+        except Exception as exc:
+            _count_error(tally, exc)
+            retry.append(channel)
+
+    async def _post_period_notice(
+        self, channel: Channel, period: Period, reason: str, tally: _Tally, *, dry_run: bool = False
+    ) -> None:
+        slot: Slot = period.slot
+        if await self.outbox.has_slot(channel.target, slot=slot, day=period.start):
+            tally.already += 1
+            return
+        if channel.on_empty == "skip":
+            log.info("%s: no papers for %s (%s); on_empty is skip: nothing", channel.target, period.name, reason)
+            tally.skipped += 1
+            return
+        log.info("%s: no papers for %s (%s); posting a notice", channel.target, period.name, reason)
+        payloads = self.adapters[channel.platform].render(format_no_period_digest(period, reason, self.labels))
+        await self._deliver(
+            channel.target, payloads, slot=slot, day=period.start, kind="notice", threads=False, tally=tally,
+            dry_run=dry_run,
+        )  # fmt: skip
+
+    async def _had_daily_dm(
+        self, target: Target, first_day: Mapping[str, date], paper: Paper, *, monthly: bool
+    ) -> bool:
+        """Tell whether ``target`` was told of ``paper`` already: the DM of its daily list, or of its week.
+
+        A weekly DM leaves out what the daily DMs said; a monthly one what the daily and weekly DMs said.
+        """
+        day = first_day.get(paper.arxiv_id)
+        if day is None:
+            return False
+        if await self.outbox.has_slot(target, slot="matches", day=day):
+            return True
+        return monthly and await self.outbox.has_slot(target, slot="matches-week", day=week_of(day).start)

@@ -13,6 +13,9 @@ Sub-commands (``/digest help`` lists them)::
     days mon,tue,wed             weekdays to post on (alias: weekdays; "all" for every day)
     top 10                       how many papers (1-100)
     topics diffusion, "llm"      only papers matching any of these topics ("none" clears)
+    cadence weekly               daily, weekly (last week's top, on the first listed day) or monthly (on the 1st)
+    layout compact               full (every card in the channel), compact (one list, cards in its thread)
+                                 or forum (a Discord forum channel: one post per paper)
     status                       show this channel's settings (anyone may ask)
     now                          post today's digest here now (idempotent)
 """
@@ -48,7 +51,7 @@ _CLEAR = frozenset({"none", "clear", "off", "-"})
 
 USAGE = (
     "Usage: /digest on | off | time 09:00 | tz Asia/Seoul | days mon,tue,… | top 10 | "
-    'topics diffusion, "large language model" | status | now'
+    'topics diffusion, "large language model" | cadence daily|weekly|monthly | layout full|compact|forum | status | now'
 )
 NOT_ADMIN = (
     "Sorry, only workspace admins (or the bot's configured admins) can change this channel's digest. "
@@ -108,7 +111,7 @@ def parse_digest_text(text: str, *, max_topic_length: int = 100) -> DigestReques
         if arg:
             raise CommandError(f"/digest {action} takes no argument. {USAGE}")
         return DigestRequest(action=action)
-    if action in ("time", "tz", "days", "top", "topics") and not arg:
+    if action in ("time", "tz", "days", "top", "topics", "cadence", "layout") and not arg:
         raise CommandError(f"/digest {action} needs a value. {USAGE}")
     if action == "time":
         try:
@@ -148,14 +151,47 @@ def parse_digest_text(text: str, *, max_topic_length: int = 100) -> DigestReques
         if not topics:
             raise CommandError('Give one or more topics separated by commas, e.g. diffusion, "language model".')
         return DigestRequest(action="set", settings={"topics": topics})
+    if action == "cadence":
+        try:
+            cadence = check_setting("cadence", arg.lower())
+        except CommandError as exc:
+            raise CommandError(f"cadence {exc}.") from None
+        return DigestRequest(action="set", settings={"cadence": cadence})
+    if action == "layout":
+        try:
+            layout = check_setting("layout", arg.lower())
+        except CommandError as exc:
+            raise CommandError(f"layout {exc}.") from None
+        return DigestRequest(action="set", settings={"layout": layout})
     raise CommandError(f"Unknown /digest sub-command {words[0][:30]!r}. {USAGE}")
+
+
+async def _post_period_now(engine: Any, channel: Channel, name: str) -> str:
+    """Post a weekly or monthly channel's digest now: the period its next post would cover (idempotent)."""
+    from datetime import UTC, datetime
+
+    from digestbot.periods import previous_period
+
+    post_period = getattr(engine, "post_period", None)
+    if post_period is None:
+        raise CommandError("Posting now is not available in this mode; the digest will come at its scheduled time.")
+    period = previous_period(channel.cadence, datetime.now(UTC).astimezone(channel.schedule.zone).date())
+    summary: RunSummary = await post_period(period, channels=[name], notify=False)
+    log.info("/digest now in %s (%s): %s", name, period.name, summary.line())
+    if summary.failed or summary.refused or summary.deferred or summary.errors:
+        return f"The digest of {period.name} could not be fully posted yet ({summary.line()})."
+    if summary.posted == 0 and summary.already:
+        return f"The digest of {period.name} is already in this channel; nothing was posted again."
+    return f"The digest of {period.name} is posted in this channel ({summary.line()})."
 
 
 def describe_channel(channel: Channel) -> str:
     """Say in one line what a channel gets and when (the ``/digest status`` reply)."""
     state = "on" if channel.enabled else "off" + (f" ({channel.disabled_reason})" if channel.disabled_reason else "")
     topics = ", ".join(channel.topics) if channel.topics else "all papers"
-    return f"Daily digest is {state}: {channel.schedule.describe()}, top {channel.top}, topics: {topics}."
+    what = {"daily": "Daily digest", "weekly": "Weekly digest", "monthly": "Monthly digest"}[channel.cadence]
+    layout = "" if channel.layout == "full" else f", {channel.layout} layout"
+    return f"{what} is {state}: {channel.schedule.describe()}, top {channel.top}, topics: {topics}{layout}."
 
 
 async def _find_channel(store: StoreProtocol, config: Config, platform: str, channel_id: str) -> Channel | None:
@@ -201,6 +237,8 @@ async def digest_command(
             on_change()
         return "Daily digest turned off for this channel." if was_on else "The daily digest was already off here."
     if request.action in ("on", "set"):
+        if platform == "slack" and request.settings.get("layout") == "forum":
+            raise CommandError("Slack has no forum channels: use /digest layout compact (one list, cards in a thread).")
         await save_settings(
             store, platform=platform, channel_id=channel, workspace=workspace, settings=request.settings
         )
@@ -215,6 +253,8 @@ async def digest_command(
     found = await _find_channel(store, config, platform, channel)
     if found is None or not found.enabled:
         raise CommandError("This channel has no daily digest; turn it on with /digest on first.")
+    if found.cadence != "daily":
+        return await _post_period_now(engine, found, f"{platform}:{channel}")
     summary = await engine.post_digest(channels=[f"{platform}:{channel}"], notify=False)
     log.info("/digest now in %s:%s: %s", platform, channel, summary.line())
     if summary.failed:

@@ -6,11 +6,25 @@ answer says; adapters only decide how it looks on their platform.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import date
 
-from digestbot.blocks import Block, Context, Header, Link, Message, PaperCard, Paragraph, Section
+from digestbot.blocks import (
+    Block,
+    Context,
+    ForumPost,
+    Header,
+    Link,
+    ListItem,
+    Message,
+    PaperCard,
+    PaperList,
+    Paragraph,
+    Section,
+)
 from digestbot.labels import Labels
+from digestbot.periods import Period
 from digestbot.records import Digest, Paper
 from digestbot.text import clean_text, one_line, truncate
 
@@ -71,16 +85,104 @@ def digest_heading(day: date, count: int, labels: Labels, topics: Sequence[str] 
     return text
 
 
+def period_heading(period: Period, count: int, labels: Labels, topics: Sequence[str] = ()) -> str:
+    """Return a weekly or monthly digest's heading: ``Weekly papers — 2024-W41, 7–13 Oct · 10 papers``."""
+    title = labels.weekly_title if period.cadence == "weekly" else labels.monthly_title
+    text = f"{title} — {period.name}, {period.span()} · {labels.papers_count(count)}"
+    if topics:
+        text += f" · {labels.topics}: {', '.join(topics)}"
+    return text
+
+
 def format_digest(digest: Digest, labels: Labels, *, top: int | None = None) -> Message:
     """Return the digest message: a header, then one card per paper in rank order."""
     papers = digest.papers[:top] if top else digest.papers
-    heading = digest_heading(digest.date, len(papers), labels, digest.topic_filter)
+    period = digest.period if digest.period is not None and digest.period.cadence != "daily" else None
+    if period is not None:
+        heading = period_heading(period, len(papers), labels, digest.topic_filter)
+    else:
+        heading = digest_heading(digest.date, len(papers), labels, digest.topic_filter)
     blocks: list[Block] = [Header(text=heading)]
     blocks.extend(paper_card(p, labels, rank=i) for i, p in enumerate(papers, start=1))
     fallback = heading + ": " + "; ".join(one_line(p.title) for p in papers[:5])
     if len(papers) > 5:
         fallback += " …"
-    return Message(blocks=tuple(blocks), fallback=truncate(fallback, 1000), kind="digest", key=digest.date.isoformat())
+    key = period.name if period is not None else digest.date.isoformat()
+    return Message(blocks=tuple(blocks), fallback=truncate(fallback, 1000), kind="digest", key=key)
+
+
+MAX_LIST_SUMMARY = 300
+"""A neutral cap on a compact list's one-line summary; renderers cut further to share their message."""
+
+COMPACT_MAX_PAPERS = 25
+"""Papers a compact list holds in its one message (each platform's renderer fits this many)."""
+
+
+def one_line_summary(paper: Paper, labels: Labels) -> str:
+    """Return the first summary part (or the AI summary, or the abstract) on one line, for a compact list."""
+    sections = _sections(paper, labels)
+    return truncate(one_line(sections[0].text), MAX_LIST_SUMMARY) if sections else ""
+
+
+def format_compact(digest: Digest, labels: Labels, *, top: int | None = None) -> list[Message]:
+    """Return a compact digest: ONE list message (rank, linked title, votes, one-line summary), then one card each.
+
+    The engine posts the list in the channel and each card as a reply in its thread, so the
+    channel gets one message a day and the discussion of a paper happens under its card.
+    """
+    papers = (digest.papers[:top] if top else digest.papers)[:COMPACT_MAX_PAPERS]
+    head = format_digest(replace(digest, papers=papers), labels)
+    items = tuple(
+        ListItem(
+            rank=i,
+            arxiv_id=p.arxiv_id,
+            title=truncate(one_line(p.title), MAX_TITLE),
+            url=p.arxiv_url,
+            meta=f"▲ {labels.votes_count(p.votes)}" if p.votes is not None else "",
+            summary=one_line_summary(p, labels),
+        )
+        for i, p in enumerate(papers, start=1)
+    )
+    blocks = (head.blocks[0], PaperList(items=items))
+    listing = Message(blocks=blocks, fallback=head.fallback, kind="digest", key=head.key)
+    cards = [
+        Message(
+            blocks=(paper_card(p, labels, rank=i),), fallback=f"{i}. {one_line(p.title)}", kind="card", key=head.key
+        )
+        for i, p in enumerate(papers, start=1)
+    ]
+    return [listing, *cards]
+
+
+FORUM_POST_NAME = 100
+"""Discord's thread-name limit: a forum post is named after its paper within it."""
+FORUM_MAX_TAGS = 5
+"""Discord's limit on tags applied to one forum post."""
+
+
+def format_forum(
+    digest: Digest, labels: Labels, *, tags: Mapping[str, Sequence[str]] | None = None, top: int | None = None
+) -> list[Message]:
+    """Return a forum digest: one post per paper, named after it, its card as the starter message.
+
+    ``tags`` maps an arXiv id to the forum tag names that matched the paper (at most
+    :data:`FORUM_MAX_TAGS` are applied, in the order given).
+    """
+    papers = digest.papers[:top] if top else digest.papers
+    key = format_digest(replace(digest, papers=()), labels).key
+    return [
+        Message(
+            blocks=(paper_card(p, labels, rank=i),),
+            fallback=f"{i}. {one_line(p.title)}",
+            kind="post",
+            key=key,
+            post=ForumPost(
+                name=truncate(one_line(p.title), FORUM_POST_NAME) or p.arxiv_id,
+                tags=tuple(dict.fromkeys((tags or {}).get(p.arxiv_id, ())))[:FORUM_MAX_TAGS],
+            ),
+        )
+        for i, p in enumerate(papers, start=1)
+    ]
 
 
 def format_paper(paper: Paper, labels: Labels, *, others: Sequence[Paper] = ()) -> Message:
@@ -100,16 +202,21 @@ cannot turn one DM into dozens of messages."""
 
 
 def format_matches(
-    day: date, matches: Sequence[tuple[Paper, Sequence[str]]], labels: Labels, *, limit: int = MAX_DM_PAPERS
+    day: date,
+    matches: Sequence[tuple[Paper, Sequence[str]]],
+    labels: Labels,
+    *,
+    limit: int = MAX_DM_PAPERS,
+    period: Period | None = None,
 ) -> Message:
     """Return a subscriber's notice: the day's best ``limit`` matches with the topics each matched, and how many more.
 
     Best first: papers matching more of the subscriber's topics, then more votes, then the digest's order.
+    ``period`` names a week or month instead of the day.
     """
-    heading = labels.matches_title.format(date=day.isoformat())
-    ranked = sorted(
-        enumerate(matches), key=lambda item: (-len(item[1][1]), -(item[1][0].votes or 0), item[0])
-    )
+    named = period.name if period is not None else day.isoformat()
+    heading = labels.matches_title.format(date=named)
+    ranked = sorted(enumerate(matches), key=lambda item: (-len(item[1][1]), -(item[1][0].votes or 0), item[0]))
     shown = [pair for _, pair in ranked[:limit]]
     blocks: list[Block] = [Header(text=heading)]
     for paper, topics in shown:
@@ -117,12 +224,18 @@ def format_matches(
     if len(matches) > len(shown):
         blocks.append(Context(parts=(labels.matches_more.format(count=len(matches) - len(shown)),)))
     fallback = f"{heading}: " + "; ".join(one_line(p.title) for p, _ in shown[:5])
-    return Message(blocks=tuple(blocks), fallback=truncate(fallback, 1000), kind="matches", key=day.isoformat())
+    return Message(blocks=tuple(blocks), fallback=truncate(fallback, 1000), kind="matches", key=named)
 
 
 def format_notice(text: str, *, kind: str = "notice", key: str = "") -> Message:
     """Return a one-paragraph message (no digest today, command replies)."""
     return Message(blocks=(Paragraph(text=text),), fallback=text, kind=kind, key=key)
+
+
+def format_no_period_digest(period: Period, reason: str, labels: Labels) -> Message:
+    """Return the one-line notice posted instead of silence when a week or month has no papers."""
+    text = labels.no_period_papers.format(period=f"{period.name} ({period.span()})", reason=reason)
+    return format_notice(text, kind="notice", key=period.name)
 
 
 def format_no_digest(day: date, reason: str, labels: Labels) -> Message:

@@ -20,6 +20,7 @@ from typing import TextIO
 from digestbot.config import Config
 from digestbot.enrich import enrich_missing, fill_from_arxiv
 from digestbot.errors import CommandError, SourceError
+from digestbot.periods import Period
 from digestbot.records import Paper
 from digestbot.schedule import is_weekend
 from digestbot.sources.arxiv import MAX_RESULTS_PER_CALL, ArxivClient
@@ -150,6 +151,31 @@ def summarize(reports: list[DayReport]) -> str:
         f" {sum(r.updated for r in fetched)} updated), {len(reports) - len(fetched)} already stored,"
         f" {len(empty)} empty ({sum(is_weekend(r.day) for r in empty)} weekend)"
     )
+
+
+async def ingest_period(store: StoreProtocol, client: HuggingFaceClient, period: Period) -> int:
+    """Fetch a week's or month's list from Hugging Face and store each paper under its own day; return how many."""
+    papers = await client.fetch_period(period)
+    if papers:
+        await store.upsert_papers(papers)
+    return len(papers)
+
+
+def before_period_hook(store: StoreProtocol, config: Config) -> Callable[[Period], Awaitable[None]]:
+    """Return the engine's ``before_period(period)`` hook: fetch the period's list where the source has one.
+
+    Hugging Face serves ``week=`` and ``month=`` lists; arXiv has none (its days are fetched
+    daily anyway). A failed fetch raises its SourceError; the engine then posts from the archive.
+    """
+
+    async def before_period(period: Period) -> None:
+        if period.cadence == "daily" or not config.sources.huggingface.enabled:
+            return
+        async with hf_client(config) as client:
+            count = await ingest_period(store, client, period)
+        log.info("ingested %d papers of %s before posting", count, period.name)
+
+    return before_period
 
 
 def before_post_hook(store: StoreProtocol, config: Config) -> Callable[[date], Awaitable[None]]:

@@ -39,6 +39,10 @@ class Labels:
     reason_no_match: str = "no paper matched this channel's topics"
     withdrawn: str = "⚠ withdrawn ({date}): left out of digests"
     reason_stale: str = "the newest list is from {last}; nothing newer has come from the source"
+    weekly_title: str = "Weekly papers"
+    monthly_title: str = "Monthly papers"
+    no_period_papers: str = "No papers for {period}: {reason}."
+    reason_no_lists: str = "no daily list of the period is stored"
 
     def papers_count(self, n: int) -> str:
         """Return "1 paper" / "25 papers" (or the language's count word)."""
@@ -75,6 +79,10 @@ LABELS: dict[str, Labels] = {
         reason_no_match="이 채널의 주제에 맞는 논문이 없습니다",
         withdrawn="⚠ 철회된 논문 ({date}): 다이제스트에서 제외됨",
         reason_stale="가장 최근 목록이 {last} 것이고, 그 뒤로 새 목록을 받지 못했습니다",
+        weekly_title="주간 논문",
+        monthly_title="월간 논문",
+        no_period_papers="{period} 논문이 없습니다: {reason}.",
+        reason_no_lists="이 기간의 데일리 목록이 저장되어 있지 않습니다",
     ),
 }
 

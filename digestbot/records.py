@@ -15,7 +15,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from digestbot.periods import Period
 
 ARXIV_ABS = "https://arxiv.org/abs/"
 HF_PAPERS = "https://huggingface.co/papers/"
@@ -255,8 +258,9 @@ class Paper:
 
 @dataclass(frozen=True, kw_only=True)
 class Digest:
-    """The papers of one day, ranked (most votes first)."""
+    """The papers of one day (or of a week or month: ``period``), ranked (most votes first)."""
 
     date: date
     papers: tuple[Paper, ...]
     topic_filter: tuple[str, ...] = ()
+    period: Period | None = None  # a weekly or monthly digest's period; None for a daily list

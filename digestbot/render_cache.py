@@ -32,6 +32,13 @@ class RenderCache:
             self._payloads[key] = adapter.render(build())
         return self._payloads[key]
 
+    def many_payloads(self, adapter: Adapter, signature: Hashable, build: Callable[[], list[Message]]) -> list[Any]:
+        """Return ``adapter``'s payloads for several messages posted as one plan (a compact list and its cards)."""
+        key = (adapter.platform, signature)
+        if key not in self._payloads:
+            self._payloads[key] = [payload for message in build() for payload in adapter.render(message)]
+        return self._payloads[key]
+
     def __len__(self) -> int:
         """Return how many distinct messages were rendered."""
         return len(self._payloads)

@@ -76,6 +76,7 @@ class Schedule:
     time: time
     timezone: str
     weekdays: frozenset[int] = ALL_WEEKDAYS
+    month_day: int | None = None  # a monthly cadence: post only on this day of the month (1)
     zone: zoneinfo.ZoneInfo = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -96,6 +97,8 @@ class Schedule:
             days = "daily"
         elif self.weekdays == frozenset(range(5)):
             days = "mon-fri"
+        if self.month_day is not None:
+            days = f"monthly on day {self.month_day}"
         return f"{self.time.isoformat(timespec='minutes')} {self.timezone} {days}"
 
 
@@ -174,9 +177,7 @@ def load_zone(name: str) -> zoneinfo.ZoneInfo:
         pass
     known = _available_zones()
     if not known:
-        raise ConfigError(
-            f"unknown time zone {name!r}: no time zone database found; install the 'tzdata' package"
-        )
+        raise ConfigError(f"unknown time zone {name!r}: no time zone database found; install the 'tzdata' package")
     if meant := [zone for zone in zones_for(name) if zone in known]:
         # An offset or an abbreviation: spelling suggestions would be hours off (UTC+9 -> UTC).
         raise ConfigError(f"unknown time zone {name!r}; did you mean {' or '.join(meant)}?")
@@ -212,6 +213,8 @@ def occurrence(schedule: Schedule, local_date: date) -> datetime | None:
     repeat is taken at its first occurrence; a local date the zone skipped has none.
     """
     if local_date.weekday() not in schedule.weekdays:
+        return None
+    if schedule.month_day is not None and local_date.day != schedule.month_day:
         return None
     # fold=0: first of a repeated wall time; in a gap, the pre-transition offset, which
     # lands the same distance past the gap's end as the wall time was past its start.

@@ -78,6 +78,14 @@ class PlatformGate:
             raise DeliveryError(str(self.problem))
         return await self.inner.find_sent(target, key, since=since)
 
+    async def forum_tags(self, target: Target) -> list[str] | None:
+        """Return the forum's tag names where the platform has forums and is up; else None (no tags applied)."""
+        ask = getattr(self.inner, "forum_tags", None)
+        if ask is None or self.problem is not None:
+            return None
+        tags: list[str] | None = await ask(target)
+        return tags
+
     async def close(self) -> None:
         """Close the platform's connections (a no-op for one that never started)."""
         await self.inner.close()

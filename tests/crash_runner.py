@@ -32,5 +32,32 @@ async def _crashing_send(self, target, payload, *, key, thread=None):  # type: i
 
 ConsoleAdapter.send = _crashing_send  # type: ignore[method-assign]
 
+
+def _crashing(original):  # type: ignore[no-untyped-def]
+    """Wrap a platform adapter's send like the console's (``CRASH_PLATFORM=discord|slack``)."""
+
+    async def send(self, target, payload, *, key, thread=None):  # type: ignore[no-untyped-def]
+        global _count
+        _count += 1
+        die = _count == int(os.environ.get("CRASH_AFTER_SENDS", "0"))
+        if die and os.environ.get("CRASH_WHEN") == "before":
+            os.kill(os.getpid(), signal.SIGKILL)
+        sent = await original(self, target, payload, key=key, thread=thread)
+        if die:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return sent
+
+    return send
+
+
+if os.environ.get("CRASH_PLATFORM") == "discord":
+    from adapters.discord_bot import DiscordAdapter
+
+    DiscordAdapter.send = _crashing(DiscordAdapter.send)  # type: ignore[method-assign]
+elif os.environ.get("CRASH_PLATFORM") == "slack":
+    from adapters.slack_app import SlackAdapter
+
+    SlackAdapter.send = _crashing(SlackAdapter.send)  # type: ignore[method-assign]
+
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

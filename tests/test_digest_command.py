@@ -38,6 +38,8 @@ needs_engine = pytest.mark.skipif(
         ),
         ("topics “ab, cd” ef", DigestRequest(action="set", settings={"topics": ['"ab cd" ef']})),
         ("topics none", DigestRequest(action="set", settings={"topics": []})),
+        ("cadence Weekly", DigestRequest(action="set", settings={"cadence": "weekly"})),
+        ("layout compact", DigestRequest(action="set", settings={"layout": "compact"})),
     ],
 )
 def test_parse(text: str, expected: DigestRequest) -> None:
@@ -62,6 +64,9 @@ def test_parse(text: str, expected: DigestRequest) -> None:
         ("topics " + ", ".join(f"t{i}" for i in range(11)), "at most 10"),
         ("topics ,,,", "one or more topics"),
         ('topics "open', "unbalanced quote"),
+        ("cadence hourly", "cadence must be one of daily, weekly, monthly"),
+        ("cadence", "needs a value"),
+        ("layout threads", "layout must be one of full, compact, forum"),
     ],
 )
 def test_parse_errors(text: str, needle: str) -> None:
@@ -110,6 +115,10 @@ async def test_setup_flow(store: Store) -> None:
     assert 'diffusion, "language model"' in reply
     reply = await run(store, config, **args, user_is_admin=True, text="top 5")
     assert "top 5" in reply
+    reply = await run(store, config, **args, user_is_admin=True, text="cadence monthly")
+    assert reply.startswith("Monthly digest is on: 07:30 Asia/Seoul monthly on day 1")
+    assert "Daily digest is on" in await run(store, config, **args, user_is_admin=True, text="cadence daily")
+    assert "compact layout" in await run(store, config, **args, user_is_admin=True, text="layout compact")
     engine = FakeEngine()
     assert "is posted in this channel (posted 2" in await run(
         store, config, **args, user_is_admin=True, text="now", engine=engine
@@ -159,3 +168,37 @@ async def test_digest_now_never_says_posted_when_it_was_not(store: Store, summar
     await digest_command(store, config, **args, user_is_admin=True, text="on")
     reply = await digest_command(store, config, **args, user_is_admin=True, text="now", engine=ScriptedEngine(summary))
     assert needle in reply and "is posted" not in reply
+
+
+async def test_forum_layout_on_slack_says_to_use_compact(store: Store) -> None:
+    args: dict[str, Any] = {"platform": "slack", "workspace": "T1", "channel": "C1"}
+    with pytest.raises(CommandError, match="layout compact"):
+        await digest_command(store, Config(), **args, user_is_admin=True, text="layout forum")
+    discord: dict[str, Any] = {"platform": "discord", "workspace": "G1", "channel": "1"}
+    assert "forum layout" in await digest_command(store, Config(), **discord, user_is_admin=True, text="layout forum")
+
+
+class FakePeriodEngine:
+    """Records post_period calls (a weekly channel's /digest now)."""
+
+    def __init__(self) -> None:
+        self.periods: list[tuple[str, str, tuple[str, ...]]] = []
+
+    async def post_digest(self, day: Any = None, *, channels: Any = None, notify: bool = True) -> RunSummary:
+        raise AssertionError("a weekly channel must not get the daily digest")
+
+    async def post_period(self, period: Any, *, channels: Any = None, notify: bool = True) -> RunSummary:
+        assert notify is False
+        self.periods.append((period.cadence, period.name, tuple(channels)))
+        return RunSummary(posted=1)
+
+
+async def test_digest_now_in_a_weekly_channel_posts_last_week(store: Store) -> None:
+    args: dict[str, Any] = {"platform": "slack", "workspace": "T1", "channel": "C1"}
+    await digest_command(store, Config(), **args, user_is_admin=True, text="on")
+    await digest_command(store, Config(), **args, user_is_admin=True, text="cadence weekly")
+    engine = FakePeriodEngine()
+    reply = await digest_command(store, Config(), **args, user_is_admin=True, text="now", engine=engine)
+    [(cadence, name, channels)] = engine.periods
+    assert (cadence, channels) == ("weekly", ("slack:C1",))
+    assert reply == f"The digest of {name} is posted in this channel (posted 1, already posted 0, failed 0)."

@@ -38,6 +38,7 @@ from typing import Any
 import aiohttp
 
 from digestbot.errors import SourceError
+from digestbot.periods import Period
 from digestbot.records import INT64, Paper, json_problem, load_json, normalize_arxiv_id, oversize
 from digestbot.sources import _http
 from digestbot.sources._text import collapse, unwrap
@@ -349,6 +350,16 @@ class HuggingFaceClient(_http.SessionClient):
         does not serve yet (the future) answers an HTTP 4xx, raised as SourceError with HF's text.
         """
         return await self._fetch_pages({"date": d.isoformat()}, d)
+
+    async def fetch_period(self, period: Period) -> list[Paper]:
+        """Return the papers of a week's or month's list (``week=2024-W41`` / ``month=2024-10``).
+
+        Each paper is dated by the daily list it was put on (``submittedOnDailyAt``), so storing
+        them fills the period's days and the weekly digest is aggregated from them as usual.
+        """
+        query = {"week": period.name} if period.cadence == "weekly" else {"month": period.name}
+        papers = await self._fetch_pages(query, None)
+        return [p for p in papers if p.digest_date is not None and period.start <= p.digest_date <= period.end]
 
     async def fetch_latest(self) -> list[Paper]:
         """Return the papers of the latest daily list (each dated by its ``submittedOnDailyAt``)."""

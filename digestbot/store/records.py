@@ -14,7 +14,7 @@ from digestbot.ports import Target
 
 State = Literal["pending", "claimed", "sent", "failed"]
 """Where an outbox row stands (see :mod:`digestbot.outbox` for its life)."""
-Slot = Literal["post", "matches"]
+Slot = Literal["post", "matches", "post-week", "post-month", "matches-week", "matches-month"]
 """What an outbox plan is for: a channel's post, or a subscriber's daily DM."""
 Index = Literal["lookup_fts", "body_fts"]
 """``lookup_fts``: title, authors, keywords, unspaced-script grams; ``body_fts``: abstracts and summaries."""

@@ -37,7 +37,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -81,6 +81,8 @@ GET_GLOBAL_COMMANDS = "GET /applications/{application_id}/commands"
 PUT_GLOBAL_COMMANDS = "PUT /applications/{application_id}/commands"
 GET_GUILD_COMMANDS = "GET /applications/{application_id}/guilds/{guild_id}/commands"
 PUT_GUILD_COMMANDS = "PUT /applications/{application_id}/guilds/{guild_id}/commands"
+GET_ACTIVE_THREADS = "GET /guilds/{guild_id}/threads/active"
+GET_ARCHIVED_PUBLIC_THREADS = "GET /channels/{channel_id}/threads/archived/public"
 
 ROUTES: tuple[str, ...] = (
     GET_CURRENT_USER,
@@ -103,6 +105,8 @@ ROUTES: tuple[str, ...] = (
     PUT_GLOBAL_COMMANDS,
     GET_GUILD_COMMANDS,
     PUT_GUILD_COMMANDS,
+    GET_ACTIVE_THREADS,
+    GET_ARCHIVED_PUBLIC_THREADS,
 )
 # Discord needs no bot token on these: the interaction token in the path is the credential.
 _TOKENLESS = frozenset({INTERACTION_CALLBACK, EXECUTE_WEBHOOK, GET_ORIGINAL, EDIT_ORIGINAL})
@@ -113,6 +117,8 @@ _NOT_GLOBAL = frozenset({INTERACTION_CALLBACK})
 GUILD_TEXT = 0
 DM = 1
 PUBLIC_THREAD = 11
+GUILD_FORUM = 15
+MAX_APPLIED_TAGS = 5
 PRIVATE_THREAD = 12
 _THREAD_TYPES = frozenset({10, PUBLIC_THREAD, PRIVATE_THREAD})
 _ARCHIVE_DURATIONS = frozenset({60, 1440, 4320, 10080})
@@ -234,6 +240,8 @@ class _Channel:
     access: ChannelAccess = ChannelAccess.OK
     messages: list[dict[str, Any]] = field(default_factory=list)
     thread_meta: dict[str, Any] | None = None
+    available_tags: list[dict[str, Any]] | None = None  # a forum's tags
+    applied_tags: list[str] | None = None  # a forum post's tags
 
 
 @dataclass(kw_only=True)
@@ -361,6 +369,8 @@ class FakeDiscord:
             (PUT_GLOBAL_COMMANDS, self._put_commands),
             (GET_GUILD_COMMANDS, self._get_commands),
             (PUT_GUILD_COMMANDS, self._put_commands),
+            (GET_ACTIVE_THREADS, self._get_active_threads),
+            (GET_ARCHIVED_PUBLIC_THREADS, self._get_archived_threads),
         ]
         for key, handler in routes:
             method, path = key.split(" ", 1)
@@ -399,6 +409,40 @@ class FakeDiscord:
         cid = channel_id or self._snowflake()
         self._channels[cid] = _Channel(id=cid, type=GUILD_TEXT, name=name, guild_id=self.guild_id)
         return cid
+
+    def add_forum(self, *, name: str = "papers-forum", tags: Sequence[str] = ()) -> int:
+        """Create a forum channel (type 15) with these ``available_tags``; return its id."""
+        cid = self._snowflake()
+        available = [
+            {"id": str(self._snowflake()), "name": t, "moderated": False, "emoji_id": None, "emoji_name": None}
+            for t in tags
+        ]
+        self._channels[cid] = _Channel(
+            id=cid, type=GUILD_FORUM, name=name, guild_id=self.guild_id, available_tags=available
+        )
+        return cid
+
+    def forum_posts(self, forum_id: int) -> list[dict[str, Any]]:
+        """Return the forum's posts, oldest first: ``name``, ``tags`` (names), ``starter`` message, ``replies``."""
+        forum = self._channels[forum_id]
+        names = {t["id"]: t["name"] for t in forum.available_tags or []}
+        posts = sorted((c for c in self._channels.values() if c.parent_id == forum_id), key=lambda c: c.id)
+        return [
+            {
+                "id": p.id,
+                "name": p.name,
+                "tags": [names[t] for t in p.applied_tags or []],
+                "starter": p.messages[0] if p.messages else None,
+                "archived": bool((p.thread_meta or {}).get("thread_metadata", {}).get("archived")),
+            }
+            for p in posts
+        ]
+
+    def archive_thread(self, thread_id: int) -> None:
+        """Archive a thread, as Discord does after its inactivity period."""
+        meta = self._channels[thread_id].thread_meta
+        assert meta is not None
+        meta["thread_metadata"]["archived"] = True
 
     def set_channel_access(self, channel_id: int, access: ChannelAccess) -> None:
         """Make a channel fail like a deleted (UNKNOWN) or forbidden one, or work again (OK)."""
@@ -572,6 +616,10 @@ class FakeDiscord:
         }
         if channel.thread_meta is not None:
             out.update(channel.thread_meta)
+        if channel.available_tags is not None:
+            out["available_tags"] = channel.available_tags
+        if channel.applied_tags is not None:
+            out["applied_tags"] = channel.applied_tags
         else:
             out.update({"topic": None, "nsfw": False, "permission_overwrites": []})
         return out
@@ -858,6 +906,8 @@ class FakeDiscord:
 
     async def _create_message(self, request: web.Request) -> web.Response:
         channel = self._channel(_snowflake_arg(request, "channel_id"), send=True)
+        if channel.type == GUILD_FORUM:  # a forum takes posts (threads), not messages
+            raise DiscordError(400, 50008, "Cannot send messages in a non-text channel")
         body, files = self._bodies[id(request)]
         self._validate(body, has_files=bool(files))
         nonce = body.get("nonce")
@@ -969,6 +1019,54 @@ class FakeDiscord:
         self._channels[thread_id] = thread
         return _json(self._channel_json(thread), status=201)
 
+    def _start_forum_post(self, forum: _Channel, body: Any) -> web.Response:
+        """Start a forum post: a public thread and its starter message (same id) in one call, tags checked."""
+        name, duration = self._thread_args(body)
+        message = body.get("message")
+        if not isinstance(message, Mapping):
+            raise _field_error("message", "BASE_TYPE_REQUIRED", "This field is required")
+        self._validate(message, has_files=False)
+        tags = body.get("applied_tags") or []
+        if not isinstance(tags, list) or len(tags) > MAX_APPLIED_TAGS:
+            raise _field_error("applied_tags", "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_APPLIED_TAGS} or fewer in length.")
+        known = {t["id"] for t in forum.available_tags or []}
+        if any(str(t) not in known for t in tags):
+            raise _field_error("applied_tags", "FORUM_TAG_INVALID", "Unknown tag for this forum.")
+        thread_id = self._snowflake()
+        response = self._open_thread(forum, thread_id, PUBLIC_THREAD, name, duration)
+        thread = self._channels[thread_id]
+        thread.applied_tags = [str(t) for t in tags]
+        starter = self._new_message(thread_id, message, [])
+        starter["id"] = str(thread_id)  # a forum post's starter message has the thread's id
+        thread.messages.append(starter)
+        data = {**self._channel_json(thread), "message": starter}
+        return _json(data, status=response.status)
+
+    async def _get_active_threads(self, request: web.Request) -> web.Response:
+        if _snowflake_arg(request, "guild_id") != self.guild_id:
+            raise DiscordError(403, 50001, "Missing Access")
+        active = [
+            self._channel_json(c)
+            for c in self._channels.values()
+            if c.thread_meta is not None and not c.thread_meta["thread_metadata"]["archived"]
+        ]
+        return _json({"threads": active, "members": []})
+
+    async def _get_archived_threads(self, request: web.Request) -> web.Response:
+        parent = self._channel(_snowflake_arg(request, "channel_id"))
+        archived = sorted(
+            (
+                c
+                for c in self._channels.values()
+                if c.parent_id == parent.id and c.thread_meta and c.thread_meta["thread_metadata"]["archived"]
+            ),
+            key=lambda c: c.id,
+            reverse=True,
+        )
+        limit = int(request.query.get("limit", "50"))
+        page = [self._channel_json(c) for c in archived[:limit]]
+        return _json({"threads": page, "members": [], "has_more": len(archived) > limit})
+
     async def _start_thread_from_message(self, request: web.Request) -> web.Response:
         parent = self._channel(_snowflake_arg(request, "channel_id"), send=True)
         if parent.type == DM:
@@ -986,6 +1084,8 @@ class FakeDiscord:
         parent = self._channel(_snowflake_arg(request, "channel_id"), send=True)
         if parent.type == DM:
             raise DiscordError(400, 50003, "Cannot execute action on a DM channel")
+        if parent.type == GUILD_FORUM:
+            return self._start_forum_post(parent, self._body(request))
         name, duration = self._thread_args(self._body(request))
         kind = self._body(request).get("type") or PRIVATE_THREAD
         if kind not in _THREAD_TYPES:

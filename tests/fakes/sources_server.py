@@ -129,6 +129,8 @@ class SourcesServer:
     async def _daily_papers(self, request: web.Request) -> web.StreamResponse:
         if (scripted := self._record(request)) is not None:
             return await self._reply(scripted, request)
+        if "week" in request.query or "month" in request.query:
+            return await self._period_papers(request)
         day = request.query.get("date", "2025-01-22")  # "latest" is the newest fixture
         path = FIXTURES / "hf" / f"daily_papers_{day}.json"
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day) or not path.exists():
@@ -140,6 +142,25 @@ class SourcesServer:
         page = int(request.query.get("p", "0"))
         chunk = entries[page * limit : (page + 1) * limit]
         return await self._reply(Reply(body=json.dumps(chunk, ensure_ascii=False)))
+
+    async def _period_papers(self, request: web.Request) -> web.StreamResponse:
+        """Answer ``week=2024-W41`` / ``month=2024-10`` with the recorded daily lists of that period, in order."""
+        from digestbot.errors import CommandError
+        from digestbot.periods import parse_month, parse_week
+
+        try:
+            query = request.query
+            period = parse_week(query["week"]) if "week" in query else parse_month(query["month"])
+        except CommandError as exc:
+            return await self._reply(Reply(status=400, body=json.dumps({"error": str(exc)})))
+        entries: list[object] = []
+        for day in period.days():
+            path = FIXTURES / "hf" / f"daily_papers_{day.isoformat()}.json"
+            if path.exists():
+                entries.extend(json.loads(path.read_text(encoding="utf-8")))
+        limit = int(request.query.get("limit", "50"))
+        page = int(request.query.get("p", "0"))
+        return await self._reply(Reply(body=json.dumps(entries[page * limit : (page + 1) * limit], ensure_ascii=False)))
 
     async def _arxiv_query(self, request: web.Request) -> web.StreamResponse:
         if (scripted := self._record(request)) is not None:

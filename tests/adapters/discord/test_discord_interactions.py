@@ -195,6 +195,10 @@ async def test_digest_setup_by_a_manage_server_member(harness: Harness, fake: Fa
         await harness.command("digest", sub("topics", opt("topics", "diffusion, llm")), permissions=MANAGE_GUILD)
     )
     assert "diffusion, llm" in text
+    text = private_text(
+        await harness.command("digest", sub("cadence", opt("cadence", "weekly")), permissions=MANAGE_GUILD)
+    )
+    assert text.startswith("Weekly digest is on")
     rows = {r["channel_id"]: r for r in await harness.client.store.channel_rows()}
     assert rows[channel]["workspace"] == str(fake.guild_id) and rows[channel]["enabled"]
     status = private_text(await harness.command("digest", sub("status")))  # anyone may look
@@ -240,7 +244,7 @@ async def test_digest_definition_requires_manage_server_and_a_guild(harness: Har
     assert payload["default_member_permissions"] == MANAGE_GUILD
     assert payload["dm_permission"] is False
     names = {c["name"] for c in payload["options"]}
-    assert names == {"on", "off", "time", "timezone", "days", "top", "topics", "status", "now"}
+    assert names == {"on", "off", "time", "timezone", "days", "top", "topics", "cadence", "layout", "status", "now"}
 
 
 async def test_timezone_autocomplete(harness: Harness) -> None:
