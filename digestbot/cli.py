@@ -116,11 +116,13 @@ def _show(messages: list[Message], args: argparse.Namespace) -> None:
 
 async def ingest_files(store: Store, paths: list[str], fmt: str) -> int:
     """Load each file and store it in one transaction; report per file; 2 if any file was bad."""
+    from digestbot.ingest import store_papers  # big files take the bulk path
+
     status = 0
     for path in paths:
         try:
             loaded = load_file(path, fmt=fmt)
-            result = await store.upsert_papers(loaded.papers, digest_date=loaded.digest_date)
+            result = await store_papers(store, loaded.papers, digest_date=loaded.digest_date)
         except DigestbotError as exc:
             print(f"digestbot: error: {exc}", file=sys.stderr)
             status = 2

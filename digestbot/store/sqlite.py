@@ -362,7 +362,9 @@ class Store:
             updated += len(updates)
         return UpsertResult(added=added, updated=updated, unchanged=unchanged)
 
-    async def bulk_load(self, papers: Iterable[Paper], *, batch: int = 5_000) -> UpsertResult:
+    async def bulk_load(
+        self, papers: Iterable[Paper], *, batch: int = 5_000, digest_date: date | None = None
+    ) -> UpsertResult:
         """Store many papers at once (a backfill, a new archive): the same merge as upsert_papers, built faster.
 
         For loads that are large next to the archive. One transaction: the full-text triggers are
@@ -370,7 +372,8 @@ class Store:
         and the vocabulary recounted from the index (row by row, FTS5 would re-sort its pending
         postings thousands of times). ``synchronous=OFF`` while loading, with automatic checkpoints
         off so no page reaches the database file unsynced; after COMMIT, ``synchronous=FULL`` again
-        and one checkpoint. A crash rolls everything back, the triggers included.
+        and one checkpoint. A crash rolls everything back, the triggers included. ``digest_date``
+        files every paper in that day's digest, as in :meth:`upsert_papers`.
         """
         added = updated = unchanged = 0
         iterator = iter(papers)
@@ -395,7 +398,7 @@ class Store:
                     await db.execute(f'DROP TRIGGER "{name}"')
                 started = time.perf_counter()
                 while chunk := list(itertools.islice(iterator, batch)):
-                    result = await self._write_chunk(db, chunk, None, count_terms=False)
+                    result = await self._write_chunk(db, chunk, digest_date, count_terms=False)
                     added += result.added
                     updated += result.updated
                     unchanged += result.unchanged
