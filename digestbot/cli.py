@@ -166,11 +166,13 @@ def _show(messages: list[Message], args: argparse.Namespace) -> None:
 
 async def ingest_files(store: StoreProtocol, paths: list[str], fmt: str) -> int:
     """Load each file and store it in one transaction; report per file; 2 if any file was bad."""
+    from digestbot.ingest import store_papers  # big files take the bulk path
+
     status = 0
     for path in paths:
         try:
             loaded = load_file(path, fmt=fmt)
-            result = await store.upsert_papers(loaded.papers, digest_date=loaded.digest_date)
+            result = await store_papers(store, loaded.papers, digest_date=loaded.digest_date)
         except (StoreBusyError, StoreFailedError):
             raise  # the database failed, not this file: main says so and stops
         except DigestbotError as exc:

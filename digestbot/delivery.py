@@ -40,6 +40,7 @@ from typing import Any
 from digestbot import metrics
 from digestbot.channels import Channel, load_channels, wants_threads
 from digestbot.clock import Clock, SystemClock
+from digestbot.collector import young_passes_only
 from digestbot.config import Config
 from digestbot.errors import (
     AuthError,
@@ -586,9 +587,11 @@ class DeliveryEngine:
                 except Exception as exc:
                     _count_error(tally, exc)
 
-        async with asyncio.TaskGroup() as group:
-            for i in range(PIPELINE_FACTOR * max(1, self.config.delivery.concurrency)):
-                group.create_task(worker(), name=f"delivery-{i}")
+        # Full cycle-collector passes would stall the loop mid-fan-out (see digestbot.collector).
+        with young_passes_only():
+            async with asyncio.TaskGroup() as group:
+                for i in range(PIPELINE_FACTOR * max(1, self.config.delivery.concurrency)):
+                    group.create_task(worker(), name=f"delivery-{i}")
 
     def _build_matches(self, channels: Sequence[Channel]) -> _Matches:
         """Index ``channels``' topic filters; subscribers come from the process's :class:`SubscriptionIndex`."""

@@ -26,12 +26,16 @@ from digestbot.schedule import is_weekend
 from digestbot.sources.arxiv import MAX_RESULTS_PER_CALL, ArxivClient
 from digestbot.sources.huggingface import HuggingFaceClient
 from digestbot.store.protocol import StoreProtocol
+from digestbot.store.records import UpsertResult
 from digestbot.wording import plural
 
 log = logging.getLogger(__name__)
 
 MAX_BACKFILL_DAYS = 3660
 NO_CATEGORIES = "no arXiv categories configured: set sources.arxiv.categories, e.g. [cs.CL, cs.LG]"
+
+BULK_LOAD_MIN = 20_000
+"""Papers in one input from which :func:`store_papers` may take the bulk path."""
 
 #: Fetch one day's papers from a source (every page of it).
 DayFetch = Callable[[date], Awaitable[list[Paper]]]
@@ -75,6 +79,22 @@ def arxiv_day_fetch(store: StoreProtocol, client: ArxivClient, categories: Seque
         return [fill_from_arxiv(known[p.arxiv_id], p) if p.arxiv_id in known else p for p in papers]
 
     return fetch
+
+
+async def store_papers(
+    store: StoreProtocol, papers: Sequence[Paper], *, digest_date: date | None = None
+) -> UpsertResult:
+    """Store one input's papers: an upsert, or :meth:`bulk_load` when the input is big next to the archive.
+
+    Row by row, every paper updates two full-text indexes and the lookup vocabulary as it goes
+    in; the bulk path sets them aside and rebuilds them once from the whole table, which is
+    much faster for a big input and wasteful for a small one next to a big archive (the
+    rebuild reads every stored paper). Bulk from BULK_LOAD_MIN papers and a fifth of the archive.
+    """
+    if len(papers) >= BULK_LOAD_MIN and len(papers) * 5 >= await store.count_papers():
+        log.info("storing %d papers through the bulk path", len(papers))
+        return await store.bulk_load(papers, digest_date=digest_date)
+    return await store.upsert_papers(papers, digest_date=digest_date)
 
 
 async def ingest_day(store: StoreProtocol, fetch: DayFetch, day: date) -> DayReport:

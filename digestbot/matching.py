@@ -11,23 +11,30 @@ How the index works
    are a few popular topics and a long tail), and each distinct topic is filed under its
    **anchor**: one of its included words, the one expected to be rarest. A topic can only
    match when its anchor occurs somewhere in the batch.
-2. *Per batch* (:meth:`TopicIndex.match_all`): each paper is tokenised once (ASCII text through
-   a faster equivalent path), and every word that some topic uses (and every such prefix of a
-   Hangul word, which turns Korean prefix matching into exact look-ups) gets a **paper
-   bitset**, a Python int whose bit *j* says "paper *j* contains it". Then, for
-   each anchor that occurs in the batch, each topic filed under it is evaluated *once for all
-   papers*: the bitsets of its words are ANDed (in C, via ``reduce``), those of excluded words
-   masked out, and each quoted phrase gets its own bitset, computed once per batch and cached
-   (phrases are shared by many topics) by a substring search for " a b c " in the candidate
-   papers' words joined by spaces (phrases with Hangul words use a fixed-shape pattern of
-   escaped words, see :func:`_phrase_finder`). A 1,000-paper AND is a few machine words.
-3. *Fan-out* (:class:`TopicMatches`): who matched is the subscribers of the topics with a
-   non-empty bitset; each subscriber's ``(paper, topic)`` list is built when looked up.
+2. *Per batch* (:meth:`TopicIndex.match_all`): each paper is tokenised once (ASCII fields by
+   ``str.translate`` and ``split`` in C; other fields cut at whitespace, each distinct chunk
+   through the Unicode tokeniser once per batch), and every word that some topic uses (and
+   every such prefix of a Hangul word, which turns Korean prefix matching into exact look-ups)
+   gets a **paper bitset**, a Python int whose bit *j* says "paper *j* contains it". Topics are
+   filed under their anchor by **shape** (how many other words, phrases and exclusions), and
+   for each anchor that occurs in the batch all topics of one shape are evaluated *at once for
+   all papers* by a chain of lazy ``map`` calls in C: the anchor's bitset ANDed with each other
+   word's, then each quoted phrase's, then masked by the excluded terms'. A phrase's bitset is
+   computed on first use and kept for the batch (phrases are shared by many topics) by a
+   substring search for " a b c " in the candidate papers' words joined by spaces (phrases with
+   Hangul words use a fixed-shape pattern of escaped words, see :func:`_phrase_finder`). A
+   1,000-paper AND is a few machine words.
+3. *Fan-out* (:class:`TopicMatches`): the result is the bitset of each matching topic; who
+   matched (those topics' subscribers) is walked lazily, and each subscriber's
+   ``(paper, topic)`` list is built when looked up, as the DMs go out.
 
 So a batch costs one tokenising pass plus a few big-int operations per distinct topic whose
 anchor occurs, never subscriptions x papers. A first version verified candidates paper by paper
 (anchor word -> topics -> check positions); on 1,000 papers x 100,000 subscriptions it made 1.6 M
-checks (LLM-era words like "llm" are in most papers) and took 2.0 s. ``python -m bench.match``
+checks (LLM-era words like "llm" are in most papers) and took 2.0 s; a per-topic Python loop
+over the same bitsets took ~0.6 s at 1,000,000 subscriptions, and collecting the ~400,000
+matched subscribers into a set another ~0.4 s, which is why both are now done in C or lazily.
+``python -m bench.match``
 keeps that comparison honest: a token dictionary and pyahocorasick, same answers, same run.
 An Aho-Corasick automaton over the topic words was the other option; in pure Python it walks
 every character of every paper (~5 M for 1,000 papers) in interpreted code, while the tokenising
@@ -51,10 +58,9 @@ import re
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
 from functools import reduce
-from itertools import chain, filterfalse, repeat
-from operator import and_
+from itertools import chain, repeat
+from operator import and_, invert, itemgetter
 from typing import Generic, TypeVar
 
 from digestbot.records import Paper
@@ -99,15 +105,16 @@ def _reference_match_fields(topic: Topic, fields: list[list[str]]) -> bool:
 
 
 # For ASCII text, NFKC changes nothing, casefold is lower(), and the letters, digits and marks
-# of topics.tokenize are exactly [a-z0-9]: the same words, about twice as fast (most of a paper
-# is English; tokenising is most of a batch's cost).
-_ASCII_WORD = re.compile(r"[a-z0-9]+")
+# of topics.tokenize are exactly [a-z0-9]. So every other ASCII character becomes a space (A-Z
+# becomes a-z) and str.split() cuts there: the same words, in C, about three times as fast as
+# the Unicode regex (most of a paper is English; tokenising is most of a batch's cost).
+_ASCII_TABLE = str.maketrans({chr(c): chr(c).lower() if chr(c).isalnum() else " " for c in range(128)})
 
 
 def _tokenize(text: str) -> list[str]:
     """Split ``text`` into words exactly like :func:`~digestbot.topics.tokenize`, faster for ASCII."""
     if text.isascii():
-        return _ASCII_WORD.findall(text.lower())
+        return text.translate(_ASCII_TABLE).split()
     return tokenize(text)
 
 
@@ -143,51 +150,111 @@ def _vocabulary_prefixes(word: str, vocabulary: AbstractSet[str]) -> tuple[str, 
     return tuple(p for p in (word[:end] for end in range(1, len(word))) if p in vocabulary)
 
 
-class _Batch:
-    """The papers of one ``match_all`` call, tokenised, with a paper bitset per word."""
+# Words never span whitespace (str.split's whitespace is no letter, digit or mark, and NFKC
+# composes nothing across it), so non-ASCII text can be tokenised chunk by chunk between
+# whitespace. Chunks repeat across a day's papers ("모델을", "LLM의"), so each distinct chunk
+# goes through the full Unicode tokeniser once per batch.
 
-    def __init__(self, papers: list[Paper], vocabulary: AbstractSet[str] | None = None) -> None:
-        """Tokenise ``papers``; bitsets only for the words in ``vocabulary`` when given."""
-        self.sequences = [_sequence(paper) for paper in papers]
-        bits: dict[str, int] = {}
-        get = bits.get
-        # Non-ASCII word -> the vocabulary words among its Hangul prefixes. Korean words repeat
-        # across papers ("모델을", "모델의"), so each is expanded once per batch, not per paper.
-        expansion: dict[str, tuple[str, ...]] = {}
-        for j, seq in enumerate(self.sequences):
-            bit = 1 << j
-            if vocabulary is None:
-                words = _word_set(seq)
-            else:
-                distinct = set(seq)
-                words = distinct & vocabulary  # C: iterates the paper's words, not the vocabulary
-                others = set(filterfalse(str.isascii, distinct))
-                for word in others.difference(expansion):
-                    expansion[word] = _vocabulary_prefixes(word, vocabulary)
-                words.update(chain.from_iterable(map(expansion.__getitem__, others)))
-            for word in words:
-                bits[word] = get(word, 0) | bit
-        self.bits = bits
-        self.everything = (1 << len(papers)) - 1
-        self._phrases: dict[Term, int] = {}
-        self._texts: dict[int, str] = {}  # " word word \n word ... ", for papers phrases are sought in
 
-    def phrase(self, phrase: Term, prefix: tuple[bool, ...]) -> int:
-        """Return the bitset of the papers containing ``phrase`` (computed once per batch)."""
-        found = self._phrases.get(phrase)
-        if found is None:
-            candidates = self.everything
-            for word in phrase:
-                candidates &= self.bits.get(word, 0)
-            found = 0
-            find = _phrase_finder(phrase, prefix)
-            for j in _bit_indexes(candidates):
-                if (text := self._texts.get(j)) is None:
-                    text = self._texts[j] = f" {' '.join(self.sequences[j])} "
-                if find(text):
-                    found |= 1 << j
-            self._phrases[phrase] = found
+class _ChunkWords(dict[str, tuple[str, ...]]):
+    """Chunk of non-ASCII text -> the words (and Hangul prefixes) in it that some topic uses."""
+
+    def __init__(self, vocabulary: AbstractSet[str]) -> None:
+        super().__init__()
+        self._vocabulary = vocabulary
+
+    def __missing__(self, chunk: str) -> tuple[str, ...]:
+        vocabulary, found = self._vocabulary, []
+        for word in _tokenize(chunk):
+            if word in vocabulary:
+                found.append(word)
+            if word[0] >= "\u1100":
+                found.extend(_vocabulary_prefixes(word, vocabulary))
+        self[chunk] = words = tuple(found)
+        return words
+
+
+class _ChunkText(dict[str, str]):
+    """Chunk of non-ASCII text -> its words joined by single spaces ("" when it has none)."""
+
+    def __missing__(self, chunk: str) -> str:
+        self[chunk] = text = " ".join(_tokenize(chunk))
+        return text
+
+
+_Split = tuple[list[list[str]], list[list[str]]]
+"""A paper as the batch split it: each ASCII field's words, each other field's whitespace chunks."""
+
+
+def _joined(split: _Split, chunks: _ChunkText) -> str:
+    """Return the paper's words joined by single spaces, a newline between fields, framed by spaces.
+
+    " a b " occurs in it exactly where the words a, b are adjacent in one field: what phrases
+    are sought in. Fields with no words leave two spaces, which no needle contains.
+    """
+    words, others = split
+    fields = [" ".join(w) for w in words]
+    fields += [" ".join(filter(None, map(chunks.__getitem__, c))) for c in others]
+    return f" {f' {_BOUNDARY} '.join(fields)} "
+
+
+class _Bits(dict[str, int]):
+    """Word or phrase -> the bitset of the batch's papers containing it.
+
+    Words are filled in when the batch is tokenised (a word no paper has is absent: ``get(w, 0)``).
+    A phrase, written as its words joined by spaces (never a word: words hold no spaces), is
+    computed on first lookup with ``[]`` and kept for the rest of the batch: phrases are shared by
+    many topics. Candidates are the papers with all its words; in each, " a b c " is sought in
+    the paper's words joined by spaces (:func:`_joined`, :func:`_phrase_finder`).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.splits: list[_Split] = []
+        self._texts: dict[int, str] = {}
+        self._chunks = _ChunkText()
+
+    def __missing__(self, key: str) -> int:
+        if " " not in key:
+            return 0  # a word no paper has
+        phrase = tuple(key.split(" "))
+        candidates = reduce(and_, map(self.get, phrase, repeat(0)))
+        found = 0
+        find = _phrase_finder(phrase, tuple(map(is_hangul, phrase)))
+        texts = self._texts
+        for j in _bit_indexes(candidates):
+            if (text := texts.get(j)) is None:
+                text = texts[j] = _joined(self.splits[j], self._chunks)
+            if find(text):
+                found |= 1 << j
+        self[key] = found
         return found
+
+
+def _batch_bits(papers: list[Paper], vocabulary: set[str]) -> _Bits:
+    """Tokenise ``papers`` and return the bitset of every word of ``vocabulary`` they contain.
+
+    ASCII fields (most of a paper) are split in C, and only their words that some topic uses
+    are kept (``set.intersection`` iterates the paper's words, not the vocabulary); other fields
+    are cut at whitespace, and each distinct chunk goes through :class:`_ChunkWords` once.
+    """
+    bits = _Bits()
+    get, splits = bits.get, bits.splits
+    chunk_words = _ChunkWords(vocabulary)
+    keep = vocabulary.intersection
+    table = _ASCII_TABLE
+    for j, paper in enumerate(papers):
+        fields = [text for text in paper_fields(paper) if text]
+        words = [text.translate(table).split() for text in fields if text.isascii()]
+        others = [text.split() for text in fields if not text.isascii()]
+        splits.append((words, others))
+        found = keep(chain.from_iterable(words))
+        for chunks in others:
+            found.update(chain.from_iterable(map(chunk_words.__getitem__, set(chunks))))
+        bit = 1 << j
+        for word in found:
+            bits[word] = get(word, 0) | bit
+    return bits
 
 
 def _phrase_finder(phrase: Term, prefix: tuple[bool, ...]) -> Callable[[str], object]:
@@ -214,45 +281,20 @@ def _bit_indexes(bits: int) -> Iterator[int]:
         bits ^= low
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
-class _Check:
-    """What is left to test of a topic once the papers holding all its words are known."""
-
-    phrases: tuple[tuple[Term, tuple[bool, ...]], ...]
-    excluded_words: tuple[str, ...]
-    excluded_phrases: tuple[tuple[Term, tuple[bool, ...]], ...]
-
-    def refine(self, found: int, batch: _Batch) -> int:
-        """Narrow ``found`` (papers with every included word) to the papers the topic matches."""
-        bits = batch.bits
-        for word in self.excluded_words:
-            found &= ~bits.get(word, 0)
-        for phrase, prefix in self.phrases:
-            if not found:
-                return 0
-            found &= batch.phrase(phrase, prefix)
-        for phrase, prefix in self.excluded_phrases:
-            if not found:
-                return 0
-            found &= ~batch.phrase(phrase, prefix)
-        return found
+Shape = tuple[int, int, int]
+"""How many other words, included phrases and excluded terms a topic filed under an anchor needs."""
 
 
-def _with_prefix_flags(term: Term) -> tuple[Term, tuple[bool, ...]]:
-    return term, tuple(is_hangul(w) for w in term)
+def _needs(topic: Topic, anchor: str) -> tuple[Shape, tuple[str, ...]]:
+    """Return what ``topic`` needs besides its anchor: its shape and those terms as _Bits keys, in that order.
 
-
-def _compile(topic: Topic) -> tuple[tuple[str, ...], _Check | None]:
-    """Split ``topic`` into the words every match contains and, if needed, the rest to test."""
-    words = tuple(dict.fromkeys(w for term in topic.include for w in term))
-    phrases = tuple(_with_prefix_flags(t) for t in topic.include if len(t) > 1)
-    if not phrases and not topic.exclude:
-        return words, None
-    return words, _Check(
-        phrases=phrases,
-        excluded_words=tuple(t[0] for t in topic.exclude if len(t) == 1),
-        excluded_phrases=tuple(_with_prefix_flags(t) for t in topic.exclude if len(t) > 1),
-    )
+    The words come first (the ones the fewest topics use first), then the included phrases
+    ("large language model"), then the excluded words and phrases.
+    """
+    words = sorted(_words_of(topic) - {anchor})
+    phrases = [" ".join(t) for t in topic.include if len(t) > 1]
+    excluded = [" ".join(t) for t in topic.exclude]
+    return (len(words), len(phrases), len(excluded)), (*words, *phrases, *excluded)
 
 
 class TopicIndex(Generic[K]):
@@ -277,11 +319,10 @@ class TopicIndex(Generic[K]):
         self._keys: list[K] = []
         self._subscribers: list[dict[int, None]] = []  # topic id -> subscriber numbers (ordered set)
         self._topics_of: list[list[int]] = []  # subscriber number -> topic ids, as subscribed
-        self._anchor: list[str | None] = []  # topic id -> its anchor word while it has subscribers
-        # anchor word -> ids of the topics that are just that word (its bitset is their answer)
-        self._plain: dict[str, dict[int, None]] = {}
-        # anchor word -> topic id -> (its words, what else to test) for every other topic
-        self._checked: dict[str, dict[int, tuple[tuple[str, ...], _Check | None]]] = {}
+        # topic id -> (anchor, shape) while it has subscribers: where it is filed
+        self._anchor: list[tuple[str, Shape] | None] = []
+        # anchor word -> shape -> topic id -> what else it needs (see _needs and match_all)
+        self._filed: dict[str, dict[Shape, dict[int, tuple[str, ...]]]] = {}
         # word -> how many live topics use it (included or excluded), and those words as a set:
         # papers' other words decide nothing, so they get no bitset.
         self._vocabulary: Counter[str] = Counter()
@@ -343,33 +384,38 @@ class TopicIndex(Generic[K]):
         self._topics_of[sid].remove(tid)
         if not self._subscribers[tid]:
             # Nobody follows it any more: stop evaluating it (its id stays, for a re-subscribe).
-            anchor = self._anchor[tid]
-            self._anchor[tid] = None
-            for word in _all_words(self._topics[tid]):
-                self._vocabulary[word] -= 1
-                if self._vocabulary[word] <= 0:
-                    del self._vocabulary[word]
-                    self._vocabulary_set.discard(word)
-            for group in (self._plain, self._checked):
-                members = group.get(anchor or "")
-                if members is not None and tid in members:
-                    del members[tid]
-                    if not members:
-                        del group[anchor or ""]
+            self._unfile(tid)
         return True
 
     def _file(self, tid: int, topic: Topic) -> None:
-        """File topic ``tid`` under its anchor: its included word used by the fewest topics."""
+        """File topic ``tid`` under its anchor (its included word used by the fewest topics) and its shape."""
         used_by = self._frequency.get
         anchor = min(_words_of(topic), key=lambda w: (used_by(w, 0), -len(w), w))
-        self._anchor[tid] = anchor
         for word in _all_words(topic):
             self._vocabulary[word] += 1
             self._vocabulary_set.add(word)
-        if not topic.exclude and topic.include == ((anchor,),):
-            self._plain.setdefault(anchor, {})[tid] = None
-        else:
-            self._checked.setdefault(anchor, {})[tid] = _compile(topic)
+        shape, needs = _needs(topic, anchor)
+        self._anchor[tid] = (anchor, shape)
+        self._filed.setdefault(anchor, {}).setdefault(shape, {})[tid] = needs
+
+    def _unfile(self, tid: int) -> None:
+        """Take topic ``tid`` out of the structures :meth:`_file` put it in."""
+        filed = self._anchor[tid]
+        if filed is None:
+            return
+        self._anchor[tid] = None
+        for word in _all_words(self._topics[tid]):
+            self._vocabulary[word] -= 1
+            if self._vocabulary[word] <= 0:
+                del self._vocabulary[word]
+                self._vocabulary_set.discard(word)
+        anchor, shape = filed
+        shapes = self._filed[anchor]
+        del shapes[shape][tid]
+        if not shapes[shape]:
+            del shapes[shape]
+            if not shapes:
+                del self._filed[anchor]
 
     def match(self, paper: Paper) -> dict[K, list[Topic]]:
         """Return, for each subscriber with a topic matching ``paper``, those topics."""
@@ -383,21 +429,27 @@ class TopicIndex(Generic[K]):
         :class:`TopicMatches`); ``dict(result)`` builds them all at once.
         """
         papers = list(papers)
-        batch = _Batch(papers, self._vocabulary_set)
-        bits = batch.bits
+        bits = _batch_bits(papers, self._vocabulary_set)
+        get, find, zeros, filed = bits.get, bits.__getitem__, repeat(0), self._filed
         hits: dict[int, int] = {}  # topic id -> bitset of the papers it matches
-        plain = self._plain
-        for word in plain.keys() & bits.keys():
-            hits.update(dict.fromkeys(plain[word], bits[word]))
-        get, zeros, checked = bits.get, repeat(0), self._checked
-        for word in checked.keys() & bits.keys():
-            for tid, (words, check) in checked[word].items():
-                # AND of the words' bitsets, looped in C: most topics need nothing more.
-                found = reduce(and_, map(get, words, zeros))
-                if found and check is not None:
-                    found = check.refine(found, batch)
-                if found:
-                    hits[tid] = found
+        for anchor in filed.keys() & bits.keys():
+            have = bits[anchor]
+            for (n_words, n_phrases, n_excluded), group in filed[anchor].items():
+                if not (n_words or n_phrases or n_excluded):
+                    hits.update(dict.fromkeys(group, have))  # topics that are just the anchor
+                    continue
+                # Every topic of this shape at once, in C: a chain of lazy maps ANDs, for topic
+                # after topic, the anchor's bitset with its other words' (absent: 0), then its
+                # phrases' (computed once per batch, see _Bits), then masks out its exclusions.
+                needs = group.values()
+                found: Iterator[int] = repeat(have)
+                for i in range(n_words):
+                    found = map(and_, found, map(get, map(itemgetter(i), needs), zeros))
+                for i in range(n_words, n_words + n_phrases):
+                    found = map(and_, found, map(find, map(itemgetter(i), needs)))
+                for i in range(n_words + n_phrases, n_words + n_phrases + n_excluded):
+                    found = map(and_, found, map(invert, map(find, map(itemgetter(i), needs))))
+                hits.update(filter(itemgetter(1), zip(group, found, strict=True)))
         return TopicMatches(index=self, papers=papers, hits=hits)
 
 
@@ -413,33 +465,53 @@ class TopicMatches(Mapping[K, list[tuple[Paper, Topic]]], Generic[K]):
     """Which subscribers matched, each mapped to its ``(paper, topic)`` pairs in paper order.
 
     Pairs of one paper are ordered by the topics' canonical text; subscribers without a match
-    are absent. Who matched is known at once (iterating and ``len`` are cheap), but each
+    are absent. What is known at once is which topics matched which papers; subscribers are
+    found as they are iterated (``in`` is cheap; ``len`` walks them all once), and each
     subscriber's list is built when it is looked up, as a fresh list the caller may change:
     1,000 papers x 1,000,000 subscriptions can come to ~10^8 pairs, which take far longer to
     build than the matching itself, and a notifier needs one subscriber's list at a time.
-    A subscriber's topics are read from the index when the list is built, so an unsubscribe
-    that lands meanwhile is honoured.
+    A subscriber's topics are read from the index when iterated and looked up, so an
+    unsubscribe that lands meanwhile is honoured.
     """
 
     def __init__(self, *, index: TopicIndex[K], papers: list[Paper], hits: dict[int, int]) -> None:
         self._index = index
         self._papers = papers
         self._hits = hits  # topic id -> bitset of the papers it matched
-        subscribers = index._subscribers
-        # Subscriber numbers of every matching topic, collected in C.
-        self._sids = set(chain.from_iterable(subscribers[tid] for tid in hits))
         self._indexes_of: dict[int, list[int]] = {}
+        self._count: int | None = None
 
     def __len__(self) -> int:
-        return len(self._sids)
+        if self._count is None:
+            self._count = sum(1 for _ in self._sids())
+        return self._count
 
     def __iter__(self) -> Iterator[K]:
         keys = self._index._keys
-        return (keys[sid] for sid in self._sids)
+        return (keys[sid] for sid in self._sids())
+
+    def _sids(self) -> Iterator[int]:
+        """Yield each matched subscriber's number once, topic by topic, as the caller asks for them.
+
+        Collecting them all up front (~400,000 at 1,000,000 subscriptions) took longer than the
+        matching itself; a notifier takes them one DM at a time. Each topic's subscribers are
+        copied when reached, so a subscribe landing meanwhile cannot break the iteration, and one
+        who unsubscribed meanwhile is skipped here (they may still come through another topic).
+        """
+        seen: set[int] = set()
+        subscribers = self._index._subscribers
+        for tid in self._hits:
+            members = subscribers[tid]
+            fresh = members.keys() - seen  # C: most subscribers follow one matching topic
+            seen |= fresh
+            for sid in fresh:
+                if sid in members:
+                    yield sid
+                else:
+                    seen.discard(sid)
 
     def __contains__(self, key: object) -> bool:
-        sid = self._index._sid.get(key)  # type: ignore[arg-type]  # any object may be asked
-        return sid is not None and sid in self._sids
+        return bool(self._matched_topics(key))  # type: ignore[arg-type]  # any object may be asked
 
     def __getitem__(self, key: K) -> list[tuple[Paper, Topic]]:
         tids = self._matched_topics(key)
@@ -466,7 +538,7 @@ class TopicMatches(Mapping[K, list[tuple[Paper, Topic]]], Generic[K]):
 
     def _matched_topics(self, key: K) -> list[int]:
         sid = self._index._sid.get(key)
-        if sid is None or sid not in self._sids:
+        if sid is None:
             return []
         return [tid for tid in self._index._topics_of[sid] if tid in self._hits]
 

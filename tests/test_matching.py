@@ -362,3 +362,68 @@ def test_ascii_fast_path_splits_like_tokenize(text: str) -> None:
     from digestbot.topics import tokenize
 
     assert _tokenize(text) == tokenize(text)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    subscriptions=st.lists(st.tuples(st.integers(0, 5), _topics()), max_size=12),
+    removed=st.lists(st.integers(0, 11), max_size=8),
+    papers=st.lists(_papers, min_size=1, max_size=4),
+)
+def test_removing_multi_word_topics_equals_building_afresh(
+    subscriptions: list[tuple[int, Topic]], removed: list[int], papers: list[Paper]
+) -> None:
+    index = TopicIndex(subscriptions)
+    gone = {subscriptions[i] for i in removed if i < len(subscriptions)}
+    for key, topic in gone:
+        index.remove(key, topic)
+    kept = [pair for pair in subscriptions if pair not in gone]
+    assert index.match_all(papers) == TopicIndex(kept).match_all(papers)
+    for key, topic in kept:  # and back in: filed again under the same words
+        index.remove(key, topic)
+    for key, topic in subscriptions:
+        index.add(key, topic)
+    assert index.match_all(papers) == TopicIndex(subscriptions).match_all(papers)
+
+
+def test_who_matched_is_found_lazily_and_skips_a_subscriber_who_left_meanwhile() -> None:
+    graph, llm = parse_topic("graph"), parse_topic("graph llm")
+    paper = _paper(title="graph llm")
+    index = TopicIndex([(k, graph) for k in range(50)] + [(k, llm) for k in range(40, 60)])
+    result = index.match_all([paper])
+    seen = []
+    for key in result:
+        seen.append(key)
+        if len(seen) == 1:
+            for k in range(60):  # everyone not yet reached leaves both topics
+                if k != key:
+                    index.remove(k, graph)
+                    index.remove(k, llm)
+            index.add(99, graph)  # and a new subscriber arrives: iterating must not break
+        assert key in result
+        assert result[key]
+    assert set(seen) <= {*range(60), 99}
+    assert seen[0] not in seen[1:]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    texts=st.lists(st.text(min_size=0, max_size=60), min_size=1, max_size=4),
+    picks=st.lists(st.tuples(st.integers(0, 200), st.integers(1, 3), st.booleans()), min_size=1, max_size=6),
+)
+def test_any_unicode_text_matches_like_the_reference(texts: list[str], picks: list[tuple[int, int, bool]]) -> None:
+    """Chunked and ASCII fast-path tokenising agree with the reference on arbitrary text (NFKC, Hangul, CJK)."""
+    from digestbot.topics import tokenize
+
+    paper = Paper(arxiv_id="2410.00001", title=texts[0], abstract=" ".join(texts[1:2]), sections=tuple(("s", t) for t in texts[2:]))
+    words = [w for t in texts for w in tokenize(t)] or ["diffusion"]
+    topics = []
+    for start, length, quoted in picks:  # phrases and words taken from the paper itself, so some match
+        chosen = words[start % len(words) : start % len(words) + length]
+        text = f'"{" ".join(chosen)}"' if quoted else " ".join(chosen)
+        try:
+            topics.append(parse_topic(text))
+        except CommandError:
+            continue
+    result = TopicIndex([(i, t) for i, t in enumerate(topics)]).match_all([paper])
+    assert set(result) == {i for i, t in enumerate(topics) if reference_match(t, paper)}

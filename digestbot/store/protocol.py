@@ -151,8 +151,10 @@ class StoreProtocol(Protocol):
         """Store ``papers`` in one transaction, enriching known ones; ``digest_date`` files them under a day."""
         ...
 
-    async def bulk_load(self, papers: Iterable[Paper], *, batch: int = 5_000) -> UpsertResult:
-        """Store many papers at once: the same merge as :meth:`upsert_papers`, built for large loads."""
+    async def bulk_load(
+        self, papers: Iterable[Paper], *, batch: int = 5_000, digest_date: date | None = None
+    ) -> UpsertResult:
+        """Store many papers at once (a backfill, a new archive): the same result as ``upsert_papers``, faster."""
         ...
 
     async def get_paper(self, arxiv_id: str) -> Paper | None:

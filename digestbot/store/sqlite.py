@@ -14,6 +14,7 @@ import itertools
 import json
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
@@ -70,10 +71,6 @@ _UPDATE = (
     " updated_at=?"
     " WHERE arxiv_id=?"
 )
-VOCABULARY_FROM_INDEX = (
-    "INSERT INTO lookup_terms(term, docs) SELECT term, doc FROM lookup_vocab WHERE term < char(3584)"
-)
-"""The vocabulary is the index's words below U+0E00 (Thai): unspaced scripts are searched by their grams."""
 
 _ENTRY = (
     "INSERT INTO digest_entries(digest_date, arxiv_id, votes) VALUES (?,?,?)"
@@ -109,13 +106,29 @@ def _lookup_words(title: str, authors_text: str, keywords_text: str) -> set[str]
     return {w for w in words(f"{title} {authors_text} {keywords_text}") if w < "\u0e00"}
 
 
+async def _recount_terms(db: aiosqlite.Connection) -> None:
+    """Rebuild ``lookup_terms`` from every stored paper, counting exactly the words upserts count.
+
+    Not from the FTS vocabulary: the index also holds the unspaced-script grams, whose fragments
+    of mixed words ("gsm8k에" → "sm8k…") would become words that typos are "corrected" to.
+    """
+    counts: dict[str, int] = {}
+    async with db.execute("SELECT title, authors_text, keywords_text FROM papers") as cur:
+        while rows := await cur.fetchmany(10_000):
+            for title, authors_text, keywords_text in rows:
+                for word in _lookup_words(title, authors_text, keywords_text):
+                    counts[word] = counts.get(word, 0) + 1
+    await db.execute("DELETE FROM lookup_terms")
+    await db.executemany("INSERT INTO lookup_terms(term, docs) VALUES (?, ?)", sorted(counts.items()))
+
+
 async def _count_terms(
     db: aiosqlite.Connection, inserts: list[tuple[Any, ...]], updates: list[tuple[Any, ...]], known: dict[str, Paper]
 ) -> None:
     """Keep ``lookup_terms`` (the vocabulary typo correction draws on) in step with new and changed papers.
 
     Counts only grow: a word that leaves a changed title keeps its count, which only makes it a
-    slightly likelier correction; :meth:`Store.bulk_load` recounts from the index.
+    slightly likelier correction; :meth:`SqliteStore.bulk_load` recounts exactly.
     """
     counts: dict[str, int] = {}
     for values in inserts:  # _row_values order: title 1, authors_text 13, keywords_text 15
@@ -131,6 +144,21 @@ async def _count_terms(
         " ON CONFLICT(term) DO UPDATE SET docs = docs + excluded.docs",
         list(counts.items()),
     )
+
+
+BULK_CACHE_KIB = 32 * 1024
+"""SQLite page cache while :meth:`Store.bulk_load` runs (the default is 2 MiB)."""
+
+BULK_FTS_HASH = 8 * 2**20
+"""FTS5 pending-postings size while :meth:`Store.bulk_load` rebuilds an index (FTS5's default is 1 MiB)."""
+
+FTS_HASH = 2**20
+"""FTS5's own default 'hashsize', restored after a bulk load: row-by-row writes flush at every commit anyway."""
+
+
+def _since(started: float) -> float:
+    """Return the seconds since ``started`` (a ``time.perf_counter()`` reading), for progress logs."""
+    return time.perf_counter() - started
 
 
 def _now() -> str:
@@ -338,23 +366,31 @@ class SqliteStore:
             updated += len(updates)
         return UpsertResult(added=added, updated=updated, unchanged=unchanged)
 
-    async def bulk_load(self, papers: Iterable[Paper], *, batch: int = 5_000) -> UpsertResult:
+    async def bulk_load(
+        self, papers: Iterable[Paper], *, batch: int = 5_000, digest_date: date | None = None
+    ) -> UpsertResult:
         """Store many papers at once (a backfill, a new archive): the same merge as upsert_papers, built faster.
 
         For loads that are large next to the archive. One transaction: the full-text triggers are
         set aside, rows go in by the ``batch``, then each FTS index is rebuilt once from the table
-        and the vocabulary recounted from the index (row by row, FTS5 would re-sort its pending
+        and the vocabulary recounted once from the table (row by row, FTS5 would re-sort its pending
         postings thousands of times). ``synchronous=OFF`` while loading, with automatic checkpoints
         off so no page reaches the database file unsynced; after COMMIT, ``synchronous=FULL`` again
-        and one checkpoint. A crash rolls everything back, the triggers included.
+        and one checkpoint. A crash rolls everything back, the triggers included. ``digest_date``
+        files every paper in that day's digest, as in :meth:`upsert_papers`.
         """
         added = updated = unchanged = 0
         iterator = iter(papers)
         async with self._db.execute("PRAGMA wal_autocheckpoint") as cur:
             row = await cur.fetchone()
         autocheckpoint = int(row[0]) if row else 1000
+        async with self._db.execute("PRAGMA cache_size") as cur:
+            row = await cur.fetchone()
+        cache_size = int(row[0]) if row else -2000
         await self._db.execute("PRAGMA wal_autocheckpoint=0")
         await self._db.execute("PRAGMA synchronous=OFF")
+        # A bigger page cache keeps the arxiv_id index and the FTS segments being merged in memory.
+        await self._db.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
         try:
             async with self.transaction() as db:
                 async with db.execute(
@@ -364,8 +400,9 @@ class SqliteStore:
                     triggers = [(r[0], r[1]) for r in await cur.fetchall()]
                 for name, _ in triggers:
                     await db.execute(f'DROP TRIGGER "{name}"')
+                started = time.perf_counter()
                 while chunk := list(itertools.islice(iterator, batch)):
-                    result = await self._write_chunk(db, chunk, None, count_terms=False)
+                    result = await self._write_chunk(db, chunk, digest_date, count_terms=False)
                     added += result.added
                     updated += result.updated
                     unchanged += result.unchanged
@@ -374,18 +411,29 @@ class SqliteStore:
                     " AND sql LIKE '%content=''papers''%'"
                 ) as cur:
                     indexes = [r[0] for r in await cur.fetchall()]
-                log.info("bulk load: %d papers written", added + updated + unchanged)
+                log.info("bulk load: %d papers written in %.1f s", added + updated + unchanged, _since(started))
                 for index in indexes:
-                    log.info("bulk load: rebuilding %s", index)
+                    started = time.perf_counter()
+                    # FTS5 flushes its pending postings as a new segment each time they pass
+                    # 'hashsize' (1 MiB by default), and merges segments as they pile up: a bigger
+                    # hash while rebuilding writes fewer, larger segments and merges less.
+                    configure = f'INSERT INTO "{index}"("{index}", rank) VALUES (\'hashsize\', ?)'
+                    await db.execute(configure, (BULK_FTS_HASH,))
                     await db.execute(f'INSERT INTO "{index}"("{index}") VALUES (\'rebuild\')')
+                    await db.execute(configure, (FTS_HASH,))
+                    log.info("bulk load: rebuilt %s in %.1f s", index, _since(started))
                 for _, sql in triggers:
                     await db.execute(sql)
-                await db.execute("DELETE FROM lookup_terms")
-                await db.execute(VOCABULARY_FROM_INDEX)
+                started = time.perf_counter()
+                await _recount_terms(db)
+                log.info("bulk load: vocabulary recounted in %.1f s", _since(started))
         finally:
             await self._db.execute("PRAGMA synchronous=FULL")
             await self._db.execute(f"PRAGMA wal_autocheckpoint={autocheckpoint}")
+            await self._db.execute(f"PRAGMA cache_size={cache_size}")
+        started = time.perf_counter()
         await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        log.info("bulk load: checkpointed in %.1f s", _since(started))
         return UpsertResult(added=added, updated=updated, unchanged=unchanged)
 
     @staticmethod

@@ -72,11 +72,6 @@ _COUNT_TERMS = (
     "INSERT INTO lookup_terms(term, docs) VALUES (%s, %s)"
     " ON CONFLICT (term) DO UPDATE SET docs = lookup_terms.docs + excluded.docs"
 )
-VOCABULARY_FROM_INDEX = (
-    "INSERT INTO lookup_terms(term, docs) SELECT word, ndoc FROM ts_stat('SELECT search_vec FROM papers', 'ABC')"
-    ' WHERE word COLLATE "C" < chr(3584)'
-)
-"""The vocabulary is the title/author/keyword words below U+0E00 (Thai), as SQLite's: grams are searched whole."""
 
 
 def _lexeme(word: str) -> str:
@@ -249,19 +244,23 @@ class PostgresStore:
             updated += len(updates)
         return UpsertResult(added=added, updated=updated, unchanged=unchanged)
 
-    async def bulk_load(self, papers: Iterable[Paper], *, batch: int = 5_000) -> UpsertResult:
-        """Store many papers at once: the same merge as upsert_papers, the vocabulary recounted once at the end."""
+    async def bulk_load(
+        self, papers: Iterable[Paper], *, batch: int = 5_000, digest_date: date | None = None
+    ) -> UpsertResult:
+        """Store many papers at once: the same merge as upsert_papers, the vocabulary recounted once at the end.
+
+        ``digest_date`` files the papers as that day's list, in order, as :meth:`upsert_papers` does.
+        """
         added = updated = unchanged = 0
         iterator = iter(papers)
         async with self.transaction() as conn:
             while chunk := list(itertools.islice(iterator, batch)):
-                result = await self._write_chunk(conn, chunk, None, count_terms=False)
+                result = await self._write_chunk(conn, chunk, digest_date, count_terms=False)
                 added += result.added
                 updated += result.updated
                 unchanged += result.unchanged
             log.info("bulk load: %d papers written; recounting the vocabulary", added + updated + unchanged)
-            await conn.execute("DELETE FROM lookup_terms")
-            await conn.execute(VOCABULARY_FROM_INDEX)
+            await _recount_terms(conn)
         return UpsertResult(added=added, updated=updated, unchanged=unchanged)
 
     @staticmethod
@@ -676,6 +675,20 @@ class PostgresStore:
             await self.fetchall("SELECT 1")
         except psycopg.Error as exc:
             raise StoreError(f"{self.path}: the database does not answer: {str(exc).strip()[:200]}") from None
+
+
+async def _recount_terms(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Rebuild ``lookup_terms`` from every stored paper, counting exactly the words upserts count (as SQLite's)."""
+    counts: dict[str, int] = {}
+    async with conn.cursor(name="digestbot_recount") as cur:  # server-side: the archive is not read into memory
+        await cur.execute("SELECT title, authors_text, keywords_text FROM papers")
+        while rows := await cur.fetchmany(10_000):
+            for title, authors_text, keywords_text in rows:
+                for word in _lookup_words(title, authors_text, keywords_text):
+                    counts[word] = counts.get(word, 0) + 1
+    await conn.execute("DELETE FROM lookup_terms")
+    async with conn.cursor() as cur:
+        await cur.executemany("INSERT INTO lookup_terms(term, docs) VALUES (%s, %s)", sorted(counts.items()))
 
 
 def _term_counts(
