@@ -10,7 +10,7 @@ import argparse
 from collections.abc import Callable
 
 from digestbot.config import Config
-from digestbot.store import Store
+from digestbot.store import open_store
 from digestbot.workspaces import install_lines
 
 AddCommand = Callable[..., argparse.ArgumentParser]
@@ -20,7 +20,7 @@ async def cmd_slack(args: argparse.Namespace, config: Config) -> int:
     """List the workspaces that installed the app: team, installed at, channels, paused or not."""
     from digestbot.cli import _out, existing_db
 
-    async with await Store.open(existing_db(args, config)) as store:
+    async with await open_store(existing_db(args, config)) as store:
         for line in await install_lines(store, config):
             _out(line)
     return 0

@@ -7,15 +7,15 @@ from datetime import UTC, datetime, timedelta
 from digestbot.channels import load_channels
 from digestbot.config import Config
 from digestbot.store import Store
-from digestbot.store.installations import PAUSED, InstallationRecord, InstallationRecords
+from digestbot.store.installations import PAUSED, InstallationRecord
 
 
 def _install(team: str, token: str) -> InstallationRecord:
     return InstallationRecord(team_id=team, team_name=f"team {team}", bot_token=token, bot_user_id="UBOT", bot_id="B1")
 
 
-async def test_save_find_and_refresh_keep_installed_at(store: Store) -> None:
-    records = InstallationRecords(store)
+async def test_save_find_and_refresh_keep_installed_at(any_store: Store) -> None:
+    records = any_store.installations()
     assert await records.find("T1") is None
     await records.save(_install("T1", "xoxb-1"))
     first = await records.find("T1")
@@ -31,33 +31,33 @@ async def test_save_find_and_refresh_keep_installed_at(store: Store) -> None:
     assert refreshed.installed_at == first.installed_at
 
 
-async def test_remove_pauses_the_workspace_channels_and_reinstall_resumes_only_those(store: Store) -> None:
-    records = InstallationRecords(store)
+async def test_remove_pauses_the_workspace_channels_and_reinstall_resumes_only_those(any_store: Store) -> None:
+    records = any_store.installations()
     await records.save(_install("T1", "xoxb-1"))
     await records.save(_install("T2", "xoxb-2"))
-    await store.set_channel_settings(platform="slack", channel_id="C1", workspace="T1", settings={})
-    await store.set_channel_settings(platform="slack", channel_id="C2", workspace="T2", settings={})
-    await store.set_channel_settings(platform="slack", channel_id="C3", workspace="T1", settings={})
-    await store.disable_channel(platform="slack", channel_id="C3", workspace="T1", reason="turned off by an admin")
+    await any_store.set_channel_settings(platform="slack", channel_id="C1", workspace="T1", settings={})
+    await any_store.set_channel_settings(platform="slack", channel_id="C2", workspace="T2", settings={})
+    await any_store.set_channel_settings(platform="slack", channel_id="C3", workspace="T1", settings={})
+    await any_store.disable_channel(platform="slack", channel_id="C3", workspace="T1", reason="turned off by an admin")
 
     assert await records.remove("T1", reason="the workspace uninstalled the app", channels=["C9"]) == 2
     assert await records.find("T1") is None
     assert await records.find("T2") is not None
-    rows = {r["channel_id"]: r for r in await store.channel_rows()}
+    rows = {r["channel_id"]: r for r in await any_store.channel_rows()}
     assert rows["C1"]["enabled"] == 0 and rows["C1"]["disabled_reason"] == PAUSED + "the workspace uninstalled the app"
     assert rows["C9"]["enabled"] == 0 and rows["C2"]["enabled"] == 1
     removed = next(r for r in await records.all() if r.team_id == "T1")
     assert not removed.active and removed.removed_reason == "the workspace uninstalled the app"
 
     assert await records.save(_install("T1", "xoxb-1b")) == 2  # C1 and C9, not C3
-    rows = {r["channel_id"]: r for r in await store.channel_rows()}
+    rows = {r["channel_id"]: r for r in await any_store.channel_rows()}
     assert rows["C1"]["enabled"] == 1 and rows["C9"]["enabled"] == 1 and rows["C3"]["enabled"] == 0
-    channels = await load_channels(store, Config(), include_disabled=True)
+    channels = await load_channels(any_store, Config(), include_disabled=True)
     assert {c.id for c in channels if c.enabled} == {"C1", "C2", "C9"}
 
 
-async def test_oauth_state_is_used_once_and_expires(store: Store) -> None:
-    records = InstallationRecords(store)
+async def test_oauth_state_is_used_once_and_expires(any_store: Store) -> None:
+    records = any_store.installations()
     now = datetime.now(UTC)
     await records.issue_state("s1", expires_at=now + timedelta(minutes=10))
     await records.issue_state("old", expires_at=now - timedelta(seconds=1))

@@ -659,8 +659,10 @@ class PostgresStore:
         raise StoreError(f"{self.path}: posting needs a database file for now (the outbox is not on PostgreSQL yet)")
 
     def installations(self) -> InstallationStorage:
-        """Refuse: Slack OAuth installs are kept in SQLite only for now."""
-        raise StoreError(f"{self.path}: Slack OAuth installs need a database file for now (not on PostgreSQL yet)")
+        """Return the Slack installations and OAuth states kept in this database."""
+        from digestbot.store.postgres.installations import PgInstallationRecords
+
+        return PgInstallationRecords(self)
 
     async def outbox_backlog(self) -> tuple[int, datetime | None]:
         """Return how many outbox rows are not sent yet and when the oldest was planned."""
