@@ -161,10 +161,10 @@ async def test_bulk_load_indexes_like_upsert_and_restores_durability(store: Stor
         assert (await cur.fetchone())[0] == 2  # FULL again
     async with raw_connection(store).execute("PRAGMA wal_autocheckpoint") as cur:
         assert (await cur.fetchone())[0] == 1000
-    async with store.db.execute("PRAGMA cache_size") as cur:
+    async with raw_connection(store).execute("PRAGMA cache_size") as cur:
         assert (await cur.fetchone())[0] == -2000  # SQLite's default page cache again
     for index in ("lookup_fts", "body_fts"):  # FTS5's default pending-postings size again
-        async with store.db.execute(f"SELECT v FROM {index}_config WHERE k = 'hashsize'") as cur:
+        async with raw_connection(store).execute(f"SELECT v FROM {index}_config WHERE k = 'hashsize'") as cur:
             assert (await cur.fetchone())[0] == 2**20
     # The triggers are back: a normal upsert keeps the indexes and the vocabulary in step.
     await store.upsert_papers([Paper(arxiv_id="2410.00003", title="Kernel methods")])
