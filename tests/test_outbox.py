@@ -136,3 +136,22 @@ async def test_group_commit_isolates_a_failing_write(store):
     await writer.close()
     async with raw_connection(store).execute("SELECT channel_id FROM schedule_state") as cur:
         assert [r[0] for r in await cur.fetchall()] == ["good"]
+
+
+async def test_a_stale_claim_is_taken_over_by_one_run_only(store):
+    crashed, first, second = Outbox(store), Outbox(store), Outbox(store)
+    (row,), _ = await crashed.plan(CHANNEL, slot="post", day=DAY, kind="digest", payloads=["a"])
+    assert await crashed.claim(row)
+    later = datetime.now(UTC) + first.lease + timedelta(seconds=1)
+    (seen1,), (seen2,) = await first.stale_claims(now=later), await second.stale_claims(now=later)
+    taken = await asyncio.gather(first.take_over(seen1), second.take_over(seen2))
+    winners = [t for t in taken if t is not None]
+    assert len(winners) == 1
+    (fresh,) = await first.rows(CHANNEL, slot="post", day=DAY)
+    assert fresh.state == "claimed" and fresh.claimed_by == winners[0].claimed_by
+    winner = first if winners[0].claimed_by == first.owner else second
+    assert [r.id for r in await winner.stale_claims()] == [row.id]  # taken over, not resolved yet: still to do
+    await winner.release(winners[0], "not on the platform")
+    assert await winner.stale_claims() == []
+    for o in (crashed, first, second):
+        await o.close()
