@@ -26,8 +26,9 @@ Life of a row (one message: a digest part, a no-digest notice, or a subscriber's
   the table, never trusted (a container restarts as pid 1 again, pids are reused).
 * So that a rerun right after a crash need not wait for the lease, the store may know sooner
   that a run stopped (:meth:`~digestbot.store.protocol.OutboxStorage.owner_gone`: the SQLite
-  store's per-run ``flock``, which the kernel drops when the process dies); where it cannot
-  tell (another host) the lease decides.
+  store's per-run ``flock``, which the kernel drops when the process dies; the PostgreSQL
+  store's per-run advisory lock, which the server drops with the run's connection, seen from
+  every machine); where it cannot tell (SQLite, another host) the lease decides.
 
 The rows themselves are the store's (:meth:`~digestbot.store.protocol.StoreProtocol.outbox_storage`):
 every write is durable when it returns, and the SQLite store group-commits the writes of many
