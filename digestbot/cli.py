@@ -32,7 +32,6 @@ from digestbot.errors import (
     DigestbotError,
     SourceUnreachableError,
     StoreBusyError,
-    StoreError,
     StoreFailedError,
     TokenRefusedError,
     UnavailableError,
@@ -46,7 +45,7 @@ from digestbot.platforms import platform as platform_named
 from digestbot.ports import Adapter
 from digestbot.sources.files import FORMATS, load_file
 from digestbot.startup import PlatformGate, gated, start_each
-from digestbot.store import Store, StoreProtocol, check_target, open_store, redact_url
+from digestbot.store import Store, StoreProtocol, check_target, open_store
 from digestbot.wording import plural
 
 if TYPE_CHECKING:
@@ -117,17 +116,6 @@ def db_path(args: argparse.Namespace, config: Config) -> Path | str:
     A file path (SQLite) or a ``postgresql://`` URL (str); anything else is a one-line StoreError.
     """
     return check_target(args.db or config.database)
-
-
-def sqlite_only(args: argparse.Namespace, config: Config, command: str) -> Path:
-    """Return the database path for a command that needs the delivery outbox, which runs on SQLite only so far."""
-    target = db_path(args, config)
-    if isinstance(target, str):
-        raise StoreError(
-            f"{redact_url(target)}: {command} needs the delivery outbox, which runs on SQLite only for now;"
-            " give a database file"
-        )
-    return target
 
 
 def existing_db(args: argparse.Namespace, config: Config) -> Path | str:
@@ -522,10 +510,10 @@ async def cmd_post(args: argparse.Namespace, config: Config) -> int:
     """Post a day's digest to every enabled channel now, then DM subscribers (idempotent)."""
     from digestbot.delivery import DeliveryEngine
 
-    path = sqlite_only(args, config, "post")
+    path = db_path(args, config)  # a file (SQLite) or a postgresql:// URL: the outbox runs on both
     if not args.dry_run:
         require_credentials(args, config, serving=False)  # posting needs the bot tokens, not the command ones
-    async with await Store.open(path) as store:
+    async with await open_store(path) as store:
         adapters = gated(adapters_for(config, database=path))
         try:
             engine = DeliveryEngine(store, adapters, config)
@@ -597,9 +585,9 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
     from digestbot.ingest import before_period_hook, before_post_hook
     from digestbot.scheduler import Scheduler
 
-    path = sqlite_only(args, config, "run")
+    path = db_path(args, config)  # a file (SQLite) or a postgresql:// URL: several runs may share PostgreSQL
     require_credentials(args, config)
-    async with await Store.open(path) as store:
+    async with await open_store(path) as store:
         adapters = gated(adapters_for(config, database=path))
         if not adapters:
             raise CommandError("nothing to run: no channel is configured and no platform is enabled")

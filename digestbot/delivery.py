@@ -410,14 +410,18 @@ class DeliveryEngine:
         return tally.freeze()
 
     async def reconcile(self) -> int:
-        """Resolve rows left claimed by a crashed run: ask the platform; mark sent or make pending again.
+        """Resolve rows left claimed by a crashed run: take each over, ask the platform, mark it sent or pending.
 
         Returns how many rows were resolved.
         """
         resolved = 0
-        for row in await self.outbox.stale_claims(now=self.clock.now()):
-            adapter = self.adapters.get(row.target.platform)
+        for stale in await self.outbox.stale_claims(now=self.clock.now()):
+            adapter = self.adapters.get(stale.target.platform)
             if adapter is None:
+                continue
+            row = await self.outbox.take_over(stale, now=self.clock.now())
+            if row is None:
+                log.info("%s %s: another run is recovering it", stale.target, stale.key)
                 continue
             try:
                 found = await adapter.find_sent(row.target, row.key, since=row.created_at)

@@ -30,7 +30,7 @@ from digestbot.config import Config
 from digestbot.errors import ConfigError, DigestbotError
 from digestbot.metrics import CONTENT_TYPE, Metrics
 from digestbot.startup import PlatformGate
-from digestbot.store import Store
+from digestbot.store import StoreProtocol
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class OpsServer:
     def __init__(
         self,
         *,
-        store: Store,
+        store: StoreProtocol,
         platforms: Mapping[str, PlatformGate],
         metrics: Metrics,
         host: str = "127.0.0.1",
@@ -180,7 +180,7 @@ class OpsServer:
 
 
 async def start_ops(
-    config: Config, store: Store, platforms: Mapping[str, PlatformGate], *, port: int | None = None
+    config: Config, store: StoreProtocol, platforms: Mapping[str, PlatformGate], *, port: int | None = None
 ) -> OpsServer | None:
     """Start ``run``'s ops port if ``--ops-port`` (``port``) or ``ops.port`` asks for one; None when off."""
     chosen = port if port is not None else config.ops.port

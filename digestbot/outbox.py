@@ -17,15 +17,18 @@ Life of a row (one message: a digest part, a no-digest notice, or a subscriber's
 * A crash between claim and sent leaves a ``claimed`` row. A claim is a **lease**: it holds
   for :data:`DEFAULT_LEASE` after ``claimed_at``, and the run that owns it renews it
   (:meth:`Outbox.renew`) before every further attempt. :meth:`Outbox.stale_claims` returns the
-  claims of other runs whose lease expired; the engine asks the adapter ``find_sent(target,
-  key)``: found → mark sent, not found → back to pending and sent again. Adapters embed ``key``
+  claims of other runs whose lease expired; the engine first takes one over
+  (:meth:`Outbox.take_over`: an atomic update on its previous owner, so of several live runs
+  that see it only one goes on), then asks the adapter ``find_sent(target, key)``: found → mark
+  sent, not found → back to pending and sent again. Adapters embed ``key``
   in the message (Discord nonce/footer, Slack metadata, console transcript) so the answer is
   reliable. The owner is a random per-run token: host and pid are kept in it for people reading
   the table, never trusted (a container restarts as pid 1 again, pids are reused).
 * So that a rerun right after a crash need not wait for the lease, the store may know sooner
   that a run stopped (:meth:`~digestbot.store.protocol.OutboxStorage.owner_gone`: the SQLite
-  store's per-run ``flock``, which the kernel drops when the process dies); where it cannot
-  tell (another host) the lease decides.
+  store's per-run ``flock``, which the kernel drops when the process dies; the PostgreSQL
+  store's per-run advisory lock, which the server drops with the run's connection, seen from
+  every machine); where it cannot tell (SQLite, another host) the lease decides.
 
 The rows themselves are the store's (:meth:`~digestbot.store.protocol.StoreProtocol.outbox_storage`):
 every write is durable when it returns, and the SQLite store group-commits the writes of many
@@ -37,6 +40,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -69,6 +73,9 @@ class Outbox:
     def __init__(self, store: StoreProtocol, *, lease: timedelta = DEFAULT_LEASE) -> None:
         self._rows = store.outbox_storage()
         self.lease = lease
+        #: Rows this run took over but has not resolved yet (the platform could not be asked):
+        #: still stale for this run's next reconciliation, though claimed by it.
+        self._adopted: set[int] = set()
 
     @property
     def owner(self) -> str:
@@ -109,16 +116,31 @@ class Outbox:
         """Extend this run's claim on ``delivery`` (before another attempt); False if it is no longer ours."""
         return await self._rows.renew(delivery.id)
 
+    async def take_over(self, delivery: Delivery, *, now: datetime | None = None) -> Delivery | None:
+        """Make a stale claim (see :meth:`stale_claims`) this run's before reconciling it; None if another run did.
+
+        Several live runs may find the same abandoned claim; only the one whose conditional
+        update on the previous owner wins may ask the platform and then mark it sent or put it
+        back to pending, or two could both re-send it.
+        """
+        if not await self._rows.take_over(delivery.id, delivery.claimed_by):
+            return None
+        self._adopted.add(delivery.id)
+        return replace(delivery, claimed_by=self.owner, claimed_at=now or datetime.now(UTC))
+
     async def mark_sent(self, delivery: Delivery, message_id: str) -> None:
         """Record that the row's message is on the platform, with its id."""
+        self._adopted.discard(delivery.id)
         await self._rows.set_state(delivery.id, "sent", message_id=message_id, error=None)
 
     async def release(self, delivery: Delivery, error: str) -> None:
         """Put a claimed row back to pending after a transient failure (a later run retries it)."""
+        self._adopted.discard(delivery.id)
         await self._rows.set_state(delivery.id, "pending", message_id=None, error=error)
 
     async def mark_failed(self, delivery: Delivery, error: str) -> None:
         """Record a permanent failure: the row is never sent."""
+        self._adopted.discard(delivery.id)
         await self._rows.set_state(delivery.id, "failed", message_id=None, error=error)
 
     async def fail_pending(self, deliveries: Sequence[Delivery], error: str) -> None:
@@ -128,6 +150,8 @@ class Outbox:
     async def stale_claims(self, *, now: datetime | None = None) -> list[Delivery]:
         """Return other runs' claims that are abandoned: their lease expired, or the store knows their run stopped.
 
+        Also this run's own take-overs it could not resolve yet. Take each over before acting on it.
+
         A pid is never consulted: an owner that looks alive (same host, a running pid) may be
         another process that reuses the pid, or this very container after a restart.
         """
@@ -135,11 +159,15 @@ class Outbox:
         out: list[Delivery] = []
         gone: dict[str, bool] = {}
         for d in await self._rows.unsent():
-            if d.state != "claimed" or d.claimed_by == self.owner:
+            if d.state != "claimed":
+                continue
+            if d.claimed_by == self.owner:
+                if d.id in self._adopted:  # taken over earlier, not resolved yet: try again
+                    out.append(d)
                 continue
             owner = d.claimed_by or ""
             if owner not in gone:
-                gone[owner] = self._rows.owner_gone(owner)
+                gone[owner] = await self._rows.owner_gone(owner)
             if gone[owner] or d.claimed_at is None or now - d.claimed_at > self.lease:
                 out.append(d)
         return out

@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from digestbot.blocks import Message
 from digestbot.config import Config
 from digestbot.digest_command import DigestPoster
 from digestbot.errors import ConfigError
 from digestbot.ports import Adapter
+from digestbot.store.postgres.url import is_postgres_url
 from digestbot.store.protocol import StoreProtocol
 
 log = logging.getLogger(__name__)
@@ -127,9 +130,21 @@ def html_preview() -> PreviewRenderer:
 
 
 def transcript_path(config: Config, database: str | Path | None = None) -> Path:
-    """Return the console transcript file: next to the database, so a re-run sees what was posted."""
-    db = Path(database or config.database)
+    """Return the console transcript file: next to the database, so a re-run sees what was posted.
+
+    For a PostgreSQL database it is ``<database name>.console.jsonl`` in the working directory
+    (shared by the runs started there).
+    """
+    db = local_path(database or config.database)
     return db.with_name(db.name + ".console.jsonl")
+
+
+def local_path(database: str | Path) -> Path:
+    """Return where files that go with the database live: the SQLite file, or the PostgreSQL database's name here."""
+    target = str(database)
+    if is_postgres_url(target):
+        return Path(re.sub(r"[^A-Za-z0-9_.-]", "_", urlsplit(target).path.strip("/")) or "digestbot")
+    return Path(target)
 
 
 def enabled_platforms(config: Config) -> list[str]:
@@ -148,7 +163,7 @@ def adapters_for(
 
     Raises ConfigError for a platform no installed package registers.
     """
-    path = Path(database or config.database)
+    path = local_path(database or config.database)  # never a URL: it may carry a password
     chosen = platforms if platforms is not None else enabled_platforms(config)
     return {name: platform(name).create_adapter(config, database=path) for name in chosen}
 

@@ -1,5 +1,7 @@
 """A worker process for the PostgreSQL outbox kill test: reconcile stale claims, then claim, send, mark, until done.
 
+It drives the outbox storage directly (``claim_next``: SKIP LOCKED hand-out to many workers).
+
 "Sending" inserts a row into ``fake_sent`` (the platform) on a connection of its own, then
 pauses before marking the row sent: a SIGKILL in between leaves a sent message whose row is still
 claimed, which is exactly what reconciliation must catch.
@@ -14,22 +16,35 @@ import sys
 import psycopg
 
 from digestbot.store import PostgresStore
-from digestbot.store.postgres.outbox import PgOutbox
+from digestbot.store.postgres.outbox import PgOutboxStorage
 
 
 async def work(url: str) -> None:
-    store = await PostgresStore.open(url)
-    outbox = PgOutbox(store)
-    platform = await psycopg.AsyncConnection.connect(url, autocommit=True)
+    async with await PostgresStore.open(url) as store:
+        outbox = store.outbox_storage()
+        assert isinstance(outbox, PgOutboxStorage)
+        platform = await psycopg.AsyncConnection.connect(url, autocommit=True)
+        try:
+            await drain(outbox, platform)
+        finally:
+            await outbox.close()
+
+
+async def drain(outbox: PgOutboxStorage, platform: psycopg.AsyncConnection[object]) -> None:
+    """Recover the claims of stopped runs (take over, look, mark), then claim, send and mark, until none is left."""
     while True:
-        for stale in await outbox.stale_claims():
-            if not await outbox.take_over(stale):
+        for stale in await outbox.unsent():
+            if stale.state != "claimed" or stale.claimed_by == outbox.owner:
+                continue
+            if not await outbox.owner_gone(stale.claimed_by or ""):
+                continue
+            if not await outbox.take_over(stale.id, stale.claimed_by):
                 continue
             cur = await platform.execute("SELECT 1 FROM fake_sent WHERE key = %s", (f"{stale.target.id}:{stale.key}",))
             if await cur.fetchone():
-                await outbox.mark_sent(stale, "found")
+                await outbox.set_state(stale.id, "sent", message_id="found", error=None)
             else:
-                await outbox.release(stale, "reconciled: not on the platform")
+                await outbox.set_state(stale.id, "pending", message_id=None, error="reconciled: not on the platform")
         batch = await outbox.claim_next(3)
         if not batch:
             if not await outbox.unsent():
@@ -39,7 +54,7 @@ async def work(url: str) -> None:
         for delivery in batch:
             await platform.execute("INSERT INTO fake_sent(key) VALUES (%s)", (f"{delivery.target.id}:{delivery.key}",))
             await asyncio.sleep(random.uniform(0, 0.03))
-            await outbox.mark_sent(delivery, "m")
+            await outbox.set_state(delivery.id, "sent", message_id="m", error=None)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,9 @@ from digestbot.store import Store
 from digestbot.store.outbox import GroupCommit
 from tests.raw_sqlite import raw_connection
 
+# Tests taking ``any_store`` run on both backends (SQLite file, throwaway PostgreSQL database);
+# those taking ``store`` test the SQLite store's own mechanisms (run lock files, group commit).
+
 DAY = date(2024, 10, 11)
 CHANNEL = Target(platform="discord", kind="channel", id="c1")
 
@@ -27,7 +30,8 @@ def test_delivery_key_is_deterministic():
     assert delivery_key("matches", DAY) == "matches:2024-10-11"
 
 
-async def test_plan_is_written_once_and_an_earlier_plan_wins(store):
+async def test_plan_is_written_once_and_an_earlier_plan_wins(any_store):
+    store = any_store  # SQLite and PostgreSQL alike
     outbox = Outbox(store)
     rows, created = await outbox.plan(CHANNEL, slot="post", day=DAY, kind="digest", payloads=["a", "b"])
     assert created and [r.key for r in rows] == ["digest:2024-10-11:part1/2", "digest:2024-10-11:part2/2"]
@@ -35,9 +39,11 @@ async def test_plan_is_written_once_and_an_earlier_plan_wins(store):
     again, created = await outbox.plan(CHANNEL, slot="post", day=DAY, kind="notice", payloads=["x", "y", "z"])
     assert not created
     assert [r.payload for r in again] == ["a", "b"]  # the same date never gets a second, different post
+    await outbox.close()
 
 
-async def test_state_machine_claim_sent_release_failed(store):
+async def test_state_machine_claim_sent_release_failed(any_store):
+    store = any_store  # SQLite and PostgreSQL alike
     outbox = Outbox(store)
     (row,), _ = await outbox.plan(CHANNEL, slot="post", day=DAY, kind="digest", payloads=[{"t": 1}])
     assert await outbox.claim(row)
@@ -55,13 +61,17 @@ async def test_state_machine_claim_sent_release_failed(store):
     assert await outbox.claim(dm)
     await outbox.mark_failed(dm, "cannot DM")
     assert await outbox.counts() == {"sent": 1, "failed": 1}
+    await outbox.close()
 
 
-async def test_concurrent_claims_have_one_winner(store):
+async def test_concurrent_claims_have_one_winner(any_store):
+    store = any_store  # SQLite and PostgreSQL alike
     outbox, other = Outbox(store), Outbox(store)
     (row,), _ = await outbox.plan(CHANNEL, slot="post", day=DAY, kind="digest", payloads=["a"])
     wins = await asyncio.gather(*(o.claim(row) for o in [outbox, other] * 10))
     assert wins.count(True) == 1
+    await outbox.close()
+    await other.close()
 
 
 async def test_stale_claims_are_those_of_expired_leases_or_free_run_locks(store):
@@ -136,3 +146,23 @@ async def test_group_commit_isolates_a_failing_write(store):
     await writer.close()
     async with raw_connection(store).execute("SELECT channel_id FROM schedule_state") as cur:
         assert [r[0] for r in await cur.fetchall()] == ["good"]
+
+
+async def test_a_stale_claim_is_taken_over_by_one_run_only(any_store):
+    store = any_store  # SQLite and PostgreSQL alike
+    crashed, first, second = Outbox(store), Outbox(store), Outbox(store)
+    (row,), _ = await crashed.plan(CHANNEL, slot="post", day=DAY, kind="digest", payloads=["a"])
+    assert await crashed.claim(row)
+    later = datetime.now(UTC) + first.lease + timedelta(seconds=1)
+    (seen1,), (seen2,) = await first.stale_claims(now=later), await second.stale_claims(now=later)
+    taken = await asyncio.gather(first.take_over(seen1), second.take_over(seen2))
+    winners = [t for t in taken if t is not None]
+    assert len(winners) == 1
+    (fresh,) = await first.rows(CHANNEL, slot="post", day=DAY)
+    assert fresh.state == "claimed" and fresh.claimed_by == winners[0].claimed_by
+    winner = first if winners[0].claimed_by == first.owner else second
+    assert [r.id for r in await winner.stale_claims()] == [row.id]  # taken over, not resolved yet: still to do
+    await winner.release(winners[0], "not on the platform")
+    assert await winner.stale_claims() == []
+    for o in (crashed, first, second):
+        await o.close()

@@ -8,9 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from digestbot.outbox import Outbox
 from digestbot.ports import Target
 from digestbot.store import PostgresStore
-from digestbot.store.postgres.outbox import PgOutbox
+from digestbot.store.postgres.outbox import PgOutboxStorage
 
 DAY = date(2024, 10, 11)
 CHANNEL = Target(platform="discord", kind="channel", id="c1")
@@ -28,7 +29,7 @@ async def stores(pg_url: str) -> AsyncIterator[list[PostgresStore]]:
 
 
 async def test_racing_plans_write_one_plan(stores: list[PostgresStore]) -> None:
-    outboxes = [PgOutbox(s) for s in stores]
+    outboxes = [Outbox(s) for s in stores]
     results = await asyncio.gather(
         *(
             o.plan(CHANNEL, slot="post", day=DAY, kind="digest", payloads=[{"n": i}, {"n": i}])
@@ -41,23 +42,25 @@ async def test_racing_plans_write_one_plan(stores: list[PostgresStore]) -> None:
     (rows, _) = results[0]
     assert [d.key for d in rows] == ["digest:2024-10-11:part1/2", "digest:2024-10-11:part2/2"]
     assert await outboxes[0].counts() == {"pending": 2}
+    for o in outboxes:
+        await o.close()
 
 
 async def test_each_row_is_claimed_once_and_skip_locked_hands_out_disjoint_rows(stores: list[PostgresStore]) -> None:
-    outboxes = [PgOutbox(s) for s in stores]
+    outboxes = [PgOutboxStorage(s.url) for s in stores]
     targets = [Target(platform="slack", kind="channel", id=f"C{i}") for i in range(30)]
     for t in targets:
-        await outboxes[0].plan(t, slot="post", day=DAY, kind="digest", payloads=[{"t": t.id}])
+        await outboxes[0].plan(t, slot="post", day=DAY, kind="digest", keys=["k"], payloads=[{"t": t.id}])
     rows = await outboxes[0].unsent()
-    wins = await asyncio.gather(*(o.claim(rows[0]) for o in outboxes))
+    wins = await asyncio.gather(*(o.claim(rows[0].id) for o in outboxes))
     assert sorted(wins) == [False, False, True]
 
-    async def drain(outbox: PgOutbox) -> list[int]:
+    async def drain(outbox: PgOutboxStorage) -> list[int]:
         got: list[int] = []
         while batch := await outbox.claim_next(4):
             got += [d.id for d in batch]
             for d in batch:
-                await outbox.mark_sent(d, f"m{d.id}")
+                await outbox.set_state(d.id, "sent", message_id=f"m{d.id}", error=None)
         return got
 
     taken = await asyncio.gather(*(drain(o) for o in outboxes))
@@ -71,7 +74,7 @@ async def test_each_row_is_claimed_once_and_skip_locked_hands_out_disjoint_rows(
 async def test_a_dead_runs_claims_are_stale_at_once_a_live_runs_only_after_the_lease(
     stores: list[PostgresStore],
 ) -> None:
-    alive, dying, watcher = (PgOutbox(s) for s in stores)
+    alive, dying, watcher = (Outbox(s) for s in stores)
     for i, o in enumerate((alive, dying)):
         rows, _ = await o.plan(
             Target(platform="slack", kind="channel", id=f"C{i}"), slot="post", day=DAY, kind="d", payloads=[{}]
@@ -87,17 +90,37 @@ async def test_a_dead_runs_claims_are_stale_at_once_a_live_runs_only_after_the_l
     assert await watcher.claim(row)
     assert await watcher.renew(row) and not await alive.renew(row)
     await watcher.mark_failed(row, "gone")
-    await alive.fail_pending(await alive.unsent(), "nothing pending: no change")
+    await alive.fail_pending(await alive._rows.unsent(), "nothing pending: no change")
     assert await watcher.counts() == {"claimed": 1, "failed": 1}
     await alive.close()
     await watcher.close()
 
 
-def test_pg_outbox_has_the_outbox_public_methods() -> None:
-    from digestbot.outbox import Outbox
+async def test_of_two_live_runs_only_one_takes_a_stale_claim_over(stores: list[PostgresStore]) -> None:
+    crashed, first, second = (Outbox(s) for s in stores)
+    (row,), _ = await crashed.plan(CHANNEL, slot="post", day=DAY, kind="digest", payloads=[{}])
+    assert await crashed.claim(row)
+    await crashed.close()
+    (seen1,), (seen2,) = await first.stale_claims(), await second.stale_claims()
+    taken = await asyncio.gather(first.take_over(seen1), second.take_over(seen2))
+    winners = [t for t in taken if t is not None]
+    assert len(winners) == 1 and winners[0].claimed_by in {first.owner, second.owner}
+    (fresh,) = await first.rows(CHANNEL, slot="post", day=DAY)
+    assert fresh.state == "claimed" and fresh.claimed_by == winners[0].claimed_by
+    loser = second if winners[0].claimed_by == first.owner else first
+    assert await loser.stale_claims() == []  # the winner holds it, alive
+    await first.close()
+    await second.close()
 
-    missing = {n for n in dir(Outbox) if not n.startswith("_")} - set(dir(PgOutbox)) - set(PgOutbox.__annotations__)
-    assert not missing, missing
+
+def test_the_postgres_store_hands_out_its_outbox_storage(pg_url: str) -> None:
+    async def check() -> None:
+        async with await PostgresStore.open(pg_url) as store:
+            rows = store.outbox_storage()
+            assert isinstance(rows, PgOutboxStorage)
+            await rows.close()
+
+    asyncio.run(check())
 
 
 ROWS = 400
@@ -116,10 +139,11 @@ def test_three_workers_killed_at_random_send_every_message_exactly_once(pg_url: 
 
     async def setup() -> None:
         async with await PostgresStore.open(pg_url) as store:
-            outbox = PgOutbox(store)
+            outbox = Outbox(store)
             for i in range(ROWS):
                 target = Target(platform="slack", kind="channel", id=f"C{i}")
                 await outbox.plan(target, slot="post", day=DAY, kind="digest", payloads=[{"i": i}])
+            await outbox.close()
         with psycopg.connect(pg_url, autocommit=True) as conn:
             conn.execute("CREATE TABLE fake_sent (key TEXT NOT NULL)")
 

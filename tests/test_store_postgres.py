@@ -122,10 +122,25 @@ def test_cli_refuses_bad_targets_in_one_line(tmp_path: Path, capsys: pytest.Capt
     assert not (tmp_path / "nope").exists() and not Path("mysql:").exists()
 
 
-def test_post_on_postgres_says_the_outbox_is_sqlite_only(pg_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--db", with_password(pg_url, "hunter2"), "post", "--dry-run"]) == 2
-    err = capsys.readouterr().err
-    assert "outbox" in err and err.count("\n") == 1 and "hunter2" not in err
+def test_post_works_on_postgres_once_per_channel(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DIGESTBOT_CONFIG", raising=False)
+    url = with_password(pg_url, "hunter2")
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(f"database: {url}\nchannels:\n  - {{platform: console, id: general, top: 3}}\n", encoding="utf-8")
+    assert main(["--config", str(cfg), "ingest", str(SEED)]) == 0
+    assert main(["--config", str(cfg), "post", "--date", "2024-10-11"]) == 0
+    assert main(["--config", str(cfg), "post", "--date", "2024-10-11"]) == 0
+    out, err = capsys.readouterr()
+    lines = [line for line in out.splitlines() if line.startswith("posted ")]
+    assert lines == ["posted 1, already posted 0, failed 0", "posted 0, already posted 1, failed 0"], out
+    assert "hunter2" not in out + err
+    transcript = tmp_path / (urlsplit(pg_url).path.strip("/") + ".console.jsonl")
+    assert len(transcript.read_text(encoding="utf-8").splitlines()) == 1  # next to where it runs, no password
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT state, count(*) FROM deliveries GROUP BY state").fetchall() == [("sent", 1)]
 
 
 async def test_digest_dates_and_missing_arxiv_data(pg_url: str) -> None:

@@ -373,6 +373,21 @@ class SqliteOutbox:
         sql = "SELECT state, count(*) FROM deliveries GROUP BY state"
         return await self._writer.read(lambda conn: {r[0]: r[1] for r in conn.execute(sql).fetchall()})
 
-    def owner_gone(self, owner: str) -> bool:
+    async def take_over(self, delivery_id: int, previous_owner: str | None) -> bool:
+        """Make a row still claimed by ``previous_owner`` this run's (lease restarted); False if it changed."""
+        self._lock.acquire()
+        now = _now()
+
+        def op(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE deliveries SET claimed_by=?, claimed_at=?, updated_at=? WHERE id=? AND state='claimed'"
+                " AND claimed_by IS ?",
+                (self.owner, now, now, delivery_id, previous_owner),
+            )
+            return cur.rowcount == 1
+
+        return await self._writer.run(op)
+
+    async def owner_gone(self, owner: str) -> bool:
         """Tell whether the run ``owner`` surely stopped: its run lock file exists here and nobody holds it."""
         return self._lock.owner_gone(_token(owner))

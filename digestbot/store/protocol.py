@@ -112,7 +112,15 @@ class OutboxStorage(Protocol):
         """Return how many rows are in each state."""
         ...
 
-    def owner_gone(self, owner: str) -> bool:
+    async def take_over(self, delivery_id: int, previous_owner: str | None) -> bool:
+        """Make a row still claimed by ``previous_owner`` this run's, its lease restarted; False if it changed.
+
+        One atomic conditional update: of several live runs that find the same stale claim,
+        exactly one takes it over (and may then reconcile and re-send it).
+        """
+        ...
+
+    async def owner_gone(self, owner: str) -> bool:
         """Tell whether the run ``owner`` surely stopped (False when only the lease can tell)."""
         ...
 

@@ -29,6 +29,7 @@ from digestbot.store.postgres import search as pg_search
 from digestbot.store.postgres import summaries as pg_summaries
 from digestbot.store.postgres.errors import translating
 from digestbot.store.postgres.migrations import PG_MIGRATIONS
+from digestbot.store.postgres.outbox import PgOutboxStorage
 from digestbot.store.postgres.url import redact_url
 from digestbot.store.protocol import InstallationStorage, OutboxStorage, SettingsCheck
 from digestbot.store.records import (
@@ -655,8 +656,8 @@ class PostgresStore:
     # -- the outbox and operations ----------------------------------------------------------------
 
     def outbox_storage(self) -> OutboxStorage:
-        """Refuse: posting on PostgreSQL (PgOutbox) is not wired to delivery yet; the CLI says so first."""
-        raise StoreError(f"{self.path}: posting needs a database file for now (the outbox is not on PostgreSQL yet)")
+        """Return a new outbox writer for one run: its own connection, holding the run's advisory lock."""
+        return PgOutboxStorage(self.url)
 
     def installations(self) -> InstallationStorage:
         """Return the Slack installations and OAuth states kept in this database."""
