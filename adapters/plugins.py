@@ -55,10 +55,10 @@ CONSOLE = Platform(name="console", config_section=None, create_adapter=_console_
 
 
 def _discord_adapter(config: Config, *, database: Path) -> Adapter:
-    _module("discord", "adapters.discord_bot")  # a missing discord.py is one line, not a traceback
-    from adapters import discord_bot
+    _module("discord", "adapters.discord_poster")  # a missing discord.py is one line, not a traceback
+    from adapters import discord_poster
 
-    return discord_bot.create_adapter(config)
+    return discord_poster.create_adapter(config)
 
 
 def _discord_render(message: Message, *, colour: bool = False, brief: bool = False) -> list[Any]:

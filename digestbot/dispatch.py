@@ -79,15 +79,21 @@ async def dispatch(
     """
     try:
         return await _answer(request, store=store, config=config, engine=engine, on_change=on_change)
-    except (StoreBusyError, StoreFailedError):
-        # The database failed, not the command: its line names a file the user has nothing to do with.
-        log.error("%s /%s failed", request.platform, request.command, exc_info=True)
-        return Reply(text=SORRY)
-    except DigestbotError as exc:
-        return Reply(text=str(exc))
-    except Exception:
-        log.error("%s /%s failed", request.platform, request.command, exc_info=True)
-        return Reply(text=SORRY)
+    except Exception as exc:
+        return Reply(text=error_text(exc, platform=request.platform, command=request.command))
+
+
+def error_text(exc: BaseException, *, platform: str, command: str) -> str:
+    """Return what the user of a failed ``/command`` is told: the one rule every adapter uses.
+
+    A :class:`~digestbot.errors.DigestbotError` is the user's to read (its one line); a failed
+    database or anything else is a bug or an outage: it is logged with its traceback and the user
+    gets :data:`SORRY` (a store error's line names a file the user has nothing to do with).
+    """
+    if isinstance(exc, DigestbotError) and not isinstance(exc, (StoreBusyError, StoreFailedError)):
+        return str(exc)
+    log.error("%s /%s failed", platform, command, exc_info=exc)
+    return SORRY
 
 
 async def _answer(

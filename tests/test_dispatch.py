@@ -7,8 +7,10 @@ from typing import Any
 import pytest
 
 from digestbot.config import Config
-from digestbot.dispatch import NOT_A_PAPER_BUTTON, NOT_IN_ARCHIVE, SORRY, CommandRequest, Reply, dispatch
+from digestbot.dispatch import NOT_A_PAPER_BUTTON, NOT_IN_ARCHIVE, SORRY, CommandRequest, Reply, dispatch, error_text
+from digestbot.errors import CommandError, StoreBusyError
 from digestbot.store import Store
+from digestbot.suggest import suggest_zones
 
 
 def request(command: str, text: str = "", **kw: Any) -> CommandRequest:
@@ -71,3 +73,20 @@ async def test_only_stored_digest_changes_call_on_change(seeded_store: Store) ->
     for text, admin in [("status", True), ("on", False), ("top 0", True), ("on", True), ("top 5", True), ("off", True)]:
         await run(text, admin)
     assert woken == ["on", "top 5", "off"]
+
+
+def test_error_text_is_the_one_rule_adapters_share(caplog: pytest.LogCaptureFixture) -> None:
+    assert error_text(CommandError("Use /digest in a server channel."), platform="discord", command="digest") == (
+        "Use /digest in a server channel."
+    )
+    assert caplog.records == []
+    assert error_text(StoreBusyError("/srv/digestbot.db: busy"), platform="discord", command="paper") == SORRY
+    assert error_text(RuntimeError("bug"), platform="slack", command="paper") == SORRY
+    assert [r.getMessage() for r in caplog.records] == ["discord /paper failed", "slack /paper failed"]
+    assert all(r.exc_info for r in caplog.records)
+
+
+def test_zone_suggestions_start_with_the_typed_prefix() -> None:
+    assert suggest_zones("asia/seo")[0] == "Asia/Seoul"
+    assert suggest_zones("Berlin") == ["Europe/Berlin"]
+    assert len(suggest_zones("")) == 25
