@@ -1,7 +1,7 @@
 """Pure Slack mapping for the Slack adapter: request bodies -> core call arguments, core results -> Slack JSON.
 
-Nothing here performs I/O or imports ``slack_bolt``/``slack_sdk``; :mod:`adapters.slack_app` is the glue
-that receives the requests and sends what these functions build.
+Nothing here performs I/O or imports ``slack_bolt``/``slack_sdk``; :mod:`adapters.slack_server` and
+:mod:`adapters.slack_poster` are the glue that receives the requests and sends what these functions build.
 """
 
 from __future__ import annotations

@@ -55,7 +55,7 @@ if os.environ.get("CRASH_PLATFORM") == "discord":
 
     DiscordAdapter.send = _crashing(DiscordAdapter.send)  # type: ignore[method-assign]
 elif os.environ.get("CRASH_PLATFORM") == "slack":
-    from adapters.slack_app import SlackAdapter
+    from adapters.slack_poster import SlackAdapter
 
     SlackAdapter.send = _crashing(SlackAdapter.send)  # type: ignore[method-assign]
 
