@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -49,6 +49,7 @@ from adapters.discord_render import FORUM_POST, render_discord
 from digestbot.blocks import Message
 from digestbot.config import Config
 from digestbot.errors import DeliveryError
+from digestbot.history_search import search_history
 from digestbot.ports import Sent, Target
 
 log = logging.getLogger(__name__)
@@ -226,42 +227,28 @@ class DiscordAdapter:
         self._threads[(channel_id, message_id)] = thread_id
         return thread_id
 
-    async def _history(self, target: Target, channel_id: int, *, after: int | None = None) -> list[dict[str, Any]]:
-        request = self.http.logs_from(channel_id, self._history_limit, after=after)
-        return [dict(m) for m in await call(f"{target} read history", request)]
-
     async def _search(
         self, target: Target, channel_id: int, nonce: str, since: datetime | None
     ) -> Mapping[str, Any] | None:
-        """Find our message carrying ``nonce``: in the newest page, then forward from ``since``."""
-        recent = await self._history(target, channel_id)
-        if (found := self._ours(recent, nonce)) is not None or since is None:
-            return found
-        if len(recent) < self._history_limit:
-            return None  # the newest page is the whole history
-        newest_page_starts = min(int(m["id"]) for m in recent)
-        anchor = discord.utils.time_snowflake(since - CLOCK_SKEW)
-        for _ in range(HISTORY_PAGES_AFTER):
-            if anchor >= newest_page_starts:
-                return None  # caught up with the page already read
-            page = await self._history(target, channel_id, after=anchor)
-            if (found := self._ours(page, nonce)) is not None:
-                return found
-            if len(page) < self._history_limit:
-                return None
-            anchor = max(int(m["id"]) for m in page)
-        log.warning(
-            "%s: over %d messages since %s: a post older than the newest %d cannot be checked",
-            target, HISTORY_PAGES_AFTER * self._history_limit, since.isoformat(), self._history_limit,
-        )  # fmt: skip
-        return None
+        """Find our message carrying ``nonce`` by the core's paging rule (:func:`search_history`)."""
 
-    def _ours(self, messages: Sequence[Mapping[str, Any]], nonce: str) -> Mapping[str, Any] | None:
-        for message in messages:
+        async def read(after: int | None) -> list[dict[str, Any]]:
+            request = self.http.logs_from(channel_id, self._history_limit, after=after)
+            return [dict(m) for m in await call(f"{target} read history", request)]
+
+        def ours(message: Mapping[str, Any]) -> bool:
             author = str((message.get("author") or {}).get("id", ""))
-            if (not self._me or author == self._me) and carries_marker(message, nonce):
-                return message
-        return None
+            return (not self._me or author == self._me) and carries_marker(message, nonce)
+
+        return await search_history(
+            read,
+            ours,
+            page_size=self._history_limit,
+            start=discord.utils.time_snowflake(since - CLOCK_SKEW) if since is not None else None,
+            pages_after=HISTORY_PAGES_AFTER,
+            where=str(target),
+            since=since.isoformat() if since is not None else "",
+        )
 
 
 def create_adapter(config: Config) -> DiscordAdapter:
