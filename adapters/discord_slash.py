@@ -19,7 +19,6 @@ from adapters.discord_commands import choices, digest_text, paper_choice, worksp
 from adapters.discord_interactions import PLATFORM, answer, reply_privately, request_of, user_is_admin
 from digestbot.channels import TOP_MAX, TOP_MIN
 from digestbot.dispatch import error_text
-from digestbot.errors import CommandError
 from digestbot.suggest import suggest_own_topics, suggest_papers, suggest_topics, suggest_zones
 
 if TYPE_CHECKING:
@@ -126,8 +125,6 @@ def build_tree(client: DigestbotClient) -> DigestbotTree:
     )
 
     async def run_digest(interaction: discord.Interaction, text: str) -> None:
-        if interaction.guild_id is None or interaction.channel_id is None:
-            raise CommandError("Use /digest in a server channel.")
         admin = await user_is_admin(interaction, config)
         await answer(interaction, request_of(interaction, "digest", text, is_admin=admin))
 

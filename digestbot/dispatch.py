@@ -33,6 +33,8 @@ COMMANDS = ("paper", "share", "subscribe", "unsubscribe", "subscriptions", "dige
 SORRY = "Sorry, something went wrong; the error is logged."
 NOT_A_PAPER_BUTTON = "This button does not name a paper."
 NOT_IN_ARCHIVE = "That paper is no longer in the archive."
+DIGEST_NEEDS_CHANNEL = "Use /digest in a server channel."
+"""A ``/digest`` from outside a workspace's channel (a direct message): there is no channel to set up."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,6 +116,8 @@ async def _answer(
     if request.command == "subscriptions":
         return Reply(text=await commands.list_topics(store, config, **who))
     if request.command == "digest":
+        if not request.workspace or not request.channel:
+            return Reply(text=DIGEST_NEEDS_CHANNEL)
         text = await digest_command(
             store,
             config,

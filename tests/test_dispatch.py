@@ -7,7 +7,16 @@ from typing import Any
 import pytest
 
 from digestbot.config import Config
-from digestbot.dispatch import NOT_A_PAPER_BUTTON, NOT_IN_ARCHIVE, SORRY, CommandRequest, Reply, dispatch, error_text
+from digestbot.dispatch import (
+    DIGEST_NEEDS_CHANNEL,
+    NOT_A_PAPER_BUTTON,
+    NOT_IN_ARCHIVE,
+    SORRY,
+    CommandRequest,
+    Reply,
+    dispatch,
+    error_text,
+)
 from digestbot.errors import CommandError, StoreBusyError
 from digestbot.store import Store
 from digestbot.suggest import suggest_zones
@@ -90,3 +99,14 @@ def test_zone_suggestions_start_with_the_typed_prefix() -> None:
     assert suggest_zones("asia/seo")[0] == "Asia/Seoul"
     assert suggest_zones("Berlin") == ["Europe/Berlin"]
     assert len(suggest_zones("")) == 25
+
+
+@pytest.mark.parametrize("place", [{"workspace": ""}, {"channel": ""}])
+async def test_digest_outside_a_workspace_channel_is_told_where_to_use_it(
+    seeded_store: Store, place: dict[str, str]
+) -> None:
+    spot = {"platform": "discord", "workspace": "G1", "user": "U1", "channel": "C1", **place}
+    reply = await dispatch(
+        CommandRequest(**spot, command="digest", text="on", is_admin=True), store=seeded_store, config=Config()
+    )
+    assert reply.text == DIGEST_NEEDS_CHANNEL
