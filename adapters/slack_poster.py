@@ -16,7 +16,7 @@ skipped, not failed, the other workspaces unaffected.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from adapters.slack_web import TIMEOUT, api_error, token_call, web_client
 from digestbot.blocks import Message
 from digestbot.config import Config
 from digestbot.errors import AuthError, ConfigError, DeliveryError, PausedError
+from digestbot.history_search import read_pages
 from digestbot.ports import Sent, Target
 from digestbot.store import Store
 from digestbot.store.protocol import StoreProtocol
@@ -186,18 +187,16 @@ class SlackAdapter:
         log.debug("slack: posted %s to %s as %s", key, target, sent.message_id)
         return sent
 
-    async def _pages(self, call: Callable[..., Awaitable[Any]], **args: Any) -> list[dict[str, Any]]:
-        messages: list[dict[str, Any]] = []
-        cursor = None
-        for _ in range(HISTORY_PAGES):
-            page = await call(
-                **args, limit=HISTORY_PAGE, include_all_metadata=True, **({"cursor": cursor} if cursor else {})
-            )
-            messages.extend(page.get("messages") or [])
-            cursor = (page.get("response_metadata") or {}).get("next_cursor")
-            if not page.get("has_more") or not cursor:
-                break
-        return messages
+    async def _pages(self, call: Callable[..., Awaitable[Any]], **args: Any) -> list[Mapping[str, Any]]:
+        """Read the newest :data:`HISTORY_PAGES` pages of ``call`` (history or replies), metadata included."""
+
+        async def read(cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+            more = {"cursor": cursor} if cursor else {}
+            page = await call(**args, limit=HISTORY_PAGE, include_all_metadata=True, **more)
+            following = (page.get("response_metadata") or {}).get("next_cursor")
+            return list(page.get("messages") or []), (following or None) if page.get("has_more") else None
+
+        return await read_pages(read, pages=HISTORY_PAGES)
 
     async def find_sent(self, target: Target, key: str, *, since: datetime | None = None) -> Sent | None:
         """Return the post marked ``key`` at ``target`` from recent history and the bot's recent threads.

@@ -5,7 +5,8 @@ again. Reading the whole history is out of the question, and reading only the ne
 post in a busy channel; so the rule is: the newest page, then — if the post was planned before that
 page starts — forward from the time it was planned, for a bounded number of pages. The rule is the
 same on every platform; only reading a page (and turning a time into a position) is the adapter's,
-so it lives here, testable without any platform.
+so it lives here, testable without any platform. Platforms that page by cursor (Slack) read their
+newest pages with :func:`read_pages`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 Message = Mapping[str, Any]
+CursorReader = Callable[[str | None], Awaitable[tuple[Sequence[Message], str | None]]]
+"""Read one page from a cursor (None: the newest); return its messages and the next cursor (None: no more)."""
 PageReader = Callable[[int | None], Awaitable[Sequence[Message]]]
 """Read one page of at most ``page_size`` messages: the newest (``None``), or those after a position."""
 
@@ -64,3 +67,15 @@ async def search_history(
         where, pages_after * page_size, since, page_size,
     )  # fmt: skip
     return None
+
+
+async def read_pages(read: CursorReader, *, pages: int) -> list[Message]:
+    """Return the messages of at most ``pages`` pages, newest first, following the cursor while there is one."""
+    messages: list[Message] = []
+    cursor: str | None = None
+    for _ in range(pages):
+        page, cursor = await read(cursor)
+        messages.extend(page)
+        if not cursor:
+            break
+    return messages

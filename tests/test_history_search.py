@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from digestbot.history_search import search_history
+from digestbot.history_search import read_pages, search_history
 
 
 def history(count: int) -> list[dict[str, Any]]:
@@ -60,3 +60,16 @@ async def test_too_busy_a_channel_is_logged_not_searched_for_ever(caplog: pytest
     found = await search_history(read, marked("nope"), page_size=10, start=0, pages_after=2, where="discord:channel:1")
     assert found is None and calls == [None, 0, 10]
     assert "discord:channel:1: over 20 messages since" in caplog.text
+
+
+async def test_cursor_pages_are_read_until_the_cursor_ends_or_the_budget_does() -> None:
+    seen: list[str | None] = []
+
+    async def read(cursor: str | None) -> tuple[Sequence[Mapping[str, Any]], str | None]:
+        seen.append(cursor)
+        n = int(cursor or 0)
+        return [{"id": n}], (str(n + 1) if n < 4 else None)
+
+    assert [m["id"] for m in await read_pages(read, pages=3)] == [0, 1, 2] and seen == [None, "1", "2"]
+    seen.clear()
+    assert [m["id"] for m in await read_pages(read, pages=9)] == [0, 1, 2, 3, 4] and len(seen) == 5
