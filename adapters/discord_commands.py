@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.discord_render import CONTENT_LIMIT, EMBED_TOTAL_LIMIT, FOOTER_LIMIT, embeds_size
-from digestbot.errors import AuthError, DeliveryError
-from digestbot.http_status import classify_status
+from digestbot.errors import DeliveryError
+from digestbot.http_status import as_delivery_error, classify_status
 from digestbot.ports import Target
 from digestbot.records import Paper, normalize_arxiv_id
 from digestbot.text import one_line, truncate
@@ -151,15 +151,11 @@ def delivery_error(where: str, failure: HttpFailure) -> DeliveryError:
     if failure.text:
         what += f": {one_line(failure.text)[:200]}"
     kind = classify_status(failure.status)
-    if kind == "rate_limited":
-        return DeliveryError(what, retry_after=failure.retry_after)
     if kind == "auth":  # the token, not the target: stop the platform, keep the channels
-        return AuthError(f"{what} — Discord refused the bot token; check discord.token")
-    if failure.status == 403 and failure.code == CANNOT_DM:
-        return DeliveryError(f"{what} — the user does not accept direct messages", permanent=True)
-    if kind == "permanent":
-        return DeliveryError(what, permanent=True)
-    return DeliveryError(what, retry_after=failure.retry_after)
+        what += " — Discord refused the bot token; check discord.token"
+    elif failure.status == 403 and failure.code == CANNOT_DM:  # a 4xx: permanent
+        what += " — the user does not accept direct messages"
+    return as_delivery_error(kind, what, retry_after=failure.retry_after)
 
 
 # -- autocomplete -------------------------------------------------------------------------------

@@ -56,9 +56,9 @@ CONSOLE = Platform(name="console", config_section=None, create_adapter=_console_
 
 def _discord_adapter(config: Config, *, database: Path) -> Adapter:
     _module("discord", "adapters.discord_bot")  # a missing discord.py is one line, not a traceback
-    from adapters import discord_bot
+    from adapters import discord_poster
 
-    return discord_bot.create_adapter(config)
+    return discord_poster.create_adapter(config)
 
 
 def _discord_render(message: Message, *, colour: bool = False, brief: bool = False) -> list[Any]:
@@ -109,9 +109,9 @@ DISCORD = Platform(
 
 def _slack_adapter(config: Config, *, database: Path) -> Adapter:
     _module("slack", "adapters.slack_app")  # a missing slack_bolt is one line, not a traceback
-    from adapters import slack_app
+    from adapters import slack_poster
 
-    return slack_app.create_adapter(config, database=database)
+    return slack_poster.create_adapter(config, database=database)
 
 
 def _slack_render(message: Message, *, colour: bool = False, brief: bool = False) -> list[Any]:
@@ -129,9 +129,9 @@ async def _slack_serve(
     engine: DigestPoster | None,
     on_change: Callable[[], None] | None = None,
 ) -> None:
-    from adapters import slack_app
+    from adapters import slack_app, slack_poster
 
-    if not isinstance(adapter, slack_app.SlackAdapter):
+    if not isinstance(adapter, slack_poster.SlackAdapter):
         raise TypeError(f"Slack commands need the Slack adapter, got {type(adapter).__name__}")
     await slack_app.serve(config, store, adapter, stop=stop, engine=engine, on_change=on_change)
 

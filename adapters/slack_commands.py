@@ -1,7 +1,7 @@
 """Pure Slack mapping for the Slack adapter: request bodies -> core call arguments, core results -> Slack JSON.
 
-Nothing here performs I/O or imports ``slack_bolt``/``slack_sdk``; :mod:`adapters.slack_app` is the glue
-that receives the requests and sends what these functions build.
+Nothing here performs I/O or imports ``slack_bolt``/``slack_sdk``; :mod:`adapters.slack_server` and
+:mod:`adapters.slack_poster` are the glue that receives the requests and sends what these functions build.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any
 
 from adapters.slack_render import BLOCKS_PER_MESSAGE, EVENT_TYPE, escape_mrkdwn
 from digestbot.dispatch import Reply
-from digestbot.errors import AuthError, DeliveryError
-from digestbot.http_status import classify_status
+from digestbot.errors import DeliveryError
+from digestbot.http_status import as_delivery_error, classify_status
 from digestbot.records import normalize_arxiv_id
 
 SHARE_ACTION = "digestbot_share_paper"
@@ -193,11 +193,12 @@ def delivery_error(where: str, *, error: str, status: int, retry_after: float | 
     """
     kind = classify_status(status)
     if error in REFUSED_TOKEN or kind == "auth":  # the token, not the target: stop the platform
-        return AuthError(f"slack {where}: {error or 'HTTP 401'}: Slack refused the bot token; check slack.bot_token")
+        refused = f"slack {where}: {error or 'HTTP 401'}: Slack refused the bot token; check slack.bot_token"
+        return as_delivery_error("auth", refused)
     if error in PERMANENT_ERRORS:
-        return DeliveryError(f"slack {where}: {error}", permanent=True)
+        return as_delivery_error("permanent", f"slack {where}: {error}")
     if kind == "rate_limited" or error == "ratelimited":
-        return DeliveryError(
-            f"slack {where}: ratelimited (HTTP 429)", retry_after=retry_after if retry_after is not None else 1.0
-        )
-    return DeliveryError(f"slack {where}: {error or f'HTTP {status}'}", retry_after=retry_after)
+        wait = retry_after if retry_after is not None else 1.0
+        return as_delivery_error("rate_limited", f"slack {where}: ratelimited (HTTP 429)", retry_after=wait)
+    # Slack answers most failures with HTTP 200 and an error code: one not listed above may pass.
+    return as_delivery_error("transient", f"slack {where}: {error or f'HTTP {status}'}", retry_after=retry_after)

@@ -33,6 +33,8 @@ COMMANDS = ("paper", "share", "subscribe", "unsubscribe", "subscriptions", "dige
 SORRY = "Sorry, something went wrong; the error is logged."
 NOT_A_PAPER_BUTTON = "This button does not name a paper."
 NOT_IN_ARCHIVE = "That paper is no longer in the archive."
+DIGEST_NEEDS_CHANNEL = "Use /digest in a server channel."
+"""A ``/digest`` from outside a workspace's channel (a direct message): there is no channel to set up."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,15 +81,21 @@ async def dispatch(
     """
     try:
         return await _answer(request, store=store, config=config, engine=engine, on_change=on_change)
-    except (StoreBusyError, StoreFailedError):
-        # The database failed, not the command: its line names a file the user has nothing to do with.
-        log.error("%s /%s failed", request.platform, request.command, exc_info=True)
-        return Reply(text=SORRY)
-    except DigestbotError as exc:
-        return Reply(text=str(exc))
-    except Exception:
-        log.error("%s /%s failed", request.platform, request.command, exc_info=True)
-        return Reply(text=SORRY)
+    except Exception as exc:
+        return Reply(text=error_text(exc, platform=request.platform, command=request.command))
+
+
+def error_text(exc: BaseException, *, platform: str, command: str) -> str:
+    """Return what the user of a failed ``/command`` is told: the one rule every adapter uses.
+
+    A :class:`~digestbot.errors.DigestbotError` is the user's to read (its one line); a failed
+    database or anything else is a bug or an outage: it is logged with its traceback and the user
+    gets :data:`SORRY` (a store error's line names a file the user has nothing to do with).
+    """
+    if isinstance(exc, DigestbotError) and not isinstance(exc, (StoreBusyError, StoreFailedError)):
+        return str(exc)
+    log.error("%s /%s failed", platform, command, exc_info=exc)
+    return SORRY
 
 
 async def _answer(
@@ -108,6 +116,8 @@ async def _answer(
     if request.command == "subscriptions":
         return Reply(text=await commands.list_topics(store, config, **who))
     if request.command == "digest":
+        if not request.workspace or not request.channel:
+            return Reply(text=DIGEST_NEEDS_CHANNEL)
         text = await digest_command(
             store,
             config,

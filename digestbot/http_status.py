@@ -6,6 +6,7 @@
   credentials, not the request, are wrong), ``rate_limited`` (429), ``transient`` (5xx, 408: the
   same request may work later; also no status at all), ``permanent`` (any other 4xx or unexpected
   status: asking again gets the same answer).
+* :func:`as_delivery_error`: what such a failure is to the delivery engine, the same for every platform.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import email.utils
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
+
+from digestbot.errors import AuthError, DeliveryError
 
 Failure = Literal["auth", "rate_limited", "transient", "permanent"]
 
@@ -60,3 +63,18 @@ def classify_status(status: int) -> Failure:
     if status >= 500 or status == 408 or status < 100:  # < 100: no HTTP answer at all (connection failed)
         return "transient"
     return "permanent"  # other 4xx, and a 1xx/3xx where a 2xx was expected: the same request gets it again
+
+
+def as_delivery_error(kind: Failure, what: str, *, retry_after: float | None = None) -> DeliveryError:
+    """Return the error a failed post raises: the one decision every platform adapter shares.
+
+    ``auth`` is an :class:`~digestbot.errors.AuthError` (the token, not the target: the platform
+    stops, its channels are kept); ``permanent`` is not retried; ``rate_limited`` and
+    ``transient`` are retried after ``retry_after`` (None: the engine's backoff). The adapter
+    decides ``kind`` from its platform's error codes and writes ``what`` (one line, no secrets).
+    """
+    if kind == "auth":
+        return AuthError(what)
+    if kind == "permanent":
+        return DeliveryError(what, permanent=True)
+    return DeliveryError(what, retry_after=retry_after)

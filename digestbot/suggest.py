@@ -7,6 +7,8 @@ an unusable partial query simply has no suggestions.
 
 from __future__ import annotations
 
+import zoneinfo
+
 from digestbot.errors import CommandError
 from digestbot.lookup import lookup
 from digestbot.records import Paper
@@ -51,3 +53,12 @@ async def suggest_own_topics(
     needle = one_line(partial).casefold()
     topics = await store.list_subscriptions(platform=platform, workspace=workspace, user=user)
     return [t for t in topics if needle in t.casefold()][:limit]
+
+
+def suggest_zones(partial: str, *, limit: int = SUGGESTIONS_MAX) -> list[str]:
+    """Return IANA zone names starting with (then containing) ``partial``, for a time zone argument."""
+    needle = partial.strip().casefold()
+    zones = sorted(zoneinfo.available_timezones())
+    starts = [z for z in zones if z.casefold().startswith(needle)]
+    inside = [z for z in zones if needle in z.casefold() and z not in starts]
+    return (starts + inside)[:limit]

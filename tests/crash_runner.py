@@ -58,11 +58,11 @@ def _crashing(original):  # type: ignore[no-untyped-def]
 
 
 if os.environ.get("CRASH_PLATFORM") == "discord":
-    from adapters.discord_bot import DiscordAdapter
+    from adapters.discord_poster import DiscordAdapter
 
     DiscordAdapter.send = _crashing(DiscordAdapter.send)  # type: ignore[method-assign]
 elif os.environ.get("CRASH_PLATFORM") == "slack":
-    from adapters.slack_app import SlackAdapter
+    from adapters.slack_poster import SlackAdapter
 
     SlackAdapter.send = _crashing(SlackAdapter.send)  # type: ignore[method-assign]
 

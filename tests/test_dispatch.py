@@ -7,8 +7,19 @@ from typing import Any
 import pytest
 
 from digestbot.config import Config
-from digestbot.dispatch import NOT_A_PAPER_BUTTON, NOT_IN_ARCHIVE, SORRY, CommandRequest, Reply, dispatch
+from digestbot.dispatch import (
+    DIGEST_NEEDS_CHANNEL,
+    NOT_A_PAPER_BUTTON,
+    NOT_IN_ARCHIVE,
+    SORRY,
+    CommandRequest,
+    Reply,
+    dispatch,
+    error_text,
+)
+from digestbot.errors import CommandError, StoreBusyError
 from digestbot.store import Store
+from digestbot.suggest import suggest_zones
 
 
 def request(command: str, text: str = "", **kw: Any) -> CommandRequest:
@@ -71,3 +82,31 @@ async def test_only_stored_digest_changes_call_on_change(seeded_store: Store) ->
     for text, admin in [("status", True), ("on", False), ("top 0", True), ("on", True), ("top 5", True), ("off", True)]:
         await run(text, admin)
     assert woken == ["on", "top 5", "off"]
+
+
+def test_error_text_is_the_one_rule_adapters_share(caplog: pytest.LogCaptureFixture) -> None:
+    assert error_text(CommandError("Use /digest in a server channel."), platform="discord", command="digest") == (
+        "Use /digest in a server channel."
+    )
+    assert caplog.records == []
+    assert error_text(StoreBusyError("/srv/digestbot.db: busy"), platform="discord", command="paper") == SORRY
+    assert error_text(RuntimeError("bug"), platform="slack", command="paper") == SORRY
+    assert [r.getMessage() for r in caplog.records] == ["discord /paper failed", "slack /paper failed"]
+    assert all(r.exc_info for r in caplog.records)
+
+
+def test_zone_suggestions_start_with_the_typed_prefix() -> None:
+    assert suggest_zones("asia/seo")[0] == "Asia/Seoul"
+    assert suggest_zones("Berlin") == ["Europe/Berlin"]
+    assert len(suggest_zones("")) == 25
+
+
+@pytest.mark.parametrize("place", [{"workspace": ""}, {"channel": ""}])
+async def test_digest_outside_a_workspace_channel_is_told_where_to_use_it(
+    seeded_store: Store, place: dict[str, str]
+) -> None:
+    spot = {"platform": "discord", "workspace": "G1", "user": "U1", "channel": "C1", **place}
+    reply = await dispatch(
+        CommandRequest(**spot, command="digest", text="on", is_admin=True), store=seeded_store, config=Config()
+    )
+    assert reply.text == DIGEST_NEEDS_CHANNEL

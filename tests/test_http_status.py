@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from digestbot.http_status import classify_status, parse_retry_after, retry_after_of
+from digestbot.errors import AuthError, DeliveryError
+from digestbot.http_status import Failure, as_delivery_error, classify_status, parse_retry_after, retry_after_of
 
 NOW = datetime(2024, 10, 11, 12, 0, tzinfo=UTC)
 
@@ -44,3 +45,14 @@ def test_retry_after_is_found_in_any_header_mapping() -> None:
 )
 def test_statuses_are_classified_once(status: int, kind: str) -> None:
     assert classify_status(status) == kind
+
+
+def test_a_classified_failure_is_the_same_delivery_error_on_every_platform() -> None:
+    auth = as_delivery_error("auth", "discord: 401", retry_after=3.0)
+    assert isinstance(auth, AuthError) and str(auth) == "discord: 401"
+    gone = as_delivery_error("permanent", "slack: channel_not_found")
+    assert type(gone) is DeliveryError and gone.permanent
+    kinds: tuple[Failure, ...] = ("rate_limited", "transient")
+    for kind in kinds:
+        again = as_delivery_error(kind, "x", retry_after=2.5)
+        assert type(again) is DeliveryError and not again.permanent and again.retry_after == 2.5

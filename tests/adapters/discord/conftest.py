@@ -14,7 +14,7 @@ from typing import Any
 import discord
 import pytest
 
-from adapters.discord_bot import DigestbotClient
+from adapters.discord_client import DigestbotClient
 from digestbot.config import ChannelConfig, Config, DiscordConfig
 from digestbot.store import Store
 from tests.fakes.discord_base_url import point_discord_py_at

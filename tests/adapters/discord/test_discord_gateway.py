@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from adapters.discord_bot import DiscordAdapter, serve, sync_commands
+from adapters.discord_bot import serve, sync_commands
+from adapters.discord_poster import DiscordAdapter
 from digestbot.config import Config
 from digestbot.errors import ConfigError, DeliveryError
 from digestbot.store import Store

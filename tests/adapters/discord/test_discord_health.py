@@ -7,7 +7,8 @@ import json
 
 import aiohttp
 
-from adapters.discord_bot import DiscordAdapter, serve
+from adapters.discord_bot import serve
+from adapters.discord_poster import DiscordAdapter
 from digestbot.metrics import Metrics
 from digestbot.ops_server import OpsServer
 from digestbot.startup import gated

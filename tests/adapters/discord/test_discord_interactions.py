@@ -103,7 +103,7 @@ async def test_paper_autocomplete_stays_within_limits(harness: Harness) -> None:
 async def test_slow_paper_lookup_is_deferred(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
     import asyncio
 
-    import adapters.discord_bot as bot
+    import adapters.discord_interactions as bot
     import digestbot.dispatch
 
     real = digestbot.dispatch.answer_paper

@@ -7,7 +7,7 @@ import logging
 import aiohttp
 import pytest
 
-from adapters.discord_bot import DigestbotClient
+from adapters.discord_client import DigestbotClient
 from digestbot.config import Config, DiscordConfig
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.discord_bot import create_adapter
+from adapters.discord_poster import create_adapter
 from digestbot.store import Store
 from tests.adapters.discord.conftest import make_config
 from tests.fakes.discord_server import CREATE_MESSAGE, FakeDiscord

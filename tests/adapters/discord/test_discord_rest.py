@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from adapters.discord_bot import DiscordAdapter, create_adapter
 from adapters.discord_commands import nonce_for
+from adapters.discord_poster import DiscordAdapter, create_adapter
 from digestbot.config import Config, DiscordConfig
 from digestbot.errors import ConfigError, DeliveryError
 from digestbot.formatter import format_digest

@@ -8,7 +8,9 @@ import dataclasses
 import discord
 import pytest
 
-from adapters.discord_bot import DigestbotClient, DiscordAdapter, ShardedDigestbotClient, gateway_client, serve
+from adapters.discord_bot import serve
+from adapters.discord_client import DigestbotClient, ShardedDigestbotClient, gateway_client
+from adapters.discord_poster import DiscordAdapter
 from digestbot.config import Config, DiscordConfig
 from digestbot.store import Store
 from tests.adapters.discord.conftest import interaction_payload, make_config

@@ -15,7 +15,8 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
 
-from adapters.slack_app import SlackAdapter, build_app
+from adapters.slack_poster import SlackAdapter
+from adapters.slack_server import build_app
 from digestbot.config import Config, SlackConfig
 from digestbot.store import Store
 from tests.fakes.slack_fixtures import fake_slack

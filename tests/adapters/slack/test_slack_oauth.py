@@ -21,7 +21,8 @@ from urllib.parse import parse_qs, urlparse
 import aiohttp
 import pytest
 
-from adapters.slack_app import SlackAdapter, serve
+from adapters.slack_app import serve
+from adapters.slack_poster import SlackAdapter
 from digestbot.channels import load_channels
 from digestbot.config import ChannelConfig, Config, SlackConfig, SlackOAuthConfig, load_config
 from digestbot.delivery import DeliveryEngine, RunSummary

@@ -6,7 +6,8 @@ import dataclasses
 import json
 from datetime import date
 
-from adapters.slack_app import SlackAdapter, build_app
+from adapters.slack_poster import SlackAdapter
+from adapters.slack_server import build_app
 from digestbot.config import ChannelConfig, SummariesConfig
 from digestbot.sources.huggingface import load_daily_papers_json
 from digestbot.store import Store

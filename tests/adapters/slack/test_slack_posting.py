@@ -9,7 +9,7 @@ from datetime import date
 
 import pytest
 
-from adapters.slack_app import SlackAdapter, create_adapter
+from adapters.slack_poster import SlackAdapter, create_adapter
 from digestbot.errors import AuthError, ConfigError, DeliveryError
 from digestbot.formatter import format_digest
 from digestbot.labels import labels_for

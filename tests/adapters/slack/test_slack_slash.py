@@ -12,7 +12,9 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 
-from adapters.slack_app import SlackAdapter, build_app, serve
+from adapters.slack_app import serve
+from adapters.slack_poster import SlackAdapter
+from adapters.slack_server import build_app
 from digestbot.delivery import RunSummary
 from digestbot.digest_command import NOT_ADMIN
 from digestbot.store import Store

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from adapters.slack_app import SlackAdapter, serve
+from adapters.slack_app import serve
+from adapters.slack_poster import SlackAdapter
 from digestbot.errors import ConfigError
 from digestbot.store import Store
 from tests.adapters.slack.conftest import slack_config

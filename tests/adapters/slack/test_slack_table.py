@@ -31,7 +31,7 @@ async def test_an_unexpected_error_still_gets_a_private_apology(bot: SlackBot, m
 
 async def test_digest_changes_wake_the_scheduler(fake_slack: Any, seeded_store: Any, slack_adapter: Any) -> None:
     # `run` passes Scheduler.wake as on_change: a new time or an `off` takes effect at once.
-    from adapters.slack_app import build_app
+    from adapters.slack_server import build_app
     from tests.adapters.slack.conftest import slack_config
 
     fake_slack.add_user("U0ADMIN", name="admin", is_admin=True)
