@@ -36,7 +36,7 @@ def _module(platform: str, name: str) -> ModuleType:
 # -- console ----------------------------------------------------------------------------------------
 
 
-def _console_adapter(config: Config, *, database: Path) -> Adapter:
+def _console_adapter(config: Config, *, database: str | Path) -> Adapter:
     from adapters.console import ConsoleAdapter
 
     return ConsoleAdapter(transcript=transcript_path(config, database))
@@ -54,7 +54,7 @@ CONSOLE = Platform(name="console", config_section=None, create_adapter=_console_
 # -- discord ----------------------------------------------------------------------------------------
 
 
-def _discord_adapter(config: Config, *, database: Path) -> Adapter:
+def _discord_adapter(config: Config, *, database: str | Path) -> Adapter:
     _module("discord", "adapters.discord_bot")  # a missing discord.py is one line, not a traceback
     from adapters import discord_poster
 
@@ -107,7 +107,7 @@ DISCORD = Platform(
 # -- slack ------------------------------------------------------------------------------------------
 
 
-def _slack_adapter(config: Config, *, database: Path) -> Adapter:
+def _slack_adapter(config: Config, *, database: str | Path) -> Adapter:
     _module("slack", "adapters.slack_app")  # a missing slack_bolt is one line, not a traceback
     from adapters import slack_poster
 

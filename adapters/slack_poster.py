@@ -34,7 +34,7 @@ from digestbot.config import Config
 from digestbot.errors import AuthError, ConfigError, DeliveryError, PausedError
 from digestbot.history_search import read_pages
 from digestbot.ports import Sent, Target
-from digestbot.store import Store
+from digestbot.store import open_store
 from digestbot.store.protocol import StoreProtocol
 from digestbot.workspaces import REVOKED
 
@@ -56,7 +56,9 @@ class SlackAdapter:
 
     platform = PLATFORM
 
-    def __init__(self, config: Config, *, database: Path | None = None, store: StoreProtocol | None = None) -> None:
+    def __init__(
+        self, config: Config, *, database: str | Path | None = None, store: StoreProtocol | None = None
+    ) -> None:
         # OAuth installs: a token per workspace from the database (``store``, else one opened on ``database``).
         self.multi = config.slack.oauth is not None and not config.slack.bot_token
         if not config.slack.bot_token and not self.multi:
@@ -64,7 +66,7 @@ class SlackAdapter:
         self._config = config
         self._database = database
         self._store = store
-        self._own_store: Store | None = None
+        self._own_store: StoreProtocol | None = None
         self._tokens: WorkspaceTokens | None = None
         self._by_workspace: dict[str, tuple[str, AsyncWebClient, AsyncWebClient]] = {}
         self._session: aiohttp.ClientSession | None = None
@@ -91,7 +93,7 @@ class SlackAdapter:
         if self._tokens is None:
             store = self._store
             if store is None:
-                self._own_store = store = await Store.open(self._database or self._config.database)
+                self._own_store = store = await open_store(self._database or self._config.database)
             self._tokens = WorkspaceTokens(store, self._config, client=self.reader)
         return self._tokens
 
@@ -240,6 +242,6 @@ class SlackAdapter:
             self._tokens = None
 
 
-def create_adapter(config: Config, *, database: Path | None = None) -> SlackAdapter:
+def create_adapter(config: Config, *, database: str | Path | None = None) -> SlackAdapter:
     """Return the Slack adapter for ``digestbot post``/``run`` (REST only; ``start()`` checks the token)."""
     return SlackAdapter(config, database=database)

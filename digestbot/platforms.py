@@ -38,8 +38,12 @@ PREVIEWS = "digestbot.previews"
 class AdapterFactory(Protocol):
     """Build a platform's adapter, not yet started."""
 
-    def __call__(self, config: Config, *, database: Path) -> Adapter:
-        """Return the adapter; ``database`` is the archive's path, for adapters that keep a file beside it."""
+    def __call__(self, config: Config, *, database: str | Path) -> Adapter:
+        """Return the adapter; ``database`` is the store's target (a path, or a URL: never print it whole).
+
+        Adapters that keep a file beside the archive put it at :func:`local_path` of it; the
+        Slack adapter opens the store itself for its OAuth installations.
+        """
         ...
 
 
@@ -163,9 +167,9 @@ def adapters_for(
 
     Raises ConfigError for a platform no installed package registers.
     """
-    path = local_path(database or config.database)  # never a URL: it may carry a password
+    target = database or config.database  # a URL may carry a password: adapters never log it
     chosen = platforms if platforms is not None else enabled_platforms(config)
-    return {name: platform(name).create_adapter(config, database=path) for name in chosen}
+    return {name: platform(name).create_adapter(config, database=target) for name in chosen}
 
 
 def command_servers(adapters: Mapping[str, Adapter]) -> dict[str, CommandServer]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from digestbot.channels import load_channels
 from digestbot.config import Config
 from digestbot.store import Store
@@ -65,3 +67,20 @@ async def test_oauth_state_is_used_once_and_expires(any_store: Store) -> None:
     assert await records.consume_state("s1") is False  # no replay
     assert await records.consume_state("old") is False
     assert await records.consume_state("never-issued") is False
+
+
+async def test_slack_installs_lists_the_installs_of_a_postgresql_store(
+    pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``slack installs`` reads the store the URL names (installs live in PostgreSQL as in SQLite)."""
+    import asyncio
+
+    from digestbot.cli import main
+    from digestbot.store import open_store
+
+    async with await open_store(pg_url) as store:
+        await store.installations().save(_install("T9", "xoxb-9"))
+    code = await asyncio.to_thread(main, ["--db", pg_url, "slack", "installs"])
+    out = capsys.readouterr().out
+    assert code == 0 and "T9" in out and "team T9" in out
+    assert "xoxb-9" not in out
