@@ -13,6 +13,7 @@ from digestbot.cli import main
 from digestbot.lookup import lookup, result_json
 from digestbot.sources.files import load_file
 from digestbot.store import PostgresStore, Store
+from digestbot.store.installations import InstallationRecord
 from digestbot.store.migrations import LATEST
 from digestbot.store.summaries import SummaryKey, SummaryStore
 from tests.conftest import SEED
@@ -29,6 +30,7 @@ async def make_archive(path: Path) -> None:
         await store.disable_channel(platform="discord", channel_id="D1", reason="gone")
         await store.set_schedule_last_seen([("slack", "C1", datetime(2024, 10, 11, tzinfo=UTC))])
         await SummaryStore(store).save("2410.05265", KEY, (("What's New", "new"),))
+        await store.installations().save(InstallationRecord(team_id="T", team_name="Lab", bot_token="xoxb-t"))
     con = sqlite3.connect(path)
     con.execute(
         "INSERT INTO deliveries(platform, target_kind, target_id, slot, digest_date, kind, part, parts, key, payload,"
@@ -52,6 +54,7 @@ def test_copy_sqlite_to_postgres_is_idempotent_and_answers_alike(
     assert main(["db", "copy", "--from", str(source), "--to", pg_url]) == 0  # again: nothing doubled
     out, _ = capsys.readouterr()
     assert "25 papers" in out and "25 digest_entries" in out and "1 summaries" in out and "1 deliveries" in out
+    assert "1 slack_installations" in out
 
     async def compare() -> None:
         async with await Store.open(source) as old, await PostgresStore.open(pg_url) as new:
@@ -62,6 +65,7 @@ def test_copy_sqlite_to_postgres_is_idempotent_and_answers_alike(
             assert await new.schedule_last_seen() == await old.schedule_last_seen()
             assert await SummaryStore(new).cached(["2410.05265"], KEY) == {"2410.05265": (("What's New", "new"),)}
             assert await new.delivery_counts() == {"sent": 1}
+            assert await new.installations().all() == await old.installations().all()
             day = (await old.digest_dates())[0]
             assert await new.digest(day) == await old.digest(day)
 

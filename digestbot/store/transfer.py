@@ -29,7 +29,16 @@ BATCH = 2_000
 Progress = Callable[[str, int, int], None]
 """Told (table, rows copied so far, rows in the source) after each batch."""
 
-TABLES = ("papers", "digest_entries", "summaries", "subscriptions", "channels", "schedule_state", "deliveries")
+TABLES = (
+    "papers",
+    "digest_entries",
+    "summaries",
+    "subscriptions",
+    "channels",
+    "schedule_state",
+    "deliveries",
+    "slack_installations",
+)
 """What a copy moves, in this order (digest entries and summaries refer to papers)."""
 
 
@@ -97,6 +106,27 @@ _SIMPLE: dict[str, _Table] = {
             "updated_at",
         ),
         {"digest_date": "::date", "claimed_at": _TS, "created_at": _TS, "updated_at": _TS},
+    ),
+    "slack_installations": _Table(  # times are ISO text on both backends; OAuth states are not worth copying
+        (
+            "enterprise_id",
+            "team_id",
+            "team_name",
+            "app_id",
+            "bot_id",
+            "bot_user_id",
+            "bot_scopes",
+            "bot_token",
+            "bot_refresh_token",
+            "bot_token_expires_at",
+            "installer_user_id",
+            "is_enterprise_install",
+            "installed_at",
+            "updated_at",
+            "removed_at",
+            "removed_reason",
+        ),
+        {},
     ),
 }
 
