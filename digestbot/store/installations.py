@@ -84,6 +84,30 @@ def _record(row: Sequence[Any]) -> InstallationRecord:
     )
 
 
+def save_values(record: InstallationRecord, now: str) -> tuple[object, ...]:
+    """Return an installation upsert's parameters: ``_COLUMNS`` up to ``installed_at``, then ``updated_at``.
+
+    Shared by both backends' ``save`` so a new column cannot be written by one and forgotten by the other.
+    """
+    expires = record.bot_token_expires_at.astimezone(UTC).isoformat() if record.bot_token_expires_at else None
+    return (
+        record.enterprise_id,
+        record.team_id,
+        record.team_name,
+        record.app_id,
+        record.bot_id,
+        record.bot_user_id,
+        record.bot_scopes,
+        record.bot_token,
+        record.bot_refresh_token,
+        expires,
+        record.installer_user_id,
+        int(record.is_enterprise_install),
+        now,
+        now,
+    )
+
+
 class InstallationRecords:
     """Read and write ``slack_installations`` and ``slack_oauth_states`` of the SQLite store (``installations()``)."""
 
@@ -97,7 +121,6 @@ class InstallationRecords:
         set anew after a removal: that is a reinstall.
         """
         now = _now()
-        expires = record.bot_token_expires_at.astimezone(UTC).isoformat() if record.bot_token_expires_at else None
         async with self._store.transaction() as db:
             await db.execute(
                 f"INSERT INTO slack_installations({_COLUMNS}, updated_at)"
@@ -112,22 +135,7 @@ class InstallationRecords:
                 " installed_at=CASE WHEN slack_installations.removed_at IS NULL THEN slack_installations.installed_at"
                 " ELSE excluded.installed_at END,"
                 " removed_at=NULL, removed_reason=NULL, updated_at=excluded.updated_at",
-                (
-                    record.enterprise_id,
-                    record.team_id,
-                    record.team_name,
-                    record.app_id,
-                    record.bot_id,
-                    record.bot_user_id,
-                    record.bot_scopes,
-                    record.bot_token,
-                    record.bot_refresh_token,
-                    expires,
-                    record.installer_user_id,
-                    int(record.is_enterprise_install),
-                    now,
-                    now,
-                ),
+                save_values(record, now),
             )
             cur = await db.execute(
                 "UPDATE channels SET enabled=1, disabled_reason=NULL, updated_at=?"

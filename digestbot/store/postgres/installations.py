@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from digestbot.store.installations import _COLUMNS, PAUSED, PLATFORM, InstallationRecord, _record
+from digestbot.store.installations import _COLUMNS, PAUSED, PLATFORM, InstallationRecord, _record, save_values
 
 if TYPE_CHECKING:
     from digestbot.store.postgres.store import PostgresStore
@@ -32,7 +32,6 @@ class PgInstallationRecords:
     async def save(self, record: InstallationRecord) -> int:
         """Store a workspace's (new or refreshed) installation; return how many paused channels it resumed."""
         now = _now()
-        expires = record.bot_token_expires_at.astimezone(UTC).isoformat() if record.bot_token_expires_at else None
         async with self._store.transaction() as conn:
             await conn.execute(
                 f"INSERT INTO slack_installations({_COLUMNS}, updated_at)"
@@ -47,22 +46,7 @@ class PgInstallationRecords:
                 " installed_at=CASE WHEN slack_installations.removed_at IS NULL THEN slack_installations.installed_at"
                 " ELSE excluded.installed_at END,"
                 " removed_at=NULL, removed_reason=NULL, updated_at=excluded.updated_at",
-                (
-                    record.enterprise_id,
-                    record.team_id,
-                    record.team_name,
-                    record.app_id,
-                    record.bot_id,
-                    record.bot_user_id,
-                    record.bot_scopes,
-                    record.bot_token,
-                    record.bot_refresh_token,
-                    expires,
-                    record.installer_user_id,
-                    int(record.is_enterprise_install),
-                    now,
-                    now,
-                ),
+                save_values(record, now),
             )
             cur = await conn.execute(
                 "UPDATE channels SET enabled=TRUE, disabled_reason=NULL, updated_at=now()"
