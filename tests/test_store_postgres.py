@@ -99,6 +99,7 @@ async def test_unreachable_server_is_one_line_without_the_password(tmp_path: Pat
         await open_store(url)
     assert "hunter2" not in str(failed.value) and "\n" not in str(failed.value)
     assert str(failed.value).startswith("postgresql://bot:***@/digest")
+    assert "\t" not in str(failed.value) and "No such file" in str(failed.value)  # libpq's reason, not only its hint
 
 
 def test_cli_on_postgres_ingest_lookup_status_and_redaction(

@@ -132,7 +132,8 @@ class PostgresStore:
         try:
             conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
         except psycopg.OperationalError as exc:  # server down, refused, unknown database, bad password
-            detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            # libpq's message spans lines ("…: Connection refused", "Is the server running…"): one line, all of it.
+            detail = " ".join(part.strip() for part in str(exc).splitlines() if part.strip()) or type(exc).__name__
             raise UnavailableError(f"{where}: cannot connect: {detail}") from None
         except Exception as exc:  # a malformed URL (ProgrammingError from the conninfo parser, ValueError)
             raise StoreError(f"{where}: cannot connect: {type(exc).__name__}") from None
