@@ -9,19 +9,12 @@ exceptions, so they surface as bugs with their traceback.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import sqlite3
-from collections.abc import Callable, Coroutine, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
 
 from digestbot.errors import StoreBusyError, StoreDamagedError, StoreError, StoreFailedError
-
-P = ParamSpec("P")
-R = TypeVar("R")
-C = TypeVar("C", bound=type)
+from digestbot.store.translation import translated_by, translating_by
 
 _BUGS = (sqlite3.ProgrammingError, sqlite3.IntegrityError, sqlite3.NotSupportedError, sqlite3.InterfaceError)
 
@@ -49,34 +42,10 @@ def translate(path: Path | str, exc: sqlite3.Error) -> StoreError | None:
     return StoreFailedError(f"{path}: database error: {text}", reason=text)
 
 
-@contextmanager
-def translated(path: Path | str) -> Iterator[None]:
+def translated(path: Path | str) -> AbstractContextManager[None]:
     """Raise the store error for any SQLite failure in the block (bugs pass through unchanged)."""
-    try:
-        yield
-    except sqlite3.Error as exc:
-        error = translate(path, exc)
-        if error is None:
-            raise
-        raise error from exc
+    return translated_by(sqlite3.Error, translate, path)
 
 
-def _wrap(method: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
-    @functools.wraps(method)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        with translated(getattr(args[0], "path", "database")):
-            return await method(*args, **kwargs)
-
-    return wrapper
-
-
-def translating(cls: C) -> C:
-    """Class decorator: every public ``async def`` of ``cls`` raises store errors, not ``sqlite3`` ones.
-
-    One place instead of a try/except in each of forty methods (and none forgotten in the next one).
-    The instance's ``path`` names the database in the message.
-    """
-    for name, member in list(vars(cls).items()):
-        if not name.startswith("_") and inspect.iscoroutinefunction(member):
-            setattr(cls, name, _wrap(member))
-    return cls
+translating = translating_by(sqlite3.Error, translate)
+"""Class decorator: every public ``async def`` raises store errors, not ``sqlite3`` ones."""

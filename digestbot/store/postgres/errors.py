@@ -8,38 +8,17 @@ password hidden. Our own mistakes (bad SQL) stay psycopg exceptions, shown as bu
 
 from __future__ import annotations
 
-import functools
-import inspect
-from collections.abc import Callable, Coroutine
-from typing import Any, ParamSpec, TypeVar
-
 import psycopg
 
-from digestbot.errors import StoreBusyError
-
-P = ParamSpec("P")
-R = TypeVar("R")
-C = TypeVar("C", bound=type)
+from digestbot.errors import StoreBusyError, StoreError
+from digestbot.store.translation import translating_by
 
 
-def _wrap(method: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
-    @functools.wraps(method)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return await method(*args, **kwargs)
-        except psycopg.OperationalError as exc:
-            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            where = getattr(args[0], "path", "database")
-            raise StoreBusyError(
-                f"{where}: database connection lost: {detail} (try again later)", reason=detail
-            ) from None
-
-    return wrapper
+def translate(where: str, exc: psycopg.OperationalError) -> StoreError:
+    """Word a lost connection as worth retrying later: nothing was half-written (one transaction)."""
+    detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return StoreBusyError(f"{where}: database connection lost: {detail} (try again later)", reason=detail)
 
 
-def translating(cls: C) -> C:
-    """Class decorator: every public ``async def`` of ``cls`` raises store errors for a lost connection."""
-    for name, member in list(vars(cls).items()):
-        if not name.startswith("_") and inspect.iscoroutinefunction(member):
-            setattr(cls, name, _wrap(member))
-    return cls
+translating = translating_by(psycopg.OperationalError, translate)
+"""Class decorator: every public ``async def`` raises store errors for a lost connection."""
