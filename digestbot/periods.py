@@ -123,6 +123,19 @@ def previous_period(cadence: Cadence, local_day: date) -> Period:
     return day_period(local_day)
 
 
+def post_covers(cadence: Cadence, local_day: date, list_day: date) -> str:
+    """Say what a post made on ``local_day`` covers, for ``status`` and the start-up log.
+
+    A daily post covers one day's list (``list_day``, picked by the engine's settling rule); a
+    weekly or monthly one covers the period before ``local_day``'s, which is what people need to
+    read to know what to expect ("week 2024-W41, 7–13 Oct"), not one day's list.
+    """
+    if cadence == "daily":
+        return f"the list of {list_day.isoformat()}"
+    period = previous_period(cadence, local_day)
+    return f"{'week' if cadence == 'weekly' else 'month'} {period.name}, {period.span()}"
+
+
 def aggregate(period: Period, digests: Iterable[Digest]) -> Digest:
     """Return the period's digest: its daily lists' papers, each once, ranked by votes.
 

@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 from digestbot.channels import Channel
 from digestbot.clock import Clock
 from digestbot.delivery import DeliveryEngine
+from digestbot.periods import post_covers
 from digestbot.schedule import catch_up, default_digest_date, next_due
 
 log = logging.getLogger(__name__)
@@ -112,9 +113,9 @@ class Scheduler:
             _, due = next_due(ch.schedule, now)
             local = due.astimezone(ch.schedule.zone)
             log.info(
-                "%s:%s: next post %s (%s UTC), covering the list of %s",
+                "%s:%s: next post %s (%s UTC), covering %s",
                 ch.platform, ch.id, local.strftime("%a %Y-%m-%d %H:%M %Z"), due.strftime("%H:%M"),
-                default_digest_date(due, settle).isoformat(),
+                post_covers(ch.cadence, local.date(), default_digest_date(due, settle)),
             )  # fmt: skip
 
     @property

@@ -15,6 +15,7 @@ from pathlib import Path
 from digestbot.channels import Channel, load_channels
 from digestbot.config import Config
 from digestbot.freshness import is_stale
+from digestbot.periods import post_covers
 from digestbot.schedule import default_digest_date, next_due
 from digestbot.store.protocol import StoreProtocol
 from digestbot.wording import plural
@@ -76,9 +77,9 @@ async def status_lines(store: StoreProtocol, config: Config, *, now: datetime) -
             due, local, day = next_post(channel, now, settle)
             lines.append(
                 f"    next post: {local.strftime('%a %Y-%m-%d %H:%M %Z')} ({due.strftime('%Y-%m-%d %H:%M')} UTC),"
-                f" the list of {day.isoformat()}"
+                f" {post_covers(channel.cadence, local.date(), day)}"
             )
-            if newest is None or is_stale(newest, day):
+            if newest is None or (channel.cadence == "daily" and is_stale(newest, day)):
                 shown = newest.isoformat() if newest else "none"
                 lines.append(
                     f"    warning: the newest stored list ({shown}) is too old for {day.isoformat()}: unless the"

@@ -235,3 +235,11 @@ async def test_forum_posts_go_untagged_when_the_forum_tags_cannot_be_read(store)
     assert (summary.posted, summary.errors) == (2, 0)
     assert forum.keys("f") == ["digest:2024-10-07:part1/2", "digest:2024-10-07:part2/2"]
     assert [p.thread for p in forum.posts] == [None, None]  # each a post of its own, never a thread reply
+
+
+def test_post_covers_names_the_day_for_daily_and_the_previous_period_otherwise() -> None:
+    from digestbot.periods import post_covers
+
+    assert post_covers("daily", date(2024, 10, 14), date(2024, 10, 11)) == "the list of 2024-10-11"
+    assert post_covers("weekly", date(2024, 10, 14), date(2024, 10, 11)) == "week 2024-W41, 7–13 Oct"
+    assert post_covers("monthly", date(2024, 11, 1), date(2024, 10, 31)) == "month 2024-10, 1–31 Oct"

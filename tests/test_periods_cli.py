@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 from collections import Counter
 from pathlib import Path
@@ -82,3 +83,12 @@ def test_post_week_survives_sigkills_without_duplicates(seeded, tmp_path):
             final = run(work, "post", "--week", "2024-W41")
             assert final.returncode == 0, final.stderr
             assert transcript(work) == Counter(dict.fromkeys(EXPECTED, 1)), (when, n)
+
+
+def test_status_says_which_week_a_weekly_channel_posts_next(seeded):
+    out = run(seeded, "status")
+    assert out.returncode == 0, out.stderr
+    weekly = out.stdout.split("console:weekly", 1)[1].split("console:daily", 1)[0]
+    assert re.search(r"next post: .*, week \d{4}-W\d\d, \d", weekly), weekly
+    assert "the list of" not in weekly and "too old" not in weekly
+    assert "the list of " in out.stdout.split("console:daily", 1)[1]
