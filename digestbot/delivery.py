@@ -40,6 +40,7 @@ from typing import Any
 from digestbot import metrics
 from digestbot.channels import Channel, load_channels, wants_threads
 from digestbot.clock import Clock, SystemClock
+from digestbot.coalesce import Coalescer
 from digestbot.collector import young_passes_only
 from digestbot.config import Config
 from digestbot.errors import (
@@ -713,11 +714,18 @@ class DeliveryEngine:
         language = self.config.summary_language()
         shown = {p.arxiv_id: p for p in await localize(self.store, self.config, digest.papers, language)}
 
+        async def displays_of(users: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
+            found = await self.store.topic_displays(platform=platform, users=users)
+            return [found.get(u, {}) for u in users]
+
+        # The DMs in flight ask for their users' typed topics together: one query, not one per DM.
+        displays = Coalescer(displays_of, name="topic-displays")
+
         async def one(user: str, keys: list[UserKey]) -> None:
             grouped: dict[int, tuple[Paper, list[str]]] = {}
             for key in sorted(keys):
                 # The DM names each topic as the user typed it; matching used the canonical form.
-                typed = await self.store.topic_displays(platform=platform, workspace=key[1], user=user)
+                typed = await displays((key[1], user))
                 for paper, topic in subscribers[key]:
                     text = typed.get(topic.canonical) or topic.canonical
                     topics = grouped.setdefault(id(paper), (paper, []))[1]

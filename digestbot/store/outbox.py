@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from digestbot.ports import Target
-from digestbot.store.records import Delivery, Slot, State
+from digestbot.store.records import Delivery, Slot, StateChange
 from digestbot.store.sqlite_errors import translating
 
 log = logging.getLogger(__name__)
@@ -310,46 +310,51 @@ class SqliteOutbox:
         """Return ``target``'s rows for ``slot`` on ``day``, in part order."""
         return await self._writer.read(lambda conn: _select_slot(conn, target, slot, day))
 
-    async def claim(self, delivery_id: int) -> bool:
-        """Take a pending row for this run (durably, before the send); False if it is not pending."""
+    async def claim(self, delivery_ids: Sequence[int]) -> set[int]:
+        """Take the pending rows among ``delivery_ids`` for this run in one UPDATE (durably, before the sends)."""
         self._lock.acquire()
         now = _now()
+        ids = list(dict.fromkeys(delivery_ids))
 
-        def op(conn: sqlite3.Connection) -> bool:
+        def op(conn: sqlite3.Connection) -> set[int]:
             cur = conn.execute(
                 "UPDATE deliveries SET state='claimed', attempts=attempts+1, claimed_by=?, claimed_at=?, updated_at=?"
-                " WHERE id=? AND state='pending'",
-                (self.owner, now, now, delivery_id),
+                f" WHERE id IN ({','.join('?' * len(ids))}) AND state='pending' RETURNING id",
+                (self.owner, now, now, *ids),
             )
-            return cur.rowcount == 1
+            return {int(r[0]) for r in cur.fetchall()}
 
-        return await self._writer.run(op)
+        return await self._writer.run(op) if ids else set()
 
-    async def renew(self, delivery_id: int) -> bool:
-        """Restart this run's claim on a row; False if it is no longer ours."""
+    async def renew(self, delivery_ids: Sequence[int]) -> set[int]:
+        """Restart this run's claims on ``delivery_ids`` in one UPDATE; return those still ours."""
         now = _now()
+        ids = list(dict.fromkeys(delivery_ids))
 
-        def op(conn: sqlite3.Connection) -> bool:
+        def op(conn: sqlite3.Connection) -> set[int]:
             cur = conn.execute(
-                "UPDATE deliveries SET claimed_at=?, updated_at=? WHERE id=? AND state='claimed' AND claimed_by=?",
-                (now, now, delivery_id, self.owner),
+                "UPDATE deliveries SET claimed_at=?, updated_at=?"
+                f" WHERE id IN ({','.join('?' * len(ids))}) AND state='claimed' AND claimed_by=? RETURNING id",
+                (now, now, *ids, self.owner),
             )
-            return cur.rowcount == 1
+            return {int(r[0]) for r in cur.fetchall()}
 
-        return await self._writer.run(op)
+        return await self._writer.run(op) if ids else set()
 
-    async def set_state(self, delivery_id: int, state: State, *, message_id: str | None, error: str | None) -> None:
-        """Set a row's state and error (and message id, if given), dropping its claim."""
+    async def set_states(self, changes: Sequence[StateChange]) -> None:
+        """Write each row's new state and error (and message id, if given), dropping its claim, in order."""
         now = _now()
+        params = [(c.state, c.message_id, c.error, now, c.id) for c in changes]
 
         def op(conn: sqlite3.Connection) -> None:
-            conn.execute(
+            conn.executemany(
                 "UPDATE deliveries SET state=?, message_id=coalesce(?, message_id), error=?, claimed_by=NULL,"
                 " claimed_at=NULL, updated_at=? WHERE id=?",
-                (state, message_id, error, now, delivery_id),
+                params,
             )
 
-        await self._writer.run(op)
+        if params:
+            await self._writer.run(op)
 
     async def fail_pending(self, delivery_ids: Sequence[int], error: str) -> None:
         """Mark the still-pending rows among ``delivery_ids`` failed."""

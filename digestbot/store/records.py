@@ -57,6 +57,16 @@ class Delivery:
     created_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class StateChange:
+    """A row's new state after a send (sent, back to pending, failed), written with others in one batch."""
+
+    id: int
+    state: State
+    message_id: str | None = None
+    error: str | None = None
+
+
 @dataclass(frozen=True, kw_only=True)
 class SearchRow:
     """The fields a search candidate is scored on (short ones; the abstract is only matched by the index)."""

@@ -6,9 +6,11 @@ What several processes sharing one database need:
 
 * **plan** takes a transaction-scoped advisory lock on (target, slot, day), so of several
   processes planning the same slot at once one writes the plan and the others read it.
-* **claim** is a conditional update (``WHERE state='pending'``): the row lock makes exactly one
-  claimer win. :meth:`PgOutboxStorage.claim_next` hands out pending rows to many workers at once
-  with ``SELECT … FOR UPDATE SKIP LOCKED`` (no two workers wait on, or take, the same row).
+* **claim** takes a batch of rows in one conditional update (``WHERE state='pending'``) over
+  ``SELECT … FOR UPDATE SKIP LOCKED``: the row lock makes exactly one claimer win, and a worker
+  never waits on a row another is claiming at that moment (it is that worker's). Renewals and
+  results are written in batches too (:mod:`digestbot.coalesce` gathers them), so a worker pays
+  one round trip per batch, not per message.
 * **take over**: a stale claim is made this run's by a conditional update on its previous owner
   before it is reconciled, so of two live runs that both see it only one asks the platform and
   re-sends.
@@ -38,7 +40,7 @@ import psycopg
 from digestbot.ports import Target
 from digestbot.store.postgres.errors import translating
 from digestbot.store.postgres.url import redact_url
-from digestbot.store.records import Delivery, Slot, State
+from digestbot.store.records import Delivery, Slot, StateChange
 
 log = logging.getLogger(__name__)
 
@@ -154,26 +156,27 @@ class PgOutboxStorage:
             cur = await conn.execute(sql, params)
             return cur.rowcount
 
-    async def claim(self, delivery_id: int) -> bool:
-        """Move a pending row to claimed by this run (committed before the send); False if it was not pending."""
+    async def _returning_ids(self, sql: str, params: Sequence[Any]) -> set[int]:
+        async with self._tx() as conn:
+            cur = await conn.execute(sql, params)
+            return {int(r[0]) for r in await cur.fetchall()}
+
+    async def claim(self, delivery_ids: Sequence[int]) -> set[int]:
+        """Move the pending rows among ``delivery_ids`` to claimed by this run in one statement; return those won.
+
+        ``FOR UPDATE SKIP LOCKED``: a row another worker is claiming (or resolving) right now is
+        skipped, not waited for; it is that worker's.
+        """
+        ids = list(dict.fromkeys(delivery_ids))
+        if not ids:
+            return set()
         now = datetime.now(UTC)
         sql = (
             "UPDATE deliveries SET state='claimed', attempts=attempts+1, claimed_by=%s, claimed_at=%s, updated_at=%s"
-            " WHERE id=%s AND state='pending'"
+            " WHERE id IN (SELECT id FROM deliveries WHERE id = ANY(%s) AND state='pending' FOR UPDATE SKIP LOCKED)"
+            " RETURNING id"
         )
-        return await self._update(sql, (self.owner, now, now, delivery_id)) == 1
-
-    async def claim_next(self, limit: int) -> list[Delivery]:
-        """Claim up to ``limit`` pending rows, oldest first, skipping rows other workers are claiming right now."""
-        now = datetime.now(UTC)
-        async with self._tx() as conn:
-            cur = await conn.execute(
-                f"UPDATE deliveries SET state='claimed', attempts=attempts+1, claimed_by=%s, claimed_at=%s,"
-                f" updated_at=%s WHERE id IN (SELECT id FROM deliveries WHERE state='pending' ORDER BY id"
-                f" LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING {_COLUMNS}",
-                (self.owner, now, now, limit),
-            )
-            return sorted((_row(r) for r in await cur.fetchall()), key=lambda d: d.id)
+        return await self._returning_ids(sql, (self.owner, now, now, ids))
 
     async def take_over(self, delivery_id: int, previous_owner: str | None) -> bool:
         """Make a claim of ``previous_owner`` this run's (lease restarted); False if it changed meanwhile."""
@@ -184,19 +187,29 @@ class PgOutboxStorage:
         )
         return await self._update(sql, (self.owner, now, now, delivery_id, previous_owner)) == 1
 
-    async def renew(self, delivery_id: int) -> bool:
-        """Restart this run's claim on a row; False if it is no longer claimed by this run."""
+    async def renew(self, delivery_ids: Sequence[int]) -> set[int]:
+        """Restart this run's claims on ``delivery_ids`` in one statement; return those still claimed by it."""
+        ids = list(dict.fromkeys(delivery_ids))
+        if not ids:
+            return set()
         now = datetime.now(UTC)
-        sql = "UPDATE deliveries SET claimed_at=%s, updated_at=%s WHERE id=%s AND state='claimed' AND claimed_by=%s"
-        return await self._update(sql, (now, now, delivery_id, self.owner)) == 1
+        sql = (
+            "UPDATE deliveries SET claimed_at=%s, updated_at=%s"
+            " WHERE id = ANY(%s) AND state='claimed' AND claimed_by=%s RETURNING id"
+        )
+        return await self._returning_ids(sql, (now, now, ids, self.owner))
 
-    async def set_state(self, delivery_id: int, state: State, *, message_id: str | None, error: str | None) -> None:
-        """Set a row's state and error (and its message id, if given), dropping its claim."""
+    async def set_states(self, changes: Sequence[StateChange]) -> None:
+        """Write each row's new state and error (and message id, if given), dropping its claim: one transaction."""
+        if not changes:
+            return
+        now = datetime.now(UTC)
         sql = (
             "UPDATE deliveries SET state=%s, message_id=coalesce(%s, message_id), error=%s, claimed_by=NULL,"
             " claimed_at=NULL, updated_at=%s WHERE id=%s"
         )
-        await self._update(sql, (state, message_id, error, datetime.now(UTC), delivery_id))
+        async with self._tx() as conn, conn.cursor() as cur:
+            await cur.executemany(sql, [(c.state, c.message_id, c.error, now, c.id) for c in changes])
 
     async def fail_pending(self, delivery_ids: Sequence[int], error: str) -> None:
         """Mark the still-pending rows among ``delivery_ids`` failed with ``error``."""
