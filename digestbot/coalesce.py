@@ -39,11 +39,19 @@ class Coalescer(Generic[T, R]):
 
     async def __call__(self, item: T) -> R:
         """Ask for ``item`` in the next batch; return its result."""
+        return await self.ask(item)
+
+    def ask(self, item: T) -> asyncio.Future[R]:
+        """Queue ``item`` for the next batch now; its result comes in the future returned.
+
+        For asking ahead: a future already answered when it is awaited costs the awaiting
+        task no trip through the event loop.
+        """
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._flush(), name=self._name)
-        return await future
+        return future
 
     async def close(self) -> None:
         """Wait until every queued request has run."""

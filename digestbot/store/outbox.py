@@ -31,12 +31,13 @@ import socket
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from digestbot.ports import Target
-from digestbot.store.records import Delivery, Slot, StateChange
+from digestbot.store.records import Delivery, Slot, StateChange, first_unsent
 from digestbot.store.sqlite_errors import translating
 
 log = logging.getLogger(__name__)
@@ -276,33 +277,60 @@ class SqliteOutbox:
         self._lock.release(keep_file=owners is None or _token(self.owner) in owners)
 
     async def plan(
-        self, target: Target, *, slot: Slot, day: date, kind: str, keys: Sequence[str], payloads: Sequence[Any]
-    ) -> tuple[list[Delivery], bool]:
-        """Write one pending row per (key, payload) unless ``target`` has rows for ``slot`` on ``day``."""
+        self,
+        target: Target,
+        *,
+        slot: Slot,
+        day: date,
+        kind: str,
+        keys: Sequence[str],
+        payloads: Sequence[Any],
+        claim_first: bool = False,
+    ) -> tuple[list[Delivery], bool, int | None]:
+        """Write one pending row per (key, payload) unless ``target`` has rows for ``slot`` on ``day``.
+
+        With ``claim_first``, the first part not sent nor failed is claimed in the same write when pending.
+        """
+        if claim_first:
+            self._lock.acquire()
         encoded = [json.dumps(p, ensure_ascii=False, sort_keys=True) for p in payloads]
         n = len(encoded)
 
-        def op(conn: sqlite3.Connection) -> tuple[list[Delivery], bool]:
-            existing = _select_slot(conn, target, slot, day)
-            if existing:
-                return existing, False
+        def op(conn: sqlite3.Connection) -> tuple[list[Delivery], bool, int | None]:
+            rows = _select_slot(conn, target, slot, day)
+            created = not rows
             now = _now()
-            rows: list[Delivery] = []
-            for i, (key, payload) in enumerate(zip(keys, encoded, strict=True), start=1):
-                cur = conn.execute(
-                    "INSERT INTO deliveries(platform, workspace, target_kind, target_id, slot, digest_date, kind,"
-                    " part, parts, key, payload, state, created_at, updated_at)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,'pending',?,?)",
-                    (target.platform, target.workspace, target.kind, target.id, slot, day.isoformat(), kind, i, n,
-                     key, payload, now, now),
-                )  # fmt: skip
-                rows.append(
-                    Delivery(
-                        id=int(cur.lastrowid or 0), target=target, slot=slot, day=day, kind=kind, part=i, parts=n,
-                        key=key, payload=json.loads(payload), state="pending", created_at=datetime.fromisoformat(now),
-                    )
-                )  # fmt: skip
-            return rows, True
+            if created:
+                for i, (key, payload) in enumerate(zip(keys, encoded, strict=True), start=1):
+                    cur = conn.execute(
+                        "INSERT INTO deliveries(platform, workspace, target_kind, target_id, slot, digest_date, kind,"
+                        " part, parts, key, payload, state, created_at, updated_at)"
+                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,'pending',?,?)",
+                        (target.platform, target.workspace, target.kind, target.id, slot, day.isoformat(), kind, i, n,
+                         key, payload, now, now),
+                    )  # fmt: skip
+                    rows.append(
+                        Delivery(
+                            id=int(cur.lastrowid or 0), target=target, slot=slot, day=day, kind=kind, part=i, parts=n,
+                            key=key, payload=json.loads(payload), state="pending",
+                            created_at=datetime.fromisoformat(now),
+                        )
+                    )  # fmt: skip
+            first = first_unsent(rows) if claim_first else None
+            if first is None or first.state != "pending":
+                return rows, created, None
+            cur = conn.execute(
+                "UPDATE deliveries SET state='claimed', attempts=attempts+1, claimed_by=?, claimed_at=?, updated_at=?"
+                " WHERE id=? AND state='pending'",
+                (self.owner, now, now, first.id),
+            )
+            if cur.rowcount != 1:
+                return rows, created, None
+            claimed = replace(
+                first, state="claimed", attempts=first.attempts + 1, claimed_by=self.owner,
+                claimed_at=datetime.fromisoformat(now),
+            )  # fmt: skip
+            return [claimed if r.id == first.id else r for r in rows], created, first.id
 
         return await self._writer.run(op)
 

@@ -76,11 +76,21 @@ class OutboxStorage(Protocol):
     """Who claims rows in this run: unique per run (host and pid are only for people reading the table)."""
 
     async def plan(
-        self, target: Target, *, slot: Slot, day: date, kind: str, keys: Sequence[str], payloads: Sequence[Any]
-    ) -> tuple[list[Delivery], bool]:
+        self,
+        target: Target,
+        *,
+        slot: Slot,
+        day: date,
+        kind: str,
+        keys: Sequence[str],
+        payloads: Sequence[Any],
+        claim_first: bool = False,
+    ) -> tuple[list[Delivery], bool, int | None]:
         """Write one pending row per (key, payload) unless ``target`` has rows for ``slot`` on ``day``.
 
-        Returns the slot's rows in part order and whether this call wrote them.
+        Returns the slot's rows in part order, whether this call wrote them, and, with
+        ``claim_first``, the id of the row it claimed in the same write (see :meth:`claim`): the
+        first part not sent nor failed, if it is pending (else None, and nothing is claimed).
         """
         ...
 

@@ -40,7 +40,7 @@ import psycopg
 from digestbot.ports import Target
 from digestbot.store.postgres.errors import translating
 from digestbot.store.postgres.url import redact_url
-from digestbot.store.records import Delivery, Slot, StateChange
+from digestbot.store.records import Delivery, Slot, StateChange, first_unsent
 
 log = logging.getLogger(__name__)
 
@@ -124,27 +124,51 @@ class PgOutboxStorage:
                 self._conn = None
 
     async def plan(
-        self, target: Target, *, slot: Slot, day: date, kind: str, keys: Sequence[str], payloads: Sequence[Any]
-    ) -> tuple[list[Delivery], bool]:
-        """Write one pending row per (key, payload) unless ``target`` has rows for ``slot`` on ``day``."""
+        self,
+        target: Target,
+        *,
+        slot: Slot,
+        day: date,
+        kind: str,
+        keys: Sequence[str],
+        payloads: Sequence[Any],
+        claim_first: bool = False,
+    ) -> tuple[list[Delivery], bool, int | None]:
+        """Write one pending row per (key, payload) unless ``target`` has rows for ``slot`` on ``day``.
+
+        With ``claim_first``, the first part not sent nor failed is claimed in the same transaction
+        when pending and not being claimed by another worker right now (``SKIP LOCKED``).
+        """
         encoded = [json.dumps(p, ensure_ascii=False, sort_keys=True) for p in payloads]
         n = len(encoded)
         slot_key = json.dumps([target.platform, target.kind, target.id, slot, day.isoformat()])
         async with self._tx() as conn:
             await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (slot_key,))
             existing = await _select_slot(conn, target, slot, day)
-            if existing:
-                return existing, False
             now = datetime.now(UTC)
-            for i, (key, payload) in enumerate(zip(keys, encoded, strict=True), start=1):
-                await conn.execute(
-                    "INSERT INTO deliveries(platform, workspace, target_kind, target_id, slot, digest_date, kind,"
-                    " part, parts, key, payload, state, created_at, updated_at)"
-                    " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,'pending',%s,%s)",
-                    (target.platform, target.workspace, target.kind, target.id, slot, day, kind, i, n,
-                     key, payload, now, now),
-                )  # fmt: skip
-            return await _select_slot(conn, target, slot, day), True
+            if not existing:
+                async with conn.cursor() as cur:
+                    await cur.executemany(
+                        "INSERT INTO deliveries(platform, workspace, target_kind, target_id, slot, digest_date, kind,"
+                        " part, parts, key, payload, state, created_at, updated_at)"
+                        " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,'pending',%s,%s)",
+                        [(target.platform, target.workspace, target.kind, target.id, slot, day, kind, i, n,
+                          key, payload, now, now)
+                         for i, (key, payload) in enumerate(zip(keys, encoded, strict=True), start=1)],
+                    )  # fmt: skip
+            rows = existing or await _select_slot(conn, target, slot, day)
+            first = first_unsent(rows) if claim_first else None
+            if first is None or first.state != "pending":
+                return rows, not existing, None
+            cur = await conn.execute(
+                "UPDATE deliveries SET state='claimed', attempts=attempts+1, claimed_by=%s, claimed_at=%s,"
+                " updated_at=%s WHERE id IN (SELECT id FROM deliveries WHERE id=%s AND state='pending'"
+                " FOR UPDATE SKIP LOCKED) RETURNING id",
+                (self.owner, now, now, first.id),
+            )
+            if await cur.fetchone() is None:
+                return rows, not existing, None
+            return await _select_slot(conn, target, slot, day), not existing, first.id
 
     async def rows(self, target: Target, *, slot: Slot, day: date) -> list[Delivery]:
         """Return ``target``'s rows for ``slot`` on ``day``, in part order."""
