@@ -194,3 +194,32 @@ def test_three_workers_killed_at_random_send_every_message_exactly_once(pg_url: 
         ).fetchone()
     print(f"kills={kills} claims recovered={recovered}")
     assert kills >= 3 and recovered is not None and recovered[0] >= 1  # the recovery path did run
+
+
+async def test_plans_asked_together_are_written_in_one_transaction_and_an_earlier_plan_wins(
+    stores: list[PostgresStore],
+) -> None:
+    outbox = Outbox(stores[0])
+    targets = [Target(platform="slack", kind="user", id=f"U{i}") for i in range(20)]
+    batches: list[int] = []
+    plan_batch = outbox._rows._plan_batch  # type: ignore[attr-defined]
+
+    async def counting(requests):  # type: ignore[no-untyped-def]
+        batches.append(len(requests))
+        return await plan_batch(requests)
+
+    outbox._rows._plans._run = counting  # type: ignore[attr-defined]
+    asked = [*targets, targets[0]]
+    results = await asyncio.gather(
+        *(
+            outbox.plan(t, slot="matches", day=DAY, kind="matches", payloads=[{"n": i}, {"n": i}], claim_first=True)
+            for i, t in enumerate(asked)
+        )
+    )
+    assert batches == [21]
+    assert [created for _, created in results] == [True] * 20 + [False]
+    assert results[20][0][0].id == results[0][0][0].id and results[20][0][0].payload == {"n": 0}  # the first wins
+    assert [[d.state for d in rows] for rows, _ in results[:20]] == [["claimed", "pending"]] * 20
+    assert sum(outbox.claimed_by_plan(rows[0]) for rows, _ in results[:20]) == 20
+    assert await outbox.counts() == {"claimed": 20, "pending": 20}
+    await outbox.close()
