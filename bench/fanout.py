@@ -413,7 +413,9 @@ async def one_count(admin_url: str, n: int, args: argparse.Namespace) -> tuple[s
             raise RuntimeError(f"a worker failed (exit {proc.returncode})")
     await server.close()
     async with await PostgresStore.open(url) as store:
-        counts = await store.outbox_storage().counts()
+        outbox = store.outbox_storage()
+        counts = await outbox.counts()
+        await outbox.close()
     requests = sum(server.posts.values()) + server.opens
     elapsed = server.last - start
     ratio = requests / elapsed / args.rate
@@ -433,7 +435,7 @@ async def one_count(admin_url: str, n: int, args: argparse.Namespace) -> tuple[s
         f" goal=0_dupes,0_lost,ratio<=1 result={'met' if ok else 'MISSED'}"
     )
     async with await psycopg.AsyncConnection.connect(admin_url, autocommit=True) as admin:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     return line, ok
 
 
