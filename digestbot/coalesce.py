@@ -37,9 +37,9 @@ class Coalescer(Generic[T, R]):
         self._queue: list[tuple[T, asyncio.Future[R]]] = []
         self._task: asyncio.Task[None] | None = None
 
-    async def __call__(self, item: T) -> R:
-        """Ask for ``item`` in the next batch; return its result."""
-        return await self.ask(item)
+    def __call__(self, item: T) -> asyncio.Future[R]:
+        """Ask for ``item`` in the next batch; await the future returned for its result."""
+        return self.ask(item)
 
     def ask(self, item: T) -> asyncio.Future[R]:
         """Queue ``item`` for the next batch now; its result comes in the future returned.

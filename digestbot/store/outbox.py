@@ -301,7 +301,8 @@ class SqliteOutbox:
             created = not rows
             now = _now()
             if created:
-                for i, (key, payload) in enumerate(zip(keys, encoded, strict=True), start=1):
+                created_at = datetime.fromisoformat(now)
+                for i, (key, payload, original) in enumerate(zip(keys, encoded, payloads, strict=True), start=1):
                     cur = conn.execute(
                         "INSERT INTO deliveries(platform, workspace, target_kind, target_id, slot, digest_date, kind,"
                         " part, parts, key, payload, state, created_at, updated_at)"
@@ -312,8 +313,7 @@ class SqliteOutbox:
                     rows.append(
                         Delivery(
                             id=int(cur.lastrowid or 0), target=target, slot=slot, day=day, kind=kind, part=i, parts=n,
-                            key=key, payload=json.loads(payload), state="pending",
-                            created_at=datetime.fromisoformat(now),
+                            key=key, payload=original, state="pending", created_at=created_at,
                         )
                     )  # fmt: skip
             first = first_unsent(rows) if claim_first else None
