@@ -29,8 +29,10 @@ only that target; every such case is counted in the :class:`RunSummary`, never j
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import random
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -40,6 +42,7 @@ from typing import Any
 from digestbot import metrics
 from digestbot.channels import Channel, load_channels, wants_threads
 from digestbot.clock import Clock, SystemClock
+from digestbot.coalesce import Coalescer
 from digestbot.collector import young_passes_only
 from digestbot.config import Config
 from digestbot.errors import (
@@ -98,6 +101,9 @@ RATE_LIMIT_RETRIES = 20
 
 PIPELINE_FACTOR = 4
 """Targets worked on at once per send slot (``delivery.concurrency``)."""
+
+DISPLAYS_AHEAD = 256
+"""Subscribers whose typed topics are read ahead of their DMs (in batches of about half that)."""
 
 UserKey = tuple[str, str, str]  # platform, workspace, user id
 
@@ -713,11 +719,31 @@ class DeliveryEngine:
         language = self.config.summary_language()
         shown = {p.arxiv_id: p for p in await localize(self.store, self.config, digest.papers, language)}
 
-        async def one(user: str, keys: list[UserKey]) -> None:
+        async def displays_of(users: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
+            found = await self.store.topic_displays(platform=platform, users=users)
+            return [found.get(u, {}) for u in users]
+
+        # How each user typed their topics is asked for ahead of their DMs, DISPLAYS_AHEAD users at
+        # a time: one query per batch, and usually answered before the DM needs it.
+        displays = Coalescer(displays_of, name="topic-displays")
+
+        def asked_ahead() -> Iterator[tuple[str, list[UserKey], list[asyncio.Future[dict[str, str]]]]]:
+            ahead: deque[tuple[str, list[UserKey], list[asyncio.Future[dict[str, str]]]]] = deque()
+            every = users()
+            while True:
+                if len(ahead) <= DISPLAYS_AHEAD // 2:
+                    for user, keys in itertools.islice(every, DISPLAYS_AHEAD - len(ahead)):
+                        keys = sorted(keys)
+                        ahead.append((user, keys, [displays.ask((k[1], user)) for k in keys]))
+                if not ahead:
+                    return
+                yield ahead.popleft()
+
+        async def one(user: str, keys: list[UserKey], typed_by_key: list[asyncio.Future[dict[str, str]]]) -> None:
             grouped: dict[int, tuple[Paper, list[str]]] = {}
-            for key in sorted(keys):
+            for key, typed_future in zip(keys, typed_by_key, strict=True):
                 # The DM names each topic as the user typed it; matching used the canonical form.
-                typed = await self.store.topic_displays(platform=platform, workspace=key[1], user=user)
+                typed = await typed_future
                 for paper, topic in subscribers[key]:
                     text = typed.get(topic.canonical) or topic.canonical
                     topics = grouped.setdefault(id(paper), (paper, []))[1]
@@ -750,7 +776,7 @@ class DeliveryEngine:
                 dry_run=dry_run,
             )
 
-        await self._gather((one(u, k) for u, k in users()), tally)
+        await self._gather((one(u, k, f) for u, k, f in asked_ahead()), tally)
 
     # -- sending ---------------------------------------------------------------------------------
 
@@ -782,7 +808,10 @@ class DeliveryEngine:
                     f"{target} {delivery_key(kind, day, i, len(payloads))}" for i in range(1, len(payloads) + 1)
                 )
             return
-        rows, created = await self.outbox.plan(target, slot=slot, day=day, kind=kind, payloads=payloads)
+        # The first part is claimed with the plan (one write less per message); see _send.
+        rows, created = await self.outbox.plan(
+            target, slot=slot, day=day, kind=kind, payloads=payloads, claim_first=True
+        )
         if not created and rows[0].kind != kind:
             log.info("%s already had its %s post for %s (as a %s)", target, slot, day, rows[0].kind)
         await self._send_rows(rows, threads=threads, tally=tally)
@@ -820,8 +849,10 @@ class DeliveryEngine:
         """Claim ``row``, send it with retries, and record the result."""
         platform = row.target.platform
         if (stopped := self._stopped(platform)) is not None:
+            if self.outbox.claimed_by_plan(row):  # claimed with its plan: give it back untried
+                await self.outbox.release(row, self._refused.get(platform, "held by a long Retry-After"))
             return stopped, None
-        if row.state == "claimed" or not await self.outbox.claim(row):
+        if (row.state == "claimed" and not self.outbox.claimed_by_plan(row)) or not await self.outbox.claim(row):
             log.info("%s %s is being sent by another run; leaving it", row.target, row.key)
             return _Outcome.BUSY, None
         limit = self._limits[platform]

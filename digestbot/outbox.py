@@ -11,8 +11,11 @@ Life of a row (one message: a digest part, a no-digest notice, or a subscriber's
   crash) sends exactly the parts planned, even if the digest has changed meanwhile. The slot
   (``post`` for channels, ``matches`` for DMs) and date are unique per target, which is how "a
   channel never gets the same date twice" is enforced by the database, not by hope.
-* **claim** (``pending`` → ``claimed``, conditional update in a ``BEGIN IMMEDIATE``
-  transaction) happens just before the send; only one task or process can win it.
+* **claim** (``pending`` → ``claimed``, a conditional update) happens just before the send and
+  is committed before it; only one task or process can win it. The claims of a run's
+  concurrent senders go to the store together, one statement per batch, and so do lease
+  renewals and results (:mod:`digestbot.coalesce`); each sender still waits for its own to be
+  committed.
 * **sent** records the platform's message id (needed to thread later parts under the first).
 * A crash between claim and sent leaves a ``claimed`` row. A claim is a **lease**: it holds
   for :data:`DEFAULT_LEASE` after ``claimed_at``, and the run that owns it renews it
@@ -44,9 +47,10 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from digestbot.coalesce import Coalescer
 from digestbot.ports import Target
 from digestbot.store.protocol import StoreProtocol
-from digestbot.store.records import Delivery, Slot, State
+from digestbot.store.records import Delivery, Slot, State, StateChange
 
 __all__ = ["DEFAULT_LEASE", "Delivery", "Outbox", "Slot", "State", "delivery_key"]
 
@@ -73,6 +77,12 @@ class Outbox:
     def __init__(self, store: StoreProtocol, *, lease: timedelta = DEFAULT_LEASE) -> None:
         self._rows = store.outbox_storage()
         self.lease = lease
+        # Claims, renewals and results of the run's concurrent senders go to the store in batches.
+        self._claims = Coalescer(self._claim_batch, name="outbox-claims")
+        self._renewals = Coalescer(self._renew_batch, name="outbox-renewals")
+        self._results = Coalescer(self._write_results, name="outbox-results")
+        #: Rows :meth:`plan` claimed for this run, not yet handed to a sender by :meth:`claim`.
+        self._planned_claims: set[int] = set()
         #: Rows this run took over but has not resolved yet (the platform could not be asked):
         #: still stale for this run's next reconciliation, though claimed by it.
         self._adopted: set[int] = set()
@@ -84,21 +94,30 @@ class Outbox:
 
     async def close(self) -> None:
         """Finish queued writes and release what this run held (claims still open are left to reconcile)."""
+        for batches in (self._claims, self._renewals, self._results):
+            await batches.close()
         await self._rows.close()
 
     async def plan(
-        self, target: Target, *, slot: Slot, day: date, kind: str, payloads: Sequence[Any]
+        self, target: Target, *, slot: Slot, day: date, kind: str, payloads: Sequence[Any], claim_first: bool = False
     ) -> tuple[list[Delivery], bool]:
         """Record the messages for ``target``'s ``slot`` on ``day`` unless planned before.
 
         Returns the plan's rows in part order and whether this call created them (False: an
-        earlier plan exists and wins). Payloads must be JSON-serialisable.
+        earlier plan exists and wins). Payloads must be JSON-serialisable. With ``claim_first``
+        the next part to send is claimed in the same write when pending: the sender's
+        :meth:`claim` of it then costs nothing (one write per message less).
         """
         if not payloads:
             raise ValueError("a plan needs at least one payload")
         n = len(payloads)
         keys = [delivery_key(kind, day, i, n) for i in range(1, n + 1)]
-        return await self._rows.plan(target, slot=slot, day=day, kind=kind, keys=keys, payloads=payloads)
+        rows, created, claimed = await self._rows.plan(
+            target, slot=slot, day=day, kind=kind, keys=keys, payloads=payloads, claim_first=claim_first
+        )
+        if claimed is not None:
+            self._planned_claims.add(claimed)
+        return rows, created
 
     async def rows(self, target: Target, *, slot: Slot, day: date) -> list[Delivery]:
         """Return ``target``'s rows for ``slot`` on ``day``, in part order."""
@@ -109,12 +128,39 @@ class Outbox:
         return bool(await self.rows(target, slot=slot, day=day))
 
     async def claim(self, delivery: Delivery) -> bool:
-        """Take a pending row for sending (durably, before the send); False if it is not pending."""
-        return await self._rows.claim(delivery.id)
+        """Take a pending row for sending (durably, before the send); False if it is not pending.
+
+        A row claimed by :meth:`plan` is this run's already. Claims asked for together go in one
+        write (see :mod:`digestbot.coalesce`).
+        """
+        if delivery.id in self._planned_claims:
+            self._planned_claims.discard(delivery.id)
+            return True
+        return await self._claims(delivery.id)
+
+    def claimed_by_plan(self, delivery: Delivery) -> bool:
+        """Tell whether :meth:`plan` claimed ``delivery`` for this run and no :meth:`claim` took it yet."""
+        return delivery.id in self._planned_claims
 
     async def renew(self, delivery: Delivery) -> bool:
         """Extend this run's claim on ``delivery`` (before another attempt); False if it is no longer ours."""
-        return await self._rows.renew(delivery.id)
+        return await self._renewals(delivery.id)
+
+    async def _claim_batch(self, ids: Sequence[int]) -> list[bool]:
+        won = await self._rows.claim(ids)
+        out: list[bool] = []
+        for i in ids:  # a row asked for twice in one batch is won by the first asker only
+            out.append(i in won)
+            won.discard(i)
+        return out
+
+    async def _renew_batch(self, ids: Sequence[int]) -> list[bool]:
+        ours = await self._rows.renew(ids)
+        return [i in ours for i in ids]
+
+    async def _write_results(self, changes: Sequence[StateChange]) -> list[None]:
+        await self._rows.set_states(changes)
+        return [None] * len(changes)
 
     async def take_over(self, delivery: Delivery, *, now: datetime | None = None) -> Delivery | None:
         """Make a stale claim (see :meth:`stale_claims`) this run's before reconciling it; None if another run did.
@@ -131,17 +177,19 @@ class Outbox:
     async def mark_sent(self, delivery: Delivery, message_id: str) -> None:
         """Record that the row's message is on the platform, with its id."""
         self._adopted.discard(delivery.id)
-        await self._rows.set_state(delivery.id, "sent", message_id=message_id, error=None)
+        self._planned_claims.discard(delivery.id)
+        await self._results(StateChange(delivery.id, "sent", message_id=message_id))
 
     async def release(self, delivery: Delivery, error: str) -> None:
         """Put a claimed row back to pending after a transient failure (a later run retries it)."""
         self._adopted.discard(delivery.id)
-        await self._rows.set_state(delivery.id, "pending", message_id=None, error=error)
+        self._planned_claims.discard(delivery.id)
+        await self._results(StateChange(delivery.id, "pending", error=error))
 
     async def mark_failed(self, delivery: Delivery, error: str) -> None:
         """Record a permanent failure: the row is never sent."""
         self._adopted.discard(delivery.id)
-        await self._rows.set_state(delivery.id, "failed", message_id=None, error=error)
+        await self._results(StateChange(delivery.id, "failed", error=error))
 
     async def fail_pending(self, deliveries: Sequence[Delivery], error: str) -> None:
         """Mark the still-pending rows among ``deliveries`` failed (later parts after a permanent failure)."""

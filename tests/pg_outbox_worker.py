@@ -1,6 +1,6 @@
 """A worker process for the PostgreSQL outbox kill test: reconcile stale claims, then claim, send, mark, until done.
 
-It drives the outbox storage directly (``claim_next``: SKIP LOCKED hand-out to many workers).
+It drives the outbox storage directly (batched claims over ``FOR UPDATE SKIP LOCKED``, batched results).
 
 "Sending" inserts a row into ``fake_sent`` (the platform) on a connection of its own, then
 pauses before marking the row sent: a SIGKILL in between leaves a sent message whose row is still
@@ -17,6 +17,7 @@ import psycopg
 
 from digestbot.store import PostgresStore
 from digestbot.store.postgres.outbox import PgOutboxStorage
+from digestbot.store.records import StateChange
 
 
 async def work(url: str) -> None:
@@ -42,19 +43,20 @@ async def drain(outbox: PgOutboxStorage, platform: psycopg.AsyncConnection[objec
                 continue
             cur = await platform.execute("SELECT 1 FROM fake_sent WHERE key = %s", (f"{stale.target.id}:{stale.key}",))
             if await cur.fetchone():
-                await outbox.set_state(stale.id, "sent", message_id="found", error=None)
+                await outbox.set_states([StateChange(stale.id, "sent", message_id="found")])
             else:
-                await outbox.set_state(stale.id, "pending", message_id=None, error="reconciled: not on the platform")
-        batch = await outbox.claim_next(3)
-        if not batch:
+                await outbox.set_states([StateChange(stale.id, "pending", error="reconciled: not on the platform")])
+        pending = [d for d in await outbox.unsent() if d.state == "pending"]
+        won = await outbox.claim([d.id for d in random.sample(pending, min(3, len(pending)))])
+        if not won:
             if not await outbox.unsent():
                 return
             await asyncio.sleep(0.05)
             continue
-        for delivery in batch:
+        for delivery in (d for d in pending if d.id in won):
             await platform.execute("INSERT INTO fake_sent(key) VALUES (%s)", (f"{delivery.target.id}:{delivery.key}",))
             await asyncio.sleep(random.uniform(0, 0.03))
-            await outbox.set_state(delivery.id, "sent", message_id="m", error=None)
+            await outbox.set_states([StateChange(delivery.id, "sent", message_id="m")])
 
 
 if __name__ == "__main__":

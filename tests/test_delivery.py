@@ -309,3 +309,33 @@ async def test_a_run_whose_claim_was_taken_over_stops_instead_of_sending_twice(s
     engine = engine_for(store, config(ch("c1")), discord, sleep=slow_backoff)
     summary = await engine.post_digest(DAY, notify=False)
     assert discord.send_calls == 1 and (summary.posted, summary.deferred) == (0, 1)
+
+
+async def test_each_dm_names_topics_as_its_subscriber_typed_them_read_ahead_in_batches(store):
+    from digestbot.delivery import DISPLAYS_AHEAD
+
+    users = DISPLAYS_AHEAD + 44  # more than one read-ahead
+    for i in range(users):
+        shown = f"Diffusion-{i}" if i % 2 else ""  # every other one typed it differently
+        await store.add_subscription(
+            platform="discord", workspace="", user=f"u{i}", topic="diffusion", max_topics=5, display=shown
+        )
+    calls: list[int] = []
+    read = store.topic_displays
+
+    async def counting(*, platform, users):
+        calls.append(len(users))
+        return await read(platform=platform, users=users)
+
+    class Showing(FakeAdapter):
+        def render(self, message):
+            return [{**payload, "text": repr(message)} for payload in super().render(message)]
+
+    store.topic_displays = counting
+    discord = Showing("discord")
+    summary = await engine_for(store, config(ch("c1")), discord).post_digest(DAY)
+    assert summary.posted == 1 + users
+    texts = {p.target.id: p.payload["text"] for p in discord.posts if p.target.kind == "user"}
+    assert all(f"Diffusion-{i}" in texts[f"u{i}"] for i in range(1, users, 2))
+    assert not any("Diffusion-" in texts[f"u{i}"] for i in range(0, users, 2))
+    assert sum(calls) == users and len(calls) <= users // (DISPLAYS_AHEAD // 2) + 2  # batches, not one per DM

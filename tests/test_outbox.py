@@ -166,3 +166,40 @@ async def test_a_stale_claim_is_taken_over_by_one_run_only(any_store):
     assert await winner.stale_claims() == []
     for o in (crashed, first, second):
         await o.close()
+
+
+async def test_a_plan_can_claim_its_next_part_in_the_same_write(any_store):
+    store = any_store  # SQLite and PostgreSQL alike
+    outbox, other = Outbox(store), Outbox(store)
+    rows, created = await outbox.plan(CHANNEL, slot="post", day=DAY, kind="digest", payloads=["a", "b"], claim_first=True)
+    assert created and [(r.state, r.claimed_by) for r in rows] == [("claimed", outbox.owner), ("pending", None)]
+    assert outbox.claimed_by_plan(rows[0]) and await outbox.claim(rows[0])  # ours already: no second write
+    assert not outbox.claimed_by_plan(rows[0])
+    again, created = await other.plan(CHANNEL, slot="post", day=DAY, kind="digest", payloads=["x"], claim_first=True)
+    assert not created and not other.claimed_by_plan(again[0])  # another run's claim is left alone
+    await outbox.mark_sent(rows[0], "m1")
+    again, _ = await other.plan(CHANNEL, slot="post", day=DAY, kind="digest", payloads=["x"], claim_first=True)
+    assert [(r.state, r.claimed_by) for r in again] == [("sent", None), ("claimed", other.owner)]  # the next part
+    assert other.claimed_by_plan(again[1]) and not outbox.claimed_by_plan(again[1])
+    assert await outbox.counts() == {"sent": 1, "claimed": 1}
+    await outbox.close()
+    await other.close()
+
+
+async def test_claims_asked_together_go_in_one_batch_and_a_row_asked_twice_is_won_once(any_store):
+    store = any_store  # SQLite and PostgreSQL alike
+    outbox = Outbox(store)
+    targets = [Target(platform="discord", kind="channel", id=f"c{i}") for i in range(20)]
+    rows = [(await outbox.plan(t, slot="post", day=DAY, kind="digest", payloads=["a"]))[0][0] for t in targets]
+    calls: list[int] = []
+    claim = outbox._rows.claim
+
+    async def counting(ids):
+        calls.append(len(ids))
+        return await claim(ids)
+
+    outbox._rows.claim = counting  # type: ignore[method-assign]
+    wins = await asyncio.gather(*(outbox.claim(r) for r in [*rows, rows[0]]))
+    assert calls == [21] and wins == [True] * 20 + [False]
+    assert await outbox.counts() == {"claimed": 20}
+    await outbox.close()

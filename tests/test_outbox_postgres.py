@@ -1,8 +1,9 @@
-"""The outbox on PostgreSQL: one plan per slot, one winner per claim, SKIP LOCKED hand-out, dead owners seen at once."""
+"""The outbox on PostgreSQL: one plan per slot, one winner per claim, batched SKIP LOCKED claims, dead owners seen at once."""
 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
@@ -12,6 +13,7 @@ from digestbot.outbox import Outbox
 from digestbot.ports import Target
 from digestbot.store import PostgresStore
 from digestbot.store.postgres.outbox import PgOutboxStorage
+from digestbot.store.records import StateChange
 
 DAY = date(2024, 10, 11)
 CHANNEL = Target(platform="discord", kind="channel", id="c1")
@@ -46,21 +48,21 @@ async def test_racing_plans_write_one_plan(stores: list[PostgresStore]) -> None:
         await o.close()
 
 
-async def test_each_row_is_claimed_once_and_skip_locked_hands_out_disjoint_rows(stores: list[PostgresStore]) -> None:
+async def test_each_row_is_claimed_once_and_batched_claims_take_disjoint_rows(stores: list[PostgresStore]) -> None:
     outboxes = [PgOutboxStorage(s.url) for s in stores]
     targets = [Target(platform="slack", kind="channel", id=f"C{i}") for i in range(30)]
     for t in targets:
         await outboxes[0].plan(t, slot="post", day=DAY, kind="digest", keys=["k"], payloads=[{"t": t.id}])
     rows = await outboxes[0].unsent()
-    wins = await asyncio.gather(*(o.claim(rows[0].id) for o in outboxes))
+    wins = [bool(won) for won in await asyncio.gather(*(o.claim([rows[0].id]) for o in outboxes))]
     assert sorted(wins) == [False, False, True]
 
     async def drain(outbox: PgOutboxStorage) -> list[int]:
         got: list[int] = []
-        while batch := await outbox.claim_next(4):
-            got += [d.id for d in batch]
-            for d in batch:
-                await outbox.set_state(d.id, "sent", message_id=f"m{d.id}", error=None)
+        while pending := [d.id for d in await outbox.unsent() if d.state == "pending"]:
+            won = await outbox.claim(random.sample(pending, min(4, len(pending))))
+            got += sorted(won)
+            await outbox.set_states([StateChange(i, "sent", message_id=f"m{i}") for i in sorted(won)])
         return got
 
     taken = await asyncio.gather(*(drain(o) for o in outboxes))
@@ -192,3 +194,32 @@ def test_three_workers_killed_at_random_send_every_message_exactly_once(pg_url: 
         ).fetchone()
     print(f"kills={kills} claims recovered={recovered}")
     assert kills >= 3 and recovered is not None and recovered[0] >= 1  # the recovery path did run
+
+
+async def test_plans_asked_together_are_written_in_one_transaction_and_an_earlier_plan_wins(
+    stores: list[PostgresStore],
+) -> None:
+    outbox = Outbox(stores[0])
+    targets = [Target(platform="slack", kind="user", id=f"U{i}") for i in range(20)]
+    batches: list[int] = []
+    plan_batch = outbox._rows._plan_batch  # type: ignore[attr-defined]
+
+    async def counting(requests):  # type: ignore[no-untyped-def]
+        batches.append(len(requests))
+        return await plan_batch(requests)
+
+    outbox._rows._plans._run = counting  # type: ignore[attr-defined]
+    asked = [*targets, targets[0]]
+    results = await asyncio.gather(
+        *(
+            outbox.plan(t, slot="matches", day=DAY, kind="matches", payloads=[{"n": i}, {"n": i}], claim_first=True)
+            for i, t in enumerate(asked)
+        )
+    )
+    assert batches == [21]
+    assert [created for _, created in results] == [True] * 20 + [False]
+    assert results[20][0][0].id == results[0][0][0].id and results[20][0][0].payload == {"n": 0}  # the first wins
+    assert [[d.state for d in rows] for rows, _ in results[:20]] == [["claimed", "pending"]] * 20
+    assert sum(outbox.claimed_by_plan(rows[0]) for rows, _ in results[:20]) == 20
+    assert await outbox.counts() == {"claimed": 20, "pending": 20}
+    await outbox.close()

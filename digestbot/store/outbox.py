@@ -31,12 +31,13 @@ import socket
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from digestbot.ports import Target
-from digestbot.store.records import Delivery, Slot, State
+from digestbot.store.records import Delivery, Slot, StateChange, first_unsent
 from digestbot.store.sqlite_errors import translating
 
 log = logging.getLogger(__name__)
@@ -276,33 +277,60 @@ class SqliteOutbox:
         self._lock.release(keep_file=owners is None or _token(self.owner) in owners)
 
     async def plan(
-        self, target: Target, *, slot: Slot, day: date, kind: str, keys: Sequence[str], payloads: Sequence[Any]
-    ) -> tuple[list[Delivery], bool]:
-        """Write one pending row per (key, payload) unless ``target`` has rows for ``slot`` on ``day``."""
+        self,
+        target: Target,
+        *,
+        slot: Slot,
+        day: date,
+        kind: str,
+        keys: Sequence[str],
+        payloads: Sequence[Any],
+        claim_first: bool = False,
+    ) -> tuple[list[Delivery], bool, int | None]:
+        """Write one pending row per (key, payload) unless ``target`` has rows for ``slot`` on ``day``.
+
+        With ``claim_first``, the first part not sent nor failed is claimed in the same write when pending.
+        """
+        if claim_first:
+            self._lock.acquire()
         encoded = [json.dumps(p, ensure_ascii=False, sort_keys=True) for p in payloads]
         n = len(encoded)
 
-        def op(conn: sqlite3.Connection) -> tuple[list[Delivery], bool]:
-            existing = _select_slot(conn, target, slot, day)
-            if existing:
-                return existing, False
+        def op(conn: sqlite3.Connection) -> tuple[list[Delivery], bool, int | None]:
+            rows = _select_slot(conn, target, slot, day)
+            created = not rows
             now = _now()
-            rows: list[Delivery] = []
-            for i, (key, payload) in enumerate(zip(keys, encoded, strict=True), start=1):
-                cur = conn.execute(
-                    "INSERT INTO deliveries(platform, workspace, target_kind, target_id, slot, digest_date, kind,"
-                    " part, parts, key, payload, state, created_at, updated_at)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,'pending',?,?)",
-                    (target.platform, target.workspace, target.kind, target.id, slot, day.isoformat(), kind, i, n,
-                     key, payload, now, now),
-                )  # fmt: skip
-                rows.append(
-                    Delivery(
-                        id=int(cur.lastrowid or 0), target=target, slot=slot, day=day, kind=kind, part=i, parts=n,
-                        key=key, payload=json.loads(payload), state="pending", created_at=datetime.fromisoformat(now),
-                    )
-                )  # fmt: skip
-            return rows, True
+            if created:
+                created_at = datetime.fromisoformat(now)
+                for i, (key, payload, original) in enumerate(zip(keys, encoded, payloads, strict=True), start=1):
+                    cur = conn.execute(
+                        "INSERT INTO deliveries(platform, workspace, target_kind, target_id, slot, digest_date, kind,"
+                        " part, parts, key, payload, state, created_at, updated_at)"
+                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,'pending',?,?)",
+                        (target.platform, target.workspace, target.kind, target.id, slot, day.isoformat(), kind, i, n,
+                         key, payload, now, now),
+                    )  # fmt: skip
+                    rows.append(
+                        Delivery(
+                            id=int(cur.lastrowid or 0), target=target, slot=slot, day=day, kind=kind, part=i, parts=n,
+                            key=key, payload=original, state="pending", created_at=created_at,
+                        )
+                    )  # fmt: skip
+            first = first_unsent(rows) if claim_first else None
+            if first is None or first.state != "pending":
+                return rows, created, None
+            cur = conn.execute(
+                "UPDATE deliveries SET state='claimed', attempts=attempts+1, claimed_by=?, claimed_at=?, updated_at=?"
+                " WHERE id=? AND state='pending'",
+                (self.owner, now, now, first.id),
+            )
+            if cur.rowcount != 1:
+                return rows, created, None
+            claimed = replace(
+                first, state="claimed", attempts=first.attempts + 1, claimed_by=self.owner,
+                claimed_at=datetime.fromisoformat(now),
+            )  # fmt: skip
+            return [claimed if r.id == first.id else r for r in rows], created, first.id
 
         return await self._writer.run(op)
 
@@ -310,46 +338,51 @@ class SqliteOutbox:
         """Return ``target``'s rows for ``slot`` on ``day``, in part order."""
         return await self._writer.read(lambda conn: _select_slot(conn, target, slot, day))
 
-    async def claim(self, delivery_id: int) -> bool:
-        """Take a pending row for this run (durably, before the send); False if it is not pending."""
+    async def claim(self, delivery_ids: Sequence[int]) -> set[int]:
+        """Take the pending rows among ``delivery_ids`` for this run in one UPDATE (durably, before the sends)."""
         self._lock.acquire()
         now = _now()
+        ids = list(dict.fromkeys(delivery_ids))
 
-        def op(conn: sqlite3.Connection) -> bool:
+        def op(conn: sqlite3.Connection) -> set[int]:
             cur = conn.execute(
                 "UPDATE deliveries SET state='claimed', attempts=attempts+1, claimed_by=?, claimed_at=?, updated_at=?"
-                " WHERE id=? AND state='pending'",
-                (self.owner, now, now, delivery_id),
+                f" WHERE id IN ({','.join('?' * len(ids))}) AND state='pending' RETURNING id",
+                (self.owner, now, now, *ids),
             )
-            return cur.rowcount == 1
+            return {int(r[0]) for r in cur.fetchall()}
 
-        return await self._writer.run(op)
+        return await self._writer.run(op) if ids else set()
 
-    async def renew(self, delivery_id: int) -> bool:
-        """Restart this run's claim on a row; False if it is no longer ours."""
+    async def renew(self, delivery_ids: Sequence[int]) -> set[int]:
+        """Restart this run's claims on ``delivery_ids`` in one UPDATE; return those still ours."""
         now = _now()
+        ids = list(dict.fromkeys(delivery_ids))
 
-        def op(conn: sqlite3.Connection) -> bool:
+        def op(conn: sqlite3.Connection) -> set[int]:
             cur = conn.execute(
-                "UPDATE deliveries SET claimed_at=?, updated_at=? WHERE id=? AND state='claimed' AND claimed_by=?",
-                (now, now, delivery_id, self.owner),
+                "UPDATE deliveries SET claimed_at=?, updated_at=?"
+                f" WHERE id IN ({','.join('?' * len(ids))}) AND state='claimed' AND claimed_by=? RETURNING id",
+                (now, now, *ids, self.owner),
             )
-            return cur.rowcount == 1
+            return {int(r[0]) for r in cur.fetchall()}
 
-        return await self._writer.run(op)
+        return await self._writer.run(op) if ids else set()
 
-    async def set_state(self, delivery_id: int, state: State, *, message_id: str | None, error: str | None) -> None:
-        """Set a row's state and error (and message id, if given), dropping its claim."""
+    async def set_states(self, changes: Sequence[StateChange]) -> None:
+        """Write each row's new state and error (and message id, if given), dropping its claim, in order."""
         now = _now()
+        params = [(c.state, c.message_id, c.error, now, c.id) for c in changes]
 
         def op(conn: sqlite3.Connection) -> None:
-            conn.execute(
+            conn.executemany(
                 "UPDATE deliveries SET state=?, message_id=coalesce(?, message_id), error=?, claimed_by=NULL,"
                 " claimed_at=NULL, updated_at=? WHERE id=?",
-                (state, message_id, error, now, delivery_id),
+                params,
             )
 
-        await self._writer.run(op)
+        if params:
+            await self._writer.run(op)
 
     async def fail_pending(self, delivery_ids: Sequence[int], error: str) -> None:
         """Mark the still-pending rows among ``delivery_ids`` failed."""

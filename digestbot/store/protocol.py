@@ -27,7 +27,7 @@ from digestbot.store.records import (
     SearchRow,
     Sections,
     Slot,
-    State,
+    StateChange,
     SubscriptionChange,
     SubscriptionRow,
     SummaryKey,
@@ -76,11 +76,21 @@ class OutboxStorage(Protocol):
     """Who claims rows in this run: unique per run (host and pid are only for people reading the table)."""
 
     async def plan(
-        self, target: Target, *, slot: Slot, day: date, kind: str, keys: Sequence[str], payloads: Sequence[Any]
-    ) -> tuple[list[Delivery], bool]:
+        self,
+        target: Target,
+        *,
+        slot: Slot,
+        day: date,
+        kind: str,
+        keys: Sequence[str],
+        payloads: Sequence[Any],
+        claim_first: bool = False,
+    ) -> tuple[list[Delivery], bool, int | None]:
         """Write one pending row per (key, payload) unless ``target`` has rows for ``slot`` on ``day``.
 
-        Returns the slot's rows in part order and whether this call wrote them.
+        Returns the slot's rows in part order, whether this call wrote them, and, with
+        ``claim_first``, the id of the row it claimed in the same write (see :meth:`claim`): the
+        first part not sent nor failed, if it is pending (else None, and nothing is claimed).
         """
         ...
 
@@ -88,16 +98,20 @@ class OutboxStorage(Protocol):
         """Return ``target``'s rows for ``slot`` on ``day``, in part order."""
         ...
 
-    async def claim(self, delivery_id: int) -> bool:
-        """Move a pending row to claimed by :attr:`owner` (one attempt more); False if it was not pending."""
+    async def claim(self, delivery_ids: Sequence[int]) -> set[int]:
+        """Move the pending rows among ``delivery_ids`` to claimed by :attr:`owner` in one write; return those won.
+
+        One attempt more each. A row that is not pending, or that another worker is claiming
+        at this moment (PostgreSQL: ``FOR UPDATE SKIP LOCKED``), is not won and not waited for.
+        """
         ...
 
-    async def renew(self, delivery_id: int) -> bool:
-        """Restart :attr:`owner`'s claim on a row; False if the row is no longer claimed by it."""
+    async def renew(self, delivery_ids: Sequence[int]) -> set[int]:
+        """Restart :attr:`owner`'s claims on ``delivery_ids`` in one write; return those still claimed by it."""
         ...
 
-    async def set_state(self, delivery_id: int, state: State, *, message_id: str | None, error: str | None) -> None:
-        """Set a row's state and error (and its message id, if given), dropping its claim."""
+    async def set_states(self, changes: Sequence[StateChange]) -> None:
+        """Write each row's new state and error (and its message id, if given), dropping its claim, in order."""
         ...
 
     async def fail_pending(self, delivery_ids: Sequence[int], error: str) -> None:
@@ -263,8 +277,14 @@ class StoreProtocol(Protocol):
         """Return ``user``'s topics as (canonical key, text to show), oldest first."""
         ...
 
-    async def topic_displays(self, *, platform: str, workspace: str, user: str) -> dict[str, str]:
-        """Return how one user's topics were typed, by canonical topic (only those that differ)."""
+    async def topic_displays(
+        self, *, platform: str, users: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], dict[str, str]]:
+        """Return how each (workspace, user)'s topics were typed, by canonical topic (only those that differ).
+
+        Users with no such topic are left out. Many users per call: a fan-out asks for the users
+        of its DMs in flight together, one query instead of one per DM.
+        """
         ...
 
     def read_subscriptions(

@@ -6,6 +6,7 @@ same ones: :mod:`digestbot.store.protocol` is written in their terms.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
@@ -55,6 +56,21 @@ class Delivery:
     claimed_by: str | None = None
     claimed_at: datetime | None = None
     created_at: datetime | None = None
+
+
+def first_unsent(rows: Sequence[Delivery]) -> Delivery | None:
+    """Return a plan's next part to send: the first row, in part order, neither sent nor failed (None: done)."""
+    return next((r for r in rows if r.state not in ("sent", "failed")), None)
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """A row's new state after a send (sent, back to pending, failed), written with others in one batch."""
+
+    id: int
+    state: State
+    message_id: str | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -576,13 +576,25 @@ class SqliteStore:
         async with self._db.execute(sql, (platform, workspace, user)) as cur:
             return [(r[0], r[1] or r[0]) for r in await cur.fetchall()]
 
-    async def topic_displays(self, *, platform: str, workspace: str, user: str) -> dict[str, str]:
-        """Return how one user's topics in one workspace were typed, by canonical topic (only those that differ)."""
-        sql = (
-            "SELECT topic, display FROM subscriptions WHERE platform=? AND workspace=? AND user_id=? AND display != ''"
-        )
-        async with self._db.execute(sql, (platform, workspace, user)) as cur:
-            return {r[0]: r[1] for r in await cur.fetchall()}
+    async def topic_displays(
+        self, *, platform: str, users: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], dict[str, str]]:
+        """Return how each (workspace, user)'s topics were typed, by canonical topic (only those that differ)."""
+        by_workspace: dict[str, list[str]] = {}
+        for workspace, user in dict.fromkeys(users):
+            by_workspace.setdefault(workspace, []).append(user)
+        out: dict[tuple[str, str], dict[str, str]] = {}
+        for workspace, ids in by_workspace.items():
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                sql = (
+                    "SELECT user_id, topic, display FROM subscriptions WHERE platform=? AND workspace=?"
+                    f" AND user_id IN ({','.join('?' * len(chunk))}) AND display != ''"
+                )
+                async with self._db.execute(sql, (platform, workspace, *chunk)) as cur:
+                    for user, topic, display in await cur.fetchall():
+                        out.setdefault((workspace, user), {})[topic] = display
+        return out
 
     async def all_subscriptions(self, *, platform: str | None = None) -> list[tuple[str, str, str, str]]:
         """Return every (platform, workspace, user, topic), optionally for one platform."""

@@ -6,9 +6,11 @@ What several processes sharing one database need:
 
 * **plan** takes a transaction-scoped advisory lock on (target, slot, day), so of several
   processes planning the same slot at once one writes the plan and the others read it.
-* **claim** is a conditional update (``WHERE state='pending'``): the row lock makes exactly one
-  claimer win. :meth:`PgOutboxStorage.claim_next` hands out pending rows to many workers at once
-  with ``SELECT … FOR UPDATE SKIP LOCKED`` (no two workers wait on, or take, the same row).
+* **claim** takes a batch of rows in one conditional update (``WHERE state='pending'``) over
+  ``SELECT … FOR UPDATE SKIP LOCKED``: the row lock makes exactly one claimer win, and a worker
+  never waits on a row another is claiming at that moment (it is that worker's). Renewals and
+  results are written in batches too (:mod:`digestbot.coalesce` gathers them), so a worker pays
+  one round trip per batch, not per message.
 * **take over**: a stale claim is made this run's by a conditional update on its previous owner
   before it is reconciled, so of two live runs that both see it only one asks the platform and
   re-sends.
@@ -30,15 +32,17 @@ import secrets
 import socket
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
 import psycopg
 
+from digestbot.coalesce import Coalescer
 from digestbot.ports import Target
 from digestbot.store.postgres.errors import translating
 from digestbot.store.postgres.url import redact_url
-from digestbot.store.records import Delivery, Slot, State
+from digestbot.store.records import Delivery, Slot, StateChange, first_unsent
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +77,31 @@ def _token(owner: str | None) -> str:
     return (owner or "").rsplit(":", 1)[-1]
 
 
+def _slot_key(target: Target, slot: Slot, day: date) -> str:
+    return json.dumps([target.platform, target.kind, target.id, slot, day.isoformat()])
+
+
+@dataclass(frozen=True)
+class _PlanRequest:
+    """One plan asked of :meth:`PgOutboxStorage.plan`, waiting for its batch."""
+
+    target: Target
+    slot: Slot
+    day: date
+    kind: str
+    keys: tuple[str, ...]
+    payloads: tuple[str, ...]
+    claim_first: bool
+
+    @property
+    def slot_key(self) -> str:
+        return _slot_key(self.target, self.slot, self.day)
+
+    @property
+    def where(self) -> tuple[str, str, str, str, date]:
+        return (self.target.platform, self.target.kind, self.target.id, self.slot, self.day)
+
+
 def _run_key(token: str) -> str:
     return f"digestbot-run:{token}"
 
@@ -101,6 +130,7 @@ class PgOutboxStorage:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{token}"
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._busy = asyncio.Lock()  # one operation at a time on the run's connection
+        self._plans = Coalescer(self._plan_batch, name="outbox-plans")
 
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
@@ -116,33 +146,117 @@ class PgOutboxStorage:
 
     async def close(self) -> None:
         """Close the run's connection: its run lock goes, so claims it still holds are stale at once for others."""
+        await self._plans.close()
         async with self._busy:
             if self._conn is not None:
                 await self._conn.close()
                 self._conn = None
 
     async def plan(
-        self, target: Target, *, slot: Slot, day: date, kind: str, keys: Sequence[str], payloads: Sequence[Any]
-    ) -> tuple[list[Delivery], bool]:
-        """Write one pending row per (key, payload) unless ``target`` has rows for ``slot`` on ``day``."""
-        encoded = [json.dumps(p, ensure_ascii=False, sort_keys=True) for p in payloads]
-        n = len(encoded)
-        slot_key = json.dumps([target.platform, target.kind, target.id, slot, day.isoformat()])
+        self,
+        target: Target,
+        *,
+        slot: Slot,
+        day: date,
+        kind: str,
+        keys: Sequence[str],
+        payloads: Sequence[Any],
+        claim_first: bool = False,
+    ) -> tuple[list[Delivery], bool, int | None]:
+        """Write one pending row per (key, payload) unless ``target`` has rows for ``slot`` on ``day``.
+
+        With ``claim_first``, the first part not sent nor failed is claimed in the same transaction
+        when pending and not being claimed by another worker right now (``SKIP LOCKED``). Plans
+        asked for together are written in one transaction (:class:`~digestbot.coalesce.Coalescer`).
+        """
+        encoded = tuple(json.dumps(p, ensure_ascii=False, sort_keys=True) for p in payloads)
+        return await self._plans(_PlanRequest(target, slot, day, kind, tuple(keys), encoded, claim_first))
+
+    async def _plan_batch(self, requests: Sequence[_PlanRequest]) -> list[tuple[list[Delivery], bool, int | None]]:
+        """Write a batch of plans in one transaction: lock their slots (in one order), read, insert, claim."""
+        slots = sorted({r.slot_key for r in requests})
         async with self._tx() as conn:
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (slot_key,))
-            existing = await _select_slot(conn, target, slot, day)
-            if existing:
-                return existing, False
+            # Each slot's advisory lock, taken in sorted order so two batches never wait on each other in a cycle.
+            await conn.execute(
+                "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0)))"
+                " FROM (SELECT k FROM unnest(%s::text[]) AS k ORDER BY k) AS s",
+                (slots,),
+            )
+            cur = await conn.execute(
+                f"SELECT {_COLUMNS} FROM deliveries WHERE (platform, target_kind, target_id, slot, digest_date) IN"
+                " (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::date[])) ORDER BY part",
+                [list(column) for column in zip(*(r.where for r in requests), strict=True)],
+            )
+            by_slot: dict[str, list[Delivery]] = {}
+            for row in await cur.fetchall():
+                delivery = _row(row)
+                t = delivery.target
+                key = _slot_key(t, delivery.slot, delivery.day)
+                by_slot.setdefault(key, []).append(delivery)
+            existed = set(by_slot)
+            first_asked: dict[str, _PlanRequest] = {}
+            for r in requests:  # of two plans of one slot in a batch, the first is written (an earlier plan wins)
+                if r.slot_key not in existed:
+                    first_asked.setdefault(r.slot_key, r)
+            new = list(first_asked.values())
             now = datetime.now(UTC)
-            for i, (key, payload) in enumerate(zip(keys, encoded, strict=True), start=1):
-                await conn.execute(
+            if new:
+                columns: list[list[Any]] = [[] for _ in range(11)]
+                for r in new:
+                    n = len(r.keys)
+                    for i, (key, payload) in enumerate(zip(r.keys, r.payloads, strict=True), start=1):
+                        t = r.target
+                        values = (t.platform, t.workspace, t.kind, t.id, r.slot, r.day, r.kind, i, n, key, payload)
+                        for column, value in zip(columns, values, strict=True):
+                            column.append(value)
+                cur = await conn.execute(
                     "INSERT INTO deliveries(platform, workspace, target_kind, target_id, slot, digest_date, kind,"
                     " part, parts, key, payload, state, created_at, updated_at)"
-                    " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,'pending',%s,%s)",
-                    (target.platform, target.workspace, target.kind, target.id, slot, day, kind, i, n,
-                     key, payload, now, now),
-                )  # fmt: skip
-            return await _select_slot(conn, target, slot, day), True
+                    " SELECT p, w, tk, ti, s, d, k, pa, n, ky, pl, 'pending', %s, %s FROM unnest(%s::text[],"
+                    " %s::text[], %s::text[], %s::text[], %s::text[], %s::date[], %s::text[], %s::int[], %s::int[],"
+                    " %s::text[], %s::text[]) AS u(p, w, tk, ti, s, d, k, pa, n, ky, pl)"
+                    f" RETURNING {_COLUMNS}",
+                    (now, now, *columns),
+                )
+                for row in await cur.fetchall():
+                    delivery = _row(row)
+                    by_slot.setdefault(_slot_key(delivery.target, delivery.slot, delivery.day), []).append(delivery)
+                for rows in by_slot.values():
+                    rows.sort(key=lambda d: d.part)
+            wanted: dict[str, int] = {}
+            for r in requests:
+                first = first_unsent(by_slot[r.slot_key]) if r.claim_first else None
+                if first is not None and first.state == "pending":
+                    wanted.setdefault(r.slot_key, first.id)
+            claimed: set[int] = set()
+            if wanted:
+                cur = await conn.execute(
+                    "UPDATE deliveries SET state='claimed', attempts=attempts+1, claimed_by=%s, claimed_at=%s,"
+                    " updated_at=%s WHERE id IN (SELECT id FROM deliveries WHERE id = ANY(%s) AND state='pending'"
+                    " FOR UPDATE SKIP LOCKED) RETURNING id",
+                    (self.owner, now, now, list(wanted.values())),
+                )
+                claimed = {int(r[0]) for r in await cur.fetchall()}
+        out: list[tuple[list[Delivery], bool, int | None]] = []
+        created: set[str] = set()
+        for r in requests:
+            rows = by_slot[r.slot_key]
+            first_time = r.slot_key not in existed and r.slot_key not in created
+            created.add(r.slot_key)
+            won = wanted.get(r.slot_key)
+            if won is not None and won in claimed:
+                claimed.discard(won)  # the first asker of a slot gets its claim
+                rows = [
+                    replace(d, state="claimed", attempts=d.attempts + 1, claimed_by=self.owner, claimed_at=now)
+                    if d.id == won
+                    else d
+                    for d in rows
+                ]
+                by_slot[r.slot_key] = rows
+                out.append((rows, first_time, won))
+            else:
+                out.append((rows, first_time, None))
+        return out
 
     async def rows(self, target: Target, *, slot: Slot, day: date) -> list[Delivery]:
         """Return ``target``'s rows for ``slot`` on ``day``, in part order."""
@@ -154,26 +268,27 @@ class PgOutboxStorage:
             cur = await conn.execute(sql, params)
             return cur.rowcount
 
-    async def claim(self, delivery_id: int) -> bool:
-        """Move a pending row to claimed by this run (committed before the send); False if it was not pending."""
+    async def _returning_ids(self, sql: str, params: Sequence[Any]) -> set[int]:
+        async with self._tx() as conn:
+            cur = await conn.execute(sql, params)
+            return {int(r[0]) for r in await cur.fetchall()}
+
+    async def claim(self, delivery_ids: Sequence[int]) -> set[int]:
+        """Move the pending rows among ``delivery_ids`` to claimed by this run in one statement; return those won.
+
+        ``FOR UPDATE SKIP LOCKED``: a row another worker is claiming (or resolving) right now is
+        skipped, not waited for; it is that worker's.
+        """
+        ids = list(dict.fromkeys(delivery_ids))
+        if not ids:
+            return set()
         now = datetime.now(UTC)
         sql = (
             "UPDATE deliveries SET state='claimed', attempts=attempts+1, claimed_by=%s, claimed_at=%s, updated_at=%s"
-            " WHERE id=%s AND state='pending'"
+            " WHERE id IN (SELECT id FROM deliveries WHERE id = ANY(%s) AND state='pending' FOR UPDATE SKIP LOCKED)"
+            " RETURNING id"
         )
-        return await self._update(sql, (self.owner, now, now, delivery_id)) == 1
-
-    async def claim_next(self, limit: int) -> list[Delivery]:
-        """Claim up to ``limit`` pending rows, oldest first, skipping rows other workers are claiming right now."""
-        now = datetime.now(UTC)
-        async with self._tx() as conn:
-            cur = await conn.execute(
-                f"UPDATE deliveries SET state='claimed', attempts=attempts+1, claimed_by=%s, claimed_at=%s,"
-                f" updated_at=%s WHERE id IN (SELECT id FROM deliveries WHERE state='pending' ORDER BY id"
-                f" LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING {_COLUMNS}",
-                (self.owner, now, now, limit),
-            )
-            return sorted((_row(r) for r in await cur.fetchall()), key=lambda d: d.id)
+        return await self._returning_ids(sql, (self.owner, now, now, ids))
 
     async def take_over(self, delivery_id: int, previous_owner: str | None) -> bool:
         """Make a claim of ``previous_owner`` this run's (lease restarted); False if it changed meanwhile."""
@@ -184,19 +299,29 @@ class PgOutboxStorage:
         )
         return await self._update(sql, (self.owner, now, now, delivery_id, previous_owner)) == 1
 
-    async def renew(self, delivery_id: int) -> bool:
-        """Restart this run's claim on a row; False if it is no longer claimed by this run."""
+    async def renew(self, delivery_ids: Sequence[int]) -> set[int]:
+        """Restart this run's claims on ``delivery_ids`` in one statement; return those still claimed by it."""
+        ids = list(dict.fromkeys(delivery_ids))
+        if not ids:
+            return set()
         now = datetime.now(UTC)
-        sql = "UPDATE deliveries SET claimed_at=%s, updated_at=%s WHERE id=%s AND state='claimed' AND claimed_by=%s"
-        return await self._update(sql, (now, now, delivery_id, self.owner)) == 1
+        sql = (
+            "UPDATE deliveries SET claimed_at=%s, updated_at=%s"
+            " WHERE id = ANY(%s) AND state='claimed' AND claimed_by=%s RETURNING id"
+        )
+        return await self._returning_ids(sql, (now, now, ids, self.owner))
 
-    async def set_state(self, delivery_id: int, state: State, *, message_id: str | None, error: str | None) -> None:
-        """Set a row's state and error (and its message id, if given), dropping its claim."""
+    async def set_states(self, changes: Sequence[StateChange]) -> None:
+        """Write each row's new state and error (and message id, if given), dropping its claim: one transaction."""
+        if not changes:
+            return
+        now = datetime.now(UTC)
         sql = (
             "UPDATE deliveries SET state=%s, message_id=coalesce(%s, message_id), error=%s, claimed_by=NULL,"
             " claimed_at=NULL, updated_at=%s WHERE id=%s"
         )
-        await self._update(sql, (state, message_id, error, datetime.now(UTC), delivery_id))
+        async with self._tx() as conn, conn.cursor() as cur:
+            await cur.executemany(sql, [(c.state, c.message_id, c.error, now, c.id) for c in changes])
 
     async def fail_pending(self, delivery_ids: Sequence[int], error: str) -> None:
         """Mark the still-pending rows among ``delivery_ids`` failed with ``error``."""

@@ -391,13 +391,22 @@ class PostgresStore:
         )
         return [(r[0], r[1] or r[0]) for r in await self.fetchall(sql, (platform, workspace, user))]
 
-    async def topic_displays(self, *, platform: str, workspace: str, user: str) -> dict[str, str]:
-        """Return how one user's topics in one workspace were typed, by canonical topic (only those that differ)."""
+    async def topic_displays(
+        self, *, platform: str, users: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], dict[str, str]]:
+        """Return how each (workspace, user)'s topics were typed, by canonical topic (only those that differ)."""
+        by_workspace: dict[str, list[str]] = {}
+        for workspace, user in dict.fromkeys(users):
+            by_workspace.setdefault(workspace, []).append(user)
+        out: dict[tuple[str, str], dict[str, str]] = {}
         sql = (
-            "SELECT topic, display FROM subscriptions"
-            " WHERE platform=%s AND workspace=%s AND user_id=%s AND display != ''"
+            "SELECT user_id, topic, display FROM subscriptions"
+            " WHERE platform=%s AND workspace=%s AND user_id = ANY(%s) AND display != ''"
         )
-        return {r[0]: r[1] for r in await self.fetchall(sql, (platform, workspace, user))}
+        for workspace, ids in by_workspace.items():
+            for user, topic, display in await self.fetchall(sql, (platform, workspace, ids)):
+                out.setdefault((workspace, user), {})[topic] = display
+        return out
 
     async def all_subscriptions(self, *, platform: str | None = None) -> list[tuple[str, str, str, str]]:
         """Return every (platform, workspace, user, topic), optionally for one platform."""
