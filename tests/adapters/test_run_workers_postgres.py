@@ -1,0 +1,262 @@
+"""Two ``digestbot run`` processes on one PostgreSQL database, SIGKILLed at random: every message once (#15).
+
+Real ``run`` subprocesses (scheduler, Discord gateway, Slack Socket Mode) share one database
+and post, through discord.py and slack_sdk, to the fake Discord and the fake Slack. Their clock
+is fast-forwarded (:mod:`tests.fast_clock_runner`, 12× from 08:59 UTC on Saturday 2024-10-12),
+and the channels are due one minute apart from 09:00, so eight slots fall due while they run.
+Both processes compute the same due slots; the outbox decides which one posts each.
+
+While the slots fall due, the test SIGKILLs a random run every few seconds and starts it
+again; on top of that some incarnations kill themselves around a chosen send (after its claim,
+or after the message is on the platform but before the outbox knows). Sends are slowed down so
+that kills land mid-post. Then both runs go on until the store shows every row sent; the test
+checks, through the store, that no row is left claimed or pending (each crashed claim was taken
+over, looked up on the platform, marked sent or re-sent) and, on each platform, that every
+channel has its list once and each card once, in the list's thread.
+
+The kill schedule comes from a seeded generator; the seed is printed on failure
+(``RUN_WORKERS_SEED=n`` replays another one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from digestbot.sources.files import load_file
+from digestbot.store import open_store
+from tests.adapters.discord.test_discord_compact import layout
+from tests.adapters.slack.test_slack_compact import split
+from tests.conftest import ROOT, SEED
+from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.slack_server import FakeSlack
+
+CHANNELS = 4  # per platform
+TOP = 3  # compact: a list and TOP cards in its thread
+MESSAGES = 2 * CHANNELS * (TOP + 1)
+FAKE_NOW = datetime(2024, 10, 12, 8, 59, tzinfo=UTC)  # Saturday: Friday 2024-10-11's list is due
+SPEED = 12.0  # one fake minute every 5 s
+KILLS = 4  # SIGKILLs sent by the test, each a random 0.5–3 s after its victim is up: the slots fall due 5–20 s in
+SETTLE = 60.0  # seconds the survivors get afterwards to leave every row sent
+APP_TOKEN = "xapp-run-workers"
+
+
+class Run:
+    """One ``run`` process slot: started, killed and restarted; each incarnation logs to its own file."""
+
+    def __init__(self, name: str, config: Path, env: dict[str, str], logs: Path) -> None:
+        self.name = name
+        self.config = config
+        self.env = env
+        self.logs = logs
+        self.proc: asyncio.subprocess.Process | None = None
+        self.incarnations = 0
+
+    async def start(self, crash: dict[str, str] | None = None) -> None:
+        self.incarnations += 1
+        self.log = self.logs / f"{self.name}-{self.incarnations}.log"
+        log = self.log.open("wb")
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.fast_clock_runner", "--config", str(self.config), "-v", "run",
+            cwd=self.config.parent, env={**self.env, **(crash or {})}, stdout=log, stderr=log,
+        )  # fmt: skip
+        log.close()
+
+    async def ready(self, within: float = 60.0) -> None:
+        """Wait until this incarnation runs (its scheduler started), or died trying."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + within
+        while self.alive and "running on discord, slack" not in self.log.read_text(errors="replace"):
+            if loop.time() > until:
+                raise AssertionError(f"{self.log.name} did not start:\n{self.log.read_text(errors='replace')}")
+            await asyncio.sleep(0.1)
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+    async def kill(self) -> None:
+        assert self.proc is not None
+        if self.proc.returncode is None:
+            self.proc.kill()
+        await self.proc.wait()
+
+    async def stop(self) -> int:
+        """SIGTERM and wait (a run stops cleanly at SIGTERM: exit 0)."""
+        assert self.proc is not None
+        await self.ready()  # before its signal handlers are set, SIGTERM would just end it
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return await asyncio.wait_for(self.proc.wait(), 30)
+        except TimeoutError:
+            self.proc.kill()
+            return await self.proc.wait()
+
+
+def write_config(workdir: Path, url: str, discord: FakeDiscord, slack: FakeSlack) -> tuple[list[int], list[str]]:
+    discord_ids = [discord.add_channel(name=f"papers-{i}") for i in range(CHANNELS)]
+    slack_ids = [f"C0RUN{i}" for i in range(CHANNELS)]
+    for channel in slack_ids:
+        slack.add_channel(channel)
+    common = {"timezone": "UTC", "layout": "compact", "top": TOP}
+    channels: list[dict[str, Any]] = []
+    for i in range(CHANNELS):  # one Discord and one Slack channel due each minute from 09:00
+        due = f"09:{i:02d}"
+        channels.append({"platform": "discord", "id": str(discord_ids[i]), "workspace": str(discord.guild_id),
+                         "time": due, **common})  # fmt: skip
+        channels.append({"platform": "slack", "id": slack_ids[i], "workspace": slack.team_id, "time": due, **common})
+    config = {
+        "database": url,
+        "sources": {"huggingface": {"enabled": False}},
+        "discord": {
+            "enabled": True,
+            "token": "${DISCORD_TOKEN}",
+            "application_id": str(discord.application_id),
+            "api_base_url": discord.base_url,
+        },
+        "slack": {
+            "enabled": True,
+            "bot_token": "${SLACK_BOT_TOKEN}",
+            "app_token": "${SLACK_APP_TOKEN}",
+            "api_base_url": slack.base_url,
+        },
+        "delivery": {"concurrency": 2, "empty_retry_minutes": 1},
+        "channels": channels,
+    }
+    (workdir / "cfg.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    return discord_ids, slack_ids
+
+
+async def seed_store(url: str, channels: list[tuple[str, str]]) -> None:
+    """Ingest Friday's list and say the channels were last handled at 08:58 (so a late start catches up)."""
+    loaded = load_file(SEED)
+    async with await open_store(url) as store:
+        await store.upsert_papers(loaded.papers, digest_date=loaded.digest_date)
+        seen = FAKE_NOW.replace(minute=58, hour=8)
+        await store.set_schedule_last_seen((platform, cid, seen) for platform, cid in channels)
+
+
+async def outbox_state(url: str) -> tuple[dict[str, int], int]:
+    """Return the outbox's row counts by state and how many rows were claimed more than once, via the store."""
+    async with await open_store(url) as store:
+        rows = store.outbox_storage()
+        try:
+            counts = await rows.counts()
+            unsent = await rows.unsent()
+        finally:
+            await rows.close()
+    return counts, len(unsent)
+
+
+@pytest.fixture
+async def platforms() -> AsyncIterator[tuple[FakeDiscord, FakeSlack]]:
+    async with FakeDiscord() as discord, FakeSlack(app_token=APP_TOKEN) as slack:
+        yield discord, slack
+
+
+def tails(logs: Path, lines: int = 25) -> str:
+    out = []
+    for path in sorted(logs.glob("*.log")):
+        text = path.read_text(errors="replace").splitlines()
+        out.append(f"--- {path.name} ---\n" + "\n".join(text[-lines:]))
+    return "\n".join(out)
+
+
+async def test_two_run_processes_killed_at_random_post_every_slot_exactly_once_on_both_platforms(
+    platforms: tuple[FakeDiscord, FakeSlack], tmp_path: Path, pg_url: str
+) -> None:
+    discord, slack = platforms
+    seed = int(os.environ.get("RUN_WORKERS_SEED", "15"))
+    rng = random.Random(seed)
+    discord_ids, slack_ids = write_config(tmp_path, pg_url, discord, slack)
+    await seed_store(pg_url, [("discord", str(c)) for c in discord_ids] + [("slack", c) for c in slack_ids])
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    epoch = time.time() + 4  # both runs are up by then, under load too
+    env = {
+        **os.environ, "PYTHONPATH": str(ROOT), "DISCORD_TOKEN": discord.token, "SLACK_BOT_TOKEN": slack.token,
+        "SLACK_APP_TOKEN": APP_TOKEN, "FAKE_NOW": FAKE_NOW.isoformat(), "FAKE_EPOCH": str(epoch),
+        "FAKE_SPEED": str(SPEED), "SEND_DELAY": "0.5", "CRASH_PLATFORM": "discord,slack",
+    }  # fmt: skip
+    env.pop("DIGESTBOT_CONFIG", None)
+    runs = [Run(name, tmp_path / "cfg.yaml", env, logs) for name in ("a", "b")]
+    killed = self_killed = 0
+
+    def crash() -> dict[str, str]:
+        if rng.random() < 0.5:
+            return {"CRASH_AFTER_SENDS": str(rng.randint(1, 6)), "CRASH_WHEN": rng.choice(["before", "after"])}
+        return {}
+
+    try:
+        # The first incarnations die at their first send, one just before and one just after the
+        # message reaches the platform: whichever sends first leaves a claim to recover.
+        for run, when in zip(runs, ("after", "before"), strict=True):
+            await run.start({"CRASH_AFTER_SENDS": "1", "CRASH_WHEN": when})
+        loop = asyncio.get_running_loop()
+        while killed < KILLS:
+            for run in runs:
+                if not run.alive:  # it killed itself around a send
+                    self_killed += 1
+                    await run.start(crash())
+            victim = rng.choice(runs)
+            await victim.ready()
+            await asyncio.sleep(rng.uniform(0.5, 3.0))
+            if victim.alive:
+                await victim.kill()
+                killed += 1
+                await asyncio.sleep(rng.uniform(0.1, 1.0))
+                await victim.start(crash())
+        for run in runs:  # from here on they run undisturbed
+            if not run.alive:
+                self_killed += 1
+                await run.start()
+        settle_from = loop.time()
+        deadline = settle_from + SETTLE
+        while True:
+            counts, unsent = await outbox_state(pg_url)
+            if counts.get("sent", 0) == MESSAGES and unsent == 0:
+                break
+            if loop.time() > deadline:
+                raise AssertionError(f"seed={seed}: not every row was sent: {counts}\n{tails(logs)}")
+            for run in runs:
+                if not run.alive:  # a self-crash decided before the kills stopped
+                    self_killed += 1
+                    await run.start()
+            await asyncio.sleep(1.0)
+        settled = loop.time() - settle_from
+        codes = [await run.stop() for run in runs]
+    finally:
+        for run in runs:
+            if run.alive:
+                await run.kill()
+    assert codes == [0, 0], f"seed={seed}\n{tails(logs)}"
+    counts, unsent = await outbox_state(pg_url)
+    assert counts == {"sent": MESSAGES} and unsent == 0, f"seed={seed}: {counts}"  # every claim recovered
+    for channel in discord_ids:
+        [head], replies = layout(discord, channel)
+        assert len(head["embeds"][0]["description"].split("\n")) == TOP, f"seed={seed}"
+        assert [r["embeds"][0]["title"].split(".")[0] for r in replies] == ["1", "2", "3"], f"seed={seed}"
+    for channel in slack_ids:
+        _, replies = split(slack, channel)
+        keys = [r["metadata"]["event_payload"]["key"] for r in replies]
+        assert keys == [f"digest:2024-10-11:part{i}/{TOP + 1}" for i in range(2, TOP + 2)], f"seed={seed}: {keys}"
+    text = "".join(p.read_text(errors="replace") for p in logs.glob("*.log"))
+    assert "Traceback" not in text, f"seed={seed}\n{tails(logs)}"
+    recovered = text.count("crash recovery:")
+    skipped = text.count("is being sent by another run")
+    print(
+        f"seed={seed} kills={killed} self-kills={self_killed} recovered={recovered} skipped-as-busy={skipped} settled in {settled:.1f} s"
+    )
+    assert self_killed >= 1 and recovered >= 1, (self_killed, recovered)  # a first send always crashes
