@@ -6,10 +6,12 @@ is fast-forwarded (:mod:`tests.fast_clock_runner`, 12× from 08:59 UTC on Saturd
 and the channels are due one minute apart from 09:00, so eight slots fall due while they run.
 Both processes compute the same due slots; the outbox decides which one posts each.
 
-While the slots fall due, the test SIGKILLs a random run every few seconds and starts it
-again; on top of that some incarnations kill themselves around a chosen send (after its claim,
-or after the message is on the platform but before the outbox knows). Sends are slowed down so
-that kills land mid-post. Then both runs go on until the store shows every row sent; the test
+The first incarnations of both runs die at their first send (one just after its claim, one
+once the message is on the platform but before the outbox knows). From then on the test
+SIGKILLs a run that is up, a random 0.5–3 s later, four times, starting it again each time;
+about half the incarnations also kill themselves around a random send. Three ``digestbot post``
+processes (some crashing the same way) race the runs for the last slot's two channels. Sends are
+slowed down so that kills land mid-post. Then both runs go on until the store shows every row sent; the test
 checks, through the store, that no row is left claimed or pending (each crashed claim was taken
 over, looked up on the platform, marked sent or re-sent) and, on each platform, that every
 channel has its list once and each card once, in the list's thread.
@@ -47,7 +49,7 @@ TOP = 3  # compact: a list and TOP cards in its thread
 MESSAGES = 2 * CHANNELS * (TOP + 1)
 FAKE_NOW = datetime(2024, 10, 12, 8, 59, tzinfo=UTC)  # Saturday: Friday 2024-10-11's list is due
 SPEED = 12.0  # one fake minute every 5 s
-KILLS = 4  # SIGKILLs sent by the test, each a random 0.5–3 s after its victim is up: the slots fall due 5–20 s in
+KILLS = 4  # SIGKILLs sent by the test, each 0.5–3 s after a run that is up: the slots fall due 5–20 s in
 SETTLE = 60.0  # seconds the survivors get afterwards to leave every row sent
 APP_TOKEN = "xapp-run-workers"
 
@@ -83,6 +85,11 @@ class Run:
             await asyncio.sleep(0.1)
 
     @property
+    def is_up(self) -> bool:
+        """Tell whether this incarnation is alive and running (its scheduler started)."""
+        return self.alive and "running on discord, slack" in self.log.read_text(errors="replace")
+
+    @property
     def alive(self) -> bool:
         return self.proc is not None and self.proc.returncode is None
 
@@ -103,6 +110,16 @@ class Run:
         except TimeoutError:
             self.proc.kill()
             return await self.proc.wait()
+
+
+async def post(env: dict[str, str], workdir: Path, log: Path, args: list[str], crash: dict[str, str]) -> int:
+    """Run one ``digestbot post`` of Friday's list (through :mod:`tests.crash_runner`); return its exit status."""
+    with log.open("wb") as out:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.crash_runner", "--config", str(workdir / "cfg.yaml"), "-v", "post",
+            "--date", "2024-10-11", *args, cwd=workdir, env={**env, **crash}, stdout=out, stderr=out,
+        )  # fmt: skip
+    return await asyncio.wait_for(proc.wait(), 120)
 
 
 def write_config(workdir: Path, url: str, discord: FakeDiscord, slack: FakeSlack) -> tuple[list[int], list[str]]:
@@ -204,20 +221,35 @@ async def test_two_run_processes_killed_at_random_post_every_slot_exactly_once_o
         # message reaches the platform: whichever sends first leaves a claim to recover.
         for run, when in zip(runs, ("after", "before"), strict=True):
             await run.start({"CRASH_AFTER_SENDS": "1", "CRASH_WHEN": when})
+        # Three `post` processes race the runs for the last slot's channels (due 20 s in).
+        last = ["--channel", f"discord:{discord_ids[-1]}", "--channel", f"slack:{slack_ids[-1]}"]
+        start_at = {"START_AT": str(epoch + 4 * 60 / SPEED)}
+        posts = [asyncio.create_task(post(env, tmp_path, logs / f"post-{i}.log", last, {**start_at, **crash()}))
+                 for i in range(3)]  # fmt: skip
         loop = asyncio.get_running_loop()
+        async with asyncio.timeout(90):  # the random kills start once a first send crashed its run
+            while all(run.alive for run in runs):  # noqa: ASYNC110  (polling processes)
+                await asyncio.sleep(0.1)
         while killed < KILLS:
             for run in runs:
                 if not run.alive:  # it killed itself around a send
                     self_killed += 1
                     await run.start(crash())
-            victim = rng.choice(runs)
-            await victim.ready()
+            while not (up := [run for run in runs if run.is_up]):  # one may restart while the other is shot
+                if not any(run.alive for run in runs):
+                    break
+                await asyncio.sleep(0.1)
+            if not up:
+                continue  # both died on their own: restart them first
+            victim = rng.choice(up)
             await asyncio.sleep(rng.uniform(0.5, 3.0))
             if victim.alive:
                 await victim.kill()
                 killed += 1
                 await asyncio.sleep(rng.uniform(0.1, 1.0))
                 await victim.start(crash())
+        post_codes = await asyncio.gather(*posts)
+        assert all(code in (0, 75, -signal.SIGKILL) for code in post_codes), f"seed={seed}: {post_codes}\n{tails(logs)}"
         for run in runs:  # from here on they run undisturbed
             if not run.alive:
                 self_killed += 1
@@ -257,6 +289,6 @@ async def test_two_run_processes_killed_at_random_post_every_slot_exactly_once_o
     recovered = text.count("crash recovery:")
     skipped = text.count("is being sent by another run")
     print(
-        f"seed={seed} kills={killed} self-kills={self_killed} recovered={recovered} skipped-as-busy={skipped} settled in {settled:.1f} s"
+        f"seed={seed} posts={post_codes} kills={killed} self-kills={self_killed} recovered={recovered} skipped-as-busy={skipped} settled in {settled:.1f} s"
     )
     assert self_killed >= 1 and recovered >= 1, (self_killed, recovered)  # a first send always crashes
