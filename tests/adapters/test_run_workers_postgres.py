@@ -8,13 +8,16 @@ Both processes compute the same due slots; the outbox decides which one posts ea
 
 The first incarnations of both runs die at their first send (one just after its claim, one
 once the message is on the platform but before the outbox knows). From then on the test
-SIGKILLs a run that is up, a random 0.5–3 s later, four times, starting it again each time;
-about half the incarnations also kill themselves around a random send. Three ``digestbot post``
+SIGKILLs a run that is up, a random 0.5–3 s later, three times, starting it again each time;
+about a third of the incarnations also kill themselves around a random send. Three ``digestbot post``
 processes (some crashing the same way) race the runs for the last slot's two channels. Sends are
 slowed down so that kills land mid-post. Then both runs go on until the store shows every row sent; the test
 checks, through the store, that no row is left claimed or pending (each crashed claim was taken
 over, looked up on the platform, marked sent or re-sent) and, on each platform, that every
 channel has its list once and each card once, in the list's thread.
+
+Last, slash commands: with either run SIGKILLed, the other answers ``/paper`` over its own
+Socket Mode connection (the fake hands a command to the newest open connection).
 
 The kill schedule comes from a seeded generator; the seed is printed on failure
 (``RUN_WORKERS_SEED=n`` replays another one).
@@ -49,7 +52,7 @@ TOP = 3  # compact: a list and TOP cards in its thread
 MESSAGES = 2 * CHANNELS * (TOP + 1)
 FAKE_NOW = datetime(2024, 10, 12, 8, 59, tzinfo=UTC)  # Saturday: Friday 2024-10-11's list is due
 SPEED = 12.0  # one fake minute every 5 s
-KILLS = 4  # SIGKILLs sent by the test, each 0.5–3 s after a run that is up: the slots fall due 5–20 s in
+KILLS = 3  # SIGKILLs sent by the test, each 0.5–3 s after a run that is up: the slots fall due 5–20 s in
 SETTLE = 60.0  # seconds the survivors get afterwards to leave every row sent
 APP_TOKEN = "xapp-run-workers"
 
@@ -122,11 +125,29 @@ async def post(env: dict[str, str], workdir: Path, log: Path, args: list[str], c
     return await asyncio.wait_for(proc.wait(), 120)
 
 
+async def wait_for_connections(slack: FakeSlack, count: int) -> None:
+    """Wait until exactly ``count`` Socket Mode connections are open (a killed run's closes)."""
+    async with asyncio.timeout(60):
+        while slack.socket.open_connections != count:  # noqa: ASYNC110  (polling the fake)
+            await asyncio.sleep(0.1)
+
+
+async def paper_answered(slack: FakeSlack) -> int:
+    """Send ``/paper`` over Socket Mode and return 1 once its card reached the response_url."""
+    ack = await slack.socket_command("/paper", "prefix quant")
+    async with asyncio.timeout(30):
+        while not (got := [r for r in slack.responses if r["name"] == ack.response_name]):  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+    assert got[0]["ok"], got
+    return 1
+
+
 def write_config(workdir: Path, url: str, discord: FakeDiscord, slack: FakeSlack) -> tuple[list[int], list[str]]:
     discord_ids = [discord.add_channel(name=f"papers-{i}") for i in range(CHANNELS)]
     slack_ids = [f"C0RUN{i}" for i in range(CHANNELS)]
     for channel in slack_ids:
         slack.add_channel(channel)
+    slack.add_user("U0ALICE", name="alice")
     common = {"timezone": "UTC", "layout": "compact", "top": TOP}
     channels: list[dict[str, Any]] = []
     for i in range(CHANNELS):  # one Discord and one Slack channel due each minute from 09:00
@@ -205,14 +226,14 @@ async def test_two_run_processes_killed_at_random_post_every_slot_exactly_once_o
     env = {
         **os.environ, "PYTHONPATH": str(ROOT), "DISCORD_TOKEN": discord.token, "SLACK_BOT_TOKEN": slack.token,
         "SLACK_APP_TOKEN": APP_TOKEN, "FAKE_NOW": FAKE_NOW.isoformat(), "FAKE_EPOCH": str(epoch),
-        "FAKE_SPEED": str(SPEED), "SEND_DELAY": "0.5", "CRASH_PLATFORM": "discord,slack",
+        "FAKE_SPEED": str(SPEED), "SEND_DELAY": "0.3", "CRASH_PLATFORM": "discord,slack",
     }  # fmt: skip
     env.pop("DIGESTBOT_CONFIG", None)
     runs = [Run(name, tmp_path / "cfg.yaml", env, logs) for name in ("a", "b")]
     killed = self_killed = 0
 
     def crash() -> dict[str, str]:
-        if rng.random() < 0.5:
+        if rng.random() < 0.35:
             return {"CRASH_AFTER_SENDS": str(rng.randint(1, 6)), "CRASH_WHEN": rng.choice(["before", "after"])}
         return {}
 
@@ -227,6 +248,7 @@ async def test_two_run_processes_killed_at_random_post_every_slot_exactly_once_o
         posts = [asyncio.create_task(post(env, tmp_path, logs / f"post-{i}.log", last, {**start_at, **crash()}))
                  for i in range(3)]  # fmt: skip
         loop = asyncio.get_running_loop()
+        began = loop.time()
         async with asyncio.timeout(90):  # the random kills start once a first send crashed its run
             while all(run.alive for run in runs):  # noqa: ASYNC110  (polling processes)
                 await asyncio.sleep(0.1)
@@ -268,12 +290,25 @@ async def test_two_run_processes_killed_at_random_post_every_slot_exactly_once_o
                     await run.start()
             await asyncio.sleep(1.0)
         settled = loop.time() - settle_from
-        codes = [await run.stop() for run in runs]
+        phases = f"kills {settle_from - began:.0f} s, settling {settled:.0f} s"
+        # Slash commands: with either run shot, the other one answers /paper over its own connection.
+        answered = 0
+        for turn, shot in enumerate((runs[1], runs[0])):
+            for run in runs:
+                await run.ready()
+            await wait_for_connections(slack, 2)
+            await shot.kill()
+            await wait_for_connections(slack, 1)
+            answered += await paper_answered(slack)
+            if turn == 0:
+                await shot.start()
+        codes = [await runs[1].stop()]  # the last one standing stops cleanly at SIGTERM
+        phases += f", slash commands and stop {loop.time() - settle_from - settled:.0f} s"
     finally:
         for run in runs:
             if run.alive:
                 await run.kill()
-    assert codes == [0, 0], f"seed={seed}\n{tails(logs)}"
+    assert codes == [0], f"seed={seed}\n{tails(logs)}"
     counts, unsent = await outbox_state(pg_url)
     assert counts == {"sent": MESSAGES} and unsent == 0, f"seed={seed}: {counts}"  # every claim recovered
     for channel in discord_ids:
@@ -289,6 +324,7 @@ async def test_two_run_processes_killed_at_random_post_every_slot_exactly_once_o
     recovered = text.count("crash recovery:")
     skipped = text.count("is being sent by another run")
     print(
-        f"seed={seed} posts={post_codes} kills={killed} self-kills={self_killed} recovered={recovered} skipped-as-busy={skipped} settled in {settled:.1f} s"
+        f"seed={seed} posts={post_codes} kills={killed} slash-answered={answered} self-kills={self_killed} recovered={recovered} skipped-as-busy={skipped} ({phases})"
     )
     assert self_killed >= 1 and recovered >= 1, (self_killed, recovered)  # a first send always crashes
+    assert answered == 2
