@@ -11,7 +11,7 @@ from digestbot.store import Store
 
 DAY = date(2024, 10, 11)
 CHANNEL = Target(platform="slack", kind="channel", id="C1")
-LEASE = timedelta(seconds=0.4)
+LEASE = timedelta(seconds=1.5)  # renewed every 0.5 s: a loaded machine's hiccups stay well inside it
 
 
 async def test_a_claim_in_flight_is_renewed_past_its_lease_and_only_while_in_flight(any_store: Store) -> None:
@@ -19,8 +19,8 @@ async def test_a_claim_in_flight_is_renewed_past_its_lease_and_only_while_in_fli
     try:
         [row], _ = await mine.plan(CHANNEL, slot="post", day=DAY, kind="digest", payloads=[{"n": 1}])
         assert await mine.claim(row)
-        async with mine.keep_claimed(row):  # a send that stalls for four leases
-            for _ in range(8):
+        async with mine.keep_claimed(row):  # a send that stalls for three leases
+            for _ in range(6):
                 await asyncio.sleep(LEASE.total_seconds() / 2)
                 assert await other.stale_claims() == []  # never abandoned to another live run
         await asyncio.sleep(2 * LEASE.total_seconds())

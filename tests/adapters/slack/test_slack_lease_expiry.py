@@ -28,7 +28,7 @@ from tests.conftest import SEED
 from tests.fakes.slack_server import FakeSlack
 
 DAY = date(2024, 10, 11)
-LEASE = timedelta(seconds=1)
+LEASE = timedelta(seconds=2)  # renewed every 0.67 s in flight
 
 
 async def test_a_send_stalled_past_its_lease_is_not_taken_over_and_posted_twice(
