@@ -855,6 +855,14 @@ class DeliveryEngine:
         if (row.state == "claimed" and not self.outbox.claimed_by_plan(row)) or not await self.outbox.claim(row):
             log.info("%s %s is being sent by another run; leaving it", row.target, row.key)
             return _Outcome.BUSY, None
+        async with self.outbox.keep_claimed(row):  # a send stalled past the lease stays this run's
+            return await self._send_claimed(adapter, row, thread=thread)
+
+    async def _send_claimed(
+        self, adapter: Adapter, row: Delivery, *, thread: str | None
+    ) -> tuple[_Outcome, str | None]:
+        """Send a row this run claimed, with retries, and record the result."""
+        platform = row.target.platform
         limit = self._limits[platform]
         attempts = max(1, self.config.delivery.max_attempts)
         attempt = rate_limited = 0

@@ -27,6 +27,12 @@ Life of a row (one message: a digest part, a no-digest notice, or a subscriber's
   in the message (Discord nonce/footer, Slack metadata, console transcript) so the answer is
   reliable. The owner is a random per-run token: host and pid are kept in it for people reading
   the table, never trusted (a container restarts as pid 1 again, pids are reused).
+* **A send in flight keeps its claim.** While the engine waits for a send (the pace, the
+  platform's answer), :meth:`Outbox.keep_claimed` renews the claim every third of the lease. A
+  send that stalls past the lease (a slow platform, a long wait inside the client) would
+  otherwise look abandoned to another live run, which would take it over, find nothing on the
+  platform yet, and send it again; the stalled request would then land as a second copy (Slack
+  keeps no idempotency key; Discord's nonce only holds for a few minutes).
 * So that a rerun right after a crash need not wait for the lease, the store may know sooner
   that a run stopped (:meth:`~digestbot.store.protocol.OutboxStorage.owner_gone`: the SQLite
   store's per-run ``flock``, which the kernel drops when the process dies; the PostgreSQL
@@ -41,8 +47,10 @@ the state machine's API, the keys adapters embed, and the lease policy.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -86,6 +94,9 @@ class Outbox:
         #: Rows this run took over but has not resolved yet (the platform could not be asked):
         #: still stale for this run's next reconciliation, though claimed by it.
         self._adopted: set[int] = set()
+        #: Rows with a send in flight (see :meth:`keep_claimed`), and the task renewing their claims.
+        self._in_flight: dict[int, Delivery] = {}
+        self._heartbeat: asyncio.Task[None] | None = None
 
     @property
     def owner(self) -> str:
@@ -94,6 +105,10 @@ class Outbox:
 
     async def close(self) -> None:
         """Finish queued writes and release what this run held (claims still open are left to reconcile)."""
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            await asyncio.gather(self._heartbeat, return_exceptions=True)
+            self._heartbeat = None
         for batches in (self._claims, self._renewals, self._results):
             await batches.close()
         await self._rows.close()
@@ -162,6 +177,39 @@ class Outbox:
         await self._rows.set_states(changes)
         return [None] * len(changes)
 
+    @contextlib.asynccontextmanager
+    async def keep_claimed(self, delivery: Delivery) -> AsyncIterator[None]:
+        """Keep this run's claim on ``delivery`` renewed while the block (its send) runs.
+
+        One task per run renews every claim in flight every third of the lease, so the cost is
+        nothing for sends shorter than that. If a renewal finds the claim gone (this process was
+        frozen for longer than the lease and another run took it over) it is logged; the engine's
+        own renewal before a further attempt then leaves the row to that run.
+        """
+        self._in_flight[delivery.id] = delivery
+        if self._heartbeat is None or self._heartbeat.done():
+            self._heartbeat = asyncio.create_task(self._renew_in_flight(), name="outbox-lease-renewal")
+        try:
+            yield
+        finally:
+            self._in_flight.pop(delivery.id, None)
+
+    async def _renew_in_flight(self) -> None:
+        """Renew the claims of every send in flight, every third of the lease, until cancelled."""
+        while True:
+            await asyncio.sleep(self.lease.total_seconds() / 3)
+            in_flight = dict(self._in_flight)
+            if not in_flight:
+                continue
+            try:
+                ours = await self._rows.renew(list(in_flight))
+            except Exception:  # a store error must not stop the next round of renewals
+                log.warning("cannot renew %d claims in flight (store error)", len(in_flight), exc_info=True)
+                continue
+            for row_id, row in in_flight.items():
+                if row_id not in ours and row_id in self._in_flight:
+                    log.warning("%s %s: claim lost while its send was in flight", row.target, row.key)
+
     async def take_over(self, delivery: Delivery, *, now: datetime | None = None) -> Delivery | None:
         """Make a stale claim (see :meth:`stale_claims`) this run's before reconciling it; None if another run did.
 
@@ -177,18 +225,21 @@ class Outbox:
     async def mark_sent(self, delivery: Delivery, message_id: str) -> None:
         """Record that the row's message is on the platform, with its id."""
         self._adopted.discard(delivery.id)
+        self._in_flight.pop(delivery.id, None)  # resolved: nothing left to renew
         self._planned_claims.discard(delivery.id)
         await self._results(StateChange(delivery.id, "sent", message_id=message_id))
 
     async def release(self, delivery: Delivery, error: str) -> None:
         """Put a claimed row back to pending after a transient failure (a later run retries it)."""
         self._adopted.discard(delivery.id)
+        self._in_flight.pop(delivery.id, None)  # resolved: nothing left to renew
         self._planned_claims.discard(delivery.id)
         await self._results(StateChange(delivery.id, "pending", error=error))
 
     async def mark_failed(self, delivery: Delivery, error: str) -> None:
         """Record a permanent failure: the row is never sent."""
         self._adopted.discard(delivery.id)
+        self._in_flight.pop(delivery.id, None)  # resolved: nothing left to renew
         await self._results(StateChange(delivery.id, "failed", error=error))
 
     async def fail_pending(self, deliveries: Sequence[Delivery], error: str) -> None:

@@ -57,11 +57,12 @@ def _crashing(original):  # type: ignore[no-untyped-def]
     return send
 
 
-if os.environ.get("CRASH_PLATFORM") == "discord":
+_platforms = os.environ.get("CRASH_PLATFORM", "").split(",")  # one, or both: "discord,slack"
+if "discord" in _platforms:
     from adapters.discord_poster import DiscordAdapter
 
     DiscordAdapter.send = _crashing(DiscordAdapter.send)  # type: ignore[method-assign]
-elif os.environ.get("CRASH_PLATFORM") == "slack":
+if "slack" in _platforms:
     from adapters.slack_poster import SlackAdapter
 
     SlackAdapter.send = _crashing(SlackAdapter.send)  # type: ignore[method-assign]

@@ -41,7 +41,9 @@ Strictness beyond Slack comes from :mod:`tests.fakes.slack_limits` (missing ``te
 raw ``<`` in mrkdwn is rejected). Failure injection: :meth:`FakeSlack.fail_next`,
 :meth:`FakeSlack.set_channel_error`, :meth:`FakeSlack.add_user` ``dm_error``, and
 :meth:`FakeSlack.drop_connection_after` (the action is applied, then the connection is closed
-before any response byte, so the client cannot know whether its post landed).
+before any response byte, so the client cannot know whether its post landed), and
+:meth:`FakeSlack.stall_next` (the request is held that long *before* it takes effect, as a slow
+network or a busy Slack would: the message appears, and the answer comes, only afterwards).
 """
 
 from __future__ import annotations
@@ -253,6 +255,9 @@ class FakeSlack:
         self._last_ts_micros = 0
         self._failures: dict[str, list[_Failure]] = {}
         self._drops: Counter[str] = Counter()
+        self._stalls: dict[str, list[float]] = {}
+        #: Set when a stalled call arrives (a test waits on it to act while the call hangs).
+        self.stalled = asyncio.Event()
         self._response_urls: dict[str, _ResponseUrl] = {}
         self._workspaces: dict[str, _Workspace] = {
             team_id: _Workspace(team_id=team_id, name=team, bot_user_id=bot_user_id, bot_id=bot_id)
@@ -464,6 +469,10 @@ class FakeSlack:
         """Apply the next ``times`` calls of ``method``, then close the connection without answering."""
         self._drops[method] += times
 
+    def stall_next(self, method: str, seconds: float, *, times: int = 1) -> None:
+        """Hold the next ``times`` calls of ``method`` for ``seconds`` before they take effect (then answer)."""
+        self._stalls.setdefault(method, []).extend([seconds] * times)
+
     def response_url(self, name: str) -> str:
         """Return a fresh slash-command ``response_url`` whose posts are captured under ``name``."""
         self._response_urls[name] = _ResponseUrl(name=name)
@@ -543,6 +552,12 @@ class FakeSlack:
         if method == "chat.postMessage" and (limited := self._rate_limited(args)) is not None:
             return limited
         self._team = self._grants[token].team_id if token in self._grants else self.team_id
+        if self._stalls.get(method):
+            seconds = self._stalls[method].pop(0)
+            log.debug("fake Slack holding %s for %.1f s before applying it", method, seconds)
+            self.stalled.set()
+            await asyncio.sleep(seconds)
+            self._team = self._grants[token].team_id if token in self._grants else self.team_id
         try:
             body = await handler(args)
         except _SlackError as exc:
