@@ -60,7 +60,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from functools import reduce
 from itertools import chain, repeat
-from operator import and_, invert, itemgetter
+from operator import and_, itemgetter
 from typing import Generic, TypeVar
 
 from digestbot.records import Paper
@@ -157,77 +157,96 @@ def _vocabulary_prefixes(word: str, vocabulary: AbstractSet[str]) -> tuple[str, 
 
 
 class _ChunkWords(dict[str, tuple[str, ...]]):
-    """Chunk of non-ASCII text -> the words (and Hangul prefixes) in it that some topic uses."""
+    """Chunk of non-ASCII text -> the words (and Hangul prefixes) in it that some topic uses.
+
+    The same tokenising pass keeps the chunk's words joined by single spaces in :attr:`texts`
+    ("" when it has none), which is what phrases are sought in (:func:`_joined`): each distinct
+    chunk goes through the Unicode tokeniser once per batch, not once per use.
+    """
 
     def __init__(self, vocabulary: AbstractSet[str]) -> None:
         super().__init__()
         self._vocabulary = vocabulary
+        self.texts: dict[str, str] = {}
 
     def __missing__(self, chunk: str) -> tuple[str, ...]:
         vocabulary, found = self._vocabulary, []
-        for word in _tokenize(chunk):
+        words = _tokenize(chunk)
+        for word in words:
             if word in vocabulary:
                 found.append(word)
             if word[0] >= "\u1100":
                 found.extend(_vocabulary_prefixes(word, vocabulary))
-        self[chunk] = words = tuple(found)
-        return words
-
-
-class _ChunkText(dict[str, str]):
-    """Chunk of non-ASCII text -> its words joined by single spaces ("" when it has none)."""
-
-    def __missing__(self, chunk: str) -> str:
-        self[chunk] = text = " ".join(_tokenize(chunk))
-        return text
+        self[chunk] = result = tuple(found)
+        self.texts[chunk] = " ".join(words)
+        return result
 
 
 _Split = tuple[list[list[str]], list[list[str]]]
 """A paper as the batch split it: each ASCII field's words, each other field's whitespace chunks."""
 
 
-def _joined(split: _Split, chunks: _ChunkText) -> str:
+def _joined(split: _Split, chunks: _ChunkWords) -> str:
     """Return the paper's words joined by single spaces, a newline between fields, framed by spaces.
 
     " a b " occurs in it exactly where the words a, b are adjacent in one field: what phrases
     are sought in. Fields with no words leave two spaces, which no needle contains.
     """
     words, others = split
+    texts = chunks.texts
     fields = [" ".join(w) for w in words]
-    fields += [" ".join(filter(None, map(chunks.__getitem__, c))) for c in others]
+    for c in others:
+        for chunk in c:
+            if chunk not in texts:
+                chunks[chunk]  # fills texts[chunk] (chunks of a field not yet looked up: rare)
+        fields.append(" ".join(filter(None, map(texts.__getitem__, c))))
     return f" {f' {_BOUNDARY} '.join(fields)} "
 
 
-class _Bits(dict[str, int]):
-    """Word or phrase -> the bitset of the batch's papers containing it.
+_NOT = "-"
+"""Marks an excluded term's key in :class:`_Bits` ("-survey"): never part of a word or phrase."""
 
-    Words are filled in when the batch is tokenised (a word no paper has is absent: ``get(w, 0)``).
-    A phrase, written as its words joined by spaces (never a word: words hold no spaces), is
-    computed on first lookup with ``[]`` and kept for the rest of the batch: phrases are shared by
-    many topics. Candidates are the papers with all its words; in each, " a b c " is sought in
-    the paper's words joined by spaces (:func:`_joined`, :func:`_phrase_finder`).
+
+class _Bits(dict[str, int]):
+    """Term -> the bitset of the batch's papers it occurs in; what a topic is evaluated against.
+
+    Keys are what :func:`_needs` lists: every word some topic uses (0 when no paper has it), a
+    phrase as its words joined by spaces (never a word: words hold no spaces), and an excluded
+    term prefixed by ``_NOT``, whose bitset is the papers *without* it (the complement within
+    the batch, a non-negative int, so excluding is one more AND). Phrases and exclusions are
+    computed on first lookup and kept for the rest of the batch: they are shared by many topics.
+    A phrase's candidates are the papers with all its words; in each, " a b c " is sought in the
+    paper's words joined by spaces (:func:`_joined`, :func:`_phrase_finder`).
     """
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, vocabulary: AbstractSet[str], n_papers: int) -> None:
+        super().__init__(dict.fromkeys(vocabulary, 0))
+        self.present: dict[str, int] = {}  # the words some paper has, as filled in by _batch_bits
         self.splits: list[_Split] = []
+        self.chunks = _ChunkWords(vocabulary)
+        self._all = (1 << n_papers) - 1
         self._texts: dict[int, str] = {}
-        self._chunks = _ChunkText()
 
     def __missing__(self, key: str) -> int:
-        if " " not in key:
-            return 0  # a word no paper has
-        phrase = tuple(key.split(" "))
-        candidates = reduce(and_, map(self.get, phrase, repeat(0)))
+        if key.startswith(_NOT):
+            found = self._all ^ self[key[len(_NOT) :]]
+        elif " " not in key:
+            return 0  # a word no topic uses (not in the vocabulary): no paper is asked about it
+        else:
+            found = self._phrase(tuple(key.split(" ")))
+        self[key] = found
+        return found
+
+    def _phrase(self, phrase: Term) -> int:
+        candidates = reduce(and_, map(self.__getitem__, phrase))
         found = 0
         find = _phrase_finder(phrase, tuple(map(is_hangul, phrase)))
         texts = self._texts
         for j in _bit_indexes(candidates):
             if (text := texts.get(j)) is None:
-                text = texts[j] = _joined(self.splits[j], self._chunks)
+                text = texts[j] = _joined(self.splits[j], self.chunks)
             if find(text):
                 found |= 1 << j
-        self[key] = found
         return found
 
 
@@ -238,9 +257,9 @@ def _batch_bits(papers: list[Paper], vocabulary: set[str]) -> _Bits:
     are kept (``set.intersection`` iterates the paper's words, not the vocabulary); other fields
     are cut at whitespace, and each distinct chunk goes through :class:`_ChunkWords` once.
     """
-    bits = _Bits()
-    get, splits = bits.get, bits.splits
-    chunk_words = _ChunkWords(vocabulary)
+    bits = _Bits(vocabulary, len(papers))
+    present, splits, chunk_words = bits.present, bits.splits, bits.chunks
+    get = present.get
     keep = vocabulary.intersection
     table = _ASCII_TABLE
     for j, paper in enumerate(papers):
@@ -253,7 +272,8 @@ def _batch_bits(papers: list[Paper], vocabulary: set[str]) -> _Bits:
             found.update(chain.from_iterable(map(chunk_words.__getitem__, set(chunks))))
         bit = 1 << j
         for word in found:
-            bits[word] = get(word, 0) | bit
+            present[word] = get(word, 0) | bit
+    bits.update(present)
     return bits
 
 
@@ -281,20 +301,28 @@ def _bit_indexes(bits: int) -> Iterator[int]:
         bits ^= low
 
 
-Shape = tuple[int, int, int]
-"""How many other words, included phrases and excluded terms a topic filed under an anchor needs."""
+Shape = tuple[bool, int]
+"""How a topic filed under an anchor is evaluated: does the anchor's bitset start the AND, how many terms follow."""
+
+_Group = tuple[bool, list[int], list[list[str]]]
+"""Topics of one anchor and shape, as columns: whether the anchor starts, topic ids, and term i of each."""
 
 
 def _needs(topic: Topic, anchor: str) -> tuple[Shape, tuple[str, ...]]:
     """Return what ``topic`` needs besides its anchor: its shape and those terms as _Bits keys, in that order.
 
-    The words come first (the ones the fewest topics use first), then the included phrases
-    ("large language model"), then the excluded words and phrases.
+    The words come first, then the included phrases ("large language model"), then the
+    excluded words and phrases (``_NOT`` keys). A word of one of the topic's included phrases is
+    implied by the phrase (a phrase's papers are among its words' papers, see
+    :meth:`_Bits._phrase`), so it is not ANDed again; when the anchor itself is such a word,
+    the phrase's bitset starts the AND instead of the anchor's.
     """
-    words = sorted(_words_of(topic) - {anchor})
-    phrases = [" ".join(t) for t in topic.include if len(t) > 1]
-    excluded = [" ".join(t) for t in topic.exclude]
-    return (len(words), len(phrases), len(excluded)), (*words, *phrases, *excluded)
+    in_phrases = {w for t in topic.include if len(t) > 1 for w in t}
+    words = sorted(_words_of(topic) - in_phrases - {anchor})
+    phrases = sorted({" ".join(t) for t in topic.include if len(t) > 1})
+    excluded = sorted({_NOT + " ".join(t) for t in topic.exclude})
+    needs = (*words, *phrases, *excluded)
+    return (anchor not in in_phrases, len(needs)), needs
 
 
 class TopicIndex(Generic[K]):
@@ -323,6 +351,8 @@ class TopicIndex(Generic[K]):
         self._anchor: list[tuple[str, Shape] | None] = []
         # anchor word -> shape -> topic id -> what else it needs (see _needs and match_all)
         self._filed: dict[str, dict[Shape, dict[int, tuple[str, ...]]]] = {}
+        # anchor word -> its topics as columns (_Group), made from _filed when first needed after a change
+        self._columns: dict[str, list[_Group]] = {}
         # word -> how many live topics use it (included or excluded), and those words as a set:
         # papers' other words decide nothing, so they get no bitset.
         self._vocabulary: Counter[str] = Counter()
@@ -340,7 +370,23 @@ class TopicIndex(Generic[K]):
             self.add(key, topic)
         if word_frequency is None:
             self._counts = own
+        self.prepare()
         log.debug("indexed %d topics (%d subscribers)", len(self._topics), len(self._keys))
+
+    def prepare(self) -> None:
+        """Lay out every anchor's topics as columns now, so that no match pays for it after a (re)build."""
+        for anchor in self._filed:
+            self._group_columns(anchor)
+
+    def _group_columns(self, anchor: str) -> list[_Group]:
+        """Return ``anchor``'s topics grouped by shape, each group as columns (see match_all)."""
+        groups = self._columns.get(anchor)
+        if groups is None:
+            groups = self._columns[anchor] = [
+                (starts, list(group), [list(map(itemgetter(i), group.values())) for i in range(n)])
+                for (starts, n), group in self._filed[anchor].items()
+            ]
+        return groups
 
     @property
     def topic_count(self) -> int:
@@ -397,6 +443,7 @@ class TopicIndex(Generic[K]):
         shape, needs = _needs(topic, anchor)
         self._anchor[tid] = (anchor, shape)
         self._filed.setdefault(anchor, {}).setdefault(shape, {})[tid] = needs
+        self._columns.pop(anchor, None)
 
     def _unfile(self, tid: int) -> None:
         """Take topic ``tid`` out of the structures :meth:`_file` put it in."""
@@ -410,6 +457,7 @@ class TopicIndex(Generic[K]):
                 del self._vocabulary[word]
                 self._vocabulary_set.discard(word)
         anchor, shape = filed
+        self._columns.pop(anchor, None)
         shapes = self._filed[anchor]
         del shapes[shape][tid]
         if not shapes[shape]:
@@ -430,26 +478,21 @@ class TopicIndex(Generic[K]):
         """
         papers = list(papers)
         bits = _batch_bits(papers, self._vocabulary_set)
-        get, find, zeros, filed = bits.get, bits.__getitem__, repeat(0), self._filed
+        term = bits.__getitem__
         hits: dict[int, int] = {}  # topic id -> bitset of the papers it matches
-        for anchor in filed.keys() & bits.keys():
-            have = bits[anchor]
-            for (n_words, n_phrases, n_excluded), group in filed[anchor].items():
-                if not (n_words or n_phrases or n_excluded):
-                    hits.update(dict.fromkeys(group, have))  # topics that are just the anchor
+        for anchor in self._filed.keys() & bits.present.keys():
+            have = bits.present[anchor]
+            for starts, tids, columns in self._group_columns(anchor):
+                if not columns:
+                    hits.update(dict.fromkeys(tids, have))  # topics that are just the anchor
                     continue
-                # Every topic of this shape at once, in C: a chain of lazy maps ANDs, for topic
-                # after topic, the anchor's bitset with its other words' (absent: 0), then its
-                # phrases' (computed once per batch, see _Bits), then masks out its exclusions.
-                needs = group.values()
-                found: Iterator[int] = repeat(have)
-                for i in range(n_words):
-                    found = map(and_, found, map(get, map(itemgetter(i), needs), zeros))
-                for i in range(n_words, n_words + n_phrases):
-                    found = map(and_, found, map(find, map(itemgetter(i), needs)))
-                for i in range(n_words + n_phrases, n_words + n_phrases + n_excluded):
-                    found = map(and_, found, map(invert, map(find, map(itemgetter(i), needs))))
-                hits.update(filter(itemgetter(1), zip(group, found, strict=True)))
+                # Every topic of this group at once, in C: a chain of lazy maps ANDs, topic
+                # after topic, the anchor's bitset (or the first term's, see _needs) with each
+                # term's: a word's, a phrase's or an exclusion's (computed once per batch, _Bits).
+                found: Iterator[int] = repeat(have) if starts else map(term, columns[0])
+                for column in columns if starts else columns[1:]:
+                    found = map(and_, found, map(term, column))
+                hits.update(filter(itemgetter(1), zip(tids, found, strict=True)))
         return TopicMatches(index=self, papers=papers, hits=hits)
 
 
