@@ -167,11 +167,12 @@ class _ChunkWords(dict[str, tuple[str, ...]]):
     def __init__(self, vocabulary: AbstractSet[str]) -> None:
         super().__init__()
         self._vocabulary = vocabulary
-        self.texts: dict[str, str] = {}
+        self.texts: dict[str, str] = {}  # every chunk seen -> its words joined by spaces
+        self.useful: set[str] = set()  # the chunks with a word some topic uses: most have none
 
     def __missing__(self, chunk: str) -> tuple[str, ...]:
         vocabulary, found = self._vocabulary, []
-        words = _tokenize(chunk)
+        words = _tokenize_chunk(chunk)
         for word in words:
             if word in vocabulary:
                 found.append(word)
@@ -179,7 +180,24 @@ class _ChunkWords(dict[str, tuple[str, ...]]):
                 found.extend(_vocabulary_prefixes(word, vocabulary))
         self[chunk] = result = tuple(found)
         self.texts[chunk] = " ".join(words)
+        if result:
+            self.useful.add(chunk)
         return result
+
+
+# A chunk of ASCII and precomposed Hangul syllables only ("LLM의", "모델을", "(대형") is most of
+# a Korean summary. NFKC and casefold leave such syllables as they are and lower() is casefold
+# for ASCII, so its words are its runs of [a-z0-9] and of syllables: a small regex instead of
+# the Unicode tokeniser.
+_SIMPLE_CHUNK = re.compile("[\x00-\x7f\uac00-\ud7a3]*")
+_SIMPLE_WORDS = re.compile("[a-z0-9]+|[\uac00-\ud7a3]+")
+
+
+def _tokenize_chunk(chunk: str) -> list[str]:
+    """Split a chunk of text without whitespace into words exactly like :func:`~digestbot.topics.tokenize`."""
+    if _SIMPLE_CHUNK.fullmatch(chunk):
+        return _SIMPLE_WORDS.findall(chunk.lower())
+    return tokenize(chunk)
 
 
 _Split = tuple[list[list[str]], list[list[str]]]
@@ -193,13 +211,9 @@ def _joined(split: _Split, chunks: _ChunkWords) -> str:
     are sought in. Fields with no words leave two spaces, which no needle contains.
     """
     words, others = split
-    texts = chunks.texts
+    text_of = chunks.texts.__getitem__  # _batch_bits looked every chunk of the batch up
     fields = [" ".join(w) for w in words]
-    for c in others:
-        for chunk in c:
-            if chunk not in texts:
-                chunks[chunk]  # fills texts[chunk] (chunks of a field not yet looked up: rare)
-        fields.append(" ".join(filter(None, map(texts.__getitem__, c))))
+    fields += [" ".join(filter(None, map(text_of, c))) for c in others]
     return f" {f' {_BOUNDARY} '.join(fields)} "
 
 
@@ -255,10 +269,12 @@ def _batch_bits(papers: list[Paper], vocabulary: set[str]) -> _Bits:
 
     ASCII fields (most of a paper) are split in C, and only their words that some topic uses
     are kept (``set.intersection`` iterates the paper's words, not the vocabulary); other fields
-    are cut at whitespace, and each distinct chunk goes through :class:`_ChunkWords` once.
+    are cut at whitespace, each distinct chunk goes through :class:`_ChunkWords` once, and only
+    the chunks known to hold a topic word are looked at again (set operations in C).
     """
     bits = _Bits(vocabulary, len(papers))
     present, splits, chunk_words = bits.present, bits.splits, bits.chunks
+    texts, useful = chunk_words.texts, chunk_words.useful
     get = present.get
     keep = vocabulary.intersection
     table = _ASCII_TABLE
@@ -268,8 +284,11 @@ def _batch_bits(papers: list[Paper], vocabulary: set[str]) -> _Bits:
         others = [text.split() for text in fields if not text.isascii()]
         splits.append((words, others))
         found = keep(chain.from_iterable(words))
-        for chunks in others:
-            found.update(chain.from_iterable(map(chunk_words.__getitem__, set(chunks))))
+        if others:
+            distinct = set(chain.from_iterable(others))
+            for chunk in distinct.difference(texts):  # new to this batch: tokenised once
+                chunk_words[chunk]
+            found.update(chain.from_iterable(map(chunk_words.__getitem__, distinct.intersection(useful))))
         bit = 1 << j
         for word in found:
             present[word] = get(word, 0) | bit
