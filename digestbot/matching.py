@@ -13,17 +13,22 @@ How the index works
    match when its anchor occurs somewhere in the batch.
 2. *Per batch* (:meth:`TopicIndex.match_all`): each paper is tokenised once (ASCII fields by
    ``str.translate`` and ``split`` in C; other fields cut at whitespace, each distinct chunk
-   through the Unicode tokeniser once per batch), and every word that some topic uses (and
-   every such prefix of a Hangul word, which turns Korean prefix matching into exact look-ups)
-   gets a **paper bitset**, a Python int whose bit *j* says "paper *j* contains it". Topics are
-   filed under their anchor by **shape** (how many other words, phrases and exclusions), and
-   for each anchor that occurs in the batch all topics of one shape are evaluated *at once for
-   all papers* by a chain of lazy ``map`` calls in C: the anchor's bitset ANDed with each other
-   word's, then each quoted phrase's, then masked by the excluded terms'. A phrase's bitset is
-   computed on first use and kept for the batch (phrases are shared by many topics) by a
-   substring search for " a b c " in the candidate papers' words joined by spaces (phrases with
-   Hangul words use a fixed-shape pattern of escaped words, see :func:`_phrase_finder`). A
-   1,000-paper AND is a few machine words.
+   tokenised once per batch, by a small regex when it is only ASCII and Hangul syllables), and
+   every word that some topic uses (and every such prefix of a Hangul word, which turns Korean
+   prefix matching into exact look-ups) gets a **paper bitset**, a Python int whose bit *j*
+   says "paper *j* contains it". Topics are filed under their anchor by **shape**, and at build
+   time each anchor's topics of one shape are laid out as **columns** (topic ids; their first
+   other term; their second; ...). For each anchor that occurs in the batch, all topics of one
+   shape are evaluated *at once for all papers* by a chain of lazy ``map`` calls in C: the
+   anchor's bitset ANDed with each column's terms: other words, quoted phrases, and excluded
+   terms as the complement of their papers. A word of the topic's own phrase is implied by
+   the phrase and not ANDed again (when the anchor is such a word, the phrase's bitset starts
+   instead). A phrase's bitset is computed on first use and kept for the batch (phrases are
+   shared by many topics) by a substring search for " a b c " in the candidate papers' words
+   joined by spaces (phrases with Hangul words use a fixed-shape pattern of escaped words, see
+   :func:`_phrase_finder`). A 1,000-paper AND is a few machine words. Terms are interned, so
+   the 100,000s of look-ups per batch find one hot string per word by identity (a cold copy
+   per topic cost 10x as much at 1,000,000 subscriptions: memory, not arithmetic, was the cost).
 3. *Fan-out* (:class:`TopicMatches`): the result is the bitset of each matching topic; who
    matched (those topics' subscribers) is walked lazily, and each subscriber's
    ``(paper, topic)`` list is built when looked up, as the DMs go out.
