@@ -13,17 +13,22 @@ How the index works
    match when its anchor occurs somewhere in the batch.
 2. *Per batch* (:meth:`TopicIndex.match_all`): each paper is tokenised once (ASCII fields by
    ``str.translate`` and ``split`` in C; other fields cut at whitespace, each distinct chunk
-   through the Unicode tokeniser once per batch), and every word that some topic uses (and
-   every such prefix of a Hangul word, which turns Korean prefix matching into exact look-ups)
-   gets a **paper bitset**, a Python int whose bit *j* says "paper *j* contains it". Topics are
-   filed under their anchor by **shape** (how many other words, phrases and exclusions), and
-   for each anchor that occurs in the batch all topics of one shape are evaluated *at once for
-   all papers* by a chain of lazy ``map`` calls in C: the anchor's bitset ANDed with each other
-   word's, then each quoted phrase's, then masked by the excluded terms'. A phrase's bitset is
-   computed on first use and kept for the batch (phrases are shared by many topics) by a
-   substring search for " a b c " in the candidate papers' words joined by spaces (phrases with
-   Hangul words use a fixed-shape pattern of escaped words, see :func:`_phrase_finder`). A
-   1,000-paper AND is a few machine words.
+   tokenised once per batch, by a small regex when it is only ASCII and Hangul syllables), and
+   every word that some topic uses (and every such prefix of a Hangul word, which turns Korean
+   prefix matching into exact look-ups) gets a **paper bitset**, a Python int whose bit *j*
+   says "paper *j* contains it". Topics are filed under their anchor by **shape**, and at build
+   time each anchor's topics of one shape are laid out as **columns** (topic ids; their first
+   other term; their second; ...). For each anchor that occurs in the batch, all topics of one
+   shape are evaluated *at once for all papers* by a chain of lazy ``map`` calls in C: the
+   anchor's bitset ANDed with each column's terms: other words, quoted phrases, and excluded
+   terms as the complement of their papers. A word of the topic's own phrase is implied by
+   the phrase and not ANDed again (when the anchor is such a word, the phrase's bitset starts
+   instead). A phrase's bitset is computed on first use and kept for the batch (phrases are
+   shared by many topics) by a substring search for " a b c " in the candidate papers' words
+   joined by spaces (phrases with Hangul words use a fixed-shape pattern of escaped words, see
+   :func:`_phrase_finder`). A 1,000-paper AND is a few machine words. Terms are interned, so
+   the 100,000s of look-ups per batch find one hot string per word by identity (a cold copy
+   per topic cost 10x as much at 1,000,000 subscriptions: memory, not arithmetic, was the cost).
 3. *Fan-out* (:class:`TopicMatches`): the result is the bitset of each matching topic; who
    matched (those topics' subscribers) is walked lazily, and each subscriber's
    ``(paper, topic)`` list is built when looked up, as the DMs go out.
@@ -55,12 +60,13 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from functools import reduce
 from itertools import chain, repeat
-from operator import and_, invert, itemgetter
+from operator import and_, itemgetter
 from typing import Generic, TypeVar
 
 from digestbot.records import Paper
@@ -157,77 +163,110 @@ def _vocabulary_prefixes(word: str, vocabulary: AbstractSet[str]) -> tuple[str, 
 
 
 class _ChunkWords(dict[str, tuple[str, ...]]):
-    """Chunk of non-ASCII text -> the words (and Hangul prefixes) in it that some topic uses."""
+    """Chunk of non-ASCII text -> the words (and Hangul prefixes) in it that some topic uses.
+
+    The same tokenising pass keeps the chunk's words joined by single spaces in :attr:`texts`
+    ("" when it has none), which is what phrases are sought in (:func:`_joined`): each distinct
+    chunk goes through the Unicode tokeniser once per batch, not once per use.
+    """
 
     def __init__(self, vocabulary: AbstractSet[str]) -> None:
         super().__init__()
         self._vocabulary = vocabulary
+        self.texts: dict[str, str] = {}  # every chunk seen -> its words joined by spaces
+        self.useful: set[str] = set()  # the chunks with a word some topic uses: most have none
 
     def __missing__(self, chunk: str) -> tuple[str, ...]:
         vocabulary, found = self._vocabulary, []
-        for word in _tokenize(chunk):
+        words = _tokenize_chunk(chunk)
+        for word in words:
             if word in vocabulary:
                 found.append(word)
             if word[0] >= "\u1100":
                 found.extend(_vocabulary_prefixes(word, vocabulary))
-        self[chunk] = words = tuple(found)
-        return words
+        self[chunk] = result = tuple(found)
+        self.texts[chunk] = " ".join(words)
+        if result:
+            self.useful.add(chunk)
+        return result
 
 
-class _ChunkText(dict[str, str]):
-    """Chunk of non-ASCII text -> its words joined by single spaces ("" when it has none)."""
+# A chunk of ASCII and precomposed Hangul syllables only ("LLM의", "모델을", "(대형") is most of
+# a Korean summary. NFKC and casefold leave such syllables as they are and lower() is casefold
+# for ASCII, so its words are its runs of [a-z0-9] and of syllables: a small regex instead of
+# the Unicode tokeniser.
+_SIMPLE_CHUNK = re.compile("[\x00-\x7f\uac00-\ud7a3]*")
+_SIMPLE_WORDS = re.compile("[a-z0-9]+|[\uac00-\ud7a3]+")
 
-    def __missing__(self, chunk: str) -> str:
-        self[chunk] = text = " ".join(_tokenize(chunk))
-        return text
+
+def _tokenize_chunk(chunk: str) -> list[str]:
+    """Split a chunk of text without whitespace into words exactly like :func:`~digestbot.topics.tokenize`."""
+    if _SIMPLE_CHUNK.fullmatch(chunk):
+        return _SIMPLE_WORDS.findall(chunk.lower())
+    return tokenize(chunk)
 
 
 _Split = tuple[list[list[str]], list[list[str]]]
 """A paper as the batch split it: each ASCII field's words, each other field's whitespace chunks."""
 
 
-def _joined(split: _Split, chunks: _ChunkText) -> str:
+def _joined(split: _Split, chunks: _ChunkWords) -> str:
     """Return the paper's words joined by single spaces, a newline between fields, framed by spaces.
 
     " a b " occurs in it exactly where the words a, b are adjacent in one field: what phrases
     are sought in. Fields with no words leave two spaces, which no needle contains.
     """
     words, others = split
+    text_of = chunks.texts.__getitem__  # _batch_bits looked every chunk of the batch up
     fields = [" ".join(w) for w in words]
-    fields += [" ".join(filter(None, map(chunks.__getitem__, c))) for c in others]
+    fields += [" ".join(filter(None, map(text_of, c))) for c in others]
     return f" {f' {_BOUNDARY} '.join(fields)} "
 
 
-class _Bits(dict[str, int]):
-    """Word or phrase -> the bitset of the batch's papers containing it.
+_NOT = "-"
+"""Marks an excluded term's key in :class:`_Bits` ("-survey"): never part of a word or phrase."""
 
-    Words are filled in when the batch is tokenised (a word no paper has is absent: ``get(w, 0)``).
-    A phrase, written as its words joined by spaces (never a word: words hold no spaces), is
-    computed on first lookup with ``[]`` and kept for the rest of the batch: phrases are shared by
-    many topics. Candidates are the papers with all its words; in each, " a b c " is sought in
-    the paper's words joined by spaces (:func:`_joined`, :func:`_phrase_finder`).
+
+class _Bits(dict[str, int]):
+    """Term -> the bitset of the batch's papers it occurs in; what a topic is evaluated against.
+
+    Keys are what :func:`_needs` lists: every word some topic uses (0 when no paper has it), a
+    phrase as its words joined by spaces (never a word: words hold no spaces), and an excluded
+    term prefixed by ``_NOT``, whose bitset is the papers *without* it (the complement within
+    the batch, a non-negative int, so excluding is one more AND). Phrases and exclusions are
+    computed on first lookup and kept for the rest of the batch: they are shared by many topics.
+    A phrase's candidates are the papers with all its words; in each, " a b c " is sought in the
+    paper's words joined by spaces (:func:`_joined`, :func:`_phrase_finder`).
     """
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, vocabulary: AbstractSet[str], n_papers: int) -> None:
+        super().__init__(dict.fromkeys(vocabulary, 0))
+        self.present: dict[str, int] = {}  # the words some paper has, as filled in by _batch_bits
         self.splits: list[_Split] = []
+        self.chunks = _ChunkWords(vocabulary)
+        self._all = (1 << n_papers) - 1
         self._texts: dict[int, str] = {}
-        self._chunks = _ChunkText()
 
     def __missing__(self, key: str) -> int:
-        if " " not in key:
-            return 0  # a word no paper has
-        phrase = tuple(key.split(" "))
-        candidates = reduce(and_, map(self.get, phrase, repeat(0)))
+        if key.startswith(_NOT):
+            found = self._all ^ self[key[len(_NOT) :]]
+        elif " " not in key:
+            return 0  # a word no topic uses (not in the vocabulary): no paper is asked about it
+        else:
+            found = self._phrase(tuple(key.split(" ")))
+        self[key] = found
+        return found
+
+    def _phrase(self, phrase: Term) -> int:
+        candidates = reduce(and_, map(self.__getitem__, phrase))
         found = 0
         find = _phrase_finder(phrase, tuple(map(is_hangul, phrase)))
         texts = self._texts
         for j in _bit_indexes(candidates):
             if (text := texts.get(j)) is None:
-                text = texts[j] = _joined(self.splits[j], self._chunks)
+                text = texts[j] = _joined(self.splits[j], self.chunks)
             if find(text):
                 found |= 1 << j
-        self[key] = found
         return found
 
 
@@ -236,11 +275,13 @@ def _batch_bits(papers: list[Paper], vocabulary: set[str]) -> _Bits:
 
     ASCII fields (most of a paper) are split in C, and only their words that some topic uses
     are kept (``set.intersection`` iterates the paper's words, not the vocabulary); other fields
-    are cut at whitespace, and each distinct chunk goes through :class:`_ChunkWords` once.
+    are cut at whitespace, each distinct chunk goes through :class:`_ChunkWords` once, and only
+    the chunks known to hold a topic word are looked at again (set operations in C).
     """
-    bits = _Bits()
-    get, splits = bits.get, bits.splits
-    chunk_words = _ChunkWords(vocabulary)
+    bits = _Bits(vocabulary, len(papers))
+    present, splits, chunk_words = bits.present, bits.splits, bits.chunks
+    texts, useful = chunk_words.texts, chunk_words.useful
+    get = present.get
     keep = vocabulary.intersection
     table = _ASCII_TABLE
     for j, paper in enumerate(papers):
@@ -249,11 +290,15 @@ def _batch_bits(papers: list[Paper], vocabulary: set[str]) -> _Bits:
         others = [text.split() for text in fields if not text.isascii()]
         splits.append((words, others))
         found = keep(chain.from_iterable(words))
-        for chunks in others:
-            found.update(chain.from_iterable(map(chunk_words.__getitem__, set(chunks))))
+        if others:
+            distinct = set(chain.from_iterable(others))
+            for chunk in distinct.difference(texts):  # new to this batch: tokenised once
+                chunk_words[chunk]
+            found.update(chain.from_iterable(map(chunk_words.__getitem__, distinct.intersection(useful))))
         bit = 1 << j
         for word in found:
-            bits[word] = get(word, 0) | bit
+            present[word] = get(word, 0) | bit
+    bits.update(present)
     return bits
 
 
@@ -281,20 +326,31 @@ def _bit_indexes(bits: int) -> Iterator[int]:
         bits ^= low
 
 
-Shape = tuple[int, int, int]
-"""How many other words, included phrases and excluded terms a topic filed under an anchor needs."""
+Shape = tuple[bool, int]
+"""How a topic filed under an anchor is evaluated: does the anchor's bitset start the AND, how many terms follow."""
+
+_Group = tuple[bool, list[int], list[list[str]]]
+"""Topics of one anchor and shape, as columns: whether the anchor starts, topic ids, and term i of each."""
 
 
 def _needs(topic: Topic, anchor: str) -> tuple[Shape, tuple[str, ...]]:
     """Return what ``topic`` needs besides its anchor: its shape and those terms as _Bits keys, in that order.
 
-    The words come first (the ones the fewest topics use first), then the included phrases
-    ("large language model"), then the excluded words and phrases.
+    The words come first, then the included phrases ("large language model"), then the
+    excluded words and phrases (``_NOT`` keys). A word of one of the topic's included phrases is
+    implied by the phrase (a phrase's papers are among its words' papers, see
+    :meth:`_Bits._phrase`), so it is not ANDed again; when the anchor itself is such a word,
+    the phrase's bitset starts the AND instead of the anchor's.
     """
-    words = sorted(_words_of(topic) - {anchor})
-    phrases = [" ".join(t) for t in topic.include if len(t) > 1]
-    excluded = [" ".join(t) for t in topic.exclude]
-    return (len(words), len(phrases), len(excluded)), (*words, *phrases, *excluded)
+    in_phrases = {w for t in topic.include if len(t) > 1 for w in t}
+    words = sorted(_words_of(topic) - in_phrases - {anchor})
+    phrases = sorted({" ".join(t) for t in topic.include if len(t) > 1})
+    excluded = sorted({_NOT + " ".join(t) for t in topic.exclude})
+    # Interned: every topic's "llm" is then one object, the very key of the batch's _Bits, so the
+    # 100,000s of look-ups per batch hit one hot object each (found by identity) instead of
+    # reading a cold copy per topic (measured: 10x less time in look-ups at 1M subscriptions).
+    needs = tuple(map(sys.intern, (*words, *phrases, *excluded)))
+    return (anchor not in in_phrases, len(needs)), needs
 
 
 class TopicIndex(Generic[K]):
@@ -323,6 +379,8 @@ class TopicIndex(Generic[K]):
         self._anchor: list[tuple[str, Shape] | None] = []
         # anchor word -> shape -> topic id -> what else it needs (see _needs and match_all)
         self._filed: dict[str, dict[Shape, dict[int, tuple[str, ...]]]] = {}
+        # anchor word -> its topics as columns (_Group), made from _filed when first needed after a change
+        self._columns: dict[str, list[_Group]] = {}
         # word -> how many live topics use it (included or excluded), and those words as a set:
         # papers' other words decide nothing, so they get no bitset.
         self._vocabulary: Counter[str] = Counter()
@@ -340,7 +398,23 @@ class TopicIndex(Generic[K]):
             self.add(key, topic)
         if word_frequency is None:
             self._counts = own
+        self.prepare()
         log.debug("indexed %d topics (%d subscribers)", len(self._topics), len(self._keys))
+
+    def prepare(self) -> None:
+        """Lay out every anchor's topics as columns now, so that no match pays for it after a (re)build."""
+        for anchor in self._filed:
+            self._group_columns(anchor)
+
+    def _group_columns(self, anchor: str) -> list[_Group]:
+        """Return ``anchor``'s topics grouped by shape, each group as columns (see match_all)."""
+        groups = self._columns.get(anchor)
+        if groups is None:
+            groups = self._columns[anchor] = [
+                (starts, list(group), [list(map(itemgetter(i), group.values())) for i in range(n)])
+                for (starts, n), group in self._filed[anchor].items()
+            ]
+        return groups
 
     @property
     def topic_count(self) -> int:
@@ -391,12 +465,13 @@ class TopicIndex(Generic[K]):
         """File topic ``tid`` under its anchor (its included word used by the fewest topics) and its shape."""
         used_by = self._frequency.get
         anchor = min(_words_of(topic), key=lambda w: (used_by(w, 0), -len(w), w))
-        for word in _all_words(topic):
+        for word in map(sys.intern, _all_words(topic)):
             self._vocabulary[word] += 1
             self._vocabulary_set.add(word)
         shape, needs = _needs(topic, anchor)
         self._anchor[tid] = (anchor, shape)
         self._filed.setdefault(anchor, {}).setdefault(shape, {})[tid] = needs
+        self._columns.pop(anchor, None)
 
     def _unfile(self, tid: int) -> None:
         """Take topic ``tid`` out of the structures :meth:`_file` put it in."""
@@ -410,6 +485,7 @@ class TopicIndex(Generic[K]):
                 del self._vocabulary[word]
                 self._vocabulary_set.discard(word)
         anchor, shape = filed
+        self._columns.pop(anchor, None)
         shapes = self._filed[anchor]
         del shapes[shape][tid]
         if not shapes[shape]:
@@ -430,26 +506,21 @@ class TopicIndex(Generic[K]):
         """
         papers = list(papers)
         bits = _batch_bits(papers, self._vocabulary_set)
-        get, find, zeros, filed = bits.get, bits.__getitem__, repeat(0), self._filed
+        term = bits.__getitem__
         hits: dict[int, int] = {}  # topic id -> bitset of the papers it matches
-        for anchor in filed.keys() & bits.keys():
-            have = bits[anchor]
-            for (n_words, n_phrases, n_excluded), group in filed[anchor].items():
-                if not (n_words or n_phrases or n_excluded):
-                    hits.update(dict.fromkeys(group, have))  # topics that are just the anchor
+        for anchor in self._filed.keys() & bits.present.keys():
+            have = bits.present[anchor]
+            for starts, tids, columns in self._group_columns(anchor):
+                if not columns:
+                    hits.update(dict.fromkeys(tids, have))  # topics that are just the anchor
                     continue
-                # Every topic of this shape at once, in C: a chain of lazy maps ANDs, for topic
-                # after topic, the anchor's bitset with its other words' (absent: 0), then its
-                # phrases' (computed once per batch, see _Bits), then masks out its exclusions.
-                needs = group.values()
-                found: Iterator[int] = repeat(have)
-                for i in range(n_words):
-                    found = map(and_, found, map(get, map(itemgetter(i), needs), zeros))
-                for i in range(n_words, n_words + n_phrases):
-                    found = map(and_, found, map(find, map(itemgetter(i), needs)))
-                for i in range(n_words + n_phrases, n_words + n_phrases + n_excluded):
-                    found = map(and_, found, map(invert, map(find, map(itemgetter(i), needs))))
-                hits.update(filter(itemgetter(1), zip(group, found, strict=True)))
+                # Every topic of this group at once, in C: a chain of lazy maps ANDs, topic
+                # after topic, the anchor's bitset (or the first term's, see _needs) with each
+                # term's: a word's, a phrase's or an exclusion's (computed once per batch, _Bits).
+                found: Iterator[int] = repeat(have) if starts else map(term, columns[0])
+                for column in columns if starts else columns[1:]:
+                    found = map(and_, found, map(term, column))
+                hits.update(filter(itemgetter(1), zip(tids, found, strict=True)))
         return TopicMatches(index=self, papers=papers, hits=hits)
 
 

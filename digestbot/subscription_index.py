@@ -164,6 +164,7 @@ class SubscriptionIndex:
 
         with _collector_paused():
             position = self._store.read_subscriptions(count, add, keep_changes=KEEP_CHANGES)
+            index.prepare()  # lay the topics out for matching here, not in the first post
             # The index is a few hundred thousand long-lived containers. Left to the cycle
             # collector, every full collection would walk them all (0.2-0.4 s at 100,000
             # subscriptions), holding the GIL and so stalling the event loop; frozen, they are

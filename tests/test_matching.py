@@ -427,3 +427,29 @@ def test_any_unicode_text_matches_like_the_reference(texts: list[str], picks: li
             continue
     result = TopicIndex([(i, t) for i, t in enumerate(topics)]).match_all([paper])
     assert set(result) == {i for i, t in enumerate(topics) if reference_match(t, paper)}
+
+
+def test_words_of_a_topics_own_phrase_are_implied_by_it() -> None:
+    """A topic's word that is also in its phrase is not tested twice, whichever word is the anchor."""
+    paper = _paper(title="large language model scaling", abstract="model of language and large")
+    for freq in ({"large": 1}, {"scaling": 1}, {"model": 1}):
+        for text, want in [
+            ('"large language model" language', True),
+            ('"large language model" scaling', True),
+            ('"language large" model', False),
+            ('"large language" "language model" -"model large"', True),
+            ('"large language" "language model" -scaling', False),
+            ('"large language" "model scaling" -"scaling model"', True),
+        ]:
+            topic = parse_topic(text)
+            got = TopicIndex([("u", topic)], word_frequency=freq).match(paper) == {"u": [topic]}
+            assert got == reference_match(topic, paper) == want, (text, freq)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from([*"aZ9_.-(", "\u00e9", "Ａ", *"대형모델의", "\u1100", "\u3131", "大", "\u0301"]), min_size=1))
+def test_chunk_fast_path_splits_like_tokenize(chunk: str) -> None:
+    from digestbot.matching import _tokenize_chunk
+    from digestbot.topics import tokenize
+
+    assert _tokenize_chunk(chunk) == tokenize(chunk)
