@@ -141,8 +141,8 @@ async def candidates(store: PostgresStore, index: str, match: str, *, limit: int
     if index == "lookup_fts":
         walk = await _walk_length(store, match, limit)
         if walk:
-            # The newest `walk` papers, tested in rowid order until `limit` match. OFFSET-free
-            # subquery with its own LIMIT: the planner cannot turn it into an index scan.
+            # The newest `walk` papers, tested in rowid order until `limit` match: a subquery with
+            # a LIMIT of its own is not flattened, so the planner cannot swap the walk for the GIN index.
             sql = (
                 "SELECT rowid FROM (SELECT rowid, lookup_vec FROM papers ORDER BY rowid DESC LIMIT %s) AS newest"
                 " WHERE lookup_vec @@ %s::tsquery ORDER BY rowid DESC LIMIT %s"
