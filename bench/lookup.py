@@ -1,6 +1,7 @@
 """Benchmark ``/paper`` lookups over a large, realistic synthetic archive: latency and whether it finds the paper.
 
     python -m bench.lookup [--papers 1000000] [--queries 150] [--runs 3] [--naive-sample 20] [--rebuild]
+                           [--db postgresql://… | --backend postgresql]
 
 Builds the archive once through ``Store.bulk_load`` (cached under bench/.cache/; the build is timed
 and its peak memory reported when it happens in this run), from ``bench.synthetic.realistic_papers``:
@@ -20,6 +21,11 @@ reports p50/p99 latency (the median over ``--runs`` runs) beside success@1/@3 (t
 top 1/3; for nonsense: nothing answered). A naive LIKE scan answers a sample of word queries in the
 same run. Ends with one line per class, ``bench.lookup CLASS: p99_ms=… p50_ms=… success_at_3=…``,
 and exits 1 when a goal is missed.
+
+``--db postgresql://…`` runs the same queries on PostgreSQL (an empty database is filled, one
+holding this archive reused); ``--backend postgresql`` without a URL starts a server of the
+bench's own with its data kept under bench/.cache (see :mod:`bench.pg_archive`). Every result
+line names its ``backend=``.
 """
 
 from __future__ import annotations
@@ -33,13 +39,16 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import cast
 
+from bench import pg_archive
 from bench.machine import describe_machine
 from bench.synthetic import STOP, realistic_papers
 from digestbot.lookup import lookup
 from digestbot.records import Paper
 from digestbot.search_text import words
-from digestbot.store import Store
+from digestbot.store import Store, open_store
+from digestbot.store.protocol import StoreProtocol
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 BATCH = 5_000
@@ -163,7 +172,7 @@ def make_query(kind: str, paper: Paper, rng: random.Random) -> str | None:
     raise ValueError(kind)
 
 
-async def sample_papers(store: Store, n: int, rng: random.Random, *, korean: bool = False) -> list[Paper]:
+async def sample_papers(store: StoreProtocol, n: int, rng: random.Random, *, korean: bool = False) -> list[Paper]:
     """Return ``n`` random stored papers (only ones with a Korean summary when ``korean``)."""
     total = await store.count_papers()
     out: list[Paper] = []
@@ -197,9 +206,19 @@ async def main() -> int:
     parser.add_argument("--naive-sample", type=int, default=20, help="word queries also run on the naive scan")
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--db", help="a postgresql:// URL: bench PostgreSQL there (empty, or holding this archive)")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), help="postgresql: on a server of its own")
     args = parser.parse_args()
     print(describe_machine())
     CACHE.mkdir(exist_ok=True)
+    if args.db or args.backend == "postgresql":
+        url, built_pg, server = await pg_archive.prepare(
+            args.db, args.papers, rebuild=args.rebuild, batch=BATCH, cache=CACHE
+        )
+        try:
+            return await measure(args, url, built_pg, "postgresql")
+        finally:
+            pg_archive.stop(server)
     path = CACHE / f"archive-realistic-{args.papers}.sqlite3"
     built: dict[str, float] | None = None
     if args.rebuild or not path.exists():
@@ -211,8 +230,13 @@ async def main() -> int:
         )
     else:
         print(f"using cached archive {path} (--rebuild to rebuild and time the build)")
+    return await measure(args, path, built, "sqlite")
+
+
+async def measure(args: argparse.Namespace, target: Path | str, built: dict[str, float] | None, backend: str) -> int:
+    """Run the query classes on the archive at ``target``; print the result lines; return 1 if a goal is missed."""
     rng = random.Random(args.seed)
-    store = await Store.open(path)
+    store = await open_store(target)
     try:
         papers = await sample_papers(store, args.queries, rng)
         korean = await sample_papers(store, args.queries, rng, korean=True)
@@ -248,13 +272,16 @@ async def main() -> int:
         naive_times, naive_hits = [], []
         for _, query, expected in rng.sample([q for q in queries if q[0] == "words"], args.naive_sample):
             started = time.perf_counter()
-            top = await naive(store, query)
+            top = await (naive(cast(Store, store), query) if backend == "sqlite" else pg_archive.naive(store, query))
             naive_times.append(time.perf_counter() - started)
             naive_hits.append(expected in top)
         total = await store.count_papers()
+        if isinstance(target, str):
+            size = await pg_archive.size_mb(store) * 2**20
     finally:
         await store.close()
-    size = sum(Path(str(path) + s).stat().st_size for s in ("", "-wal") if Path(str(path) + s).exists())
+    if isinstance(target, Path):
+        size = sum(Path(str(target) + s).stat().st_size for s in ("", "-wal") if Path(str(target) + s).exists())
     print(f"\n{total:,} papers; DB {size / 2**20:,.0f} MiB; {len(queries)} queries x {args.runs} runs")
     lines, failed = [], []
     for kind in ("id", "url", "words", "prefix", "typo", "author", "hangul", "nonsense"):
@@ -269,15 +296,18 @@ async def main() -> int:
             failed.append(f"{kind} p99 {p99:.1f} ms >= {goal:g} ms")
         lines.append(
             f"bench.lookup {kind}: p99_ms={p99:.2f} p50_ms={p50:.2f} success_at_1={s1:.2f} success_at_3={s3:.2f}"
-            f" n={len(hits[kind])}" + (f" goal_p99_ms={goal:g}" if goal else "")
+            f" n={len(hits[kind])}" + (f" goal_p99_ms={goal:g}" if goal else "") + f" backend={backend}"
         )
     naive_p50 = pct(naive_times, 0.5)
     words_p50 = statistics.median(pct(r["words"], 0.5) for r in runs)
     lines.append(
         f"bench.lookup naive_words: p50_ms={naive_p50:.1f} p99_ms={pct(naive_times, 0.99):.1f}"
         f" success_at_3={sum(naive_hits) / len(naive_hits):.2f} n={len(naive_times)} ratio_p50={naive_p50 / words_p50:.0f}x"
+        f" backend={backend}"
     )
-    if built is not None:
+    if built is not None and backend == "postgresql":  # the build goals are SQLite's; PostgreSQL's is reported
+        lines.append(pg_archive.build_line(args.papers, built, size))
+    elif built is not None:
         if built["wall_s"] >= GOAL_BUILD_S:
             failed.append(f"build {built['wall_s']:.0f} s >= {GOAL_BUILD_S:g} s")
         if built["peak_rss_mb"] >= GOAL_BUILD_MB:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -15,6 +16,7 @@ from digestbot.errors import StoreError, UnavailableError
 from digestbot.records import Paper
 from digestbot.store import PostgresStore, Store, check_target, open_store, redact_url
 from digestbot.store.migrations import LATEST
+from digestbot.store.postgres.search import _walk_length, share
 from digestbot.store.search import candidates
 from tests.conftest import SEED
 
@@ -62,6 +64,72 @@ async def test_search_index_follows_updates_and_bulk_load_recounts_the_vocabular
         assert await candidates(store, "lookup_fts", '("kernel" OR "brand") AND "tricks"', limit=10) == [2]
         docs = await store.fetchall("SELECT term, docs FROM lookup_terms WHERE term IN ('kernel', 'brand', 'old')")
         assert sorted(docs) == [("brand", 1), ("kernel", 1)]  # recounted from the index: "old" has left
+
+
+async def _gin_indexes(store: PostgresStore) -> list[tuple[str, str]]:
+    sql = "SELECT tablename, indexname FROM pg_indexes WHERE indexdef LIKE '%% USING gin %%' ORDER BY 1, 2"
+    return [(str(r[0]), str(r[1])) for r in await store.fetchall(sql)]
+
+
+async def test_bulk_load_builds_the_search_indexes_again_and_a_failed_one_leaves_the_old_state(pg_url: str) -> None:
+    """The bulk path drops the GIN indexes while COPY runs: they are back after, and after a failure too."""
+    async with await PostgresStore.open(pg_url) as store:
+        indexes = await _gin_indexes(store)
+        assert indexes == [
+            ("lookup_terms", "lookup_terms_trgm"),
+            ("papers", "papers_lookup"),
+            ("papers", "papers_search"),
+        ]
+        await store.upsert_papers([Paper(arxiv_id="2410.00001", title="Kernel tricks")])
+
+        papers = [Paper(arxiv_id=f"2410.{i:05d}", title=f"Sparse kernels {i}") for i in range(2, 30)]
+
+        def broken() -> Iterator[Paper]:
+            yield from papers
+            raise RuntimeError("the source broke")
+
+        with pytest.raises(RuntimeError, match="the source broke"):
+            await store.bulk_load(broken(), batch=10)  # two chunks were copied in before the failure
+        assert await store.count_papers() == 1
+        assert await _gin_indexes(store) == indexes
+        assert await candidates(store, "lookup_fts", '"kernel"', limit=10) == [1]
+        assert await store.terms_starting("sparse", min_len=1, max_len=99, limit=9) == []
+
+        result = await store.bulk_load(papers, batch=10)
+        assert result.added == 28
+        assert await _gin_indexes(store) == indexes
+        assert len(await candidates(store, "lookup_fts", '"sparse"', limit=100)) == 28
+        assert await store.terms_starting("sparse", min_len=1, max_len=99, limit=9) == [("sparse", 28)]
+        async with store.transaction() as conn:  # 29 rows: the planner would rather read them all
+            await conn.execute("SET enable_seqscan = off")
+        for column, index, query in (
+            ("lookup_vec", "papers_lookup", "'sparse'"),
+            ("search_vec", "papers_search", "'x':D"),
+        ):
+            plan = await store.fetchall(f"EXPLAIN SELECT rowid FROM papers WHERE {column} @@ %s::tsquery", (query,))
+            assert index in " ".join(str(r[0]) for r in plan)  # the index is there and usable
+
+
+def test_match_share_is_estimated_from_the_vocabulary_counts() -> None:
+    docs = {"a": 10, "b": 20, "c": 50}
+    assert share('("a" OR "b") AND "c"', docs, 100) == pytest.approx(0.15)
+    assert share('"a" OR "b" AND "c"', docs, 100) == pytest.approx(0.2)  # AND binds first, as in FTS5
+    assert share('"c" AND "unknown"', docs, 100) == 0.0  # grams and unknown words count as rare
+    assert share('"a" OR "b" OR "c" OR "c"', docs, 100) == 1.0
+
+
+async def test_common_words_walk_the_newest_papers_and_a_wrong_estimate_falls_back_to_the_index(pg_url: str) -> None:
+    async with await PostgresStore.open(pg_url) as store:
+        await store.upsert_papers([Paper(arxiv_id=f"2410.{i:05d}", title=f"Sparse kernels {i}") for i in range(1, 41)])
+        await store.upsert_papers([Paper(arxiv_id="2410.09999", title="Dense rare words")])
+        assert await _walk_length(store, '"sparse"', 5) > 0  # 40 of 41 papers: a walk finds 5 at once
+        assert await _walk_length(store, '"rare"', 5) == 0
+        assert await candidates(store, "lookup_fts", '"sparse"', limit=5) == [40, 39, 38, 37, 36]
+        assert await candidates(store, "lookup_fts", '"rare" AND "dense"', limit=5) == [41]
+        # Upserts never take words off the vocabulary: it still counts 40 "sparse" papers, there are 2.
+        await store.upsert_papers([Paper(arxiv_id=f"2410.{i:05d}", title=f"Plain kernels {i}") for i in range(3, 41)])
+        assert await _walk_length(store, '"sparse"', 5) > 0
+        assert await candidates(store, "lookup_fts", '"sparse"', limit=5) == [2, 1]
 
 
 async def test_schedule_memory_and_operator_counts(pg_url: str) -> None:

@@ -264,6 +264,9 @@ MIGRATIONS: list[str] = [
         expires_at TEXT NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 10: PostgreSQL's title/author/keyword search vector as a column of its own (see
+    # digestbot.store.postgres.migrations); SQLite's lookup_fts already is an index of its own.
+    "",
 ]
 
 LATEST = len(MIGRATIONS)

@@ -10,7 +10,6 @@ JSON text so :func:`~digestbot.store.sqlite.paper_from_row` builds the same :cla
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
@@ -22,7 +21,6 @@ import psycopg
 
 from digestbot.errors import StoreError, TopicLimitError, UnavailableError
 from digestbot.records import Digest, Paper
-from digestbot.search_text import words
 from digestbot.store.chunks import id_chunks
 from digestbot.store.migrations import LATEST
 from digestbot.store.postgres import search as pg_search
@@ -30,6 +28,7 @@ from digestbot.store.postgres import summaries as pg_summaries
 from digestbot.store.postgres.errors import translating
 from digestbot.store.postgres.migrations import PG_MIGRATIONS
 from digestbot.store.postgres.outbox import PgOutboxStorage
+from digestbot.store.postgres.search import search_vector
 from digestbot.store.postgres.url import redact_url
 from digestbot.store.protocol import InstallationStorage, OutboxStorage, SettingsCheck
 from digestbot.store.records import (
@@ -73,33 +72,6 @@ _COUNT_TERMS = (
     "INSERT INTO lookup_terms(term, docs) VALUES (%s, %s)"
     " ON CONFLICT (term) DO UPDATE SET docs = lookup_terms.docs + excluded.docs"
 )
-
-
-def _lexeme(word: str) -> str:
-    return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
-
-
-def search_vector(values: Sequence[Any]) -> str:
-    """Return the ``tsvector`` literal of a paper from its ``_row_values``: each word once, weighted by field.
-
-    Words come from :func:`~digestbot.search_text.words`, the tokenizer SQLite's index mirrors,
-    so both backends index the same words. A word in several fields carries each field's weight
-    (A title, B authors, C keywords and grams, D abstract and summaries) at a fixed position per
-    weight: weights live on positions, a position-less lexeme would lose them.
-    """
-    title, abstract = values[1], values[3]
-    authors_text, summary_text, keywords_text, grams_text = values[13], values[14], values[15], values[16]
-    fields = (
-        ("1A", (title,)),
-        ("2B", (authors_text,)),
-        ("3C", (keywords_text, grams_text)),
-        ("4D", (abstract, summary_text)),
-    )
-    marks: dict[str, list[str]] = {}
-    for mark, texts in fields:
-        for word in dict.fromkeys(w for text in texts for w in words(text or "")):
-            marks.setdefault(word, []).append(mark)
-    return " ".join(f"{_lexeme(word)}:{','.join(found)}" for word, found in marks.items())
 
 
 def _now() -> datetime:
@@ -249,21 +221,18 @@ class PostgresStore:
     async def bulk_load(
         self, papers: Iterable[Paper], *, batch: int = 5_000, digest_date: date | None = None
     ) -> UpsertResult:
-        """Store many papers at once: the same merge as upsert_papers, the vocabulary recounted once at the end.
+        """Store many papers at once (a new archive, a backfill): the same result as upsert_papers, by COPY.
 
+        One transaction; the search indexes are built once after the rows are in and the vocabulary
+        recounted (see :mod:`digestbot.store.postgres.bulk`, also for the lock it holds meanwhile).
         ``digest_date`` files the papers as that day's list, in order, as :meth:`upsert_papers` does.
         """
-        added = updated = unchanged = 0
-        iterator = iter(papers)
+        from digestbot.store.postgres import bulk  # it builds on this module's queries
+
         async with self.transaction() as conn:
-            while chunk := list(itertools.islice(iterator, batch)):
-                result = await self._write_chunk(conn, chunk, digest_date, count_terms=False)
-                added += result.added
-                updated += result.updated
-                unchanged += result.unchanged
-            log.info("bulk load: %d papers written; recounting the vocabulary", added + updated + unchanged)
-            await _recount_terms(conn)
-        return UpsertResult(added=added, updated=updated, unchanged=unchanged)
+            return await bulk.bulk_load(
+                conn, papers, batch=batch, digest_date=digest_date, known=self._known, update_sql=_UPDATE
+            )
 
     @staticmethod
     async def _known(conn: psycopg.AsyncConnection[Any], ids: list[str]) -> dict[str, Paper]:
@@ -688,20 +657,6 @@ class PostgresStore:
             await self.fetchall("SELECT 1")
         except psycopg.Error as exc:
             raise StoreError(f"{self.path}: the database does not answer: {str(exc).strip()[:200]}") from None
-
-
-async def _recount_terms(conn: psycopg.AsyncConnection[Any]) -> None:
-    """Rebuild ``lookup_terms`` from every stored paper, counting exactly the words upserts count (as SQLite's)."""
-    counts: dict[str, int] = {}
-    async with conn.cursor(name="digestbot_recount") as cur:  # server-side: the archive is not read into memory
-        await cur.execute("SELECT title, authors_text, keywords_text FROM papers")
-        while rows := await cur.fetchmany(10_000):
-            for title, authors_text, keywords_text in rows:
-                for word in _lookup_words(title, authors_text, keywords_text):
-                    counts[word] = counts.get(word, 0) + 1
-    await conn.execute("DELETE FROM lookup_terms")
-    async with conn.cursor() as cur:
-        await cur.executemany("INSERT INTO lookup_terms(term, docs) VALUES (%s, %s)", sorted(counts.items()))
 
 
 def _term_counts(
