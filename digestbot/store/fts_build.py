@@ -18,7 +18,6 @@ from __future__ import annotations
 import itertools
 import json
 import pickle
-import resource
 import sqlite3
 import sys
 import time
@@ -48,7 +47,7 @@ def build(side: str, table: str, columns: list[str], *, count_words: bool, strea
     """Index every frame of ``stream`` into ``table`` of the side file, then store the word counts."""
     db = sqlite3.connect(side, isolation_level=None)
     try:
-        for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-32768"):
+        for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-16384"):
             db.execute(f"PRAGMA {pragma}")  # a scratch file: the parent deletes it whatever happens
         db.execute(f'INSERT INTO "{table}"("{table}", rank) VALUES (\'hashsize\', ?)', (HASH_BYTES,))
         names = ", ".join(f'"{c}"' for c in columns)
@@ -77,13 +76,27 @@ def build(side: str, table: str, columns: list[str], *, count_words: bool, strea
         db.close()
 
 
+def peak_rss_mb() -> int:
+    """Return this process's own peak resident memory in MiB.
+
+    Not ``ru_maxrss``: Linux carries the parent's peak across ``exec`` into it.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:  # not Linux: unknown
+        pass
+    return 0
+
+
 def main(argv: list[str]) -> int:
     """Run the worker (see the module docstring); exit 0 once the side file holds the whole index."""
     started = time.process_time()
     side, table, columns = argv[0], argv[1], argv[2].split(",")
     build(side, table, columns, count_words="--count-words" in argv[3:], stream=sys.stdin.buffer)
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    stats = {"table": table, "cpu_s": round(time.process_time() - started, 2), "peak_rss_mb": usage.ru_maxrss // 1024}
+    stats = {"table": table, "cpu_s": round(time.process_time() - started, 2), "peak_rss_mb": peak_rss_mb()}
     print(json.dumps(stats), flush=True)
     return 0
 
