@@ -32,12 +32,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import itertools
+import logging
+import os
+import pickle
 import random
 import resource
 import statistics
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
@@ -66,34 +71,80 @@ NONSENSE = [
 ]
 
 
-def timed(papers: Iterable[Paper], spent: list[float]) -> Iterator[Paper]:
-    """Yield ``papers``, adding the wall and CPU seconds spent making them to ``spent`` (not the store's work)."""
-    it = iter(papers)
-    while True:
-        wall, cpu = time.perf_counter(), time.process_time()
-        try:
-            paper = next(it)
-        except StopIteration:
-            return
-        spent[0] += time.perf_counter() - wall
-        spent[1] += time.process_time() - cpu
-        yield paper
+def cached_papers(count: int) -> Path:
+    """Write ``count`` realistic papers to a cache file once (pickled batches), so a timed build only reads them.
+
+    The build overlaps its own work with reading its input (index workers run meanwhile), so the
+    time spent making papers could not be subtracted afterwards: reading them back is part of
+    the timed build instead, an honest upper bound.
+    """
+    path = CACHE / f"papers-realistic-{count}.pickle"
+    if not path.exists():
+        partial = path.with_suffix(".partial")
+        names = [f.name for f in dataclasses.fields(Paper)]
+        with partial.open("wb") as out:
+            it = iter(realistic_papers(count))
+            while batch := list(itertools.islice(it, BATCH)):
+                rows = [
+                    tuple(dict(v) if n == "extra" else v for n, v in ((n, getattr(p, n)) for n in names)) for p in batch
+                ]
+                pickle.dump(rows, out, protocol=5)
+        partial.rename(path)
+    return path
+
+
+def read_papers(path: Path) -> Iterator[Paper]:
+    """Yield the papers of a :func:`cached_papers` file."""
+    names = [f.name for f in dataclasses.fields(Paper)]
+    with path.open("rb") as source:
+        while True:
+            try:
+                batch = pickle.load(source)
+            except EOFError:
+                return
+            for values in batch:
+                yield Paper(**dict(zip(names, values, strict=True)))
+
+
+class WorkerStats(logging.Handler):
+    """Collect what the bulk load's index workers report (their CPU is also in RUSAGE_CHILDREN)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.peak_rss_mb = 0.0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        stats = record.args[-1] if isinstance(record.args, tuple) and record.args else None
+        if isinstance(stats, dict) and "peak_rss_mb" in stats:
+            self.peak_rss_mb += stats["peak_rss_mb"]
 
 
 async def build(path: Path, count: int) -> dict[str, float]:
-    """Bulk-load ``count`` realistic papers; return the store's own wall/CPU seconds (generation excluded)."""
+    """Bulk-load ``count`` realistic papers from the cache file; return wall/CPU seconds (workers' CPU included)."""
     for suffix in ("", "-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
-    spent = [0.0, 0.0]
+    source = cached_papers(count)
+    workers = WorkerStats()
+    bulk_log = logging.getLogger("digestbot.store.sqlite_bulk")
+    bulk_log.addHandler(workers)
+    bulk_log.setLevel(logging.INFO)
+    load = os.getloadavg()[0]
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     wall, cpu = time.perf_counter(), time.process_time()
     store = await Store.open(path)
-    await store.bulk_load(timed(realistic_papers(count), spent), batch=BATCH)
+    await store.bulk_load(read_papers(source), batch=BATCH)
     await store.close()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    bulk_log.removeHandler(workers)
+    child_cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
     return {
-        "wall_s": time.perf_counter() - wall - spent[0],
-        "cpu_s": time.process_time() - cpu - spent[1],
-        "generate_s": spent[0],
+        "wall_s": time.perf_counter() - wall,
+        "cpu_s": time.process_time() - cpu + child_cpu,
+        "workers_cpu_s": child_cpu,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "workers_peak_rss_mb": workers.peak_rss_mb,
+        "load_before": load,
+        "load_after": os.getloadavg()[0],
     }
 
 
@@ -225,8 +276,9 @@ async def main() -> int:
         print(f"building archive of {args.papers:,} papers at {path} (Store.bulk_load)")
         built = await build(path, args.papers)
         print(
-            f"  build: {built['wall_s']:.1f} s wall, {built['cpu_s']:.1f} s CPU in the store"
-            f" (+{built['generate_s']:.1f} s making the papers); peak RSS {built['peak_rss_mb']:.0f} MiB"
+            f"  build: {built['wall_s']:.1f} s wall, {built['cpu_s']:.1f} s CPU ({built['workers_cpu_s']:.1f} s of it"
+            f" in index workers), reading the papers from the cache file included; peak RSS"
+            f" {built['peak_rss_mb']:.0f} MiB + workers {built['workers_peak_rss_mb']:.0f} MiB"
         )
     else:
         print(f"using cached archive {path} (--rebuild to rebuild and time the build)")
@@ -310,11 +362,14 @@ async def measure(args: argparse.Namespace, target: Path | str, built: dict[str,
     elif built is not None:
         if built["wall_s"] >= GOAL_BUILD_S:
             failed.append(f"build {built['wall_s']:.0f} s >= {GOAL_BUILD_S:g} s")
-        if built["peak_rss_mb"] >= GOAL_BUILD_MB:
-            failed.append(f"build memory {built['peak_rss_mb']:.0f} MiB >= {GOAL_BUILD_MB:g} MiB")
+        memory = built["peak_rss_mb"] + built["workers_peak_rss_mb"]  # the workers run at the same time
+        if memory >= GOAL_BUILD_MB:
+            failed.append(f"build memory {memory:.0f} MiB (with the workers) >= {GOAL_BUILD_MB:g} MiB")
         lines.append(
             f"bench.lookup build: papers={args.papers} wall_s={built['wall_s']:.1f} cpu_s={built['cpu_s']:.1f}"
-            f" peak_rss_mb={built['peak_rss_mb']:.0f} db_mb={size / 2**20:.0f}"
+            f" workers_cpu_s={built['workers_cpu_s']:.1f} peak_rss_mb={built['peak_rss_mb']:.0f}"
+            f" workers_peak_rss_mb={built['workers_peak_rss_mb']:.0f} db_mb={size / 2**20:.0f}"
+            f" load={built['load_before']:.1f}-{built['load_after']:.1f}"
         )
     print("\n".join(lines))
     if failed:

@@ -152,6 +152,13 @@ BULK_CACHE_KIB = 32 * 1024
 BULK_FTS_HASH = 8 * 2**20
 """FTS5 pending-postings size while :meth:`Store.bulk_load` rebuilds an index (FTS5's default is 1 MiB)."""
 
+BUILDING = 0x0B17D
+"""``PRAGMA user_version`` while :mod:`~digestbot.store.sqlite_bulk` builds a new archive without a journal.
+
+Set durably before the first unjournaled write and cleared once the finished file is synced: a
+file still marked was left half-written by a crash, and :meth:`SqliteStore.open` refuses it.
+"""
+
 FTS_HASH = 2**20
 """FTS5's own default 'hashsize', restored after a bulk load: row-by-row writes flush at every commit anyway."""
 
@@ -184,28 +191,36 @@ def paper_from_row(row: Sequence[Any]) -> Paper:
     )
 
 
-def _row_values(p: Paper) -> tuple[Any, ...]:
-    """Return the column values for ``p``, including the FTS helper columns."""
+_JSON = json.JSONEncoder(ensure_ascii=False).encode
+_JSON_EXTRA = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
+def _row_values(p: Paper, stamp: str | None = None) -> tuple[Any, ...]:
+    """Return the column values for ``p``, including the FTS helper columns; ``stamp`` is its ``updated_at``.
+
+    A bulk load calls this a million times: empty lists skip the JSON encoder, and one stamp
+    serves a whole batch.
+    """
     summary = "\n".join([text for _, text in p.sections] + [p.ai_summary]).strip()
     return (
         p.arxiv_id,
         p.title,
-        json.dumps(p.authors, ensure_ascii=False),
+        _JSON(p.authors) if p.authors else "[]",
         p.abstract,
-        json.dumps(p.sections, ensure_ascii=False),
+        _JSON(p.sections) if p.sections else "[]",
         p.ai_summary,
-        json.dumps(p.keywords, ensure_ascii=False),
+        _JSON(p.keywords) if p.keywords else "[]",
         p.votes,
         p.thumbnail,
         p.github_url,
         p.digest_date.isoformat() if p.digest_date else None,
         p.source,
-        json.dumps(dict(p.extra), ensure_ascii=False, default=str),
+        _JSON_EXTRA(dict(p.extra)) if p.extra else "{}",
         ", ".join(p.authors),
         summary,
         ", ".join(p.keywords),
-        unspaced_grams(p.title, summary),
-        _now(),
+        unspaced_grams(p.title, summary) if summary or (p.title and not p.title.isascii()) else "",
+        stamp or _now(),
     )
 
 
@@ -235,6 +250,7 @@ class SqliteStore:
             raise StoreError(f"{path}: cannot open database: {exc}") from None
         store = cls(db, path)
         try:
+            await store._refuse_interrupted_build()
             await store._configure()
             await store._migrate()
         except (sqlite3.DatabaseError, StoreBusyError, StoreFailedError) as exc:
@@ -255,6 +271,16 @@ class SqliteStore:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    async def _refuse_interrupted_build(self) -> None:
+        """Raise StoreError if a build without a journal stopped half-way through this file (see BUILDING)."""
+        async with self._db.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        if row and row[0] == BUILDING:
+            raise StoreError(
+                f"{self.path}: a bulk load into this new archive was interrupted, so it is incomplete:"
+                " delete it and load again"
+            )
 
     async def _configure(self) -> None:
         # The busy timeout first: switching a fresh file to WAL takes a lock other openers may hold.
@@ -378,7 +404,18 @@ class SqliteStore:
         off so no page reaches the database file unsynced; after COMMIT, ``synchronous=FULL`` again
         and one checkpoint. A crash rolls everything back, the triggers included. ``digest_date``
         files every paper in that day's digest, as in :meth:`upsert_papers`.
+
+        Into a file that holds no data yet, :func:`digestbot.store.sqlite_bulk.build_fresh` builds
+        instead: no journal, the two indexes built by worker processes, the file marked until done.
         """
+        # Imported here: sqlite_bulk builds on this module's row helpers.
+        from digestbot.store import sqlite_bulk
+
+        if await sqlite_bulk.is_fresh(self._db):
+            async with self._tx_lock:
+                fresh = await sqlite_bulk.build_fresh(self._db, self.path, papers, batch=batch, digest_date=digest_date)
+            if fresh is not None:
+                return fresh
         added = updated = unchanged = 0
         iterator = iter(papers)
         async with self._db.execute("PRAGMA wal_autocheckpoint") as cur:
