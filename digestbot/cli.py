@@ -552,7 +552,7 @@ async def cmd_post(args: argparse.Namespace, config: Config) -> int:
             print(f"digestbot: error: {problem}", file=sys.stderr)
     if summary.failed or summary.refused or any(gate.refused for gate in down.values()):
         return 1
-    return EXIT_DEFERRED if summary.deferred or summary.errors or down else 0
+    return EXIT_DEFERRED if summary.deferred or summary.elsewhere or summary.errors or down else 0
 
 
 async def _summaries_before_post(

@@ -124,8 +124,9 @@ class RunSummary:
 
     ``failed`` counts permanent failures (the target is recorded and skipped from now on);
     ``deferred`` counts messages left pending after transient failures (or a ``Retry-After``
-    beyond :data:`MAX_RETRY_AFTER`), which a later run retries, and messages another live run
-    has claimed (not known to be sent yet); ``skipped`` counts channels that had nothing to post
+    beyond :data:`MAX_RETRY_AFTER`), which a later run retries; ``elsewhere`` counts messages
+    another live run has claimed (not known to be sent yet: checked again later, like deferred
+    ones, but nothing went wrong); ``skipped`` counts channels that had nothing to post
     (``on_empty: skip``); ``planned`` lists ``target key`` lines in a dry run.
     ``errors`` counts targets whose delivery stopped on an error (typically the database could
     not be written: locked past the busy timeout, disk full); their messages wait for a retry.
@@ -138,6 +139,7 @@ class RunSummary:
     already: int = 0
     failed: int = 0
     deferred: int = 0
+    elsewhere: int = 0
     skipped: int = 0
     errors: int = 0
     refused: int = 0
@@ -151,6 +153,7 @@ class RunSummary:
             already=self.already + other.already,
             failed=self.failed + other.failed,
             deferred=self.deferred + other.deferred,
+            elsewhere=self.elsewhere + other.elsewhere,
             skipped=self.skipped + other.skipped,
             errors=self.errors + other.errors,
             refused=self.refused + other.refused,
@@ -162,13 +165,15 @@ class RunSummary:
     @property
     def ok(self) -> bool:
         """True when nothing failed permanently and nothing was left for later."""
-        return self.failed == 0 and self.deferred == 0 and self.errors == 0 and self.refused == 0
+        return not (self.failed or self.deferred or self.elsewhere or self.errors or self.refused)
 
     def line(self) -> str:
         """Return the one-line report the CLI prints."""
         text = f"posted {self.posted}, already posted {self.already}, failed {self.failed}"
         if self.deferred:
             text += f", deferred {self.deferred}"
+        if self.elsewhere:
+            text += f", being sent by another process {self.elsewhere}"
         if self.errors:
             text += f", stopped by an error {self.errors}"
         if self.refused:
@@ -182,6 +187,7 @@ class _Tally:
     already: int = 0
     failed: int = 0
     deferred: int = 0
+    elsewhere: int = 0
     skipped: int = 0
     errors: int = 0
     refused: int = 0
@@ -199,8 +205,10 @@ class _Tally:
             self.already += 1
         elif outcome is _Outcome.FAILED:
             self.failed += 1
-        elif outcome in (_Outcome.DEFERRED, _Outcome.BUSY):  # BUSY: another run's; not known sent
+        elif outcome is _Outcome.DEFERRED:
             self.deferred += 1
+        elif outcome is _Outcome.BUSY:  # another run's claim: not known sent yet, so checked again later
+            self.elsewhere += 1
         elif outcome is _Outcome.REFUSED:
             self.refused += 1
         else:
@@ -212,6 +220,7 @@ class _Tally:
             already=self.already,
             failed=self.failed,
             deferred=self.deferred,
+            elsewhere=self.elsewhere,
             skipped=self.skipped,
             errors=self.errors,
             refused=self.refused,
@@ -540,7 +549,7 @@ class DeliveryEngine:
                 _count_error(tally, exc)
             if tally.errors > errors:  # some DMs did not get through: the workspace's channels run again
                 retry.extend(c for c in channels if (c.platform, c.workspace) == (platform, workspace))
-        if tally.deferred or tally.refused:
+        if tally.deferred or tally.elsewhere or tally.refused:
             for c in channels:
                 if (c.platform, c.id) in posted_day and await self._unfinished(c, posted_day[(c.platform, c.id)]):
                     retry.append(c)

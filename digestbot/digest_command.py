@@ -180,6 +180,8 @@ async def _post_period_now(engine: Any, channel: Channel, name: str) -> str:
     log.info("/digest now in %s (%s): %s", name, period.name, summary.line())
     if summary.failed or summary.refused or summary.deferred or summary.errors:
         return f"The digest of {period.name} could not be fully posted yet ({summary.line()})."
+    if summary.elsewhere:
+        return f"The digest of {period.name} is being posted in this channel by another process ({summary.line()})."
     if summary.posted == 0 and summary.already:
         return f"The digest of {period.name} is already in this channel; nothing was posted again."
     return f"The digest of {period.name} is posted in this channel ({summary.line()})."
@@ -263,6 +265,8 @@ async def digest_command(
         return "The bot's token was refused, so nothing was posted; an admin must fix the configuration."
     if summary.deferred or summary.errors:
         return "Part of the digest could not be posted yet; it will be retried. " + summary.line() + "."
+    if summary.elsewhere:
+        return "Another process is posting today's digest here right now. " + summary.line() + "."
     if summary.posted == 0 and summary.already:
         return "Today's digest is already in this channel; nothing was posted again."
     return f"Today's digest is posted in this channel ({summary.line()})."

@@ -218,7 +218,14 @@ class Scheduler:
                         " messages stay in the outbox: 'digestbot post' sends them)", *key, due.isoformat(),
                     )  # fmt: skip
                     continue
-                log.warning("%s:%s: the post due %s did not get through; retrying at %s", *key, due, retry_at)
+                if summary.elsewhere and not (summary.deferred or summary.refused or summary.errors):
+                    # Another live process holds the claim: nothing failed, check it finished later.
+                    log.info(
+                        "%s:%s: the post due %s is being sent by another process; checking at %s",
+                        *key, due, retry_at,
+                    )  # fmt: skip
+                else:
+                    log.warning("%s:%s: the post due %s did not get through; retrying at %s", *key, due, retry_at)
                 self._waiting[key] = _Waiting(due=due, retry_at=retry_at, cutoff=cutoff)
                 waiting_keys.add(key)
             done = [key for key in keys if key not in waiting_keys]
