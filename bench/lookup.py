@@ -81,6 +81,7 @@ def cached_papers(count: int) -> Path:
     path = CACHE / f"papers-realistic-{count}.pickle"
     if not path.exists():
         partial = path.with_suffix(".partial")
+        partial.parent.mkdir(parents=True, exist_ok=True)
         names = [f.name for f in dataclasses.fields(Paper)]
         with partial.open("wb") as out:
             it = iter(realistic_papers(count))
