@@ -24,6 +24,17 @@ BATCH_LIMIT = 500
 """Requests per batch at most: a bound on one statement's size and on one batch's time."""
 
 
+def _mark_retrieved(future: asyncio.Future[R]) -> None:
+    """Keep a failed batch from logging "exception was never retrieved" for requests asked ahead.
+
+    A fan-out asks ahead (typed topics for the next 256 DMs); when it stops early (shutdown, a
+    closed store) those futures are never awaited, and asyncio would log one traceback per
+    request: thousands. Whoever does await a future still gets its exception raised.
+    """
+    if not future.cancelled():
+        future.exception()
+
+
 class Coalescer(Generic[T, R]):
     """Queue requests; run each batch through ``run(items) -> results`` (same order, same length).
 
@@ -48,6 +59,7 @@ class Coalescer(Generic[T, R]):
         task no trip through the event loop.
         """
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_mark_retrieved)
         self._queue.append((item, future))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._flush(), name=self._name)
