@@ -66,6 +66,7 @@ GOAL_S = 0.36
 
 T = TypeVar("T")
 
+
 class Generator:
     """Draw paper-like texts and subscription topics reproducibly from one seed.
 
@@ -125,9 +126,7 @@ class Generator:
         if r.random() < 0.4:
             subject.append(self._pick(PHRASES[:-2], self._phrases[:-2], 1)[0])
         ko_subject = self._pick(KO_SPECIFIC, self._ko, r.randint(2, 4))
-        title_words = [
-            r.choice(subject) if r.random() < 0.5 else r.choice(GENERIC) for _ in range(r.randint(5, 10))
-        ]
+        title_words = [r.choice(subject) if r.random() < 0.5 else r.choice(GENERIC) for _ in range(r.randint(5, 10))]
         return Paper(
             arxiv_id=f"2410.{i:05d}",
             title=" ".join(title_words).title(),
@@ -154,9 +153,7 @@ class Generator:
     def topic_text(self) -> str:
         terms = [self._term() for _ in range(self.rng.choices((1, 2, 3), weights=(60, 30, 10))[0])]
         if self.rng.random() < 0.15:
-            terms.append(
-                "-" + self.rng.choice(["survey", "benchmark", '"position paper"', "medical", "robot"])
-            )
+            terms.append("-" + self.rng.choice(["survey", "benchmark", '"position paper"', "medical", "robot"]))
         return " ".join(terms)
 
 
@@ -334,13 +331,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     n_subs = 1_000_000 if args.million else args.subs
     out = sys.stdout.write
-    name = f"{args.papers // 1000}k_x_" + (f"{n_subs // 1_000_000}M" if n_subs % 1_000_000 == 0 else f"{n_subs // 1000}k")
+    name = f"{args.papers // 1000}k_x_" + (
+        f"{n_subs // 1_000_000}M" if n_subs % 1_000_000 == 0 else f"{n_subs // 1000}k"
+    )
     if args.papers % 1000:
         name = f"{args.papers}_x_{n_subs}"
 
     out(f"machine: {describe_machine()}\n")
     gen = Generator(args.seed)
-    (papers, subs), t_data = timed(lambda: ([gen.paper(i) for i in range(args.papers)], make_subscriptions(n_subs, args.seed)))
+    (papers, subs), t_data = timed(
+        lambda: ([gen.paper(i) for i in range(args.papers)], make_subscriptions(n_subs, args.seed))
+    )
     n_words = sum(len(tokenize(text)) for p in papers for text in paper_fields(p))
     out(
         f"data: {len(papers):,} papers ({n_words:,} words), {len(subs):,} subscriptions, "

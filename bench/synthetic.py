@@ -150,6 +150,8 @@ def synthetic_subscriptions(count: int, *, seed: int = 5) -> list[SubscriptionRo
                 mine.add(text)
                 rows.append((platform, workspace, f"U{user:07d}", text))
     return rows
+
+
 # -- realistic papers for bench.lookup (issue #16): abstract lengths, stopwords, a long tail ----------
 
 STOP = (
@@ -159,7 +161,9 @@ STOP = (
 ).split()
 """Function words and boilerplate: about 45% of a real abstract's words."""
 
-_KO_SYLLABLES = "양자화모델언어학습추론생성확산데이터성능효율기반방법제안실험결과검색지식강화정렬평가토큰압축시각영상음성"
+_KO_SYLLABLES = (
+    "양자화모델언어학습추론생성확산데이터성능효율기반방법제안실험결과검색지식강화정렬평가토큰압축시각영상음성"
+)
 _KO_PARTICLES = ("", "", "는", "을", "의", "에서", "로", "과", "이", "를")
 
 
@@ -177,11 +181,17 @@ def _vocab(seed: int) -> tuple[list[str], list[str], list[str], list[str], list[
     surnames = list(dict.fromkeys(_made_up(rng, name_syl, (1, 3)).capitalize() for _ in range(30_000)))
     firsts = list(dict.fromkeys(_made_up(rng, name_syl, (2, 3)).capitalize() for _ in range(5_000)))
     korean = list(dict.fromkeys(_made_up(rng, list(_KO_SYLLABLES), (2, 4)) for _ in range(8_000)))
-    methods = list(dict.fromkeys(_made_up(rng, syl, (2, 3)).capitalize() + rng.choice(("", "", "Net", "GPT", "-2")) for _ in range(200_000)))
+    methods = list(
+        dict.fromkeys(
+            _made_up(rng, syl, (2, 3)).capitalize() + rng.choice(("", "", "Net", "GPT", "-2")) for _ in range(200_000)
+        )
+    )
     return content, surnames, firsts, korean, methods
 
 
-def realistic_papers(count: int, *, seed: int = 1, start: date = date(2019, 1, 1), korean_share: float = 0.1) -> Iterator[Paper]:
+def realistic_papers(
+    count: int, *, seed: int = 1, start: date = date(2019, 1, 1), korean_share: float = 0.1
+) -> Iterator[Paper]:
     """Yield ``count`` paper-like records, oldest first (rowid order = age), for lookup benchmarks.
 
     Titles of 5–14 words (most open with a made-up method name, as in "PrefixQuant: …"), 2–12

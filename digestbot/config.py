@@ -220,6 +220,7 @@ class Config:
     def summary_language(self, channel_language: str = "") -> str:
         """Return the language summaries are written in for a channel (its own, else the default)."""
         return channel_language or self.summaries.language or self.locale
+
     # Not a key: one line per secret whose ${VAR} was unset at load time ("discord.token: environment
     # variable DISCORD_TOKEN is not set"). Only the commands that use that platform refuse to run.
     unset_secrets: tuple[str, ...] = field(default=(), init=False, compare=False)

@@ -53,8 +53,7 @@ async def status_lines(store: StoreProtocol, config: Config, *, now: datetime) -
     newest = await store.latest_digest_date()
     lines = [
         f"archive: {store.path}, {_size(store.path) if isinstance(store.path, Path) else 'PostgreSQL'},"
-        f" {plural(papers, 'paper')}; newest list: "
-        + (newest.isoformat() if newest else "none yet (digestbot ingest)")
+        f" {plural(papers, 'paper')}; newest list: " + (newest.isoformat() if newest else "none yet (digestbot ingest)")
     ]
     counts = await store.delivery_counts()
     lines.append(

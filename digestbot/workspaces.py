@@ -29,9 +29,7 @@ async def pause_workspace(
 ) -> int:
     """Forget ``workspace``'s tokens and pause its channels (stored and configured); return how many paused."""
     configured = [c.id for c in config.channels if c.platform == PLATFORM and c.workspace == workspace and c.enabled]
-    paused = await store.installations().remove(
-        workspace, reason=reason, enterprise_id=enterprise, channels=configured
-    )
+    paused = await store.installations().remove(workspace, reason=reason, enterprise_id=enterprise, channels=configured)
     log.warning(
         "slack workspace %s: %s; %s paused until it installs again", workspace, reason, plural(paused, "channel")
     )

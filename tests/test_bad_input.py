@@ -26,63 +26,161 @@ CASES: list[tuple[str, str | bytes, str]] = [
     ("baddate.md", "## Daily Papers (2024-13-45)\n", "baddate.md:1: invalid digest date '2024-13-45'"),
     ("badheading.md", HEAD + "### Just a title\n", "badheading.md:3: paper heading must be"),
     ("nolink.md", HEAD + "### [T](https://example.com/x)\n", "nolink.md:3: no arXiv id in link"),
-    ("vote.md", HEAD + GOOD + "### [T](https://arxiv.org/abs/2410.00002)\nVote: many\n", "vote.md:9: vote count must be an integer"),
-    ("neg.md", HEAD + "### [T](https://arxiv.org/abs/2410.00002)\nVote: -4\n", "neg.md:4: vote count must not be negative"),
-    ("bigvote.md", HEAD + "### [T](https://arxiv.org/abs/2410.00002)\nVote: 99999999999999999999\n", "bigvote.md:4: vote count beyond 64 bits (20 digits)"),
-    ("longvote.md", HEAD + "### [T](https://arxiv.org/abs/2410.00002)\nVote: " + "9" * 10_000 + "\n",
-     "longvote.md:4: vote count beyond 64 bits (10,000 digits)"),
+    (
+        "vote.md",
+        HEAD + GOOD + "### [T](https://arxiv.org/abs/2410.00002)\nVote: many\n",
+        "vote.md:9: vote count must be an integer",
+    ),
+    (
+        "neg.md",
+        HEAD + "### [T](https://arxiv.org/abs/2410.00002)\nVote: -4\n",
+        "neg.md:4: vote count must not be negative",
+    ),
+    (
+        "bigvote.md",
+        HEAD + "### [T](https://arxiv.org/abs/2410.00002)\nVote: 99999999999999999999\n",
+        "bigvote.md:4: vote count beyond 64 bits (20 digits)",
+    ),
+    (
+        "longvote.md",
+        HEAD + "### [T](https://arxiv.org/abs/2410.00002)\nVote: " + "9" * 10_000 + "\n",
+        "longvote.md:4: vote count beyond 64 bits (10,000 digits)",
+    ),
     ("dupe.md", HEAD + GOOD + GOOD, "dupe.md:8: paper 2410.00001 already listed at line 3"),
     ("stray.md", HEAD + "hello\n", "stray.md:3: unexpected text before the first paper"),
     ("nopapers.md", HEAD, "nopapers.md: the digest for 2024-10-11 lists no papers"),
     ("twoheads.md", HEAD + GOOD + HEAD, "twoheads.md:8: a second '## Daily Papers' heading"),
-    ("latin1.md", HEAD.encode() + "### [Caf\u00e9](https://arxiv.org/abs/2410.00001)\n".encode("latin-1"), "latin1.md:3: not UTF-8"),
+    (
+        "latin1.md",
+        HEAD.encode() + "### [Caf\u00e9](https://arxiv.org/abs/2410.00001)\n".encode("latin-1"),
+        "latin1.md:3: not UTF-8",
+    ),
     ("broken.json", '[{"arxiv_id": "2410.00001", "title": "x"', "broken.json:1: invalid JSON"),
     ("notlist.json", '{"date": "2024-10-11", "papers": 5}', "notlist.json: $.papers: expected a list of paper records"),
     ("noid.json", '[{"title": "x"}]', "noid.json: $[0]: missing arxiv_id"),
     ("badid.json", '[{"arxiv_id": "hello", "title": "x"}]', "badid.json: $[0].arxiv_id: not an arXiv id: 'hello'"),
     ("notitle.json", '[{"arxiv_id": "2410.00001"}]', "notitle.json: $[0].title: missing or empty"),
-    ("votes.json", '[{"arxiv_id": "2410.00001", "title": "x", "votes": "many"}]', "votes.json: $[0].votes: expected a non-negative integer"),
-    ("authors.json", '[{"arxiv_id": "2410.00001", "title": "x", "authors": [1]}]', "authors.json: $[0].authors[0]: expected text"),
+    (
+        "votes.json",
+        '[{"arxiv_id": "2410.00001", "title": "x", "votes": "many"}]',
+        "votes.json: $[0].votes: expected a non-negative integer",
+    ),
+    (
+        "authors.json",
+        '[{"arxiv_id": "2410.00001", "title": "x", "authors": [1]}]',
+        "authors.json: $[0].authors[0]: expected text",
+    ),
     ("unknownkey.json", '{"date": "2024-10-11", "paperz": []}', "unknownkey.json: $.paperz: unknown key"),
-    ("baddate.json", '[{"arxiv_id": "2410.00001", "title": "x", "date": "yesterday"}]', "baddate.json: $[0].date: expected a date"),
+    (
+        "baddate.json",
+        '[{"arxiv_id": "2410.00001", "title": "x", "date": "yesterday"}]',
+        "baddate.json: $[0].date: expected a date",
+    ),
     ("broken.yaml", "- arxiv_id: 2410.00001\n  title: [unclosed\n", "broken.yaml:3: invalid YAML"),
-    ("badentry.yaml", "- arxiv_id: '2410.00001'\n  title: ok\n- arxiv_id: '2410.00002'\n  title: ok\n  votes: -1\n",
-     "badentry.yaml:5: $[1].votes: expected a non-negative integer"),
+    (
+        "badentry.yaml",
+        "- arxiv_id: '2410.00001'\n  title: ok\n- arxiv_id: '2410.00002'\n  title: ok\n  votes: -1\n",
+        "badentry.yaml:5: $[1].votes: expected a non-negative integer",
+    ),
     ("scalar.yaml", "just text\n", "scalar.yaml: not a paper file digestbot recognises; the formats are: markdown"),
-    ("huge.json", json.dumps([{"arxiv_id": "2410.00001", "title": "x" * 5000}]), "huge.json: paper 2410.00001: title too large"),
+    (
+        "huge.json",
+        json.dumps([{"arxiv_id": "2410.00001", "title": "x" * 5000}]),
+        "huge.json: paper 2410.00001: title too large",
+    ),
     # Values no archive should hold: each one line naming file and path, nothing stored.
     ("laughs.yaml", LAUGHS, "laughs.yaml:3: invalid YAML: YAML anchor &a is not accepted in paper files"),
     ("alias.yaml", "- &p {arxiv_id: '2410.00001', title: x}\n- *p\n", "alias.yaml:1: invalid YAML: YAML anchor &p"),
-    ("merge.yaml", "- arxiv_id: '2410.00001'\n  title: x\n  <<: *nope\n", "merge.yaml:3: invalid YAML: YAML alias *nope"),
-    ("nan.json", '[{"arxiv_id": "2410.00001", "title": "x", "score": NaN}]', "nan.json: $[0].score: nan is not a number"),
-    ("inf.yaml", "- arxiv_id: '2410.00001'\n  title: x\n  score: -.inf\n", "inf.yaml:3: $[0].score: -inf is not a number"),
-    ("bigvotes.json", '[{"arxiv_id": "2410.00001", "title": "x", "votes": 18446744073709551616}]',
-     "bigvotes.json: $[0].votes: integer beyond 64 bits (20 digits)"),
-    ("bigint.yaml", "- arxiv_id: '2410.00001'\n  title: x\n  n: 99999999999999999999\n", "bigint.yaml:3: $[0].n: integer beyond 64 bits"),
-    ("longint.json", '[{"arxiv_id": "2410.00001", "title": "x", "n": ' + "1" * 100_000 + "}]",
-     "longint.json: $[0].n: integer beyond 64 bits (100,000 digits)"),
-    ("longint.yaml", "- arxiv_id: '2410.00001'\n  title: x\n  n: " + "9" * 100_000 + "\n",
-     "longint.yaml:3: $[0].n: integer beyond 64 bits (100,000 digits)"),
-    ("hex.yaml", "- arxiv_id: '2410.00001'\n  title: x\n  votes: 0x" + "f" * 10_000 + "\n",
-     "hex.yaml:3: $[0].votes: integer beyond 64 bits (about 12,042 digits)"),
-    ("set.yaml", "- arxiv_id: '2410.00001'\n  title: x\n  tags: !!set {a, b, c}\n",
-     "set.yaml:3: $[0].tags: a set (YAML !!set) is not accepted: give a list"),
-    ("binary.yaml", "- arxiv_id: '2410.00001'\n  title: x\n  blob: !!binary aGVsbG8=\n",
-     "binary.yaml:3: $[0].blob: binary data (YAML !!binary) is not accepted: give text"),
-    ("surrogate.json", '[{"arxiv_id": "2410.00001", "title": "x\\udc00y"}]',
-     "surrogate.json: $[0].title: text with a lone surrogate (U+DC00 at character 1)"),
-    ("surrogatekey.json", '[{"arxiv_id": "2410.00001", "title": "x", "\\ud800": 1}]', "surrogatekey.json: $[0].?: key text with a lone"),
-    ("datekey.yaml", "- arxiv_id: '2410.00001'\n  title: x\n  2024-01-01: new year\n", "datekey.yaml:3: $[0].2024-01-01: a key must be text or a number, got date"),
-    ("deep.json", '[{"arxiv_id": "2410.00001", "title": "x", "d": ' + "[" * 40 + "]" * 40 + "}]",
-     "deep.json: $[0].d" + "[0]" * 31 + ": nested deeper than 32 levels"),
-    ("deeper.json", '[{"arxiv_id": "2410.00001", "title": "x", "d": ' + "[" * 100_000 + "]" * 100_000 + "}]",
-     "deeper.json: nested too deeply to read"),
-    ("deeper.yaml", "- arxiv_id: '2410.00001'\n  title: x\n  d: " + "[" * 3_000 + "]" * 3_000 + "\n",
-     "deeper.yaml:3: invalid YAML: nested deeper than 32 levels"),
-    ("extra.json", json.dumps([{"arxiv_id": "2410.00001", "title": "x", "notes": "n" * 300_000}]),
-     "extra.json: paper 2410.00001: extra fields too large (300,013 > 262,144 bytes as JSON)"),
-    ("author.json", json.dumps([{"arxiv_id": "2410.00001", "title": "x", "authors": ["a" * 5000]}]),
-     "author.json: paper 2410.00001: authors['aaaa"),
+    (
+        "merge.yaml",
+        "- arxiv_id: '2410.00001'\n  title: x\n  <<: *nope\n",
+        "merge.yaml:3: invalid YAML: YAML alias *nope",
+    ),
+    (
+        "nan.json",
+        '[{"arxiv_id": "2410.00001", "title": "x", "score": NaN}]',
+        "nan.json: $[0].score: nan is not a number",
+    ),
+    (
+        "inf.yaml",
+        "- arxiv_id: '2410.00001'\n  title: x\n  score: -.inf\n",
+        "inf.yaml:3: $[0].score: -inf is not a number",
+    ),
+    (
+        "bigvotes.json",
+        '[{"arxiv_id": "2410.00001", "title": "x", "votes": 18446744073709551616}]',
+        "bigvotes.json: $[0].votes: integer beyond 64 bits (20 digits)",
+    ),
+    (
+        "bigint.yaml",
+        "- arxiv_id: '2410.00001'\n  title: x\n  n: 99999999999999999999\n",
+        "bigint.yaml:3: $[0].n: integer beyond 64 bits",
+    ),
+    (
+        "longint.json",
+        '[{"arxiv_id": "2410.00001", "title": "x", "n": ' + "1" * 100_000 + "}]",
+        "longint.json: $[0].n: integer beyond 64 bits (100,000 digits)",
+    ),
+    (
+        "longint.yaml",
+        "- arxiv_id: '2410.00001'\n  title: x\n  n: " + "9" * 100_000 + "\n",
+        "longint.yaml:3: $[0].n: integer beyond 64 bits (100,000 digits)",
+    ),
+    (
+        "hex.yaml",
+        "- arxiv_id: '2410.00001'\n  title: x\n  votes: 0x" + "f" * 10_000 + "\n",
+        "hex.yaml:3: $[0].votes: integer beyond 64 bits (about 12,042 digits)",
+    ),
+    (
+        "set.yaml",
+        "- arxiv_id: '2410.00001'\n  title: x\n  tags: !!set {a, b, c}\n",
+        "set.yaml:3: $[0].tags: a set (YAML !!set) is not accepted: give a list",
+    ),
+    (
+        "binary.yaml",
+        "- arxiv_id: '2410.00001'\n  title: x\n  blob: !!binary aGVsbG8=\n",
+        "binary.yaml:3: $[0].blob: binary data (YAML !!binary) is not accepted: give text",
+    ),
+    (
+        "surrogate.json",
+        '[{"arxiv_id": "2410.00001", "title": "x\\udc00y"}]',
+        "surrogate.json: $[0].title: text with a lone surrogate (U+DC00 at character 1)",
+    ),
+    (
+        "surrogatekey.json",
+        '[{"arxiv_id": "2410.00001", "title": "x", "\\ud800": 1}]',
+        "surrogatekey.json: $[0].?: key text with a lone",
+    ),
+    (
+        "datekey.yaml",
+        "- arxiv_id: '2410.00001'\n  title: x\n  2024-01-01: new year\n",
+        "datekey.yaml:3: $[0].2024-01-01: a key must be text or a number, got date",
+    ),
+    (
+        "deep.json",
+        '[{"arxiv_id": "2410.00001", "title": "x", "d": ' + "[" * 40 + "]" * 40 + "}]",
+        "deep.json: $[0].d" + "[0]" * 31 + ": nested deeper than 32 levels",
+    ),
+    (
+        "deeper.json",
+        '[{"arxiv_id": "2410.00001", "title": "x", "d": ' + "[" * 100_000 + "]" * 100_000 + "}]",
+        "deeper.json: nested too deeply to read",
+    ),
+    (
+        "deeper.yaml",
+        "- arxiv_id: '2410.00001'\n  title: x\n  d: " + "[" * 3_000 + "]" * 3_000 + "\n",
+        "deeper.yaml:3: invalid YAML: nested deeper than 32 levels",
+    ),
+    (
+        "extra.json",
+        json.dumps([{"arxiv_id": "2410.00001", "title": "x", "notes": "n" * 300_000}]),
+        "extra.json: paper 2410.00001: extra fields too large (300,013 > 262,144 bytes as JSON)",
+    ),
+    (
+        "author.json",
+        json.dumps([{"arxiv_id": "2410.00001", "title": "x", "authors": ["a" * 5000]}]),
+        "author.json: paper 2410.00001: authors['aaaa",
+    ),
 ]
 
 
@@ -169,7 +267,9 @@ def test_format_override(tmp_path: Path) -> None:
 async def test_yaml_timestamps_and_dates_as_values_are_kept_as_text(tmp_path: Path, store: Store) -> None:
     """Unlike ``!!set`` and ``!!binary``, a timestamp has a JSON form: its text, stored as such."""
     path = tmp_path / "when.yaml"
-    path.write_text("- arxiv_id: '2410.00001'\n  title: x\n  at: 2024-10-11T09:00:00Z\n  day: 2024-10-11\n", encoding="utf-8")
+    path.write_text(
+        "- arxiv_id: '2410.00001'\n  title: x\n  at: 2024-10-11T09:00:00Z\n  day: 2024-10-11\n", encoding="utf-8"
+    )
     assert await ingest_files(store, [str(path)], "auto") == 0
     paper = await store.get_paper("2410.00001")
     assert paper is not None and dict(paper.extra) == {"at": "2024-10-11 09:00:00+00:00", "day": "2024-10-11"}

@@ -17,7 +17,12 @@ def run(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subpro
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), "DIGESTBOT_CONFIG": "", **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "digestbot", "--db", str(tmp_path / "db.sqlite3"), *args],
-        capture_output=True, text=True, cwd=tmp_path, env=full_env, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=full_env,
+        timeout=60,
+        check=False,
     )
 
 
@@ -186,13 +191,13 @@ def test_user_mistakes_get_one_line(demo_dir: Path, tmp_path: Path) -> None:
 
 def test_channel_topics_are_checked_with_the_config(tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
-    config.write_text("channels:\n  - {platform: console, id: t, topics: [\"-survey\"]}\n")
+    config.write_text('channels:\n  - {platform: console, id: t, topics: ["-survey"]}\n')
     result = run(tmp_path, "check-config", str(config))
     assert result.returncode == 2
     assert "channels[0].topics[0]:" in result.stderr and result.stderr.count("\n") == 1
     config.write_text("channels:\n  - {platform: console, id: t, time: 9:00}\n")
     result = run(tmp_path, "check-config", str(config))
-    assert result.returncode == 2 and 'quote the time' in result.stderr
+    assert result.returncode == 2 and "quote the time" in result.stderr
 
 
 def test_check_config_requires_the_credentials_in_use(tmp_path: Path) -> None:
@@ -244,7 +249,9 @@ def test_preview_shows_the_day_post_would_post_not_a_list_still_filling(tmp_path
     result = run(tmp_path, "preview")
     assert result.returncode == 0, result.stderr
     assert "2024-10-11" in result.stdout and "Settled" in result.stdout and "Still filling" not in result.stdout
-    (tmp_path / "cfg.yaml").write_text(f"database: {tmp_path / 'db.sqlite3'}\nchannels:\n  - {{platform: console, id: c}}\n")
+    (tmp_path / "cfg.yaml").write_text(
+        f"database: {tmp_path / 'db.sqlite3'}\nchannels:\n  - {{platform: console, id: c}}\n"
+    )
     dry = run(tmp_path, "--config", str(tmp_path / "cfg.yaml"), "post", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "would post console:channel:c digest:2024-10-11" in dry.stdout

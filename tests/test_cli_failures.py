@@ -90,7 +90,9 @@ def test_damaged_database_is_one_line_exit_1(
     _damage(seeded_db)
     assert main(["--db", str(seeded_db), *command]) == 1
     err = _one_line(capsys)
-    assert err.startswith(f"digestbot: error: {seeded_db}: the database file is damaged (database disk image is malformed)")
+    assert err.startswith(
+        f"digestbot: error: {seeded_db}: the database file is damaged (database disk image is malformed)"
+    )
 
 
 def test_a_locked_database_says_retry_later(
@@ -110,7 +112,10 @@ def test_a_locked_database_says_retry_later(
     monkeypatch.setattr(Store, "digest", translating_method(locked))
     assert main(["--db", str(seeded_db), "preview"]) == 75
     err = _one_line(capsys)
-    assert err == f"digestbot: error: {seeded_db}: database is locked: another process holds it; run the command again later\n"
+    assert (
+        err
+        == f"digestbot: error: {seeded_db}: database is locked: another process holds it; run the command again later\n"
+    )
 
 
 def translating_method(method: Callable[..., object]) -> Callable[..., object]:

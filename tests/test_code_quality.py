@@ -25,6 +25,12 @@ def test_ruff_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_ruff_format_clean() -> None:
+    """One layout for every file, so a diff shows what changed, not who formatted it."""
+    result = run("ruff", "format", "--check", ".")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_mypy_strict_clean() -> None:
     result = run("mypy")  # strict, over digestbot/ and adapters/ (pyproject.toml [tool.mypy])
     assert result.returncode == 0, result.stdout + result.stderr

@@ -111,6 +111,8 @@ def test_secrets_never_in_a_repr(tmp_path: Path) -> None:
     assert config.discord.token == "discord-s3cr3t"  # loaded, only never printed
     for shown in (repr(config), str(config), repr(config.slack), repr(config.discord), f"{config!r:>10}"):
         assert not any(secret in shown for secret in env.values()), shown
+
+
 @pytest.mark.parametrize(
     ("category", "hint"),
     [
@@ -131,7 +133,9 @@ def test_arxiv_category_typos_suggest_the_closest(tmp_path: Path, category: str,
 
 
 def test_real_arxiv_categories_pass(tmp_path: Path) -> None:
-    path = write(tmp_path, "sources:\n  arxiv:\n    categories: [cs.CL, stat.ML, hep-th, cond-mat.stat-mech, eess.IV]\n")
+    path = write(
+        tmp_path, "sources:\n  arxiv:\n    categories: [cs.CL, stat.ML, hep-th, cond-mat.stat-mech, eess.IV]\n"
+    )
     assert load_config(path, env={}).sources.arxiv.categories[3] == "cond-mat.stat-mech"
 
 

@@ -148,7 +148,9 @@ async def test_a_big_fan_out_runs_on_a_fixed_pool_of_tasks(store):
         most = 0
 
         async def send(self, target, payload, *, key, thread=None):
-            Counting.most = max(Counting.most, sum(1 for t in asyncio.all_tasks() if t.get_name().startswith("delivery-")))
+            Counting.most = max(
+                Counting.most, sum(1 for t in asyncio.all_tasks() if t.get_name().startswith("delivery-"))
+            )
             return await super().send(target, payload, key=key, thread=thread)
 
     async with store.transaction() as db:
@@ -183,7 +185,9 @@ async def test_reconcile_resolves_claims_left_by_a_crash(store):
     for row in rows:
         assert await crashed.outbox.claim(row)
     await discord.send(rows[0].target, "p1", key=rows[0].key)  # part 1 reached the platform, part 2 did not
-    await raw_connection(store).execute("UPDATE deliveries SET claimed_by = 'gone:1:x', claimed_at = '2000-01-01T00:00:00+00:00'")
+    await raw_connection(store).execute(
+        "UPDATE deliveries SET claimed_by = 'gone:1:x', claimed_at = '2000-01-01T00:00:00+00:00'"
+    )
     assert await engine.reconcile() == 2
     summary = await engine.post_digest(DAY, notify=False)
     assert (summary.posted, summary.already) == (1, 1)
@@ -305,7 +309,9 @@ async def test_a_run_whose_claim_was_taken_over_stops_instead_of_sending_twice(s
     discord.failures["c1"] = [DeliveryError("503")]
 
     async def slow_backoff(seconds: float) -> None:
-        await raw_connection(store).execute("UPDATE deliveries SET claimed_by = 'host:1:0123abcd', claimed_at = ?", (NOW.isoformat(),))
+        await raw_connection(store).execute(
+            "UPDATE deliveries SET claimed_by = 'host:1:0123abcd', claimed_at = ?", (NOW.isoformat(),)
+        )
 
     engine = engine_for(store, config(ch("c1")), discord, sleep=slow_backoff)
     summary = await engine.post_digest(DAY, notify=False)

@@ -94,7 +94,5 @@ def test_the_documented_online_backup_gives_a_usable_archive(tmp_path: Path) -> 
         sqlite3.connect(db).execute(f"VACUUM INTO '{backup}'")
     finally:
         live.close()
-    status = subprocess.run(
-        [*cli, "status", "--db", str(backup)], env=env, capture_output=True, text=True, check=False
-    )
+    status = subprocess.run([*cli, "status", "--db", str(backup)], env=env, capture_output=True, text=True, check=False)
     assert status.returncode == 0 and "25 papers; newest list: 2024-10-11" in status.stdout, status.stderr

@@ -19,7 +19,12 @@ def run(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.
     full_env.pop("DISCORD_TOKEN", None)
     return subprocess.run(
         [sys.executable, "-m", "digestbot", *args],
-        capture_output=True, text=True, cwd=cwd, env=full_env, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=full_env,
+        timeout=60,
+        check=False,
     )
 
 
@@ -90,8 +95,9 @@ def test_demo_fits_two_screens_in_its_own_archive_and_does_what_it_shows(tmp_pat
     assert (tmp_path / "digestbot-demo.sqlite3").exists()
 
     # What it showed as typed commands is what is stored: two topics, each matching on its own.
-    listed = run(tmp_path, "subscriptions", "list", "--platform", "console", "--user", "demo",
-                 "--db", "digestbot-demo.sqlite3")
+    listed = run(
+        tmp_path, "subscriptions", "list", "--platform", "console", "--user", "demo", "--db", "digestbot-demo.sqlite3"
+    )
     assert listed.stdout.splitlines()[1:] == ["• quantization", "• diffusion -survey"], listed.stdout
     again = run(tmp_path, "--config", str(config), "demo")
     assert again.stdout == result.stdout  # re-running starts the demo user over
@@ -124,7 +130,10 @@ def test_counts_read_naturally() -> None:
 
     en, ko = labels_for("en"), labels_for("ko")
     assert (en.papers_count(1), en.papers_count(2), en.votes_count(1), en.votes_count(3)) == (
-        "1 paper", "2 papers", "1 vote", "3 votes",
+        "1 paper",
+        "2 papers",
+        "1 vote",
+        "3 votes",
     )
     assert (ko.papers_count(25), ko.votes_count(27)) == ("25편", "추천 27")
 
@@ -201,7 +210,9 @@ def test_read_only_commands_create_no_files(tmp_path: Path) -> None:
 def test_a_failed_first_fetch_leaves_no_empty_archive(tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
     # Port 9 (discard): nothing listens, so the fetch fails at once.
-    config.write_text(f"database: {tmp_path / 'db.sqlite3'}\nsources:\n  huggingface:\n    base_url: http://127.0.0.1:9\n")
+    config.write_text(
+        f"database: {tmp_path / 'db.sqlite3'}\nsources:\n  huggingface:\n    base_url: http://127.0.0.1:9\n"
+    )
     result = run(tmp_path, "--config", str(config), "ingest", "--from", "huggingface", "--date", "2024-10-11")
     assert result.returncode != 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
@@ -232,8 +243,10 @@ def test_counts_are_singular_for_one(tmp_path: Path) -> None:
 def test_console_posts_are_labelled_with_their_channel(tmp_path: Path) -> None:
     db = tmp_path / "db.sqlite3"
     config = tmp_path / "c.yaml"
-    config.write_text(f"database: {db}\nchannels:\n  - {{platform: console, id: general}}\n"
-                      "  - {platform: console, id: llm, topics: [quantization]}\n")
+    config.write_text(
+        f"database: {db}\nchannels:\n  - {{platform: console, id: general}}\n"
+        "  - {platform: console, id: llm, topics: [quantization]}\n"
+    )
     assert run(tmp_path, "--config", str(config), "ingest", str(SAMPLE)).returncode == 0
     posted = run(tmp_path, "--config", str(config), "post", "--date", "2024-10-11")
     assert posted.returncode == 0, posted.stderr

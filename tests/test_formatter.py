@@ -56,7 +56,11 @@ def test_digest_blocks() -> None:
     papers = tuple(Paper(arxiv_id=f"2410.0000{i}", title=f"T{i}", votes=10 - i) for i in range(5))
     message = format_digest(Digest(date=date(2024, 10, 11), papers=papers, topic_filter=("llm",)), EN, top=3)
     assert isinstance(message.blocks[0], Header)
-    assert "2024-10-11" in message.blocks[0].text and "3 papers" in message.blocks[0].text and "llm" in message.blocks[0].text
+    assert (
+        "2024-10-11" in message.blocks[0].text
+        and "3 papers" in message.blocks[0].text
+        and "llm" in message.blocks[0].text
+    )
     assert [c.rank for c in message.cards] == [1, 2, 3]
     assert message.kind == "digest" and message.key == "2024-10-11"
     assert message.fallback

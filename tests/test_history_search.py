@@ -31,7 +31,10 @@ def marked(mark: str) -> Any:
 async def test_the_newest_page_alone_when_nothing_says_when_it_was_planned() -> None:
     calls: list[int | None] = []
     read = reader(history(50), 10, calls)
-    assert await search_history(read, marked("m45"), page_size=10, start=None, pages_after=5) == {"id": 45, "mark": "m45"}
+    assert await search_history(read, marked("m45"), page_size=10, start=None, pages_after=5) == {
+        "id": 45,
+        "mark": "m45",
+    }
     assert await search_history(read, marked("m20"), page_size=10, start=None, pages_after=5) is None
     assert calls == [None, None]
 

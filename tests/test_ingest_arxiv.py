@@ -54,11 +54,20 @@ def write_config(tmp_path: Path, base_url: str, *, categories: str = "[cs.CL, cs
     return config
 
 
-async def run_cli(tmp_path: Path, base_url: str, *args: str, categories: str = "[cs.CL, cs.LG]") -> tuple[int, str, str]:
+async def run_cli(
+    tmp_path: Path, base_url: str, *args: str, categories: str = "[cs.CL, cs.LG]"
+) -> tuple[int, str, str]:
     config = write_config(tmp_path, base_url, categories=categories)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "digestbot", "--config", str(config), *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=tmp_path,
+        sys.executable,
+        "-m",
+        "digestbot",
+        "--config",
+        str(config),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
@@ -99,9 +108,19 @@ def test_fill_from_arxiv_fills_gaps_and_overwrites_nothing() -> None:
     )
     merged = known.merged_with(fill_from_arxiv(known, fetched))
     assert merged.title == known.title and merged.authors == known.authors
-    assert (merged.votes, merged.sections, merged.digest_date, merged.source) == (12, known.sections, FRIDAY, "markdown")
+    assert (merged.votes, merged.sections, merged.digest_date, merged.source) == (
+        12,
+        known.sections,
+        FRIDAY,
+        "markdown",
+    )
     assert merged.abstract == "We propose..."
-    assert merged.extra == {"published": "2024-10-05", "thumbnail": "/t.png", "categories": ["cs.AI", "cs.CL"], "pdf_url": "p"}
+    assert merged.extra == {
+        "published": "2024-10-05",
+        "thumbnail": "/t.png",
+        "categories": ["cs.AI", "cs.CL"],
+        "pdf_url": "p",
+    }
 
     bare = Paper(arxiv_id="2410.03450", title="MLLM as Retriever", abstract="HF's abstract")
     filled = bare.merged_with(fill_from_arxiv(bare, fetched))
@@ -117,7 +136,9 @@ def test_fill_from_arxiv_fills_gaps_and_overwrites_nothing() -> None:
 
 async def test_category_digest_ranks_unvoted_last_and_keeps_hf_titles(tmp_path: Path) -> None:
     async with SourcesServer() as server:
-        status, _, err = await run_cli(tmp_path, server.base_url, "ingest", "--from", "huggingface", "--date", "2024-10-11")
+        status, _, err = await run_cli(
+            tmp_path, server.base_url, "ingest", "--from", "huggingface", "--date", "2024-10-11"
+        )
         assert status == 0, err
         hf = await stored(tmp_path, *IN_FEED)
         status, out, err = await run_cli(tmp_path, server.base_url, "ingest", "--from", "arxiv", "--date", "2024-10-11")
@@ -133,7 +154,12 @@ async def test_category_digest_ranks_unvoted_last_and_keeps_hf_titles(tmp_path: 
     by_id = {p.arxiv_id: p for p in digest.papers}
     for arxiv_id, before in hf.items():
         after = by_id[arxiv_id]
-        assert (after.title, after.authors, after.votes, after.source) == (before.title, before.authors, before.votes, "huggingface")
+        assert (after.title, after.authors, after.votes, after.source) == (
+            before.title,
+            before.authors,
+            before.votes,
+            "huggingface",
+        )
         assert after.extra["categories"] and after.extra["published"]
     assert by_id["hep-th/9711200"].source == "arxiv" and by_id["hep-th/9711200"].abstract
 
@@ -158,12 +184,16 @@ async def test_no_categories_is_a_clear_error_before_any_request(tmp_path: Path)
         status, out, err = await run_cli(tmp_path, server.base_url, "ingest", "--from", "arxiv", categories="[]")
         assert server.requests == []
     assert status == 2 and out == ""
-    assert err == "digestbot: error: no arXiv categories configured: set sources.arxiv.categories, e.g. [cs.CL, cs.LG]\n"
+    assert (
+        err == "digestbot: error: no arXiv categories configured: set sources.arxiv.categories, e.g. [cs.CL, cs.LG]\n"
+    )
 
 
 async def test_arxiv_error_answer_stores_nothing(tmp_path: Path) -> None:
     async with SourcesServer() as server:
-        server.script("/api/query", Reply(body=fixture_text("arxiv/error_incorrect_id.xml"), content_type="application/atom+xml"))
+        server.script(
+            "/api/query", Reply(body=fixture_text("arxiv/error_incorrect_id.xml"), content_type="application/atom+xml")
+        )
         status, _, err = await run_cli(tmp_path, server.base_url, "ingest", "--from", "arxiv", "--date", "2024-10-11")
     assert status == 2 and err.count("\n") == 1 and "arXiv error: incorrect id format" in err
     assert await stored(tmp_path, *IN_FEED) == {}
@@ -187,7 +217,12 @@ async def test_enrich_fills_abstracts_without_touching_the_digest(tmp_path: Path
         for arxiv_id, old in before.items():
             new = after[arxiv_id]
             assert (new.title, new.authors, new.votes, new.sections, new.thumbnail, new.source) == (
-                old.title, old.authors, old.votes, old.sections, old.thumbnail, old.source
+                old.title,
+                old.authors,
+                old.votes,
+                old.sections,
+                old.thumbnail,
+                old.source,
             )
             assert new.abstract and new.extra["categories"] and new.extra["published"]
         assert after["2410.08196"].abstract.startswith("Code has been shown to be effective")
@@ -235,7 +270,9 @@ def post_config(base_url: str, *, arxiv_enabled: bool = True) -> Config:
 async def post_friday(store: Store, config: Config) -> FakeAdapter:
     clock = FakeClock(datetime(2024, 10, 12, 9, 0, tzinfo=UTC))  # Sat 09:00 UTC: Friday's list is due
     adapter = FakeAdapter("discord", clock=clock)
-    engine = DeliveryEngine(store, {"discord": adapter}, config, clock, before_post=ingest.before_post_hook(store, config))
+    engine = DeliveryEngine(
+        store, {"discord": adapter}, config, clock, before_post=ingest.before_post_hook(store, config)
+    )
     try:
         await engine.scheduled_post(await load_channels(store, config), clock.now(), final=True)
     finally:

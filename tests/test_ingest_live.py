@@ -17,8 +17,16 @@ async def run_cli(tmp_path: Path, base_url: str, *args: str) -> tuple[int, str, 
     config = tmp_path / "config.yaml"
     config.write_text(f"database: {tmp_path / 'db.sqlite3'}\nsources:\n  huggingface:\n    base_url: {base_url}\n")
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "digestbot", "--config", str(config), "ingest", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=tmp_path,
+        sys.executable,
+        "-m",
+        "digestbot",
+        "--config",
+        str(config),
+        "ingest",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     out, err = await asyncio.wait_for(proc.communicate(), 60)

@@ -415,7 +415,12 @@ def test_any_unicode_text_matches_like_the_reference(texts: list[str], picks: li
     """Chunked and ASCII fast-path tokenising agree with the reference on arbitrary text (NFKC, Hangul, CJK)."""
     from digestbot.topics import tokenize
 
-    paper = Paper(arxiv_id="2410.00001", title=texts[0], abstract=" ".join(texts[1:2]), sections=tuple(("s", t) for t in texts[2:]))
+    paper = Paper(
+        arxiv_id="2410.00001",
+        title=texts[0],
+        abstract=" ".join(texts[1:2]),
+        sections=tuple(("s", t) for t in texts[2:]),
+    )
     words = [w for t in texts for w in tokenize(t)] or ["diffusion"]
     topics = []
     for start, length, quoted in picks:  # phrases and words taken from the paper itself, so some match
@@ -447,7 +452,12 @@ def test_words_of_a_topics_own_phrase_are_implied_by_it() -> None:
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.text(alphabet=st.sampled_from([*"aZ9_.-(", "\u00e9", "Ａ", *"대형모델의", "\u1100", "\u3131", "大", "\u0301"]), min_size=1))
+@given(
+    st.text(
+        alphabet=st.sampled_from([*"aZ9_.-(", "\u00e9", "Ａ", *"대형모델의", "\u1100", "\u3131", "大", "\u0301"]),
+        min_size=1,
+    )
+)
 def test_chunk_fast_path_splits_like_tokenize(chunk: str) -> None:
     from digestbot.matching import _tokenize_chunk
     from digestbot.topics import tokenize

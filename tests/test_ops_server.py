@@ -121,7 +121,9 @@ async def test_metrics_count_429s_failures_and_the_backlog(seeded_store: Store) 
 
 
 async def test_a_paper_lookup_is_timed(console_run: _Running, seeded_store: Store) -> None:
-    request = CommandRequest(platform="console", workspace="", user="u", channel="c", command="paper", text="2410.07985")
+    request = CommandRequest(
+        platform="console", workspace="", user="u", channel="c", command="paper", text="2410.07985"
+    )
     await dispatch(request, store=seeded_store, config=Config())
     _, _, page = await _get(console_run.ops.port, "/metrics")
     assert _sample(page, "digestbot_lookup_seconds_count") == 1

@@ -171,7 +171,9 @@ async def test_a_stale_claim_is_taken_over_by_one_run_only(any_store):
 async def test_a_plan_can_claim_its_next_part_in_the_same_write(any_store):
     store = any_store  # SQLite and PostgreSQL alike
     outbox, other = Outbox(store), Outbox(store)
-    rows, created = await outbox.plan(CHANNEL, slot="post", day=DAY, kind="digest", payloads=["a", "b"], claim_first=True)
+    rows, created = await outbox.plan(
+        CHANNEL, slot="post", day=DAY, kind="digest", payloads=["a", "b"], claim_first=True
+    )
     assert created and [(r.state, r.claimed_by) for r in rows] == [("claimed", outbox.owner), ("pending", None)]
     assert outbox.claimed_by_plan(rows[0]) and await outbox.claim(rows[0])  # ours already: no second write
     assert not outbox.claimed_by_plan(rows[0])

@@ -160,6 +160,7 @@ def test_three_workers_killed_at_random_send_every_message_exactly_once(pg_url: 
     workers = [spawn() for _ in range(3)]
     kills = 0
     deadline = time.monotonic() + 120
+
     def unsent() -> int:
         with psycopg.connect(pg_url) as conn:
             row = conn.execute("SELECT count(*) FROM deliveries WHERE state != 'sent'").fetchone()

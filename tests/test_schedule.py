@@ -87,9 +87,7 @@ def test_schedule_rejects_bad_fields_directly() -> None:
 
 
 def test_describe() -> None:
-    assert sched("09:00", "Asia/Seoul", ["mon", "tue", "wed", "thu", "fri"]).describe() == (
-        "09:00 Asia/Seoul mon-fri"
-    )
+    assert sched("09:00", "Asia/Seoul", ["mon", "tue", "wed", "thu", "fri"]).describe() == ("09:00 Asia/Seoul mon-fri")
     assert sched("18:30", "UTC").describe() == "18:30 UTC daily"
     assert sched("08:00", "UTC", ["sun", "sat"]).describe() == "08:00 UTC sat,sun"
 
@@ -141,9 +139,7 @@ def test_spring_forward_gap_posts_once_shifted_by_the_gap() -> None:
         ("Pacific/Chatham", "03:00", date(2026, 9, 27), utc(2026, 9, 26, 14, 15)),
     ],
 )
-def test_spring_forward_gap_in_other_zones(
-    zone: str, hhmm: str, local_date: date, expected: datetime
-) -> None:
+def test_spring_forward_gap_in_other_zones(zone: str, hhmm: str, local_date: date, expected: datetime) -> None:
     assert occurrence(sched(hhmm, zone), local_date) == expected
 
 
@@ -236,9 +232,7 @@ def test_catch_up_after_three_missed_days_posts_only_the_newest() -> None:
 
 
 def test_catch_up_outside_the_window_posts_nothing() -> None:
-    result = catch_up(
-        DAILY_9, last_seen=utc(2026, 1, 1, 9), now=utc(2026, 1, 4, 10), window=timedelta(minutes=30)
-    )
+    result = catch_up(DAILY_9, last_seen=utc(2026, 1, 1, 9), now=utc(2026, 1, 4, 10), window=timedelta(minutes=30))
     assert result.due is None
     assert [d.day for d, _ in result.skipped] == [2, 3, 4]
 
@@ -395,9 +389,7 @@ def test_due_between_yields_one_increasing_instant_per_enabled_local_date(
         if local.replace(tzinfo=None) == intended:
             # A repeated wall time: no earlier instant shows the same wall time.
             # No earlier instant shows the same wall time (the first of a fall-back repeat).
-            candidates = {
-                datetime.combine(d, wall, tzinfo=s.zone).replace(fold=f).astimezone(UTC) for f in (0, 1)
-            }
+            candidates = {datetime.combine(d, wall, tzinfo=s.zone).replace(fold=f).astimezone(UTC) for f in (0, 1)}
             event("repeated wall time" if len(candidates) == 2 else "plain day")
             assert due == min(candidates)
         else:

@@ -142,6 +142,8 @@ def test_ten_processes_opening_one_fresh_file_at_once_all_succeed(tmp_path: Path
 
 def _noop(i: int) -> int:
     return i
+
+
 async def test_bulk_load_indexes_like_upsert_and_restores_durability(store: Store) -> None:
     papers = [
         Paper(arxiv_id="2410.00001", title="Kernel tricks", authors=("Ada Lovelace",), abstract="sparse attention"),
@@ -151,7 +153,9 @@ async def test_bulk_load_indexes_like_upsert_and_restores_durability(store: Stor
     assert (result.added, result.updated) == (2, 0)
     assert (await store.bulk_load([Paper(arxiv_id="2410.00001", title="Kernel tricks", votes=3)])).updated == 1
     for match, expected in [("kernel", 1), ("lovelace", 1), ("훈련", 2)]:
-        async with raw_connection(store).execute("SELECT rowid FROM lookup_fts WHERE lookup_fts MATCH ?", (f'"{match}"',)) as cur:
+        async with raw_connection(store).execute(
+            "SELECT rowid FROM lookup_fts WHERE lookup_fts MATCH ?", (f'"{match}"',)
+        ) as cur:
             assert [r[0] for r in await cur.fetchall()] == [expected], match
     async with raw_connection(store).execute("SELECT rowid FROM body_fts WHERE body_fts MATCH 'sparse'") as cur:
         assert len(await cur.fetchall()) == 1

@@ -7,7 +7,9 @@ from digestbot.store import Store
 
 async def test_typed_topics_of_many_users_come_in_one_call(any_store: Store) -> None:
     add = any_store.add_subscription
-    await add(platform="slack", workspace="T1", user="U1", topic="wall e agents", max_topics=10, display="WALL-E agents")
+    await add(
+        platform="slack", workspace="T1", user="U1", topic="wall e agents", max_topics=10, display="WALL-E agents"
+    )
     await add(platform="slack", workspace="T1", user="U1", topic="diffusion", max_topics=10)  # typed as stored
     await add(platform="slack", workspace="T2", user="U1", topic="llm", max_topics=10, display="LLM")
     await add(platform="slack", workspace="T1", user="U2", topic="rlhf", max_topics=10, display="RLHF")

@@ -61,7 +61,11 @@ async def test_first_load_runs_in_a_worker_thread_and_matches_like_a_fresh_index
     got = await index.match(PAPERS)
     assert index.loads and index.loads[0] != threading.get_ident()
     assert dict(got) == fresh(
-        [(("discord", "", "u1"), "diffusion"), (("discord", "", "u1"), "robot"), (("discord", "", "u2"), "diffusion -survey")]
+        [
+            (("discord", "", "u1"), "diffusion"),
+            (("discord", "", "u1"), "robot"),
+            (("discord", "", "u2"), "diffusion -survey"),
+        ]
     )
 
 
@@ -126,4 +130,8 @@ async def test_update_of_a_row_is_logged_as_remove_then_add(store: Store) -> Non
         await db.execute("UPDATE subscriptions SET topic = 'robot' WHERE user_id = 'u1'")
     reaches, changes = await store.subscription_changes(0, limit=10)
     assert reaches
-    assert [(op, topic) for _, op, _, _, _, topic in changes] == [("+", "diffusion"), ("-", "diffusion"), ("+", "robot")]
+    assert [(op, topic) for _, op, _, _, _, topic in changes] == [
+        ("+", "diffusion"),
+        ("-", "diffusion"),
+        ("+", "robot"),
+    ]

@@ -105,9 +105,7 @@ async def get(
         if before_attempt is not None:
             await before_attempt()
         try:
-            return await _attempt(
-                session, url, request_timeout=request_timeout, headers=headers, max_bytes=max_bytes
-            )
+            return await _attempt(session, url, request_timeout=request_timeout, headers=headers, max_bytes=max_bytes)
         except _Retryable as problem:
             last = problem.reason
             if attempt == attempts - 1:

@@ -24,6 +24,7 @@ from digestbot.sources.records_file import RecordError, parse_records
 FORMATS = ("auto", "markdown", "huggingface", "records")
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
+
 @dataclass(frozen=True, kw_only=True)
 class LoadedFile:
     """The papers read from one file, and the digest date the file declares (if any)."""

@@ -318,8 +318,18 @@ async def exercise(pair: Pair, *, lead: float, gap: float) -> None:
     t1, t2 = f"{slot1:%H:%M}", f"{slot2:%H:%M}"
     url = f"postgresql://digestbot:{pair.env['POSTGRES_PASSWORD']}@postgres:5432/digestbot"
     await pair.dc(
-        "run", "--rm", "--no-deps", "--entrypoint", "python", "bot-a", "-c", SEED,
-        url, str(pair.discord.guild_id), f"{first}@{t1}", f"{second}@{t2}",
+        "run",
+        "--rm",
+        "--no-deps",
+        "--entrypoint",
+        "python",
+        "bot-a",
+        "-c",
+        SEED,
+        url,
+        str(pair.discord.guild_id),
+        f"{first}@{t1}",
+        f"{second}@{t2}",
     )
 
     started = time.monotonic()

@@ -127,11 +127,15 @@ def test_slack_parts_are_drawn_as_a_thread_with_each_part_number_once() -> None:
     assert parts > 2
     # Part 1 in the channel, the rest in its thread (Slack's threads default to on; Discord's to off).
     assert slack.index('<div class="thread">') > slack.index('<div class="post">')
-    assert f"{parts - 1} replies in the thread" in slack and slack.split('<div class="thread">')[1].count(
-        '<div class="post">'
-    ) == parts - 1
+    assert (
+        f"{parts - 1} replies in the thread" in slack
+        and slack.split('<div class="thread">')[1].count('<div class="post">') == parts - 1
+    )
     assert '<div class="thread">' not in discord
-    assert '<div class="thread">' in render_html([message], title="t", discord_threads=True).split('<div class="platform slack">')[0]
+    assert (
+        '<div class="thread">'
+        in render_html([message], title="t", discord_threads=True).split('<div class="platform slack">')[0]
+    )
     for i in range(2, parts + 1):
         visible = re.sub(r'<div class="fallback">.*?</div>', "", slack)  # the notification text is not drawn
         assert visible.count(f"{i}/{parts}") == 1, i

@@ -61,7 +61,12 @@ def _discord(port: int | str) -> dict[str, object]:
 
 
 def _slack(base_url: str) -> dict[str, object]:
-    return {"enabled": True, "bot_token": "${SLACK_BOT_TOKEN}", "app_token": "${SLACK_APP_TOKEN}", "api_base_url": base_url}
+    return {
+        "enabled": True,
+        "bot_token": "${SLACK_BOT_TOKEN}",
+        "app_token": "${SLACK_APP_TOKEN}",
+        "api_base_url": base_url,
+    }
 
 
 async def _cli(config: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
@@ -141,10 +146,13 @@ async def test_a_refused_discord_token_stops_only_discord(tmp_path: Path) -> Non
         assert code == 1, out
         sent_to_slack = len(slack.messages(FakeSlack.GENERAL))
         assert sent_to_slack > 0 and discord.messages(channel) == []  # Slack delivered all the same
-        assert out.endswith(
-            "digestbot: error: discord.token: Discord rejected the bot token (401 Unauthorized)"
-            " — discord stopped; its messages stay pending\n"
-        ) and out.count("\n") == 2, out
+        assert (
+            out.endswith(
+                "digestbot: error: discord.token: Discord rejected the bot token (401 Unauthorized)"
+                " — discord stopped; its messages stay pending\n"
+            )
+            and out.count("\n") == 2
+        ), out
         assert "not sent (credentials refused) 1" in out.splitlines()[0]
         code, out = await _cli(config, "post")  # the token fixed: Discord's messages were kept, Slack's not resent
         assert code == 0, out
@@ -161,7 +169,9 @@ async def test_an_unreachable_discord_does_not_hold_up_slack(tmp_path: Path) -> 
         sent_to_slack = len(slack.messages(FakeSlack.GENERAL))
         assert sent_to_slack > 0, out
         assert out.splitlines()[0].endswith(", deferred 1"), out
-        assert out.endswith(f"digestbot: error: {_unreachable(port)} — discord not reached; its messages stay pending\n")
+        assert out.endswith(
+            f"digestbot: error: {_unreachable(port)} — discord not reached; its messages stay pending\n"
+        )
         code, out = await _cli(config, "post", "--channel", f"slack:{FakeSlack.GENERAL}")
         assert code == 0 and out.count("\n") == 1, out  # Discord not asked for: not started, not reported
         assert out.startswith("posted 0, already posted ") and out.endswith(", failed 0\n"), out

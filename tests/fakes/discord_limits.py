@@ -103,9 +103,7 @@ def format_path(path: Path) -> str:
     return out
 
 
-def validate_message(
-    payload: Mapping[str, Any], *, has_files: bool = False, require_body: bool = True
-) -> list[str]:
+def validate_message(payload: Mapping[str, Any], *, has_files: bool = False, require_body: bool = True) -> list[str]:
     """Return every limit or policy the message body breaks, as ``path: reason`` lines; empty if valid.
 
     ``payload`` is a message-create, webhook-execute or interaction-response ``data`` body.
@@ -141,17 +139,13 @@ def find_violations(
     if isinstance(flags, int) and flags & IS_COMPONENTS_V2:
         for key in ("content", "embeds", "sticker_ids", "poll"):
             if payload.get(key):
-                out.append(
-                    _v((key,), "COMPONENTS_V2_FORBIDDEN", "Not allowed with the IS_COMPONENTS_V2 flag.")
-                )
+                out.append(_v((key,), "COMPONENTS_V2_FORBIDDEN", "Not allowed with the IS_COMPONENTS_V2 flag."))
     out += _check_nonce(payload)
     out += _check_mentions(payload, content if isinstance(content, str) else "")
 
     if require_body and not _has_body(payload, has_files=has_files):
         out.append(
-            Violation(
-                path=(), code="EMPTY_MESSAGE", message="Cannot send an empty message", json_code=EMPTY_MESSAGE
-            )
+            Violation(path=(), code="EMPTY_MESSAGE", message="Cannot send an empty message", json_code=EMPTY_MESSAGE)
         )
     return out
 
@@ -176,9 +170,7 @@ def find_interaction_response_violations(payload: Mapping[str, Any]) -> list[Vio
         if not isinstance(data, Mapping):
             return [_v(("data",), "BASE_TYPE_REQUIRED", "This field is required")]
         return [
-            Violation(
-                path=("data", *v.path), code=v.code, message=v.message, json_code=v.json_code, policy=v.policy
-            )
+            Violation(path=("data", *v.path), code=v.code, message=v.message, json_code=v.json_code, policy=v.policy)
             for v in find_violations(data, require_body=kind == 4)
         ]
     if kind == 8:
@@ -205,9 +197,7 @@ def _has_body(payload: Mapping[str, Any], *, has_files: bool) -> bool:
     content = payload.get("content")
     if isinstance(content, str) and content.strip():
         return True
-    return has_files or any(
-        payload.get(key) for key in ("embeds", "components", "sticker_ids", "attachments", "poll")
-    )
+    return has_files or any(payload.get(key) for key in ("embeds", "components", "sticker_ids", "attachments", "poll"))
 
 
 def _bad_url(value: Any, schemes: frozenset[str]) -> str | None:
@@ -342,9 +332,7 @@ def _check_components(components: Any, *, v2: bool) -> list[Violation]:
     for i, row in enumerate(components):
         path: Path = ("components", i)
         if not isinstance(row, Mapping) or row.get("type") != 1:
-            out.append(
-                _v(path, "COMPONENT_LAYOUT_INVALID", "Top-level components must be action rows (type 1).")
-            )
+            out.append(_v(path, "COMPONENT_LAYOUT_INVALID", "Top-level components must be action rows (type 1)."))
             continue
         children = row.get("components")
         if not isinstance(children, list) or not children:
@@ -390,9 +378,7 @@ def _check_button(button: Mapping[str, Any], path: Path) -> list[Violation]:
         if why := _bad_url(button.get("url"), _HTTP):
             out.append(_v((*path, "url"), "URL_TYPE_INVALID_URL", why))
         if button.get("custom_id") is not None:
-            out.append(
-                _v((*path, "custom_id"), "BUTTON_LINK_CUSTOM_ID", "A link button cannot have a custom_id.")
-            )
+            out.append(_v((*path, "custom_id"), "BUTTON_LINK_CUSTOM_ID", "A link button cannot have a custom_id."))
     elif style != _PREMIUM_STYLE and not button.get("custom_id"):
         out.append(_v((*path, "custom_id"), "BASE_TYPE_REQUIRED", "This field is required"))
     return out

@@ -491,9 +491,7 @@ class FakeDiscord:
         else:
             self._route_limits[route] = limit
 
-    def fail_next(
-        self, route: str, *, status: int = 500, times: int = 1, code: int = 0, message: str = ""
-    ) -> None:
+    def fail_next(self, route: str, *, status: int = 500, times: int = 1, code: int = 0, message: str = "") -> None:
         """Answer the next ``times`` requests to ``route`` with ``status`` instead of handling them."""
         self._check_route(route)
         default = {
@@ -502,9 +500,7 @@ class FakeDiscord:
             503: "503: Service Unavailable",
         }
         text = message or default.get(status, f"{status}: Error")
-        self._injections.setdefault(route, []).append(
-            _Injection(times=times, status=status, code=code, message=text)
-        )
+        self._injections.setdefault(route, []).append(_Injection(times=times, status=status, code=code, message=text))
 
     def drop_next(self, route: str, *, times: int = 1) -> None:
         """Handle the next ``times`` requests to ``route`` fully, then drop the connection unanswered.
@@ -592,9 +588,7 @@ class FakeDiscord:
 
     def _channel_json(self, channel: _Channel) -> dict[str, Any]:
         if channel.type == DM:
-            user = self._users.get(channel.recipient_id or 0) or self._user_json(
-                channel.recipient_id or 0, "user"
-            )
+            user = self._users.get(channel.recipient_id or 0) or self._user_json(channel.recipient_id or 0, "user")
             last = channel.messages[-1]["id"] if channel.messages else None
             return {
                 "id": str(channel.id),
@@ -634,8 +628,7 @@ class FakeDiscord:
             "type": 0,
             "channel_id": str(channel_id),
             "author": {
-                k: self.bot_user[k]
-                for k in ("id", "username", "discriminator", "global_name", "avatar", "bot")
+                k: self.bot_user[k] for k in ("id", "username", "discriminator", "global_name", "avatar", "bot")
             },
             "content": body.get("content") or "",
             "timestamp": datetime.fromtimestamp(((mid >> 22) + DISCORD_EPOCH_MS) / 1000, UTC).isoformat(),
@@ -744,9 +737,7 @@ class FakeDiscord:
             return payload, files
         return _loads(await request.read()), []
 
-    async def _dispatch(
-        self, request: web.Request, handler: Handler, route: str | None
-    ) -> web.StreamResponse:
+    async def _dispatch(self, request: web.Request, handler: Handler, route: str | None) -> web.StreamResponse:
         if route is None:
             info = request.match_info.http_exception
             if isinstance(info, web.HTTPMethodNotAllowed):
@@ -932,14 +923,10 @@ class FakeDiscord:
         except ValueError:
             raise _field_error("limit", "NUMBER_TYPE_COERCE", "Value is not int.") from None
         if not 1 <= limit <= 100:
-            raise _field_error(
-                "limit", "NUMBER_TYPE_MAX" if limit > 100 else "NUMBER_TYPE_MIN", "Must be 1-100."
-            )
+            raise _field_error("limit", "NUMBER_TYPE_MAX" if limit > 100 else "NUMBER_TYPE_MIN", "Must be 1-100.")
         anchors = [k for k in ("before", "after", "around") if k in query]
         if len(anchors) > 1:  # "mutually exclusive, only one may be passed at a time"
-            raise _field_error(
-                anchors[1], "BASE_TYPE_INVALID", "before, after and around are mutually exclusive."
-            )
+            raise _field_error(anchors[1], "BASE_TYPE_INVALID", "before, after and around are mutually exclusive.")
         newest_first = sorted(channel.messages, key=lambda m: int(m["id"]), reverse=True)
         if not anchors:
             page = newest_first[:limit]
@@ -951,9 +938,7 @@ class FakeDiscord:
                 page = [m for m in newest_first if int(m["id"]) > anchor][-limit:]
             else:
                 older = [m for m in newest_first if int(m["id"]) <= anchor][: limit - limit // 2]
-                newer = (
-                    [m for m in newest_first if int(m["id"]) > anchor][-(limit // 2) :] if limit > 1 else []
-                )
+                newer = [m for m in newest_first if int(m["id"]) > anchor][-(limit // 2) :] if limit > 1 else []
                 page = newer + older
         return _json(page)
 
@@ -986,14 +971,10 @@ class FakeDiscord:
             raise _field_error("name", "BASE_TYPE_BAD_LENGTH", "Must be between 1 and 100 in length.")
         duration = body.get("auto_archive_duration") or 4320
         if duration not in _ARCHIVE_DURATIONS:
-            raise _field_error(
-                "auto_archive_duration", "ENUM_TYPE_COERCE", f"Value {duration!r} is not a valid enum."
-            )
+            raise _field_error("auto_archive_duration", "ENUM_TYPE_COERCE", f"Value {duration!r} is not a valid enum.")
         return name.strip(), int(duration)
 
-    def _open_thread(
-        self, parent: _Channel, thread_id: int, kind: int, name: str, duration: int
-    ) -> web.Response:
+    def _open_thread(self, parent: _Channel, thread_id: int, kind: int, name: str, duration: int) -> web.Response:
         now = datetime.now(UTC).isoformat()
         meta = {
             "owner_id": self.bot_user["id"],
@@ -1028,7 +1009,9 @@ class FakeDiscord:
         self._validate(message, has_files=False)
         tags = body.get("applied_tags") or []
         if not isinstance(tags, list) or len(tags) > MAX_APPLIED_TAGS:
-            raise _field_error("applied_tags", "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_APPLIED_TAGS} or fewer in length.")
+            raise _field_error(
+                "applied_tags", "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_APPLIED_TAGS} or fewer in length."
+            )
         known = {t["id"] for t in forum.available_tags or []}
         if any(str(t) not in known for t in tags):
             raise _field_error("applied_tags", "FORUM_TAG_INVALID", "Unknown tag for this forum.")
@@ -1166,16 +1149,12 @@ class FakeDiscord:
         kind = body["type"]
         data = body.get("data") or {}
         self.interaction_responses.append(
-            InteractionReply(
-                kind="callback", interaction_id=found.public.id, token=found.public.token, body=body
-            )
+            InteractionReply(kind="callback", interaction_id=found.public.id, token=found.public.token, body=body)
         )
         if kind == 4:
             found.original = self._post_interaction_message(found, data)
         elif kind == 5:  # deferred: a "thinking…" placeholder that @original edits fill in
-            found.original = self._post_interaction_message(
-                found, {"flags": _LOADING | (data.get("flags") or 0)}
-            )
+            found.original = self._post_interaction_message(found, {"flags": _LOADING | (data.get("flags") or 0)})
         if request.query.get("with_response") not in ("1", "true", "True"):
             return web.Response(status=204)
         answer: dict[str, Any] = {"interaction": {"id": str(found.public.id), "type": 2}}
@@ -1196,9 +1175,7 @@ class FakeDiscord:
         self._validate(body, has_files=bool(self._bodies[id(request)][1]))
         message = self._post_interaction_message(found, body)
         self.interaction_responses.append(
-            InteractionReply(
-                kind="followup", interaction_id=found.public.id, token=found.public.token, body=body
-            )
+            InteractionReply(kind="followup", interaction_id=found.public.id, token=found.public.token, body=body)
         )
         if request.query.get("wait") in ("1", "true", "True"):
             return _json(message)
@@ -1221,17 +1198,13 @@ class FakeDiscord:
             if key in body:
                 edited[key] = body[key] if body[key] is not None else ([] if key != "content" else "")
         edited["flags"] = int(edited.get("flags") or 0) & ~_LOADING
-        if not (
-            edited.get("content") or edited.get("embeds") or edited.get("components") or edited["attachments"]
-        ):
+        if not (edited.get("content") or edited.get("embeds") or edited.get("components") or edited["attachments"]):
             raise DiscordError(400, EMPTY_MESSAGE, "Cannot send an empty message")
         edited["edited_timestamp"] = datetime.now(UTC).isoformat()
         found.original.clear()
         found.original.update(edited)  # the same dict sits in the channel's message list
         self.interaction_responses.append(
-            InteractionReply(
-                kind="edit_original", interaction_id=found.public.id, token=found.public.token, body=body
-            )
+            InteractionReply(kind="edit_original", interaction_id=found.public.id, token=found.public.token, body=body)
         )
         return _json(found.original)
 

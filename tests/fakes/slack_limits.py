@@ -258,9 +258,7 @@ class _Checker:
             self.add(f"{ptr}/elements", "must be a non-empty array")
             return
         if len(elements) > MAX_CONTEXT_ELEMENTS:
-            self.add(
-                f"{ptr}/elements", f"must contain at most {MAX_CONTEXT_ELEMENTS} items (got {len(elements)})"
-            )
+            self.add(f"{ptr}/elements", f"must contain at most {MAX_CONTEXT_ELEMENTS} items (got {len(elements)})")
         for i, element in enumerate(elements):
             eptr = f"{ptr}/elements/{i}"
             if isinstance(element, Mapping) and element.get("type") == "image":
@@ -279,9 +277,7 @@ class _Checker:
             self.add(f"{ptr}/elements", "must be a non-empty array")
             return
         if len(elements) > MAX_ACTIONS_ELEMENTS:
-            self.add(
-                f"{ptr}/elements", f"must contain at most {MAX_ACTIONS_ELEMENTS} items (got {len(elements)})"
-            )
+            self.add(f"{ptr}/elements", f"must contain at most {MAX_ACTIONS_ELEMENTS} items (got {len(elements)})")
         action_ids: set[str] = set()
         for i, element in enumerate(elements):
             if isinstance(element, Mapping) and element.get("type") == "image":
@@ -384,9 +380,7 @@ class _Checker:
             link = _LINK.match(text, at)
             if link is None:
                 snippet = text[at : at + 24]
-                self.add(
-                    ptr, f"unescaped '<' starts a control sequence ({snippet!r}): send it as &lt;", error
-                )
+                self.add(ptr, f"unescaped '<' starts a control sequence ({snippet!r}): send it as &lt;", error)
                 return
             start = link.end()
 

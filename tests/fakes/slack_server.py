@@ -825,9 +825,7 @@ class FakeSlack:
         channel = self._readable_channel(_required(args, "channel"), history=True)
         parent_ts = self._thread_parent(channel.id, str(_required(args, "ts")))
         thread = [
-            m
-            for m in self._messages
-            if m.channel == channel.id and (m.ts == parent_ts or m.thread_ts == parent_ts)
+            m for m in self._messages if m.channel == channel.id and (m.ts == parent_ts or m.thread_ts == parent_ts)
         ]
         thread.sort(key=lambda m: _ts_key(m.ts))
         cursor = _decode_cursor(args.get("cursor"))
@@ -930,9 +928,7 @@ class FakeSlack:
         if user_id in self._dms:
             return self._dms[user_id], True
         channel_id = f"D{len(self._dms) + 1:08d}"
-        self._channels[channel_id] = _Channel(
-            id=channel_id, name=channel_id.lower(), is_im=True, user=user_id
-        )
+        self._channels[channel_id] = _Channel(id=channel_id, name=channel_id.lower(), is_im=True, user=user_id)
         self._dms[user_id] = channel_id
         return channel_id, False
 
@@ -966,9 +962,7 @@ class FakeSlack:
             body["thread_ts"] = m.thread_ts
             if m.thread_ts != m.ts:
                 body["parent_user_id"] = self.bot_user_id
-        replies = [
-            r for r in self._messages if r.thread_ts == m.ts and r.ts != m.ts and r.channel == m.channel
-        ]
+        replies = [r for r in self._messages if r.thread_ts == m.ts and r.ts != m.ts and r.channel == m.channel]
         if replies:
             body.update(thread_ts=m.ts, reply_count=len(replies), latest_reply=replies[-1].ts)
         if m.edited_ts is not None:

@@ -134,9 +134,7 @@ class SourcesServer:
         day = request.query.get("date", "2025-01-22")  # "latest" is the newest fixture
         path = FIXTURES / "hf" / f"daily_papers_{day}.json"
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", day) or not path.exists():
-            return await self._reply(
-                Reply(status=404, body=json.dumps({"error": f"No daily papers for {day}"}))
-            )
+            return await self._reply(Reply(status=404, body=json.dumps({"error": f"No daily papers for {day}"})))
         entries = json.loads(path.read_text(encoding="utf-8"))
         limit = int(request.query.get("limit", "50"))
         page = int(request.query.get("p", "0"))

@@ -31,9 +31,7 @@ def paper_embed(n: int) -> dict[str, Any]:
         "url": f"https://arxiv.org/abs/2410.0{n:04d}",
         "description": "Authors: Pravesh Agrawal, Szymon Antoniak, Emma Bou Hanna, Baptiste Bout",
         "color": 0xFFD21E,
-        "thumbnail": {
-            "url": f"https://cdn-thumbnails.huggingface.co/social-thumbnails/papers/2410.0{n:04d}.png"
-        },
+        "thumbnail": {"url": f"https://cdn-thumbnails.huggingface.co/social-thumbnails/papers/2410.0{n:04d}.png"},
         "fields": [
             {
                 "name": "What's New",
@@ -72,9 +70,7 @@ def test_length_is_the_utf32_unit_count(s: str) -> None:
 
 def test_256_emoji_title_is_accepted_and_257_is_not() -> None:
     assert validate_message(msg(embeds=[{"title": "🤔" * 256}])) == []
-    assert validate_message(msg(embeds=[{"title": "🤔" * 257}])) == [
-        "embeds[0].title: Must be 256 or fewer in length."
-    ]
+    assert validate_message(msg(embeds=[{"title": "🤔" * 257}])) == ["embeds[0].title: Must be 256 or fewer in length."]
 
 
 # -- known-good payloads -----------------------------------------------------------------------------
@@ -95,15 +91,11 @@ def test_realistic_digest_with_ten_embeds_is_valid() -> None:
     "payload",
     [
         pytest.param(msg(content="x" * 2000), id="content-at-limit"),
-        pytest.param(
-            msg(embeds=[{"title": "  " + "t" * 256 + "\n"}]), id="whitespace-trimmed-before-counting"
-        ),
+        pytest.param(msg(embeds=[{"title": "  " + "t" * 256 + "\n"}]), id="whitespace-trimmed-before-counting"),
         pytest.param(msg(embeds=[{"description": "d" * 4096}]), id="description-at-limit"),
         pytest.param(msg(embeds=[{"fields": [{"name": "n", "value": "v"}] * 25}]), id="25-fields"),
         pytest.param(msg(embeds=[{"image": {"url": "attachment://chart.png"}}]), id="attachment-image"),
-        pytest.param(
-            msg(embeds=[{"author": {"name": "a", "url": "http://example.org"}}]), id="http-author-url"
-        ),
+        pytest.param(msg(embeds=[{"author": {"name": "a", "url": "http://example.org"}}]), id="http-author-url"),
         pytest.param(msg(content="hi", nonce=2**63), id="int-nonce"),
         pytest.param(msg(content="hi", nonce="n" * 25), id="nonce-at-limit"),
         pytest.param(
@@ -126,9 +118,7 @@ def test_realistic_digest_with_ten_embeds_is_valid() -> None:
             msg(content="x", allowed_mentions={"parse": [], "users": [], "roles": [], "replied_user": False}),
             id="explicit-empty-mentions",
         ),
-        pytest.param(
-            msg(content="@everyone is safe here because parse is empty"), id="mass-mention-suppressed"
-        ),
+        pytest.param(msg(content="@everyone is safe here because parse is empty"), id="mass-mention-suppressed"),
     ],
 )
 def test_known_good_payloads(payload: dict[str, Any]) -> None:
@@ -250,29 +240,17 @@ BAD: list[Any] = [
     ("nonce-bool", msg(content="hi", nonce=True), "nonce: Must be a string or an integer."),
     (
         "6-action-rows",
-        msg(
-            components=[
-                {"type": 1, "components": [{"type": 2, "style": 1, "custom_id": f"b{i}"}]} for i in range(6)
-            ]
-        ),
+        msg(components=[{"type": 1, "components": [{"type": 2, "style": 1, "custom_id": f"b{i}"}]} for i in range(6)]),
         "components: Must be 5 or fewer in length.",
     ),
     (
         "6-buttons",
-        msg(
-            components=[
-                {"type": 1, "components": [{"type": 2, "style": 1, "custom_id": f"b{i}"} for i in range(6)]}
-            ]
-        ),
+        msg(components=[{"type": 1, "components": [{"type": 2, "style": 1, "custom_id": f"b{i}"} for i in range(6)]}]),
         "components[0].components: Must be 5 or fewer in length.",
     ),
     (
         "button-label-81",
-        msg(
-            components=[
-                {"type": 1, "components": [{"type": 2, "style": 1, "custom_id": "b", "label": "l" * 81}]}
-            ]
-        ),
+        msg(components=[{"type": 1, "components": [{"type": 2, "style": 1, "custom_id": "b", "label": "l" * 81}]}]),
         "components[0].components[0].label: Must be 80 or fewer in length.",
     ),
     (
@@ -297,19 +275,13 @@ BAD: list[Any] = [
     ),
     (
         "link-button-ftp",
-        msg(
-            components=[
-                {"type": 1, "components": [{"type": 2, "style": 5, "label": "x", "url": "ftp://a.org"}]}
-            ]
-        ),
+        msg(components=[{"type": 1, "components": [{"type": 2, "style": 5, "label": "x", "url": "ftp://a.org"}]}]),
         "components[0].components[0].url: Scheme 'ftp'",
     ),
     (
         "link-button-with-custom-id",
         msg(
-            components=[
-                {"type": 1, "components": [{"type": 2, "style": 5, "url": "https://a.org", "custom_id": "x"}]}
-            ]
+            components=[{"type": 1, "components": [{"type": 2, "style": 5, "url": "https://a.org", "custom_id": "x"}]}]
         ),
         "components[0].components[0].custom_id: A link button cannot have a custom_id.",
     ),

@@ -70,9 +70,7 @@ async def test_round_trip(fake_discord: FakeDiscord, discord_http: discord.http.
     assert (await discord_http.get_channel(cid))["name"] == "daily-papers"
 
 
-async def test_logs_from_pages_newest_first(
-    fake_discord: FakeDiscord, discord_http: discord.http.HTTPClient
-) -> None:
+async def test_logs_from_pages_newest_first(fake_discord: FakeDiscord, discord_http: discord.http.HTTPClient) -> None:
     cid = fake_discord.add_channel()
     fake_discord.set_rate_limit(CREATE_MESSAGE, RateLimit(limit=50, per=1.0))
     ids = [int((await discord_http.send_message(cid, params=params(f"m{i}")))["id"]) for i in range(7)]
@@ -113,18 +111,14 @@ async def test_missing_allowed_mentions_breaks_policy(
     assert len(fake_discord.messages(cid)) == 1
 
 
-async def test_empty_message_is_50006(
-    fake_discord: FakeDiscord, discord_http: discord.http.HTTPClient
-) -> None:
+async def test_empty_message_is_50006(fake_discord: FakeDiscord, discord_http: discord.http.HTTPClient) -> None:
     cid = fake_discord.add_channel()
     with pytest.raises(discord.HTTPException) as err:
         await discord_http.send_message(cid, params=params(content=None))
     assert (err.value.status, err.value.code) == (400, 50006)
 
 
-async def test_files_are_accepted_as_a_body(
-    fake_discord: FakeDiscord, discord_http: discord.http.HTTPClient
-) -> None:
+async def test_files_are_accepted_as_a_body(fake_discord: FakeDiscord, discord_http: discord.http.HTTPClient) -> None:
     import io
 
     cid = fake_discord.add_channel()
@@ -136,9 +130,7 @@ async def test_files_are_accepted_as_a_body(
 # -- errors by channel state ------------------------------------------------------------------------
 
 
-async def test_unknown_channel_is_not_found(
-    fake_discord: FakeDiscord, discord_http: discord.http.HTTPClient
-) -> None:
+async def test_unknown_channel_is_not_found(fake_discord: FakeDiscord, discord_http: discord.http.HTTPClient) -> None:
     with pytest.raises(discord.NotFound) as err:
         await discord_http.send_message(123456789012345678, params=params())
     assert err.value.code == 10003
@@ -163,9 +155,7 @@ async def test_forbidden_channels(
     await discord_http.send_message(cid, params=params())
 
 
-async def test_dm_to_user_with_closed_dms(
-    fake_discord: FakeDiscord, discord_http: discord.http.HTTPClient
-) -> None:
+async def test_dm_to_user_with_closed_dms(fake_discord: FakeDiscord, discord_http: discord.http.HTTPClient) -> None:
     uid = fake_discord.add_user(name="reader")
     dm = await discord_http.start_private_message(uid)
     assert dm["type"] == 1 and dm["recipients"][0]["id"] == str(uid)
@@ -235,9 +225,7 @@ async def test_dropped_response_then_retry_with_same_nonce(
 # -- rate limits ------------------------------------------------------------------------------------
 
 
-async def test_rate_limit_headers_and_429_shape(
-    fake_discord: FakeDiscord, session: aiohttp.ClientSession
-) -> None:
+async def test_rate_limit_headers_and_429_shape(fake_discord: FakeDiscord, session: aiohttp.ClientSession) -> None:
     cid = fake_discord.add_channel()
     fake_discord.set_rate_limit(GET_CHANNEL, RateLimit(limit=2, per=5.0))
     url = f"{fake_discord.base_url}/channels/{cid}"
@@ -249,9 +237,7 @@ async def test_rate_limit_headers_and_429_shape(
         assert float(first.headers["X-RateLimit-Reset"]) > 1.7e9
         bucket = first.headers["X-RateLimit-Bucket"]
     async with session.get(url, headers=auth) as second:
-        assert (
-            second.headers["X-RateLimit-Remaining"] == "0" and second.headers["X-RateLimit-Bucket"] == bucket
-        )
+        assert second.headers["X-RateLimit-Remaining"] == "0" and second.headers["X-RateLimit-Bucket"] == bucket
     async with session.get(url, headers=auth) as third:
         assert third.status == 429
         body = await third.json()
@@ -273,10 +259,7 @@ async def test_global_429_shape(fake_discord: FakeDiscord, session: aiohttp.Clie
     async with session.get(f"{fake_discord.base_url}/gateway/bot", headers=auth) as limited:
         assert limited.status == 429
         assert (await limited.json())["global"] is True
-        assert (
-            limited.headers["X-RateLimit-Global"] == "true"
-            and limited.headers["X-RateLimit-Scope"] == "global"
-        )
+        assert limited.headers["X-RateLimit-Global"] == "true" and limited.headers["X-RateLimit-Scope"] == "global"
         assert "X-RateLimit-Bucket" not in limited.headers
 
 
@@ -348,9 +331,7 @@ def test_unknown_route_names_are_refused() -> None:
         fake.fail_next("POST /channels/{id}/messages")
 
 
-async def test_unknown_path_is_a_discord_404(
-    fake_discord: FakeDiscord, session: aiohttp.ClientSession
-) -> None:
+async def test_unknown_path_is_a_discord_404(fake_discord: FakeDiscord, session: aiohttp.ClientSession) -> None:
     auth = {"Authorization": f"Bot {fake_discord.token}"}
     async with session.get(f"{fake_discord.base_url}/guilds/1/nope", headers=auth) as r:
         assert r.status == 404 and await r.json() == {"message": "404: Not Found", "code": 0}
@@ -382,23 +363,17 @@ async def test_threads(fake_discord: FakeDiscord, discord_http: discord.http.HTT
         await discord_http.start_thread_with_message(cid, root["id"], name="x", auto_archive_duration=1440)
     assert again.value.code == 160004
     with pytest.raises(discord.HTTPException) as long_name:
-        await discord_http.start_thread_without_message(
-            cid, name="n" * 101, auto_archive_duration=60, type=11
-        )
+        await discord_http.start_thread_without_message(cid, name="n" * 101, auto_archive_duration=60, type=11)
     assert long_name.value.code == 50035
 
-    loose = await discord_http.start_thread_without_message(
-        cid, name="weekly", auto_archive_duration=60, type=11
-    )
+    loose = await discord_http.start_thread_without_message(cid, name="weekly", auto_archive_duration=60, type=11)
     assert loose["type"] == 11 and loose["thread_metadata"]["auto_archive_duration"] == 60
     fake_discord.set_channel_access(cid, ChannelAccess.MISSING_PERMISSIONS)
     with pytest.raises(discord.Forbidden):
         await discord_http.send_message(loose["id"], params=params("parent's permissions apply"))
 
 
-async def test_gateway_points_at_loopback(
-    fake_discord: FakeDiscord, discord_http: discord.http.HTTPClient
-) -> None:
+async def test_gateway_points_at_loopback(fake_discord: FakeDiscord, discord_http: discord.http.HTTPClient) -> None:
     shards, url, limits = await discord_http.get_bot_gateway()
     assert shards == 1 and url.startswith("ws://127.0.0.1:") and limits["remaining"] > 0
 
@@ -406,9 +381,7 @@ async def test_gateway_points_at_loopback(
 # -- interactions and webhooks (discord.py's own webhook adapter) -----------------------------------
 
 
-async def test_interaction_reply_followup_and_edit(
-    fake_discord: FakeDiscord, session: aiohttp.ClientSession
-) -> None:
+async def test_interaction_reply_followup_and_edit(fake_discord: FakeDiscord, session: aiohttp.ClientSession) -> None:
     cid = fake_discord.add_channel()
     interaction = fake_discord.register_interaction(channel_id=cid)
     adapter = async_context.get()
@@ -450,9 +423,7 @@ async def test_interaction_reply_followup_and_edit(
     assert fake_discord.original_response(interaction.id)["content"] == "3 papers match 'diffusion'"
 
 
-async def test_interaction_reply_is_validated(
-    fake_discord: FakeDiscord, session: aiohttp.ClientSession
-) -> None:
+async def test_interaction_reply_is_validated(fake_discord: FakeDiscord, session: aiohttp.ClientSession) -> None:
     interaction = fake_discord.register_interaction(channel_id=fake_discord.add_channel())
     adapter = async_context.get()
     with point_discord_py_at(fake_discord.base_url):
@@ -476,18 +447,14 @@ async def test_interaction_reply_is_validated(
     assert len(fake_discord.interaction_responses) == 1
 
 
-async def test_late_or_unknown_interactions_are_404(
-    fake_discord: FakeDiscord, session: aiohttp.ClientSession
-) -> None:
+async def test_late_or_unknown_interactions_are_404(fake_discord: FakeDiscord, session: aiohttp.ClientSession) -> None:
     interaction = fake_discord.register_interaction(channel_id=fake_discord.add_channel())
     fake_discord.expire_interaction(interaction.id)
     adapter = async_context.get()
     reply = interaction_message_response_params(type=4, content="too late", allowed_mentions=NO_PINGS)
     with point_discord_py_at(fake_discord.base_url):
         with pytest.raises(discord.NotFound) as late:
-            await adapter.create_interaction_response(
-                interaction.id, interaction.token, session=session, params=reply
-            )
+            await adapter.create_interaction_response(interaction.id, interaction.token, session=session, params=reply)
         assert late.value.code == 10062
         webhook = discord.Webhook.partial(fake_discord.application_id, "no-such-token", session=session)
         with pytest.raises(discord.NotFound) as unknown:
@@ -505,11 +472,7 @@ async def test_client_models_round_trip(fake_discord: FakeDiscord) -> None:
     with point_discord_py_at(fake_discord.base_url):
         try:
             await client.login(fake_discord.token)
-            assert (
-                client.user is not None
-                and client.user.bot
-                and client.application_id == fake_discord.application_id
-            )
+            assert client.user is not None and client.user.bot and client.application_id == fake_discord.application_id
 
             channel = await client.fetch_channel(cid)
             assert isinstance(channel, discord.TextChannel) and channel.name == "daily-papers"

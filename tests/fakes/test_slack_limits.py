@@ -121,9 +121,7 @@ BAD_CASES = [
     pytest.param(("text",), ..., "/text", "missing top-level `text`", "no_text", id="text-missing"),
     pytest.param(("text",), "", "/text", "missing top-level `text`", "no_text", id="text-empty"),
     pytest.param(("text",), "x" * 40_001, "/text", "at most 40000", "msg_too_long", id="text-too-long"),
-    pytest.param(
-        ("text",), "hi <!channel>", "/text", "unescaped '<'", "invalid_arguments", id="text-channel"
-    ),
+    pytest.param(("text",), "hi <!channel>", "/text", "unescaped '<'", "invalid_arguments", id="text-channel"),
     pytest.param(
         ("blocks",),
         [{"type": "divider"}] * (MAX_BLOCKS + 1),

@@ -47,9 +47,7 @@ async def api_error(awaitable: Any) -> SlackApiError:
 # -- auth -------------------------------------------------------------------------------------------
 
 
-async def test_auth_test_answers_the_bot_identity(
-    fake_slack: FakeSlack, fake_slack_client: AsyncWebClient
-) -> None:
+async def test_auth_test_answers_the_bot_identity(fake_slack: FakeSlack, fake_slack_client: AsyncWebClient) -> None:
     response = await fake_slack_client.auth_test()
     assert response["user_id"] == fake_slack.bot_user_id
     assert response["team_id"] == fake_slack.team_id
@@ -69,9 +67,7 @@ async def test_missing_token_is_not_authed(fake_slack: FakeSlack) -> None:
     assert error.response["error"] == "not_authed"
 
 
-async def test_calls_are_logged_without_the_token(
-    fake_slack: FakeSlack, fake_slack_client: AsyncWebClient
-) -> None:
+async def test_calls_are_logged_without_the_token(fake_slack: FakeSlack, fake_slack_client: AsyncWebClient) -> None:
     await fake_slack_client.chat_postMessage(channel="#general", text="hello")
     (call,) = fake_slack.calls_to("chat.postMessage")
     assert call.args == {"channel": "#general", "text": "hello"}
@@ -91,9 +87,7 @@ async def test_post_then_history_round_trip_with_metadata(
     assert posted["channel"] == FakeSlack.GENERAL
     assert posted["message"]["text"] == "Daily Papers (2024-10-11)"
 
-    with_metadata = await fake_slack_client.conversations_history(
-        channel=FakeSlack.GENERAL, include_all_metadata=True
-    )
+    with_metadata = await fake_slack_client.conversations_history(channel=FakeSlack.GENERAL, include_all_metadata=True)
     (message,) = with_metadata["messages"]
     assert message["ts"] == posted["ts"]
     assert message["metadata"] == METADATA
@@ -109,9 +103,7 @@ async def test_post_then_history_round_trip_with_metadata(
     assert record["ts"] == posted["ts"]
 
 
-async def test_form_encoded_post_is_accepted(
-    fake_slack: FakeSlack, fake_slack_client: AsyncWebClient
-) -> None:
+async def test_form_encoded_post_is_accepted(fake_slack: FakeSlack, fake_slack_client: AsyncWebClient) -> None:
     data = {
         "channel": "general",
         "text": "form",
@@ -133,9 +125,7 @@ async def test_unparsable_form_blocks_are_invalid_blocks_format(fake_slack_clien
 
 async def test_timestamps_increase_strictly(fake_slack: FakeSlack, fake_slack_client: AsyncWebClient) -> None:
     fake_slack.set_post_rate(None)
-    stamps = [
-        (await fake_slack_client.chat_postMessage(channel="general", text=str(n)))["ts"] for n in range(5)
-    ]
+    stamps = [(await fake_slack_client.chat_postMessage(channel="general", text=str(n)))["ts"] for n in range(5)]
     assert stamps == sorted(stamps, key=lambda ts: tuple(int(p) for p in ts.split(".")))
     assert len(set(stamps)) == 5
 
@@ -143,9 +133,7 @@ async def test_timestamps_increase_strictly(fake_slack: FakeSlack, fake_slack_cl
 # -- validation -------------------------------------------------------------------------------------
 
 
-async def test_invalid_blocks_are_rejected_like_slack(
-    fake_slack: FakeSlack, fake_slack_client: AsyncWebClient
-) -> None:
+async def test_invalid_blocks_are_rejected_like_slack(fake_slack: FakeSlack, fake_slack_client: AsyncWebClient) -> None:
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}]
     error = await api_error(fake_slack_client.chat_postMessage(channel="general", text="t", blocks=blocks))
     assert error.response["error"] == "invalid_blocks"
@@ -236,9 +224,7 @@ async def test_rate_limit_can_be_disabled(fake_slack: FakeSlack, fake_slack_clie
 # -- failure injection ------------------------------------------------------------------------------
 
 
-async def test_injected_api_error_surfaces_once(
-    fake_slack: FakeSlack, fake_slack_client: AsyncWebClient
-) -> None:
+async def test_injected_api_error_surfaces_once(fake_slack: FakeSlack, fake_slack_client: AsyncWebClient) -> None:
     fake_slack.fail_next("chat.postMessage", error="channel_not_found")
     error = await api_error(fake_slack_client.chat_postMessage(channel="general", text="lost"))
     assert error.response["error"] == "channel_not_found"
@@ -247,9 +233,7 @@ async def test_injected_api_error_surfaces_once(
     assert [m["text"] for m in fake_slack.messages("general")] == ["kept"]
 
 
-async def test_injected_server_errors_repeat_times(
-    fake_slack: FakeSlack, fake_slack_client: AsyncWebClient
-) -> None:
+async def test_injected_server_errors_repeat_times(fake_slack: FakeSlack, fake_slack_client: AsyncWebClient) -> None:
     fake_slack.fail_next("conversations.history", status=500, times=2)
     for _ in range(2):
         error = await api_error(fake_slack_client.conversations_history(channel="general"))
@@ -257,9 +241,7 @@ async def test_injected_server_errors_repeat_times(
     assert (await fake_slack_client.conversations_history(channel="general"))["ok"] is True
 
 
-async def test_injected_429_carries_retry_after(
-    fake_slack: FakeSlack, fake_slack_client: AsyncWebClient
-) -> None:
+async def test_injected_429_carries_retry_after(fake_slack: FakeSlack, fake_slack_client: AsyncWebClient) -> None:
     fake_slack.fail_next("users.info", status=429, retry_after=7)
     error = await api_error(fake_slack_client.users_info(user=fake_slack.bot_user_id))
     assert (error.response.status_code, error.response.headers["Retry-After"]) == (429, "7")
@@ -267,9 +249,7 @@ async def test_injected_429_carries_retry_after(
 
 
 @pytest.mark.parametrize("state", ["channel_not_found", "not_in_channel", "is_archived"])
-async def test_permanent_channel_states(
-    fake_slack: FakeSlack, fake_slack_client: AsyncWebClient, state: str
-) -> None:
+async def test_permanent_channel_states(fake_slack: FakeSlack, fake_slack_client: AsyncWebClient, state: str) -> None:
     fake_slack.add_channel("C0BROKEN", name="broken")
     fake_slack.set_channel_error("C0BROKEN", state)
     for _ in range(2):
@@ -279,9 +259,7 @@ async def test_permanent_channel_states(
     assert (await fake_slack_client.chat_postMessage(channel="C0BROKEN", text="t"))["ok"] is True
 
 
-async def test_channel_flags_and_unknown_channels(
-    fake_slack: FakeSlack, fake_slack_client: AsyncWebClient
-) -> None:
+async def test_channel_flags_and_unknown_channels(fake_slack: FakeSlack, fake_slack_client: AsyncWebClient) -> None:
     fake_slack.add_channel("C0OUT", is_member=False)
     fake_slack.add_channel("C0OLD", is_archived=True)
     cases = {"C0OUT": "not_in_channel", "C0OLD": "is_archived", "C0NOPE": "channel_not_found"}
@@ -335,9 +313,7 @@ async def test_dm_open_and_post(fake_slack: FakeSlack, fake_slack_client: AsyncW
     ("user", "expected"),
     [("U0BOT", "cannot_dm_bot"), ("U0NOBODY", "user_not_found"), ("U0GONE", "account_inactive")],
 )
-async def test_dm_errors(
-    fake_slack: FakeSlack, fake_slack_client: AsyncWebClient, user: str, expected: str
-) -> None:
+async def test_dm_errors(fake_slack: FakeSlack, fake_slack_client: AsyncWebClient, user: str, expected: str) -> None:
     fake_slack.add_user("U0GONE", deleted=True, dm_error="account_inactive")
     error = await api_error(fake_slack_client.conversations_open(users=user))
     assert error.response["error"] == expected
@@ -347,9 +323,7 @@ async def test_dm_errors(
     assert fake_slack.dm_channel(user) is None
 
 
-async def test_users_info_reports_admin_and_owner(
-    fake_slack: FakeSlack, fake_slack_client: AsyncWebClient
-) -> None:
+async def test_users_info_reports_admin_and_owner(fake_slack: FakeSlack, fake_slack_client: AsyncWebClient) -> None:
     fake_slack.add_user("U0ADMIN", name="ada", is_admin=True)
     fake_slack.add_user("U0OWNER", name="olga", is_admin=True, is_owner=True)
     fake_slack.add_user("U0PLAIN", name="pat")
@@ -377,13 +351,9 @@ async def test_conversations_info_of_a_channel(fake_slack_client: AsyncWebClient
 # -- pagination, threads, updates, ephemerals ---------------------------------------------------------
 
 
-async def test_history_pagination_newest_first(
-    fake_slack: FakeSlack, fake_slack_client: AsyncWebClient
-) -> None:
+async def test_history_pagination_newest_first(fake_slack: FakeSlack, fake_slack_client: AsyncWebClient) -> None:
     fake_slack.set_post_rate(None)
-    stamps = [
-        (await fake_slack_client.chat_postMessage(channel="general", text=f"m{n}"))["ts"] for n in range(7)
-    ]
+    stamps = [(await fake_slack_client.chat_postMessage(channel="general", text=f"m{n}"))["ts"] for n in range(7)]
     pages: list[list[str]] = []
     cursor = None
     for _ in range(5):  # bounded: a cursor bug must fail, not loop
@@ -397,9 +367,7 @@ async def test_history_pagination_newest_first(
         pytest.fail(f"pagination did not end: {pages}")
     assert pages == [["m6", "m5", "m4"], ["m3", "m2", "m1"], ["m0"]]
 
-    window = await fake_slack_client.conversations_history(
-        channel="general", oldest=stamps[1], latest=stamps[4]
-    )
+    window = await fake_slack_client.conversations_history(channel="general", oldest=stamps[1], latest=stamps[4])
     assert [m["text"] for m in window["messages"]] == ["m3", "m2"]
     inclusive = await fake_slack_client.conversations_history(
         channel="general", oldest=stamps[1], latest=stamps[4], inclusive=True
@@ -429,13 +397,9 @@ async def test_threads_and_replies(fake_slack: FakeSlack, fake_slack_client: Asy
     assert error.response["error"] == "thread_not_found"
 
 
-async def test_chat_update_replaces_and_validates(
-    fake_slack: FakeSlack, fake_slack_client: AsyncWebClient
-) -> None:
+async def test_chat_update_replaces_and_validates(fake_slack: FakeSlack, fake_slack_client: AsyncWebClient) -> None:
     posted = await fake_slack_client.chat_postMessage(channel="general", text="draft", blocks=BLOCKS)
-    updated = await fake_slack_client.chat_update(
-        channel="general", ts=posted["ts"], text="final", blocks=BLOCKS[:1]
-    )
+    updated = await fake_slack_client.chat_update(channel="general", ts=posted["ts"], text="final", blocks=BLOCKS[:1])
     assert updated["text"] == "final"
     (record,) = fake_slack.messages("general")
     assert (record["text"], record["blocks"], record["ts"]) == ("final", BLOCKS[:1], posted["ts"])
@@ -444,23 +408,17 @@ async def test_chat_update_replaces_and_validates(
     error = await api_error(fake_slack_client.chat_update(channel="general", ts="1.000001", text="x"))
     assert error.response["error"] == "message_not_found"
     bad = [{"type": "header", "text": {"type": "plain_text", "text": "h" * 151}}]
-    error = await api_error(
-        fake_slack_client.chat_update(channel="general", ts=posted["ts"], text="x", blocks=bad)
-    )
+    error = await api_error(fake_slack_client.chat_update(channel="general", ts=posted["ts"], text="x", blocks=bad))
     assert error.response["error"] == "invalid_blocks"
 
 
-async def test_post_ephemeral_is_recorded_apart(
-    fake_slack: FakeSlack, fake_slack_client: AsyncWebClient
-) -> None:
+async def test_post_ephemeral_is_recorded_apart(fake_slack: FakeSlack, fake_slack_client: AsyncWebClient) -> None:
     fake_slack.add_user("U0ALICE")
     response = await fake_slack_client.chat_postEphemeral(channel="general", user="U0ALICE", text="only you")
     assert response["message_ts"]
     assert fake_slack.messages("general") == []
     assert [(e["user"], e["text"]) for e in fake_slack.ephemerals] == [("U0ALICE", "only you")]
-    error = await api_error(
-        fake_slack_client.chat_postEphemeral(channel="general", user="U0NOBODY", text="t")
-    )
+    error = await api_error(fake_slack_client.chat_postEphemeral(channel="general", user="U0NOBODY", text="t"))
     assert error.response["error"] == "user_not_found"
 
 
@@ -475,9 +433,7 @@ async def test_response_url_captures_and_validates(fake_slack: FakeSlack) -> Non
     assert (bad.status_code, bad.body) == (400, "invalid_blocks")
     assert [r["ok"] for r in fake_slack.responses] == [True, False]
     assert fake_slack.responses[0]["payload"]["blocks"] == BLOCKS
-    assert fake_slack.responses[1]["violations"] == [
-        "section needs `text` or `fields` [json-pointer:/blocks/0]"
-    ]
+    assert fake_slack.responses[1]["violations"] == ["section needs `text` or `fields` [json-pointer:/blocks/0]"]
 
 
 async def test_response_url_expires(fake_slack: FakeSlack) -> None:

@@ -48,9 +48,7 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
         yield s
 
 
-def client(
-    server: SourcesServer, session: aiohttp.ClientSession, clock: FakeClock, **kw: object
-) -> ArxivClient:
+def client(server: SourcesServer, session: aiohttp.ClientSession, clock: FakeClock, **kw: object) -> ArxivClient:
     kw.setdefault("jitter", lambda: 0.5)
     return ArxivClient(server.base_url, session=session, clock=clock, sleep=clock.sleep, **kw)  # type: ignore[arg-type]
 
@@ -97,9 +95,7 @@ def test_old_style_id_and_arxiv_extensions() -> None:
     assert old.extra["arxiv_version"] == 3
     assert old.extra["doi"] == "10.1023/A:1026654312961"
     assert old.extra["journal_ref"] == "Adv.Theor.Math.Phys.2:231-252,1998"
-    assert old.extra["comment"].startswith(
-        "20 pages, harvmac, v2: section on AdS_2 corrected, references added, v3:"
-    )
+    assert old.extra["comment"].startswith("20 pages, harvmac, v2: section on AdS_2 corrected, references added, v3:")
     assert old.extra["affiliations"] == {"Juan M. Maldacena": "Harvard"}
     assert old.extra["published"] == "1997-11-27T23:15:17Z"
 
@@ -164,8 +160,7 @@ def test_category_query() -> None:
         "(cat:cs.CL OR cat:cs.LG) AND submittedDate:[202410100000 TO 202410102359]"
     )
     assert (
-        category_query(["hep-th"], date(1997, 11, 27))
-        == "cat:hep-th AND submittedDate:[199711270000 TO 199711272359]"
+        category_query(["hep-th"], date(1997, 11, 27)) == "cat:hep-th AND submittedDate:[199711270000 TO 199711272359]"
     )
     with pytest.raises(ValueError, match="not an arXiv category"):
         category_query(["cs.CL) OR all:x"], date(2024, 10, 10))
@@ -240,8 +235,7 @@ async def test_error_feed_through_the_client_names_the_url(server, session, cloc
     with pytest.raises(SourceError) as caught:
         await client(server, session, clock).fetch_by_ids(["2410.08196"])
     assert str(caught.value) == (
-        f"{server.base_url}/api/query?id_list=2410.08196&max_results=1: "
-        "arXiv error: incorrect id format for 1234.12345"
+        f"{server.base_url}/api/query?id_list=2410.08196&max_results=1: arXiv error: incorrect id format for 1234.12345"
     )
 
 
@@ -299,7 +293,9 @@ def test_api_papers_beyond_the_field_limits_are_skipped_with_a_warning(caplog: p
     with caplog.at_level(logging.WARNING, logger="digestbot.sources.arxiv"):
         papers = parse_arxiv_feed(text, origin="q")
     assert [p.arxiv_id for p in papers] == [p.arxiv_id for p in whole[1:]]
-    assert re.search(r"q: entry 1 \(2410\.08196\) skipped: abstract too large \([\d,]+ > 100,000 characters\)", caplog.text)
+    assert re.search(
+        r"q: entry 1 \(2410\.08196\) skipped: abstract too large \([\d,]+ > 100,000 characters\)", caplog.text
+    )
 
 
 async def test_answer_beyond_the_byte_cap_is_refused(server, session, clock) -> None:

@@ -83,9 +83,7 @@ def test_entry_maps_field_for_field() -> None:
     assert paper.arxiv_id == "2410.08196"
     assert paper.title.startswith("MathCoder2: Better Math Reasoning")
     assert paper.votes == 27
-    assert paper.abstract.startswith(
-        "Code has been shown to be effective in enhancing the mathematical reasoning abil"
-    )
+    assert paper.abstract.startswith("Code has been shown to be effective in enhancing the mathematical reasoning abil")
     assert "\n" not in paper.abstract  # arXiv hard wraps joined
     assert paper.thumbnail == "https://cdn-thumbnails.huggingface.co/social-thumbnails/papers/2410.08196.png"
     assert paper.digest_date == date(2024, 10, 11)
@@ -145,10 +143,7 @@ def test_relative_thumbnail_is_not_a_thumbnail() -> None:
 
 def test_digest_date_argument_wins_and_missing_date_is_none() -> None:
     data = load(DAY)[:1]
-    assert parse_daily_papers(data, origin="x", digest_date=date(2024, 10, 12))[0].digest_date == date(
-        2024, 10, 12
-    )
-
+    assert parse_daily_papers(data, origin="x", digest_date=date(2024, 10, 12))[0].digest_date == date(2024, 10, 12)
 
 
 def test_an_entry_without_its_list_day_is_dated_by_published_at_with_a_warning(caplog) -> None:
@@ -257,9 +252,7 @@ def test_top_level_shape(data: object, message: str) -> None:
 
 def test_load_from_text_reports_bad_json() -> None:
     assert len(load_daily_papers_json(fixture_text(DAY), origin=DAY)) == 7
-    with pytest.raises(
-        SourceError, match=r"^saved\.json: invalid JSON \(Expecting .* at line 1 column \d+\)$"
-    ):
+    with pytest.raises(SourceError, match=r"^saved\.json: invalid JSON \(Expecting .* at line 1 column \d+\)$"):
         load_daily_papers_json('[{"paper": ', origin="saved.json")
 
 
@@ -283,9 +276,7 @@ async def test_fetch_day_follows_pages_until_a_short_page(server, session) -> No
 async def test_fetch_day_default_asks_for_100_per_page(server, session) -> None:
     papers = await client(server, session).fetch_day(date(2024, 10, 11))
     assert len(papers) == 7
-    assert [r.query for r in server.seen("/api/daily_papers")] == [
-        {"date": "2024-10-11", "limit": "100", "p": "0"}
-    ]
+    assert [r.query for r in server.seen("/api/daily_papers")] == [{"date": "2024-10-11", "limit": "100", "p": "0"}]
 
 
 async def test_weekend_is_empty_not_an_error(server, session) -> None:
@@ -338,9 +329,7 @@ async def test_jitter_spreads_waits_within_half_to_full_base(server, session) ->
     sleep = FakeSleep()
     server.script("/api/daily_papers", Reply(status=500), Reply(status=500))
     jitters = iter([0.0, 1.0])
-    await client(server, session, sleep=sleep, backoff=2.0, jitter=lambda: next(jitters)).fetch_day(
-        date(2024, 10, 11)
-    )
+    await client(server, session, sleep=sleep, backoff=2.0, jitter=lambda: next(jitters)).fetch_day(date(2024, 10, 11))
     assert sleep.waits == [1.0, 4.0]
 
 
@@ -354,9 +343,7 @@ async def test_429_honours_retry_after(server, session) -> None:
 
 async def test_429_with_an_absurd_retry_after_fails_now(server, session) -> None:
     server.script("/api/daily_papers", Reply(status=429, headers={"Retry-After": "86400"}))
-    with pytest.raises(
-        SourceError, match=r"HTTP 429 Too Many Requests; Retry-After 86400 s is too long to wait$"
-    ):
+    with pytest.raises(SourceError, match=r"HTTP 429 Too Many Requests; Retry-After 86400 s is too long to wait$"):
         await client(server, session).fetch_day(date(2024, 10, 11))
 
 
@@ -398,9 +385,7 @@ async def test_connection_refused_is_retried_then_reported(session) -> None:
 
 
 async def test_html_page_instead_of_json(server, session) -> None:
-    server.script(
-        "/api/daily_papers", Reply(body=fixture_text("hf/error_page.html"), content_type="text/html")
-    )
+    server.script("/api/daily_papers", Reply(body=fixture_text("hf/error_page.html"), content_type="text/html"))
     with pytest.raises(SourceError) as caught:
         await client(server, session).fetch_day(date(2024, 10, 11))
     assert str(caught.value).startswith(
@@ -412,9 +397,7 @@ async def test_html_page_instead_of_json(server, session) -> None:
 async def test_truncated_json(server, session) -> None:
     body = fixture_text(DAY)
     server.script("/api/daily_papers", Reply(body=body, truncate_to=1000))
-    with pytest.raises(
-        SourceError, match=r"answered truncated JSON \(1000 bytes, ends mid-value\): \[ \{ \"paper\""
-    ):
+    with pytest.raises(SourceError, match=r"answered truncated JSON \(1000 bytes, ends mid-value\): \[ \{ \"paper\""):
         await client(server, session).fetch_day(date(2024, 10, 11))
 
 
@@ -505,7 +488,10 @@ def test_a_saved_answer_beyond_the_field_limits_is_refused_whole() -> None:
     data[2]["paper"]["title"] = data[2]["title"] = "T" * 3_000
     with pytest.raises(SourceError) as caught:
         load_daily_papers_json(json.dumps(data), origin="day.json")
-    assert str(caught.value) == f"day.json: $[2]: paper {data[2]['paper']['id']}: title too large (3,000 > 2,000 characters)"
+    assert (
+        str(caught.value)
+        == f"day.json: $[2]: paper {data[2]['paper']['id']}: title too large (3,000 > 2,000 characters)"
+    )
 
 
 @pytest.mark.parametrize(

@@ -177,7 +177,19 @@ def _check_synced(fake: FakeDiscord, guild_id: int | None) -> None:
     assert int(by_name["digest"]["default_member_permissions"]) == MANAGE_GUILD
     assert all(by_name[n]["default_member_permissions"] is None for n in COMMANDS - {"digest"})
     digest_subcommands = {o["name"] for o in by_name["digest"]["options"]}
-    assert {"on", "off", "time", "timezone", "days", "top", "topics", "cadence", "layout", "status", "now"} == digest_subcommands
+    assert {
+        "on",
+        "off",
+        "time",
+        "timezone",
+        "days",
+        "top",
+        "topics",
+        "cadence",
+        "layout",
+        "status",
+        "now",
+    } == digest_subcommands
 
 
 async def test_sync_commands_globally(fake: FakeDiscord) -> None:

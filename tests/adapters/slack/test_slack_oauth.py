@@ -197,7 +197,9 @@ async def test_two_workspaces_install_get_their_digest_and_one_uninstalls(deploy
     await until(beta_removed, "beta's uninstall")
     lines = await install_lines(d.store, d.config)
     assert any(line.startswith(f"{ALPHA} (alpha)") and line.endswith("installed") for line in lines), lines
-    assert any(line.startswith(f"{BETA} (beta)") and "PAUSED: the workspace uninstalled the app" in line for line in lines)
+    assert any(
+        line.startswith(f"{BETA} (beta)") and "PAUSED: the workspace uninstalled the app" in line for line in lines
+    )
     status = "\n".join(await status_lines(d.store, d.config, now=datetime.now(UTC)))
     assert f"slack:{C_BETA}" in status and "paused: the workspace uninstalled the app" in status
 

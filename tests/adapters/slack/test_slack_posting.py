@@ -149,7 +149,9 @@ async def test_the_engine_sits_out_a_429_storm(fake_slack: FakeSlack, seeded_sto
     assert posted_keys(fake_slack, FakeSlack.GENERAL)[0] == f"digest:{DAY}:part1/{len(statuses) - 3}"
 
 
-async def test_a_real_rate_limit_surfaces_with_its_retry_after(fake_slack: FakeSlack, slack_adapter: SlackAdapter) -> None:
+async def test_a_real_rate_limit_surfaces_with_its_retry_after(
+    fake_slack: FakeSlack, slack_adapter: SlackAdapter
+) -> None:
     fake_slack.set_post_rate(1.0, burst=2)
     for i in range(2):
         await slack_adapter.send(GENERAL, {"text": f"m{i}"}, key=f"k{i}")
@@ -160,7 +162,9 @@ async def test_a_real_rate_limit_surfaces_with_its_retry_after(fake_slack: FakeS
     assert fake_slack.rate_limited_count == 1
 
 
-async def test_a_revoked_token_while_posting_is_an_auth_error(fake_slack: FakeSlack, slack_adapter: SlackAdapter) -> None:
+async def test_a_revoked_token_while_posting_is_an_auth_error(
+    fake_slack: FakeSlack, slack_adapter: SlackAdapter
+) -> None:
     await slack_adapter.start()
     fake_slack.token = "xoxb-rotated"
     with pytest.raises(AuthError, match="invalid_auth"):
