@@ -32,6 +32,27 @@ from digestbot.store.sqlite import _last_wins, _lookup_words, _row_values
 
 log = logging.getLogger(__name__)
 
+
+Row = tuple[Any, ...]
+
+
+def paper_rows(paper: Paper, old: Paper | None) -> tuple[Paper, Row | None, Row | None]:
+    """Return ``paper`` merged with its stored version ``old``, and the row that stores it.
+
+    One rule for upserts and bulk loads alike: a new paper is an insert row (its
+    ``_row_values`` and search vector), a changed one an update row (the values without the
+    id, the vector, then the id: the order of the store's UPDATE), an unchanged one neither.
+    """
+    if old is None:
+        values = _row_values(paper)
+        return paper, (*values, search_vector(values)), None
+    merged = old.merged_with(paper)
+    if merged == old:
+        return merged, None, None
+    values = _row_values(merged)
+    return merged, None, (*values[1:], search_vector(values), values[0])
+
+
 Known = Callable[[psycopg.AsyncConnection[Any], list[str]], Awaitable[dict[str, Paper]]]
 """Read the stored papers among some ids (the store's ``_known``), for the merge."""
 
@@ -104,15 +125,12 @@ async def _write_chunk(
     async with conn.cursor() as cur:
         async with cur.copy(_COPY_PAPERS) as copy:
             for paper in chunk:
-                old = stored.get(paper.arxiv_id)
-                merged = paper if old is None else old.merged_with(paper)
-                if old is None:
-                    values = _row_values(paper)
-                    await copy.write_row((*values, search_vector(values)))
+                merged, insert, update = paper_rows(paper, stored.get(paper.arxiv_id))
+                if insert is not None:
+                    await copy.write_row(insert)
                     added += 1
-                elif merged != old:
-                    values = _row_values(merged)
-                    updates.append((*values[1:], search_vector(values), values[0]))
+                elif update is not None:
+                    updates.append(update)
                 else:
                     unchanged += 1
                 day = digest_date or paper.digest_date

@@ -25,10 +25,10 @@ from digestbot.store.chunks import id_chunks
 from digestbot.store.migrations import LATEST
 from digestbot.store.postgres import search as pg_search
 from digestbot.store.postgres import summaries as pg_summaries
+from digestbot.store.postgres.bulk import paper_rows
 from digestbot.store.postgres.errors import translating
 from digestbot.store.postgres.migrations import PG_MIGRATIONS
 from digestbot.store.postgres.outbox import PgOutboxStorage
-from digestbot.store.postgres.search import search_vector
 from digestbot.store.postgres.url import redact_url
 from digestbot.store.protocol import InstallationStorage, OutboxStorage, SettingsCheck
 from digestbot.store.records import (
@@ -40,7 +40,7 @@ from digestbot.store.records import (
     SummaryKey,
     UpsertResult,
 )
-from digestbot.store.sqlite import _last_wins, _lookup_words, _row_values, paper_from_row
+from digestbot.store.sqlite import _last_wins, _lookup_words, paper_from_row
 
 log = logging.getLogger(__name__)
 
@@ -193,14 +193,11 @@ class PostgresStore:
             known = await self._known(conn, [p.arxiv_id for p in chunk])
             inserts, updates, entries = [], [], []
             for paper in chunk:
-                old = known.get(paper.arxiv_id)
-                merged = paper if old is None else old.merged_with(paper)
-                if old is None:
-                    values = _row_values(paper)
-                    inserts.append((*values, search_vector(values)))
-                elif merged != old:
-                    values = _row_values(merged)
-                    updates.append((*values[1:], search_vector(values), values[0]))
+                merged, insert, update = paper_rows(paper, known.get(paper.arxiv_id))
+                if insert is not None:
+                    inserts.append(insert)
+                elif update is not None:
+                    updates.append(update)
                 else:
                     unchanged += 1
                 day = digest_date or paper.digest_date
