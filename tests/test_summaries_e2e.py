@@ -129,9 +129,14 @@ def test_http_client_request_lines_only_at_vv(verbosity: int, shown: bool) -> No
 
 
 async def test_server_failing_every_request_still_posts_abstracts(tmp_path: Path) -> None:
+    """A server answering 500 to everything costs the post its deadline, never the digest.
+
+    The deadline is 4 s, not 1 s: on a loaded 2-core machine a 1 s deadline could pass before the
+    subprocess sent its first request, and the test then failed on ``oai.requests`` without any bug.
+    """
     async with SourcesServer() as hf, OpenAIServer(api_key=KEY) as oai:
         oai.fail_all = Reply(status=500)
-        write_config(tmp_path, hf.base_url, oai.base_url, deadline=1)
+        write_config(tmp_path, hf.base_url, oai.base_url, deadline=4)
         assert (await cli(tmp_path, "ingest", "--from", "huggingface", "--date", "2024-10-11"))[0] == 0
         status, out, err = await cli(tmp_path, "-v", "post", "--date", "2024-10-11")
         assert oai.requests
