@@ -219,11 +219,6 @@ def digest_text(action: str, value: str | int | None = None) -> str:
     return f"{action} {one_line(str(value))}".strip()
 
 
-def is_admin(*, user_id: int | str, manage_guild: bool, admins: Iterable[str]) -> bool:
-    """Tell whether a user may change digest settings: Manage Server here, or listed in ``discord.admins``."""
-    return manage_guild or str(user_id) in {str(a).strip() for a in admins}
-
-
 def workspace_of(guild_id: int | None) -> str:
     """Return the core workspace for an interaction: the guild id, or "" in direct messages."""
     return str(guild_id) if guild_id else ""

@@ -17,10 +17,10 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import discord
 
-from adapters.discord_commands import SHARE_TEMPLATE, is_admin, share_custom_id, shared_arxiv_id, workspace_of
+from adapters.discord_commands import SHARE_TEMPLATE, share_custom_id, shared_arxiv_id, workspace_of
 from adapters.discord_render import CONTENT_LIMIT, render_discord
 from digestbot.config import Config
-from digestbot.digest_command import DigestPoster
+from digestbot.digest_command import DigestPoster, is_digest_admin
 from digestbot.dispatch import CommandRequest, dispatch
 from digestbot.store.protocol import StoreProtocol
 from digestbot.text import truncate
@@ -165,8 +165,8 @@ def share_view(arxiv_id: str) -> discord.ui.View:
 
 async def user_is_admin(interaction: discord.Interaction, config: Config) -> bool:
     """Check Manage Server at run time too: the command's default permission can be overridden by a server."""
-    return is_admin(
-        user_id=interaction.user.id,
-        manage_guild=interaction.guild_id is not None and interaction.permissions.manage_guild,
+    return is_digest_admin(
+        interaction.user.id,
+        platform_admin=interaction.guild_id is not None and interaction.permissions.manage_guild,
         admins=config.discord.admins,
     )

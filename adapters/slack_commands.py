@@ -155,10 +155,8 @@ def text_reply(text: str) -> dict[str, Any]:
     return {"response_type": "ephemeral", "text": escape_mrkdwn(text) or "…"}
 
 
-def is_admin(user: Mapping[str, Any], user_id: str, admins: Iterable[str]) -> bool:
-    """Tell whether a ``users.info`` user (or the config's admin list) makes ``user_id`` a digest admin."""
-    if user_id in set(admins):
-        return True
+def is_workspace_admin(user: Mapping[str, Any]) -> bool:
+    """Tell whether a ``users.info`` user is what Slack calls an admin: an admin or an owner of the workspace."""
     return bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
 
 

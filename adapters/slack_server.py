@@ -24,11 +24,11 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack_commands import COMMANDS, SHARE_ACTION, is_admin, parse_share, parse_slash, reply_bodies
+from adapters.slack_commands import COMMANDS, SHARE_ACTION, is_workspace_admin, parse_share, parse_slash, reply_bodies
 from adapters.slack_install import oauth_settings
 from adapters.slack_render import render_slack
 from digestbot.config import Config
-from digestbot.digest_command import DigestPoster
+from digestbot.digest_command import DigestPoster, is_digest_admin
 from digestbot.dispatch import CommandRequest, dispatch
 from digestbot.store.protocol import StoreProtocol
 from digestbot.workspaces import REVOKED, UNINSTALLED, pause_workspace
@@ -39,14 +39,14 @@ PLATFORM = "slack"
 
 
 async def _user_is_admin(client: AsyncWebClient, user_id: str, admins: tuple[str, ...]) -> bool:
-    if user_id in admins:
-        return True
+    if is_digest_admin(user_id, platform_admin=False, admins=admins):
+        return True  # listed in the config: no users.info round trip
     try:
         info = await client.users_info(user=user_id)
     except SlackApiError as exc:
         log.warning("slack: users.info for %s failed (%s): treating as non-admin", user_id, exc.response.get("error"))
         return False
-    return is_admin(info.get("user") or {}, user_id, admins)
+    return is_digest_admin(user_id, platform_admin=is_workspace_admin(info.get("user") or {}), admins=admins)
 
 
 def build_app(

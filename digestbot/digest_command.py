@@ -76,6 +76,16 @@ class DigestRequest:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
+def is_digest_admin(user_id: int | str, *, platform_admin: bool, admins: Iterable[str]) -> bool:
+    """Tell whether a user may change a channel's digest: a platform admin, or listed in the config.
+
+    One rule for every platform, so Discord and Slack cannot drift apart: the adapter only says what
+    its platform means by an admin (Manage Server on Discord; admin or owner on Slack) and passes the
+    ``discord.admins`` / ``slack.admins`` list, whose entries may carry stray spaces from YAML.
+    """
+    return platform_admin or str(user_id).strip() in {str(a).strip() for a in admins}
+
+
 def _split_topics(text: str) -> list[str]:
     """Split ``a, "b, c", d`` on commas outside double quotes (smart quotes count as quotes)."""
     text = text.translate(str.maketrans("“”„‟", '""""'))

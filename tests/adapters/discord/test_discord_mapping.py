@@ -19,7 +19,6 @@ from adapters.discord_commands import (
     delivery_error,
     digest_text,
     first_part_key,
-    is_admin,
     marked_body,
     nonce_for,
     paper_choice,
@@ -30,6 +29,7 @@ from adapters.discord_commands import (
 )
 from adapters.discord_render import render_discord
 from digestbot.config import Config, DiscordConfig
+from digestbot.digest_command import is_digest_admin
 from digestbot.errors import ConfigError
 from digestbot.formatter import format_digest
 from digestbot.labels import labels_for
@@ -133,9 +133,9 @@ def test_delivery_error_mapping(status: int, code: int, permanent: bool) -> None
 
 
 def test_admin_rule_and_workspace() -> None:
-    assert is_admin(user_id=1, manage_guild=True, admins=())
-    assert is_admin(user_id=7, manage_guild=False, admins=("7",))
-    assert not is_admin(user_id=8, manage_guild=False, admins=("7",))
+    assert is_digest_admin(1, platform_admin=True, admins=())
+    assert is_digest_admin(7, platform_admin=False, admins=(" 7",))
+    assert not is_digest_admin(8, platform_admin=False, admins=("7",))
     assert workspace_of(None) == "" and workspace_of(55) == "55"
     assert digest_text("top", 5) == "top 5" and digest_text("status") == "status"
 

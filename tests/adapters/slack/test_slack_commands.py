@@ -9,7 +9,7 @@ from adapters.slack_commands import (
     delivery_error,
     ephemeral_replies,
     find_marked,
-    is_admin,
+    is_workspace_admin,
     key_of,
     marked,
     parse_share,
@@ -17,6 +17,7 @@ from adapters.slack_commands import (
     public_replies,
     text_reply,
 )
+from digestbot.digest_command import is_digest_admin
 from digestbot.http_status import retry_after_of
 from tests.fakes.slack_limits import check_message
 
@@ -78,10 +79,10 @@ def test_text_reply_escapes() -> None:
 
 
 def test_is_admin() -> None:
-    assert is_admin({"is_admin": True}, "U1", ())
-    assert is_admin({"is_owner": True}, "U1", ())
-    assert is_admin({}, "U1", ("U1",))
-    assert not is_admin({"is_admin": False}, "U1", ("U2",))
+    assert is_workspace_admin({"is_admin": True}) and is_workspace_admin({"is_primary_owner": True})
+    assert is_workspace_admin({"is_owner": True}) and not is_workspace_admin({"is_admin": False})
+    assert is_digest_admin("U1", platform_admin=False, admins=("U1 ",))
+    assert not is_digest_admin("U1", platform_admin=is_workspace_admin({"is_admin": False}), admins=("U2",))
 
 
 def test_marking_round_trip() -> None:
