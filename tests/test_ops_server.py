@@ -5,10 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
-import signal
 import socket
-import sys
 from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
@@ -29,8 +26,9 @@ from digestbot.metrics import Metrics
 from digestbot.ops_server import OpsServer, start_ops
 from digestbot.startup import gated, start_each
 from digestbot.store import Store
-from tests.conftest import ROOT, SEED
+from tests.conftest import SEED
 from tests.delivery_fakes import FakeAdapter
+from tests.run_process import RunningBot, run_cli
 
 DAY = date(2024, 10, 11)
 
@@ -201,21 +199,6 @@ async def test_a_taken_ops_port_is_one_config_error(seeded_store: Store) -> None
 # -- under `digestbot run` ---------------------------------------------------------------------------
 
 
-def _env() -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("DIGESTBOT_CONFIG", None)
-    return env
-
-
-async def _cli(*args: str, cwd: Path) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "digestbot", *args, cwd=cwd, env=_env(),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode or 0, out.decode()
-
-
 def _console_config(tmp_path: Path, **extra: Any) -> Path:
     data = {
         "database": str(tmp_path / "db.sqlite3"),
@@ -230,42 +213,27 @@ def _console_config(tmp_path: Path, **extra: Any) -> Path:
 
 async def test_run_serves_healthz_and_metrics_until_the_database_is_gone(tmp_path: Path) -> None:
     config = _console_config(tmp_path, ops={"port": 0})
-    code, out = await _cli("--config", str(config), "ingest", str(SEED), cwd=tmp_path)
+    code, out = await run_cli("--config", str(config), "ingest", str(SEED), cwd=tmp_path)
     assert code == 0, out
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "digestbot", "--config", str(config), "-v", "run",
-        cwd=tmp_path, env=_env(), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert proc.stderr is not None
-    seen: list[str] = []
-    try:
-        async with asyncio.timeout(60):
-            while "console: connected" not in "".join(seen):  # the ops port opens before it
-                line = (await proc.stderr.readline()).decode()
-                assert line, "".join(seen)
-                seen.append(line)
-            port = int("".join(seen).split("ops: serving /healthz and /metrics on http://127.0.0.1:", 1)[1].split()[0])
-            assert (await _get(port, "/healthz"))[0] == 200
-            status, content_type, page = await _get(port, "/metrics")
-            assert status == 200 and "text/plain" in content_type
-            assert _sample(page, "digestbot_posts_total", platform="console") == 0
-            assert "# TYPE digestbot_lookup_seconds histogram" in page
-            (tmp_path / "db.sqlite3").unlink()
-            status, _, body = await _get(port, "/healthz")
-            assert status == 503 and json.loads(body)["database"]["ok"] is False
-            proc.send_signal(signal.SIGTERM)
-            rest = (await proc.stderr.read()).decode()
-            assert await proc.wait() == 0, "".join(seen) + rest
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert "Traceback" not in "".join(seen) + rest
+    async with RunningBot(config, "-v") as bot:
+        await bot.wait_for("console: connected")  # the ops port opens before it
+        port = int(bot.output.split("ops: serving /healthz and /metrics on http://127.0.0.1:", 1)[1].split()[0])
+        assert (await _get(port, "/healthz"))[0] == 200
+        status, content_type, page = await _get(port, "/metrics")
+        assert status == 200 and "text/plain" in content_type
+        assert _sample(page, "digestbot_posts_total", platform="console") == 0
+        assert "# TYPE digestbot_lookup_seconds histogram" in page
+        (tmp_path / "db.sqlite3").unlink()
+        status, _, body = await _get(port, "/healthz")
+        assert status == 503 and json.loads(body)["database"]["ok"] is False
+        code, _ = await bot.stop()
+    assert code == 0, bot.output
+    assert "Traceback" not in bot.output
 
 
 async def test_run_with_a_bad_ops_port_is_one_usage_line(tmp_path: Path) -> None:
     config = _console_config(tmp_path)
-    code, out = await _cli("--config", str(config), "run", "--ops-port", "70000", cwd=tmp_path)
+    code, out = await run_cli("--config", str(config), "run", "--ops-port", "70000", cwd=tmp_path)
     assert code == 2
     assert out.count("\n") == 1 and "--ops-port: expected a port number from 0 to 65535, got '70000'" in out
 

@@ -43,9 +43,10 @@ from digestbot.sources.files import load_file
 from digestbot.store import open_store
 from tests.adapters.discord.test_discord_compact import layout
 from tests.adapters.slack.test_slack_compact import split
-from tests.conftest import ROOT, SEED
+from tests.conftest import SEED
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.slack_server import FakeSlack
+from tests.run_process import cli_env, platform_blocks
 
 CHANNELS = 4  # per platform
 TOP = 3  # compact: a list and TOP cards in its thread
@@ -158,18 +159,7 @@ def write_config(workdir: Path, url: str, discord: FakeDiscord, slack: FakeSlack
     config = {
         "database": url,
         "sources": {"huggingface": {"enabled": False}},
-        "discord": {
-            "enabled": True,
-            "token": "${DISCORD_TOKEN}",
-            "application_id": str(discord.application_id),
-            "api_base_url": discord.base_url,
-        },
-        "slack": {
-            "enabled": True,
-            "bot_token": "${SLACK_BOT_TOKEN}",
-            "app_token": "${SLACK_APP_TOKEN}",
-            "api_base_url": slack.base_url,
-        },
+        **platform_blocks(discord, slack),
         "delivery": {"concurrency": 2, "empty_retry_minutes": 1},
         "channels": channels,
     }
@@ -223,12 +213,11 @@ async def test_two_run_processes_killed_at_random_post_every_slot_exactly_once_o
     logs = tmp_path / "logs"
     logs.mkdir()
     epoch = time.time() + 4  # both runs are up by then, under load too
-    env = {
-        **os.environ, "PYTHONPATH": str(ROOT), "DISCORD_TOKEN": discord.token, "SLACK_BOT_TOKEN": slack.token,
-        "SLACK_APP_TOKEN": APP_TOKEN, "FAKE_NOW": FAKE_NOW.isoformat(), "FAKE_EPOCH": str(epoch),
-        "FAKE_SPEED": str(SPEED), "SEND_DELAY": "0.3", "CRASH_PLATFORM": "discord,slack",
-    }  # fmt: skip
-    env.pop("DIGESTBOT_CONFIG", None)
+    env = cli_env(
+        DISCORD_TOKEN=discord.token, SLACK_BOT_TOKEN=slack.token, SLACK_APP_TOKEN=APP_TOKEN,
+        FAKE_NOW=FAKE_NOW.isoformat(), FAKE_EPOCH=str(epoch), FAKE_SPEED=str(SPEED), SEND_DELAY="0.3",
+        CRASH_PLATFORM="discord,slack",
+    )  # fmt: skip
     runs = [Run(name, tmp_path / "cfg.yaml", env, logs) for name in ("a", "b")]
     killed = self_killed = 0
 

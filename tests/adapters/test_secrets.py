@@ -7,17 +7,14 @@ Socket Mode) and failing; each secret is a distinctive string searched for in ev
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
-import sys
 from pathlib import Path
 
 import yaml
 
-from tests.conftest import ROOT, SEED
+from tests.conftest import SEED
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.slack_server import FakeSlack
+from tests.run_process import RunningBot, cli_env, platform_blocks, run_cli
 
 SECRETS = {
     "DISCORD_TOKEN": "discord-bot-token-SECRET-d1",
@@ -28,9 +25,7 @@ SECRETS = {
 
 
 def _env(**changes: str) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), **SECRETS, **changes}
-    env.pop("DIGESTBOT_CONFIG", None)
-    return env
+    return cli_env(**{**SECRETS, **changes})
 
 
 def _assert_no_secret(output: str) -> None:
@@ -42,36 +37,20 @@ def _write_config(tmp_path: Path, discord: FakeDiscord, slack: FakeSlack, channe
     data = {
         "database": str(tmp_path / "db.sqlite3"),
         "sources": {"huggingface": {"enabled": False}},
-        "discord": {
-            "enabled": True,
-            "token": "${DISCORD_TOKEN}",
-            "application_id": str(discord.application_id),
-            "api_base_url": discord.base_url,
-        },
-        "slack": {
-            "enabled": True,
-            "bot_token": "${SLACK_BOT_TOKEN}",
-            "app_token": "${SLACK_APP_TOKEN}",
-            "signing_secret": "${SLACK_SIGNING_SECRET}",
-            "api_base_url": slack.base_url,
-        },
         "channels": [
             {"platform": "discord", "id": str(channel), "workspace": str(discord.guild_id)},
             {"platform": "slack", "id": FakeSlack.GENERAL, "workspace": slack.team_id},
         ],
     }
+    data.update(platform_blocks(discord, slack))
+    data["slack"]["signing_secret"] = "${SLACK_SIGNING_SECRET}"
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return path
 
 
 async def _cli(config: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "digestbot", "--config", str(config), "-vv", *args,
-        cwd=config.parent, env=env or _env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    out, _ = await asyncio.wait_for(proc.communicate(), 120)
-    return proc.returncode or 0, out.decode()
+    return await run_cli("--config", str(config), "-vv", *args, cwd=config.parent, env=env or _env(), within=120)
 
 
 async def test_no_secret_in_any_output_at_debug_level(tmp_path: Path) -> None:
@@ -94,27 +73,12 @@ async def test_no_secret_in_any_output_at_debug_level(tmp_path: Path) -> None:
         outputs.append(out)
 
         # `run`: the Discord gateway (IDENTIFY carries the token) and Slack Socket Mode (the app token).
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "digestbot", "--config", str(config), "-vv", "run",
-            cwd=tmp_path, env=_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
-        assert proc.stdout is not None
-        seen: list[str] = []
-        try:
-            async with asyncio.timeout(60):
-                while not ("Discord: answering" in "".join(seen) and "over Socket Mode" in "".join(seen)):
-                    line = (await proc.stdout.readline()).decode()
-                    assert line, "".join(seen)
-                    seen.append(line)
-                await discord.gateway.wait_ready()  # the bot identified itself on the fake's gateway
-                proc.send_signal(signal.SIGTERM)
-                seen.append((await proc.stdout.read()).decode())
-                assert await proc.wait() == 0, "".join(seen)
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-        outputs.append("".join(seen))
+        async with RunningBot(config, "-vv", env=_env(), merged=True) as bot:
+            await bot.wait_for("Discord: answering", "over Socket Mode")
+            await discord.gateway.wait_ready()  # the bot identified itself on the fake's gateway
+            code, _ = await bot.stop()
+            assert code == 0, bot.output
+        outputs.append(bot.output)
 
         # Errors: tokens the platforms refuse.
         wrong = _env(DISCORD_TOKEN="discord-wrong-SECRET-d5", SLACK_BOT_TOKEN="xoxb-wrong-SECRET-s6")

@@ -11,9 +11,6 @@ subprocess against loopback fakes.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,10 +18,11 @@ import yaml
 
 from digestbot.errors import UnavailableError
 from digestbot.reconnect import backoff, until_reachable
-from tests.conftest import ROOT, SEED
+from tests.conftest import SEED
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.loopback import closed_port
 from tests.fakes.slack_server import FakeSlack
+from tests.run_process import RunningBot, cli_env, run_cli
 
 DISCORD_TOKEN = "discord-token-SECRET-1"
 SLACK_TOKEN = "xoxb-token-SECRET-2"
@@ -32,10 +30,7 @@ APP_TOKEN = "xapp-token-SECRET-3"
 
 
 def _env() -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DISCORD_TOKEN": DISCORD_TOKEN, "SLACK_BOT_TOKEN": SLACK_TOKEN}
-    env["SLACK_APP_TOKEN"] = APP_TOKEN
-    env.pop("DIGESTBOT_CONFIG", None)
-    return env
+    return cli_env(DISCORD_TOKEN=DISCORD_TOKEN, SLACK_BOT_TOKEN=SLACK_TOKEN, SLACK_APP_TOKEN=APP_TOKEN)
 
 
 def _config(tmp_path: Path, discord_channel: int = 111, **platforms: object) -> Path:
@@ -70,13 +65,7 @@ def _slack(base_url: str) -> dict[str, object]:
 
 
 async def _cli(config: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "digestbot", "--config", str(config), *args,
-        cwd=config.parent, env={**_env(), **(env or {})}, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode or 0, out.decode()
+    return await run_cli("--config", str(config), *args, cwd=config.parent, env={**_env(), **(env or {})})
 
 
 async def _seed(config: Path) -> None:
@@ -185,92 +174,41 @@ async def test_an_unreachable_discord_does_not_hold_up_slack(tmp_path: Path) -> 
             assert discord.messages(channel) and len(slack.messages(FakeSlack.GENERAL)) == sent_to_slack
 
 
-async def _lines_until(stream: asyncio.StreamReader, needle: str, seen: list[str]) -> None:
-    while True:
-        line = (await stream.readline()).decode()
-        if not line:
-            raise AssertionError(f"no {needle!r} before the output ended:\n{''.join(seen)}")
-        seen.append(line)
-        if needle in line:
-            return
-
-
 async def test_run_before_slack_is_up_retries_then_connects_and_stops_on_sigterm(tmp_path: Path) -> None:
     port = closed_port()
     fake = FakeSlack(token=SLACK_TOKEN, app_token=APP_TOKEN)
     config = _config(tmp_path, slack=_slack(f"http://127.0.0.1:{port}/api/"))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "digestbot", "--config", str(config), "-v", "run",
-        cwd=tmp_path, env=_env(), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert proc.stderr is not None
-    seen: list[str] = []
     try:
-        async with asyncio.timeout(60):
-            await _lines_until(proc.stderr, "(attempt 2); trying again in 2 s", seen)
+        async with RunningBot(config, "-v", env=_env()) as bot:
+            await bot.wait_for("(attempt 2); trying again in 2 s")
             await fake.start(port)  # the network comes up
-            await _lines_until(proc.stderr, "slack: listening for slash commands over Socket Mode", seen)
-            proc.send_signal(signal.SIGTERM)
-            rest = (await proc.stderr.read()).decode()
-            assert await proc.wait() == 0, "".join(seen) + rest
+            await bot.wait_for("slack: listening for slash commands over Socket Mode")
+            code, _ = await bot.stop()
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
         await fake.close()
-    attempts = [line for line in seen if "cannot reach" in line]
+    assert code == 0, bot.output
+    attempts = [line for line in bot.seen if "cannot reach" in line]
     assert len(attempts) >= 2 and all(line.count("\n") == 1 for line in attempts)
-    assert "Traceback" not in "".join(seen) + rest and "Unclosed" not in rest
-    assert "slack: reached after" in "".join(seen)
-    assert "stopped" in rest
+    assert "Traceback" not in bot.output and "Unclosed" not in bot.output
+    assert "slack: reached after" in bot.output
+    assert "stopped" in bot.output
 
 
 async def test_run_against_an_unreachable_discord_stops_at_sigterm_while_retrying(tmp_path: Path) -> None:
     config = _config(tmp_path, discord=_discord(closed_port()))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "digestbot", "--config", str(config), "run",
-        cwd=tmp_path, env=_env(), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert proc.stderr is not None
-    seen: list[str] = []
-    try:
-        async with asyncio.timeout(60):
-            await _lines_until(proc.stderr, "(attempt 1); trying again in 1 s", seen)
-            proc.send_signal(signal.SIGTERM)
-            rest = (await proc.stderr.read()).decode()
-            assert await proc.wait() == 0, "".join(seen) + rest
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert "Traceback" not in "".join(seen) + rest
-    assert "stopped" in rest
+    async with RunningBot(config, env=_env()) as bot:
+        await bot.wait_for("(attempt 1); trying again in 1 s")
+        code, _ = await bot.stop()
+    assert code == 0, bot.output
+    assert "Traceback" not in bot.output and "stopped" in bot.output
 
 
 async def _run_until(config: Path, needles: list[str], env: dict[str, str] | None = None) -> tuple[int, str, float]:
     """Start ``run``, wait for every needle on stderr, SIGTERM it; return its status, stderr, seconds to stop."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "digestbot", "--config", str(config), "-v", "run",
-        cwd=config.parent, env={**_env(), **(env or {})}, stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert proc.stderr is not None
-    seen: list[str] = []
-    try:
-        async with asyncio.timeout(60):
-            for needle in needles:
-                if needle not in "".join(seen):
-                    await _lines_until(proc.stderr, needle, seen)
-            loop = asyncio.get_running_loop()
-            signalled = loop.time()
-            proc.send_signal(signal.SIGTERM)
-            seen.append((await proc.stderr.read()).decode())
-            code = await proc.wait()
-            return code, "".join(seen), loop.time() - signalled
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+    async with RunningBot(config, "-v", env={**_env(), **(env or {})}) as bot:
+        await bot.wait_for(*needles)
+        code, seconds = await bot.stop()
+    return code, bot.output, seconds
 
 
 async def test_run_serves_slack_while_discord_is_unreachable(tmp_path: Path) -> None:
