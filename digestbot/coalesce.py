@@ -70,6 +70,20 @@ class Coalescer(Generic[T, R]):
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
 
+    async def cancel(self) -> None:
+        """Drop what is queued and stop the batch in flight: for reads asked ahead that nobody wants any more.
+
+        A fan-out asks ahead; when it ends (done, stopped or cancelled) the answers it did not
+        use must not keep a batch task alive past it (a query on a store about to close). The
+        futures of dropped requests are cancelled. Never for writes: they must run (:meth:`close`).
+        """
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        for _, future in self._queue:
+            future.cancel()
+        self._queue = []
+
     async def _flush(self) -> None:
         batch: list[tuple[T, asyncio.Future[R]]] = []
         try:

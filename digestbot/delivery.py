@@ -785,7 +785,10 @@ class DeliveryEngine:
                 dry_run=dry_run,
             )
 
-        await self._gather((one(u, k, f) for u, k, f in asked_ahead()), tally)
+        try:
+            await self._gather((one(u, k, f) for u, k, f in asked_ahead()), tally)
+        finally:  # a fan-out stopped early leaves reads asked ahead: no batch task may outlive it
+            await displays.cancel()
 
     # -- sending ---------------------------------------------------------------------------------
 
