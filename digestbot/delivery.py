@@ -40,6 +40,7 @@ from enum import Enum
 from typing import Any
 
 from digestbot import metrics
+from digestbot.blocks import PaperCard
 from digestbot.channels import Channel, load_channels, wants_threads
 from digestbot.clock import Clock, SystemClock
 from digestbot.coalesce import Coalescer
@@ -61,6 +62,7 @@ from digestbot.formatter import (
     format_matches,
     format_no_digest,
     format_no_period_digest,
+    paper_card,
 )
 from digestbot.labels import Labels, labels_for
 from digestbot.outbox import Delivery, Outbox, Slot
@@ -728,6 +730,9 @@ class DeliveryEngine:
         language = self.config.summary_language()
         shown = {p.arxiv_id: p for p in await localize(self.store, self.config, digest.papers, language)}
 
+        def card(paper: Paper) -> PaperCard:
+            return matches.rendered.card(paper, lambda p: paper_card(p, self.labels))
+
         async def displays_of(users: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
             found = await self.store.topic_displays(platform=platform, users=users)
             return [found.get(u, {}) for u in users]
@@ -772,7 +777,7 @@ class DeliveryEngine:
             payloads = matches.rendered.payloads(
                 self.adapters[target.platform],
                 signature,
-                lambda: format_matches(digest.date, found, self.labels, period=period),
+                lambda: format_matches(digest.date, found, self.labels, period=period, card=card),
             )
             await self._deliver(
                 target,
@@ -882,8 +887,11 @@ class DeliveryEngine:
         loop = asyncio.get_running_loop()
         renewed = loop.time()
         while True:
-            ticket = await self._wait_for_slot(pacer)
-            if loop.time() - renewed > self.outbox.lease.total_seconds() / 2:  # a long wait for the pace
+            ticket = pacer.reserve(now := loop.time())
+            if ticket.slot > now:  # (no coroutine for the usual case: the slot is now)
+                ticket = await self._wait_for_slot(pacer, ticket)
+                now = loop.time()
+            if now - renewed > self.outbox.lease.total_seconds() / 2:  # a long wait for the pace
                 if not await self.outbox.renew(row):
                     log.warning("%s %s: another run took this message over; leaving it", row.target, row.key)
                     return _Outcome.BUSY, None
@@ -997,15 +1005,14 @@ class DeliveryEngine:
         """Tell whether this run no longer sends to ``platform`` (credentials refused, long Retry-After)."""
         if platform in self._refused:
             return _Outcome.REFUSED
-        if self._held.get(platform, 0.0) > asyncio.get_running_loop().time():
+        if self._held and self._held.get(platform, 0.0) > asyncio.get_running_loop().time():
             return _Outcome.DEFERRED
         return None
 
-    async def _wait_for_slot(self, pacer: Pacer) -> Ticket:
-        """Wait for this send's slot in the platform's pace (and past its rate-limit gate)."""
+    async def _wait_for_slot(self, pacer: Pacer, ticket: Ticket) -> Ticket:
+        """Wait for the slot of ``ticket`` (just reserved) in the platform's pace, or of a later one if it was cut."""
         loop = asyncio.get_running_loop()
         while True:
-            ticket = pacer.reserve(loop.time())
             if (wait := ticket.slot - loop.time()) <= 0:
                 return ticket
             await self._sleep(wait)
@@ -1013,6 +1020,7 @@ class DeliveryEngine:
                 return ticket  # (an injected test sleep does not move the loop's clock: go)
             # A rate-limit answer came while waiting: the slot was given under a pace or gate
             # that no longer holds; take a new one behind the senders that wait already.
+            ticket = pacer.reserve(loop.time())
 
     async def _permanent_failure(self, row: Delivery, exc: DeliveryError) -> None:
         await self.outbox.mark_failed(row, str(exc))
