@@ -32,6 +32,7 @@ import asyncio
 import itertools
 import logging
 import random
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -107,7 +108,40 @@ PIPELINE_FACTOR = 4
 DISPLAYS_AHEAD = 256
 """Subscribers whose typed topics are read ahead of their DMs (in batches of about half that)."""
 
+PASS_BUDGET = 0.010
+"""Seconds of DM preparation one pass of the event loop may hold; more waits for the next pass."""
+
 UserKey = tuple[str, str, str]  # platform, workspace, user id
+
+
+class _Passes:
+    """Spread work over passes of the event loop: at most ``budget`` seconds of it in one pass.
+
+    Dozens of delivery workers often wake in the same pass (a group commit answers them all at
+    once), and each then matches, renders and plans its next DM before it next awaits: run back
+    to back, that held the loop past 50 ms at a million subscribers, and ``/paper`` waited. A
+    worker that finds this pass's budget spent waits for the next pass, behind what is ready.
+    """
+
+    def __init__(self, budget: float, *, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._budget = budget
+        self._clock = clock
+        self._started: float | None = None  # when this pass's first turn was taken
+
+    async def turn(self) -> None:
+        """Return at once if this pass has budget left, else in a later pass that has."""
+        while True:
+            now = self._clock()
+            if self._started is None:
+                self._started = now
+                asyncio.get_running_loop().call_soon(self._next_pass)  # runs early in the next pass
+                return
+            if now - self._started < self._budget:
+                return
+            await asyncio.sleep(0)
+
+    def _next_pass(self) -> None:
+        self._started = None
 
 
 class _Outcome(Enum):
@@ -753,7 +787,10 @@ class DeliveryEngine:
                     return
                 yield ahead.popleft()
 
+        passes = _Passes(PASS_BUDGET)
+
         async def one(user: str, keys: list[UserKey], typed_by_key: list[asyncio.Future[dict[str, str]]]) -> None:
+            await passes.turn()
             grouped: dict[int, tuple[Paper, list[str]]] = {}
             for key, typed_future in zip(keys, typed_by_key, strict=True):
                 # The DM names each topic as the user typed it; matching used the canonical form.
