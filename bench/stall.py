@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import os
 import statistics
 import sys
 import tempfile
@@ -73,7 +74,7 @@ class FastPlatform:
         self.sent += 1
         return Sent(message_id=f"m{self.sent}", channel_id=target.id)
 
-    async def find_sent(self, target: Target, key: str) -> Sent | None:
+    async def find_sent(self, target: Target, key: str, *, since: datetime | None = None) -> Sent | None:
         return None
 
     async def close(self) -> None:
@@ -94,7 +95,7 @@ class Probe:
         p50 = statistics.median(papers) * 1000 if papers else float("nan")
         return (
             f"bench.stall {name}: max_block_ms={block:.1f} paper_p99_ms={p99:.1f} paper_p50_ms={p50:.1f}"
-            f" paper_queries={len(papers)} {extra}"
+            f" paper_queries={len(papers)} {extra} load={os.getloadavg()[0]:.1f}"
         )
 
     def ok(self) -> bool:
