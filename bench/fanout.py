@@ -242,7 +242,8 @@ async def main_async(args: argparse.Namespace) -> int:
     print(
         f"bench.fanout {name}: ratio={ratio:.2f} duplicates={dupes} lost={lost} cpu_ms_per_msg={cpu_ms:.3f}"
         f" loop_cpu_ms_per_msg={loop_ms:.3f} msgs={sent} dm_opens={platform.opens} rejected_429={platform.rejected}"
-        f" concurrency={delivery.concurrency} goal=ratio>=0.9,0_dupes,0_lost result={'met' if ok else 'MISSED'}"
+        f" concurrency={delivery.concurrency} load={os.getloadavg()[0]:.1f}"
+        f" goal=ratio>=0.9,0_dupes,0_lost result={'met' if ok else 'MISSED'}"
     )
     return 0 if ok else 1
 

@@ -24,15 +24,16 @@ BATCH_LIMIT = 500
 """Requests per batch at most: a bound on one statement's size and on one batch's time."""
 
 
-def _mark_retrieved(future: asyncio.Future[R]) -> None:
-    """Keep a failed batch from logging "exception was never retrieved" for requests asked ahead.
+def _fail(future: asyncio.Future[R], exc: BaseException) -> None:
+    """Fail one request, without "exception was never retrieved" if nobody awaits it.
 
     A fan-out asks ahead (typed topics for the next 256 DMs); when it stops early (shutdown, a
     closed store) those futures are never awaited, and asyncio would log one traceback per
-    request: thousands. Whoever does await a future still gets its exception raised.
+    request: thousands. Whoever does await a future still gets its exception raised. (Marked
+    here, not by a done-callback: that would cost every request one more trip through the loop.)
     """
-    if not future.cancelled():
-        future.exception()
+    future.set_exception(exc)
+    future.exception()
 
 
 class Coalescer(Generic[T, R]):
@@ -59,7 +60,6 @@ class Coalescer(Generic[T, R]):
         task no trip through the event loop.
         """
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        future.add_done_callback(_mark_retrieved)
         self._queue.append((item, future))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._flush(), name=self._name)
@@ -69,6 +69,20 @@ class Coalescer(Generic[T, R]):
         """Wait until every queued request has run."""
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
+
+    async def cancel(self) -> None:
+        """Drop what is queued and stop the batch in flight: for reads asked ahead that nobody wants any more.
+
+        A fan-out asks ahead; when it ends (done, stopped or cancelled) the answers it did not
+        use must not keep a batch task alive past it (a query on a store about to close). The
+        futures of dropped requests are cancelled. Never for writes: they must run (:meth:`close`).
+        """
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        for _, future in self._queue:
+            future.cancel()
+        self._queue = []
 
     async def _flush(self) -> None:
         batch: list[tuple[T, asyncio.Future[R]]] = []
@@ -81,7 +95,7 @@ class Coalescer(Generic[T, R]):
                 except Exception as exc:
                     for _, future in batch:
                         if not future.done():
-                            future.set_exception(exc)
+                            _fail(future, exc)
                     continue
                 for (_, future), result in zip(batch, results, strict=True):
                     if not future.done():

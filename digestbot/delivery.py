@@ -32,6 +32,7 @@ import asyncio
 import itertools
 import logging
 import random
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from enum import Enum
 from typing import Any
 
 from digestbot import metrics
+from digestbot.blocks import PaperCard
 from digestbot.channels import Channel, load_channels, wants_threads
 from digestbot.clock import Clock, SystemClock
 from digestbot.coalesce import Coalescer
@@ -61,6 +63,7 @@ from digestbot.formatter import (
     format_matches,
     format_no_digest,
     format_no_period_digest,
+    paper_card,
 )
 from digestbot.labels import Labels, labels_for
 from digestbot.outbox import Delivery, Outbox, Slot
@@ -105,7 +108,42 @@ PIPELINE_FACTOR = 4
 DISPLAYS_AHEAD = 256
 """Subscribers whose typed topics are read ahead of their DMs (in batches of about half that)."""
 
+PASS_BUDGET = 0.010
+"""CPU seconds of DM preparation one pass of the event loop may hold; more waits for the next pass."""
+
 UserKey = tuple[str, str, str]  # platform, workspace, user id
+
+
+class _Passes:
+    """Spread work over passes of the event loop: at most ``budget`` seconds of it in one pass.
+
+    Dozens of delivery workers often wake in the same pass (a group commit answers them all at
+    once), and each then matches, renders and plans its next DM before it next awaits: run back
+    to back, that held the loop past 50 ms at a million subscribers, and ``/paper`` waited. A
+    worker that finds this pass's budget spent waits for the next pass, behind what is ready.
+    The budget counts the loop thread's CPU time: on a loaded machine, time the process spent
+    descheduled is no work of ours, and waiting for it would only add passes.
+    """
+
+    def __init__(self, budget: float, *, clock: Callable[[], float] = time.thread_time) -> None:
+        self._budget = budget
+        self._clock = clock
+        self._started: float | None = None  # when this pass's first turn was taken
+
+    async def turn(self) -> None:
+        """Return at once if this pass has budget left, else in a later pass that has."""
+        while True:
+            now = self._clock()
+            if self._started is None:
+                self._started = now
+                asyncio.get_running_loop().call_soon(self._next_pass)  # runs early in the next pass
+                return
+            if now - self._started < self._budget:
+                return
+            await asyncio.sleep(0)
+
+    def _next_pass(self) -> None:
+        self._started = None
 
 
 class _Outcome(Enum):
@@ -728,6 +766,9 @@ class DeliveryEngine:
         language = self.config.summary_language()
         shown = {p.arxiv_id: p for p in await localize(self.store, self.config, digest.papers, language)}
 
+        def card(paper: Paper) -> PaperCard:
+            return matches.rendered.card(paper, lambda p: paper_card(p, self.labels))
+
         async def displays_of(users: Sequence[tuple[str, str]]) -> list[dict[str, str]]:
             found = await self.store.topic_displays(platform=platform, users=users)
             return [found.get(u, {}) for u in users]
@@ -748,7 +789,10 @@ class DeliveryEngine:
                     return
                 yield ahead.popleft()
 
+        passes = _Passes(PASS_BUDGET)
+
         async def one(user: str, keys: list[UserKey], typed_by_key: list[asyncio.Future[dict[str, str]]]) -> None:
+            await passes.turn()
             grouped: dict[int, tuple[Paper, list[str]]] = {}
             for key, typed_future in zip(keys, typed_by_key, strict=True):
                 # The DM names each topic as the user typed it; matching used the canonical form.
@@ -772,7 +816,7 @@ class DeliveryEngine:
             payloads = matches.rendered.payloads(
                 self.adapters[target.platform],
                 signature,
-                lambda: format_matches(digest.date, found, self.labels, period=period),
+                lambda: format_matches(digest.date, found, self.labels, period=period, card=card),
             )
             await self._deliver(
                 target,
@@ -785,7 +829,10 @@ class DeliveryEngine:
                 dry_run=dry_run,
             )
 
-        await self._gather((one(u, k, f) for u, k, f in asked_ahead()), tally)
+        try:
+            await self._gather((one(u, k, f) for u, k, f in asked_ahead()), tally)
+        finally:  # a fan-out stopped early leaves reads asked ahead: no batch task may outlive it
+            await displays.cancel()
 
     # -- sending ---------------------------------------------------------------------------------
 
@@ -879,8 +926,11 @@ class DeliveryEngine:
         loop = asyncio.get_running_loop()
         renewed = loop.time()
         while True:
-            ticket = await self._wait_for_slot(pacer)
-            if loop.time() - renewed > self.outbox.lease.total_seconds() / 2:  # a long wait for the pace
+            ticket = pacer.reserve(now := loop.time())
+            if ticket.slot > now:  # (no coroutine for the usual case: the slot is now)
+                ticket = await self._wait_for_slot(pacer, ticket)
+                now = loop.time()
+            if now - renewed > self.outbox.lease.total_seconds() / 2:  # a long wait for the pace
                 if not await self.outbox.renew(row):
                     log.warning("%s %s: another run took this message over; leaving it", row.target, row.key)
                     return _Outcome.BUSY, None
@@ -994,15 +1044,14 @@ class DeliveryEngine:
         """Tell whether this run no longer sends to ``platform`` (credentials refused, long Retry-After)."""
         if platform in self._refused:
             return _Outcome.REFUSED
-        if self._held.get(platform, 0.0) > asyncio.get_running_loop().time():
+        if self._held and self._held.get(platform, 0.0) > asyncio.get_running_loop().time():
             return _Outcome.DEFERRED
         return None
 
-    async def _wait_for_slot(self, pacer: Pacer) -> Ticket:
-        """Wait for this send's slot in the platform's pace (and past its rate-limit gate)."""
+    async def _wait_for_slot(self, pacer: Pacer, ticket: Ticket) -> Ticket:
+        """Wait for the slot of ``ticket`` (just reserved) in the platform's pace, or of a later one if it was cut."""
         loop = asyncio.get_running_loop()
         while True:
-            ticket = pacer.reserve(loop.time())
             if (wait := ticket.slot - loop.time()) <= 0:
                 return ticket
             await self._sleep(wait)
@@ -1010,6 +1059,7 @@ class DeliveryEngine:
                 return ticket  # (an injected test sleep does not move the loop's clock: go)
             # A rate-limit answer came while waiting: the slot was given under a pace or gate
             # that no longer holds; take a new one behind the senders that wait already.
+            ticket = pacer.reserve(loop.time())
 
     async def _permanent_failure(self, row: Delivery, exc: DeliveryError) -> None:
         await self.outbox.mark_failed(row, str(exc))

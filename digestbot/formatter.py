@@ -6,7 +6,7 @@ answer says; adapters only decide how it looks on their platform.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date
 
@@ -208,11 +208,13 @@ def format_matches(
     *,
     limit: int = MAX_DM_PAPERS,
     period: Period | None = None,
+    card: Callable[[Paper], PaperCard] | None = None,
 ) -> Message:
     """Return a subscriber's notice: the day's best ``limit`` matches with the topics each matched, and how many more.
 
     Best first: papers matching more of the subscriber's topics, then more votes, then the digest's order.
-    ``period`` names a week or month instead of the day.
+    ``period`` names a week or month instead of the day. ``card`` returns a paper's :func:`paper_card`
+    (without the matched topics): a fan-out passes one that builds each card once for all its DMs.
     """
     named = period.name if period is not None else day.isoformat()
     heading = labels.matches_title.format(date=named)
@@ -220,7 +222,12 @@ def format_matches(
     shown = [pair for _, pair in ranked[:limit]]
     blocks: list[Block] = [Header(text=heading)]
     for paper, topics in shown:
-        blocks.append(paper_card(paper, labels, extra_meta=(f"{labels.matched}: {', '.join(topics)}",)))
+        matched = f"{labels.matched}: {', '.join(topics)}"
+        if card is None:
+            blocks.append(paper_card(paper, labels, extra_meta=(matched,)))
+        else:
+            base = card(paper)
+            blocks.append(replace(base, meta=(*base.meta, matched)))
     if len(matches) > len(shown):
         blocks.append(Context(parts=(labels.matches_more.format(count=len(matches) - len(shown)),)))
     fallback = f"{heading}: " + "; ".join(one_line(p.title) for p, _ in shown[:5])

@@ -73,9 +73,35 @@ class Metrics:
             "digestbot_lookup_seconds", "Time to answer a /paper lookup.", buckets=LOOKUP_BUCKETS, registry=on
         )
 
+        # The labelled children a delivery counts into, by (platform, target, outcome): ``.labels()``
+        # hashes and locks on every call, once per message of a fan-out otherwise.
+        self._delivery: dict[tuple[str, str, str], Counter | None] = {}
+        self._rate_limited: dict[str, Counter] = {}
+
         for platform in platforms:
             for counter in (self.posts, self.dms, self.rate_limited):
                 counter.labels(platform=platform)
+
+    def delivery_counter(self, platform: str, target: str, outcome: str) -> Counter | None:
+        """Return the child counting ``outcome`` for ``platform``/``target`` (None: not counted), looked up once."""
+        key = (platform, target, outcome)
+        try:
+            return self._delivery[key]
+        except KeyError:
+            pass
+        child: Counter | None = None
+        if outcome == "sent":
+            child = (self.posts if target == "channel" else self.dms).labels(platform=platform)
+        elif (reason := FAILURE_REASONS.get(outcome)) is not None:
+            child = self.failures.labels(platform=platform, target=target, reason=reason)
+        self._delivery[key] = child
+        return child
+
+    def rate_limited_counter(self, platform: str) -> Counter:
+        """Return the child counting ``platform``'s rate-limit answers, looked up once."""
+        if (child := self._rate_limited.get(platform)) is None:
+            child = self._rate_limited[platform] = self.rate_limited.labels(platform=platform)
+        return child
 
     def set_backlog(self, count: int, oldest: datetime | None, now: datetime) -> None:
         """Record the outbox backlog as read from the store just now."""
@@ -119,18 +145,14 @@ def delivered(*, platform: str, target: str, outcome: str) -> None:
     ``target`` is ``channel`` or ``user`` (a DM); other outcomes (already sent, claimed by another
     run) are not events of this process and are not counted.
     """
-    if _active is None:
-        return
-    if outcome == "sent":
-        (_active.posts if target == "channel" else _active.dms).labels(platform=platform).inc()
-    elif (reason := FAILURE_REASONS.get(outcome)) is not None:
-        _active.failures.labels(platform=platform, target=target, reason=reason).inc()
+    if _active is not None and (child := _active.delivery_counter(platform, target, outcome)) is not None:
+        child.inc()
 
 
 def rate_limited(platform: str) -> None:
     """Count one rate-limit answer from ``platform``."""
     if _active is not None:
-        _active.rate_limited.labels(platform=platform).inc()
+        _active.rate_limited_counter(platform).inc()
 
 
 @contextmanager

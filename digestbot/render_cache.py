@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from digestbot.blocks import Message
+from digestbot.blocks import Message, PaperCard
 from digestbot.ports import Adapter
+from digestbot.records import Paper
 
 
 class RenderCache:
@@ -20,6 +21,19 @@ class RenderCache:
 
     def __init__(self) -> None:
         self._payloads: dict[tuple[str, Hashable], list[Any]] = {}
+        self._cards: dict[int, tuple[Paper, PaperCard]] = {}
+
+    def card(self, paper: Paper, build: Callable[[Paper], PaperCard]) -> PaperCard:
+        """Return ``build(paper)``, built once per paper in this run.
+
+        Subscribers' DMs mostly differ (each lists its own papers and topics), so they are rendered
+        one by one; but they show the same few dozen papers, and cleaning a paper's text for its
+        card was most of a DM's rendering: thousands of DMs in a row held the event loop.
+        """
+        found = self._cards.get(id(paper))
+        if found is None or found[0] is not paper:  # (the paper is kept: its id cannot be reused)
+            found = self._cards[id(paper)] = (paper, build(paper))
+        return found[1]
 
     def payloads(self, adapter: Adapter, signature: Hashable, build: Callable[[], Message]) -> list[Any]:
         """Return ``adapter``'s payloads for the message ``build`` makes, rendered once per ``signature``.

@@ -37,3 +37,20 @@ async def test_a_failed_batch_fails_its_waiters_and_requests_asked_ahead_log_not
     gc.collect()
     await asyncio.sleep(0)
     assert "never retrieved" not in caplog.text
+
+
+async def test_cancel_stops_the_batch_in_flight_and_drops_what_is_queued() -> None:
+    started = asyncio.Event()
+
+    async def run(items: Sequence[int]) -> list[int]:
+        started.set()
+        await asyncio.Event().wait()  # a read that never answers
+        return list(items)
+
+    coalescer = Coalescer(run, name="test")
+    in_flight = coalescer.ask(1)
+    await started.wait()
+    queued = coalescer.ask(2)
+    await coalescer.cancel()
+    assert in_flight.cancelled() and queued.cancelled()
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == "test"]

@@ -318,6 +318,32 @@ async def test_a_run_whose_claim_was_taken_over_stops_instead_of_sending_twice(s
     assert discord.send_calls == 1 and (summary.posted, summary.elsewhere) == (0, 1)
 
 
+async def test_a_fan_out_stopped_early_leaves_no_read_ahead_running(store):
+    """The topic-displays batches asked ahead end with the fan-out: none is left pending on the loop."""
+    import asyncio
+
+    from digestbot.delivery import DISPLAYS_AHEAD
+
+    for i in range(DISPLAYS_AHEAD * 2):
+        await store.add_subscription(platform="discord", workspace="", user=f"u{i}", topic="diffusion", max_topics=5)
+    read, calls, stuck = store.topic_displays, [], asyncio.Event()
+
+    async def second_read_never_answers(*, platform, users):
+        calls.append(len(users))
+        if len(calls) > 1:
+            stuck.set()
+            await asyncio.Event().wait()
+        return await read(platform=platform, users=users)
+
+    store.topic_displays = second_read_never_answers
+    post = asyncio.create_task(engine_for(store, config(ch("c1")), FakeAdapter("discord")).post_digest(DAY))
+    await asyncio.wait_for(stuck.wait(), 30)
+    post.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await post
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == "topic-displays" and not t.done()]
+
+
 async def test_each_dm_names_topics_as_its_subscriber_typed_them_read_ahead_in_batches(store):
     from digestbot.delivery import DISPLAYS_AHEAD
 
@@ -346,3 +372,30 @@ async def test_each_dm_names_topics_as_its_subscriber_typed_them_read_ahead_in_b
     assert all(f"Diffusion-{i}" in texts[f"u{i}"] for i in range(1, users, 2))
     assert not any("Diffusion-" in texts[f"u{i}"] for i in range(0, users, 2))
     assert sum(calls) == users and len(calls) <= users // (DISPLAYS_AHEAD // 2) + 2  # batches, not one per DM
+
+
+async def test_dm_preparation_is_spread_over_loop_passes_within_a_budget():
+    """Workers that wake together take turns: no pass of the loop holds more than its budget of their work."""
+    import asyncio
+
+    from digestbot.delivery import _Passes
+
+    now = [0.0]
+    passes = _Passes(0.010, clock=lambda: now[0])
+    loop = asyncio.get_running_loop()
+    pass_no, worked = [0], []
+
+    def count_pass() -> None:
+        pass_no[0] += 1
+        if len(worked) < 10:
+            loop.call_soon(count_pass)
+
+    async def prepare() -> None:
+        await passes.turn()
+        worked.append(pass_no[0])
+        now[0] += 0.004  # each DM's preparation: 4 ms
+
+    loop.call_soon(count_pass)
+    await asyncio.gather(*(prepare() for _ in range(10)))
+    per_pass = [worked.count(p) for p in set(worked)]
+    assert len(worked) == 10 and max(per_pass) == 3  # 0, 4 and 8 ms fit in 10 ms; the 4th waits

@@ -252,3 +252,25 @@ async def test_a_closed_database_is_unhealthy_and_metrics_still_answer(tmp_path:
         assert status == 200 and _sample(page, "digestbot_outbox_backlog") == 0
     finally:
         await ops.close()
+
+
+async def test_delivery_counters_look_their_labels_up_once_and_count_each_message() -> None:
+    """A fan-out counts thousands of messages: each (platform, target, outcome) child is found once, per Metrics."""
+    first, second = Metrics(), Metrics()
+    with metrics.installed(first):
+        for _ in range(3):
+            metrics.delivered(platform="discord", target="user", outcome="sent")
+        metrics.delivered(platform="discord", target="channel", outcome="deferred")
+        metrics.delivered(platform="discord", target="channel", outcome="busy")  # not an event of this process
+        metrics.rate_limited("discord")
+        metrics.rate_limited("discord")
+    with metrics.installed(second):
+        metrics.delivered(platform="discord", target="user", outcome="sent")
+    page = first.exposition().decode()
+    assert _sample(page, "digestbot_dms_total", platform="discord") == 3
+    assert (
+        _sample(page, "digestbot_delivery_failures_total", platform="discord", target="channel", reason="deferred") == 1
+    )
+    assert _sample(page, "digestbot_rate_limited_total", platform="discord") == 2
+    assert first.delivery_counter("discord", "user", "sent") is first.delivery_counter("discord", "user", "sent")
+    assert _sample(second.exposition().decode(), "digestbot_dms_total", platform="discord") == 1
