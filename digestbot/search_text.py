@@ -102,3 +102,12 @@ def unspaced_grams(*texts: str) -> str:
                     for end in range(start + MIN_GRAM, min(len(word), start + MAX_GRAM) + 1):
                         grams[word[start:end]] = None
     return " ".join(grams)
+
+
+def lookup_words(title: str, authors_text: str, keywords_text: str) -> set[str]:
+    """Return the words the lookup vocabulary counts for one paper: those of its title, authors and keywords.
+
+    Not the unspaced-script pieces (see :func:`unspaced_grams`), and nothing from Thai up: those
+    would become words that typos are "corrected" to.
+    """
+    return {w for w in words(f"{title} {authors_text} {keywords_text}") if w < "\u0e00"}

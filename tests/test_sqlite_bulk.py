@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
+import json
 import logging
+import os
+import pickle
+import sqlite3
+import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from digestbot.errors import StoreError, StoreFailedError
 from digestbot.records import Paper
+from digestbot.search_text import lookup_words
 from digestbot.sources.files import load_file
-from digestbot.store import Store
-from digestbot.store.sqlite import BUILDING
+from digestbot.store import Store, fts_build
+from digestbot.store.sqlite import BUILDING, _json_sections, _json_strings
 from tests.conftest import SEED
 from tests.raw_sqlite import raw_connection
 
@@ -145,3 +154,73 @@ async def test_a_crash_mid_build_leaves_a_file_that_is_refused_in_one_line(tmp_p
         f"{path}: a bulk load into this new archive was interrupted, so it is incomplete: delete it and load again"
     )
     assert BUILDING != 0
+
+
+@settings(deadline=None, max_examples=200)
+@given(
+    st.lists(st.text(), max_size=4),
+    st.lists(st.tuples(st.text(), st.text()), max_size=3),
+)
+def test_the_fast_json_of_names_and_sections_is_the_encoders(names: list[str], sections: list[tuple[str, str]]) -> None:
+    assert _json_strings(tuple(names)) == json.dumps(names, ensure_ascii=False)
+    assert _json_sections(tuple(sections)) == json.dumps(sections, ensure_ascii=False)
+
+
+def test_the_fast_json_falls_back_to_the_encoder_for_other_values() -> None:
+    assert _json_strings((1, "a")) == '[1, "a"]'  # type: ignore[arg-type]
+    assert _json_sections((("a", "b", "c"),)) == '[["a", "b", "c"]]'  # type: ignore[arg-type]
+
+
+def _frames(*frames: Sequence[tuple[object, ...]]) -> io.BytesIO:
+    out = io.BytesIO()
+    for frame in frames:
+        payload = pickle.dumps(frame)
+        out.write(len(payload).to_bytes(fts_build.FRAME_HEADER, "little") + payload)
+    out.seek(0)
+    return out
+
+
+def test_the_vocabulary_counted_in_spills_is_the_whole_count(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counts added into ``terms`` a few words at a time (bounded memory) add up to one count over everything."""
+    rows = [
+        ("i", 1, "Kernel tricks", "Ann Lee, Bo Kim", "kernels"),
+        ("i", 2, "Quantum kernel models", "Ann Lee, Zed Ox", ""),
+        ("i", 3, "Börje's models", "Cy Dee", "quantum, tricks"),
+        ("d", 2, "Quantum kernel models", "Ann Lee, Zed Ox", ""),
+        ("i", 2, "Quantum models", "Ann Lee", "양자화"),
+    ]
+    expected: dict[str, int] = {}
+    for op, _, *values in rows:
+        for word in lookup_words(*values):
+            expected[word] = expected.get(word, 0) + (1 if op == "i" else -1)
+    got = {}
+    for spill in (2, 1_000):
+        side = tmp_path / f"side-{spill}.sqlite3"
+        with sqlite3.connect(side) as db:
+            db.execute(
+                "CREATE VIRTUAL TABLE lookup_fts USING fts5(title, authors_text, keywords_text, content='papers', detail='none')"
+            )
+            db.execute("CREATE TABLE terms (term TEXT PRIMARY KEY, docs INTEGER NOT NULL) WITHOUT ROWID")
+        db.close()
+        monkeypatch.setattr(fts_build, "TERMS_SPILL", spill)
+        columns = ["title", "authors_text", "keywords_text"]
+        fts_build.build(str(side), "lookup_fts", columns, count_words=True, stream=_frames(rows[:2], rows[2:]))
+        with sqlite3.connect(side) as db:
+            got[spill] = dict(db.execute("SELECT term, docs FROM terms").fetchall())
+        db.close()
+    assert got[2] == got[1_000] == {word: n for word, n in expected.items() if n}
+    assert got[2]["kernel"] == 1 and "zed" not in got[2]  # the update took them out of paper 2
+
+
+def test_an_index_worker_imports_no_store_backend() -> None:
+    """The worker runs as a script so that neither store package (25 MiB a process) is imported into it."""
+    probe = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('worker', {fts_build.__file__!r})\n"
+        "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in ('digestbot', 'aiosqlite', 'asyncpg'))))\n"
+    )
+    root = str(Path(fts_build.__file__).parents[2])
+    env = {**os.environ, "PYTHONPATH": root}
+    out = subprocess.run([sys.executable, "-P", "-c", probe], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split() == ["digestbot", "digestbot.search_text"]

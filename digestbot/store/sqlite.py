@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ import aiosqlite
 
 from digestbot.errors import StoreBusyError, StoreError, StoreFailedError, TopicLimitError
 from digestbot.records import Digest, Paper
-from digestbot.search_text import unspaced_grams, words
+from digestbot.search_text import lookup_words, unspaced_grams
 from digestbot.store import sqlite_search, sqlite_summaries
 from digestbot.store.chunks import CHUNK as _CHUNK
 from digestbot.store.chunks import id_chunks
@@ -101,9 +102,8 @@ def _last_wins(chunk: list[Paper]) -> list[Paper]:
     return list(merged.values())
 
 
-def _lookup_words(title: str, authors_text: str, keywords_text: str) -> set[str]:
-    """Return the words ``lookup_terms`` counts for one paper: those of its title, authors and keywords."""
-    return {w for w in words(f"{title} {authors_text} {keywords_text}") if w < "\u0e00"}
+_lookup_words = lookup_words
+"""The words ``lookup_terms`` counts for one paper (the PostgreSQL store imports it under this name)."""
 
 
 async def _recount_terms(db: aiosqlite.Connection) -> None:
@@ -192,6 +192,25 @@ def paper_from_row(row: Sequence[Any]) -> Paper:
 
 
 _JSON = json.JSONEncoder(ensure_ascii=False).encode
+_JSON_STR = encode_basestring
+
+
+def _json_strings(values: Sequence[str]) -> str:
+    """Return ``_JSON(values)`` for strings, twice as fast: a bulk load encodes authors and keywords a million times."""
+    try:
+        return "[" + ", ".join(map(_JSON_STR, values)) + "]"
+    except TypeError:  # not all strings: the encoder says how it wants them
+        return _JSON(values)
+
+
+def _json_sections(sections: Sequence[tuple[str, str]]) -> str:
+    """Return ``_JSON(sections)`` for (label, text) string pairs, as :func:`_json_strings` does."""
+    try:
+        return "[" + ", ".join([f"[{_JSON_STR(label)}, {_JSON_STR(text)}]" for label, text in sections]) + "]"
+    except (TypeError, ValueError):
+        return _JSON(sections)
+
+
 _JSON_EXTRA = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 
@@ -205,11 +224,11 @@ def _row_values(p: Paper, stamp: str | None = None) -> tuple[Any, ...]:
     return (
         p.arxiv_id,
         p.title,
-        _JSON(p.authors) if p.authors else "[]",
+        _json_strings(p.authors),
         p.abstract,
-        _JSON(p.sections) if p.sections else "[]",
+        _json_sections(p.sections),
         p.ai_summary,
-        _JSON(p.keywords) if p.keywords else "[]",
+        _json_strings(p.keywords),
         p.votes,
         p.thumbnail,
         p.github_url,

@@ -35,14 +35,13 @@ import aiosqlite
 import digestbot
 from digestbot.errors import StoreError, StoreFailedError
 from digestbot.records import Paper
+from digestbot.store import fts_build
 from digestbot.store.chunks import id_chunks
-from digestbot.store.fts_build import FRAME_HEADER
 from digestbot.store.records import UpsertResult
 from digestbot.store.sqlite import (
     _ENTRY,
     _PAPER_COLUMNS,
     BUILDING,
-    BULK_CACHE_KIB,
     _last_wins,
     _now,
     _row_values,
@@ -53,6 +52,18 @@ log = logging.getLogger(__name__)
 
 ROW_AT = {"title": 1, "abstract": 3, "authors_text": 13, "summary_text": 14, "keywords_text": 15, "grams_text": 16}
 """Where each indexed column is in a :func:`~digestbot.store.sqlite._row_values` tuple."""
+
+STEP = 1_000
+"""Papers handled per step (rows written, frames sent to the workers), whatever ``batch`` the caller asks.
+
+The whole build is one transaction anyway; a step only bounds the memory held for it. Two steps
+are alive at once (one being written while the next is prepared), and the workers hold one frame
+each: at 1,000 papers with 150–250-word abstracts that is a few MiB, where 5,000 held tens.
+"""
+
+CACHE_KIB = 8 * 1024
+"""This process's page cache while building: the papers table and its id index are appended to in
+rowid order, so a few MiB keep their right edges in memory (the journaled path uses 32 MiB)."""
 
 _INSERT_AT = (
     f"INSERT INTO papers (rowid, {_PAPER_COLUMNS}, authors_text, summary_text, keywords_text, grams_text, updated_at)"
@@ -111,7 +122,7 @@ class _Worker:
         env = dict(os.environ)  # the worker imports digestbot from wherever this process did
         env["PYTHONPATH"] = os.pathsep.join([str(Path(digestbot.__file__).parents[1]), env.get("PYTHONPATH", "")])
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "digestbot.store.fts_build", str(side), index, ",".join(columns), *words,
+            sys.executable, "-P", fts_build.__file__, str(side), index, ",".join(columns), *words,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
         )  # fmt: skip
         return cls(index, columns, side, proc)
@@ -127,7 +138,7 @@ class _Worker:
         stdin = self.proc.stdin
         assert stdin is not None
         payload = pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL)
-        stdin.write(len(payload).to_bytes(FRAME_HEADER, "little") + payload)
+        stdin.write(len(payload).to_bytes(fts_build.FRAME_HEADER, "little") + payload)
         try:
             await stdin.drain()
         except (BrokenPipeError, ConnectionResetError):
@@ -170,7 +181,7 @@ async def build_fresh(
     log.info("bulk load: a new archive, built without a journal and with two index workers")
     cache_size = await _scalar(db, "PRAGMA cache_size")
     await db.execute("PRAGMA synchronous=OFF")
-    await db.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
+    await db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
     workers: list[_Worker] = []
     try:
         indexes = await _rows(
@@ -180,7 +191,7 @@ async def build_fresh(
         )
         for index, sql in indexes:
             workers.append(await _Worker.start(db, path, index, sql))
-        result = await _load(db, papers, workers, batch=batch, digest_date=digest_date)
+        result = await _load(db, papers, workers, batch=min(batch, STEP), digest_date=digest_date)
         started = time.perf_counter()
         for worker in workers:
             await worker.finish()
