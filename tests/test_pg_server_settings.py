@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from bench.pg_archive import BENCH_SETTINGS
+from digestbot.store import PostgresStore
 from digestbot.store.postgres import bulk
 from tests.pg_server import TEST_SETTINGS, PgServer
 
@@ -55,3 +56,15 @@ async def test_index_builds_get_at_least_512mb_and_never_less_than_the_server_gi
             assert await cur.fetchone() == (inside,)
         cur = await conn.execute("SHOW maintenance_work_mem")
         assert await cur.fetchone() == (server,)
+
+
+async def test_store_sessions_never_jit_compile(pg_url: str, pg_admin_url: str) -> None:
+    """A store's lookups run without JIT, whatever the server's default (PostgreSQL's is on)."""
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        assert conn.execute("SHOW jit").fetchone() == ("on",)  # the test server keeps the default
+    store = await PostgresStore.open(pg_url)
+    try:
+        assert await store.fetchall("SHOW jit") == [("off",)]
+        assert await store.fetchall("SHOW TimeZone") == [("UTC",)]
+    finally:
+        await store.close()
