@@ -2,67 +2,58 @@
 
 Given a URL, the archive is built in that database when it is empty and reused when it holds
 exactly the asked number of papers (any other database is refused, never emptied). Without a
-URL the bench starts a server of its own, as the tests do (:mod:`tests.pg_server`: ``initdb`` +
-``pg_ctl``, Unix socket, trust auth, ``fsync=off``, as ``postgres`` when root), but with its data
-directory kept under ``bench/.cache/pg-server`` so a million papers are built once; ``--rebuild``
-drops and re-creates the bench's database there. A million papers take about 10 GiB of disk
-there: the free space is checked first.
+URL the bench starts a server of its own through the tests' helper (:class:`tests.pg_server.PgServer`:
+``initdb`` + ``pg_ctl``, Unix socket, trust auth, as ``postgres`` when root) with
+:data:`BENCH_SETTINGS`, its data directory kept under ``bench/.cache/pg-server`` so a million
+papers are built once; ``--rebuild`` drops and re-creates the bench's database there. The papers
+come from the same cache file as SQLite's build (no second generation). A million papers take
+about 10 GiB of disk there: the free space is checked first.
 """
 
 from __future__ import annotations
 
 import os
-import pwd
 import resource
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import psycopg
 
-from bench.synthetic import realistic_papers
 from digestbot.records import Paper
 from digestbot.search_text import words
 from digestbot.store import PostgresStore
-from tests.pg_server import SERVER_USER, PgServer, bin_dir
+from tests.pg_server import TEST_SETTINGS, PgServer
 
 GIB_PER_MILLION = 12.0
 """Disk a million realistic papers take on PostgreSQL (table, TOAST, GIN and btree indexes), with room to spare."""
 
 
-class CachedPgServer(PgServer):
-    """A :class:`~tests.pg_server.PgServer` whose data directory stays on disk between runs (stop keeps it)."""
+BENCH_SETTINGS = {
+    **TEST_SETTINGS,
+    # The bulk load's index builds: a GIN build that fits in memory sorts its postings once; with
+    # less it flushes part-built trees into the index again and again (the 1M build of the last
+    # session ran ~40 min at 512MB under load). The store raises its session to at least 512MB itself.
+    "maintenance_work_mem": "1GB",
+    # Nothing replicates from a throwaway server: an index created in the load's transaction is
+    # then written without WAL (wal_level=minimal), and the COPY's WAL never forces a checkpoint.
+    "wal_level": "minimal",
+    "max_wal_senders": "0",
+    "max_wal_size": "16GB",
+    "checkpoint_timeout": "1h",
+    # Lookups: the hot part of a 1M archive (vectors' index pages, the vocabulary) stays in the
+    # server's own cache, and small queries never pay for JIT compilation (tens of ms a plan).
+    "shared_buffers": "1GB",
+    "effective_cache_size": "8GB",
+    "jit": "off",
+}
+"""Settings of the bench's own server: :data:`tests.pg_server.TEST_SETTINGS` plus bulk-load and lookup ones.
 
-    def __init__(self, root: Path) -> None:  # no super().__init__: that makes a temp dir to throw away
-        self.bin = bin_dir()
-        self.root = root
-        self.data = root / "data"
-        self.socket_dir = root
-        self._as_root = os.geteuid() == 0
-        root.mkdir(parents=True, exist_ok=True)
-        if self._as_root:
-            account = pwd.getpwnam(SERVER_USER)
-            os.chown(root, account.pw_uid, account.pw_gid)
-
-    def start(self) -> str:
-        """Start the server (creating the cluster on first use); return a superuser URL of ``postgres``."""
-        if not (self.data / "PG_VERSION").exists():
-            return super().start()
-        options = (
-            f"-k {self.socket_dir} -c listen_addresses='' -c fsync=off -c synchronous_commit=off"
-            " -c full_page_writes=off -c max_connections=200"
-        )
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"), "-w", "-o", options, "start")
-        return f"postgresql://postgres@/postgres?host={quote(str(self.socket_dir), safe='')}"
-
-    def stop(self) -> None:
-        """Stop the server (fast shutdown), keeping its data for the next run."""
-        if (self.data / "postmaster.pid").exists():
-            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+Throwaway-server settings (no WAL for replication, no durability): never production advice.
+"""
 
 
 def check_space(where: Path, papers: int) -> None:
@@ -107,8 +98,8 @@ def _timed(papers: Iterable[Paper], spent: list[float]) -> Iterable[Paper]:
         yield paper
 
 
-async def build(url: str, count: int, *, batch: int) -> dict[str, float]:
-    """Bulk-load ``count`` realistic papers into ``url``; return wall/CPU seconds (generation excluded).
+async def build(url: str, papers: Iterable[Paper], *, batch: int) -> dict[str, float]:
+    """Bulk-load ``papers`` into ``url``; return wall/CPU seconds (reading the papers excluded, ``read_s``).
 
     ``server_cpu_s`` is the server backend's CPU (COPY, index builds), read from /proc when the
     server runs here; ``cpu_s`` is this process's (tokenizing, the search vectors, the COPY stream).
@@ -119,7 +110,7 @@ async def build(url: str, count: int, *, batch: int) -> dict[str, float]:
     try:
         pid = int((await store.fetchall("SELECT pg_backend_pid()"))[0][0])
         server_before = _server_cpu(pid)
-        await store.bulk_load(_timed(realistic_papers(count), spent), batch=batch)
+        await store.bulk_load(_timed(papers, spent), batch=batch)
         server_after = _server_cpu(pid)
     finally:
         await store.close()
@@ -128,17 +119,28 @@ async def build(url: str, count: int, *, batch: int) -> dict[str, float]:
         "wall_s": time.perf_counter() - wall - spent[0],
         "cpu_s": time.process_time() - cpu - spent[1],
         "server_cpu_s": server,
-        "generate_s": spent[0],
+        "read_s": spent[0],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
 
-async def prepare(url: str | None, papers: int, *, rebuild: bool, batch: int, cache: Path) -> tuple[str, Any, Any]:
-    """Return (database URL, build timings or None, the started server or None) for the archive of ``papers``."""
-    server: CachedPgServer | None = None
+async def prepare(
+    url: str | None,
+    papers: int,
+    *,
+    rebuild: bool,
+    batch: int,
+    cache: Path,
+    source: Callable[[], Iterable[Paper]],
+) -> tuple[str, Any, Any]:
+    """Return (database URL, build timings or None, the started server or None) for the archive of ``papers``.
+
+    ``source`` gives the papers when the archive has to be built (the bench's cache file).
+    """
+    server: PgServer | None = None
     if url is None:
         check_space(cache, papers)
-        server = CachedPgServer(cache / "pg-server")
+        server = PgServer(cache / "pg-server", settings=BENCH_SETTINGS, keep=True)
         url = database_url(server.start(), f"bench_realistic_{papers}", recreate=rebuild)
         print(f"PostgreSQL server of the bench's own at {server.root} (--db URL to use another)")
     try:
@@ -155,10 +157,10 @@ async def prepare(url: str | None, papers: int, *, rebuild: bool, batch: int, ca
                 f"bench.lookup: {store.path} holds {held:,} papers, not {papers:,}: give an empty database"
             )
         print(f"building archive of {papers:,} papers in {store.path} (PostgresStore.bulk_load)")
-        built = await build(url, papers, batch=batch)
+        built = await build(url, source(), batch=batch)
         print(
             f"  build: {built['wall_s']:.1f} s wall, {built['cpu_s']:.1f} s CPU here + {built['server_cpu_s']:.1f} s"
-            f" CPU in the server (+{built['generate_s']:.1f} s making the papers); peak RSS {built['peak_rss_mb']:.0f} MiB"
+            f" CPU in the server (+{built['read_s']:.1f} s reading the papers); peak RSS {built['peak_rss_mb']:.0f} MiB"
         )
         return url, built, server
     except BaseException:
@@ -191,7 +193,7 @@ def build_line(papers: int, built: dict[str, float], size: float) -> str:
     )
 
 
-def stop(server: CachedPgServer | None) -> None:
+def stop(server: PgServer | None) -> None:
     """Stop the bench's own server, if it started one."""
     if server is not None:
         with suppress(RuntimeError):
