@@ -177,6 +177,25 @@ class DiscordAdapter:
             raise
         return Sent(message_id=str(found["id"]), channel_id=str(thread_id)) if found else None
 
+    async def delete(self, target: Target, sent: Sent) -> None:
+        """Delete a message this bot posted (a bot may always delete its own); one already gone is fine.
+
+        Used to take back a late second copy of a part (see :mod:`digestbot.late_copies`). A forum
+        post's message is its starter message, whose id is the post's (thread's) id.
+        """
+        channel_id = snowflake(sent.channel_id, "channel id") if sent.channel_id else await self._channel_for(target)
+        message_id = snowflake(sent.message_id, "message id")
+
+        async def unless_gone() -> None:
+            try:
+                await self.http.delete_message(channel_id, message_id)
+            except discord.NotFound as exc:
+                if exc.code != UNKNOWN_MESSAGE:  # deleted already: done
+                    raise
+
+        await call(f"{target} delete {message_id}", unless_gone())
+        log.debug("discord: deleted %s at %s", message_id, target)
+
     async def forum_tags(self, target: Target) -> list[str] | None:
         """Return the forum's tag names (for the engine's topic matcher), or None when ``target`` is no forum."""
         if target.kind != "channel":
@@ -249,6 +268,10 @@ class DiscordAdapter:
             where=str(target),
             since=since.isoformat() if since is not None else "",
         )
+
+
+UNKNOWN_MESSAGE: Final = 10008
+"""Discord's JSON error code for a message that does not exist (deleted already)."""
 
 
 def create_adapter(config: Config) -> DiscordAdapter:

@@ -189,6 +189,24 @@ class SlackAdapter:
         log.debug("slack: posted %s to %s as %s", key, target, sent.message_id)
         return sent
 
+    async def delete(self, target: Target, sent: Sent) -> None:
+        """Delete a message this bot posted (``chat.delete``: a bot token may delete only its own); gone is fine.
+
+        Used to take back a late second copy of a part (see :mod:`digestbot.late_copies`).
+        """
+        post, read = await self._for(target)
+        channel = sent.channel_id or await self._channel_of(target, read)
+        try:
+            await post.chat_delete(channel=channel, ts=sent.message_id)
+        except SlackApiError as exc:
+            if exc.response.get("error") == "message_not_found":
+                return
+            raise await self._failure(f"chat.delete {target}", exc, target) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DeliveryError(f"slack chat.delete {target}: outcome unknown ({exc!r})") from None
+        self._sent = {k: v for k, v in self._sent.items() if v.message_id != sent.message_id}
+        log.debug("slack: deleted %s at %s", sent.message_id, target)
+
     async def _pages(self, call: Callable[..., Awaitable[Any]], **args: Any) -> list[Mapping[str, Any]]:
         """Read the newest :data:`HISTORY_PAGES` pages of ``call`` (history or replies), metadata included."""
 
