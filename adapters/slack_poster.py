@@ -226,16 +226,28 @@ class SlackAdapter:
         """
         if (known := self._sent.get((str(target), key))) is not None:
             return known
+        return await self._find(target, key, besides=None)
+
+    async def find_other(self, target: Target, key: str, *, besides: str) -> Sent | None:
+        """Return a post marked ``key`` at ``target`` other than the message ``besides`` (a stray copy), if any."""
+        return await self._find(target, key, besides=besides)
+
+    async def _find(self, target: Target, key: str, *, besides: str | None) -> Sent | None:
+        """Search recent history and the bot's recent threads for a post marked ``key`` (not ``besides``)."""
         _, read = await self._for(target)
         channel = await self._channel_of(target, read)
+
+        def other(messages: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+            return [m for m in messages if besides is None or str(m.get("ts")) != besides]
+
         try:
             history = await self._pages(read.conversations_history, channel=channel)
-            if (found := find_marked(history, key)) is not None:
+            if (found := find_marked(other(history), key)) is not None:
                 return Sent(message_id=str(found["ts"]), channel_id=channel)
             parents = [m for m in history if key_of(m) is not None and int(m.get("reply_count") or 0) > 0]
             for parent in parents[:THREADS_TO_SCAN]:
                 replies = await self._pages(read.conversations_replies, channel=channel, ts=parent["ts"])
-                if (found := find_marked(replies, key)) is not None:
+                if (found := find_marked(other(replies), key)) is not None:
                     return Sent(message_id=str(found["ts"]), channel_id=channel)
         except SlackApiError as exc:
             if str(exc.response.get("error", "")) in _MISSING_SCOPE:

@@ -63,7 +63,7 @@ from digestbot.formatter import (
     format_no_period_digest,
 )
 from digestbot.labels import Labels, labels_for
-from digestbot.late_copies import settle_late_copy
+from digestbot.late_copies import settle_late_copy, settle_unknown_copy
 from digestbot.outbox import Delivery, Outbox, Slot
 from digestbot.pacing import Pacer, Ticket
 from digestbot.periods import Period, aggregate, previous_period, week_of
@@ -944,6 +944,9 @@ class DeliveryEngine:
             await self._sleep(delay)
             if not await self.outbox.renew(row):  # our lease lapsed and another run took the row over
                 log.warning("%s %s: another run took this message over; leaving it", row.target, row.key)
+                if ambiguous and (unknown := await settle_unknown_copy(self.outbox, adapter, row)) is not None:
+                    outcome = {"kept": _Outcome.SENT, "removed": _Outcome.ALREADY}.get(unknown.outcome, _Outcome.BUSY)
+                    return outcome, unknown.message_id
                 return _Outcome.BUSY, None
             if ambiguous:  # it may have been posted before the error (timeout): look before resending
                 try:

@@ -18,6 +18,11 @@ settles its copy by what the outbox says now, the one record every run agrees on
   look again. Should its claim go stale meanwhile, take it over and record this copy.
 * **failed**: another run's send was refused for good; this copy is the only one: keep it.
 
+A send whose outcome the run never learnt (the client timed out: a freeze longer than the
+client's timeout ends that way) leaves it without its copy's id. :func:`settle_unknown_copy` then
+waits for the part to be recorded and deletes every *other* copy marked with its key
+(``find_other``): once the outbox records a message as the part, no run will ever keep another.
+
 Only the recorded message is ever kept, so at most one copy stays once the loser has settled.
 What remains: a second copy is visible from the moment it lands until the loser deletes it
 (a poll interval, plus the deletion's round trip), and a loser whose rival keeps the row
@@ -40,10 +45,13 @@ from digestbot.store.records import Delivery
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Settled", "settle_late_copy"]
+__all__ = ["Settled", "settle_late_copy", "settle_unknown_copy"]
 
 MAX_POLL = 1.0
 """Seconds between looks at a row another run holds: how long a second copy may stay visible."""
+
+MAX_STRAYS = 5
+"""Stray copies of one part deleted at most in one settlement (a loop guard; one is the usual case)."""
 
 
 @dataclass(frozen=True)
@@ -120,4 +128,67 @@ async def _remove(adapter: Adapter, row: Delivery, sent: Sent, *, recorded: str 
         return Settled("left", recorded)
     log.info("%s %s: our copy %s landed after another run posted the part (%s); deleted ours",
              row.target, row.key, sent.message_id, recorded)  # fmt: skip
+    return Settled("removed", recorded)
+
+
+async def settle_unknown_copy(outbox: Outbox, adapter: Adapter, row: Delivery) -> Settled | None:
+    """Settle a send of ``row`` whose outcome is unknown (a timeout) after this run lost the claim.
+
+    The run does not know whether, or as which message, its copy landed: it waits (about a lease
+    at most) for the part to be recorded, then deletes every other copy marked with the part's
+    key; a part put back to pending with a copy on the platform is recorded with that copy.
+    Returns None when there was nothing to settle; logs and counts like :func:`settle_late_copy`.
+    """
+    settled = await _settle_unknown(outbox, adapter, row)
+    if settled is not None:
+        metrics.late_copy(platform=row.target.platform, target=row.target.kind, outcome=settled.outcome)
+    return settled
+
+
+async def _settle_unknown(outbox: Outbox, adapter: Adapter, row: Delivery) -> Settled | None:
+    poll = min(MAX_POLL, outbox.lease.total_seconds() / 10)
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + outbox.lease.total_seconds() + poll
+    while True:
+        now = await outbox.current(row)
+        if now is None or now.state == "failed":
+            return None
+        try:
+            if now.state == "sent":
+                return await _remove_strays(adapter, row, recorded=now.message_id)
+            if now.state == "pending":
+                found = await adapter.find_sent(row.target, row.key, since=row.created_at)
+                if found is None:
+                    return None  # nothing of ours landed (yet): the next sender sends it
+                if await outbox.adopt_sent(row, found.message_id):
+                    log.info("%s %s: our copy %s landed after we lost the claim; nobody held the part, recorded it",
+                             row.target, row.key, found.message_id)  # fmt: skip
+                    return Settled("kept", found.message_id)
+                continue
+        except DeliveryError as exc:
+            log.warning("%s %s: cannot check the platform for a late copy of ours (%s); the part may show twice",
+                        row.target, row.key, exc)  # fmt: skip
+            return Settled("left", None)
+        if loop.time() >= give_up:
+            log.warning("%s %s: our send's outcome is unknown and %s still holds the part; the part may show twice",
+                        row.target, row.key, now.claimed_by)  # fmt: skip
+            return Settled("left", None)
+        await asyncio.sleep(poll)
+
+
+async def _remove_strays(adapter: Adapter, row: Delivery, *, recorded: str | None) -> Settled | None:
+    """Delete every copy of ``row`` at its target but the ``recorded`` one (raises DeliveryError)."""
+    if recorded is None or not isinstance(adapter, DeletesOwnMessages):
+        return None
+    removed: list[str] = []
+    for _ in range(MAX_STRAYS):
+        stray = await adapter.find_other(row.target, row.key, besides=recorded)
+        if stray is None:
+            break
+        await adapter.delete(row.target, stray)
+        removed.append(stray.message_id)
+    if not removed:
+        return None
+    log.info("%s %s: our send's outcome was unknown and another run posted the part (%s); deleted the stray copy %s",
+             row.target, row.key, recorded, ", ".join(removed))  # fmt: skip
     return Settled("removed", recorded)

@@ -77,3 +77,10 @@ class DeletesOwnMessages(Protocol):
 
         Raises :class:`~digestbot.errors.DeliveryError` when the platform refuses or cannot be reached.
         """
+
+    async def find_other(self, target: Target, key: str, *, besides: str) -> Sent | None:
+        """Return a message of this bot marked ``key`` at ``target`` other than the message ``besides``, if any.
+
+        Once the outbox records ``besides`` as the part, any other copy is a stray (a send whose
+        sender lost its claim and never learnt its message id): safe to delete.
+        """

@@ -92,6 +92,12 @@ class PlatformGate:
             raise DeliveryError(str(self.problem or f"{self.platform} cannot delete messages"))
         await self.inner.delete(target, sent)
 
+    async def find_other(self, target: Target, key: str, *, besides: str) -> Sent | None:
+        """Look for a stray copy of ``key`` (see :class:`~digestbot.ports.DeletesOwnMessages`); None where it cannot."""
+        if self.problem is not None or not isinstance(self.inner, DeletesOwnMessages):
+            return None
+        return await self.inner.find_other(target, key, besides=besides)
+
     async def close(self) -> None:
         """Close the platform's connections (a no-op for one that never started)."""
         await self.inner.close()

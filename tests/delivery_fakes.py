@@ -65,6 +65,12 @@ class FakeAdapter:
                 return Sent(message_id=post.message_id, channel_id=target.id)
         return None
 
+    async def find_other(self, target: Target, key: str, *, besides: str) -> Sent | None:
+        for post in self.posts:
+            if post.target == target and post.key == key and post.message_id != besides:
+                return Sent(message_id=post.message_id, channel_id=target.id)
+        return None
+
     async def delete(self, target: Target, sent: Sent) -> None:
         self.deleted.append(sent.message_id)
         self.posts = [p for p in self.posts if p.message_id != sent.message_id]

@@ -22,9 +22,10 @@ import pytest
 from digestbot.clock import FakeClock
 from digestbot.config import ChannelConfig, Config, DeliveryConfig
 from digestbot.delivery import DeliveryEngine
+from digestbot.errors import DeliveryError
 from digestbot.ports import Sent, Target
 from digestbot.store import Store
-from tests.delivery_fakes import FakeAdapter, day_papers
+from tests.delivery_fakes import FakeAdapter, day_papers, no_sleep
 
 DAY = datetime(2024, 10, 11, tzinfo=UTC).date()
 NOW = datetime(2024, 10, 14, 9, 0, tzinfo=UTC)  # the engines' clock: far behind the claims' timestamps
@@ -39,6 +40,7 @@ class Platform(FakeAdapter):
         self.meanwhile: Callable[[], Awaitable[None]] | None = None
         self.lands_first = False  # A's copy lands before B acts (B's reconciliation finds it)
         self.slow = 0.0  # seconds every later send takes (B's send in flight while A's copy lands)
+        self.times_out = False  # A's copy lands but A's client gives up waiting (outcome unknown)
 
     async def send(self, target: Target, payload: Any, *, key: str, thread: str | None = None) -> Sent:
         hook, self.meanwhile = self.meanwhile, None
@@ -51,14 +53,18 @@ class Platform(FakeAdapter):
             await hook()
             return sent
         await hook()
-        return await super().send(target, payload, key=key, thread=thread)
+        sent = await super().send(target, payload, key=key, thread=thread)
+        if self.times_out:
+            raise DeliveryError(f"discord {target}: outcome unknown (TimeoutError())")
+        return sent
 
 
 def engines(store: Store, platform: Platform, *, dm: bool) -> tuple[DeliveryEngine, DeliveryEngine]:
     channels = () if dm else (ChannelConfig(platform="discord", id="c1"),)
     config = Config(channels=channels, delivery=DeliveryConfig())
     a, b = (
-        DeliveryEngine(store, {"discord": platform}, config, FakeClock(NOW), rng=random.Random(1)) for _ in range(2)
+        DeliveryEngine(store, {"discord": platform}, config, FakeClock(NOW), sleep=no_sleep, rng=random.Random(1))
+        for _ in range(2)
     )
     a.outbox.lease = timedelta(minutes=1)  # A never renews within the test: as good as frozen
     b.outbox.lease = B_LEASE
@@ -149,3 +155,21 @@ async def test_a_late_copy_waits_for_the_run_holding_the_part_then_defers_to_its
     assert len(platform.posts) == 1 and platform.deleted == ["discord-1"]  # A's landed first, then B's
     assert platform.posts[0].message_id == "discord-2"
     assert (summary.already, other.posted) == (1, 1)
+
+
+@pytest.mark.parametrize("dm", [False, True], ids=["channel", "dm"])
+async def test_a_late_copy_whose_send_timed_out_is_found_and_deleted_once_another_is_recorded(
+    store: Store, dm: bool
+) -> None:
+    platform = Platform()
+    platform.times_out = True  # A never learns its copy's id
+    a, b = engines(store, platform, dm=dm)
+    platform.meanwhile = lambda: run(b, dm=dm)
+    try:
+        summary = await run(a, dm=dm)
+    finally:
+        await a.close()
+        await b.close()
+    assert [p.message_id for p in platform.posts] == ["discord-1"]  # B's, recorded
+    assert platform.deleted == ["discord-2"]  # A's stray copy, found by its key
+    assert summary.already == 1, summary
