@@ -33,6 +33,14 @@ Life of a row (one message: a digest part, a no-digest notice, or a subscriber's
   otherwise look abandoned to another live run, which would take it over, find nothing on the
   platform yet, and send it again; the stalled request would then land as a second copy (Slack
   keeps no idempotency key; Discord's nonce only holds for a few minutes).
+* **Only the holder writes a result.** :meth:`Outbox.mark_sent`, :meth:`~Outbox.release` and
+  :meth:`~Outbox.mark_failed` are conditional on this run still holding the claim and say whether
+  they won; the engine checks the claim right before each send (:meth:`Outbox.still_held`). A run
+  frozen past its lease (renewals cannot run either) thus never overwrites the result of the run
+  that took its row over; if its send landed anyway, :mod:`digestbot.late_copies` keeps or
+  deletes that copy by the outbox's record.
+* Leases are judged on the store's clock (:meth:`~digestbot.store.protocol.OutboxStorage.now`),
+  the one claims are stamped with, never on the engine's clock (which tests fast-forward).
 * So that a rerun right after a crash need not wait for the lease, the store may know sooner
   that a run stopped (:meth:`~digestbot.store.protocol.OutboxStorage.owner_gone`: the SQLite
   store's per-run ``flock``, which the kernel drops when the process dies; the PostgreSQL
