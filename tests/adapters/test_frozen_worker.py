@@ -131,7 +131,8 @@ async def test_a_worker_frozen_past_its_lease_leaves_exactly_one_copy_of_each_pa
             first.kill()
             await first.wait()
     assert code in (0, 75), first_out  # 75: later parts were B's, "being sent by another process"
-    assert "deleted ours" in first_out, first_out
+    # "deleted ours" as a rule; "deleted the stray copy" if A's client timed out first (a loaded machine).
+    assert "deleted ours" in first_out or "deleted the stray copy" in first_out, first_out
     assert platform.deleted() == 1
     keys = platform.keys()
     assert {k: n for k, n in Counter(keys).items() if n > 1} == {}, keys  # no part twice
