@@ -50,6 +50,13 @@ __all__ = ["Settled", "settle_late_copy", "settle_unknown_copy"]
 MAX_POLL = 1.0
 """Seconds between looks at a row another run holds: how long a second copy may stay visible."""
 
+MAX_WAIT = 120.0
+"""Seconds a late copy waits at most (less with a shorter lease) for a live run holding its part.
+
+A run's send normally resolves within seconds; one sitting out long ``Retry-After`` answers may
+hold the part longer, and the late copy is then left (one warning line) rather than blocking.
+"""
+
 MAX_STRAYS = 5
 """Stray copies of one part deleted at most in one settlement (a loop guard; one is the usual case)."""
 
@@ -65,7 +72,7 @@ class Settled:
 async def settle_late_copy(outbox: Outbox, adapter: Adapter, row: Delivery, sent: Sent) -> Settled:
     """Settle ``sent``, this run's copy of ``row`` that landed after the run lost its claim (see the module).
 
-    Waits at most about one lease for another run holding the row; logs one line and counts the
+    Waits at most :data:`MAX_WAIT` (or a lease) for another run holding the row; logs one line and counts the
     outcome (``digestbot_late_copies_total``).
     """
     settled = await _settle(outbox, adapter, row, sent)
@@ -76,7 +83,7 @@ async def settle_late_copy(outbox: Outbox, adapter: Adapter, row: Delivery, sent
 async def _settle(outbox: Outbox, adapter: Adapter, row: Delivery, sent: Sent) -> Settled:
     poll = min(MAX_POLL, outbox.lease.total_seconds() / 10)
     loop = asyncio.get_running_loop()
-    give_up = loop.time() + outbox.lease.total_seconds() + poll
+    give_up = loop.time() + min(MAX_WAIT, outbox.lease.total_seconds()) + poll
     mine = sent.message_id
     while True:
         now = await outbox.current(row)
@@ -97,10 +104,8 @@ async def _settle(outbox: Outbox, adapter: Adapter, row: Delivery, sent: Sent) -
                 return Settled("kept", mine)
             continue  # claimed (or sent) by another run meanwhile: look again
         # Claimed by another run: sending it, or reconciling it after a takeover of its own.
-        stale = next((d for d in await outbox.stale_claims() if d.id == row.id), None)
-        if stale is not None and stale.claimed_by != outbox.owner:
-            taken = await outbox.take_over(stale)
-            if taken is not None and await outbox.mark_sent(taken, mine):
+        if (taken := await _take_over_if_stale(outbox, row)) is not None:
+            if await outbox.mark_sent(taken, mine):
                 log.info("%s %s: our copy %s landed after we lost the claim; its new holder stopped, recorded ours",
                          row.target, row.key, mine)  # fmt: skip
                 return Settled("kept", mine)
@@ -134,9 +139,10 @@ async def _remove(adapter: Adapter, row: Delivery, sent: Sent, *, recorded: str 
 async def settle_unknown_copy(outbox: Outbox, adapter: Adapter, row: Delivery) -> Settled | None:
     """Settle a send of ``row`` whose outcome is unknown (a timeout) after this run lost the claim.
 
-    The run does not know whether, or as which message, its copy landed: it waits (about a lease
-    at most) for the part to be recorded, then deletes every other copy marked with the part's
-    key; a part put back to pending with a copy on the platform is recorded with that copy.
+    The run does not know whether, or as which message, its copy landed: it waits (at most
+    :data:`MAX_WAIT`, or a lease) for the part to be recorded (taking over a holder that
+    stopped), then deletes every other copy marked with the part's key; a part put back to
+    pending with a copy on the platform is recorded with that copy.
     Returns None when there was nothing to settle; logs and counts like :func:`settle_late_copy`.
     """
     settled = await _settle_unknown(outbox, adapter, row)
@@ -148,12 +154,14 @@ async def settle_unknown_copy(outbox: Outbox, adapter: Adapter, row: Delivery) -
 async def _settle_unknown(outbox: Outbox, adapter: Adapter, row: Delivery) -> Settled | None:
     poll = min(MAX_POLL, outbox.lease.total_seconds() / 10)
     loop = asyncio.get_running_loop()
-    give_up = loop.time() + outbox.lease.total_seconds() + poll
+    give_up = loop.time() + min(MAX_WAIT, outbox.lease.total_seconds()) + poll
     while True:
         now = await outbox.current(row)
         if now is None or now.state == "failed":
             return None
         try:
+            if now.state == "claimed" and (taken := await _take_over_if_stale(outbox, row)) is not None:
+                return await _reconcile_taken(outbox, adapter, taken)
             if now.state == "sent":
                 return await _remove_strays(adapter, row, recorded=now.message_id)
             if now.state == "pending":
@@ -192,3 +200,23 @@ async def _remove_strays(adapter: Adapter, row: Delivery, *, recorded: str | Non
     log.info("%s %s: our send's outcome was unknown and another run posted the part (%s); deleted the stray copy %s",
              row.target, row.key, recorded, ", ".join(removed))  # fmt: skip
     return Settled("removed", recorded)
+
+
+async def _take_over_if_stale(outbox: Outbox, row: Delivery) -> Delivery | None:
+    """Take ``row`` over if another run's claim on it is stale (lease expired, or its run stopped)."""
+    stale = next((d for d in await outbox.stale_claims() if d.id == row.id), None)
+    if stale is None or stale.claimed_by == outbox.owner:
+        return None
+    return await outbox.take_over(stale)
+
+
+async def _reconcile_taken(outbox: Outbox, adapter: Adapter, row: Delivery) -> Settled | None:
+    """Resolve a row taken over from a stopped holder: record the copy on the platform, else put it back."""
+    found = await adapter.find_sent(row.target, row.key, since=row.created_at)
+    if found is None:
+        await outbox.release(row, "claimed by a run that stopped before sending")
+        return None
+    await outbox.mark_sent(row, found.message_id)
+    log.info("%s %s: our send's outcome was unknown and its holder stopped; recorded the copy %s",
+             row.target, row.key, found.message_id)  # fmt: skip
+    return Settled("kept", found.message_id)
