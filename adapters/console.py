@@ -62,14 +62,42 @@ class ConsoleAdapter:
         """Return the transcript entry for ``key`` at ``target``, if any (it reads it all: ``since`` is unused)."""
         if self._transcript is None or not self._transcript.exists():
             return None
+        found = await self._entries(target, key)
+        return Sent(message_id=found[0], channel_id=target.id) if found else None
+
+    async def _entries(self, target: Target, key: str) -> list[str]:
+        """Return the ids of the transcript's messages for ``key`` at ``target`` not deleted since, oldest first."""
+        if self._transcript is None or not self._transcript.exists():
+            return []
+        found: list[str] = []
         for line in self._transcript.read_text(encoding="utf-8").splitlines():
             try:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 continue  # a line torn by a crash mid-write was not a completed post
-            if record.get("target") == str(target) and record.get("key") == key:
-                return Sent(message_id=record["id"], channel_id=target.id)
-        return None
+            if record.get("target") != str(target):
+                continue
+            if record.get("key") == key:
+                found.append(record["id"])
+            elif record.get("deleted") in found:
+                found.remove(record["deleted"])
+        return found
+
+    async def delete(self, target: Target, sent: Sent) -> None:
+        """Take back a message: say so on the terminal and mark it deleted in the transcript."""
+        self._stream.write(f"── message {sent.message_id} to {target} deleted ──\n")
+        self._stream.flush()
+        if self._transcript is not None:
+            record = {"deleted": sent.message_id, "target": str(target)}
+            with self._transcript.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+
+    async def find_other(self, target: Target, key: str, *, besides: str) -> Sent | None:
+        """Return a transcript entry for ``key`` at ``target`` other than ``besides``, not deleted, if any."""
+        found = [s for s in await self._entries(target, key) if s != besides]
+        return Sent(message_id=found[0], channel_id=target.id) if found else None
 
     async def close(self) -> None:
         """Flush the stream."""

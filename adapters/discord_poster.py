@@ -156,11 +156,24 @@ class DiscordAdapter:
         a post is found unless over ``HISTORY_PAGES_AFTER`` × 100 messages came between the plan
         and the post *and* over 100 since.
         """
+        return await self._find(target, key, since=since, besides=None)
+
+    async def find_other(self, target: Target, key: str, *, besides: str) -> Sent | None:
+        """Return our post marked ``key`` at ``target`` other than the message ``besides`` (a stray copy), if any.
+
+        Not for forum posts (each is a thread of its own: None).
+        """
+        return await self._find(target, key, since=None, besides=besides)
+
+    async def _find(self, target: Target, key: str, *, since: datetime | None, besides: str | None) -> Sent | None:
+        """Find our post marked ``key`` (not the message ``besides``), as :meth:`find_sent` describes."""
         channel_id = await self._channel_for(target)
         if target.kind == "channel" and await self._forums.is_forum(channel_id):
+            if besides is not None:
+                return None
             post = await self._forums.find(channel_id, nonce_for(target, key), self._me, f"{target} {key}")
             return Sent(message_id=str(post["id"]), channel_id=str(post["id"])) if post else None
-        if found := await self._search(target, channel_id, nonce_for(target, key), since):
+        if found := await self._search(target, channel_id, nonce_for(target, key), since, besides=besides):
             return Sent(message_id=str(found["id"]), channel_id=str(channel_id))
         first = first_part_key(key)
         if first is None or target.kind != "channel":
@@ -170,12 +183,31 @@ class DiscordAdapter:
             return None
         thread_id = int(parent["id"])  # a thread started from a message has the message's id
         try:
-            found = await self._search(target, thread_id, nonce_for(target, key), since)
+            found = await self._search(target, thread_id, nonce_for(target, key), since, besides=besides)
         except DeliveryError as exc:
             if exc.permanent:  # no thread under the first part: nothing posted there
                 return None
             raise
         return Sent(message_id=str(found["id"]), channel_id=str(thread_id)) if found else None
+
+    async def delete(self, target: Target, sent: Sent) -> None:
+        """Delete a message this bot posted (a bot may always delete its own); one already gone is fine.
+
+        Used to take back a late second copy of a part (see :mod:`digestbot.late_copies`). A forum
+        post's message is its starter message, whose id is the post's (thread's) id.
+        """
+        channel_id = snowflake(sent.channel_id, "channel id") if sent.channel_id else await self._channel_for(target)
+        message_id = snowflake(sent.message_id, "message id")
+
+        async def unless_gone() -> None:
+            try:
+                await self.http.delete_message(channel_id, message_id)
+            except discord.NotFound as exc:
+                if exc.code != UNKNOWN_MESSAGE:  # deleted already: done
+                    raise
+
+        await call(f"{target} delete {message_id}", unless_gone())
+        log.debug("discord: deleted %s at %s", message_id, target)
 
     async def forum_tags(self, target: Target) -> list[str] | None:
         """Return the forum's tag names (for the engine's topic matcher), or None when ``target`` is no forum."""
@@ -228,9 +260,9 @@ class DiscordAdapter:
         return thread_id
 
     async def _search(
-        self, target: Target, channel_id: int, nonce: str, since: datetime | None
+        self, target: Target, channel_id: int, nonce: str, since: datetime | None, *, besides: str | None = None
     ) -> Mapping[str, Any] | None:
-        """Find our message carrying ``nonce`` by the core's paging rule (:func:`search_history`)."""
+        """Find our message carrying ``nonce`` (not ``besides``) by the core's paging rule (:func:`search_history`)."""
 
         async def read(after: int | None) -> list[dict[str, Any]]:
             request = self.http.logs_from(channel_id, self._history_limit, after=after)
@@ -238,6 +270,8 @@ class DiscordAdapter:
 
         def ours(message: Mapping[str, Any]) -> bool:
             author = str((message.get("author") or {}).get("id", ""))
+            if besides is not None and str(message.get("id")) == besides:
+                return False
             return (not self._me or author == self._me) and carries_marker(message, nonce)
 
         return await search_history(
@@ -249,6 +283,10 @@ class DiscordAdapter:
             where=str(target),
             since=since.isoformat() if since is not None else "",
         )
+
+
+UNKNOWN_MESSAGE: Final = 10008
+"""Discord's JSON error code for a message that does not exist (deleted already)."""
 
 
 def create_adapter(config: Config) -> DiscordAdapter:

@@ -189,6 +189,24 @@ class SlackAdapter:
         log.debug("slack: posted %s to %s as %s", key, target, sent.message_id)
         return sent
 
+    async def delete(self, target: Target, sent: Sent) -> None:
+        """Delete a message this bot posted (``chat.delete``: a bot token may delete only its own); gone is fine.
+
+        Used to take back a late second copy of a part (see :mod:`digestbot.late_copies`).
+        """
+        post, read = await self._for(target)
+        channel = sent.channel_id or await self._channel_of(target, read)
+        try:
+            await post.chat_delete(channel=channel, ts=sent.message_id)
+        except SlackApiError as exc:
+            if exc.response.get("error") == "message_not_found":
+                return
+            raise await self._failure(f"chat.delete {target}", exc, target) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise DeliveryError(f"slack chat.delete {target}: outcome unknown ({exc!r})") from None
+        self._sent = {k: v for k, v in self._sent.items() if v.message_id != sent.message_id}
+        log.debug("slack: deleted %s at %s", sent.message_id, target)
+
     async def _pages(self, call: Callable[..., Awaitable[Any]], **args: Any) -> list[Mapping[str, Any]]:
         """Read the newest :data:`HISTORY_PAGES` pages of ``call`` (history or replies), metadata included."""
 
@@ -208,16 +226,28 @@ class SlackAdapter:
         """
         if (known := self._sent.get((str(target), key))) is not None:
             return known
+        return await self._find(target, key, besides=None)
+
+    async def find_other(self, target: Target, key: str, *, besides: str) -> Sent | None:
+        """Return a post marked ``key`` at ``target`` other than the message ``besides`` (a stray copy), if any."""
+        return await self._find(target, key, besides=besides)
+
+    async def _find(self, target: Target, key: str, *, besides: str | None) -> Sent | None:
+        """Search recent history and the bot's recent threads for a post marked ``key`` (not ``besides``)."""
         _, read = await self._for(target)
         channel = await self._channel_of(target, read)
+
+        def other(messages: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+            return [m for m in messages if besides is None or str(m.get("ts")) != besides]
+
         try:
             history = await self._pages(read.conversations_history, channel=channel)
-            if (found := find_marked(history, key)) is not None:
+            if (found := find_marked(other(history), key)) is not None:
                 return Sent(message_id=str(found["ts"]), channel_id=channel)
             parents = [m for m in history if key_of(m) is not None and int(m.get("reply_count") or 0) > 0]
             for parent in parents[:THREADS_TO_SCAN]:
                 replies = await self._pages(read.conversations_replies, channel=channel, ts=parent["ts"])
-                if (found := find_marked(replies, key)) is not None:
+                if (found := find_marked(other(replies), key)) is not None:
                     return Sent(message_id=str(found["ts"]), channel_id=channel)
         except SlackApiError as exc:
             if str(exc.response.get("error", "")) in _MISSING_SCOPE:

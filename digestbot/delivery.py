@@ -66,6 +66,7 @@ from digestbot.formatter import (
     paper_card,
 )
 from digestbot.labels import Labels, labels_for
+from digestbot.late_copies import settle_late_copy, settle_unknown_copy
 from digestbot.outbox import Delivery, Outbox, Slot
 from digestbot.pacing import Pacer, Ticket
 from digestbot.periods import Period, aggregate, previous_period, week_of
@@ -468,11 +469,11 @@ class DeliveryEngine:
         Returns how many rows were resolved.
         """
         resolved = 0
-        for stale in await self.outbox.stale_claims(now=self.clock.now()):
+        for stale in await self.outbox.stale_claims():  # on the store's clock, not self.clock (tests move it)
             adapter = self.adapters.get(stale.target.platform)
             if adapter is None:
                 continue
-            row = await self.outbox.take_over(stale, now=self.clock.now())
+            row = await self.outbox.take_over(stale)
             if row is None:
                 log.info("%s %s: another run is recovering it", stale.target, stale.key)
                 continue
@@ -924,22 +925,18 @@ class DeliveryEngine:
         attempt = rate_limited = 0
         pacer = self._pacers[platform]
         loop = asyncio.get_running_loop()
-        renewed = loop.time()
         while True:
             ticket = pacer.reserve(now := loop.time())
             if ticket.slot > now:  # (no coroutine for the usual case: the slot is now)
                 ticket = await self._wait_for_slot(pacer, ticket)
-                now = loop.time()
-            if now - renewed > self.outbox.lease.total_seconds() / 2:  # a long wait for the pace
-                if not await self.outbox.renew(row):
-                    log.warning("%s %s: another run took this message over; leaving it", row.target, row.key)
-                    return _Outcome.BUSY, None
-                renewed = loop.time()
             try:
                 async with limit:
                     if (stopped := self._stopped(platform)) is not None:  # decided while this one waited
                         await self.outbox.release(row, self._refused.get(platform, "held by a long Retry-After"))
                         return stopped, None
+                    if not await self.outbox.still_held(row):  # checked (renewed if old) right before the send
+                        log.warning("%s %s: another run took this message over; leaving it", row.target, row.key)
+                        return _Outcome.BUSY, None
                     sent = await adapter.send(row.target, row.payload, key=row.key, thread=thread)
             except PausedError as exc:  # one workspace removed the app: not a failure, the others go on
                 log.info("%s %s: not sent (%s)", row.target, row.key, exc)
@@ -973,7 +970,10 @@ class DeliveryEngine:
                 error, retry_after, ambiguous = f"{type(exc).__name__}: {exc}", None, True
             else:
                 pacer.sent(loop.time())
-                await self.outbox.mark_sent(row, sent.message_id)
+                if not await self.outbox.mark_sent(row, sent.message_id):  # lost the row while frozen past the lease
+                    late = await settle_late_copy(self.outbox, adapter, row, sent)
+                    outcome = {"kept": _Outcome.SENT, "removed": _Outcome.ALREADY}.get(late.outcome, _Outcome.BUSY)
+                    return outcome, late.message_id
                 return _Outcome.SENT, sent.message_id
             if retry_after is not None:
                 # The platform said when to come back: hold every send to it until then, slow the
@@ -993,8 +993,10 @@ class DeliveryEngine:
             await self._sleep(delay)
             if not await self.outbox.renew(row):  # our lease lapsed and another run took the row over
                 log.warning("%s %s: another run took this message over; leaving it", row.target, row.key)
+                if ambiguous and (unknown := await settle_unknown_copy(self.outbox, adapter, row)) is not None:
+                    outcome = {"kept": _Outcome.SENT, "removed": _Outcome.ALREADY}.get(unknown.outcome, _Outcome.BUSY)
+                    return outcome, unknown.message_id
                 return _Outcome.BUSY, None
-            renewed = loop.time()
             if ambiguous:  # it may have been posted before the error (timeout): look before resending
                 try:
                     found = await adapter.find_sent(row.target, row.key, since=row.created_at)

@@ -69,6 +69,13 @@ class Metrics:
         self.outbox_oldest_age = Gauge(
             "digestbot_outbox_oldest_age_seconds", "Age of the oldest unsent outbox message.", registry=on
         )
+        self.late_copies = Counter(
+            "digestbot_late_copies",
+            "Sends that landed after this process lost their claim (frozen past the lease): kept as the one copy,"
+            " removed (another copy was recorded), or left (not settled: may show twice).",
+            ["platform", "target", "outcome"],
+            registry=on,
+        )
         self.lookup_seconds = Histogram(
             "digestbot_lookup_seconds", "Time to answer a /paper lookup.", buckets=LOOKUP_BUCKETS, registry=on
         )
@@ -147,6 +154,12 @@ def delivered(*, platform: str, target: str, outcome: str) -> None:
     """
     if _active is not None and (child := _active.delivery_counter(platform, target, outcome)) is not None:
         child.inc()
+
+
+def late_copy(*, platform: str, target: str, outcome: str) -> None:
+    """Count one late copy settled (``kept``, ``removed``) or not (``left``); see :mod:`digestbot.late_copies`."""
+    if _active is not None:
+        _active.late_copies.labels(platform=platform, target=target, outcome=outcome).inc()
 
 
 def rate_limited(platform: str) -> None:

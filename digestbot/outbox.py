@@ -33,6 +33,14 @@ Life of a row (one message: a digest part, a no-digest notice, or a subscriber's
   otherwise look abandoned to another live run, which would take it over, find nothing on the
   platform yet, and send it again; the stalled request would then land as a second copy (Slack
   keeps no idempotency key; Discord's nonce only holds for a few minutes).
+* **Only the holder writes a result.** :meth:`Outbox.mark_sent`, :meth:`~Outbox.release` and
+  :meth:`~Outbox.mark_failed` are conditional on this run still holding the claim and say whether
+  they won; the engine checks the claim right before each send (:meth:`Outbox.still_held`). A run
+  frozen past its lease (renewals cannot run either) thus never overwrites the result of the run
+  that took its row over; if its send landed anyway, :mod:`digestbot.late_copies` keeps or
+  deletes that copy by the outbox's record.
+* Leases are judged on the store's clock (:meth:`~digestbot.store.protocol.OutboxStorage.now`),
+  the one claims are stamped with, never on the engine's clock (which tests fast-forward).
 * So that a rerun right after a crash need not wait for the lease, the store may know sooner
   that a run stopped (:meth:`~digestbot.store.protocol.OutboxStorage.owner_gone`: the SQLite
   store's per-run ``flock``, which the kernel drops when the process dies; the PostgreSQL
@@ -97,6 +105,9 @@ class Outbox:
         #: Rows with a send in flight (see :meth:`keep_claimed`), and the task renewing their claims.
         self._in_flight: dict[int, Delivery] = {}
         self._heartbeat: asyncio.Task[None] | None = None
+        #: When (event-loop time) the last claim or renewal this run won on each row was asked for:
+        #: the lease runs from no earlier than that, so :meth:`still_held` can answer without a write.
+        self._held_at: dict[int, float] = {}
 
     @property
     def owner(self) -> str:
@@ -127,11 +138,13 @@ class Outbox:
             raise ValueError("a plan needs at least one payload")
         n = len(payloads)
         keys = [delivery_key(kind, day, i, n) for i in range(1, n + 1)]
+        asked = asyncio.get_running_loop().time()
         rows, created, claimed = await self._rows.plan(
             target, slot=slot, day=day, kind=kind, keys=keys, payloads=payloads, claim_first=claim_first
         )
         if claimed is not None:
             self._planned_claims.add(claimed)
+            self._held_at[claimed] = asked
         return rows, created
 
     async def rows(self, target: Target, *, slot: Slot, day: date) -> list[Delivery]:
@@ -151,7 +164,11 @@ class Outbox:
         if delivery.id in self._planned_claims:
             self._planned_claims.discard(delivery.id)
             return True
-        return await self._claims(delivery.id)
+        asked = asyncio.get_running_loop().time()
+        won = await self._claims(delivery.id)
+        if won:
+            self._held_at[delivery.id] = asked
+        return won
 
     def claimed_by_plan(self, delivery: Delivery) -> bool:
         """Tell whether :meth:`plan` claimed ``delivery`` for this run and no :meth:`claim` took it yet."""
@@ -159,7 +176,24 @@ class Outbox:
 
     async def renew(self, delivery: Delivery) -> bool:
         """Extend this run's claim on ``delivery`` (before another attempt); False if it is no longer ours."""
-        return await self._renewals(delivery.id)
+        asked = asyncio.get_running_loop().time()
+        ours = await self._renewals(delivery.id)
+        if ours:
+            self._held_at[delivery.id] = asked
+        return ours
+
+    async def still_held(self, delivery: Delivery) -> bool:
+        """Tell, just before a send, whether this run still holds ``delivery`` (renewing the claim if it is old).
+
+        A claim won or renewed less than a third of the lease ago is surely still ours (nobody may
+        take it over before the lease runs out), so most sends cost no write; an older one is
+        renewed, and a failed renewal means another run took the row over while this one was
+        stopped (a freeze, a long pause): the send must not go.
+        """
+        asked = self._held_at.get(delivery.id)
+        if asked is not None and asyncio.get_running_loop().time() - asked < self.lease.total_seconds() / 3:
+            return True
+        return await self.renew(delivery)
 
     async def _claim_batch(self, ids: Sequence[int]) -> list[bool]:
         won = await self._rows.claim(ids)
@@ -173,9 +207,13 @@ class Outbox:
         ours = await self._rows.renew(ids)
         return [i in ours for i in ids]
 
-    async def _write_results(self, changes: Sequence[StateChange]) -> list[None]:
-        await self._rows.set_states(changes)
-        return [None] * len(changes)
+    async def _write_results(self, changes: Sequence[StateChange]) -> list[bool]:
+        won = await self._rows.set_states(changes)
+        out: list[bool] = []
+        for c in changes:  # a row changed twice in one batch: only the first change was written
+            out.append(c.id in won)
+            won.discard(c.id)
+        return out
 
     @contextlib.asynccontextmanager
     async def keep_claimed(self, delivery: Delivery) -> AsyncIterator[None]:
@@ -201,13 +239,16 @@ class Outbox:
             in_flight = dict(self._in_flight)
             if not in_flight:
                 continue
+            asked = asyncio.get_running_loop().time()
             try:
                 ours = await self._rows.renew(list(in_flight))
             except Exception:  # a store error must not stop the next round of renewals
                 log.warning("cannot renew %d claims in flight (store error)", len(in_flight), exc_info=True)
                 continue
             for row_id, row in in_flight.items():
-                if row_id not in ours and row_id in self._in_flight:
+                if row_id in ours:
+                    self._held_at[row_id] = asked
+                elif row_id in self._in_flight:
                     log.warning("%s %s: claim lost while its send was in flight", row.target, row.key)
 
     async def take_over(self, delivery: Delivery, *, now: datetime | None = None) -> Delivery | None:
@@ -217,30 +258,47 @@ class Outbox:
         update on the previous owner wins may ask the platform and then mark it sent or put it
         back to pending, or two could both re-send it.
         """
+        asked = asyncio.get_running_loop().time()
         if not await self._rows.take_over(delivery.id, delivery.claimed_by):
             return None
         self._adopted.add(delivery.id)
+        self._held_at[delivery.id] = asked
         return replace(delivery, claimed_by=self.owner, claimed_at=now or datetime.now(UTC))
 
-    async def mark_sent(self, delivery: Delivery, message_id: str) -> None:
-        """Record that the row's message is on the platform, with its id."""
-        self._adopted.discard(delivery.id)
-        self._in_flight.pop(delivery.id, None)  # resolved: nothing left to renew
-        self._planned_claims.discard(delivery.id)
-        await self._results(StateChange(delivery.id, "sent", message_id=message_id))
+    async def mark_sent(self, delivery: Delivery, message_id: str) -> bool:
+        """Record that the row's message is on the platform, with its id; False if this run no longer held the row.
 
-    async def release(self, delivery: Delivery, error: str) -> None:
-        """Put a claimed row back to pending after a transient failure (a later run retries it)."""
-        self._adopted.discard(delivery.id)
-        self._in_flight.pop(delivery.id, None)  # resolved: nothing left to renew
-        self._planned_claims.discard(delivery.id)
-        await self._results(StateChange(delivery.id, "pending", error=error))
+        False means another run took the row over while this one was stopped past its lease:
+        its copy may be a second one (see :mod:`digestbot.late_copies`).
+        """
+        self._forget(delivery)
+        return await self._results(StateChange(delivery.id, "sent", message_id=message_id))
 
-    async def mark_failed(self, delivery: Delivery, error: str) -> None:
-        """Record a permanent failure: the row is never sent."""
+    async def release(self, delivery: Delivery, error: str) -> bool:
+        """Put a claimed row back to pending after a transient failure (a later run retries it); False if not ours."""
+        self._forget(delivery)
+        return await self._results(StateChange(delivery.id, "pending", error=error))
+
+    async def mark_failed(self, delivery: Delivery, error: str) -> bool:
+        """Record a permanent failure: the row is never sent; False if this run no longer held the row."""
+        self._forget(delivery)
+        return await self._results(StateChange(delivery.id, "failed", error=error))
+
+    def _forget(self, delivery: Delivery) -> None:
+        """Drop a row being resolved from this run's bookkeeping (nothing left to renew or retry)."""
         self._adopted.discard(delivery.id)
-        self._in_flight.pop(delivery.id, None)  # resolved: nothing left to renew
-        await self._results(StateChange(delivery.id, "failed", error=error))
+        self._in_flight.pop(delivery.id, None)
+        self._planned_claims.discard(delivery.id)
+        self._held_at.pop(delivery.id, None)
+
+    async def current(self, delivery: Delivery) -> Delivery | None:
+        """Return the row as the store has it now (another run may have changed it)."""
+        rows = await self._rows.rows(delivery.target, slot=delivery.slot, day=delivery.day)
+        return next((r for r in rows if r.id == delivery.id), None)
+
+    async def adopt_sent(self, delivery: Delivery, message_id: str) -> bool:
+        """Record a row nobody holds (pending) as sent with this run's late copy; False if it is not pending."""
+        return await self._rows.adopt_sent(delivery.id, message_id)
 
     async def fail_pending(self, deliveries: Sequence[Delivery], error: str) -> None:
         """Mark the still-pending rows among ``deliveries`` failed (later parts after a permanent failure)."""
@@ -251,10 +309,15 @@ class Outbox:
 
         Also this run's own take-overs it could not resolve yet. Take each over before acting on it.
 
+        Expiry is judged on the store's clock (:meth:`~digestbot.store.protocol.OutboxStorage.now`),
+        the one the claims were stamped with: never the engine's clock, which tests and benches
+        move (a shifted clock made every lease look unexpired, or all of them expired). ``now``
+        overrides it, for tests only.
+
         A pid is never consulted: an owner that looks alive (same host, a running pid) may be
         another process that reuses the pid, or this very container after a restart.
         """
-        now = now or datetime.now(UTC)
+        now = now or await self._rows.now()
         out: list[Delivery] = []
         gone: dict[str, bool] = {}
         for d in await self._rows.unsent():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from digestbot.blocks import Message
 
@@ -62,3 +62,25 @@ class Adapter(Protocol):
 
     async def close(self) -> None:
         """Release connections."""
+
+
+@runtime_checkable
+class DeletesOwnMessages(Protocol):
+    """An adapter that can take back a message it posted (Slack ``chat.delete``, Discord delete message).
+
+    Used only to remove a late second copy of a part (see :mod:`digestbot.late_copies`): a bot
+    may always delete its own messages on both platforms, never anyone else's through this.
+    """
+
+    async def delete(self, target: Target, sent: Sent) -> None:
+        """Delete the message ``sent`` that this bot posted at ``target``; one already gone is no error.
+
+        Raises :class:`~digestbot.errors.DeliveryError` when the platform refuses or cannot be reached.
+        """
+
+    async def find_other(self, target: Target, key: str, *, besides: str) -> Sent | None:
+        """Return a message of this bot marked ``key`` at ``target`` other than the message ``besides``, if any.
+
+        Once the outbox records ``besides`` as the part, any other copy is a stray (a send whose
+        sender lost its claim and never learnt its message id): safe to delete.
+        """

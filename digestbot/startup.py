@@ -17,7 +17,7 @@ from typing import Any
 
 from digestbot.blocks import Message
 from digestbot.errors import AuthError, DeliveryError, DigestbotError, UnavailableError
-from digestbot.ports import Adapter, Sent, Target
+from digestbot.ports import Adapter, DeletesOwnMessages, Sent, Target
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,18 @@ class PlatformGate:
             return None
         tags: list[str] | None = await ask(target)
         return tags
+
+    async def delete(self, target: Target, sent: Sent) -> None:
+        """Delete a message this bot posted, where the platform can and is up (else DeliveryError: left as it is)."""
+        if self.problem is not None or not isinstance(self.inner, DeletesOwnMessages):
+            raise DeliveryError(str(self.problem or f"{self.platform} cannot delete messages"))
+        await self.inner.delete(target, sent)
+
+    async def find_other(self, target: Target, key: str, *, besides: str) -> Sent | None:
+        """Look for a stray copy of ``key`` (see :class:`~digestbot.ports.DeletesOwnMessages`); None where it cannot."""
+        if self.problem is not None or not isinstance(self.inner, DeletesOwnMessages):
+            return None
+        return await self.inner.find_other(target, key, besides=besides)
 
     async def close(self) -> None:
         """Close the platform's connections (a no-op for one that never started)."""

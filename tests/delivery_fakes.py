@@ -35,6 +35,8 @@ class FakeAdapter:
         self.failures: dict[str, list[DeliveryError]] = defaultdict(list)
         self.send_calls = 0
         self.started = False
+        self.deleted: list[str] = []
+        self._made = 0
 
     async def start(self) -> None:
         self.started = True
@@ -51,7 +53,8 @@ class FakeAdapter:
         self.send_calls += 1
         if self.failures[target.id]:
             raise self.failures[target.id].pop(0)
-        message_id = f"{self.platform}-{len(self.posts) + 1}"
+        self._made += 1  # ids are never reused, though deleted posts leave the list
+        message_id = f"{self.platform}-{self._made}"
         at = self.clock.now() if self.clock else None
         self.posts.append(Post(target=target, key=key, thread=thread, payload=payload, message_id=message_id, at=at))
         return Sent(message_id=message_id, channel_id=target.id)
@@ -61,6 +64,16 @@ class FakeAdapter:
             if post.target == target and post.key == key:
                 return Sent(message_id=post.message_id, channel_id=target.id)
         return None
+
+    async def find_other(self, target: Target, key: str, *, besides: str) -> Sent | None:
+        for post in self.posts:
+            if post.target == target and post.key == key and post.message_id != besides:
+                return Sent(message_id=post.message_id, channel_id=target.id)
+        return None
+
+    async def delete(self, target: Target, sent: Sent) -> None:
+        self.deleted.append(sent.message_id)
+        self.posts = [p for p in self.posts if p.message_id != sent.message_id]
 
     async def close(self) -> None:
         pass

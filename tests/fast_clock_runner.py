@@ -7,7 +7,9 @@ makes the process's wall clock read ``FAKE_NOW`` (ISO instant) at the real epoch
 same three values agrees on the time to within a few milliseconds, as processes on machines
 synchronised by NTP do, so several ``run`` processes see the same slots fall due together.
 
-Only the scheduler's clock moves fast: the outbox's claim timestamps and the network stay real.
+Only the scheduler's clock moves fast: the outbox's claim timestamps, its leases (judged on the
+store's clock, never the engine's) and the network stay real. ``OUTBOX_LEASE`` (seconds) shortens
+the outbox's lease, so a test can let one run's claim expire while that run is frozen.
 """
 
 from __future__ import annotations
@@ -35,6 +37,17 @@ async def _sleep_until(self: SystemClock, when: datetime) -> None:
     while (remaining := (when - self.now()).total_seconds()) > 0:  # noqa: ASYNC110  (a clock, not an event)
         await asyncio.sleep(min(remaining / _SPEED, 0.5))
 
+
+if "OUTBOX_LEASE" in os.environ:
+    import digestbot.outbox
+
+    _outbox_init = digestbot.outbox.Outbox.__init__
+    _LEASE = timedelta(seconds=float(os.environ["OUTBOX_LEASE"]))
+
+    def _short_lease(self, store, *, lease=_LEASE):  # type: ignore[no-untyped-def]
+        _outbox_init(self, store, lease=lease)
+
+    digestbot.outbox.Outbox.__init__ = _short_lease  # type: ignore[method-assign]
 
 SystemClock.now = _now  # type: ignore[method-assign]
 SystemClock.sleep_until = _sleep_until  # type: ignore[method-assign]

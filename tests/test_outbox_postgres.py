@@ -87,8 +87,9 @@ async def test_a_dead_runs_claims_are_stale_at_once_a_live_runs_only_after_the_l
     assert [d.claimed_by for d in stale] == [dying.owner]
     later = datetime.now(UTC) + timedelta(hours=1)
     assert {d.claimed_by for d in await watcher.stale_claims(now=later)} == {alive.owner, dying.owner}
-    (row,) = stale
-    await watcher.release(row, "reconciled: not on the platform")  # what the engine does after find_sent
+    row = await watcher.take_over(stale[0])  # what the engine does before asking the platform
+    assert row is not None
+    assert await watcher.release(row, "reconciled: not on the platform")  # and after find_sent found nothing
     assert await watcher.claim(row)
     assert await watcher.renew(row) and not await alive.renew(row)
     await watcher.mark_failed(row, "gone")

@@ -369,20 +369,47 @@ class SqliteOutbox:
 
         return await self._writer.run(op) if ids else set()
 
-    async def set_states(self, changes: Sequence[StateChange]) -> None:
-        """Write each row's new state and error (and message id, if given), dropping its claim, in order."""
+    async def set_states(self, changes: Sequence[StateChange]) -> set[int]:
+        """Write each row's result and drop its claim, only where this run still holds it; return the ids written.
+
+        Conditional on the owner (``WHERE state='claimed' AND claimed_by=owner``): a run that was
+        frozen past its lease and lost the row to another run must not overwrite that run's
+        result (it learns it lost, and settles its late copy: :mod:`digestbot.late_copies`).
+        """
         now = _now()
-        params = [(c.state, c.message_id, c.error, now, c.id) for c in changes]
+        params = [(c.state, c.message_id, c.error, now, c.id, self.owner) for c in changes]
 
-        def op(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "UPDATE deliveries SET state=?, message_id=coalesce(?, message_id), error=?, claimed_by=NULL,"
-                " claimed_at=NULL, updated_at=? WHERE id=?",
-                params,
+        def op(conn: sqlite3.Connection) -> set[int]:
+            won: set[int] = set()
+            for p in params:  # in order: a second change of one row finds it no longer claimed
+                cur = conn.execute(
+                    "UPDATE deliveries SET state=?, message_id=coalesce(?, message_id), error=?, claimed_by=NULL,"
+                    " claimed_at=NULL, updated_at=? WHERE id=? AND state='claimed' AND claimed_by=?",
+                    p,
+                )
+                if cur.rowcount == 1:
+                    won.add(int(p[4]))
+            return won
+
+        return await self._writer.run(op) if params else set()
+
+    async def adopt_sent(self, delivery_id: int, message_id: str) -> bool:
+        """Record a pending row as sent with ``message_id`` (a late copy of this run's); False unless still pending."""
+        now = _now()
+
+        def op(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE deliveries SET state='sent', message_id=?, error=NULL, updated_at=?"
+                " WHERE id=? AND state='pending'",
+                (message_id, now, delivery_id),
             )
+            return cur.rowcount == 1
 
-        if params:
-            await self._writer.run(op)
+        return await self._writer.run(op)
+
+    async def now(self) -> datetime:
+        """Return the time on the clock claims are stamped with (this machine's wall clock: one file, one host)."""
+        return datetime.now(UTC)
 
     async def fail_pending(self, delivery_ids: Sequence[int], error: str) -> None:
         """Mark the still-pending rows among ``delivery_ids`` failed."""

@@ -110,8 +110,24 @@ class OutboxStorage(Protocol):
         """Restart :attr:`owner`'s claims on ``delivery_ids`` in one write; return those still claimed by it."""
         ...
 
-    async def set_states(self, changes: Sequence[StateChange]) -> None:
-        """Write each row's new state and error (and its message id, if given), dropping its claim, in order."""
+    async def set_states(self, changes: Sequence[StateChange]) -> set[int]:
+        """Write each row's new state and error (and message id), dropping its claim, where :attr:`owner` holds it.
+
+        Conditional (``state='claimed' AND claimed_by=owner``), in order; returns the ids written.
+        A row missing from the answer was taken over by another run meanwhile (this one was
+        frozen past its lease): its result is that run's to write.
+        """
+        ...
+
+    async def adopt_sent(self, delivery_id: int, message_id: str) -> bool:
+        """Record a *pending* row as sent with ``message_id``; False if it is not pending (nothing written).
+
+        For a late copy: this run's send landed after it lost the claim, and nobody holds the row.
+        """
+        ...
+
+    async def now(self) -> datetime:
+        """Return the time on the clock claims are stamped with (lease expiry is judged on it, never another)."""
         ...
 
     async def fail_pending(self, delivery_ids: Sequence[int], error: str) -> None:

@@ -70,6 +70,7 @@ GET_CHANNEL = "GET /channels/{channel_id}"
 CREATE_MESSAGE = "POST /channels/{channel_id}/messages"
 GET_MESSAGES = "GET /channels/{channel_id}/messages"
 GET_MESSAGE = "GET /channels/{channel_id}/messages/{message_id}"
+DELETE_MESSAGE = "DELETE /channels/{channel_id}/messages/{message_id}"
 CREATE_DM = "POST /users/@me/channels"
 START_THREAD_FROM_MESSAGE = "POST /channels/{channel_id}/messages/{message_id}/threads"
 START_THREAD = "POST /channels/{channel_id}/threads"
@@ -94,6 +95,7 @@ ROUTES: tuple[str, ...] = (
     CREATE_MESSAGE,
     GET_MESSAGES,
     GET_MESSAGE,
+    DELETE_MESSAGE,
     CREATE_DM,
     START_THREAD_FROM_MESSAGE,
     START_THREAD,
@@ -333,6 +335,12 @@ class FakeDiscord:
         self._route_keys: dict[web.AbstractRoute, str] = {}
         self._bodies: dict[int, tuple[Any, list[dict[str, Any]]]] = {}  # id(request) -> parsed body
         self._port = 0
+        self._holds = 0
+        self._released = asyncio.Event()
+        #: Set when a held message creation arrives (a test acts while it hangs).
+        self.held = asyncio.Event()
+        #: Messages deleted through the API, as (channel id, message id).
+        self.deleted: list[tuple[int, str]] = []
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -358,6 +366,7 @@ class FakeDiscord:
             (CREATE_MESSAGE, self._create_message),
             (GET_MESSAGES, self._get_messages),
             (GET_MESSAGE, self._get_message),
+            (DELETE_MESSAGE, self._delete_message),
             (CREATE_DM, self._create_dm),
             (START_THREAD_FROM_MESSAGE, self._start_thread_from_message),
             (START_THREAD, self._start_thread),
@@ -510,6 +519,18 @@ class FakeDiscord:
         """
         self._check_route(route)
         self._injections.setdefault(route, []).append(_Injection(times=times, drop=True))
+
+    def hold_next_message(self, *, times: int = 1) -> None:
+        """Hold the next ``times`` message creations before they take effect, until :meth:`release_held`.
+
+        A slow network or a busy Discord: the message appears, and the answer comes, only afterwards.
+        """
+        self._holds += times
+
+    def release_held(self) -> None:
+        """Let every held message creation go on (later holds wait for a later release)."""
+        self._released.set()
+        self._released = asyncio.Event()
 
     def chatter(self, channel_id: int, count: int) -> None:
         """Let other members talk: append ``count`` plain messages by a human to a channel's history."""
@@ -901,6 +922,10 @@ class FakeDiscord:
             raise DiscordError(400, 50008, "Cannot send messages in a non-text channel")
         body, files = self._bodies[id(request)]
         self._validate(body, has_files=bool(files))
+        if self._holds > 0:
+            self._holds -= 1
+            self.held.set()
+            await self._released.wait()
         nonce = body.get("nonce")
         nonce_key = (channel.id, str(nonce))
         now = time.monotonic()
@@ -948,6 +973,20 @@ class FakeDiscord:
         for message in channel.messages:
             if message["id"] == mid:
                 return _json(message)
+        raise _unknown_message()
+
+    async def _delete_message(self, request: web.Request) -> web.Response:
+        # docs/resources/message.mdx "Delete Message": 204 No Content; another author's message needs
+        # MANAGE_MESSAGES (the fake's bot has none: 403 50013); an unknown one is 404 10008.
+        channel = self._channel(_snowflake_arg(request, "channel_id"))
+        mid = request.match_info["message_id"]
+        for message in channel.messages:
+            if message["id"] == mid:
+                if message["author"]["id"] != self.bot_user["id"]:
+                    raise DiscordError(403, 50013, "Missing Permissions")
+                channel.messages.remove(message)
+                self.deleted.append((channel.id, mid))
+                return web.Response(status=204, headers={"Via": "1.1 google"})
         raise _unknown_message()
 
     async def _create_dm(self, request: web.Request) -> web.Response:

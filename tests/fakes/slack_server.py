@@ -6,7 +6,7 @@ query, form-encoded or JSON arguments, ``Authorization: Bearer`` (or a ``token``
 ``{"ok": false, "error": …}`` on failure with HTTP 200, and ``response_metadata.messages`` listing
 ``[ERROR] … [json-pointer:…]`` for ``invalid_blocks`` (checked by :mod:`tests.fakes.slack_limits`).
 
-Methods: ``auth.test``, ``chat.postMessage``, ``chat.postEphemeral``, ``chat.update``,
+Methods: ``auth.test``, ``chat.postMessage``, ``chat.postEphemeral``, ``chat.update``, ``chat.delete``,
 ``conversations.open``, ``conversations.history``, ``conversations.replies``, ``conversations.info``,
 ``users.info``; plus slash-command ``response_url`` endpoints (:meth:`FakeSlack.response_url`), and
 Socket Mode: ``apps.connections.open`` (app-level token only) and the WebSocket it points to
@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import copy
 import hashlib
 import json
@@ -258,6 +259,9 @@ class FakeSlack:
         self._stalls: dict[str, list[float]] = {}
         #: Set when a stalled call arrives (a test waits on it to act while the call hangs).
         self.stalled = asyncio.Event()
+        self._released = asyncio.Event()
+        #: Messages deleted through ``chat.delete``, as (channel, ts).
+        self.deleted: list[tuple[str, str]] = []
         self._response_urls: dict[str, _ResponseUrl] = {}
         self._workspaces: dict[str, _Workspace] = {
             team_id: _Workspace(team_id=team_id, name=team, bot_user_id=bot_user_id, bot_id=bot_id)
@@ -285,6 +289,7 @@ class FakeSlack:
             "chat.postMessage": self._chat_post_message,
             "chat.postEphemeral": self._chat_post_ephemeral,
             "chat.update": self._chat_update,
+            "chat.delete": self._chat_delete,
             "conversations.open": self._conversations_open,
             "conversations.history": self._conversations_history,
             "conversations.replies": self._conversations_replies,
@@ -470,8 +475,16 @@ class FakeSlack:
         self._drops[method] += times
 
     def stall_next(self, method: str, seconds: float, *, times: int = 1) -> None:
-        """Hold the next ``times`` calls of ``method`` for ``seconds`` before they take effect (then answer)."""
+        """Hold the next ``times`` calls of ``method`` for ``seconds`` before they take effect (then answer).
+
+        ``math.inf`` holds them until :meth:`release_stalled`.
+        """
         self._stalls.setdefault(method, []).extend([seconds] * times)
+
+    def release_stalled(self) -> None:
+        """Let every call held by :meth:`stall_next` take effect now."""
+        self._released.set()
+        self._released = asyncio.Event()
 
     def response_url(self, name: str) -> str:
         """Return a fresh slash-command ``response_url`` whose posts are captured under ``name``."""
@@ -556,7 +569,8 @@ class FakeSlack:
             seconds = self._stalls[method].pop(0)
             log.debug("fake Slack holding %s for %.1f s before applying it", method, seconds)
             self.stalled.set()
-            await asyncio.sleep(seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._released.wait(), None if math.isinf(seconds) else seconds)
             self._team = self._grants[token].team_id if token in self._grants else self.team_id
         try:
             body = await handler(args)
@@ -739,6 +753,19 @@ class FakeSlack:
         )
         self._messages.append(message)
         return {"ok": True, "channel": channel.id, "ts": message.ts, "message": self._api_message(message)}
+
+    async def _chat_delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        # https://docs.slack.dev/reference/methods/chat.delete: channel and ts required; "with a bot token,
+        # this method may delete only messages posted by that bot" (every message here is the bot's);
+        # errors message_not_found, channel_not_found, cant_delete_message. Tier 3.
+        channel = self._readable_channel(_required(args, "channel"))
+        ts = _required(args, "ts")
+        for message in self._messages:
+            if message.channel == channel.id and message.ts == ts:
+                self._messages.remove(message)
+                self.deleted.append((channel.id, ts))
+                return {"ok": True, "channel": channel.id, "ts": ts}
+        raise _SlackError("message_not_found")
 
     async def _chat_post_ephemeral(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._writable_channel(_required(args, "channel"))

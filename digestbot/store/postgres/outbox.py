@@ -14,6 +14,11 @@ What several processes sharing one database need:
 * **take over**: a stale claim is made this run's by a conditional update on its previous owner
   before it is reconciled, so of two live runs that both see it only one asks the platform and
   re-sends.
+* **One claim clock.** Claims are stamped with the server's clock (``statement_timestamp()``)
+  and :meth:`PgOutboxStorage.now` reads the same clock, so whether a lease expired does not
+  depend on how far apart the workers' own clocks are.
+* **Results are conditional on the owner**: a worker frozen past its lease learns that it lost
+  the row instead of overwriting the result of the worker that took it over.
 * **The run lock.** Instead of a lock file (which another machine cannot see), each run holds a
   session-level advisory lock keyed by its token on its own connection: PostgreSQL drops it when
   the process or its connection dies, so :meth:`PgOutboxStorage.owner_gone` knows at once, from
@@ -231,10 +236,10 @@ class PgOutboxStorage:
             claimed: set[int] = set()
             if wanted:
                 cur = await conn.execute(
-                    "UPDATE deliveries SET state='claimed', attempts=attempts+1, claimed_by=%s, claimed_at=%s,"
-                    " updated_at=%s WHERE id IN (SELECT id FROM deliveries WHERE id = ANY(%s) AND state='pending'"
-                    " FOR UPDATE SKIP LOCKED) RETURNING id",
-                    (self.owner, now, now, list(wanted.values())),
+                    "UPDATE deliveries SET state='claimed', attempts=attempts+1, claimed_by=%s,"
+                    " claimed_at=statement_timestamp(), updated_at=%s WHERE id IN (SELECT id FROM deliveries"
+                    " WHERE id = ANY(%s) AND state='pending' FOR UPDATE SKIP LOCKED) RETURNING id",
+                    (self.owner, now, list(wanted.values())),
                 )
                 claimed = {int(r[0]) for r in await cur.fetchall()}
         out: list[tuple[list[Delivery], bool, int | None]] = []
@@ -284,20 +289,21 @@ class PgOutboxStorage:
             return set()
         now = datetime.now(UTC)
         sql = (
-            "UPDATE deliveries SET state='claimed', attempts=attempts+1, claimed_by=%s, claimed_at=%s, updated_at=%s"
+            "UPDATE deliveries SET state='claimed', attempts=attempts+1, claimed_by=%s,"
+            " claimed_at=statement_timestamp(), updated_at=%s"
             " WHERE id IN (SELECT id FROM deliveries WHERE id = ANY(%s) AND state='pending' FOR UPDATE SKIP LOCKED)"
             " RETURNING id"
         )
-        return await self._returning_ids(sql, (self.owner, now, now, ids))
+        return await self._returning_ids(sql, (self.owner, now, ids))
 
     async def take_over(self, delivery_id: int, previous_owner: str | None) -> bool:
         """Make a claim of ``previous_owner`` this run's (lease restarted); False if it changed meanwhile."""
         now = datetime.now(UTC)
         sql = (
-            "UPDATE deliveries SET claimed_by=%s, claimed_at=%s, updated_at=%s"
+            "UPDATE deliveries SET claimed_by=%s, claimed_at=statement_timestamp(), updated_at=%s"
             " WHERE id=%s AND state='claimed' AND claimed_by IS NOT DISTINCT FROM %s"
         )
-        return await self._update(sql, (self.owner, now, now, delivery_id, previous_owner)) == 1
+        return await self._update(sql, (self.owner, now, delivery_id, previous_owner)) == 1
 
     async def renew(self, delivery_ids: Sequence[int]) -> set[int]:
         """Restart this run's claims on ``delivery_ids`` in one statement; return those still claimed by it."""
@@ -306,22 +312,51 @@ class PgOutboxStorage:
             return set()
         now = datetime.now(UTC)
         sql = (
-            "UPDATE deliveries SET claimed_at=%s, updated_at=%s"
+            "UPDATE deliveries SET claimed_at=statement_timestamp(), updated_at=%s"
             " WHERE id = ANY(%s) AND state='claimed' AND claimed_by=%s RETURNING id"
         )
-        return await self._returning_ids(sql, (now, now, ids, self.owner))
+        return await self._returning_ids(sql, (now, ids, self.owner))
 
-    async def set_states(self, changes: Sequence[StateChange]) -> None:
-        """Write each row's new state and error (and message id, if given), dropping its claim: one transaction."""
-        if not changes:
-            return
-        now = datetime.now(UTC)
+    async def set_states(self, changes: Sequence[StateChange]) -> set[int]:
+        """Write each row's result and drop its claim, only where this run still holds it; return the ids written.
+
+        One statement for the batch, conditional on the owner (``state='claimed' AND
+        claimed_by=owner``): a run frozen past its lease that lost the row to another run does
+        not overwrite that run's result. Of two changes of one row in a batch the first counts.
+        """
+        first: dict[int, StateChange] = {}
+        for c in changes:
+            first.setdefault(c.id, c)
+        if not first:
+            return set()
+        rows = list(first.values())
         sql = (
-            "UPDATE deliveries SET state=%s, message_id=coalesce(%s, message_id), error=%s, claimed_by=NULL,"
-            " claimed_at=NULL, updated_at=%s WHERE id=%s"
+            "UPDATE deliveries AS d SET state=u.state, message_id=coalesce(u.message_id, d.message_id), error=u.error,"
+            " claimed_by=NULL, claimed_at=NULL, updated_at=%s"
+            " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[]) AS u(id, state, message_id, error)"
+            " WHERE d.id=u.id AND d.state='claimed' AND d.claimed_by=%s RETURNING d.id"
         )
-        async with self._tx() as conn, conn.cursor() as cur:
-            await cur.executemany(sql, [(c.state, c.message_id, c.error, now, c.id) for c in changes])
+        params = (
+            datetime.now(UTC), [c.id for c in rows], [c.state for c in rows], [c.message_id for c in rows],
+            [c.error for c in rows], self.owner,
+        )  # fmt: skip
+        return await self._returning_ids(sql, params)
+
+    async def adopt_sent(self, delivery_id: int, message_id: str) -> bool:
+        """Record a pending row as sent with ``message_id`` (a late copy of this run's); False unless still pending."""
+        sql = (
+            "UPDATE deliveries SET state='sent', message_id=%s, error=NULL, updated_at=%s"
+            " WHERE id=%s AND state='pending'"
+        )
+        return await self._update(sql, (message_id, datetime.now(UTC), delivery_id)) == 1
+
+    async def now(self) -> datetime:
+        """Return the database server's time: the clock every claim is stamped with, whichever machine wrote it."""
+        async with self._tx() as conn:
+            cur = await conn.execute("SELECT clock_timestamp()")
+            row = await cur.fetchone()
+        value: datetime = row[0] if row else datetime.now(UTC)
+        return value.astimezone(UTC)
 
     async def fail_pending(self, delivery_ids: Sequence[int], error: str) -> None:
         """Mark the still-pending rows among ``delivery_ids`` failed with ``error``."""
