@@ -24,9 +24,12 @@ How the index works
    terms as the complement of their papers. A word of the topic's own phrase is implied by
    the phrase and not ANDed again (when the anchor is such a word, the phrase's bitset starts
    instead). A phrase's bitset is computed on first use and kept for the batch (phrases are
-   shared by many topics) by a substring search for " a b c " in the candidate papers' words
-   joined by spaces (phrases with Hangul words use a fixed-shape pattern of escaped words, see
-   :func:`_phrase_finder`). A 1,000-paper AND is a few machine words. Terms are interned, so
+   shared by many topics) by searching the candidate papers' lowered text with a fixed-shape
+   pattern of escaped words (:func:`_simple_phrase_finder`; fields with letters beyond ASCII and
+   Hangul syllables are searched in their words joined by spaces, :func:`_phrase_finder`): no
+   paper's words are kept past its tokenising, since in a process holding 1,000,000
+   subscriptions a batch's 300,000 words kept alive land in cold memory and cost more than
+   splitting them. A 1,000-paper AND is a few machine words. Terms are interned, so
    the 100,000s of look-ups per batch find one hot string per word by identity (a cold copy
    per topic cost 10x as much at 1,000,000 subscriptions: memory, not arithmetic, was the cost).
 3. *Fan-out* (:class:`TopicMatches`): the result is the bitset of each matching topic; who
@@ -65,7 +68,7 @@ from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from functools import reduce
-from itertools import chain, repeat
+from itertools import chain, compress, repeat
 from operator import and_, itemgetter
 from typing import Generic, TypeVar
 
@@ -165,16 +168,16 @@ def _vocabulary_prefixes(word: str, vocabulary: AbstractSet[str]) -> tuple[str, 
 class _ChunkWords(dict[str, tuple[str, ...]]):
     """Chunk of non-ASCII text -> the words (and Hangul prefixes) in it that some topic uses.
 
-    The same tokenising pass keeps the chunk's words joined by single spaces in :attr:`texts`
-    ("" when it has none), which is what phrases are sought in (:func:`_joined`): each distinct
-    chunk goes through the Unicode tokeniser once per batch, not once per use.
+    Each distinct chunk goes through the Unicode tokeniser once per batch, not once per use;
+    :attr:`seen` holds every chunk looked at, as a plain set (``set.difference`` iterates a dict
+    subclass such as this one whole, for every paper).
     """
 
     def __init__(self, vocabulary: AbstractSet[str]) -> None:
         super().__init__()
         self._vocabulary = vocabulary
-        self.texts: dict[str, str] = {}  # every chunk seen -> its words joined by spaces
         self.useful: set[str] = set()  # the chunks with a word some topic uses: most have none
+        self.seen: set[str] = set()
 
     def __missing__(self, chunk: str) -> tuple[str, ...]:
         vocabulary, found = self._vocabulary, []
@@ -185,7 +188,7 @@ class _ChunkWords(dict[str, tuple[str, ...]]):
             if word[0] >= "\u1100":
                 found.extend(_vocabulary_prefixes(word, vocabulary))
         self[chunk] = result = tuple(found)
-        self.texts[chunk] = " ".join(words)
+        self.seen.add(chunk)
         if result:
             self.useful.add(chunk)
         return result
@@ -206,21 +209,47 @@ def _tokenize_chunk(chunk: str) -> list[str]:
     return tokenize(chunk)
 
 
-_Split = tuple[list[list[str]], list[list[str]]]
-"""A paper as the batch split it: each ASCII field's words, each other field's whitespace chunks."""
+# Phrases are sought in a paper's *text*, not in its words joined again (joining 300,000 words
+# of a batch cost as much as splitting them). Fields written in ASCII and precomposed Hangul only
+# (nearly all) are kept as the batch already lowered them (ASCII fields translated, see
+# _ASCII_TABLE), joined by _FIELD_END; there a word is a run of [a-z0-9] or of syllables, and
+# _simple_phrase_finder's pattern knows it. Other fields (rare: "café", "𝒗", CJK) are tokenised
+# and their words joined by single spaces, for _phrase_finder.
+_FIELD_END = "￿"  # a noncharacter: no simple field holds it, and no pattern steps over it
+_LATIN_WORD = re.compile("[a-z0-9]+")
+_SYLLABLE_WORD = re.compile("[\uac00-\ud7a3]+")
 
 
-def _joined(split: _Split, chunks: _ChunkWords) -> str:
-    """Return the paper's words joined by single spaces, a newline between fields, framed by spaces.
+def _simple_phrase_finder(phrase: Term) -> Callable[[str], object] | None:
+    """Return a search for ``phrase`` in lowered simple text, or None if it cannot occur in such text.
 
-    " a b " occurs in it exactly where the words a, b are adjacent in one field: what phrases
-    are sought in. Fields with no words leave two spaces, which no needle contains.
+    The pattern is fixed-shape and made of escaped topic words (no user-supplied regex): each
+    word whole, a Hangul one as a prefix of its syllable run (the run is taken whole: the
+    look-ahead keeps the engine from cutting it to start the next word inside it), words
+    separated by anything but word characters and _FIELD_END. It starts with the first word's
+    letters, so ``re`` scans for them in C; a look-behind then checks the word starts there.
+    Linear: the separator class and the word classes are disjoint.
     """
-    words, others = split
-    text_of = chunks.texts.__getitem__  # _batch_bits looked every chunk of the batch up
-    fields = [" ".join(w) for w in words]
-    fields += [" ".join(filter(None, map(text_of, c))) for c in others]
-    return f" {f' {_BOUNDARY} '.join(fields)} "
+    parts = []
+    for i, word in enumerate(phrase):
+        if _LATIN_WORD.fullmatch(word):
+            chars, end = "a-z0-9", "(?![a-z0-9])"
+        elif _SYLLABLE_WORD.fullmatch(word):
+            chars, end = "\uac00-\ud7a3", "[\uac00-\ud7a3]*(?![\uac00-\ud7a3])"
+        else:
+            return None  # a word with other letters is never in a simple field
+        escaped = re.escape(word)
+        parts.append(escaped + (f"(?<![{chars}]{escaped})" if i == 0 else "") + end)
+    return re.compile(f"[^a-z0-9\uac00-\ud7a3{_FIELD_END}]*".join(parts)).search
+
+
+def _token_text(fields: list[str]) -> str:
+    """Return the words of ``fields`` joined by single spaces, a newline between fields, framed by spaces.
+
+    " a b " occurs in it exactly where the words a, b are adjacent in one field
+    (:func:`_phrase_finder`).
+    """
+    return f" {f' {_BOUNDARY} '.join(' '.join(tokenize(text)) for text in fields)} "
 
 
 _NOT = "-"
@@ -235,17 +264,18 @@ class _Bits(dict[str, int]):
     term prefixed by ``_NOT``, whose bitset is the papers *without* it (the complement within
     the batch, a non-negative int, so excluding is one more AND). Phrases and exclusions are
     computed on first lookup and kept for the rest of the batch: they are shared by many topics.
-    A phrase's candidates are the papers with all its words; in each, " a b c " is sought in the
-    paper's words joined by spaces (:func:`_joined`, :func:`_phrase_finder`).
+    A phrase's candidates are the papers with all its words; in each, the phrase is sought in
+    the paper's simple fields' text (:func:`_simple_phrase_finder`) and, if it has other fields,
+    in their words joined by spaces (:func:`_token_text`, :func:`_phrase_finder`).
     """
 
     def __init__(self, vocabulary: AbstractSet[str], n_papers: int) -> None:
         super().__init__(dict.fromkeys(vocabulary, 0))
         self.present: dict[str, int] = {}  # the words some paper has, as filled in by _batch_bits
-        self.splits: list[_Split] = []
+        self.texts: list[str] = []  # each paper's simple fields, lowered, made by _batch_bits
+        self.token_texts: dict[int, str] = {}  # paper -> its other fields' _token_text, if any
         self.chunks = _ChunkWords(vocabulary)
         self._all = (1 << n_papers) - 1
-        self._texts: dict[int, str] = {}
 
     def __missing__(self, key: str) -> int:
         if key.startswith(_NOT):
@@ -260,12 +290,11 @@ class _Bits(dict[str, int]):
     def _phrase(self, phrase: Term) -> int:
         candidates = reduce(and_, map(self.__getitem__, phrase))
         found = 0
-        find = _phrase_finder(phrase, tuple(map(is_hangul, phrase)))
-        texts = self._texts
+        find = _simple_phrase_finder(phrase)
+        find_words = _phrase_finder(phrase, tuple(map(is_hangul, phrase)))
+        texts, token_texts = self.texts, self.token_texts
         for j in _bit_indexes(candidates):
-            if (text := texts.get(j)) is None:
-                text = texts[j] = _joined(self.splits[j], self.chunks)
-            if find(text):
+            if (find is not None and find(texts[j])) or (j in token_texts and find_words(token_texts[j])):
                 found |= 1 << j
         return found
 
@@ -277,24 +306,33 @@ def _batch_bits(papers: list[Paper], vocabulary: set[str]) -> _Bits:
     are kept (``set.intersection`` iterates the paper's words, not the vocabulary); other fields
     are cut at whitespace, each distinct chunk goes through :class:`_ChunkWords` once, and only
     the chunks known to hold a topic word are looked at again (set operations in C).
+
+    Each paper's words are let go before the next paper: no word is kept for phrases, which
+    are sought in the text (:class:`_Bits`). Keeping a batch's 300,000 words alive to join them
+    later cost more than splitting them (in a process holding 1,000,000 subscriptions, fresh
+    objects land in cold, scattered memory; reused ones stay in the cache).
     """
     bits = _Bits(vocabulary, len(papers))
-    present, splits, chunk_words = bits.present, bits.splits, bits.chunks
-    texts, useful = chunk_words.texts, chunk_words.useful
+    present, texts, token_texts, chunk_words = bits.present, bits.texts, bits.token_texts, bits.chunks
+    useful, seen = chunk_words.useful, chunk_words.seen
     get = present.get
     keep = vocabulary.intersection
     table = _ASCII_TABLE
+    simple = _SIMPLE_CHUNK.fullmatch
     for j, paper in enumerate(papers):
         fields = [text for text in paper_fields(paper) if text]
-        words = [text.translate(table).split() for text in fields if text.isascii()]
-        others = [text.split() for text in fields if not text.isascii()]
-        splits.append((words, others))
-        found = keep(chain.from_iterable(words))
+        lowered = [text.translate(table) for text in fields if text.isascii()]
+        found = keep(chain.from_iterable(map(str.split, lowered)))
+        others = [text for text in fields if not text.isascii()]
         if others:
-            distinct = set(chain.from_iterable(others))
-            for chunk in distinct.difference(texts):  # new to this batch: tokenised once
+            distinct = set(chain.from_iterable(map(str.split, others)))
+            for chunk in distinct.difference(seen):  # new to this batch: tokenised once
                 chunk_words[chunk]
             found.update(chain.from_iterable(map(chunk_words.__getitem__, distinct.intersection(useful))))
+            lowered += [text.lower() for text in others if simple(text)]
+            if len(lowered) < len(fields):
+                token_texts[j] = _token_text([text for text in others if not simple(text)])
+        texts.append(_FIELD_END.join(lowered))
         bit = 1 << j
         for word in found:
             present[word] = get(word, 0) | bit
@@ -520,7 +558,10 @@ class TopicIndex(Generic[K]):
                 found: Iterator[int] = repeat(have) if starts else map(term, columns[0])
                 for column in columns if starts else columns[1:]:
                     found = map(and_, found, map(term, column))
-                hits.update(filter(itemgetter(1), zip(tids, found, strict=True)))
+                # The topics that matched any paper, and their bitsets: compress and filter pick
+                # them out in C (a filter on each (topic, bits) pair cost 300 ns a topic).
+                results = list(found)
+                hits.update(zip(compress(tids, results), filter(None, results), strict=True))
         return TopicMatches(index=self, papers=papers, hits=hits)
 
 

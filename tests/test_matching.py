@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from digestbot.errors import CommandError
 from digestbot.matching import TopicIndex, reference_match
 from digestbot.records import Paper
-from digestbot.topics import Topic, is_meaningful, parse_topic
+from digestbot.topics import Topic, is_hangul, is_meaningful, parse_topic
 
 SEED = Path(__file__).parent.parent / "digestbot" / "data" / "daily-papers-2024-10-11.md"
 
@@ -463,3 +463,48 @@ def test_chunk_fast_path_splits_like_tokenize(chunk: str) -> None:
     from digestbot.topics import tokenize
 
     assert _tokenize_chunk(chunk) == tokenize(chunk)
+
+
+_MIXED = st.text(
+    alphabet=st.sampled_from([*"aAbB1 -.,\n(", "모", "델", "을", "학", "습", "é", "ㄱ", "\u3000"]), max_size=40
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    texts=st.lists(_MIXED, min_size=1, max_size=4),
+    picks=st.lists(st.tuples(st.integers(0, 200), st.integers(1, 3), st.integers(0, 3)), min_size=1, max_size=6),
+)
+def test_phrases_in_mixed_latin_and_hangul_text_match_like_the_reference(
+    texts: list[str], picks: list[tuple[int, int, int]]
+) -> None:
+    """Phrases sought in the lowered text (Latin words whole, Hangul words as prefixes, no step over a field) agree with the reference."""
+    from digestbot.topics import tokenize
+
+    paper = Paper(
+        arxiv_id="2410.00001",
+        title=texts[0],
+        abstract=" ".join(texts[1:2]),
+        sections=tuple(("s", t) for t in texts[2:]),
+    )
+    words = [w for t in texts for w in tokenize(t)] or ["모델"]
+    topics = []
+    for start, length, cut in picks:  # phrases of the paper's own words, Hangul ones maybe cut to a prefix
+        chosen = words[start % len(words) : start % len(words) + length]
+        chosen = [w[: max(1, len(w) - cut)] if is_hangul(w) else w for w in chosen]
+        if len(chosen) == 1:
+            chosen.append("모")  # a phrase of two words at least
+        try:
+            topics.append(parse_topic(f'"{" ".join(chosen)}"'))
+        except CommandError:
+            continue
+    result = TopicIndex([(i, t) for i, t in enumerate(topics)]).match_all([paper])
+    assert set(result) == {i for i, t in enumerate(topics) if reference_match(t, paper)}
+
+
+def test_a_hangul_phrase_word_does_not_start_inside_the_previous_word() -> None:
+    """ "모델 학습" is two words: "모델학습" (one word) does not hold it, "모델을 학습" does."""
+    assert not _matches('"모델 학습"', _paper(title="모델학습", abstract="학습"))
+    assert _matches('"모델 학습"', _paper(title="모델을 학습했다"))
+    assert _matches('"llm 학습"', _paper(title="LLM학습"))
+    assert not _matches('"llm 학습"', _paper(title="LLM", abstract="학습"))
