@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import sqlite3
+import time
 from datetime import date
 from pathlib import Path
 
@@ -112,8 +113,11 @@ async def test_subscriptions(any_store: Store) -> None:
     assert await any_store.all_subscriptions() == [("discord", "G", "U", "diffusion")]
 
 
-def _open_and_close(path: str) -> str:
-    """Open (and so migrate) ``path`` in a fresh process; return "" or the error."""
+def _open_and_close(path: str, start_at: float = 0.0) -> str:
+    """Open (and so migrate) ``path`` in a fresh process at ``start_at`` (epoch seconds); return "" or the error."""
+
+    while time.time() < start_at:  # every process opens at the same moment: the race is the point
+        pass
 
     async def go() -> None:
         store = await Store.open(path)
@@ -127,17 +131,42 @@ def _open_and_close(path: str) -> str:
 
 
 def test_ten_processes_opening_one_fresh_file_at_once_all_succeed(tmp_path: Path) -> None:
-    # Each process migrates under the write lock and reads the version inside that transaction.
+    # Each process migrates under the write lock and reads the version inside that transaction. They
+    # also switch the fresh file to WAL at the same moment: SQLite answers all but one of them
+    # "database is locked" at once there (a lock deadlock, no busy wait), so the switch is retried.
     context = multiprocessing.get_context("spawn")
     with context.Pool(10) as pool:
         assert pool.map(_noop, range(10), chunksize=1) == list(range(10))  # all started: the opens overlap
         for attempt in range(3):
             path = str(tmp_path / f"fresh{attempt}.sqlite3")
-            errors = pool.map(_open_and_close, [path] * 10, chunksize=1)
+            start_at = time.time() + 0.3
+            errors = pool.starmap(_open_and_close, [(path, start_at)] * 10, chunksize=1)
             assert errors == [""] * 10
             con = sqlite3.connect(path)
             assert con.execute("SELECT version FROM schema_version").fetchall() == [(LATEST,)]
             con.close()
+
+
+async def test_opening_a_file_while_another_connection_writes_it_waits_for_the_write(tmp_path: Path) -> None:
+    """Switching a file to WAL while another connection holds its write lock is "database is locked" at once.
+
+    SQLite does not wait out the busy timeout there (it would be a lock deadlock); that is how
+    processes opening one fresh file together failed now and then. Opening tries again instead.
+    """
+    path = tmp_path / "db.sqlite3"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        other.execute("CREATE TABLE t(x)")  # a file not yet in WAL, with another process's write under way
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO t VALUES (1)")
+        asyncio.get_running_loop().call_later(0.5, other.execute, "COMMIT")
+        store = await Store.open(path)
+        try:
+            assert await store.schema_version() == LATEST
+        finally:
+            await store.close()
+    finally:
+        other.close()
 
 
 def _noop(i: int) -> int:

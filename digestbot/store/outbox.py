@@ -29,7 +29,8 @@ import re
 import secrets
 import socket
 import sqlite3
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -50,6 +51,28 @@ BUSY_TIMEOUT_MS = 30_000
 Generous on purpose: ``post``, ``run`` and ``ingest`` may share the file, and a write that gives
 up is a delivery that must be retried. Every connection to the file uses it (the outbox's too).
 """
+
+
+def wal_retry_pauses() -> Iterator[float]:
+    """Yield the pauses between tries at switching a file to WAL: about :data:`BUSY_TIMEOUT_MS` in all.
+
+    Why a retry, when every connection has a busy timeout: processes that open one fresh file
+    at once each read its header (a shared lock) and then want the exclusive lock the switch
+    needs. That is a deadlock, so SQLite answers "database is locked" at once to all but one,
+    without waiting out the busy timeout (one side must let go of its lock). The losers let go
+    by failing, and a try a moment later finds the file already in WAL.
+    """
+    waited, pause = 0.0, 0.005
+    while waited < BUSY_TIMEOUT_MS / 1000:
+        yield pause
+        waited += pause
+        pause = min(pause * 2, 0.25)
+
+
+def is_locked(exc: sqlite3.OperationalError) -> bool:
+    """Tell whether SQLite refused for a lock another connection holds (worth trying again)."""
+    return "locked" in str(exc) or "busy" in str(exc)
+
 
 _COLUMNS = (
     "id, platform, workspace, target_kind, target_id, slot, digest_date, kind, part, parts, key, payload,"
@@ -136,8 +159,18 @@ class GroupCommit:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-            for pragma in (f"busy_timeout={BUSY_TIMEOUT_MS}", "journal_mode=WAL", "synchronous=FULL"):
-                conn.execute(f"PRAGMA {pragma}")
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            for pause in wal_retry_pauses():
+                try:
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    break
+                except sqlite3.OperationalError as exc:
+                    if not is_locked(exc):
+                        raise
+                    time.sleep(pause)
+            else:
+                conn.execute("PRAGMA journal_mode=WAL")  # the last try: its error is the answer
+            conn.execute("PRAGMA synchronous=FULL")
             self._conn = conn
         return self._conn
 

@@ -32,7 +32,7 @@ from digestbot.store.chunks import CHUNK as _CHUNK
 from digestbot.store.chunks import id_chunks
 from digestbot.store.installations import InstallationRecords
 from digestbot.store.migrations import GRAMS_VERSION, LATEST, MIGRATIONS
-from digestbot.store.outbox import BUSY_TIMEOUT_MS, SqliteOutbox
+from digestbot.store.outbox import BUSY_TIMEOUT_MS, SqliteOutbox, is_locked, wal_retry_pauses
 from digestbot.store.protocol import SettingsCheck
 from digestbot.store.records import (
     Index,
@@ -303,7 +303,18 @@ class SqliteStore:
 
     async def _configure(self) -> None:
         # The busy timeout first: switching a fresh file to WAL takes a lock other openers may hold.
-        for pragma in (f"busy_timeout={BUSY_TIMEOUT_MS}", "journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
+        await self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        for pause in wal_retry_pauses():  # several processes opening one fresh file: see wal_retry_pauses
+            try:
+                await self._db.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if not is_locked(exc):
+                    raise
+                await asyncio.sleep(pause)
+        else:
+            await self._db.execute("PRAGMA journal_mode=WAL")  # the last try: its error is the answer
+        for pragma in ("synchronous=FULL", "foreign_keys=ON"):
             await self._db.execute(f"PRAGMA {pragma}")
 
     async def schema_version(self) -> int:
