@@ -14,7 +14,8 @@ same process for comparison.
 
     python -m bench.fanout [--channels 1000] [--users 10000] [--rate 2000] [--rtt-ms 5]
 
-Ends with ``bench.fanout defaults: ratio=... duplicates=0 lost=0 ...``; exits 1 when a goal is missed.
+Ends with ``bench.fanout defaults: ratio=... duplicates=0 lost=0 ...``; exits 1 when a goal is missed,
+CPU per message included (:data:`CPU_GOAL_MS`).
 
 **Several workers on PostgreSQL** (``--workers 1 2 4 [--db postgresql://…]``): for each count, N
 ``digestbot`` delivery engines in N processes post the same digest at the same time to one
@@ -59,6 +60,12 @@ from digestbot.store import PostgresStore, Store
 
 SAMPLE = Path(__file__).resolve().parent.parent / "digestbot" / "data" / "daily-papers-2024-10-11.md"
 DAY = date(2024, 10, 11)
+
+
+CPU_GOAL_MS = 0.456
+"""Issue #16's CPU goal for the shipped defaults: half of the 0.913 ms per message this bench measured
+on the reference machine (2-core AMD EPYC, CPython 3.11) before that work. A machine-specific number:
+elsewhere, compare with the old code run on the same machine."""
 
 
 class TokenBucket:
@@ -237,13 +244,14 @@ async def main_async(args: argparse.Namespace) -> int:
             naive_platform = RateLimitedPlatform(args.rate, args.rtt_ms / 1000, parts=1)
             naive_rate = await naive(naive_platform, sample, message)
             print(f"naive sequential loop ({args.naive_sample} sends): {naive_rate:.0f} msg/s")
-    ok = ratio >= 0.9 and dupes == 0 and lost == 0
     name = "defaults" if args.concurrency is None else f"concurrency_{args.concurrency}"
+    cpu_ok = cpu_ms <= CPU_GOAL_MS or args.concurrency is not None  # the CPU goal is for the shipped defaults
+    ok = ratio >= 0.9 and dupes == 0 and lost == 0 and cpu_ok
     print(
         f"bench.fanout {name}: ratio={ratio:.2f} duplicates={dupes} lost={lost} cpu_ms_per_msg={cpu_ms:.3f}"
         f" loop_cpu_ms_per_msg={loop_ms:.3f} msgs={sent} dm_opens={platform.opens} rejected_429={platform.rejected}"
         f" concurrency={delivery.concurrency} load={os.getloadavg()[0]:.1f}"
-        f" goal=ratio>=0.9,0_dupes,0_lost result={'met' if ok else 'MISSED'}"
+        f" goal=ratio>=0.9,0_dupes,0_lost,cpu_ms_per_msg<={CPU_GOAL_MS} result={'met' if ok else 'MISSED'}"
     )
     return 0 if ok else 1
 
