@@ -109,6 +109,38 @@ def _token(owner: str | None) -> str:
     return (owner or "").rsplit(":", 1)[-1]
 
 
+def _insert_part(
+    conn: sqlite3.Connection,
+    target: Target,
+    slot: Slot,
+    day: date,
+    kind: str,
+    part: int,
+    parts: int,
+    key: str,
+    payload: str,
+    original: Any,
+    now: str,
+    *,
+    claimed_by: str | None,
+) -> Delivery:
+    """Insert one part of a new plan (pending; the first one claimed by ``claimed_by`` when given) and return it."""
+    claim = claimed_by if part == 1 else None
+    cur = conn.execute(
+        "INSERT INTO deliveries(platform, workspace, target_kind, target_id, slot, digest_date, kind,"
+        " part, parts, key, payload, state, attempts, claimed_by, claimed_at, created_at, updated_at)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (target.platform, target.workspace, target.kind, target.id, slot, day.isoformat(), kind, part, parts,
+         key, payload, "claimed" if claim else "pending", 1 if claim else 0, claim, now if claim else None, now, now),
+    )  # fmt: skip
+    created_at = datetime.fromisoformat(now)
+    return Delivery(
+        id=int(cur.lastrowid or 0), target=target, slot=slot, day=day, kind=kind, part=part, parts=parts, key=key,
+        payload=original, state="claimed" if claim else "pending", attempts=1 if claim else 0, claimed_by=claim,
+        claimed_at=created_at if claim else None, created_at=created_at,
+    )  # fmt: skip
+
+
 def _select_slot(conn: sqlite3.Connection, target: Target, slot: Slot, day: date) -> list[Delivery]:
     sql = (
         f"SELECT {_COLUMNS} FROM deliveries WHERE platform=? AND target_kind=? AND target_id=? AND slot=?"
@@ -331,39 +363,29 @@ class SqliteOutbox:
 
         def op(conn: sqlite3.Connection) -> tuple[list[Delivery], bool, int | None]:
             rows = _select_slot(conn, target, slot, day)
-            created = not rows
             now = _now()
-            if created:
-                created_at = datetime.fromisoformat(now)
-                for i, (key, payload, original) in enumerate(zip(keys, encoded, payloads, strict=True), start=1):
-                    cur = conn.execute(
-                        "INSERT INTO deliveries(platform, workspace, target_kind, target_id, slot, digest_date, kind,"
-                        " part, parts, key, payload, state, created_at, updated_at)"
-                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,'pending',?,?)",
-                        (target.platform, target.workspace, target.kind, target.id, slot, day.isoformat(), kind, i, n,
-                         key, payload, now, now),
-                    )  # fmt: skip
-                    rows.append(
-                        Delivery(
-                            id=int(cur.lastrowid or 0), target=target, slot=slot, day=day, kind=kind, part=i, parts=n,
-                            key=key, payload=original, state="pending", created_at=created_at,
-                        )
-                    )  # fmt: skip
+            if not rows:  # a new plan: its first part is written already claimed (no UPDATE after it)
+                owner = self.owner if claim_first else None
+                rows = [
+                    _insert_part(conn, target, slot, day, kind, i, n, key, payload, original, now, claimed_by=owner)
+                    for i, (key, payload, original) in enumerate(zip(keys, encoded, payloads, strict=True), start=1)
+                ]
+                return rows, True, rows[0].id if claim_first else None
             first = first_unsent(rows) if claim_first else None
             if first is None or first.state != "pending":
-                return rows, created, None
+                return rows, False, None
             cur = conn.execute(
                 "UPDATE deliveries SET state='claimed', attempts=attempts+1, claimed_by=?, claimed_at=?, updated_at=?"
                 " WHERE id=? AND state='pending'",
                 (self.owner, now, now, first.id),
             )
             if cur.rowcount != 1:
-                return rows, created, None
+                return rows, False, None
             claimed = replace(
                 first, state="claimed", attempts=first.attempts + 1, claimed_by=self.owner,
                 claimed_at=datetime.fromisoformat(now),
             )  # fmt: skip
-            return [claimed if r.id == first.id else r for r in rows], created, first.id
+            return [claimed if r.id == first.id else r for r in rows], False, first.id
 
         return await self._writer.run(op)
 
