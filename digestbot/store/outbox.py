@@ -74,6 +74,22 @@ def is_locked(exc: sqlite3.OperationalError) -> bool:
     return "locked" in str(exc) or "busy" in str(exc)
 
 
+def switch_to_wal(conn: sqlite3.Connection) -> None:
+    """Put ``conn``'s file in WAL mode, trying again while SQLite answers "locked" at once.
+
+    See :func:`wal_retry_pauses` for why a busy timeout is not enough here.
+    """
+    for pause in wal_retry_pauses():
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if not is_locked(exc):
+                raise
+            time.sleep(pause)
+    conn.execute("PRAGMA journal_mode=WAL")  # the last try: its error is the answer
+
+
 _COLUMNS = (
     "id, platform, workspace, target_kind, target_id, slot, digest_date, kind, part, parts, key, payload,"
     " state, attempts, message_id, error, claimed_by, claimed_at, created_at"
@@ -192,16 +208,7 @@ class GroupCommit:
         if self._conn is None:
             conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            for pause in wal_retry_pauses():
-                try:
-                    conn.execute("PRAGMA journal_mode=WAL")
-                    break
-                except sqlite3.OperationalError as exc:
-                    if not is_locked(exc):
-                        raise
-                    time.sleep(pause)
-            else:
-                conn.execute("PRAGMA journal_mode=WAL")  # the last try: its error is the answer
+            switch_to_wal(conn)
             conn.execute("PRAGMA synchronous=FULL")
             self._conn = conn
         return self._conn

@@ -32,7 +32,7 @@ from digestbot.store.chunks import CHUNK as _CHUNK
 from digestbot.store.chunks import id_chunks
 from digestbot.store.installations import InstallationRecords
 from digestbot.store.migrations import GRAMS_VERSION, LATEST, MIGRATIONS
-from digestbot.store.outbox import BUSY_TIMEOUT_MS, SqliteOutbox, is_locked, wal_retry_pauses
+from digestbot.store.outbox import BUSY_TIMEOUT_MS, SqliteOutbox, switch_to_wal
 from digestbot.store.protocol import SettingsCheck
 from digestbot.store.records import (
     Index,
@@ -243,6 +243,16 @@ def _row_values(p: Paper, stamp: str | None = None) -> tuple[Any, ...]:
     )
 
 
+def _switch_file_to_wal(path: str | Path) -> None:
+    """Put the file at ``path`` in WAL mode on a short-lived connection (with the busy timeout)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        switch_to_wal(conn)
+    finally:
+        conn.close()
+
+
 @translating
 class SqliteStore:
     """Async access to the SQLite file; open with :meth:`open`, close with :meth:`close`."""
@@ -304,16 +314,10 @@ class SqliteStore:
     async def _configure(self) -> None:
         # The busy timeout first: switching a fresh file to WAL takes a lock other openers may hold.
         await self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        for pause in wal_retry_pauses():  # several processes opening one fresh file: see wal_retry_pauses
-            try:
-                await self._db.execute("PRAGMA journal_mode=WAL")
-                break
-            except sqlite3.OperationalError as exc:
-                if not is_locked(exc):
-                    raise
-                await asyncio.sleep(pause)
-        else:
-            await self._db.execute("PRAGMA journal_mode=WAL")  # the last try: its error is the answer
+        # On a connection of its own, in a thread: the switch may have to wait and try again (see
+        # switch_to_wal), and the file stays in WAL, so this connection's switch below finds it done.
+        await asyncio.to_thread(_switch_file_to_wal, self.path)
+        await self._db.execute("PRAGMA journal_mode=WAL")
         for pragma in ("synchronous=FULL", "foreign_keys=ON"):
             await self._db.execute(f"PRAGMA {pragma}")
 
