@@ -66,7 +66,7 @@ from digestbot.formatter import (
     paper_card,
 )
 from digestbot.labels import Labels, labels_for
-from digestbot.late_copies import settle_late_copy, settle_unknown_copy
+from digestbot.late_copies import Settled, settle_late_copy, settle_unknown_copy
 from digestbot.outbox import Delivery, Outbox, Slot
 from digestbot.pacing import Pacer, Ticket
 from digestbot.periods import Period, aggregate, previous_period, week_of
@@ -306,6 +306,12 @@ async def period_digest(store: StoreProtocol, period: Period) -> tuple[Digest, d
         for paper in digest.papers:
             first_day.setdefault(paper.arxiv_id, digest.date)
     return aggregate(period, digests), first_day
+
+
+def _settled(late: Settled) -> tuple[_Outcome, str | None]:
+    """Return the send's outcome once a late copy is settled: this run's post, another's, or not known."""
+    outcome = {"kept": _Outcome.SENT, "removed": _Outcome.ALREADY}.get(late.outcome, _Outcome.BUSY)
+    return outcome, late.message_id
 
 
 def _count_error(tally: _Tally, exc: Exception) -> None:
@@ -971,9 +977,7 @@ class DeliveryEngine:
             else:
                 pacer.sent(loop.time())
                 if not await self.outbox.mark_sent(row, sent.message_id):  # lost the row while frozen past the lease
-                    late = await settle_late_copy(self.outbox, adapter, row, sent)
-                    outcome = {"kept": _Outcome.SENT, "removed": _Outcome.ALREADY}.get(late.outcome, _Outcome.BUSY)
-                    return outcome, late.message_id
+                    return _settled(await settle_late_copy(self.outbox, adapter, row, sent))
                 return _Outcome.SENT, sent.message_id
             if retry_after is not None:
                 # The platform said when to come back: hold every send to it until then, slow the
@@ -994,8 +998,7 @@ class DeliveryEngine:
             if not await self.outbox.renew(row):  # our lease lapsed and another run took the row over
                 log.warning("%s %s: another run took this message over; leaving it", row.target, row.key)
                 if ambiguous and (unknown := await settle_unknown_copy(self.outbox, adapter, row)) is not None:
-                    outcome = {"kept": _Outcome.SENT, "removed": _Outcome.ALREADY}.get(unknown.outcome, _Outcome.BUSY)
-                    return outcome, unknown.message_id
+                    return _settled(unknown)
                 return _Outcome.BUSY, None
             if ambiguous:  # it may have been posted before the error (timeout): look before resending
                 try:
