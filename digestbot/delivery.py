@@ -66,7 +66,7 @@ from digestbot.formatter import (
     paper_card,
 )
 from digestbot.labels import Labels, labels_for
-from digestbot.late_copies import Settled, settle_late_copy, settle_unknown_copy
+from digestbot.late_copies import Settled, record_or_release, settle_late_copy, settle_unknown_copy
 from digestbot.outbox import Delivery, Outbox, Slot
 from digestbot.pacing import Pacer, Ticket
 from digestbot.periods import Period, aggregate, previous_period, week_of
@@ -484,16 +484,14 @@ class DeliveryEngine:
                 log.info("%s %s: another run is recovering it", stale.target, stale.key)
                 continue
             try:
-                found = await adapter.find_sent(row.target, row.key, since=row.created_at)
+                found = await record_or_release(self.outbox, adapter, row)
             except DeliveryError as exc:
                 log.warning("cannot check %s for %s after a crash (%s); will retry later", row.target, row.key, exc)
                 continue
             if found is not None:
                 log.info("crash recovery: %s %s was posted (%s); marking sent", row.target, row.key, found.message_id)
-                await self.outbox.mark_sent(row, found.message_id)
             else:
                 log.info("crash recovery: %s %s was not posted; it will be sent", row.target, row.key)
-                await self.outbox.release(row, "claimed by a run that stopped before sending")
             resolved += 1
         return resolved
 

@@ -45,7 +45,7 @@ from digestbot.store.records import Delivery
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Settled", "settle_late_copy", "settle_unknown_copy"]
+__all__ = ["Settled", "record_or_release", "settle_late_copy", "settle_unknown_copy"]
 
 MAX_POLL = 1.0
 """Seconds between looks at a row another run holds: how long a second copy may stay visible."""
@@ -210,13 +210,26 @@ async def _take_over_if_stale(outbox: Outbox, row: Delivery) -> Delivery | None:
     return await outbox.take_over(stale)
 
 
-async def _reconcile_taken(outbox: Outbox, adapter: Adapter, row: Delivery) -> Settled | None:
-    """Resolve a row taken over from a stopped holder: record the copy on the platform, else put it back."""
+async def record_or_release(outbox: Outbox, adapter: Adapter, row: Delivery) -> Sent | None:
+    """Resolve a row taken over from a run that stopped: record its copy on the platform, else put it back.
+
+    The one rule for a taken-over row, used by crash recovery (:meth:`DeliveryEngine.reconcile`)
+    and by a late copy whose holder stopped. Returns the copy found (None: back to pending).
+    Raises :class:`~digestbot.errors.DeliveryError` when the platform cannot be asked.
+    """
     found = await adapter.find_sent(row.target, row.key, since=row.created_at)
     if found is None:
         await outbox.release(row, "claimed by a run that stopped before sending")
+    else:
+        await outbox.mark_sent(row, found.message_id)
+    return found
+
+
+async def _reconcile_taken(outbox: Outbox, adapter: Adapter, row: Delivery) -> Settled | None:
+    """Resolve a row taken over from a stopped holder: record the copy on the platform, else put it back."""
+    found = await record_or_release(outbox, adapter, row)
+    if found is None:
         return None
-    await outbox.mark_sent(row, found.message_id)
     log.info("%s %s: our send's outcome was unknown and its holder stopped; recorded the copy %s",
              row.target, row.key, found.message_id)  # fmt: skip
     return Settled("kept", found.message_id)
