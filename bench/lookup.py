@@ -367,13 +367,14 @@ async def measure(args: argparse.Namespace, target: Path | str, built: dict[str,
             f"bench.lookup round_trip: p99_ms={p99:.2f} p50_ms={p50:.2f} n={len(runs[0]['round_trip'])}"
             f" query=select_1 backend={backend}"
         )
-    naive_p50 = pct(naive_times, 0.5)
-    words_p50 = statistics.median(pct(r["words"], 0.5) for r in runs)
-    lines.append(
-        f"bench.lookup naive_words: p50_ms={naive_p50:.1f} p99_ms={pct(naive_times, 0.99):.1f}"
-        f" success_at_3={sum(naive_hits) / len(naive_hits):.2f} n={len(naive_times)} ratio_p50={naive_p50 / words_p50:.0f}x"
-        f" backend={backend}"
-    )
+    if naive_times:  # (--naive-sample 0: no baseline line)
+        naive_p50 = pct(naive_times, 0.5)
+        words_p50 = statistics.median(pct(r["words"], 0.5) for r in runs)
+        lines.append(
+            f"bench.lookup naive_words: p50_ms={naive_p50:.1f} p99_ms={pct(naive_times, 0.99):.1f}"
+            f" success_at_3={sum(naive_hits) / len(naive_hits):.2f} n={len(naive_times)}"
+            f" ratio_p50={naive_p50 / words_p50:.0f}x backend={backend}"
+        )
     if built is not None and backend == "postgresql":  # the build goals are SQLite's; PostgreSQL's is reported
         lines.append(pg_archive.build_line(args.papers, built, size))
     elif built is not None:

@@ -16,7 +16,8 @@ from digestbot.errors import StoreError, UnavailableError
 from digestbot.records import Paper
 from digestbot.store import PostgresStore, Store, check_target, open_store, redact_url
 from digestbot.store.migrations import LATEST
-from digestbot.store.postgres.search import _walk_length, share
+from digestbot.store.postgres import search as pg_search
+from digestbot.store.postgres.search import Route, _route, postings, route, share
 from digestbot.store.search import candidates
 from tests.conftest import SEED
 
@@ -118,18 +119,64 @@ def test_match_share_is_estimated_from_the_vocabulary_counts() -> None:
     assert share('"a" OR "b" OR "c" OR "c"', docs, 100) == 1.0
 
 
+def test_route_takes_the_cheapest_way_for_the_share_of_matches() -> None:
+    n, limit = 1_000_000, 300
+    # In a fifth of the titles: 1,500 newest papers tested, where the index would read 196,000 postings.
+    assert route('"language"', {"language": 195_866}, n, limit).walk > 0
+    # In 1.7%: a walk tests 17,000 papers and the index fetches 17,000 rows; a window of 34,779 fetches ~600.
+    assert route('"shot"', {"shot": 17_252}, n, limit) == Route(window=34_779)
+    # Rare: every match is fetched from the index (a window would hold them all anyway).
+    assert route('"rare"', {"rare": 500}, n, limit) == Route()
+    assert route('"unknown"', {}, n, limit) == Route()  # grams and unknown words: the index
+    # An AND is driven by its rarest word (GIN's fast scan); an OR reads every branch.
+    docs = {"learning": 590_700, "gentle": 2_000, "a": 10, "b": 20}
+    assert postings('"learning" AND "gentle"', docs) == (4_000, 2)
+    assert postings('("a" OR "b") AND "learning"', docs) == (60, 3)
+
+
 async def test_common_words_walk_the_newest_papers_and_a_wrong_estimate_falls_back_to_the_index(pg_url: str) -> None:
     async with await PostgresStore.open(pg_url) as store:
         await store.upsert_papers([Paper(arxiv_id=f"2410.{i:05d}", title=f"Sparse kernels {i}") for i in range(1, 41)])
         await store.upsert_papers([Paper(arxiv_id="2410.09999", title="Dense rare words")])
-        assert await _walk_length(store, '"sparse"', 5) > 0  # 40 of 41 papers: a walk finds 5 at once
-        assert await _walk_length(store, '"rare"', 5) == 0
+        assert (await _route(store, '"sparse"', 5))[0].walk > 0  # 40 of 41 papers: a walk finds 5 at once
         assert await candidates(store, "lookup_fts", '"sparse"', limit=5) == [40, 39, 38, 37, 36]
         assert await candidates(store, "lookup_fts", '"rare" AND "dense"', limit=5) == [41]
         # Upserts never take words off the vocabulary: it still counts 40 "sparse" papers, there are 2.
         await store.upsert_papers([Paper(arxiv_id=f"2410.{i:05d}", title=f"Plain kernels {i}") for i in range(3, 41)])
-        assert await _walk_length(store, '"sparse"', 5) > 0
+        assert (await _route(store, '"sparse"', 5))[0].walk > 0
         assert await candidates(store, "lookup_fts", '"sparse"', limit=5) == [2, 1]
+
+
+async def test_a_window_of_the_newest_papers_widens_until_it_holds_the_newest_matches(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with await PostgresStore.open(pg_url) as store:
+        # "sparse" in every third paper of 200: papers 3, 6, … 198.
+        await store.upsert_papers(
+            [
+                Paper(arxiv_id=f"2410.{i:05d}", title=f"{'Sparse' if i % 3 == 0 else 'Dense'} kernels {i}")
+                for i in range(1, 201)
+            ]
+        )
+        newest = [198 - 3 * k for k in range(30)]
+        asked: list[int] = []
+        window = pg_search._window
+
+        async def recorded(store: PostgresStore, query: str, after: int, limit: int) -> list[int]:
+            asked.append(after)
+            return await window(store, query, after, limit)
+
+        monkeypatch.setattr(pg_search, "_window", recorded)
+        for first in (2, 30, 150):  # far too small, too small (by the estimate), larger than needed
+            asked.clear()
+            monkeypatch.setattr(pg_search, "route", lambda *_: Route(window=first))  # noqa: B023
+            assert await candidates(store, "lookup_fts", '"sparse"', limit=30) == newest
+            assert asked[0] == 200 - first
+        assert asked == [50]  # one window of 150 held 30 matches
+        monkeypatch.setattr(pg_search, "route", lambda *_: Route(window=10))
+        asked.clear()
+        assert await candidates(store, "lookup_fts", '"sparse"', limit=100) == newest + [108 - 3 * k for k in range(36)]
+        assert asked == [190, 120]  # 10 then 80 papers, then the whole index (640 would be all of them)
 
 
 async def test_schedule_memory_and_operator_counts(pg_url: str) -> None:
