@@ -153,6 +153,8 @@ GIN_ITEM_US = 0.4
 GIN_WORD_US = 1000.0
 HEAP_ROW_US = 10.0
 KEY_US = 0.1
+AND_SKIP = 0.6
+"""An AND's postings read, per posting of its rarest branch: measured 0.35-0.75 over two- and three-word ANDs."""
 
 
 @dataclass(frozen=True)
@@ -167,8 +169,8 @@ def postings(match: str, docs: dict[str, int]) -> tuple[float, int]:
     """Return (postings the GIN index reads for ``match``, words looked up), from each word's paper count.
 
     An OR reads every branch's postings. An AND is driven by its rarest branch: GIN's fast scan
-    skips through the others' posting trees to the rare one's items (``"learning" AND "gentle"``
-    reads about twice the 2,000 postings of "gentle", not the 590,000 of "learning").
+    skips through the others' posting trees to the rare one's items (``"data" AND "models"``
+    costs what 0.6 of the 83,000 postings of "data" would, not the 252,000 of "models").
     """
     tokens = _tokens(match)
     pos = 0
@@ -187,7 +189,7 @@ def postings(match: str, docs: dict[str, int]) -> tuple[float, int]:
         while pos < len(tokens) and tokens[pos] == ("op", "AND"):
             pos += 1
             branches.append(one())
-        return branches[0] if len(branches) == 1 else min(sum(branches), 2 * min(branches))
+        return branches[0] if len(branches) == 1 else AND_SKIP * min(branches)
 
     def one() -> float:
         nonlocal pos
