@@ -510,7 +510,8 @@ async def cmd_post(args: argparse.Namespace, config: Config) -> int:
     """Post a day's digest to every enabled channel now, then DM subscribers (idempotent)."""
     from digestbot.delivery import DeliveryEngine
 
-    path = db_path(args, config)  # a file (SQLite) or a postgresql:// URL: the outbox runs on both
+    # A file (SQLite) or a postgresql:// URL: the outbox runs on both. A dry run creates nothing.
+    path = existing_db(args, config) if args.dry_run else db_path(args, config)
     if not args.dry_run:
         require_credentials(args, config, serving=False)  # posting needs the bot tokens, not the command ones
     async with await open_store(path) as store:

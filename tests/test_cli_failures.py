@@ -127,3 +127,64 @@ def translating_method(method: Callable[..., object]) -> Callable[..., object]:
             return await method(self, *args)  # type: ignore[misc]
 
     return translating(One).m  # type: ignore[return-value]
+
+
+def test_db_check_reads_the_whole_file_and_a_damaged_one_is_exit_1(
+    seeded_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with sqlite3.connect(seeded_db) as conn:  # damage an index page only: counting rows still works
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+        page = int(
+            conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'sqlite_autoindex_papers_1'").fetchone()[0]
+        )
+    with seeded_db.open("r+b") as f:
+        f.seek((page - 1) * size)
+        f.write(b"\xa5" * size)
+    assert main(["--db", str(seeded_db), "db", "check"]) == 1
+    err = _one_line(capsys)
+    assert err.startswith(f"digestbot: error: {seeded_db}: the database file is damaged ("), err
+
+
+def test_a_truncated_file_is_damaged_exit_1_not_a_wrong_db(
+    seeded_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with sqlite3.connect(seeded_db) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    cut = tmp_path / "cut.sqlite3"
+    cut.write_bytes(seeded_db.read_bytes()[:8192])
+    assert main(["--db", str(cut), "status"]) == 1
+    assert _one_line(capsys).startswith(f"digestbot: error: {cut}: the database file is damaged (")
+
+
+def test_a_folder_as_db_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for command in (["status"], ["ingest", str(SEED)]):
+        assert main(["--db", str(tmp_path), *command]) == 2
+        err = _one_line(capsys)
+        assert (
+            err
+            == f"digestbot: error: {tmp_path}: is a folder: give a database file path, such as {tmp_path}/digestbot.sqlite3\n"
+        )
+
+
+def test_a_read_only_archive_says_so(
+    seeded_db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def read_only(
+        self: Store,
+    ) -> None:  # what SQLite answers on a read-only file or folder (root is never refused)
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(Store, "_configure", read_only)
+    assert main(["--db", str(seeded_db), "lookup", "prefix"]) == 2
+    assert _one_line(capsys) == (
+        f"digestbot: error: {seeded_db}: the file or its folder is read-only, and digestbot writes to its archive"
+        " (its journal, schema updates): make both writable, or work on a copy\n"
+    )
+
+
+def test_a_dry_run_creates_no_archive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "new.sqlite3"
+    assert main(["--db", str(db), "post", "--dry-run"]) == 2
+    assert _one_line(capsys).startswith(f"digestbot: error: no archive at {db}: run 'digestbot ingest FILE' first")
+    assert list(tmp_path.iterdir()) == []

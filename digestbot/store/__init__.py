@@ -51,6 +51,8 @@ def check_target(target: str | Path) -> str | Path:
             f"{path}: cannot open database: folder {path.parent} does not exist"
             " (give a file path in an existing folder, or a postgresql:// URL)"
         )
+    if path.is_dir():
+        raise StoreError(f"{path}: is a folder: give a database file path, such as {path / 'digestbot.sqlite3'}")
     return path
 
 

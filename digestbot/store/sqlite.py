@@ -20,11 +20,11 @@ from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from json.encoder import encode_basestring
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiosqlite
 
-from digestbot.errors import StoreBusyError, StoreError, StoreFailedError, TopicLimitError
+from digestbot.errors import StoreBusyError, StoreDamagedError, StoreError, StoreFailedError, TopicLimitError
 from digestbot.records import Digest, Paper
 from digestbot.search_text import lookup_words, unspaced_grams
 from digestbot.store import sqlite_search, sqlite_summaries
@@ -43,7 +43,7 @@ from digestbot.store.records import (
     SummaryKey,
     UpsertResult,
 )
-from digestbot.store.sqlite_errors import translated, translating
+from digestbot.store.sqlite_errors import translate, translated, translating
 
 log = logging.getLogger(__name__)
 
@@ -273,18 +273,35 @@ class SqliteStore:
         path = Path(path)
         if not path.parent.is_dir():
             raise StoreError(f"{path}: cannot open database: folder {path.parent} does not exist")
+        if path.is_dir():
+            raise StoreError(f"{path}: is a folder: give a database file path, such as {path / 'digestbot.sqlite3'}")
+        connecting = aiosqlite.connect(path, isolation_level=None)
         try:
-            db = await aiosqlite.connect(path, isolation_level=None)
+            db = await connecting
         except (OSError, sqlite3.Error) as exc:
+            # aiosqlite's thread is still closing the failed connection and will report to this
+            # event loop: wait for it, or it fails later on a closed loop, with a traceback.
+            await asyncio.to_thread(connecting._thread.join, 5)
             raise StoreError(f"{path}: cannot open database: {exc}") from None
         store = cls(db, path)
         try:
             await store._refuse_interrupted_build()
             await store._configure()
             await store._migrate()
+        except StoreDamagedError:
+            await db.close()
+            raise
         except (sqlite3.DatabaseError, StoreBusyError, StoreFailedError) as exc:
             await db.close()
             reason = exc.reason if isinstance(exc, StoreError) else str(exc)
+            if isinstance(exc, sqlite3.DatabaseError) and "malformed" in reason:
+                # A damaged archive is a failure (exit 1); a file that is no database at all is a wrong --db.
+                raise cast(StoreDamagedError, translate(path, exc)) from None
+            if "readonly" in reason or "read-only" in reason:
+                raise StoreError(
+                    f"{path}: the file or its folder is read-only, and digestbot writes to its archive (its"
+                    " journal, schema updates): make both writable, or work on a copy"
+                ) from None
             raise StoreError(f"{path}: not a usable digestbot database: {reason}") from None
         except BaseException:
             await db.close()

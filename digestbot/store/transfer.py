@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from digestbot.errors import StoreDamagedError
 from digestbot.store.postgres import PostgresStore
 from digestbot.store.protocol import StoreProtocol
 from digestbot.store.sqlite import _PAPER_COLUMNS, Store, paper_from_row
@@ -170,8 +171,23 @@ async def copy_archive(source: Store, dest: PostgresStore, progress: Progress) -
 
 
 async def check_lines(store: StoreProtocol, where: str | Path) -> list[str]:
-    """Return what ``db check`` prints: the backend, the schema version, and each table's row count."""
+    """Return what ``db check`` prints: the backend, the schema version, and each table's row count.
+
+    An SQLite file is read through first (``PRAGMA quick_check``): counting rows reads only a
+    few pages, so a damaged file would otherwise pass the check and fail at the first lookup.
+    A damaged one raises StoreDamagedError (exit 1). PostgreSQL checks its own pages.
+    """
     backend = "PostgreSQL" if isinstance(store, PostgresStore) else "SQLite"
+    if isinstance(store, Store):
+        async with store._db.execute("PRAGMA quick_check(5)") as cur:
+            found = [str(r[0]) for r in await cur.fetchall()]
+        if found != ["ok"]:  # one line: SQLite's report spans lines ("*** in database main ***", "Page 3: …")
+            problems = [p.strip() for f in found for p in f.splitlines() if p.strip() and not p.startswith("***")]
+            raise StoreDamagedError(
+                f"{where}: the database file is damaged ({'; '.join(problems[:3])}): restore a backup,"
+                " or try 'sqlite3 FILE .recover'",
+                reason=problems[0] if problems else "quick_check failed",
+            )
     lines = [f"{where}: {backend}, schema version {await store.schema_version()}"]
     lines += [f"{name}: {await _count(store, name):,}" for name in (*TABLES, "lookup_terms")]
     return lines
