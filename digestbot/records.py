@@ -243,17 +243,29 @@ class Paper:
         """Return this paper enriched by ``newer``: a later source fills and updates, never wipes.
 
         Non-empty values of ``newer`` win; empty ones keep what was known. ``extra`` is merged
-        key by key.
+        key by key. A value that is only the start of the known one (a summary cut off mid-word,
+        the first sections or authors of the known ones) keeps the known one: that is what a
+        truncated copy of a digest file looks like, and taking it would lose text for good.
         """
         changes: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             if f.name in ("arxiv_id", "extra"):
                 continue
             value = getattr(newer, f.name)
-            if value not in (None, "", ()):
+            if value not in (None, "", ()) and not _cut_short(value, getattr(self, f.name)):
                 changes[f.name] = value
         changes["extra"] = {**self.extra, **newer.extra}
         return dataclasses.replace(self, **changes)
+
+
+def _cut_short(new: Any, old: Any) -> bool:
+    """Tell whether ``new`` is ``old`` cut short: the start of a text, or of a tuple (its last item maybe cut too)."""
+    if isinstance(new, str) and isinstance(old, str):
+        return len(new) < len(old) and old.startswith(new)
+    if isinstance(new, tuple) and isinstance(old, tuple) and new and len(new) <= len(old) and new != old:
+        *whole, last = new
+        return list(whole) == list(old[: len(whole)]) and (last == old[len(whole)] or _cut_short(last, old[len(whole)]))
+    return False
 
 
 @dataclass(frozen=True, kw_only=True)

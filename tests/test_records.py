@@ -1,3 +1,4 @@
+import dataclasses
 from datetime import date
 
 import pytest
@@ -37,6 +38,30 @@ def test_merge_enriches_never_wipes() -> None:
     assert merged.votes == 9
     assert merged.ai_summary == "ai"
     assert dict(merged.extra) == {"a": 1, "b": 2}
+
+
+def test_a_copy_cut_short_never_replaces_what_was_known() -> None:
+    sections = (("What's New", "PrefixQuant beats dynamic quantization."), ("Technical Details", "Outlier tokens."))
+    old = Paper(
+        arxiv_id="1", title="PrefixQuant", authors=("A", "B", "C"), abstract="Long abstract.", sections=sections
+    )
+    cut = Paper(
+        arxiv_id="1",
+        title="Prefix",  # the title, cut short
+        authors=("A", "B"),  # the first authors
+        abstract="Long abs",
+        sections=(("What's New", "PrefixQuant beats dynamic quantization."), ("Technical Details", "Outl")),
+    )
+    assert old.merged_with(cut) == old
+    assert old.merged_with(Paper(arxiv_id="1", title="T", sections=sections[:1])) == dataclasses.replace(
+        old, title="T"
+    )  # the first section whole: still the known ones
+    # Anything else a newer copy says wins, as before: a longer text, other words, other sections.
+    longer = Paper(arxiv_id="1", title="PrefixQuant v2", abstract="Long abstract. More.", authors=("A", "D"))
+    merged = old.merged_with(longer)
+    assert (merged.title, merged.abstract, merged.authors) == ("PrefixQuant v2", "Long abstract. More.", ("A", "D"))
+    other = (("What's New", "Something else."),)
+    assert old.merged_with(Paper(arxiv_id="1", title="PrefixQuant", sections=other)).sections == other
 
 
 def test_summary_fallbacks() -> None:
