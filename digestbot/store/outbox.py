@@ -32,7 +32,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -125,36 +125,98 @@ def _token(owner: str | None) -> str:
     return (owner or "").rsplit(":", 1)[-1]
 
 
-def _insert_part(
-    conn: sqlite3.Connection,
-    target: Target,
-    slot: Slot,
-    day: date,
-    kind: str,
-    part: int,
-    parts: int,
-    key: str,
-    payload: str,
-    original: Any,
-    now: str,
-    *,
-    claimed_by: str | None,
-) -> Delivery:
-    """Insert one part of a new plan (pending; the first one claimed by ``claimed_by`` when given) and return it."""
-    claim = claimed_by if part == 1 else None
-    cur = conn.execute(
-        "INSERT INTO deliveries(platform, workspace, target_kind, target_id, slot, digest_date, kind,"
-        " part, parts, key, payload, state, attempts, claimed_by, claimed_at, created_at, updated_at)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        (target.platform, target.workspace, target.kind, target.id, slot, day.isoformat(), kind, part, parts,
-         key, payload, "claimed" if claim else "pending", 1 if claim else 0, claim, now if claim else None, now, now),
-    )  # fmt: skip
+@dataclass(frozen=True)
+class _PlanRequest:
+    """One target's plan, waiting to be written with the others asked for meanwhile."""
+
+    target: Target
+    slot: Slot
+    day: date
+    kind: str
+    keys: tuple[str, ...]
+    encoded: tuple[str, ...]
+    payloads: tuple[Any, ...]
+    claim_first: bool
+
+    @property
+    def slot_key(self) -> tuple[str, str, str, str, str]:
+        return (self.target.platform, self.target.kind, self.target.id, self.slot, self.day.isoformat())
+
+
+_SLOTS_PER_SELECT = 150
+"""Slots read per SELECT (5 parameters each: under SQLite's oldest limit of 999)."""
+
+_ROWS_PER_INSERT = 50
+"""Rows per multi-row INSERT (17 parameters each: under SQLite's oldest limit of 999)."""
+
+_CHANGES_PER_UPDATE = 200
+"""Results written per UPDATE (4 parameters each: under SQLite's oldest limit of 999)."""
+
+_INSERT_COLUMNS = (
+    "platform, workspace, target_kind, target_id, slot, digest_date, kind, part, parts, key, payload, state,"
+    " attempts, claimed_by, claimed_at, created_at, updated_at"
+)
+
+
+def _select_slots(
+    conn: sqlite3.Connection, slots: list[tuple[str, str, str, str, str]]
+) -> dict[tuple[str, str, str, str, str], list[Delivery]]:
+    """Return the rows of every planned slot among ``slots`` ((platform, kind, id, slot, day)), in part order."""
+    found: dict[tuple[str, str, str, str, str], list[Delivery]] = {}
+    columns = ", ".join(f"d.{c.strip()}" for c in _COLUMNS.split(","))
+    for at in range(0, len(slots), _SLOTS_PER_SELECT):
+        chunk = slots[at : at + _SLOTS_PER_SELECT]
+        sql = (
+            f"SELECT {columns} FROM (VALUES {','.join(['(?,?,?,?,?)'] * len(chunk))}) AS v JOIN deliveries AS d"
+            " ON d.platform=v.column1 AND d.target_kind=v.column2 AND d.target_id=v.column3 AND d.slot=v.column4"
+            " AND d.digest_date=v.column5 ORDER BY d.part"
+        )
+        for r in conn.execute(sql, [value for slot in chunk for value in slot]).fetchall():
+            found.setdefault((r[1], r[3], r[4], r[5], r[6]), []).append(_row(r))
+    return found
+
+
+def _insert_plans(
+    conn: sqlite3.Connection, plans: list[_PlanRequest], now: str, owner: str
+) -> dict[tuple[str, str, str, str, str], list[Delivery]]:
+    """Insert every part of new ``plans`` (pending; the first claimed by ``owner`` where asked) and return them.
+
+    A new plan's first part is written already claimed: no UPDATE and no dataclass copy after it.
+    """
+    values: list[tuple[Any, ...]] = []
+    parts: list[tuple[_PlanRequest, int, str, Any, str | None]] = []
+    for r in plans:
+        t, n, day = r.target, len(r.keys), r.day.isoformat()
+        for part, (key, text, original) in enumerate(zip(r.keys, r.encoded, r.payloads, strict=True), start=1):
+            claim = owner if r.claim_first and part == 1 else None
+            values.append(
+                (t.platform, t.workspace, t.kind, t.id, r.slot, day, r.kind, part, n, key, text,
+                 "claimed" if claim else "pending", 1 if claim else 0, claim, now if claim else None, now, now)
+            )  # fmt: skip
+            parts.append((r, part, key, original, claim))
+    ids: dict[tuple[str, str, str, str, str, int], int] = {}
+    row = "(" + ",".join("?" * 17) + ")"
+    for at in range(0, len(values), _ROWS_PER_INSERT):
+        chunk = values[at : at + _ROWS_PER_INSERT]
+        cur = conn.execute(
+            f"INSERT INTO deliveries({_INSERT_COLUMNS}) VALUES {','.join([row] * len(chunk))}"
+            " RETURNING id, platform, target_kind, target_id, slot, digest_date, part",
+            [v for one in chunk for v in one],
+        )
+        for got in cur.fetchall():  # (RETURNING's row order is not promised: matched by the unique key)
+            ids[(got[1], got[2], got[3], got[4], got[5], got[6])] = int(got[0])
     created_at = datetime.fromisoformat(now)
-    return Delivery(
-        id=int(cur.lastrowid or 0), target=target, slot=slot, day=day, kind=kind, part=part, parts=parts, key=key,
-        payload=original, state="claimed" if claim else "pending", attempts=1 if claim else 0, claimed_by=claim,
-        claimed_at=created_at if claim else None, created_at=created_at,
-    )  # fmt: skip
+    out: dict[tuple[str, str, str, str, str], list[Delivery]] = {}
+    for r, part, key, original, claim in parts:
+        out.setdefault(r.slot_key, []).append(
+            Delivery(
+                id=ids[(*r.slot_key, part)], target=r.target, slot=r.slot, day=r.day, kind=r.kind, part=part,
+                parts=len(r.keys), key=key, payload=original, state="claimed" if claim else "pending",
+                attempts=1 if claim else 0, claimed_by=claim, claimed_at=created_at if claim else None,
+                created_at=created_at,
+            )
+        )  # fmt: skip
+    return out
 
 
 def _select_slot(conn: sqlite3.Connection, target: Target, slot: Slot, day: date) -> list[Delivery]:
@@ -164,6 +226,13 @@ def _select_slot(conn: sqlite3.Connection, target: Target, slot: Slot, day: date
     )
     rows = conn.execute(sql, (target.platform, target.kind, target.id, slot, day.isoformat())).fetchall()
     return [_row(r) for r in rows]
+
+
+_ALONE = object()
+"""The item of a plain :meth:`GroupCommit.run` write (not gathered with others)."""
+
+_Unit = tuple[Callable[..., Any], list[Any] | None]
+"""One SAVEPOINT of a group transaction: a write ``op(conn)`` (None), or ``op(conn, items)`` for gathered items."""
 
 
 class GroupCommit:
@@ -178,7 +247,7 @@ class GroupCommit:
 
     def __init__(self, path: Path) -> None:
         self._path = path
-        self._queue: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._queue: list[tuple[Callable[..., Any], Any, asyncio.Future[Any]]] = []
         self._task: asyncio.Task[None] | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-writer")
         self._conn: sqlite3.Connection | None = None
@@ -186,7 +255,21 @@ class GroupCommit:
     async def run(self, op: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``op(conn)`` inside the next group transaction; return its result once committed."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.append((op, future))
+        self._queue.append((op, _ALONE, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._flush(), name="outbox-group-commit")
+        return await future
+
+    async def run_many(self, op: Callable[[sqlite3.Connection, list[Any]], Sequence[T]], item: Any) -> T:
+        """Queue ``item`` for ``op``; the items queued for one ``op`` meanwhile run as ONE call ``op(conn, items)``.
+
+        Why: a fan-out's workers plan their targets at the same moment, and a write per target
+        was a statement (or three), a SAVEPOINT pair and a Python call each on the writer thread.
+        ``op`` returns one result per item, in order; if it raises, every item of its call fails
+        with that error (the other writes of the transaction are kept).
+        """
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.append((op, item, future))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._flush(), name="outbox-group-commit")
         return await future
@@ -213,16 +296,17 @@ class GroupCommit:
             self._conn = conn
         return self._conn
 
-    def _run_batch(self, ops: list[Callable[[sqlite3.Connection], Any]]) -> list[tuple[Any, Exception | None]]:
+    def _run_batch(self, units: list[_Unit]) -> list[tuple[Any, Exception | None]]:
+        """Run each unit (``op(conn)``, or ``op(conn, items)`` of :meth:`run_many`) in a SAVEPOINT; one COMMIT."""
         conn = self._connection()
         results: list[tuple[Any, Exception | None]] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for op in ops:
+            for op, items in units:
                 conn.execute("SAVEPOINT outbox_op")
                 try:
-                    results.append((op(conn), None))
-                except Exception as exc:  # this op only: undo it, keep the others
+                    results.append((op(conn) if items is None else op(conn, items), None))
+                except Exception as exc:  # this unit only: undo it, keep the others
                     conn.execute("ROLLBACK TO outbox_op")
                     results.append((None, exc))
                 conn.execute("RELEASE outbox_op")
@@ -238,20 +322,42 @@ class GroupCommit:
         while self._queue:
             await asyncio.sleep(0)  # let every task that is about to write join this batch
             batch, self._queue = self._queue, []
+            # One unit per plain write; the items of one run_many op gathered into one unit (at its first place).
+            units: list[_Unit] = []
+            waiting: list[list[asyncio.Future[Any]]] = []
+            grouped: dict[Callable[..., Any], int] = {}
+            for op, item, future in batch:
+                if item is _ALONE:
+                    units.append((op, None))
+                    waiting.append([future])
+                    continue
+                at = grouped.get(op)
+                if at is None:
+                    at = grouped[op] = len(units)
+                    units.append((op, []))
+                    waiting.append([])
+                items = units[at][1]
+                assert items is not None
+                items.append(item)
+                waiting[at].append(future)
             try:
-                outcomes = await loop.run_in_executor(self._pool, self._run_batch, [op for op, _ in batch])
+                outcomes = await loop.run_in_executor(self._pool, self._run_batch, units)
             except Exception as exc:
-                for _, future in batch:
+                for _, _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            for (_, future), (result, error) in zip(batch, outcomes, strict=True):  # only after COMMIT
-                if future.done():
-                    continue
-                if error is not None:
-                    future.set_exception(error)
-                else:
-                    future.set_result(result)
+            for (_, items), futures, (result, error) in zip(units, waiting, outcomes, strict=True):  # after COMMIT
+                answers = [result] if items is None else result
+                if error is None and len(answers) != len(futures):
+                    error = RuntimeError(f"a batched write answered {len(answers)} of {len(futures)} items")
+                for i, future in enumerate(futures):
+                    if future.done():
+                        continue
+                    if error is not None:
+                        future.set_exception(error)
+                    else:
+                        future.set_result(answers[i])
 
 
 class RunLock:
@@ -361,40 +467,59 @@ class SqliteOutbox:
     ) -> tuple[list[Delivery], bool, int | None]:
         """Write one pending row per (key, payload) unless ``target`` has rows for ``slot`` on ``day``.
 
-        With ``claim_first``, the first part not sent nor failed is claimed in the same write when pending.
+        With ``claim_first``, the first part not sent nor failed is claimed in the same write when
+        pending. Plans asked for together are written by one call (:meth:`GroupCommit.run_many`,
+        :func:`_plan_batch`): one SELECT for all their slots and one INSERT for all new rows.
         """
         if claim_first:
             self._lock.acquire()
-        encoded = [json.dumps(p, ensure_ascii=False, sort_keys=True) for p in payloads]
-        n = len(encoded)
+        encoded = tuple(json.dumps(p, ensure_ascii=False, sort_keys=True) for p in payloads)
+        request = _PlanRequest(target, slot, day, kind, tuple(keys), encoded, tuple(payloads), claim_first)
+        result: tuple[list[Delivery], bool, int | None] = await self._writer.run_many(self._plan_batch, request)
+        return result
 
-        def op(conn: sqlite3.Connection) -> tuple[list[Delivery], bool, int | None]:
-            rows = _select_slot(conn, target, slot, day)
-            now = _now()
-            if not rows:  # a new plan: its first part is written already claimed (no UPDATE after it)
-                owner = self.owner if claim_first else None
-                rows = [
-                    _insert_part(conn, target, slot, day, kind, i, n, key, payload, original, now, claimed_by=owner)
-                    for i, (key, payload, original) in enumerate(zip(keys, encoded, payloads, strict=True), start=1)
-                ]
-                return rows, True, rows[0].id if claim_first else None
-            first = first_unsent(rows) if claim_first else None
+    def _plan_batch(
+        self, conn: sqlite3.Connection, requests: list[_PlanRequest]
+    ) -> list[tuple[list[Delivery], bool, int | None]]:
+        """Write a batch of plans: read their slots at once, insert the new ones, claim first parts.
+
+        Of two plans of one slot in a batch the first is written (an earlier plan wins) and gets
+        the claim; the second sees its rows, not created.
+        """
+        now = _now()
+        by_slot = _select_slots(conn, list(dict.fromkeys(r.slot_key for r in requests)))
+        existed = set(by_slot)
+        new: dict[tuple[str, str, str, str, str], _PlanRequest] = {}
+        for r in requests:
+            if r.slot_key not in existed:
+                new.setdefault(r.slot_key, r)
+        if new:
+            by_slot.update(_insert_plans(conn, list(new.values()), now, self.owner))
+        out: list[tuple[list[Delivery], bool, int | None]] = []
+        for r in requests:
+            rows = by_slot[r.slot_key]
+            if new.get(r.slot_key) is r:  # a new plan: its first part was inserted claimed if asked
+                out.append((rows, True, rows[0].id if r.claim_first else None))
+                continue
+            first = first_unsent(rows) if r.claim_first else None
             if first is None or first.state != "pending":
-                return rows, False, None
+                out.append((rows, False, None))
+                continue
             cur = conn.execute(
                 "UPDATE deliveries SET state='claimed', attempts=attempts+1, claimed_by=?, claimed_at=?, updated_at=?"
                 " WHERE id=? AND state='pending'",
                 (self.owner, now, now, first.id),
             )
             if cur.rowcount != 1:
-                return rows, False, None
+                out.append((rows, False, None))
+                continue
             claimed = replace(
                 first, state="claimed", attempts=first.attempts + 1, claimed_by=self.owner,
                 claimed_at=datetime.fromisoformat(now),
             )  # fmt: skip
-            return [claimed if r.id == first.id else r for r in rows], False, first.id
-
-        return await self._writer.run(op)
+            rows = by_slot[r.slot_key] = [claimed if d.id == first.id else d for d in rows]
+            out.append((rows, False, first.id))
+        return out
 
     async def rows(self, target: Target, *, slot: Slot, day: date) -> list[Delivery]:
         """Return ``target``'s rows for ``slot`` on ``day``, in part order."""
@@ -439,21 +564,27 @@ class SqliteOutbox:
         result (it learns it lost, and settles its late copy: :mod:`digestbot.late_copies`).
         """
         now = _now()
-        params = [(c.state, c.message_id, c.error, now, c.id, self.owner) for c in changes]
+        first: dict[int, StateChange] = {}
+        for c in changes:  # in order: a second change of one row finds it no longer claimed (every change unclaims)
+            first.setdefault(c.id, c)
+        rows = list(first.values())
 
         def op(conn: sqlite3.Connection) -> set[int]:
             won: set[int] = set()
-            for p in params:  # in order: a second change of one row finds it no longer claimed
+            for at in range(0, len(rows), _CHANGES_PER_UPDATE):  # one statement per chunk, not one per row
+                chunk = rows[at : at + _CHANGES_PER_UPDATE]
                 cur = conn.execute(
-                    "UPDATE deliveries SET state=?, message_id=coalesce(?, message_id), error=?, claimed_by=NULL,"
-                    " claimed_at=NULL, updated_at=? WHERE id=? AND state='claimed' AND claimed_by=?",
-                    p,
+                    "UPDATE deliveries SET state=v.column2, message_id=coalesce(v.column3, deliveries.message_id),"
+                    " error=v.column4, claimed_by=NULL, claimed_at=NULL, updated_at=?"
+                    f" FROM (VALUES {','.join(['(?,?,?,?)'] * len(chunk))}) AS v"
+                    " WHERE deliveries.id=v.column1 AND deliveries.state='claimed' AND deliveries.claimed_by=?"
+                    " RETURNING deliveries.id",
+                    (now, *(v for c in chunk for v in (c.id, c.state, c.message_id, c.error)), self.owner),
                 )
-                if cur.rowcount == 1:
-                    won.add(int(p[4]))
+                won.update(int(r[0]) for r in cur.fetchall())
             return won
 
-        return await self._writer.run(op) if params else set()
+        return await self._writer.run(op) if rows else set()
 
     async def adopt_sent(self, delivery_id: int, message_id: str) -> bool:
         """Record a pending row as sent with ``message_id`` (a late copy of this run's); False unless still pending."""
