@@ -269,3 +269,29 @@ async def test_results_written_together_keep_the_first_change_of_a_row(store):
     assert r2.state == "claimed"
     assert await Outbox(store)._rows.set_states([StateChange(rows[2].id, "sent", message_id="x")]) == set()  # not ours
     await outbox.close()
+
+
+async def test_group_commits_are_spaced_only_under_a_stream_of_concurrent_writes(store, monkeypatch):
+    import digestbot.store.outbox as module
+
+    writer = GroupCommit(store.path)
+    waits: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def recording(delay, *args):
+        waits.append(delay)
+        return await real_sleep(delay, *args)
+
+    monkeypatch.setattr(module.asyncio, "sleep", recording)
+
+    def write(conn):
+        return conn.execute("SELECT 1").fetchone()[0]
+
+    for _ in range(3):  # one writer after another: no batch is shared, none waits
+        assert await writer.run(write) == 1
+    assert waits == [0, 0, 0]
+    waits.clear()
+    assert await asyncio.gather(writer.run(write), writer.run(write)) == [1, 1]  # shared: the next one is spaced
+    assert await writer.run(write) == 1
+    assert waits[0] == 0 and 0 < waits[1] <= module.COMMIT_SPACING
+    await writer.close()
