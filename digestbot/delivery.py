@@ -916,7 +916,7 @@ class DeliveryEngine:
         if (row.state == "claimed" and not self.outbox.claimed_by_plan(row)) or not await self.outbox.claim(row):
             log.info("%s %s is being sent by another run; leaving it", row.target, row.key)
             return _Outcome.BUSY, None
-        async with self.outbox.keep_claimed(row):  # a send stalled past the lease stays this run's
+        with self.outbox.keep_claimed(row):  # a send stalled past the lease stays this run's
             return await self._send_claimed(adapter, row, thread=thread)
 
     async def _send_claimed(
