@@ -295,3 +295,16 @@ async def test_group_commits_are_spaced_only_under_a_stream_of_concurrent_writes
     assert await writer.run(write) == 1
     assert waits[0] == 0 and 0 < waits[1] <= module.COMMIT_SPACING
     await writer.close()
+
+
+def test_a_payload_object_is_encoded_once_and_a_new_object_afresh():
+    from digestbot.store.outbox import PayloadTexts
+
+    texts = PayloadTexts()
+    shared = {"b": 1, "a": "é"}
+    assert texts.encode(shared) == '{"a": "é", "b": 1}'
+    assert texts.encode(shared) is texts.encode(shared)  # the same object: its text once
+    assert texts.encode({"a": 2}) == '{"a": 2}'
+    for i in range(PayloadTexts.LIMIT + 10):  # bounded: a long-lived process plans many distinct payloads
+        texts.encode([i])
+    assert len(texts._texts) <= PayloadTexts.LIMIT

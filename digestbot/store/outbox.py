@@ -127,6 +127,33 @@ def _token(owner: str | None) -> str:
     return (owner or "").rsplit(":", 1)[-1]
 
 
+class PayloadTexts:
+    """Payloads' JSON, encoded once per payload object: a run plans one rendered payload for many targets.
+
+    The delivery engine renders each distinct message once (:mod:`digestbot.render_cache`) and
+    plans the very same payload objects for every target that gets it (a thousand channels, the
+    subscribers of one topic), so their JSON is the same too. Payloads are never changed once
+    rendered (targets share them); the object is kept with its text, so its id is not reused.
+    """
+
+    LIMIT = 4096
+    """Payloads remembered at most (then forgotten all at once): a run's distinct messages, not a day's DMs."""
+
+    def __init__(self) -> None:
+        self._texts: dict[int, tuple[Any, str]] = {}
+
+    def encode(self, payload: Any) -> str:
+        """Return ``payload`` as JSON (sorted keys, UTF-8 kept), encoded once per object."""
+        found = self._texts.get(id(payload))
+        if found is not None and found[0] is payload:
+            return found[1]
+        text = json.dumps(payload, ensure_ascii=False, sort_keys=True)
+        if len(self._texts) >= self.LIMIT:
+            self._texts.clear()
+        self._texts[id(payload)] = (payload, text)
+        return text
+
+
 @dataclass(frozen=True)
 class _PlanRequest:
     """One target's plan, waiting to be written with the others asked for meanwhile."""
@@ -456,6 +483,7 @@ class SqliteOutbox:
         token = secrets.token_hex(8)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{token}"
         self._lock = RunLock(Path(f"{path}-runs"), token)
+        self._texts = PayloadTexts()
 
     async def close(self) -> None:
         """Finish queued writes, release the writer thread and its connection, then the run lock.
@@ -492,7 +520,7 @@ class SqliteOutbox:
         """
         if claim_first:
             self._lock.acquire()
-        encoded = tuple(json.dumps(p, ensure_ascii=False, sort_keys=True) for p in payloads)
+        encoded = tuple(self._texts.encode(p) for p in payloads)
         request = _PlanRequest(target, slot, day, kind, tuple(keys), encoded, tuple(payloads), claim_first)
         result: tuple[list[Delivery], bool, int | None] = await self._writer.run_many(self._plan_batch, request)
         return result
