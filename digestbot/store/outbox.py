@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -167,8 +168,9 @@ class _PlanRequest:
     payloads: tuple[Any, ...]
     claim_first: bool
 
-    @property
+    @cached_property
     def slot_key(self) -> tuple[str, str, str, str, str]:
+        """Return (platform, target kind, target id, slot, day): the slot's identity, as stored (once per request)."""
         return (self.target.platform, self.target.kind, self.target.id, self.slot, self.day.isoformat())
 
 
