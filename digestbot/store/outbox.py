@@ -210,44 +210,66 @@ def _select_slots(
 def _insert_plans(
     conn: sqlite3.Connection, plans: list[_PlanRequest], now: str, owner: str
 ) -> dict[tuple[str, str, str, str, str], list[Delivery]]:
-    """Insert every part of new ``plans`` (pending; the first claimed by ``owner`` where asked) and return them.
+    """Insert the plans among ``plans`` whose slot has none yet and return their rows, by slot.
 
-    A new plan's first part is written already claimed: no UPDATE and no dataclass copy after it.
+    First parts go first, ``ON CONFLICT`` on the slot's part 1 ``DO NOTHING``: the slots that
+    take one were free (in this transaction, which holds the write lock), and only those get
+    their later parts, so no read is needed for the usual new plan. A new plan's first part is
+    written already claimed by ``owner`` where asked: no UPDATE and no dataclass copy after it.
     """
-    values: list[tuple[Any, ...]] = []
-    parts: list[tuple[_PlanRequest, int, str, Any, str | None]] = []
-    for r in plans:
-        t, n, day = r.target, len(r.keys), r.day.isoformat()
-        for part, (key, text, original) in enumerate(zip(r.keys, r.encoded, r.payloads, strict=True), start=1):
-            claim = owner if r.claim_first and part == 1 else None
-            values.append(
-                (t.platform, t.workspace, t.kind, t.id, r.slot, day, r.kind, part, n, key, text,
-                 "claimed" if claim else "pending", 1 if claim else 0, claim, now if claim else None, now, now)
-            )  # fmt: skip
-            parts.append((r, part, key, original, claim))
-    ids: dict[tuple[str, str, str, str, str, int], int] = {}
-    row = "(" + ",".join("?" * 17) + ")"
-    for at in range(0, len(values), _ROWS_PER_INSERT):
-        chunk = values[at : at + _ROWS_PER_INSERT]
+    firsts = [_part_values(r, 1, now, owner) for r in plans]
+    created: dict[tuple[str, str, str, str, str], int] = {}
+    for at in range(0, len(firsts), _ROWS_PER_INSERT):
+        chunk = firsts[at : at + _ROWS_PER_INSERT]
         cur = conn.execute(
-            f"INSERT INTO deliveries({_INSERT_COLUMNS}) VALUES {','.join([row] * len(chunk))}"
-            " RETURNING id, platform, target_kind, target_id, slot, digest_date, part",
+            f"INSERT INTO deliveries({_INSERT_COLUMNS}) VALUES {','.join([_ROW] * len(chunk))}"
+            " ON CONFLICT (platform, target_kind, target_id, slot, digest_date, part) DO NOTHING"
+            " RETURNING id, platform, target_kind, target_id, slot, digest_date",
             [v for one in chunk for v in one],
         )
         for got in cur.fetchall():  # (RETURNING's row order is not promised: matched by the unique key)
-            ids[(got[1], got[2], got[3], got[4], got[5], got[6])] = int(got[0])
+            created[(got[1], got[2], got[3], got[4], got[5])] = int(got[0])
+    new = [r for r in plans if r.slot_key in created]
+    later = [(r, part) for r in new for part in range(2, len(r.keys) + 1)]
+    ids = {(r.slot_key, 1): created[r.slot_key] for r in new}
+    for at in range(0, len(later), _ROWS_PER_INSERT):
+        chunk = later[at : at + _ROWS_PER_INSERT]
+        cur = conn.execute(
+            f"INSERT INTO deliveries({_INSERT_COLUMNS}) VALUES {','.join([_ROW] * len(chunk))}"
+            " RETURNING id, platform, target_kind, target_id, slot, digest_date, part",
+            [v for r, part in chunk for v in _part_values(r, part, now, owner)],
+        )
+        for got in cur.fetchall():
+            ids[((got[1], got[2], got[3], got[4], got[5]), got[6])] = int(got[0])
     created_at = datetime.fromisoformat(now)
     out: dict[tuple[str, str, str, str, str], list[Delivery]] = {}
-    for r, part, key, original, claim in parts:
-        out.setdefault(r.slot_key, []).append(
+    for r in new:
+        n = len(r.keys)
+        out[r.slot_key] = [
             Delivery(
-                id=ids[(*r.slot_key, part)], target=r.target, slot=r.slot, day=r.day, kind=r.kind, part=part,
-                parts=len(r.keys), key=key, payload=original, state="claimed" if claim else "pending",
-                attempts=1 if claim else 0, claimed_by=claim, claimed_at=created_at if claim else None,
-                created_at=created_at,
+                id=ids[(r.slot_key, part)], target=r.target, slot=r.slot, day=r.day, kind=r.kind, part=part,
+                parts=n, key=key, payload=original, state="claimed" if claim else "pending",
+                attempts=1 if claim else 0, claimed_by=owner if claim else None,
+                claimed_at=created_at if claim else None, created_at=created_at,
             )
-        )  # fmt: skip
+            for part, (key, original) in enumerate(zip(r.keys, r.payloads, strict=True), start=1)
+            for claim in (r.claim_first and part == 1,)
+        ]  # fmt: skip
     return out
+
+
+_ROW = "(" + ",".join("?" * 17) + ")"
+
+
+def _part_values(r: _PlanRequest, part: int, now: str, owner: str) -> tuple[Any, ...]:
+    """Return the INSERT values of part ``part`` of ``r`` (the first claimed by ``owner`` where asked)."""
+    t = r.target
+    claim = owner if r.claim_first and part == 1 else None
+    return (
+        t.platform, t.workspace, t.kind, t.id, r.slot, r.slot_key[4], r.kind, part, len(r.keys), r.keys[part - 1],
+        r.encoded[part - 1], "claimed" if claim else "pending", 1 if claim else 0, claim, now if claim else None,
+        now, now,
+    )  # fmt: skip
 
 
 def _select_slot(conn: sqlite3.Connection, target: Target, slot: Slot, day: date) -> list[Delivery]:
@@ -530,20 +552,19 @@ class SqliteOutbox:
     def _plan_batch(
         self, conn: sqlite3.Connection, requests: list[_PlanRequest]
     ) -> list[tuple[list[Delivery], bool, int | None]]:
-        """Write a batch of plans: read their slots at once, insert the new ones, claim first parts.
+        """Write a batch of plans: insert the new ones, read the slots planned before, claim first parts.
 
         Of two plans of one slot in a batch the first is written (an earlier plan wins) and gets
         the claim; the second sees its rows, not created.
         """
         now = _now()
-        by_slot = _select_slots(conn, list(dict.fromkeys(r.slot_key for r in requests)))
-        existed = set(by_slot)
-        new: dict[tuple[str, str, str, str, str], _PlanRequest] = {}
+        first_asked: dict[tuple[str, str, str, str, str], _PlanRequest] = {}
         for r in requests:
-            if r.slot_key not in existed:
-                new.setdefault(r.slot_key, r)
-        if new:
-            by_slot.update(_insert_plans(conn, list(new.values()), now, self.owner))
+            first_asked.setdefault(r.slot_key, r)
+        by_slot = _insert_plans(conn, list(first_asked.values()), now, self.owner)
+        new = {key: first_asked[key] for key in by_slot}
+        if planned_before := [key for key in first_asked if key not in by_slot]:
+            by_slot.update(_select_slots(conn, planned_before))
         out: list[tuple[list[Delivery], bool, int | None]] = []
         for r in requests:
             rows = by_slot[r.slot_key]
