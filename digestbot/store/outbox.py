@@ -168,10 +168,8 @@ class _PlanRequest:
     payloads: tuple[Any, ...]
     claim_first: bool
 
-    @cached_property
-    def slot_key(self) -> tuple[str, str, str, str, str]:
-        """Return (platform, target kind, target id, slot, day): the slot's identity, as stored (once per request)."""
-        return (self.target.platform, self.target.kind, self.target.id, self.slot, self.day.isoformat())
+    slot_key: tuple[str, str, str, str, str]
+    """(platform, target kind, target id, slot, day as stored): the slot's identity, built once per request."""
 
 
 _SLOTS_PER_SELECT = 150
@@ -545,7 +543,8 @@ class SqliteOutbox:
         if claim_first:
             self._lock.acquire()
         encoded = tuple(self._texts.encode(p) for p in payloads)
-        request = _PlanRequest(target, slot, day, kind, tuple(keys), encoded, tuple(payloads), claim_first)
+        where = (target.platform, target.kind, target.id, slot, day.isoformat())
+        request = _PlanRequest(target, slot, day, kind, tuple(keys), encoded, tuple(payloads), claim_first, where)
         result: tuple[list[Delivery], bool, int | None] = await self._writer.run_many(self._plan_batch, request)
         return result
 
