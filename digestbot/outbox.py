@@ -56,9 +56,8 @@ the state machine's API, the keys adapters embed, and the lease policy.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -215,22 +214,24 @@ class Outbox:
             won.discard(c.id)
         return out
 
-    @contextlib.asynccontextmanager
-    async def keep_claimed(self, delivery: Delivery) -> AsyncIterator[None]:
-        """Keep this run's claim on ``delivery`` renewed while the block (its send) runs.
+    def keep_claimed(self, delivery: Delivery) -> _KeptClaimed:
+        """Keep this run's claim on ``delivery`` renewed while the block (its send) runs (``with`` or ``async with``).
 
         One task per run renews every claim in flight every third of the lease, so the cost is
         nothing for sends shorter than that. If a renewal finds the claim gone (this process was
         frozen for longer than the lease and another run took it over) it is logged; the engine's
-        own renewal before a further attempt then leaves the row to that run.
+        own renewal before a further attempt then leaves the row to that run. A plain object, not
+        a generator-based context manager: it is entered once per message of a fan-out.
         """
+        return _KeptClaimed(self, delivery)
+
+    def _start_keeping(self, delivery: Delivery) -> None:
         self._in_flight[delivery.id] = delivery
         if self._heartbeat is None or self._heartbeat.done():
             self._heartbeat = asyncio.create_task(self._renew_in_flight(), name="outbox-lease-renewal")
-        try:
-            yield
-        finally:
-            self._in_flight.pop(delivery.id, None)
+
+    def _stop_keeping(self, delivery: Delivery) -> None:
+        self._in_flight.pop(delivery.id, None)
 
     async def _renew_in_flight(self) -> None:
         """Renew the claims of every send in flight, every third of the lease, until cancelled."""
@@ -337,3 +338,25 @@ class Outbox:
     async def counts(self) -> dict[str, int]:
         """Return how many rows are in each state (for status output and tests)."""
         return await self._rows.counts()
+
+
+class _KeptClaimed:
+    """What :meth:`Outbox.keep_claimed` returns: the row is in flight (its claim renewed) inside the block."""
+
+    __slots__ = ("_delivery", "_outbox")
+
+    def __init__(self, outbox: Outbox, delivery: Delivery) -> None:
+        self._outbox = outbox
+        self._delivery = delivery
+
+    def __enter__(self) -> None:
+        self._outbox._start_keeping(self._delivery)
+
+    def __exit__(self, *exc: object) -> None:
+        self._outbox._stop_keeping(self._delivery)
+
+    async def __aenter__(self) -> None:
+        self.__enter__()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.__exit__()

@@ -12,7 +12,8 @@ control:
 * each success raises the rate by :data:`RECOVERY` msg/s, which is a fixed fraction of the rate
   per second whatever the scale (1 msg/s or 2,000 msg/s), until pacing is dropped again;
 * every send reserves the next slot (``slot = max(now, next_at, gate)``; ``next_at = slot +
-  interval``), so waiting senders leave one after another, never together;
+  interval``), so waiting senders leave one after another, never as a herd (the engine wakes
+  the senders whose slots fall in one 5 ms tick together: ``delivery.PACE_TICK``);
 * ``retry_after`` stays a hard gate for the whole platform: no slot starts before it.
 
 The pacer holds no clock and never sleeps: callers pass the time (the event loop's monotonic

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 import random
 from datetime import UTC, date, datetime
 
@@ -399,3 +400,33 @@ async def test_dm_preparation_is_spread_over_loop_passes_within_a_budget():
     await asyncio.gather(*(prepare() for _ in range(10)))
     per_pass = [worked.count(p) for p in set(worked)]
     assert len(worked) == 10 and max(per_pass) == 3  # 0, 4 and 8 ms fit in 10 ms; the 4th waits
+
+
+async def test_paced_senders_in_one_tick_share_one_timer_and_go_in_order(store):
+    import asyncio
+
+    from digestbot.delivery import PACE_TICK
+    from digestbot.pacing import Pacer
+
+    engine = DeliveryEngine(store, {"discord": FakeAdapter("discord")}, config(), FakeClock(NOW))  # real sleeps
+    loop = asyncio.get_running_loop()
+    pacer = Pacer()
+    pacer.interval = PACE_TICK / 4  # paced: four slots per tick
+    start = (math.ceil(loop.time() / PACE_TICK) + 5.1) * PACE_TICK  # clear of now and of tick boundaries
+    pacer._next_at = start
+    tickets = [pacer.reserve(loop.time()) for _ in range(6)]  # slots 5.1, 5.35, ... 6.35 ticks ahead: two ticks
+    woke: list[tuple[int, float]] = []
+
+    async def sender(i: int) -> None:
+        await engine._wait_for_slot(pacer, tickets[i])
+        woke.append((i, loop.time()))
+
+    timers_before = len(loop._scheduled)  # type: ignore[attr-defined]
+    tasks = [asyncio.create_task(sender(i)) for i in range(6)]
+    await asyncio.sleep(0)
+    assert len(engine._ticks) == 2 and len(loop._scheduled) - timers_before == 2  # type: ignore[attr-defined]
+    tasks[1].cancel()  # one sender stopped: the others of its tick still go
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert [i for i, _ in woke] == [0, 2, 3, 4, 5] and engine._ticks == {}
+    assert all(at >= tickets[i].slot - 1e-6 for i, at in woke)  # never before its slot
+    await engine.close()

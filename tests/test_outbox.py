@@ -10,6 +10,7 @@ from digestbot.outbox import Outbox, delivery_key
 from digestbot.ports import Target
 from digestbot.store import Store
 from digestbot.store.outbox import GroupCommit
+from digestbot.store.records import StateChange
 from tests.raw_sqlite import raw_connection
 
 # Tests taking ``any_store`` run on both backends (SQLite file, throwaway PostgreSQL database);
@@ -205,3 +206,105 @@ async def test_claims_asked_together_go_in_one_batch_and_a_row_asked_twice_is_wo
     assert calls == [21] and wins == [True] * 20 + [False]
     assert await outbox.counts() == {"claimed": 20}
     await outbox.close()
+
+
+async def test_plans_asked_together_are_one_write_and_the_first_plan_of_a_slot_wins(store):
+    outbox = Outbox(store)
+    targets = [Target(platform="discord", kind="user", id=f"u{i}") for i in range(20)]
+    batches: list[int] = []
+    plan_batch = outbox._rows._plan_batch  # type: ignore[attr-defined]
+
+    def counting(conn, requests):
+        batches.append(len(requests))
+        return plan_batch(conn, requests)
+
+    outbox._rows._plan_batch = counting  # type: ignore[attr-defined]
+    asked = [*targets, targets[0]]
+    results = await asyncio.gather(
+        *(
+            outbox.plan(t, slot="matches", day=DAY, kind="matches", payloads=[{"n": i}, {"n": i}], claim_first=True)
+            for i, t in enumerate(asked)
+        )
+    )
+    assert batches == [21]
+    assert [created for _, created in results] == [True] * 20 + [False]
+    assert results[20][0][0].id == results[0][0][0].id and results[20][0][0].payload == {"n": 0}  # the first wins
+    assert [[(d.state, d.part) for d in rows] for rows, _ in results[:20]] == [[("claimed", 1), ("pending", 2)]] * 20
+    assert sum(outbox.claimed_by_plan(rows[0]) for rows, _ in results[:20]) == 20
+    assert not outbox.claimed_by_plan(results[20][0][1])
+    for (rows, _), t in zip(results[:20], targets, strict=True):  # what was returned is what was written
+        assert await outbox.rows(t, slot="matches", day=DAY) == rows
+    # A batch mixing existing plans (one with its next part pending) and new ones: one write again.
+    await outbox.mark_sent(results[1][0][0], "m1")
+    again = await asyncio.gather(
+        outbox.plan(targets[1], slot="matches", day=DAY, kind="matches", payloads=["x"], claim_first=True),
+        outbox.plan(Target(platform="discord", kind="user", id="new"), slot="matches", day=DAY, kind="matches",
+                    payloads=["y"], claim_first=True),
+    )  # fmt: skip
+    assert batches == [21, 2]
+    (rows, created), (new_rows, new_created) = again
+    assert not created and [(d.state, d.claimed_by) for d in rows] == [("sent", None), ("claimed", outbox.owner)]
+    assert new_created and [d.payload for d in new_rows] == ["y"]
+    await outbox.close()
+
+
+async def test_results_written_together_keep_the_first_change_of_a_row(store):
+    outbox = Outbox(store)
+    targets = [Target(platform="discord", kind="user", id=f"u{i}") for i in range(3)]
+    rows = [(await outbox.plan(t, slot="matches", day=DAY, kind="matches", payloads=["a"]))[0][0] for t in targets]
+    for r in rows:
+        assert await outbox.claim(r)
+    storage = outbox._rows
+    won = await storage.set_states(
+        [
+            StateChange(rows[0].id, "sent", message_id="m0"),
+            StateChange(rows[0].id, "failed", error="second change"),  # the row is no longer claimed by then
+            StateChange(rows[1].id, "pending", error="timeout"),
+        ]
+    )
+    assert won == {rows[0].id, rows[1].id}
+    (r0,), (r1,), (r2,) = [await outbox.rows(t, slot="matches", day=DAY) for t in targets]
+    assert (r0.state, r0.message_id, r0.error, r0.claimed_by) == ("sent", "m0", None, None)
+    assert (r1.state, r1.error, r1.claimed_by) == ("pending", "timeout", None)
+    assert r2.state == "claimed"
+    assert await Outbox(store)._rows.set_states([StateChange(rows[2].id, "sent", message_id="x")]) == set()  # not ours
+    await outbox.close()
+
+
+async def test_group_commits_are_spaced_only_under_a_stream_of_concurrent_writes(store, monkeypatch):
+    import digestbot.store.outbox as module
+
+    writer = GroupCommit(store.path)
+    waits: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def recording(delay, *args):
+        waits.append(delay)
+        return await real_sleep(delay, *args)
+
+    monkeypatch.setattr(module.asyncio, "sleep", recording)
+
+    def write(conn):
+        return conn.execute("SELECT 1").fetchone()[0]
+
+    for _ in range(3):  # one writer after another: no batch is shared, none waits
+        assert await writer.run(write) == 1
+    assert waits == [0, 0, 0]
+    waits.clear()
+    assert await asyncio.gather(writer.run(write), writer.run(write)) == [1, 1]  # shared: the next one is spaced
+    assert await writer.run(write) == 1
+    assert waits[0] == 0 and 0 < waits[1] <= module.COMMIT_SPACING
+    await writer.close()
+
+
+def test_a_payload_object_is_encoded_once_and_a_new_object_afresh():
+    from digestbot.store.outbox import PayloadTexts
+
+    texts = PayloadTexts()
+    shared = {"b": 1, "a": "é"}
+    assert texts.encode(shared) == '{"a": "é", "b": 1}'
+    assert texts.encode(shared) is texts.encode(shared)  # the same object: its text once
+    assert texts.encode({"a": 2}) == '{"a": 2}'
+    for i in range(PayloadTexts.LIMIT + 10):  # bounded: a long-lived process plans many distinct payloads
+        texts.encode([i])
+    assert len(texts._texts) <= PayloadTexts.LIMIT

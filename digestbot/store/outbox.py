@@ -7,7 +7,9 @@ the API the delivery engine uses). Two SQLite-specific mechanisms live here:
   reference machine), so writes from many concurrent senders are group-committed:
   :class:`GroupCommit` runs every write queued while a commit was in progress in one transaction
   (each in its own SAVEPOINT, so one failing write does not undo the others) and only then
-  reports them done. A claim is therefore still durable before its send starts.
+  reports them done. A claim is therefore still durable before its send starts. Under a stream
+  of concurrent writes, commits start at most every :data:`COMMIT_SPACING` (a lone writer is
+  never held back), so each carries dozens of writes instead of two or three.
 * **The run lock.** So that a rerun right after a crash need not wait for the lease, each run
   also holds an exclusive ``flock`` on ``<database>-runs/<token>.lock`` (:class:`RunLock`). The
   kernel drops it when the process dies, whatever its pid was; a claim whose owner's lock file
@@ -32,7 +34,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -125,35 +127,145 @@ def _token(owner: str | None) -> str:
     return (owner or "").rsplit(":", 1)[-1]
 
 
-def _insert_part(
-    conn: sqlite3.Connection,
-    target: Target,
-    slot: Slot,
-    day: date,
-    kind: str,
-    part: int,
-    parts: int,
-    key: str,
-    payload: str,
-    original: Any,
-    now: str,
-    *,
-    claimed_by: str | None,
-) -> Delivery:
-    """Insert one part of a new plan (pending; the first one claimed by ``claimed_by`` when given) and return it."""
-    claim = claimed_by if part == 1 else None
-    cur = conn.execute(
-        "INSERT INTO deliveries(platform, workspace, target_kind, target_id, slot, digest_date, kind,"
-        " part, parts, key, payload, state, attempts, claimed_by, claimed_at, created_at, updated_at)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        (target.platform, target.workspace, target.kind, target.id, slot, day.isoformat(), kind, part, parts,
-         key, payload, "claimed" if claim else "pending", 1 if claim else 0, claim, now if claim else None, now, now),
-    )  # fmt: skip
+class PayloadTexts:
+    """Payloads' JSON, encoded once per payload object: a run plans one rendered payload for many targets.
+
+    The delivery engine renders each distinct message once (:mod:`digestbot.render_cache`) and
+    plans the very same payload objects for every target that gets it (a thousand channels, the
+    subscribers of one topic), so their JSON is the same too. Payloads are never changed once
+    rendered (targets share them); the object is kept with its text, so its id is not reused.
+    """
+
+    LIMIT = 4096
+    """Payloads remembered at most (then forgotten all at once): a run's distinct messages, not a day's DMs."""
+
+    def __init__(self) -> None:
+        self._texts: dict[int, tuple[Any, str]] = {}
+
+    def encode(self, payload: Any) -> str:
+        """Return ``payload`` as JSON (sorted keys, UTF-8 kept), encoded once per object."""
+        found = self._texts.get(id(payload))
+        if found is not None and found[0] is payload:
+            return found[1]
+        text = json.dumps(payload, ensure_ascii=False, sort_keys=True)
+        if len(self._texts) >= self.LIMIT:
+            self._texts.clear()
+        self._texts[id(payload)] = (payload, text)
+        return text
+
+
+@dataclass(frozen=True)
+class _PlanRequest:
+    """One target's plan, waiting to be written with the others asked for meanwhile."""
+
+    target: Target
+    slot: Slot
+    day: date
+    kind: str
+    keys: tuple[str, ...]
+    encoded: tuple[str, ...]
+    payloads: tuple[Any, ...]
+    claim_first: bool
+
+    slot_key: tuple[str, str, str, str, str]
+    """(platform, target kind, target id, slot, day as stored): the slot's identity, built once per request."""
+
+
+_SLOTS_PER_SELECT = 150
+"""Slots read per SELECT (5 parameters each: under SQLite's oldest limit of 999)."""
+
+_ROWS_PER_INSERT = 50
+"""Rows per multi-row INSERT (17 parameters each: under SQLite's oldest limit of 999)."""
+
+_CHANGES_PER_UPDATE = 200
+"""Results written per UPDATE (4 parameters each: under SQLite's oldest limit of 999)."""
+
+_INSERT_COLUMNS = (
+    "platform, workspace, target_kind, target_id, slot, digest_date, kind, part, parts, key, payload, state,"
+    " attempts, claimed_by, claimed_at, created_at, updated_at"
+)
+
+
+def _select_slots(
+    conn: sqlite3.Connection, slots: list[tuple[str, str, str, str, str]]
+) -> dict[tuple[str, str, str, str, str], list[Delivery]]:
+    """Return the rows of every planned slot among ``slots`` ((platform, kind, id, slot, day)), in part order."""
+    found: dict[tuple[str, str, str, str, str], list[Delivery]] = {}
+    columns = ", ".join(f"d.{c.strip()}" for c in _COLUMNS.split(","))
+    for at in range(0, len(slots), _SLOTS_PER_SELECT):
+        chunk = slots[at : at + _SLOTS_PER_SELECT]
+        sql = (
+            f"SELECT {columns} FROM (VALUES {','.join(['(?,?,?,?,?)'] * len(chunk))}) AS v JOIN deliveries AS d"
+            " ON d.platform=v.column1 AND d.target_kind=v.column2 AND d.target_id=v.column3 AND d.slot=v.column4"
+            " AND d.digest_date=v.column5 ORDER BY d.part"
+        )
+        for r in conn.execute(sql, [value for slot in chunk for value in slot]).fetchall():
+            found.setdefault((r[1], r[3], r[4], r[5], r[6]), []).append(_row(r))
+    return found
+
+
+def _insert_plans(
+    conn: sqlite3.Connection, plans: list[_PlanRequest], now: str, owner: str
+) -> dict[tuple[str, str, str, str, str], list[Delivery]]:
+    """Insert the plans among ``plans`` whose slot has none yet and return their rows, by slot.
+
+    First parts go first, ``ON CONFLICT`` on the slot's part 1 ``DO NOTHING``: the slots that
+    take one were free (in this transaction, which holds the write lock), and only those get
+    their later parts, so no read is needed for the usual new plan. A new plan's first part is
+    written already claimed by ``owner`` where asked: no UPDATE and no dataclass copy after it.
+    """
+    firsts = [_part_values(r, 1, now, owner) for r in plans]
+    created: dict[tuple[str, str, str, str, str], int] = {}
+    for at in range(0, len(firsts), _ROWS_PER_INSERT):
+        chunk = firsts[at : at + _ROWS_PER_INSERT]
+        cur = conn.execute(
+            f"INSERT INTO deliveries({_INSERT_COLUMNS}) VALUES {','.join([_ROW] * len(chunk))}"
+            " ON CONFLICT (platform, target_kind, target_id, slot, digest_date, part) DO NOTHING"
+            " RETURNING id, platform, target_kind, target_id, slot, digest_date",
+            [v for one in chunk for v in one],
+        )
+        for got in cur.fetchall():  # (RETURNING's row order is not promised: matched by the unique key)
+            created[(got[1], got[2], got[3], got[4], got[5])] = int(got[0])
+    new = [r for r in plans if r.slot_key in created]
+    later = [(r, part) for r in new for part in range(2, len(r.keys) + 1)]
+    ids = {(r.slot_key, 1): created[r.slot_key] for r in new}
+    for at in range(0, len(later), _ROWS_PER_INSERT):
+        chunk = later[at : at + _ROWS_PER_INSERT]
+        cur = conn.execute(
+            f"INSERT INTO deliveries({_INSERT_COLUMNS}) VALUES {','.join([_ROW] * len(chunk))}"
+            " RETURNING id, platform, target_kind, target_id, slot, digest_date, part",
+            [v for r, part in chunk for v in _part_values(r, part, now, owner)],
+        )
+        for got in cur.fetchall():
+            ids[((got[1], got[2], got[3], got[4], got[5]), got[6])] = int(got[0])
     created_at = datetime.fromisoformat(now)
-    return Delivery(
-        id=int(cur.lastrowid or 0), target=target, slot=slot, day=day, kind=kind, part=part, parts=parts, key=key,
-        payload=original, state="claimed" if claim else "pending", attempts=1 if claim else 0, claimed_by=claim,
-        claimed_at=created_at if claim else None, created_at=created_at,
+    out: dict[tuple[str, str, str, str, str], list[Delivery]] = {}
+    for r in new:
+        n = len(r.keys)
+        out[r.slot_key] = [
+            Delivery(
+                id=ids[(r.slot_key, part)], target=r.target, slot=r.slot, day=r.day, kind=r.kind, part=part,
+                parts=n, key=key, payload=original, state="claimed" if claim else "pending",
+                attempts=1 if claim else 0, claimed_by=owner if claim else None,
+                claimed_at=created_at if claim else None, created_at=created_at,
+            )
+            for part, (key, original) in enumerate(zip(r.keys, r.payloads, strict=True), start=1)
+            for claim in (r.claim_first and part == 1,)
+        ]  # fmt: skip
+    return out
+
+
+_ROW = "(" + ",".join("?" * 17) + ")"
+
+
+def _part_values(r: _PlanRequest, part: int, now: str, owner: str) -> tuple[Any, ...]:
+    """Return the INSERT values of part ``part`` of ``r`` (the first claimed by ``owner`` where asked)."""
+    t = r.target
+    claim = owner if r.claim_first and part == 1 else None
+    return (
+        t.platform, t.workspace, t.kind, t.id, r.slot, r.slot_key[4], r.kind, part, len(r.keys), r.keys[part - 1],
+        r.encoded[part - 1], "claimed" if claim else "pending", 1 if claim else 0, claim, now if claim else None,
+        now, now,
     )  # fmt: skip
 
 
@@ -164,6 +276,23 @@ def _select_slot(conn: sqlite3.Connection, target: Target, slot: Slot, day: date
     )
     rows = conn.execute(sql, (target.platform, target.kind, target.id, slot, day.isoformat())).fetchall()
     return [_row(r) for r in rows]
+
+
+COMMIT_SPACING = 0.010
+"""Seconds from one group commit's start to the next one's at least (a write after a quiet spell waits not at all).
+
+Why: at a fan-out's thousands of writes a second, a commit started as soon as the last one ended
+took two or three writes, and each commit (its WAL pages, its fsync, a hop to the writer thread
+and back) cost more CPU than the writes in it. Spaced like this, a commit takes a few dozen.
+The few milliseconds added to a claim are far below a send's round trip, and every write is
+still durable before its call returns (like PostgreSQL's ``commit_delay``).
+"""
+
+_ALONE = object()
+"""The item of a plain :meth:`GroupCommit.run` write (not gathered with others)."""
+
+_Unit = tuple[Callable[..., Any], list[Any] | None]
+"""One SAVEPOINT of a group transaction: a write ``op(conn)`` (None), or ``op(conn, items)`` for gathered items."""
 
 
 class GroupCommit:
@@ -178,15 +307,31 @@ class GroupCommit:
 
     def __init__(self, path: Path) -> None:
         self._path = path
-        self._queue: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._queue: list[tuple[Callable[..., Any], Any, asyncio.Future[Any]]] = []
         self._task: asyncio.Task[None] | None = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-writer")
         self._conn: sqlite3.Connection | None = None
+        self._started = -COMMIT_SPACING  # when (loop time) the last batch was taken
+        self._shared = False  # whether it held several writes (else the next one is not held back)
 
     async def run(self, op: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``op(conn)`` inside the next group transaction; return its result once committed."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.append((op, future))
+        self._queue.append((op, _ALONE, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._flush(), name="outbox-group-commit")
+        return await future
+
+    async def run_many(self, op: Callable[[sqlite3.Connection, list[Any]], Sequence[T]], item: Any) -> T:
+        """Queue ``item`` for ``op``; the items queued for one ``op`` meanwhile run as ONE call ``op(conn, items)``.
+
+        Why: a fan-out's workers plan their targets at the same moment, and a write per target
+        was a statement (or three), a SAVEPOINT pair and a Python call each on the writer thread.
+        ``op`` returns one result per item, in order; if it raises, every item of its call fails
+        with that error (the other writes of the transaction are kept).
+        """
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.append((op, item, future))
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._flush(), name="outbox-group-commit")
         return await future
@@ -213,16 +358,17 @@ class GroupCommit:
             self._conn = conn
         return self._conn
 
-    def _run_batch(self, ops: list[Callable[[sqlite3.Connection], Any]]) -> list[tuple[Any, Exception | None]]:
+    def _run_batch(self, units: list[_Unit]) -> list[tuple[Any, Exception | None]]:
+        """Run each unit (``op(conn)``, or ``op(conn, items)`` of :meth:`run_many`) in a SAVEPOINT; one COMMIT."""
         conn = self._connection()
         results: list[tuple[Any, Exception | None]] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for op in ops:
+            for op, items in units:
                 conn.execute("SAVEPOINT outbox_op")
                 try:
-                    results.append((op(conn), None))
-                except Exception as exc:  # this op only: undo it, keep the others
+                    results.append((op(conn) if items is None else op(conn, items), None))
+                except Exception as exc:  # this unit only: undo it, keep the others
                     conn.execute("ROLLBACK TO outbox_op")
                     results.append((None, exc))
                 conn.execute("RELEASE outbox_op")
@@ -236,22 +382,49 @@ class GroupCommit:
     async def _flush(self) -> None:
         loop = asyncio.get_running_loop()
         while self._queue:
-            await asyncio.sleep(0)  # let every task that is about to write join this batch
+            # Let every task that is about to write join this batch; under a steady stream of writes,
+            # also those of the next few milliseconds (see COMMIT_SPACING).
+            wait = self._started + COMMIT_SPACING - loop.time() if self._shared else 0.0
+            await asyncio.sleep(wait if wait > 0 else 0)
+            self._started = loop.time()
             batch, self._queue = self._queue, []
+            self._shared = len(batch) > 1
+            # One unit per plain write; the items of one run_many op gathered into one unit (at its first place).
+            units: list[_Unit] = []
+            waiting: list[list[asyncio.Future[Any]]] = []
+            grouped: dict[Callable[..., Any], int] = {}
+            for op, item, future in batch:
+                if item is _ALONE:
+                    units.append((op, None))
+                    waiting.append([future])
+                    continue
+                at = grouped.get(op)
+                if at is None:
+                    at = grouped[op] = len(units)
+                    units.append((op, []))
+                    waiting.append([])
+                items = units[at][1]
+                assert items is not None
+                items.append(item)
+                waiting[at].append(future)
             try:
-                outcomes = await loop.run_in_executor(self._pool, self._run_batch, [op for op, _ in batch])
+                outcomes = await loop.run_in_executor(self._pool, self._run_batch, units)
             except Exception as exc:
-                for _, future in batch:
+                for _, _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            for (_, future), (result, error) in zip(batch, outcomes, strict=True):  # only after COMMIT
-                if future.done():
-                    continue
-                if error is not None:
-                    future.set_exception(error)
-                else:
-                    future.set_result(result)
+            for (_, items), futures, (result, error) in zip(units, waiting, outcomes, strict=True):  # after COMMIT
+                answers = [result] if items is None else result
+                if error is None and len(answers) != len(futures):
+                    error = RuntimeError(f"a batched write answered {len(answers)} of {len(futures)} items")
+                for i, future in enumerate(futures):
+                    if future.done():
+                        continue
+                    if error is not None:
+                        future.set_exception(error)
+                    else:
+                        future.set_result(answers[i])
 
 
 class RunLock:
@@ -331,6 +504,7 @@ class SqliteOutbox:
         token = secrets.token_hex(8)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{token}"
         self._lock = RunLock(Path(f"{path}-runs"), token)
+        self._texts = PayloadTexts()
 
     async def close(self) -> None:
         """Finish queued writes, release the writer thread and its connection, then the run lock.
@@ -361,40 +535,59 @@ class SqliteOutbox:
     ) -> tuple[list[Delivery], bool, int | None]:
         """Write one pending row per (key, payload) unless ``target`` has rows for ``slot`` on ``day``.
 
-        With ``claim_first``, the first part not sent nor failed is claimed in the same write when pending.
+        With ``claim_first``, the first part not sent nor failed is claimed in the same write when
+        pending. Plans asked for together are written by one call (:meth:`GroupCommit.run_many`,
+        :func:`_plan_batch`): one SELECT for all their slots and one INSERT for all new rows.
         """
         if claim_first:
             self._lock.acquire()
-        encoded = [json.dumps(p, ensure_ascii=False, sort_keys=True) for p in payloads]
-        n = len(encoded)
+        encoded = tuple(self._texts.encode(p) for p in payloads)
+        where = (target.platform, target.kind, target.id, slot, day.isoformat())
+        request = _PlanRequest(target, slot, day, kind, tuple(keys), encoded, tuple(payloads), claim_first, where)
+        result: tuple[list[Delivery], bool, int | None] = await self._writer.run_many(self._plan_batch, request)
+        return result
 
-        def op(conn: sqlite3.Connection) -> tuple[list[Delivery], bool, int | None]:
-            rows = _select_slot(conn, target, slot, day)
-            now = _now()
-            if not rows:  # a new plan: its first part is written already claimed (no UPDATE after it)
-                owner = self.owner if claim_first else None
-                rows = [
-                    _insert_part(conn, target, slot, day, kind, i, n, key, payload, original, now, claimed_by=owner)
-                    for i, (key, payload, original) in enumerate(zip(keys, encoded, payloads, strict=True), start=1)
-                ]
-                return rows, True, rows[0].id if claim_first else None
-            first = first_unsent(rows) if claim_first else None
+    def _plan_batch(
+        self, conn: sqlite3.Connection, requests: list[_PlanRequest]
+    ) -> list[tuple[list[Delivery], bool, int | None]]:
+        """Write a batch of plans: insert the new ones, read the slots planned before, claim first parts.
+
+        Of two plans of one slot in a batch the first is written (an earlier plan wins) and gets
+        the claim; the second sees its rows, not created.
+        """
+        now = _now()
+        first_asked: dict[tuple[str, str, str, str, str], _PlanRequest] = {}
+        for r in requests:
+            first_asked.setdefault(r.slot_key, r)
+        by_slot = _insert_plans(conn, list(first_asked.values()), now, self.owner)
+        new = {key: first_asked[key] for key in by_slot}
+        if planned_before := [key for key in first_asked if key not in by_slot]:
+            by_slot.update(_select_slots(conn, planned_before))
+        out: list[tuple[list[Delivery], bool, int | None]] = []
+        for r in requests:
+            rows = by_slot[r.slot_key]
+            if new.get(r.slot_key) is r:  # a new plan: its first part was inserted claimed if asked
+                out.append((rows, True, rows[0].id if r.claim_first else None))
+                continue
+            first = first_unsent(rows) if r.claim_first else None
             if first is None or first.state != "pending":
-                return rows, False, None
+                out.append((rows, False, None))
+                continue
             cur = conn.execute(
                 "UPDATE deliveries SET state='claimed', attempts=attempts+1, claimed_by=?, claimed_at=?, updated_at=?"
                 " WHERE id=? AND state='pending'",
                 (self.owner, now, now, first.id),
             )
             if cur.rowcount != 1:
-                return rows, False, None
+                out.append((rows, False, None))
+                continue
             claimed = replace(
                 first, state="claimed", attempts=first.attempts + 1, claimed_by=self.owner,
                 claimed_at=datetime.fromisoformat(now),
             )  # fmt: skip
-            return [claimed if r.id == first.id else r for r in rows], False, first.id
-
-        return await self._writer.run(op)
+            rows = by_slot[r.slot_key] = [claimed if d.id == first.id else d for d in rows]
+            out.append((rows, False, first.id))
+        return out
 
     async def rows(self, target: Target, *, slot: Slot, day: date) -> list[Delivery]:
         """Return ``target``'s rows for ``slot`` on ``day``, in part order."""
@@ -439,21 +632,27 @@ class SqliteOutbox:
         result (it learns it lost, and settles its late copy: :mod:`digestbot.late_copies`).
         """
         now = _now()
-        params = [(c.state, c.message_id, c.error, now, c.id, self.owner) for c in changes]
+        first: dict[int, StateChange] = {}
+        for c in changes:  # in order: a second change of one row finds it no longer claimed (every change unclaims)
+            first.setdefault(c.id, c)
+        rows = list(first.values())
 
         def op(conn: sqlite3.Connection) -> set[int]:
             won: set[int] = set()
-            for p in params:  # in order: a second change of one row finds it no longer claimed
+            for at in range(0, len(rows), _CHANGES_PER_UPDATE):  # one statement per chunk, not one per row
+                chunk = rows[at : at + _CHANGES_PER_UPDATE]
                 cur = conn.execute(
-                    "UPDATE deliveries SET state=?, message_id=coalesce(?, message_id), error=?, claimed_by=NULL,"
-                    " claimed_at=NULL, updated_at=? WHERE id=? AND state='claimed' AND claimed_by=?",
-                    p,
+                    "UPDATE deliveries SET state=v.column2, message_id=coalesce(v.column3, deliveries.message_id),"
+                    " error=v.column4, claimed_by=NULL, claimed_at=NULL, updated_at=?"
+                    f" FROM (VALUES {','.join(['(?,?,?,?)'] * len(chunk))}) AS v"
+                    " WHERE deliveries.id=v.column1 AND deliveries.state='claimed' AND deliveries.claimed_by=?"
+                    " RETURNING deliveries.id",
+                    (now, *(v for c in chunk for v in (c.id, c.state, c.message_id, c.error)), self.owner),
                 )
-                if cur.rowcount == 1:
-                    won.add(int(p[4]))
+                won.update(int(r[0]) for r in cur.fetchall())
             return won
 
-        return await self._writer.run(op) if params else set()
+        return await self._writer.run(op) if rows else set()
 
     async def adopt_sent(self, delivery_id: int, message_id: str) -> bool:
         """Record a pending row as sent with ``message_id`` (a late copy of this run's); False unless still pending."""
