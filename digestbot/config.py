@@ -24,12 +24,15 @@ from typing import Any, Literal
 
 import yaml
 
+from digestbot.bounded_read import TooLarge, read_capped
 from digestbot.errors import CommandError, ConfigError
 
 log = logging.getLogger(__name__)
 
 Platform = Literal["discord", "slack", "console"]
 _ENV = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+MAX_CONFIG_BYTES = 1024 * 1024
+"""A config file's size cap: a real one is a few kilobytes, and /dev/zero must not be read to the end."""
 # Secrets whose ${VAR} is unset while a config loads: recorded, not raised, so that commands that
 # never use a platform (lookup, preview, discord invite-url) still run; see Config.unset_secrets.
 _UNSET_SECRETS: ContextVar[list[str] | None] = ContextVar("unset_secrets", default=None)
@@ -463,7 +466,9 @@ def load_config(path: str | Path | None, *, env: Mapping[str, str] | None = None
     else:
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_capped(path, MAX_CONFIG_BYTES).decode("utf-8")
+        except TooLarge as exc:
+            raise ConfigError(f"{path}: config too large ({exc.describe()}); a config is a few kilobytes") from None
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from None
         except UnicodeDecodeError:

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from digestbot.bounded_read import TooLarge, read_capped
 from digestbot.errors import SourceError
 from digestbot.records import MAX_DEPTH, MAX_INT_LITERAL, LongInt, Paper, json_problem, load_json, oversize
 from digestbot.sources.markdown import parse_markdown_digest
@@ -103,10 +104,9 @@ NoAliasLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 def _decode(path: Path) -> str:
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise SourceError(f"{path}: file too large ({size:,} bytes > {MAX_FILE_BYTES:,})")
-        raw = path.read_bytes()
+        raw = read_capped(path, MAX_FILE_BYTES)  # a device, FIFO or pipe has no size to check first
+    except TooLarge as exc:
+        raise SourceError(f"{path}: file too large ({exc.describe()})") from None
     except OSError as exc:
         raise SourceError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
