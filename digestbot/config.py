@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import logging
+import math
 import os
 import re
 import types
@@ -275,6 +276,8 @@ def _convert(tp: Any, value: Any, path: str, env: Mapping[str, str]) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{path}: expected a number, got {_type_name(value)}")
+        if not math.isfinite(value):  # YAML's .nan and .inf pass every range check below unnoticed
+            raise ConfigError(f"{path}: expected a finite number, got {value}")
         return float(value)
     if tp is str:
         if isinstance(value, int | float) and not isinstance(value, bool):
@@ -359,13 +362,64 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"{where}.layout: forum is for Discord forum channels; on Slack use compact")
         if ch.language and not valid_language(ch.language):
             raise ConfigError(f"{where}.language: {_LANGUAGE_HINT}, got {ch.language!r}")
-    if config.subscriptions.max_topics < 1 or config.subscriptions.max_topic_length < 3:
-        raise ConfigError("subscriptions: max_topics must be ≥ 1 and max_topic_length ≥ 3")
+    _validate_ranges(config)
     _validate_arxiv(config.sources.arxiv)
     _validate_summaries(config.summaries)
     _validate_shards(config.discord)
     _validate_ops(config.ops)
     _validate_slack_oauth(config.slack)
+
+
+RANGES: dict[str, tuple[float, float]] = {
+    "sources.huggingface.timeout": (0, 3600),
+    "sources.arxiv.timeout": (0, 3600),
+    "sources.arxiv.min_interval": (0, 3600),
+    "slack.port": (0, 65535),
+    "discord.shard_count": (1, 100_000),
+    "subscriptions.max_topics": (1, 1000),
+    "subscriptions.max_topic_length": (3, 1000),
+    "delivery.catch_up_hours": (0, 8784),
+    "delivery.list_settles_hours": (0, 168),
+    "delivery.empty_retry_minutes": (0, 1440),
+    "delivery.empty_cutoff_hours": (0, 168),
+    "delivery.max_attempts": (1, 100),
+    "delivery.concurrency": (1, 1024),
+    "summaries.timeout": (0, 3600),
+    "summaries.deadline": (0, 86400),
+}
+"""Each numeric key's sane range, inclusive; a float bound of 0 is exclusive for the keys in POSITIVE.
+
+Upper bounds keep a typo (``catch_up_hours: 1e9``) from reaching ``timedelta`` or a timer as an
+overflow traceback hours later; a value beyond one is never a setting anyone meant.
+"""
+
+POSITIVE = {
+    "sources.huggingface.timeout",
+    "sources.arxiv.timeout",
+    "delivery.empty_retry_minutes",
+    "summaries.timeout",
+    "summaries.deadline",
+}
+"""Keys where 0 means nothing useful (a zero timeout fails every request; a zero retry spins)."""
+
+
+def _validate_ranges(config: Config) -> None:
+    """Refuse a numeric key outside :data:`RANGES` in one line naming the key, its range and the value."""
+    for key, (low, high) in RANGES.items():
+        value: Any = config
+        for part in key.split("."):
+            value = getattr(value, part)
+        if value is None:  # an optional key left unset
+            continue
+        if key in POSITIVE and not 0 < value <= high:
+            raise ConfigError(f"{key}: must be above 0 and at most {high:,g}, got {_number(value)}")
+        if not low <= value <= high:
+            raise ConfigError(f"{key}: must be between {low:,g} and {high:,g}, got {_number(value)}")
+
+
+def _number(value: float) -> str:
+    """Write a number as the user would have: 100,000,000 for an int (not 1e+08), 0.5 or 1e+300 for a float."""
+    return f"{value:,}" if isinstance(value, int) else f"{value:,g}"
 
 
 def _validate_shards(discord: DiscordConfig) -> None:
@@ -433,9 +487,6 @@ def _validate_summaries(summaries: SummariesConfig) -> None:
         raise ConfigError("summaries.model: must not be empty")
     if not 1 <= summaries.concurrency <= 64:
         raise ConfigError(f"summaries.concurrency: must be between 1 and 64, got {summaries.concurrency}")
-    for key in ("timeout", "deadline"):
-        if getattr(summaries, key) <= 0:
-            raise ConfigError(f"summaries.{key}: must be positive, got {getattr(summaries, key):g}")
 
 
 def _validate_arxiv(arxiv: ArxivConfig) -> None:
@@ -455,8 +506,6 @@ def _validate_arxiv(arxiv: ArxivConfig) -> None:
             f"sources.arxiv.min_interval: arXiv allows one request every {MIN_INTERVAL:g} s at most"
             f" (API Terms of Use); {arxiv.min_interval:g} is only accepted for a loopback base_url"
         )
-    if arxiv.timeout <= 0:
-        raise ConfigError(f"sources.arxiv.timeout: must be positive, got {arxiv.timeout:g}")
 
 
 def load_config(path: str | Path | None, *, env: Mapping[str, str] | None = None) -> Config:
