@@ -483,6 +483,37 @@ async def test_api_papers_beyond_the_field_limits_are_skipped_with_a_warning(
     ) in caplog.text
 
 
+async def test_api_paper_with_negative_votes_is_skipped_with_a_warning(
+    server, session, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = load(DAY)
+    data[1]["paper"]["upvotes"] = -5
+    server.script("/api/daily_papers", Reply(body=json.dumps(data)))
+    with caplog.at_level(logging.WARNING, logger="digestbot.sources.huggingface"):
+        papers = await client(server, session).fetch_day(date(2024, 10, 11))
+    skipped = data[1]["paper"]["id"]
+    assert [p.arxiv_id for p in papers] == [e["paper"]["id"] for e in data if e["paper"]["id"] != skipped]
+    assert all(p.votes is None or p.votes >= 0 for p in papers)
+    assert (
+        f"{server.base_url}/api/daily_papers?date=2024-10-11&limit=100&p=0: $[1].paper.upvotes: paper {skipped}"
+        " skipped: vote count must not be negative, got -5"
+    ) in caplog.text
+
+
+def test_a_saved_answer_with_negative_votes_is_refused_whole(tmp_path: Path) -> None:
+    from digestbot.sources.files import load_file
+
+    data = load(DAY)
+    data[1]["paper"]["upvotes"] = -5
+    path = tmp_path / "day.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(SourceError) as caught:
+        load_file(path)
+    assert str(caught.value) == (
+        f"{path}: $[1].paper.upvotes: paper {data[1]['paper']['id']}: vote count must not be negative, got -5"
+    )
+
+
 def test_a_saved_answer_beyond_the_field_limits_is_refused_whole() -> None:
     data = load(DAY)
     data[2]["paper"]["title"] = data[2]["title"] = "T" * 3_000
