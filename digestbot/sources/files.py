@@ -21,6 +21,7 @@ from digestbot.errors import SourceError
 from digestbot.records import MAX_DEPTH, MAX_INT_LITERAL, LongInt, Paper, json_problem, load_json, oversize
 from digestbot.sources.markdown import parse_markdown_digest
 from digestbot.sources.records_file import RecordError, parse_records
+from digestbot.wording import plural
 
 FORMATS = ("auto", "markdown", "huggingface", "records")
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -34,6 +35,26 @@ class LoadedFile:
     format: str
     digest_date: date | None
     papers: tuple[Paper, ...]
+
+
+def undated_note(loaded: LoadedFile) -> str | None:
+    """Say, in one line, that some of a file's papers belong to no digest day, and how to give them one.
+
+    Such papers are stored (lookup finds them) but no digest lists them, so "3 added" followed by
+    ``preview`` finding no digest looked like a failed ingest. None when every paper has a day.
+    """
+    if loaded.digest_date is not None:
+        return None
+    undated = sum(p.digest_date is None for p in loaded.papers)
+    if not undated:
+        return None
+    total = len(loaded.papers)
+    which = plural(undated, "paper") if undated == total else f"{undated:,} of {plural(total, 'paper')}"
+    has, them = ("has", "it") if undated == 1 else ("have", "them")
+    return (
+        f"{loaded.path}: note: {which} {has} no date, so no digest lists {them};"
+        " give the file a date ('{date: YYYY-MM-DD, papers: [...]}', or a 'date' per paper) and ingest it again"
+    )
 
 
 def detect_format(path: Path, text: str) -> str:
