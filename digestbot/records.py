@@ -66,13 +66,18 @@ INT64 = (-(2**63), 2**63 - 1)  # what SQLite's INTEGER holds
 
 def oversize(paper: Paper) -> str | None:
     """Return what is beyond the bounds in ``paper`` (``title too large (5,000 > 2,000)``), or None."""
+    counts = [
+        ("authors", len(paper.authors), MAX_AUTHORS),
+        ("keywords", len(paper.keywords), MAX_KEYWORDS),
+        ("sections", len(paper.sections), MAX_SECTIONS),
+    ]
+    for kind, count, most in counts:  # counted in items, not characters
+        if count > most:
+            return f"too many {kind} ({count:,} > {most:,})"
     checks: list[tuple[str, int, int]] = [
         ("title", len(paper.title), MAX_TITLE),
         ("abstract", len(paper.abstract), MAX_TEXT),
         ("ai_summary", len(paper.ai_summary), MAX_TEXT),
-        ("authors", len(paper.authors), MAX_AUTHORS),
-        ("keywords", len(paper.keywords), MAX_KEYWORDS),
-        ("sections", len(paper.sections), MAX_SECTIONS),
     ]
     checks += [(f"sections[{label[:40]!r}]", len(text), MAX_TEXT) for label, text in paper.sections]
     names = [("authors", a) for a in paper.authors] + [("keywords", k) for k in paper.keywords]

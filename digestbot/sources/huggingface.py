@@ -37,7 +37,7 @@ from typing import Any
 
 import aiohttp
 
-from digestbot.errors import SourceError
+from digestbot.errors import SourceAnswerError, SourceError
 from digestbot.periods import Period
 from digestbot.records import INT64, Paper, json_problem, load_json, normalize_arxiv_id, oversize
 from digestbot.sources import _http
@@ -304,12 +304,12 @@ def parse_daily_papers(
 
 
 def decode_json(response: _http.Response) -> object:
-    """Decode a JSON body, or raise a SourceError that says what came instead (HTML, cut-off JSON)."""
+    """Decode a JSON body, or raise a SourceAnswerError that says what came instead (HTML, cut-off JSON)."""
     text = response.body.decode("utf-8", "replace")
     try:
         return load_json(text)
     except RecursionError:
-        raise SourceError(f"GET {response.url}: answered JSON nested too deeply to read") from None
+        raise SourceAnswerError(f"GET {response.url}: answered JSON nested too deeply to read") from None
     except json.JSONDecodeError as err:
         looks_html = response.content_type == "text/html" or text.lstrip()[:15].lower().startswith(
             ("<!doctype html", "<html")
@@ -320,7 +320,7 @@ def decode_json(response: _http.Response) -> object:
             what = f"truncated JSON ({len(response.body)} bytes, ends mid-value)"
         else:
             what = f"invalid JSON ({err.msg} at line {err.lineno} column {err.colno})"
-        raise SourceError(f"GET {response.url}: answered {what}: {_http.snippet(text)}") from None
+        raise SourceAnswerError(f"GET {response.url}: answered {what}: {_http.snippet(text)}") from None
 
 
 class HuggingFaceClient(_http.SessionClient):
@@ -387,7 +387,10 @@ class HuggingFaceClient(_http.SessionClient):
             url = _http.build_url(self.base_url, DAILY_PAPERS_PATH, params)
             response = await self._get(url, headers={"Accept": "application/json"})
             data = decode_json(response)
-            batch = parse_daily_papers(data, origin=url, digest_date=digest_date, skip_oversized=True)
+            try:
+                batch = parse_daily_papers(data, origin=url, digest_date=digest_date, skip_oversized=True)
+            except SourceError as exc:  # the wrong shape: Hugging Face's doing, not the user's (exit 1, not 2)
+                raise SourceAnswerError(str(exc)) from None
             fresh = [p for p in batch if p.arxiv_id not in seen]
             seen.update(p.arxiv_id for p in fresh)
             papers.extend(fresh)

@@ -9,7 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from digestbot.errors import SourceError, SourceUnreachableError
+from digestbot.errors import SourceAnswerError, SourceError, SourceUnreachableError
 from digestbot.sources.huggingface import HuggingFaceClient, load_daily_papers_json, parse_daily_papers
 from tests.fakes.sources_server import FIXTURES, Reply, SourcesServer, fixture_text
 
@@ -386,7 +386,7 @@ async def test_connection_refused_is_retried_then_reported(session) -> None:
 
 async def test_html_page_instead_of_json(server, session) -> None:
     server.script("/api/daily_papers", Reply(body=fixture_text("hf/error_page.html"), content_type="text/html"))
-    with pytest.raises(SourceError) as caught:
+    with pytest.raises(SourceAnswerError) as caught:
         await client(server, session).fetch_day(date(2024, 10, 11))
     assert str(caught.value).startswith(
         f"GET {server.base_url}/api/daily_papers?date=2024-10-11&limit=100&p=0: "
@@ -397,7 +397,9 @@ async def test_html_page_instead_of_json(server, session) -> None:
 async def test_truncated_json(server, session) -> None:
     body = fixture_text(DAY)
     server.script("/api/daily_papers", Reply(body=body, truncate_to=1000))
-    with pytest.raises(SourceError, match=r"answered truncated JSON \(1000 bytes, ends mid-value\): \[ \{ \"paper\""):
+    with pytest.raises(
+        SourceAnswerError, match=r"answered truncated JSON \(1000 bytes, ends mid-value\): \[ \{ \"paper\""
+    ):
         await client(server, session).fetch_day(date(2024, 10, 11))
 
 
@@ -405,7 +407,7 @@ async def test_wrong_shape_names_the_url_and_path(server, session) -> None:
     data = load(DAY)
     data[1]["paper"]["upvotes"] = "many"
     server.script("/api/daily_papers", Reply(body=json.dumps(data)))
-    with pytest.raises(SourceError) as caught:
+    with pytest.raises(SourceAnswerError) as caught:  # the source's fault: exit 1, not the user's 2
         await client(server, session).fetch_day(date(2024, 10, 11))
     assert str(caught.value) == (
         f"{server.base_url}/api/daily_papers?date=2024-10-11&limit=100&p=0: "
@@ -450,7 +452,7 @@ async def test_answer_announced_beyond_the_byte_cap_is_refused_unread_and_not_re
 
 async def test_streamed_answer_is_cut_off_at_the_byte_cap(server, session) -> None:
     server.script("/api/daily_papers", Reply(stream=50 * 1024 * 1024))
-    with pytest.raises(SourceError, match=r"answer too large \(more > 200,000 bytes\); refused before parsing$"):
+    with pytest.raises(SourceError, match=r"answer too large \(over 200,000 bytes\); refused before parsing$"):
         await client(server, session, max_bytes=200_000).fetch_day(date(2024, 10, 11))
     assert len(server.requests) == 1
 
