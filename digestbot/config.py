@@ -27,6 +27,7 @@ import yaml
 
 from digestbot.bounded_read import TooLarge, read_capped
 from digestbot.errors import CommandError, ConfigError
+from digestbot.unique_keys import UniqueKeyLoader
 
 log = logging.getLogger(__name__)
 
@@ -523,7 +524,7 @@ def load_config(path: str | Path | None, *, env: Mapping[str, str] | None = None
         except UnicodeDecodeError:
             raise ConfigError(f"{path}: config is not UTF-8 text") from None
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader that refuses a key written twice
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"{path}:{mark.line + 1}" if mark else str(path)

@@ -11,7 +11,7 @@ import dataclasses
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from types import MappingProxyType
@@ -164,9 +164,12 @@ def parse_int_literal(text: str) -> int:
     return LongInt.of(digits) if digits > MAX_INT_LITERAL else int(text)
 
 
-def load_json(text: str) -> Any:
-    """``json.loads`` that never raises ValueError for a huge integer (see :class:`LongInt`)."""
-    return json.loads(text, parse_int=parse_int_literal)
+def load_json(text: str, *, pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None) -> Any:
+    """``json.loads`` that never raises ValueError for a huge integer (see :class:`LongInt`).
+
+    ``pairs_hook`` builds each object (``object_pairs_hook``): user files pass one refusing duplicate keys.
+    """
+    return json.loads(text, parse_int=parse_int_literal, object_pairs_hook=pairs_hook)
 
 
 def _digits(value: int) -> str:

@@ -88,6 +88,22 @@ CASES: list[tuple[str, str | bytes, str]] = [
         json.dumps([{"arxiv_id": "2410.00001", "title": "x" * 5000}]),
         "huge.json: paper 2410.00001: title too large",
     ),
+    # A key written twice: parsers keep the last value silently; refused, naming the key and both lines.
+    (
+        "dupkey.json",
+        '[{"arxiv_id": "2410.00001", "title": "x"},\n {"arxiv_id": "2410.00002",\n  "votes": 1,\n  "votes": 9, "title": "y"}]',
+        "dupkey.json:4: invalid JSON: duplicate key 'votes' (first at line 3)",
+    ),
+    (
+        "dupkey.yaml",
+        "- arxiv_id: '2410.00001'\n  title: x\n  votes: 1\n  title: y\n",
+        "dupkey.yaml:4: invalid YAML: duplicate key 'title' (first at line 2)",
+    ),
+    (
+        "dupdate.yaml",
+        "date: 2024-10-11\ndate: 2024-10-12\npapers: []\n",
+        "dupdate.yaml:2: invalid YAML: duplicate key 'date' (first at line 1)",
+    ),
     # Wording: counts are not characters; JSON's true is not Python's 'True'; a Markdown paper has a line.
     (
         "sections.json",

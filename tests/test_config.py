@@ -221,3 +221,30 @@ def test_out_of_range_config_is_one_line_exit_2(tmp_path: Path, capsys: pytest.C
     assert main(["check-config", str(path)]) == 2
     err = capsys.readouterr().err
     assert err == f"digestbot: error: {path}: delivery.list_settles_hours: must be between 0 and 168, got -100\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "delivery:\n  max_attempts: 3\n  max_attempts: 9\n",
+            ":3: invalid YAML: duplicate key 'max_attempts' (first at line 2)",
+        ),
+        (
+            "delivery: {}\nlocale: en\ndelivery:\n  concurrency: 2\n",
+            ":3: invalid YAML: duplicate key 'delivery' (first at line 1)",
+        ),
+        ('{"locale": "en", "locale": "ko"}\n', ":1: invalid YAML: duplicate key 'locale' (first at line 1)"),
+    ],
+)
+def test_a_key_written_twice_is_refused(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == f"{path}{message}"
+
+
+def test_merge_keys_may_still_be_overridden(tmp_path: Path) -> None:
+    """Overriding what ``<<`` merged in is what merge keys are for: not a key written twice."""
+    path = write(tmp_path, "channels:\n  - <<: {platform: slack, top: 5}\n    id: C1\n    top: 7\n")
+    assert load_config(path).channels[0].top == 7

@@ -21,6 +21,7 @@ from digestbot.errors import SourceError
 from digestbot.records import MAX_DEPTH, MAX_INT_LITERAL, LongInt, Paper, json_problem, load_json, oversize
 from digestbot.sources.markdown import parse_markdown_digest
 from digestbot.sources.records_file import RecordError, parse_records
+from digestbot.unique_keys import DuplicateKeyError, UniqueKeyLoader, check_json_pairs, json_duplicate
 from digestbot.wording import plural
 
 FORMATS = ("auto", "markdown", "huggingface", "records")
@@ -78,8 +79,8 @@ def check_limits(paper: Paper, where: str) -> None:
         raise SourceError(f"{where}: paper {paper.arxiv_id}: {problem}")
 
 
-class NoAliasLoader(yaml.SafeLoader):
-    """A safe YAML loader that refuses anchors and aliases (``&a`` / ``*a``) and deep nesting.
+class NoAliasLoader(UniqueKeyLoader):
+    """A safe YAML loader that refuses anchors and aliases (``&a`` / ``*a``), deep nesting and duplicate keys.
 
     Paper files have no use for anchors, and aliases are how a few hundred bytes expand into
     gigabytes (the "billion laughs"); nesting beyond :data:`MAX_DEPTH` would only exhaust the
@@ -169,9 +170,15 @@ NOT_RECOGNISED = (
 def _load_structured(path: Path, text: str, fmt: str, *, detected: bool = False) -> tuple[date | None, list[Paper]]:
     is_json = text.lstrip("\ufeff \t\r\n")[:1] in ("[", "{") or path.suffix.lower() == ".json"
     try:
-        data = load_json(text) if is_json else yaml.load(text, Loader=NoAliasLoader)  # a SafeLoader subclass
+        # NoAliasLoader is a SafeLoader subclass; both refuse a key written twice in one mapping
+        data = load_json(text, pairs_hook=check_json_pairs) if is_json else yaml.load(text, Loader=NoAliasLoader)
     except RecursionError:
         raise SourceError(f"{path}: nested too deeply to read") from None
+    except DuplicateKeyError as exc:
+        if found := json_duplicate(text):
+            key, again, first = found
+            raise SourceError(f"{path}:{again}: invalid JSON: duplicate key {key!r} (first at line {first})") from None
+        raise SourceError(f"{path}: invalid JSON: {exc}") from None
     except json.JSONDecodeError as exc:
         raise SourceError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})") from None
     except yaml.YAMLError as exc:
