@@ -376,7 +376,6 @@ RANGES: dict[str, tuple[float, float]] = {
     "sources.arxiv.timeout": (0, 3600),
     "sources.arxiv.min_interval": (0, 3600),
     "slack.port": (0, 65535),
-    "discord.shard_count": (1, 100_000),
     "subscriptions.max_topics": (1, 1000),
     "subscriptions.max_topic_length": (3, 1000),
     "delivery.catch_up_hours": (0, 8784),
@@ -423,6 +422,10 @@ def _number(value: float) -> str:
     return f"{value:,}" if isinstance(value, int) else f"{value:,g}"
 
 
+MAX_SHARDS = 100_000
+"""A sane ceiling for ``discord.shard_count`` (Discord asks for one shard per 1,000-2,500 servers)."""
+
+
 def _validate_shards(discord: DiscordConfig) -> None:
     """Check ``discord.shard_count``/``shard_ids``: ids need a count, and each lies in 0..count-1, once."""
     count, ids = discord.shard_count, discord.shard_ids
@@ -432,6 +435,8 @@ def _validate_shards(discord: DiscordConfig) -> None:
         return
     if count < 1:
         raise ConfigError(f"discord.shard_count: must be at least 1, got {count}")
+    if count > MAX_SHARDS:  # "all of them" would start that many gateway connections
+        raise ConfigError(f"discord.shard_count: must be at most {MAX_SHARDS:,}, got {count:,}")
     seen: set[int] = set()
     for i, shard in enumerate(ids):
         if not 0 <= shard < count:

@@ -197,7 +197,7 @@ def test_removed_keys_load_with_a_warning_naming_them(tmp_path, caplog):
         ("slack:\n  port: 70000\n", "slack.port: must be between 0 and 65,535, got 70,000"),
         (
             "discord:\n  shard_count: 1000000000\n",
-            "discord.shard_count: must be between 1 and 100,000, got 1,000,000,000",
+            "discord.shard_count: must be at most 100,000, got 1,000,000,000",
         ),
         ("subscriptions:\n  max_topics: 0\n", "subscriptions.max_topics: must be between 1 and 1,000, got 0"),
         (
