@@ -43,7 +43,7 @@ from digestbot.periods import Period, parse_month, parse_week
 from digestbot.platforms import adapters_for, command_servers, enabled_platforms, html_preview
 from digestbot.platforms import platform as platform_named
 from digestbot.ports import Adapter
-from digestbot.sources.files import FORMATS, load_file
+from digestbot.sources.files import FORMATS, load_file, undated_note
 from digestbot.startup import PlatformGate, gated, start_each
 from digestbot.store import Store, StoreProtocol, check_target, open_store
 from digestbot.wording import plural
@@ -172,6 +172,8 @@ async def ingest_files(store: StoreProtocol, paths: list[str], fmt: str) -> int:
             f"{path}: {plural(len(loaded.papers), 'paper')}{day} ({loaded.format}): {result.added} added, "
             f"{result.updated} updated, {result.unchanged} unchanged"
         )
+        if note := undated_note(loaded):
+            _out(note)
     return status
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import logging
+import math
 import os
 import re
 import types
@@ -24,12 +25,16 @@ from typing import Any, Literal
 
 import yaml
 
+from digestbot.bounded_read import TooLarge, read_capped
 from digestbot.errors import CommandError, ConfigError
+from digestbot.unique_keys import UniqueKeyLoader
 
 log = logging.getLogger(__name__)
 
 Platform = Literal["discord", "slack", "console"]
 _ENV = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+MAX_CONFIG_BYTES = 1024 * 1024
+"""A config file's size cap: a real one is a few kilobytes, and /dev/zero must not be read to the end."""
 # Secrets whose ${VAR} is unset while a config loads: recorded, not raised, so that commands that
 # never use a platform (lookup, preview, discord invite-url) still run; see Config.unset_secrets.
 _UNSET_SECRETS: ContextVar[list[str] | None] = ContextVar("unset_secrets", default=None)
@@ -272,6 +277,8 @@ def _convert(tp: Any, value: Any, path: str, env: Mapping[str, str]) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{path}: expected a number, got {_type_name(value)}")
+        if not math.isfinite(value):  # YAML's .nan and .inf pass every range check below unnoticed
+            raise ConfigError(f"{path}: expected a finite number, got {value}")
         return float(value)
     if tp is str:
         if isinstance(value, int | float) and not isinstance(value, bool):
@@ -356,13 +363,67 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"{where}.layout: forum is for Discord forum channels; on Slack use compact")
         if ch.language and not valid_language(ch.language):
             raise ConfigError(f"{where}.language: {_LANGUAGE_HINT}, got {ch.language!r}")
-    if config.subscriptions.max_topics < 1 or config.subscriptions.max_topic_length < 3:
-        raise ConfigError("subscriptions: max_topics must be ≥ 1 and max_topic_length ≥ 3")
+    _validate_ranges(config)
     _validate_arxiv(config.sources.arxiv)
     _validate_summaries(config.summaries)
     _validate_shards(config.discord)
     _validate_ops(config.ops)
     _validate_slack_oauth(config.slack)
+
+
+RANGES: dict[str, tuple[float, float]] = {
+    "sources.huggingface.timeout": (0, 3600),
+    "sources.arxiv.timeout": (0, 3600),
+    "sources.arxiv.min_interval": (0, 3600),
+    "slack.port": (0, 65535),
+    "subscriptions.max_topics": (1, 1000),
+    "subscriptions.max_topic_length": (3, 1000),
+    "delivery.catch_up_hours": (0, 8784),
+    "delivery.list_settles_hours": (0, 168),
+    "delivery.empty_retry_minutes": (0, 1440),
+    "delivery.empty_cutoff_hours": (0, 168),
+    "delivery.max_attempts": (1, 100),
+    "delivery.concurrency": (1, 1024),
+    "summaries.timeout": (0, 3600),
+    "summaries.deadline": (0, 86400),
+}
+"""Each numeric key's sane range, inclusive; a float bound of 0 is exclusive for the keys in POSITIVE.
+
+Upper bounds keep a typo (``catch_up_hours: 1e9``) from reaching ``timedelta`` or a timer as an
+overflow traceback hours later; a value beyond one is never a setting anyone meant.
+"""
+
+POSITIVE = {
+    "sources.huggingface.timeout",
+    "sources.arxiv.timeout",
+    "delivery.empty_retry_minutes",
+    "summaries.timeout",
+    "summaries.deadline",
+}
+"""Keys where 0 means nothing useful (a zero timeout fails every request; a zero retry spins)."""
+
+
+def _validate_ranges(config: Config) -> None:
+    """Refuse a numeric key outside :data:`RANGES` in one line naming the key, its range and the value."""
+    for key, (low, high) in RANGES.items():
+        value: Any = config
+        for part in key.split("."):
+            value = getattr(value, part)
+        if value is None:  # an optional key left unset
+            continue
+        if key in POSITIVE and not 0 < value <= high:
+            raise ConfigError(f"{key}: must be above 0 and at most {high:,g}, got {_number(value)}")
+        if not low <= value <= high:
+            raise ConfigError(f"{key}: must be between {low:,g} and {high:,g}, got {_number(value)}")
+
+
+def _number(value: float) -> str:
+    """Write a number as the user would have: 100,000,000 for an int (not 1e+08), 0.5 or 1e+300 for a float."""
+    return f"{value:,}" if isinstance(value, int) else f"{value:,g}"
+
+
+MAX_SHARDS = 100_000
+"""A sane ceiling for ``discord.shard_count`` (Discord asks for one shard per 1,000-2,500 servers)."""
 
 
 def _validate_shards(discord: DiscordConfig) -> None:
@@ -374,6 +435,8 @@ def _validate_shards(discord: DiscordConfig) -> None:
         return
     if count < 1:
         raise ConfigError(f"discord.shard_count: must be at least 1, got {count}")
+    if count > MAX_SHARDS:  # "all of them" would start that many gateway connections
+        raise ConfigError(f"discord.shard_count: must be at most {MAX_SHARDS:,}, got {count:,}")
     seen: set[int] = set()
     for i, shard in enumerate(ids):
         if not 0 <= shard < count:
@@ -430,9 +493,6 @@ def _validate_summaries(summaries: SummariesConfig) -> None:
         raise ConfigError("summaries.model: must not be empty")
     if not 1 <= summaries.concurrency <= 64:
         raise ConfigError(f"summaries.concurrency: must be between 1 and 64, got {summaries.concurrency}")
-    for key in ("timeout", "deadline"):
-        if getattr(summaries, key) <= 0:
-            raise ConfigError(f"summaries.{key}: must be positive, got {getattr(summaries, key):g}")
 
 
 def _validate_arxiv(arxiv: ArxivConfig) -> None:
@@ -452,8 +512,6 @@ def _validate_arxiv(arxiv: ArxivConfig) -> None:
             f"sources.arxiv.min_interval: arXiv allows one request every {MIN_INTERVAL:g} s at most"
             f" (API Terms of Use); {arxiv.min_interval:g} is only accepted for a loopback base_url"
         )
-    if arxiv.timeout <= 0:
-        raise ConfigError(f"sources.arxiv.timeout: must be positive, got {arxiv.timeout:g}")
 
 
 def load_config(path: str | Path | None, *, env: Mapping[str, str] | None = None) -> Config:
@@ -463,13 +521,15 @@ def load_config(path: str | Path | None, *, env: Mapping[str, str] | None = None
     else:
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_capped(path, MAX_CONFIG_BYTES).decode("utf-8")
+        except TooLarge as exc:
+            raise ConfigError(f"{path}: config too large ({exc.describe()}); a config is a few kilobytes") from None
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read config: {exc.strerror or exc}") from None
         except UnicodeDecodeError:
             raise ConfigError(f"{path}: config is not UTF-8 text") from None
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader that refuses a key written twice
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"{path}:{mark.line + 1}" if mark else str(path)

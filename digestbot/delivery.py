@@ -295,6 +295,11 @@ async def require_digest_day(store: StoreProtocol, config: Config, now: datetime
     if day is not None:
         return day
     newest = await store.latest_digest_date()
+    if newest is None and (count := await store.count_papers()):  # papers were stored, none with a date
+        raise CommandError(
+            f"the archive holds {count:,} paper{'' if count == 1 else 's'} but no digest day (stored without a date);"
+            " give their file a date ('{date: YYYY-MM-DD, papers: [...]}') and ingest it again"
+        )
     if newest is None:
         raise CommandError("the archive holds no digest yet: run 'digestbot ingest FILE' first")
     raise CommandError(

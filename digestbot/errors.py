@@ -8,7 +8,8 @@ adapter can show ``str(err)`` as one line without a traceback::
     ├── ConfigError      config file missing, unparsable, unknown key, wrong type
     │   └── TokenRefusedError  a platform refused a configured token at start: exit 1, that platform stops
     ├── SourceError      an input file or API answer that cannot be read as papers
-    │   └── SourceUnreachableError  a source API unreachable, timed out or busy after every retry: exit 75
+    │   ├── SourceUnreachableError  a source API unreachable, timed out or busy after every retry: exit 75
+    │   └── SourceAnswerError  a source API answered what no reader can use (HTML, cut-off JSON): exit 1
     ├── StoreError       the database cannot be opened or migrated (exit 2: --db or the config must change)
     │   ├── StoreBusyError     another process held the database past the busy timeout: exit 75
     │   └── StoreFailedError   a read or write failed (disk full, I/O): exit 1
@@ -21,8 +22,9 @@ adapter can show ``str(err)`` as one line without a traceback::
     └── UnavailableError a service digestbot needs (a platform API) cannot be reached: exit 1, not 2
 
 The CLI exits 2 for a DigestbotError (the input or the configuration must change), 75 for a
-SourceUnreachableError or a StoreBusyError (run it again later) and 1 for an UnavailableError, a
-TokenRefusedError or a StoreFailedError (the command failed; the input was fine).
+SourceUnreachableError or a StoreBusyError (run it again later) and 1 for an UnavailableError (a
+SourceAnswerError is one), a TokenRefusedError or a StoreFailedError (the command failed; the
+input was fine).
 
 Store errors are what every storage backend raises (the SQLite store translates its driver's
 errors into them, see :mod:`digestbot.store.sqlite_errors`), so nothing outside ``digestbot/store/``
@@ -132,4 +134,12 @@ class UnavailableError(DigestbotError):
     """A service digestbot needs cannot be reached (a platform API down, no network): the command failed.
 
     Not the user's input: the CLI exits 1 rather than 2. The message names the service and its URL.
+    """
+
+
+class SourceAnswerError(SourceError, UnavailableError):
+    """A source API answered what cannot be read as its papers (an HTML page, cut-off JSON, the wrong shape).
+
+    The source's fault, not the user's input: exit 1 (an UnavailableError), not 2. Still a
+    SourceError, so whoever falls back on the archive when a source fails does so for this too.
     """

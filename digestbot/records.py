@@ -11,7 +11,7 @@ import dataclasses
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from types import MappingProxyType
@@ -66,13 +66,18 @@ INT64 = (-(2**63), 2**63 - 1)  # what SQLite's INTEGER holds
 
 def oversize(paper: Paper) -> str | None:
     """Return what is beyond the bounds in ``paper`` (``title too large (5,000 > 2,000)``), or None."""
+    counts = [
+        ("authors", len(paper.authors), MAX_AUTHORS),
+        ("keywords", len(paper.keywords), MAX_KEYWORDS),
+        ("sections", len(paper.sections), MAX_SECTIONS),
+    ]
+    for kind, count, most in counts:  # counted in items, not characters
+        if count > most:
+            return f"too many {kind} ({count:,} > {most:,})"
     checks: list[tuple[str, int, int]] = [
         ("title", len(paper.title), MAX_TITLE),
         ("abstract", len(paper.abstract), MAX_TEXT),
         ("ai_summary", len(paper.ai_summary), MAX_TEXT),
-        ("authors", len(paper.authors), MAX_AUTHORS),
-        ("keywords", len(paper.keywords), MAX_KEYWORDS),
-        ("sections", len(paper.sections), MAX_SECTIONS),
     ]
     checks += [(f"sections[{label[:40]!r}]", len(text), MAX_TEXT) for label, text in paper.sections]
     names = [("authors", a) for a in paper.authors] + [("keywords", k) for k in paper.keywords]
@@ -159,9 +164,12 @@ def parse_int_literal(text: str) -> int:
     return LongInt.of(digits) if digits > MAX_INT_LITERAL else int(text)
 
 
-def load_json(text: str) -> Any:
-    """``json.loads`` that never raises ValueError for a huge integer (see :class:`LongInt`)."""
-    return json.loads(text, parse_int=parse_int_literal)
+def load_json(text: str, *, pairs_hook: Callable[[list[tuple[str, Any]]], Any] | None = None) -> Any:
+    """``json.loads`` that never raises ValueError for a huge integer (see :class:`LongInt`).
+
+    ``pairs_hook`` builds each object (``object_pairs_hook``): user files pass one refusing duplicate keys.
+    """
+    return json.loads(text, parse_int=parse_int_literal, object_pairs_hook=pairs_hook)
 
 
 def _digits(value: int) -> str:

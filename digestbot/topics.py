@@ -184,6 +184,15 @@ def _check_length(length: int, max_length: int, what: str) -> None:
         )
 
 
+def _without_format(text: str) -> str:
+    """Drop invisible format characters (Unicode Cf: U+200B zero-width space, U+2060, U+FEFF, soft hyphen…).
+
+    Pasted from a web page, ``diff\u200busion`` looks like ``diffusion`` but would be a second,
+    invisible topic that never matches (a Cf splits words). Bidi controls are refused before this.
+    """
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+
+
 def parse_topic(raw: str, *, max_length: int = MAX_TOPIC_LENGTH) -> Topic:
     """Parse a user's topic text into a :class:`Topic`, or raise ``CommandError`` saying what is wrong."""
     text = raw.strip()
@@ -193,6 +202,7 @@ def parse_topic(raw: str, *, max_length: int = MAX_TOPIC_LENGTH) -> Topic:
     _check_length(len(text), max_length, "")
     if any(unicodedata.category(ch) == "Cc" or ch in _BIDI_CONTROLS for ch in text):
         raise CommandError("Topic contains control characters (such as line breaks or tabs): use plain text.")
+    raw = text = _without_format(text)
     text = unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold()
     if text.count('"') % 2:
         raise CommandError('Topic has an unbalanced quote: close every "phrase" with a second ".')

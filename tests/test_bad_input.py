@@ -88,6 +88,48 @@ CASES: list[tuple[str, str | bytes, str]] = [
         json.dumps([{"arxiv_id": "2410.00001", "title": "x" * 5000}]),
         "huge.json: paper 2410.00001: title too large",
     ),
+    # A key written twice: parsers keep the last value silently; refused, naming the key and both lines.
+    (
+        "dupkey.json",
+        '[{"arxiv_id": "2410.00001", "title": "x"},\n {"arxiv_id": "2410.00002",\n  "votes": 1,\n  "votes": 9, "title": "y"}]',
+        "dupkey.json:4: invalid JSON: duplicate key 'votes' (first at line 3)",
+    ),
+    (
+        "dupkey.yaml",
+        "- arxiv_id: '2410.00001'\n  title: x\n  votes: 1\n  title: y\n",
+        "dupkey.yaml:4: invalid YAML: duplicate key 'title' (first at line 2)",
+    ),
+    (
+        "dupdate.yaml",
+        "date: 2024-10-11\ndate: 2024-10-12\npapers: []\n",
+        "dupdate.yaml:2: invalid YAML: duplicate key 'date' (first at line 1)",
+    ),
+    # Wording: counts are not characters; JSON's true is not Python's 'True'; a Markdown paper has a line.
+    (
+        "sections.json",
+        json.dumps([{"arxiv_id": "2410.00001", "title": "x", "sections": {f"s{i}": "t" for i in range(101)}}]),
+        "sections.json: paper 2410.00001: too many sections (101 > 100)",
+    ),
+    (
+        "manyauthors.json",
+        json.dumps([{"arxiv_id": "2410.00001", "title": "x", "authors": ["A"] * 5001}]),
+        "manyauthors.json: paper 2410.00001: too many authors (5,001 > 5,000)",
+    ),
+    (
+        "boolvote.json",
+        '[{"arxiv_id": "2410.00001", "title": "x", "votes": true}]',
+        "boolvote.json: $[0].votes: expected a non-negative integer, got true",
+    ),
+    (
+        "negvote.json",
+        '[{"arxiv_id": "2410.00001", "title": "x", "votes": -5}]',
+        "negvote.json: $[0].votes: expected a non-negative integer, got -5",
+    ),
+    (
+        "hugetitle.md",
+        HEAD + GOOD + "### [" + "T" * 2001 + "](https://arxiv.org/abs/2410.00002)\nVote: 1\n",
+        "hugetitle.md:8: paper 2410.00002: title too large (2,001 > 2,000 characters)",
+    ),
     # Values no archive should hold: each one line naming file and path, nothing stored.
     ("laughs.yaml", LAUGHS, "laughs.yaml:3: invalid YAML: YAML anchor &a is not accepted in paper files"),
     ("alias.yaml", "- &p {arxiv_id: '2410.00001', title: x}\n- *p\n", "alias.yaml:1: invalid YAML: YAML anchor &p"),

@@ -160,3 +160,91 @@ def test_removed_keys_load_with_a_warning_naming_them(tmp_path, caplog):
     assert len(lines) == 2
     assert lines[0].startswith("sources.huggingface.lead_minutes: removed key, ignored")
     assert lines[1].startswith("sources.files: removed key, ignored")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("delivery:\n  max_attempts: 0\n", "delivery.max_attempts: must be between 1 and 100, got 0"),
+        ("delivery:\n  concurrency: 0\n", "delivery.concurrency: must be between 1 and 1,024, got 0"),
+        (
+            "delivery:\n  empty_retry_minutes: -5\n",
+            "delivery.empty_retry_minutes: must be above 0 and at most 1,440, got -5",
+        ),
+        (
+            "delivery:\n  empty_retry_minutes: 0\n",
+            "delivery.empty_retry_minutes: must be above 0 and at most 1,440, got 0",
+        ),
+        ("delivery:\n  catch_up_hours: -1\n", "delivery.catch_up_hours: must be between 0 and 8,784, got -1"),
+        ("delivery:\n  catch_up_hours: 1.0e+300\n", "delivery.catch_up_hours: must be between 0 and 8,784, got 1e+300"),
+        ("delivery:\n  empty_cutoff_hours: -3\n", "delivery.empty_cutoff_hours: must be between 0 and 168, got -3"),
+        ("delivery:\n  list_settles_hours: -100\n", "delivery.list_settles_hours: must be between 0 and 168, got -100"),
+        ("delivery:\n  list_settles_hours: .nan\n", "delivery.list_settles_hours: expected a finite number, got nan"),
+        ("delivery:\n  max_attempts: 100000000\n", "delivery.max_attempts: must be between 1 and 100, got 100,000,000"),
+        (
+            "sources:\n  huggingface:\n    timeout: 0\n",
+            "sources.huggingface.timeout: must be above 0 and at most 3,600, got 0",
+        ),
+        (
+            "sources:\n  huggingface:\n    timeout: .inf\n",
+            "sources.huggingface.timeout: expected a finite number, got inf",
+        ),
+        ("sources:\n  arxiv:\n    timeout: -1\n", "sources.arxiv.timeout: must be above 0 and at most 3,600, got -1"),
+        (
+            "sources:\n  arxiv:\n    base_url: http://127.0.0.1:1\n    min_interval: -1\n",
+            "sources.arxiv.min_interval: must be between 0 and 3,600, got -1",
+        ),
+        ("slack:\n  port: 70000\n", "slack.port: must be between 0 and 65,535, got 70,000"),
+        (
+            "discord:\n  shard_count: 1000000000\n",
+            "discord.shard_count: must be at most 100,000, got 1,000,000,000",
+        ),
+        ("subscriptions:\n  max_topics: 0\n", "subscriptions.max_topics: must be between 1 and 1,000, got 0"),
+        (
+            "subscriptions:\n  max_topic_length: 2\n",
+            "subscriptions.max_topic_length: must be between 3 and 1,000, got 2",
+        ),
+        ("summaries:\n  deadline: -1\n", "summaries.deadline: must be above 0 and at most 86,400, got -1"),
+    ],
+)
+def test_numeric_keys_out_of_range_are_refused(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == f"{path}: {message}"
+
+
+def test_out_of_range_config_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from digestbot.cli import main
+
+    path = write(tmp_path, "delivery:\n  list_settles_hours: -100\n")
+    assert main(["check-config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"digestbot: error: {path}: delivery.list_settles_hours: must be between 0 and 168, got -100\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "delivery:\n  max_attempts: 3\n  max_attempts: 9\n",
+            ":3: invalid YAML: duplicate key 'max_attempts' (first at line 2)",
+        ),
+        (
+            "delivery: {}\nlocale: en\ndelivery:\n  concurrency: 2\n",
+            ":3: invalid YAML: duplicate key 'delivery' (first at line 1)",
+        ),
+        ('{"locale": "en", "locale": "ko"}\n', ":1: invalid YAML: duplicate key 'locale' (first at line 1)"),
+    ],
+)
+def test_a_key_written_twice_is_refused(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == f"{path}{message}"
+
+
+def test_merge_keys_may_still_be_overridden(tmp_path: Path) -> None:
+    """Overriding what ``<<`` merged in is what merge keys are for: not a key written twice."""
+    path = write(tmp_path, "channels:\n  - <<: {platform: slack, top: 5}\n    id: C1\n    top: 7\n")
+    assert load_config(path).channels[0].top == 7

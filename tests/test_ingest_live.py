@@ -70,13 +70,21 @@ async def test_garbage_answer_is_one_line_and_stores_nothing(tmp_path: Path) -> 
     async with SourcesServer() as server:
         server.script("/api/daily_papers", Reply(body="<html>oops</html>", content_type="text/html"))
         status, _, err = await run_cli(tmp_path, server.base_url, "--from", "huggingface", "--date", "2024-10-11")
-    assert status == 2
+    assert status == 1  # Hugging Face's fault, not the user's input (2)
     assert err.startswith("digestbot: error: ") and err.count("\n") == 1 and "HTML" in err
     store = await Store.open(tmp_path / "db.sqlite3")
     try:
         assert await store.count_papers() == 0
     finally:
         await store.close()
+
+
+async def test_truncated_answer_is_the_sources_fault_exit_1(tmp_path: Path) -> None:
+    async with SourcesServer() as server:
+        server.script("/api/daily_papers", Reply(body='[{"paper": {"id": "2410.0', truncate_to=20))
+        status, _, err = await run_cli(tmp_path, server.base_url, "--from", "huggingface", "--date", "2024-10-11")
+    assert status == 1, err
+    assert err.count("\n") == 1 and "answered truncated JSON" in err
 
 
 async def test_files_and_from_are_exclusive(tmp_path: Path) -> None:
@@ -90,8 +98,8 @@ async def test_a_600_mb_answer_is_cut_off_at_32_mib_one_line_nothing_stored(tmp_
         status, _, err = await run_cli(tmp_path, server.base_url, "--from", "huggingface", "--date", "2024-10-11")
         await asyncio.sleep(0.2)  # let the server notice the hang-up
         streamed = server.streamed
-    assert status == 2, err
-    assert err.count("\n") == 1 and "answer too large (more > 33,554,432 bytes); refused before parsing" in err
+    assert status == 1, err
+    assert err.count("\n") == 1 and "answer too large (over 33,554,432 bytes); refused before parsing" in err
     assert streamed and streamed[0] < 100 * 1024 * 1024  # the client hung up; the 600 MB were never sent
     store = await Store.open(tmp_path / "db.sqlite3")
     try:

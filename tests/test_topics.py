@@ -225,3 +225,15 @@ def test_typed_text_is_kept_for_display_but_not_for_matching() -> None:
     assert topic.typed == "WALL-E agents" and topic.shown == "WALL-E agents"
     assert topic.canonical == '"wall e" agents'
     assert topic == parse_topic('"wall e" agents')  # the typed text does not change what matches
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad"])
+def test_zero_width_and_format_characters_are_dropped(invisible: str) -> None:
+    """A pasted zero-width space must not make an invisible second topic that never matches."""
+    topic = parse_topic(f"diff{invisible}usion -sur{invisible}vey")
+    assert topic == parse_topic("diffusion -survey")
+    assert topic.typed == "diffusion -survey"
+
+
+def test_a_topic_of_only_format_characters_has_no_words() -> None:
+    assert _error("\u200b\u200b").startswith("Topic has no words to match")

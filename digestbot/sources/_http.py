@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 import aiohttp
 from yarl import URL
 
-from digestbot.errors import SourceError, SourceUnreachableError
+from digestbot.errors import SourceAnswerError, SourceError, SourceUnreachableError
 from digestbot.http_status import classify_status, parse_retry_after
 
 log = logging.getLogger(__name__)
@@ -124,20 +124,20 @@ async def get(
 
 
 def _too_large(url: str, max_bytes: int, what: str) -> SourceError:
-    return SourceError(f"GET {url}: answer too large ({what} > {max_bytes:,} bytes); refused before parsing")
+    return SourceAnswerError(f"GET {url}: answer too large ({what}); refused before parsing")
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, url: str, max_bytes: int) -> bytes:
     """Read a body in chunks, giving up as soon as it passes ``max_bytes`` (never holding more)."""
     declared = resp.content_length
     if declared is not None and declared > max_bytes:
-        raise _too_large(url, max_bytes, f"{declared:,} bytes announced")
+        raise _too_large(url, max_bytes, f"{declared:,} bytes announced > {max_bytes:,} bytes")
     chunks: list[bytes] = []
     size = 0
     async for chunk in resp.content.iter_chunked(_CHUNK):
         size += len(chunk)
         if size > max_bytes:
-            raise _too_large(url, max_bytes, "more")
+            raise _too_large(url, max_bytes, f"over {max_bytes:,} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 

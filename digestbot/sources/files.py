@@ -16,10 +16,13 @@ from typing import Any
 
 import yaml
 
+from digestbot.bounded_read import TooLarge, read_capped
 from digestbot.errors import SourceError
 from digestbot.records import MAX_DEPTH, MAX_INT_LITERAL, LongInt, Paper, json_problem, load_json, oversize
 from digestbot.sources.markdown import parse_markdown_digest
 from digestbot.sources.records_file import RecordError, parse_records
+from digestbot.unique_keys import DuplicateKeyError, UniqueKeyLoader, check_json_pairs, json_duplicate
+from digestbot.wording import plural
 
 FORMATS = ("auto", "markdown", "huggingface", "records")
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -33,6 +36,26 @@ class LoadedFile:
     format: str
     digest_date: date | None
     papers: tuple[Paper, ...]
+
+
+def undated_note(loaded: LoadedFile) -> str | None:
+    """Say, in one line, that some of a file's papers belong to no digest day, and how to give them one.
+
+    Such papers are stored (lookup finds them) but no digest lists them, so "3 added" followed by
+    ``preview`` finding no digest looked like a failed ingest. None when every paper has a day.
+    """
+    if loaded.digest_date is not None:
+        return None
+    undated = sum(p.digest_date is None for p in loaded.papers)
+    if not undated:
+        return None
+    total = len(loaded.papers)
+    which = plural(undated, "paper") if undated == total else f"{undated:,} of {plural(total, 'paper')}"
+    has, them = ("has", "it") if undated == 1 else ("have", "them")
+    return (
+        f"{loaded.path}: note: {which} {has} no date, so no digest lists {them};"
+        " give the file a date ('{date: YYYY-MM-DD, papers: [...]}', or a 'date' per paper) and ingest it again"
+    )
 
 
 def detect_format(path: Path, text: str) -> str:
@@ -56,8 +79,8 @@ def check_limits(paper: Paper, where: str) -> None:
         raise SourceError(f"{where}: paper {paper.arxiv_id}: {problem}")
 
 
-class NoAliasLoader(yaml.SafeLoader):
-    """A safe YAML loader that refuses anchors and aliases (``&a`` / ``*a``) and deep nesting.
+class NoAliasLoader(UniqueKeyLoader):
+    """A safe YAML loader that refuses anchors and aliases (``&a`` / ``*a``), deep nesting and duplicate keys.
 
     Paper files have no use for anchors, and aliases are how a few hundred bytes expand into
     gigabytes (the "billion laughs"); nesting beyond :data:`MAX_DEPTH` would only exhaust the
@@ -103,10 +126,9 @@ NoAliasLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 def _decode(path: Path) -> str:
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise SourceError(f"{path}: file too large ({size:,} bytes > {MAX_FILE_BYTES:,})")
-        raw = path.read_bytes()
+        raw = read_capped(path, MAX_FILE_BYTES)  # a device, FIFO or pipe has no size to check first
+    except TooLarge as exc:
+        raise SourceError(f"{path}: file too large ({exc.describe()})") from None
     except OSError as exc:
         raise SourceError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
@@ -148,9 +170,15 @@ NOT_RECOGNISED = (
 def _load_structured(path: Path, text: str, fmt: str, *, detected: bool = False) -> tuple[date | None, list[Paper]]:
     is_json = text.lstrip("\ufeff \t\r\n")[:1] in ("[", "{") or path.suffix.lower() == ".json"
     try:
-        data = load_json(text) if is_json else yaml.load(text, Loader=NoAliasLoader)  # a SafeLoader subclass
+        # NoAliasLoader is a SafeLoader subclass; both refuse a key written twice in one mapping
+        data = load_json(text, pairs_hook=check_json_pairs) if is_json else yaml.load(text, Loader=NoAliasLoader)
     except RecursionError:
         raise SourceError(f"{path}: nested too deeply to read") from None
+    except DuplicateKeyError as exc:
+        if found := json_duplicate(text):
+            key, again, first = found
+            raise SourceError(f"{path}:{again}: invalid JSON: duplicate key {key!r} (first at line {first})") from None
+        raise SourceError(f"{path}: invalid JSON: {exc}") from None
     except json.JSONDecodeError as exc:
         raise SourceError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg} (column {exc.colno})") from None
     except yaml.YAMLError as exc:

@@ -37,7 +37,7 @@ from typing import Any
 
 import aiohttp
 
-from digestbot.errors import SourceError
+from digestbot.errors import SourceAnswerError, SourceError
 from digestbot.periods import Period
 from digestbot.records import INT64, Paper, json_problem, load_json, normalize_arxiv_id, oversize
 from digestbot.sources import _http
@@ -251,6 +251,19 @@ def _parse_entry(raw: object, path: str, reader: _Reader, digest_date: date | No
     return parsed
 
 
+def _paper_problem(paper: Paper, path: str) -> tuple[str, str] | None:
+    """Return (JSON path, what) for a well-formed entry whose values the archive refuses, else None.
+
+    A negative vote count is refused as in records and Markdown files: it would render
+    "▲ -5 votes" and sort below papers nobody voted for.
+    """
+    if paper.votes is not None and paper.votes < 0:
+        return f"{path}.paper.upvotes", f"vote count must not be negative, got {paper.votes}"
+    if too_large := oversize(paper):
+        return path, too_large
+    return None
+
+
 def parse_daily_papers(
     data: object, *, origin: str, digest_date: date | None = None, skip_oversized: bool = False
 ) -> list[Paper]:
@@ -259,10 +272,10 @@ def parse_daily_papers(
     ``origin`` names the input in error messages (a file name or URL). ``digest_date``, when
     given, overrides the day read from each entry. Any entry of the wrong shape fails the whole
     answer with a :class:`SourceError` naming that entry's JSON path. A paper with a field beyond
-    the archive's limits (a 3,000-character title) fails it too, unless ``skip_oversized``: the
-    API's answers use that, since one odd paper upstream must not cost the day (nor a scheduled
-    post its fetch); it is left out with a warning naming it. A user's file is still refused
-    whole, so its author can fix it.
+    the archive's limits (a 3,000-character title) or a negative vote count fails it too, unless
+    ``skip_oversized``: the API's answers use that, since one odd paper upstream must not cost the
+    day (nor a scheduled post its fetch); it is left out with a warning naming it. A user's file
+    is still refused whole, so its author can fix it.
     """
     reader = _Reader(origin)
     if problem := json_problem(data):
@@ -274,10 +287,11 @@ def parse_daily_papers(
     papers: list[Paper] = []
     for i, raw in enumerate(data):
         paper = _parse_entry(raw, f"$[{i}]", reader, digest_date)
-        if too_large := oversize(paper):
+        if problem := _paper_problem(paper, f"$[{i}]"):
+            where, what = problem
             if not skip_oversized:
-                raise reader.fail(f"$[{i}]", f"paper {paper.arxiv_id}: {too_large}")
-            log.warning("%s: $[%d]: paper %s skipped: %s", origin, i, paper.arxiv_id, too_large)
+                raise reader.fail(where, f"paper {paper.arxiv_id}: {what}")
+            log.warning("%s: %s: paper %s skipped: %s", origin, where, paper.arxiv_id, what)
             continue
         papers.append(paper)
     if digest_date is None and (undated := [p for p in papers if "submittedOnDailyAt" not in p.extra]):
@@ -290,12 +304,12 @@ def parse_daily_papers(
 
 
 def decode_json(response: _http.Response) -> object:
-    """Decode a JSON body, or raise a SourceError that says what came instead (HTML, cut-off JSON)."""
+    """Decode a JSON body, or raise a SourceAnswerError that says what came instead (HTML, cut-off JSON)."""
     text = response.body.decode("utf-8", "replace")
     try:
         return load_json(text)
     except RecursionError:
-        raise SourceError(f"GET {response.url}: answered JSON nested too deeply to read") from None
+        raise SourceAnswerError(f"GET {response.url}: answered JSON nested too deeply to read") from None
     except json.JSONDecodeError as err:
         looks_html = response.content_type == "text/html" or text.lstrip()[:15].lower().startswith(
             ("<!doctype html", "<html")
@@ -306,7 +320,7 @@ def decode_json(response: _http.Response) -> object:
             what = f"truncated JSON ({len(response.body)} bytes, ends mid-value)"
         else:
             what = f"invalid JSON ({err.msg} at line {err.lineno} column {err.colno})"
-        raise SourceError(f"GET {response.url}: answered {what}: {_http.snippet(text)}") from None
+        raise SourceAnswerError(f"GET {response.url}: answered {what}: {_http.snippet(text)}") from None
 
 
 class HuggingFaceClient(_http.SessionClient):
@@ -373,7 +387,10 @@ class HuggingFaceClient(_http.SessionClient):
             url = _http.build_url(self.base_url, DAILY_PAPERS_PATH, params)
             response = await self._get(url, headers={"Accept": "application/json"})
             data = decode_json(response)
-            batch = parse_daily_papers(data, origin=url, digest_date=digest_date, skip_oversized=True)
+            try:
+                batch = parse_daily_papers(data, origin=url, digest_date=digest_date, skip_oversized=True)
+            except SourceError as exc:  # the wrong shape: Hugging Face's doing, not the user's (exit 1, not 2)
+                raise SourceAnswerError(str(exc)) from None
             fresh = [p for p in batch if p.arxiv_id not in seen]
             seen.update(p.arxiv_id for p in fresh)
             papers.extend(fresh)

@@ -21,7 +21,7 @@ from datetime import date
 from urllib.parse import urljoin, urlsplit
 
 from digestbot.errors import SourceError
-from digestbot.records import INT64, MAX_INT_LITERAL, Paper, normalize_arxiv_id
+from digestbot.records import INT64, MAX_INT_LITERAL, Paper, normalize_arxiv_id, oversize
 from digestbot.text import clean_text, one_line
 
 SITE_ROOT = "https://huggingface.co"
@@ -157,4 +157,8 @@ def parse_markdown_digest(text: str, *, origin: str, source: str = "markdown") -
         raise SourceError(f"{origin}: not a digest: no '## Daily Papers (YYYY-MM-DD)' heading")
     if not drafts:
         raise SourceError(f"{origin}: the digest for {day.isoformat()} lists no papers")
-    return day, [d.build(day=day, source=source) for d in drafts]
+    papers = [d.build(day=day, source=source) for d in drafts]
+    for draft, paper in zip(drafts, papers, strict=True):
+        if too_large := oversize(paper):  # named by its heading's line, as every other Markdown error
+            raise fail(draft.line, f"paper {paper.arxiv_id}: {too_large}")
+    return day, papers

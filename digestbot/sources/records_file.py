@@ -52,6 +52,15 @@ def _type_name(value: object) -> str:
     )
 
 
+def _shown(value: object, limit: int = 20) -> str:
+    """Quote a bad value as the user wrote it: JSON/YAML ``true``, not Python's ``'True'``."""
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
+    if isinstance(value, int | float):
+        return str(value)[:limit]
+    return repr(str(value)[:limit])
+
+
 def _str(rec: Mapping[str, Any], key: str, path: str) -> str:
     value = rec.get(key, "")
     if value is None:
@@ -114,7 +123,7 @@ def _date(value: object, path: str) -> date | None:
             return date.fromisoformat(value.strip()[:10])
         except ValueError:
             pass
-    raise RecordError(path, f"expected a date YYYY-MM-DD, got {str(value)[:40]!r}")
+    raise RecordError(path, f"expected a date YYYY-MM-DD, got {_shown(value, 40)}")
 
 
 def parse_record(rec: object, path: str, *, default_date: date | None, source: str) -> Paper:
@@ -134,7 +143,7 @@ def parse_record(rec: object, path: str, *, default_date: date | None, source: s
         raise RecordError(f"{path}.title", "missing or empty")
     votes = rec.get("votes")
     if votes is not None and (isinstance(votes, bool) or not isinstance(votes, int) or votes < 0):
-        raise RecordError(f"{path}.votes", f"expected a non-negative integer, got {str(votes)[:20]!r}")
+        raise RecordError(f"{path}.votes", f"expected a non-negative integer, got {_shown(votes)}")
     thumb = _str(rec, "thumbnail", path)
     github = _str(rec, "github_url", path) or _str(rec, "github", path)
     return Paper(

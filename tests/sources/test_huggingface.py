@@ -9,7 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from digestbot.errors import SourceError, SourceUnreachableError
+from digestbot.errors import SourceAnswerError, SourceError, SourceUnreachableError
 from digestbot.sources.huggingface import HuggingFaceClient, load_daily_papers_json, parse_daily_papers
 from tests.fakes.sources_server import FIXTURES, Reply, SourcesServer, fixture_text
 
@@ -386,7 +386,7 @@ async def test_connection_refused_is_retried_then_reported(session) -> None:
 
 async def test_html_page_instead_of_json(server, session) -> None:
     server.script("/api/daily_papers", Reply(body=fixture_text("hf/error_page.html"), content_type="text/html"))
-    with pytest.raises(SourceError) as caught:
+    with pytest.raises(SourceAnswerError) as caught:
         await client(server, session).fetch_day(date(2024, 10, 11))
     assert str(caught.value).startswith(
         f"GET {server.base_url}/api/daily_papers?date=2024-10-11&limit=100&p=0: "
@@ -397,7 +397,9 @@ async def test_html_page_instead_of_json(server, session) -> None:
 async def test_truncated_json(server, session) -> None:
     body = fixture_text(DAY)
     server.script("/api/daily_papers", Reply(body=body, truncate_to=1000))
-    with pytest.raises(SourceError, match=r"answered truncated JSON \(1000 bytes, ends mid-value\): \[ \{ \"paper\""):
+    with pytest.raises(
+        SourceAnswerError, match=r"answered truncated JSON \(1000 bytes, ends mid-value\): \[ \{ \"paper\""
+    ):
         await client(server, session).fetch_day(date(2024, 10, 11))
 
 
@@ -405,7 +407,7 @@ async def test_wrong_shape_names_the_url_and_path(server, session) -> None:
     data = load(DAY)
     data[1]["paper"]["upvotes"] = "many"
     server.script("/api/daily_papers", Reply(body=json.dumps(data)))
-    with pytest.raises(SourceError) as caught:
+    with pytest.raises(SourceAnswerError) as caught:  # the source's fault: exit 1, not the user's 2
         await client(server, session).fetch_day(date(2024, 10, 11))
     assert str(caught.value) == (
         f"{server.base_url}/api/daily_papers?date=2024-10-11&limit=100&p=0: "
@@ -450,7 +452,7 @@ async def test_answer_announced_beyond_the_byte_cap_is_refused_unread_and_not_re
 
 async def test_streamed_answer_is_cut_off_at_the_byte_cap(server, session) -> None:
     server.script("/api/daily_papers", Reply(stream=50 * 1024 * 1024))
-    with pytest.raises(SourceError, match=r"answer too large \(more > 200,000 bytes\); refused before parsing$"):
+    with pytest.raises(SourceError, match=r"answer too large \(over 200,000 bytes\); refused before parsing$"):
         await client(server, session, max_bytes=200_000).fetch_day(date(2024, 10, 11))
     assert len(server.requests) == 1
 
@@ -481,6 +483,37 @@ async def test_api_papers_beyond_the_field_limits_are_skipped_with_a_warning(
     assert (
         f"{server.base_url}/api/daily_papers?date=2024-10-11&limit=100&p=0: $[2]: paper {skipped} skipped: {problem}"
     ) in caplog.text
+
+
+async def test_api_paper_with_negative_votes_is_skipped_with_a_warning(
+    server, session, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = load(DAY)
+    data[1]["paper"]["upvotes"] = -5
+    server.script("/api/daily_papers", Reply(body=json.dumps(data)))
+    with caplog.at_level(logging.WARNING, logger="digestbot.sources.huggingface"):
+        papers = await client(server, session).fetch_day(date(2024, 10, 11))
+    skipped = data[1]["paper"]["id"]
+    assert [p.arxiv_id for p in papers] == [e["paper"]["id"] for e in data if e["paper"]["id"] != skipped]
+    assert all(p.votes is None or p.votes >= 0 for p in papers)
+    assert (
+        f"{server.base_url}/api/daily_papers?date=2024-10-11&limit=100&p=0: $[1].paper.upvotes: paper {skipped}"
+        " skipped: vote count must not be negative, got -5"
+    ) in caplog.text
+
+
+def test_a_saved_answer_with_negative_votes_is_refused_whole(tmp_path: Path) -> None:
+    from digestbot.sources.files import load_file
+
+    data = load(DAY)
+    data[1]["paper"]["upvotes"] = -5
+    path = tmp_path / "day.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(SourceError) as caught:
+        load_file(path)
+    assert str(caught.value) == (
+        f"{path}: $[1].paper.upvotes: paper {data[1]['paper']['id']}: vote count must not be negative, got -5"
+    )
 
 
 def test_a_saved_answer_beyond_the_field_limits_is_refused_whole() -> None:
