@@ -56,6 +56,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("digestbot")
 QUIET_BELOW_DEBUG = ("httpx", "httpx2", "httpcore", "httpcore2")
 """Loggers shown only at ``-vv`` (the ``openai`` client's HTTP stack logs every request at INFO)."""
+QUIET_ALWAYS = ("aiosqlite", "psycopg", "slack_sdk")
+"""Library loggers whose DEBUG lines echo secrets, kept at WARNING even at ``-vv``.
+
+aiosqlite logs every statement with its parameters (a Slack install's ``xoxb-`` token);
+psycopg logs connection attempts; slack_sdk logs request data and response bodies (an OAuth
+exchange's ``access_token``). Their warnings and errors still show.
+"""
 
 Handler = Callable[[argparse.Namespace, Config], Awaitable[int]]
 
@@ -851,6 +858,8 @@ def _setup_logging(verbosity: int, config: Config | None, command: str) -> None:
     # The HTTP clients log one INFO line per request: noise at -v, useful only when debugging.
     for name in QUIET_BELOW_DEBUG:
         logging.getLogger(name).setLevel(logging.NOTSET if verbosity > 1 else logging.WARNING)
+    for name in QUIET_ALWAYS:  # never a token in a log line, whatever the verbosity
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:
