@@ -53,3 +53,61 @@ def test_vv_keeps_the_libraries_that_echo_tokens_at_warning(vv_log: io.StringIO)
     for name in ("slack_sdk.web.async_internal_utils", "aiosqlite", "psycopg.connection_async"):
         assert not logging.getLogger(name).isEnabledFor(logging.DEBUG)
         assert logging.getLogger(name).isEnabledFor(logging.WARNING)
+
+
+# -- passwords in URLs -------------------------------------------------------------------------
+
+
+def test_redact_password_splits_userinfo_at_the_last_at() -> None:
+    from digestbot.redact import redact_password, scrub, url_password
+
+    assert redact_password("postgresql://bot:hun@ter2@127.0.0.1:1/db") == "postgresql://bot:***@127.0.0.1:1/db"
+    assert redact_password("https://u:HFPASS@hf.example/x?a=1") == "https://u:***@hf.example/x?a=1"
+    assert redact_password("https://hf.example/x?password=p&a=1") == "https://hf.example/x?password=***&a=1"
+    assert redact_password("https://u@hf.example/") == "https://u@hf.example/"
+    assert redact_password("not a url: a:b@c") == "not a url: a:b@c"
+    assert url_password("postgresql://bot:hun@ter2@127.0.0.1:1/db") == "hun@ter2"
+    assert scrub("failed to resolve host 'ter2@127.0.0.1'", "hun@ter2") == "failed to resolve host '***@127.0.0.1'"
+
+
+def test_check_config_show_redacts_passwords_in_every_url(tmp_path: Path) -> None:
+    from tests.test_cli import run
+
+    config = tmp_path / "e.yaml"
+    config.write_text(
+        "database: postgresql://bot:hunter2@db.example/digest\n"
+        "sources:\n  huggingface:\n    base_url: https://hf:HFPASS@hf.example\n"
+        "summaries:\n  base_url: https://llm:LLMPASS@llm.example/v1\n"
+    )
+    result = run(tmp_path, "check-config", str(config), "--show")
+    shown = result.stdout + result.stderr
+    for secret in ("hunter2", "HFPASS", "LLMPASS"):
+        assert secret not in shown
+    assert "postgresql://bot:***@db.example/digest" in shown
+    assert "https://hf:***@hf.example" in shown
+
+
+async def test_source_error_line_hides_the_base_url_password() -> None:
+    from datetime import date
+
+    from digestbot.errors import SourceError
+    from digestbot.sources.huggingface import HuggingFaceClient
+    from tests.fakes.sources_server import Reply, SourcesServer
+
+    async with SourcesServer() as server:
+        server.script("/api/daily_papers", Reply(status=400, body='{"error": "no"}'))
+        base = server.base_url.replace("://", "://hf:HFPASS@", 1)
+        with pytest.raises(SourceError) as caught:
+            async with HuggingFaceClient(base) as hf:
+                await hf.fetch_day(date(2024, 10, 11))
+    assert "HFPASS" not in str(caught.value)
+    assert "hf:***@" in str(caught.value)
+
+
+def test_database_password_with_a_raw_at_is_refused_without_showing_any_of_it(tmp_path: Path) -> None:
+    from tests.test_cli import run
+
+    result = run(tmp_path, "--db", "postgresql://bot:hun@ter2@127.0.0.1:1/db", "status")
+    assert result.returncode == 2, result.stderr
+    assert "ter2" not in result.stdout + result.stderr and "hun" not in result.stdout + result.stderr
+    assert result.stderr.count("\n") == 1 and "%40" in result.stderr
