@@ -711,13 +711,47 @@ async def cmd_subscriptions(args: argparse.Namespace, config: Config) -> int:
             return 0
         if not args.topic:
             raise CommandError(f"subscriptions {args.action}: give a TOPIC")
-        # The shell ate the quotes: an argument with spaces was a quoted phrase.
-        topic = " ".join(f'"{t}"' if " " in t and '"' not in t else t for t in args.topic)
+        topic = topic_text(args.topic)
         if args.action == "add":
+            refuse_never_matching(topic, config.subscriptions.max_topic_length)
             _out(await commands.subscribe(store, config, raw_topic=topic, **who))
         else:
             _out(await commands.unsubscribe(store, config, raw_topic=topic, **who))
     return 0
+
+
+def topic_text(words: list[str]) -> str:
+    """Return the topic expression the shell arguments of ``subscriptions add|remove`` stand for.
+
+    One argument is the whole expression, as typed in chat (``'diffusion -survey'`` excludes
+    surveys; it is not a phrase). Several arguments are words joined by spaces; only there did
+    the shell eat a phrase's quotes, so an argument of several plain words is quoted back.
+    """
+    if len(words) == 1:
+        return words[0]
+    return " ".join(
+        f'"{w}"' if " " in w and '"' not in w and not any(part.startswith("-") for part in w.split()) else w
+        for w in words
+    )
+
+
+def refuse_never_matching(raw: str, max_length: int) -> None:
+    """Refuse a topic that excludes a word of one of its own required phrases: it could never match.
+
+    ``parse_topic`` refuses a term both required and excluded; ``"diffusion model" -diffusion``
+    is the same mistake one level down (every paper with the phrase has the word).
+    """
+    from digestbot.topics import parse_topic
+
+    topic = parse_topic(raw, max_length=max_length)
+    for excluded in topic.exclude:
+        for required in topic.include:
+            n = len(excluded)
+            if any(required[i : i + n] == excluded for i in range(len(required) - n + 1)):
+                shown = " ".join(excluded)
+                raise CommandError(
+                    f'Topic requires "{" ".join(required)}" and excludes {shown!r} within it, so it could never match.'
+                )
 
 
 async def cmd_discord(args: argparse.Namespace, config: Config) -> int:
@@ -761,7 +795,9 @@ def build_parser() -> argparse.ArgumentParser:
         # SUPPRESS: when not given here, they leave the value given before the command alone.
         p.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         p.add_argument("--db", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-        p.add_argument("-v", "--verbose", action="count", dest="verbose_after", default=0, help=argparse.SUPPRESS)
+        # Not -v after `subscriptions`: an excluded term such as -vision would be read as -v "ision".
+        verbose = ("--verbose",) if name == "subscriptions" else ("-v", "--verbose")
+        p.add_argument(*verbose, action="count", dest="verbose_after", default=0, help=argparse.SUPPRESS)
         return p
 
     def platform_options(p: argparse.ArgumentParser) -> None:
@@ -868,7 +904,10 @@ def main(argv: list[str] | None = None) -> int:
     # TOPIC words may follow the options (and an excluded term looks like one: -survey).
     args, extra = parser.parse_known_args(argv)
     if extra and getattr(args, "command", None) == "subscriptions":
-        args.topic = [*args.topic, *extra]
+        # `--` only separates options from words (`-- -survey diffusion`): it is no part of the topic.
+        args.topic = [word for word in (*args.topic, *extra) if word != "--"]
+        if unknown := [word for word in args.topic if word.startswith("--")]:
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.verbose += getattr(args, "verbose_after", 0)
