@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Mapping
@@ -136,6 +137,23 @@ def existing_db(args: argparse.Namespace, config: Config) -> Path | str:
     return path
 
 
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def error_line(message: object, kind: str = "error") -> str:
+    r"""Return ``digestbot: error: message`` on one line, control characters written as ``\n``, ``\x1b``.
+
+    Messages name files, users and topics as given: a file called ``evil\ndigestbot: ok.md`` must
+    not forge a second line, nor an escape sequence restyle the terminal.
+    """
+    text = _UNPRINTABLE.sub(lambda m: repr(m[0])[1:-1], str(message))
+    return f"digestbot: {kind}: {text}"
+
+
+def _err(message: object) -> None:
+    print(error_line(message), file=sys.stderr)
+
+
 def _out(text: str) -> None:
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     sys.stdout.flush()
@@ -171,7 +189,7 @@ async def ingest_files(store: StoreProtocol, paths: list[str], fmt: str) -> int:
         except (StoreBusyError, StoreFailedError):
             raise  # the database failed, not this file: main says so and stops
         except DigestbotError as exc:
-            print(f"digestbot: error: {exc}", file=sys.stderr)
+            _err(exc)
             status = 2
             continue
         day = f" for {loaded.digest_date.isoformat()}" if loaded.digest_date else ""
@@ -473,7 +491,7 @@ async def _check_forums(config: Config, where: str) -> None:
             if ask is not None and await ask(target) is None:
                 wrong.append(f"{where}: channels[{i}].layout: discord:{ch.id} is not a forum channel (type 15)")
     except DigestbotError as exc:
-        print(f"digestbot: note: forum channels not checked: {exc}", file=sys.stderr)
+        print(error_line(f"forum channels not checked: {exc}", "note"), file=sys.stderr)
     finally:
         await adapter.close()
     if wrong:
@@ -553,10 +571,10 @@ async def cmd_post(args: argparse.Namespace, config: Config) -> int:
     down = {name: gate for name, gate in in_use.items() if not args.dry_run and not gate.up}
     for name, gate in down.items():
         what = "stopped" if gate.refused else "not reached"
-        print(f"digestbot: error: {gate.problem} — {name} {what}; its messages stay pending", file=sys.stderr)
+        _err(f"{gate.problem} — {name} {what}; its messages stay pending")
     for problem in summary.problems:
         if not any(problem.startswith(str(gate.problem)) for gate in down.values()):  # said just above
-            print(f"digestbot: error: {problem}", file=sys.stderr)
+            _err(problem)
     if summary.failed or summary.refused or any(gate.refused for gate in down.values()):
         return 1
     return EXIT_DEFERRED if summary.deferred or summary.elsewhere or summary.errors or down else 0
@@ -656,7 +674,7 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
             failed = all(gate.refused for gate in adapters.values())
             for task, result in zip(tasks, await asyncio.gather(*tasks, return_exceptions=True), strict=True):
                 if isinstance(result, DigestbotError):
-                    print(f"digestbot: error: {task.get_name()}: {result}", file=sys.stderr)
+                    _err(f"{task.get_name()}: {result}")
                     failed = True
                 elif isinstance(result, Exception):
                     log.error("%s stopped with an error", task.get_name(), exc_info=result)
@@ -693,7 +711,7 @@ async def _join(
             return  # stopped before it was reached
     except DigestbotError as exc:
         gate.refuse(exc)
-        print(f"digestbot: error: {exc} — {name} stopped; its messages stay pending", file=sys.stderr)
+        _err(f"{exc} — {name} stopped; its messages stay pending")
         return
     log.info("%s: connected", name)
     on_up(name)
@@ -703,7 +721,9 @@ async def _join(
 
 async def cmd_subscriptions(args: argparse.Namespace, config: Config) -> int:
     """Add, remove or list a user's topic subscriptions (the same operations as the chat commands)."""
-    who = {"platform": args.platform, "workspace": args.workspace, "user": args.user}
+    who = {"platform": args.platform, "workspace": args.workspace, "user": platform_id(args.platform, args.user)}
+    if args.workspace:
+        platform_id(args.platform, args.workspace, workspace=True)
     path = existing_db(args, config) if args.action == "list" else db_path(args, config)  # a list creates nothing
     async with await open_store(path) as store:
         if args.action == "list":
@@ -718,6 +738,33 @@ async def cmd_subscriptions(args: argparse.Namespace, config: Config) -> int:
         else:
             _out(await commands.unsubscribe(store, config, raw_topic=topic, **who))
     return 0
+
+
+ID_SHAPES = {
+    ("slack", False): (re.compile(r"[UW][A-Z0-9]{1,20}"), "a Slack user id (U… or W…, capitals and digits)"),
+    ("slack", True): (re.compile(r"[TE][A-Z0-9]{1,20}"), "a Slack team id (T…, capitals and digits)"),
+    ("discord", False): (re.compile(r"[0-9]{1,20}"), "a Discord user id (digits)"),
+    ("discord", True): (re.compile(r"[0-9]{1,20}"), "a Discord server id (digits)"),
+}
+"""What ``--user``/``--workspace`` must look like per platform: the ids the chat commands store."""
+MAX_CONSOLE_ID = 64
+
+
+def platform_id(platform: str, value: str, *, workspace: bool = False) -> str:
+    """Return ``value`` if it can be a ``platform`` user (or workspace) id, else raise a one-line CommandError.
+
+    A DM header and ``subscriptions list`` show the id: a line break or a terminal escape in it
+    would forge output, and ``<!channel>`` would ping on Slack.
+    """
+    option = "--workspace" if workspace else "--user"
+    shape = ID_SHAPES.get((platform, workspace))
+    if shape is not None:
+        pattern, what = shape
+        if not pattern.fullmatch(value):
+            raise CommandError(f"{option} {value!r} is not {what}")
+    elif _UNPRINTABLE.search(value) or not value.strip() or len(value) > MAX_CONSOLE_ID:
+        raise CommandError(f"{option}: give a name of at most {MAX_CONSOLE_ID} characters, without control characters")
+    return value
 
 
 def topic_text(words: list[str]) -> str:
@@ -776,7 +823,8 @@ class _Parser(argparse.ArgumentParser):
     """An argument parser whose usage errors are one line, like every other digestbot error."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        text = error_line(message).removeprefix("digestbot: error: ")  # an argument may hold a line break
+        self.exit(2, f"{self.prog}: error: {text} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -919,18 +967,18 @@ def main(argv: list[str] | None = None) -> int:
         status: int = asyncio.run(args.handler(args, config))
         return status
     except (UnavailableError, TokenRefusedError) as exc:
-        print(f"digestbot: error: {exc}", file=sys.stderr)
+        _err(exc)
         return 1
     except SourceUnreachableError as exc:
-        print(f"digestbot: error: {exc} (try again later)", file=sys.stderr)
+        _err(f"{exc} (try again later)")
         return EXIT_DEFERRED
     except (StoreBusyError, StoreFailedError) as exc:
         # The database failed under the command (the store's one line says what to do): every write
         # is one transaction, so nothing is half-written; busy is worth a retry (75), the rest is not (1).
-        print(f"digestbot: error: {exc}", file=sys.stderr)
+        _err(exc)
         return EXIT_DEFERRED if isinstance(exc, StoreBusyError) else 1
     except DigestbotError as exc:
-        print(f"digestbot: error: {exc}", file=sys.stderr)
+        _err(exc)
         return 2
     except KeyboardInterrupt:
         print("digestbot: interrupted", file=sys.stderr)
