@@ -509,7 +509,17 @@ async def cmd_demo(args: argparse.Namespace, config: Config) -> int:
         config,
         out=_out,
         render=lambda message, brief: str(console(message, colour=colour, brief=brief)[0]),
+        prog=invoked_as(sys.argv[0]),
     )
+
+
+def invoked_as(argv0: str) -> str:
+    """Return how to run digestbot again as it was just run: its path as typed, or ``python -m digestbot``."""
+    import shlex
+
+    if Path(argv0).name == "digestbot":
+        return shlex.quote(argv0)
+    return "python -m digestbot"
 
 
 async def _close(adapters: Mapping[str, Adapter]) -> None:
@@ -848,9 +858,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(*verbose, action="count", dest="verbose_after", default=0, help=argparse.SUPPRESS)
         return p
 
-    def platform_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--platform", choices=("console", "discord", "slack"), default="console")
-        p.add_argument("--json", action="store_true", help="print the exact payloads as one JSON document")
+    def platform_options(p: argparse.ArgumentParser, json_help: str) -> None:
+        p.add_argument(
+            "--platform",
+            choices=("console", "discord", "slack"),
+            default="console",
+            help="render as this platform would (default console: terminal text; discord, slack: their JSON payloads)",
+        )
+        p.add_argument("--json", action="store_true", help=json_help)
 
     add("demo", cmd_demo, "a two-screen tour on the bundled sample, in its own archive (no config or tokens needed)")
     p = add("ingest", cmd_ingest, "load paper files, or fetch papers from Hugging Face or arXiv (--from)")
@@ -880,10 +895,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--layout", choices=("full", "compact", "forum"), help="in this layout (default: the channel's, else full)"
     )
-    platform_options(p)
+    platform_options(p, "print the exact payloads as one JSON document")
     p = add("lookup", cmd_lookup, "look a paper up: arXiv id, arXiv/Hugging Face URL, or title words")
-    p.add_argument("query")
-    platform_options(p)
+    p.add_argument("query", help="an arXiv id, an arXiv or Hugging Face paper URL, or title words")
+    platform_options(
+        p,
+        "print the answer as data: found, how (id, url, words, typo), correction, best (with its score),"
+        " others, closest_titles; with --platform discord|slack, that platform's exact payloads",
+    )
     p = add("summarize", cmd_summarize, "make the missing summaries (summaries: in the config) of a day or range")
     p.add_argument("--date", type=_date, help="the digest day (default: the newest)")
     p.add_argument("--since", type=_date, help="every digest from this day …")
