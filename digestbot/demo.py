@@ -76,9 +76,9 @@ async def run_demo(
 
     out(
         "\nNext:\n"
-        f"  {prog} preview --db {db}                      # the whole digest\n"
-        f"  {prog} preview --db {db} --html preview.html  # as Discord and Slack show it\n"
-        f"  {prog} lookup --db {db} 2410.05265            # /paper: id, link or title\n"
+        f"  # the whole digest\n  {prog} preview --db {db}\n"
+        f"  # as Discord and Slack show it\n  {prog} preview --db {db} --html preview.html\n"
+        f"  # /paper: id, link or title\n  {prog} lookup --db {db} 2410.05265\n"
         "  then config.example.yaml and the README's Slack or Discord steps, to post it for real"
     )
     return 0

@@ -27,8 +27,9 @@ def test_demo_next_hints_use_the_path_it_was_started_with(tmp_path: Path) -> Non
         [str(script), "demo"], capture_output=True, text=True, cwd=tmp_path, timeout=120, check=False
     )
     assert result.returncode == 0, result.stderr
-    hints = result.stdout[result.stdout.index("Next:") :].splitlines()[1:4]
-    assert all(line.strip().startswith(f"{script} ") for line in hints), hints
+    hints = [line.strip() for line in result.stdout[result.stdout.index("Next:") :].splitlines()[1:7]]
+    commands = [line for line in hints if not line.startswith("#")]
+    assert len(commands) == 3 and all(line.startswith(f"{script} ") for line in commands), hints
 
 
 def _help(command: str) -> str:
