@@ -963,6 +963,10 @@ def _setup_logging(verbosity: int, config: Config | None, command: str) -> None:
         logging.getLogger(name).setLevel(logging.NOTSET if verbosity > 1 else logging.WARNING)
     for name in QUIET_ALWAYS:  # never a token in a log line, whatever the verbosity
         logging.getLogger(name).setLevel(logging.WARNING)
+    from digestbot.redact import RedactingFilter
+
+    for handler in logging.getLogger().handlers:  # and whatever a library echoes: URL passwords, xoxb- tokens
+        handler.addFilter(RedactingFilter())
 
 
 def main(argv: list[str] | None = None) -> int:

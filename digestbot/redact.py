@@ -8,6 +8,7 @@ the first ``@`` instead (libpq) echo a fragment of the password in their own mes
 
 from __future__ import annotations
 
+import logging
 import re
 
 MASK = "***"
@@ -59,3 +60,29 @@ def scrub(text: str, secret: str) -> str:
         if len(piece) >= _MIN_FRAGMENT or piece == secret:
             text = text.replace(piece, MASK)
     return text
+
+
+_URL_USERINFO = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@]*:)(?P<password>[^\s/]*)@")
+_TOKEN = re.compile(r"\b(?P<kind>xox[a-z]|xapp|xoxe\.xox[a-z])-[A-Za-z0-9-]+")
+
+
+def redact_text(text: str) -> str:
+    """Return free text (a log line) with URL passwords and Slack-shaped tokens as ``***``.
+
+    The last line of defence for logs: a library that echoes a URL it was given (the HTTP
+    clients at ``-vv``) or a payload holding a token must not print the secret.
+    """
+    text = _URL_USERINFO.sub(lambda m: f"{m['head']}{MASK}@", text)
+    return _TOKEN.sub(lambda m: f"{m['kind']}-{MASK}", text)
+
+
+class RedactingFilter:
+    """A logging filter that rewrites each record's message through :func:`redact_text`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Redact the formatted message in place; never drop a record."""
+        message = record.getMessage()
+        redacted = redact_text(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True

@@ -111,3 +111,12 @@ def test_database_password_with_a_raw_at_is_refused_without_showing_any_of_it(tm
     assert result.returncode == 2, result.stderr
     assert "ter2" not in result.stdout + result.stderr and "hun" not in result.stdout + result.stderr
     assert result.stderr.count("\n") == 1 and "%40" in result.stderr
+
+
+def test_vv_log_lines_lose_url_passwords_and_slack_tokens(vv_log: io.StringIO) -> None:
+    # What the HTTP clients log at -vv: the request URL as given (a base_url with user:password@).
+    logging.getLogger("httpx").info('HTTP Request: POST %s "200 OK"', "https://llm:LLMPASS@llm.example/v1/chat")
+    logging.getLogger("digestbot.test").debug("payload %s", {"token": TOKEN, "app": "xapp-1-A-2-s3cr3t"})
+    text = vv_log.getvalue()
+    assert "https://llm:***@llm.example/v1/chat" in text and "xoxb-***" in text and "xapp-***" in text
+    assert "LLMPASS" not in text and TOKEN not in text and "s3cr3t" not in text
