@@ -17,6 +17,7 @@ from typing import TextIO
 
 from adapters.console_render import render_console
 from digestbot.blocks import Message
+from digestbot.errors import AuthError
 from digestbot.ports import Sent, Target
 
 
@@ -39,9 +40,14 @@ class ConsoleAdapter:
         return [render_console(message, colour=self._colour)]
 
     async def send(self, target: Target, payload: str, *, key: str, thread: str | None = None) -> Sent:
-        """Print ``payload`` and append it to the transcript."""
+        """Append ``payload`` to the transcript, then print it.
+
+        Recorded first: a transcript that cannot be written (permissions, disk full) must not
+        leave a message shown but unrecorded, which every retry and the next run would show again.
+        """
         self._count += 1
         message_id = f"console-{os.getpid()}-{self._count}"
+        self._record({"id": message_id, "target": str(target), "key": key, "thread": thread, "text": payload})
         # Label every message with where it went, as a chat client would: several channels'
         # digests and DMs otherwise run together in one terminal.
         if target.kind == "user":
@@ -50,13 +56,25 @@ class ConsoleAdapter:
             self._stream.write(f"── #{target.id} ──\n")
         self._stream.write(payload)
         self._stream.flush()
-        if self._transcript is not None:
-            record = {"id": message_id, "target": str(target), "key": key, "thread": thread, "text": payload}
+        return Sent(message_id=message_id, channel_id=target.id)
+
+    def _record(self, record: dict[str, str | None]) -> None:
+        """Append one JSON line to the transcript (fsynced), if there is one.
+
+        A write that fails is a setting only the operator can fix, like a refused token: the
+        platform stops for the run with one line naming the file, its messages stay pending (exit 1).
+        """
+        if self._transcript is None:
+            return
+        try:
             with self._transcript.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record, ensure_ascii=False) + "\n")
                 fh.flush()
                 os.fsync(fh.fileno())
-        return Sent(message_id=message_id, channel_id=target.id)
+        except OSError as exc:
+            raise AuthError(
+                f"console transcript {self._transcript}: cannot write it ({exc.strerror or type(exc).__name__})"
+            ) from None
 
     async def find_sent(self, target: Target, key: str, *, since: datetime | None = None) -> Sent | None:
         """Return the transcript entry for ``key`` at ``target``, if any (it reads it all: ``since`` is unused)."""
@@ -85,14 +103,9 @@ class ConsoleAdapter:
 
     async def delete(self, target: Target, sent: Sent) -> None:
         """Take back a message: say so on the terminal and mark it deleted in the transcript."""
+        self._record({"deleted": sent.message_id, "target": str(target)})
         self._stream.write(f"── message {sent.message_id} to {target} deleted ──\n")
         self._stream.flush()
-        if self._transcript is not None:
-            record = {"deleted": sent.message_id, "target": str(target)}
-            with self._transcript.open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps(record) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
 
     async def find_other(self, target: Target, key: str, *, besides: str) -> Sent | None:
         """Return a transcript entry for ``key`` at ``target`` other than ``besides``, not deleted, if any."""

@@ -80,25 +80,37 @@ def share_budget(sizes: Sequence[int], budget: int) -> list[int]:
     return caps
 
 
-def image_url(url: str | None) -> str | None:
-    """Return ``url`` if chat platforms can show it as an image (absolute http(s), not SVG), else None.
+IMAGE_URL_LIMIT = 2048
+"""Longest image URL sent: Discord refuses embed URLs over 2,048 characters, Slack image URLs over 3,000."""
+
+_URL_SAFE = "/:?#[]@!$&'()*+,;=-._~%"
+"""RFC 3986's reserved and unreserved characters (and ``%`` of escapes already there): kept as they are."""
+_STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def image_url(url: str | None, *, limit: int = IMAGE_URL_LIMIT) -> str | None:
+    """Return ``url`` encoded if chat platforms can show it as an image (absolute http(s), not SVG), else None.
 
     Site-relative paths (``/avatars/….svg`` in the Hugging Face digest) and SVG files are
-    rejected: neither Discord nor Slack renders them as thumbnails.
+    rejected: neither Discord nor Slack renders them as thumbnails. Characters a URL cannot hold
+    (``"``, ``<``, space, control characters, non-ASCII) are percent-encoded, as links are, so
+    hostile text stays inside the URL; one still longer than ``limit`` is dropped, not cut.
     """
     if not url:
         return None
+    url = url.strip()
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
     except ValueError:
         return None
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
     if parts.path.lower().endswith((".svg", ".svgz")):
         return None
-    if any(c.isspace() or ord(c) < 0x20 for c in url.strip()):
-        return None
-    return url.strip()
+    if not parts.netloc.isascii():
+        return None  # an internationalised host name: no thumbnail rather than a host that cannot resolve
+    encoded = _STRAY_PERCENT.sub("%25", quote(url, safe=_URL_SAFE))
+    return encoded if len(encoded) <= limit else None
 
 
 def link_url(url: str | None) -> str | None:

@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Mapping
@@ -56,6 +57,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("digestbot")
 QUIET_BELOW_DEBUG = ("httpx", "httpx2", "httpcore", "httpcore2")
 """Loggers shown only at ``-vv`` (the ``openai`` client's HTTP stack logs every request at INFO)."""
+QUIET_ALWAYS = ("aiosqlite", "psycopg", "slack_sdk")
+"""Library loggers whose DEBUG lines echo secrets, kept at WARNING even at ``-vv``.
+
+aiosqlite logs every statement with its parameters (a Slack install's ``xoxb-`` token);
+psycopg logs connection attempts; slack_sdk logs request data and response bodies (an OAuth
+exchange's ``access_token``). Their warnings and errors still show.
+"""
 
 Handler = Callable[[argparse.Namespace, Config], Awaitable[int]]
 
@@ -129,6 +137,23 @@ def existing_db(args: argparse.Namespace, config: Config) -> Path | str:
     return path
 
 
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def error_line(message: object, kind: str = "error") -> str:
+    r"""Return ``digestbot: error: message`` on one line, control characters written as ``\n``, ``\x1b``.
+
+    Messages name files, users and topics as given: a file called ``evil\ndigestbot: ok.md`` must
+    not forge a second line, nor an escape sequence restyle the terminal.
+    """
+    text = _UNPRINTABLE.sub(lambda m: repr(m[0])[1:-1], str(message))
+    return f"digestbot: {kind}: {text}"
+
+
+def _err(message: object) -> None:
+    print(error_line(message), file=sys.stderr)
+
+
 def _out(text: str) -> None:
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     sys.stdout.flush()
@@ -164,7 +189,7 @@ async def ingest_files(store: StoreProtocol, paths: list[str], fmt: str) -> int:
         except (StoreBusyError, StoreFailedError):
             raise  # the database failed, not this file: main says so and stops
         except DigestbotError as exc:
-            print(f"digestbot: error: {exc}", file=sys.stderr)
+            _err(exc)
             status = 2
             continue
         day = f" for {loaded.digest_date.isoformat()}" if loaded.digest_date else ""
@@ -468,7 +493,7 @@ async def _check_forums(config: Config, where: str) -> None:
             if ask is not None and await ask(target) is None:
                 wrong.append(f"{where}: channels[{i}].layout: discord:{ch.id} is not a forum channel (type 15)")
     except DigestbotError as exc:
-        print(f"digestbot: note: forum channels not checked: {exc}", file=sys.stderr)
+        print(error_line(f"forum channels not checked: {exc}", "note"), file=sys.stderr)
     finally:
         await adapter.close()
     if wrong:
@@ -486,7 +511,17 @@ async def cmd_demo(args: argparse.Namespace, config: Config) -> int:
         config,
         out=_out,
         render=lambda message, brief: str(console(message, colour=colour, brief=brief)[0]),
+        prog=invoked_as(sys.argv[0]),
     )
+
+
+def invoked_as(argv0: str) -> str:
+    """Return how to run digestbot again as it was just run: its path as typed, or ``python -m digestbot``."""
+    import shlex
+
+    if Path(argv0).name == "digestbot":
+        return shlex.quote(argv0)
+    return "python -m digestbot"
 
 
 async def _close(adapters: Mapping[str, Adapter]) -> None:
@@ -549,10 +584,10 @@ async def cmd_post(args: argparse.Namespace, config: Config) -> int:
     down = {name: gate for name, gate in in_use.items() if not args.dry_run and not gate.up}
     for name, gate in down.items():
         what = "stopped" if gate.refused else "not reached"
-        print(f"digestbot: error: {gate.problem} — {name} {what}; its messages stay pending", file=sys.stderr)
+        _err(f"{gate.problem} — {name} {what}; its messages stay pending")
     for problem in summary.problems:
         if not any(problem.startswith(str(gate.problem)) for gate in down.values()):  # said just above
-            print(f"digestbot: error: {problem}", file=sys.stderr)
+            _err(problem)
     if summary.failed or summary.refused or any(gate.refused for gate in down.values()):
         return 1
     return EXIT_DEFERRED if summary.deferred or summary.elsewhere or summary.errors or down else 0
@@ -652,7 +687,7 @@ async def cmd_run(args: argparse.Namespace, config: Config) -> int:
             failed = all(gate.refused for gate in adapters.values())
             for task, result in zip(tasks, await asyncio.gather(*tasks, return_exceptions=True), strict=True):
                 if isinstance(result, DigestbotError):
-                    print(f"digestbot: error: {task.get_name()}: {result}", file=sys.stderr)
+                    _err(f"{task.get_name()}: {result}")
                     failed = True
                 elif isinstance(result, Exception):
                     log.error("%s stopped with an error", task.get_name(), exc_info=result)
@@ -689,7 +724,7 @@ async def _join(
             return  # stopped before it was reached
     except DigestbotError as exc:
         gate.refuse(exc)
-        print(f"digestbot: error: {exc} — {name} stopped; its messages stay pending", file=sys.stderr)
+        _err(f"{exc} — {name} stopped; its messages stay pending")
         return
     log.info("%s: connected", name)
     on_up(name)
@@ -699,7 +734,9 @@ async def _join(
 
 async def cmd_subscriptions(args: argparse.Namespace, config: Config) -> int:
     """Add, remove or list a user's topic subscriptions (the same operations as the chat commands)."""
-    who = {"platform": args.platform, "workspace": args.workspace, "user": args.user}
+    who = {"platform": args.platform, "workspace": args.workspace, "user": platform_id(args.platform, args.user)}
+    if args.workspace:
+        platform_id(args.platform, args.workspace, workspace=True)
     path = existing_db(args, config) if args.action == "list" else db_path(args, config)  # a list creates nothing
     async with await open_store(path) as store:
         if args.action == "list":
@@ -707,13 +744,74 @@ async def cmd_subscriptions(args: argparse.Namespace, config: Config) -> int:
             return 0
         if not args.topic:
             raise CommandError(f"subscriptions {args.action}: give a TOPIC")
-        # The shell ate the quotes: an argument with spaces was a quoted phrase.
-        topic = " ".join(f'"{t}"' if " " in t and '"' not in t else t for t in args.topic)
+        topic = topic_text(args.topic)
         if args.action == "add":
+            refuse_never_matching(topic, config.subscriptions.max_topic_length)
             _out(await commands.subscribe(store, config, raw_topic=topic, **who))
         else:
             _out(await commands.unsubscribe(store, config, raw_topic=topic, **who))
     return 0
+
+
+ID_SHAPES = {
+    ("slack", False): (re.compile(r"[UW][A-Z0-9]{1,20}"), "a Slack user id (U… or W…, capitals and digits)"),
+    ("slack", True): (re.compile(r"[TE][A-Z0-9]{1,20}"), "a Slack team id (T…, capitals and digits)"),
+    ("discord", False): (re.compile(r"[0-9]{1,20}"), "a Discord user id (digits)"),
+    ("discord", True): (re.compile(r"[0-9]{1,20}"), "a Discord server id (digits)"),
+}
+"""What ``--user``/``--workspace`` must look like per platform: the ids the chat commands store."""
+MAX_CONSOLE_ID = 64
+
+
+def platform_id(platform: str, value: str, *, workspace: bool = False) -> str:
+    """Return ``value`` if it can be a ``platform`` user (or workspace) id, else raise a one-line CommandError.
+
+    A DM header and ``subscriptions list`` show the id: a line break or a terminal escape in it
+    would forge output, and ``<!channel>`` would ping on Slack.
+    """
+    option = "--workspace" if workspace else "--user"
+    shape = ID_SHAPES.get((platform, workspace))
+    if shape is not None:
+        pattern, what = shape
+        if not pattern.fullmatch(value):
+            raise CommandError(f"{option} {value!r} is not {what}")
+    elif _UNPRINTABLE.search(value) or not value.strip() or len(value) > MAX_CONSOLE_ID:
+        raise CommandError(f"{option}: give a name of at most {MAX_CONSOLE_ID} characters, without control characters")
+    return value
+
+
+def topic_text(words: list[str]) -> str:
+    """Return the topic expression the shell arguments of ``subscriptions add|remove`` stand for.
+
+    One argument is the whole expression, as typed in chat (``'diffusion -survey'`` excludes
+    surveys; it is not a phrase). Several arguments are words joined by spaces; only there did
+    the shell eat a phrase's quotes, so an argument of several plain words is quoted back.
+    """
+    if len(words) == 1:
+        return words[0]
+    return " ".join(
+        f'"{w}"' if " " in w and '"' not in w and not any(part.startswith("-") for part in w.split()) else w
+        for w in words
+    )
+
+
+def refuse_never_matching(raw: str, max_length: int) -> None:
+    """Refuse a topic that excludes a word of one of its own required phrases: it could never match.
+
+    ``parse_topic`` refuses a term both required and excluded; ``"diffusion model" -diffusion``
+    is the same mistake one level down (every paper with the phrase has the word).
+    """
+    from digestbot.topics import parse_topic
+
+    topic = parse_topic(raw, max_length=max_length)
+    for excluded in topic.exclude:
+        for required in topic.include:
+            n = len(excluded)
+            if any(required[i : i + n] == excluded for i in range(len(required) - n + 1)):
+                shown = " ".join(excluded)
+                raise CommandError(
+                    f'Topic requires "{" ".join(required)}" and excludes {shown!r} within it, so it could never match.'
+                )
 
 
 async def cmd_discord(args: argparse.Namespace, config: Config) -> int:
@@ -738,7 +836,8 @@ class _Parser(argparse.ArgumentParser):
     """An argument parser whose usage errors are one line, like every other digestbot error."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        text = error_line(message).removeprefix("digestbot: error: ")  # an argument may hold a line break
+        self.exit(2, f"{self.prog}: error: {text} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -757,12 +856,19 @@ def build_parser() -> argparse.ArgumentParser:
         # SUPPRESS: when not given here, they leave the value given before the command alone.
         p.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         p.add_argument("--db", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-        p.add_argument("-v", "--verbose", action="count", dest="verbose_after", default=0, help=argparse.SUPPRESS)
+        # Not -v after `subscriptions`: an excluded term such as -vision would be read as -v "ision".
+        verbose = ("--verbose",) if name == "subscriptions" else ("-v", "--verbose")
+        p.add_argument(*verbose, action="count", dest="verbose_after", default=0, help=argparse.SUPPRESS)
         return p
 
-    def platform_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--platform", choices=("console", "discord", "slack"), default="console")
-        p.add_argument("--json", action="store_true", help="print the exact payloads as one JSON document")
+    def platform_options(p: argparse.ArgumentParser, json_help: str) -> None:
+        p.add_argument(
+            "--platform",
+            choices=("console", "discord", "slack"),
+            default="console",
+            help="render as this platform would (default console: terminal text; discord, slack: their JSON payloads)",
+        )
+        p.add_argument("--json", action="store_true", help=json_help)
 
     add("demo", cmd_demo, "a two-screen tour on the bundled sample, in its own archive (no config or tokens needed)")
     p = add("ingest", cmd_ingest, "load paper files, or fetch papers from Hugging Face or arXiv (--from)")
@@ -792,10 +898,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--layout", choices=("full", "compact", "forum"), help="in this layout (default: the channel's, else full)"
     )
-    platform_options(p)
+    platform_options(p, "print the exact payloads as one JSON document")
     p = add("lookup", cmd_lookup, "look a paper up: arXiv id, arXiv/Hugging Face URL, or title words")
-    p.add_argument("query")
-    platform_options(p)
+    p.add_argument("query", help="an arXiv id, an arXiv or Hugging Face paper URL, or title words")
+    platform_options(
+        p,
+        "print the answer as data: found, how (id, url, words, typo), correction, best (with its score),"
+        " others, closest_titles; with --platform discord|slack, that platform's exact payloads",
+    )
     p = add("summarize", cmd_summarize, "make the missing summaries (summaries: in the config) of a day or range")
     p.add_argument("--date", type=_date, help="the digest day (default: the newest)")
     p.add_argument("--since", type=_date, help="every digest from this day …")
@@ -854,6 +964,12 @@ def _setup_logging(verbosity: int, config: Config | None, command: str) -> None:
     # The HTTP clients log one INFO line per request: noise at -v, useful only when debugging.
     for name in QUIET_BELOW_DEBUG:
         logging.getLogger(name).setLevel(logging.NOTSET if verbosity > 1 else logging.WARNING)
+    for name in QUIET_ALWAYS:  # never a token in a log line, whatever the verbosity
+        logging.getLogger(name).setLevel(logging.WARNING)
+    from digestbot.redact import RedactingFilter
+
+    for handler in logging.getLogger().handlers:  # and whatever a library echoes: URL passwords, xoxb- tokens
+        handler.addFilter(RedactingFilter())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -862,7 +978,10 @@ def main(argv: list[str] | None = None) -> int:
     # TOPIC words may follow the options (and an excluded term looks like one: -survey).
     args, extra = parser.parse_known_args(argv)
     if extra and getattr(args, "command", None) == "subscriptions":
-        args.topic = [*args.topic, *extra]
+        # `--` only separates options from words (`-- -survey diffusion`): it is no part of the topic.
+        args.topic = [word for word in (*args.topic, *extra) if word != "--"]
+        if unknown := [word for word in args.topic if word.startswith("--")]:
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.verbose += getattr(args, "verbose_after", 0)
@@ -874,18 +993,18 @@ def main(argv: list[str] | None = None) -> int:
         status: int = asyncio.run(args.handler(args, config))
         return status
     except (UnavailableError, TokenRefusedError) as exc:
-        print(f"digestbot: error: {exc}", file=sys.stderr)
+        _err(exc)
         return 1
     except SourceUnreachableError as exc:
-        print(f"digestbot: error: {exc} (try again later)", file=sys.stderr)
+        _err(f"{exc} (try again later)")
         return EXIT_DEFERRED
     except (StoreBusyError, StoreFailedError) as exc:
         # The database failed under the command (the store's one line says what to do): every write
         # is one transaction, so nothing is half-written; busy is worth a retry (75), the rest is not (1).
-        print(f"digestbot: error: {exc}", file=sys.stderr)
+        _err(exc)
         return EXIT_DEFERRED if isinstance(exc, StoreBusyError) else 1
     except DigestbotError as exc:
-        print(f"digestbot: error: {exc}", file=sys.stderr)
+        _err(exc)
         return 2
     except KeyboardInterrupt:
         print("digestbot: interrupted", file=sys.stderr)

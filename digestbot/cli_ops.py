@@ -16,6 +16,7 @@ from digestbot.config import Config
 from digestbot.errors import CommandError
 from digestbot.status import describe_channel, status_lines
 from digestbot.store import open_store
+from digestbot.text import one_line
 
 AddCommand = Callable[..., argparse.ArgumentParser]
 
@@ -28,6 +29,21 @@ async def cmd_status(args: argparse.Namespace, config: Config) -> int:
         for line in await status_lines(store, config, now=datetime.now(UTC)):
             _out(line)
     return 0
+
+
+MAX_REASON = 200
+"""Longest ``channels disable --reason``: one line of ``status`` and ``channels list``, not a document."""
+
+
+def operator_reason(text: str | None) -> str:
+    """Return ``--reason`` on one line without control characters (a terminal escape would be echoed by status).
+
+    Longer than :data:`MAX_REASON` once cleaned is refused: the reason is shown on every status line.
+    """
+    reason = one_line(text or "")
+    if len(reason) > MAX_REASON:
+        raise CommandError(f"--reason is {len(reason):,} characters long; the limit is {MAX_REASON}")
+    return reason
 
 
 def _find(channels: list[Channel], name: str) -> Channel:
@@ -65,7 +81,7 @@ async def cmd_channels(args: argparse.Namespace, config: Config) -> int:
             was = channel.disabled_reason or "turned off"
             _out(f"{name} enabled (was: {was}); a running bot picks it up within 10 minutes")
             return 0
-        reason = args.reason or "disabled by an operator (digestbot channels disable)"
+        reason = operator_reason(args.reason) or "disabled by an operator (digestbot channels disable)"
         was_on = await store.disable_channel(
             platform=channel.platform, channel_id=channel.id, reason=reason, workspace=channel.workspace
         )

@@ -556,18 +556,28 @@ def load_config(path: str | Path | None, *, env: Mapping[str, str] | None = None
 
 
 def redacted(config: Any) -> dict[str, Any]:
-    """Return the config as plain data with every secret field replaced by ``***`` (or empty)."""
+    """Return the config as plain data with every secret field replaced by ``***`` (or empty).
+
+    A password inside any URL-valued string (``postgresql://bot:pw@db``, a ``base_url`` with
+    ``user:pw@``) is a secret too, whatever the key: it is shown as ``***``.
+    """
+    from digestbot.redact import redact_password
+
+    def plain(value: Any) -> Any:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return redacted(value)
+        if isinstance(value, str):
+            return redact_password(value)
+        if isinstance(value, tuple | list):
+            return [plain(v) for v in value]
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        return value
+
     out: dict[str, Any] = {}
     for f in dataclasses.fields(config):
         if not f.init:
             continue
         value = getattr(config, f.name)
-        if f.metadata.get("secret"):
-            out[f.name] = "***" if value else ""
-        elif dataclasses.is_dataclass(value):
-            out[f.name] = redacted(value)
-        elif isinstance(value, tuple):
-            out[f.name] = [redacted(v) if dataclasses.is_dataclass(v) else v for v in value]
-        else:
-            out[f.name] = value
+        out[f.name] = ("***" if value else "") if f.metadata.get("secret") else plain(value)
     return out

@@ -36,8 +36,14 @@ Render = Callable[[Message, bool], str]
 """Turn a message into terminal text; the flag asks for one line per paper."""
 
 
-async def run_demo(db: Path, config: Config, *, out: Callable[[str], None], render: Render) -> int:
-    """Ingest the sample into ``db``, then show a digest, a lookup and a subscription, briefly."""
+async def run_demo(
+    db: Path, config: Config, *, out: Callable[[str], None], render: Render, prog: str = "digestbot"
+) -> int:
+    """Ingest the sample into ``db``, then show a digest, a lookup and a subscription, briefly.
+
+    ``prog`` is how the hints name the command: as the demo was started (``.venv/bin/digestbot``
+    after the README's install is not on PATH, so a bare ``digestbot`` would not run).
+    """
     labels = labels_for(config.locale)
     with resources.as_file(resources.files("digestbot") / "data" / SAMPLE) as path:
         loaded = load_file(path)
@@ -52,7 +58,7 @@ async def run_demo(db: Path, config: Config, *, out: Callable[[str], None], rend
         )
         out(f"── the daily digest, as a channel gets it at its post time (top {DEMO_TOP} of {total}) ──")
         out(render(format_digest(digest, labels, top=DEMO_TOP), True))
-        out(f"   … and {total - DEMO_TOP} more: digestbot preview --db {db}\n")
+        out(f"   … and {total - DEMO_TOP} more: {prog} preview --db {db}\n")
 
         out(f"\n$ /paper {DEMO_QUERY}")
         out(render(await answer_paper(store, labels, DEMO_QUERY), False))
@@ -70,9 +76,9 @@ async def run_demo(db: Path, config: Config, *, out: Callable[[str], None], rend
 
     out(
         "\nNext:\n"
-        f"  digestbot preview --db {db}                      # the whole digest\n"
-        f"  digestbot preview --db {db} --html preview.html  # as Discord and Slack show it\n"
-        f"  digestbot lookup --db {db} 2410.05265            # /paper: id, link or title\n"
+        f"  # the whole digest\n  {prog} preview --db {db}\n"
+        f"  # as Discord and Slack show it\n  {prog} preview --db {db} --html preview.html\n"
+        f"  # /paper: id, link or title\n  {prog} lookup --db {db} 2410.05265\n"
         "  then config.example.yaml and the README's Slack or Discord steps, to post it for real"
     )
     return 0

@@ -143,7 +143,7 @@ def test_subscriptions_keep_what_the_user_typed(tmp_path: Path) -> None:
     who = ["--platform", "slack", "--user", "U1", "--workspace", "T1", "--db", db]
     added = run(tmp_path, "subscriptions", "add", *who, "WALL-E")
     assert added.returncode == 0 and added.stdout.startswith("Subscribed to WALL-E:"), added.stderr
-    again = run(tmp_path, "subscriptions", "add", *who, "wall e")
+    again = run(tmp_path, "subscriptions", "add", *who, '"wall e"')  # one argument reads as in chat: a phrase
     assert again.stdout == "You already follow WALL-E.\n"
     refused = run(tmp_path, "subscriptions", "add", *who, "C++")
     assert refused.returncode == 2 and "“C++”" in refused.stderr and refused.stderr.count("\n") == 1

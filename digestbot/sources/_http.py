@@ -23,6 +23,7 @@ from yarl import URL
 
 from digestbot.errors import SourceAnswerError, SourceError, SourceUnreachableError
 from digestbot.http_status import classify_status, parse_retry_after
+from digestbot.redact import redact_password, scrub, url_password
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ async def get(
     """
     attempts = policy.retries + 1
     last = ""
+    shown = redact_password(url)  # a base_url may carry user:password@: never in a log line or an error
     for attempt in range(attempts):
         if before_attempt is not None:
             await before_attempt()
@@ -113,18 +115,25 @@ async def get(
             if problem.retry_after is not None:
                 if problem.retry_after > MAX_RETRY_AFTER:
                     raise SourceUnreachableError(
-                        f"GET {url}: {problem.reason}; Retry-After {problem.retry_after:g} s is too long to wait"
+                        f"GET {shown}: {problem.reason}; Retry-After {problem.retry_after:g} s is too long to wait"
                     ) from None
                 wait = problem.retry_after
             else:
                 wait = policy.delay(attempt, jitter())
-            log.warning("GET %s: %s; retry %d of %d in %.2f s", url, problem.reason, attempt + 1, policy.retries, wait)
+            log.warning(
+                "GET %s: %s; retry %d of %d in %.2f s", shown, problem.reason, attempt + 1, policy.retries, wait
+            )
             await sleep(wait)
-    raise SourceUnreachableError(f"GET {url}: gave up after {attempts} attempts; last: {last}")
+    raise SourceUnreachableError(f"GET {shown}: gave up after {attempts} attempts; last: {last}")
+
+
+def _scrubbed(err: Exception, url: str) -> str:
+    """Return the client's error text without any piece of ``url``'s password (aiohttp may echo the URL)."""
+    return scrub(str(err), url_password(url))
 
 
 def _too_large(url: str, max_bytes: int, what: str) -> SourceError:
-    return SourceAnswerError(f"GET {url}: answer too large ({what}); refused before parsing")
+    return SourceAnswerError(f"GET {redact_password(url)}: answer too large ({what}); refused before parsing")
 
 
 async def _read_capped(resp: aiohttp.ClientResponse, url: str, max_bytes: int) -> bytes:
@@ -163,9 +172,9 @@ async def _attempt(
     except aiohttp.ClientPayloadError as err:
         raise _Retryable(f"response cut short ({err})") from None
     except aiohttp.ClientConnectionError as err:
-        raise _Retryable(f"connection failed ({err.__class__.__name__}: {err})") from None
+        raise _Retryable(f"connection failed ({err.__class__.__name__}: {_scrubbed(err, url)})") from None
     except aiohttp.ClientError as err:
-        raise SourceError(f"GET {url}: {err.__class__.__name__}: {err}") from None
+        raise SourceError(f"GET {redact_password(url)}: {err.__class__.__name__}: {_scrubbed(err, url)}") from None
     if 200 <= status < 300:
         return Response(url=url, status=status, content_type=content_type, body=body)
     kind = classify_status(status)
@@ -173,7 +182,7 @@ async def _attempt(
         raise _Retryable("HTTP 429 Too Many Requests", parse_retry_after(retry_after))
     if kind == "transient":
         raise _Retryable(f"HTTP {status}", parse_retry_after(retry_after) if status == 503 else None)
-    raise SourceError(f"GET {url}: HTTP {status}: {snippet(body) or '(empty body)'}")
+    raise SourceError(f"GET {redact_password(url)}: HTTP {status}: {snippet(body) or '(empty body)'}")
 
 
 class SessionClient:

@@ -94,7 +94,19 @@ THUMBS = (
     "http://cdn.example/a b.png",
     "ftp://cdn.example/y.png",
     "",
+    'https://x.example/a.png"onerror="alert(1)',  # hostile text after the URL
+    "https://x.example/" + "a" * 5000 + ".png",  # past every platform's image URL limit
+    "https://x.example/ünï cödé/\x01<b>.png?q=100%",  # non-ASCII, a control character, a stray %
 )
+URL_CHARS = re.compile(r"[A-Za-z0-9/:?#\[\]@!$&'()*+,;=\-._~]*")
+"""What an image URL may hold once rendered (RFC 3986), with every % starting an escape."""
+
+
+def check_image_url(url: str, limit: int) -> None:
+    """Assert ``url`` is an absolute http(s) URL of RFC 3986 characters only, at most ``limit`` long."""
+    assert url.startswith(("http://", "https://")), url
+    assert len(url) <= limit, len(url)
+    assert URL_CHARS.fullmatch(re.sub(r"%[0-9A-Fa-f]{2}", "", url)), url
 
 
 def authors(n: int) -> st.SearchStrategy[list[str]]:

@@ -13,8 +13,16 @@ from digestbot.blocks import Message, Paragraph
 from digestbot.formatter import format_digest, format_notice, format_paper
 from digestbot.labels import labels_for
 from digestbot.records import Digest, Paper
-from tests.adapters.papers import DISCORD_MENTION, ZWSP, all_strings, check_cut, digests, seed_digest
-from tests.fakes.discord_limits import validate_message
+from tests.adapters.papers import (
+    DISCORD_MENTION,
+    ZWSP,
+    all_strings,
+    check_cut,
+    check_image_url,
+    digests,
+    seed_digest,
+)
+from tests.fakes.discord_limits import EMBED_URL_MAX, validate_message
 
 GOLDEN = Path(__file__).parent / "golden" / "discord_seed.json"
 
@@ -43,6 +51,10 @@ def check_bodies(message: Message, bodies: list[dict], max_embeds: int = 10) -> 
         assert not DISCORD_MENTION.search(text), text
 
     cards = [e for b in bodies for e in b["embeds"] if e.get("color") == COLOUR]
+    for embed in (e for b in bodies for e in b["embeds"]):
+        for key in ("image", "thumbnail"):
+            if key in embed:
+                check_image_url(embed[key]["url"], EMBED_URL_MAX)
     assert [e["url"] for e in cards] == [c.url for c in message.cards]
     for card, embed in zip(message.cards, cards, strict=True):
         prefix = f"{card.rank}. " if card.rank is not None else ""

@@ -47,8 +47,8 @@ def test_page_is_self_contained_and_escapes_everything() -> None:
     assert "<title>&lt;preview&gt; &amp; co</title>" in page
     assert "<script" not in page.lower() and 'onerror="' not in page and "<img src=x" not in page
     assert not re.search(r"<link|@import|url\(|<iframe|<object|<embed", page, re.IGNORECASE)
-    # The only resources are thumbnails, and a malformed thumbnail URL is not one of them.
-    assert re.findall(r'<img[^>]*src="([^"]*)"', page) == []
+    # The only resources are thumbnails; a hostile one is percent-encoded into a harmless URL (as links are).
+    assert set(re.findall(r'<img[^>]*src="([^"]*)"', page)) == {"https://cdn.example/t.png%22%20onerror=%22alert(1)"}
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &lt;!channel&gt; @\u200beveryone" in page
 
 

@@ -13,8 +13,8 @@ from digestbot.formatter import format_digest, format_notice, format_paper
 from digestbot.labels import labels_for
 from digestbot.records import Digest, Paper
 from digestbot.text import utf16_len
-from tests.adapters.papers import ZWSP, check_cut, digests, seed_digest
-from tests.fakes.slack_limits import validate_message
+from tests.adapters.papers import ZWSP, check_cut, check_image_url, digests, seed_digest
+from tests.fakes.slack_limits import MAX_IMAGE_URL, validate_message
 
 GOLDEN = Path(__file__).parent / "golden" / "slack_seed.json"
 TITLE_LINE = re.compile(r"\*<(https://arxiv\.org/abs/[^|>]+)\|([^>]*)>\*")
@@ -83,6 +83,10 @@ def check_payloads(message: Message, payloads: list[dict], channel: str | None =
         for url in LINK.findall(text):
             assert unescape(url) in allowed or "%" in url, url
 
+    for block in (b for p in payloads for b in p.get("blocks", [])):
+        for image in (block, block.get("accessory") or {}):
+            if image.get("type") == "image":
+                check_image_url(image["image_url"], MAX_IMAGE_URL)
     cards = card_sections(payloads)
     assert [url for url, _, _ in cards] == [c.url for c in message.cards]
     for card, (_, title, pieces) in zip(message.cards, cards, strict=True):

@@ -46,6 +46,7 @@ EMBED_FIELDS_MAX = 25
 EMBED_FIELD_NAME_MAX = 256
 EMBED_FIELD_VALUE_MAX = 1024
 EMBED_FOOTER_TEXT_MAX = 2048
+EMBED_URL_MAX = 2048  # "Must be 2048 or fewer in length." (the API's answer; not in the published limits table)
 EMBED_AUTHOR_NAME_MAX = 256
 EMBEDS_TOTAL_MAX = 6000
 NONCE_MAX = 25
@@ -255,6 +256,10 @@ def _check_embeds(embeds: Any) -> list[Violation]:
                 out.append(_v((*path, key), "BASE_TYPE_DICT", "Must be a JSON object."))
             elif why := _bad_url(media.get("url"), _HTTP_OR_ATTACHMENT):
                 out.append(_v((*path, key, "url"), "URL_TYPE_INVALID_URL", why))
+            elif len(media["url"]) > EMBED_URL_MAX:
+                out.append(
+                    _v((*path, key, "url"), "BASE_TYPE_MAX_LENGTH", f"Must be {EMBED_URL_MAX} or fewer in length.")
+                )
         total += _check_sub(
             embed, path, "footer", "text", EMBED_FOOTER_TEXT_MAX, {"icon_url": _HTTP_OR_ATTACHMENT}, out
         )

@@ -21,6 +21,7 @@ import psycopg
 
 from digestbot.errors import StoreError, TopicLimitError, UnavailableError
 from digestbot.records import Digest, Paper
+from digestbot.redact import scrub, url_password
 from digestbot.store.chunks import id_chunks
 from digestbot.store.migrations import LATEST
 from digestbot.store.postgres import search as pg_search
@@ -29,7 +30,7 @@ from digestbot.store.postgres.bulk import paper_rows
 from digestbot.store.postgres.errors import translating
 from digestbot.store.postgres.migrations import PG_MIGRATIONS
 from digestbot.store.postgres.outbox import PgOutboxStorage
-from digestbot.store.postgres.url import redact_url
+from digestbot.store.postgres.url import redact_url, unescaped_at
 from digestbot.store.protocol import InstallationStorage, OutboxStorage, SettingsCheck
 from digestbot.store.records import (
     Index,
@@ -101,12 +102,15 @@ class PostgresStore:
         fine); a malformed URL or a database that is not digestbot's is a StoreError (exit 2).
         """
         where = redact_url(url)
+        if refused := unescaped_at(url):
+            raise StoreError(refused)
         try:
             conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
         except psycopg.OperationalError as exc:  # server down, refused, unknown database, bad password
             # libpq's message spans lines ("…: Connection refused", "Is the server running…"): one line, all of it.
             detail = " ".join(part.strip() for part in str(exc).splitlines() if part.strip()) or type(exc).__name__
-            raise UnavailableError(f"{where}: cannot connect: {detail}") from None
+            # libpq may echo what it took for a host or user: never a piece of the password.
+            raise UnavailableError(f"{where}: cannot connect: {scrub(detail, url_password(url))}") from None
         except Exception as exc:  # a malformed URL (ProgrammingError from the conninfo parser, ValueError)
             raise StoreError(f"{where}: cannot connect: {type(exc).__name__}") from None
         store = cls(conn, url)
@@ -118,7 +122,8 @@ class PostgresStore:
             await store._migrate()
         except psycopg.Error as exc:
             await conn.close()
-            raise StoreError(f"{where}: not a usable digestbot database: {str(exc).strip().splitlines()[0]}") from None
+            first = str(exc).strip().splitlines()[0]
+            raise StoreError(f"{where}: not a usable digestbot database: {scrub(first, url_password(url))}") from None
         except BaseException:
             await conn.close()
             raise

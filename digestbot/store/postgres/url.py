@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+from digestbot.redact import redact_password, url_password
 
 SCHEMES = ("postgresql", "postgres")
 """URL schemes that select the PostgreSQL store (libpq accepts both)."""
@@ -18,19 +18,18 @@ def redact_url(url: str) -> str:
     """Return ``url`` with any password replaced by ``***``: safe for logs, errors and ``status``.
 
     The password is a secret; the user, host and database name help an operator see which
-    database is meant. A ``password=`` query parameter is masked as well.
+    database is meant. A ``password=`` query parameter is masked as well. The userinfo ends at
+    the LAST ``@`` (see :mod:`digestbot.redact`).
     """
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "postgresql://***"
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hostinfo = netloc.rpartition("@")
-        if ":" in userinfo:
-            userinfo = userinfo.split(":", 1)[0] + ":***"
-        netloc = f"{userinfo}@{hostinfo}"
-    query = "&".join(
-        ("password=***" if item.lower().startswith("password=") else item) for item in parts.query.split("&") if item
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    return redact_password(url)
+
+
+def unescaped_at(url: str) -> str | None:
+    """Return a one-line refusal when ``url``'s password holds a raw ``@``, else None.
+
+    libpq splits userinfo at the FIRST ``@``: ``bot:hun@ter2@db`` would try host ``ter2@db``
+    (and print that piece of the password in its error). Percent-encoding (``%40``) is what works.
+    """
+    if "@" in url_password(url):
+        return f"{redact_url(url)}: the password contains '@': percent-encode it as %40 in the URL"
+    return None
