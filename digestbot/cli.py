@@ -746,7 +746,6 @@ async def cmd_subscriptions(args: argparse.Namespace, config: Config) -> int:
             raise CommandError(f"subscriptions {args.action}: give a TOPIC")
         topic = topic_text(args.topic)
         if args.action == "add":
-            refuse_never_matching(topic, config.subscriptions.max_topic_length)
             _out(await commands.subscribe(store, config, raw_topic=topic, **who))
         else:
             _out(await commands.unsubscribe(store, config, raw_topic=topic, **who))
@@ -793,25 +792,6 @@ def topic_text(words: list[str]) -> str:
         f'"{w}"' if " " in w and '"' not in w and not any(part.startswith("-") for part in w.split()) else w
         for w in words
     )
-
-
-def refuse_never_matching(raw: str, max_length: int) -> None:
-    """Refuse a topic that excludes a word of one of its own required phrases: it could never match.
-
-    ``parse_topic`` refuses a term both required and excluded; ``"diffusion model" -diffusion``
-    is the same mistake one level down (every paper with the phrase has the word).
-    """
-    from digestbot.topics import parse_topic
-
-    topic = parse_topic(raw, max_length=max_length)
-    for excluded in topic.exclude:
-        for required in topic.include:
-            n = len(excluded)
-            if any(required[i : i + n] == excluded for i in range(len(required) - n + 1)):
-                shown = " ".join(excluded)
-                raise CommandError(
-                    f'Topic requires "{" ".join(required)}" and excludes {shown!r} within it, so it could never match.'
-                )
 
 
 async def cmd_discord(args: argparse.Namespace, config: Config) -> int:

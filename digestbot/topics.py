@@ -193,6 +193,12 @@ def _without_format(text: str) -> str:
     return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
 
 
+def _contains(term: Term, part: Term) -> bool:
+    """Tell whether ``part``'s words stand in ``term`` one after another (a phrase holds its words)."""
+    n = len(part)
+    return any(term[i : i + n] == part for i in range(len(term) - n + 1))
+
+
 def parse_topic(raw: str, *, max_length: int = MAX_TOPIC_LENGTH) -> Topic:
     """Parse a user's topic text into a :class:`Topic`, or raise ``CommandError`` saying what is wrong."""
     text = raw.strip()
@@ -233,6 +239,11 @@ def parse_topic(raw: str, *, max_length: int = MAX_TOPIC_LENGTH) -> Topic:
     if both := set(include) & set(exclude):
         shown = _render(next(term for term in include if term in both))
         raise CommandError(f"Topic both requires and excludes {shown}, so it could never match.")
+    for excluded in exclude:  # `"diffusion model" -diffusion`: every paper with the phrase has the word
+        if within := next((t for t in include if _contains(t, excluded)), None):
+            raise CommandError(
+                f"Topic requires {_render(within)} and excludes {_render(excluded)} within it, so it could never match."
+            )
 
     canonical = " ".join([_render(t) for t in include] + ["-" + _render(t) for t in exclude])
     _check_length(len(canonical), max_length, " once normalised")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -199,6 +201,36 @@ def test_control_characters(raw: str) -> None:
 def test_term_both_required_and_excluded() -> None:
     message = _error("Diffusion -diffusion")
     assert message == "Topic both requires and excludes diffusion, so it could never match."
+    # One level down: every paper with the phrase has its words, in chat as from the CLI.
+    assert _error('"diffusion model" -diffusion') == (
+        'Topic requires "diffusion model" and excludes diffusion within it, so it could never match.'
+    )
+    assert _error('"large language model" -"language model"').startswith('Topic requires "large language model"')
+    assert parse_topic('"diffusion model" -"model diffusion"').exclude == (("model", "diffusion"),)  # not within
+
+
+def test_a_never_matching_topic_is_refused_in_chat_as_from_the_cli(tmp_path: Path) -> None:
+    import asyncio
+
+    from digestbot.commands import subscribe
+    from digestbot.config import Config
+    from digestbot.store import Store
+
+    async def run() -> str:
+        async with await Store.open(tmp_path / "db.sqlite3") as store:
+            try:
+                return await subscribe(
+                    store,
+                    Config(),
+                    raw_topic='"diffusion model" -diffusion',
+                    platform="slack",
+                    workspace="T1",
+                    user="U1",
+                )
+            except CommandError as exc:
+                return str(exc)
+
+    assert "could never match" in asyncio.run(run())
 
 
 # --- meaningful words and typed text (issues #19, #11) ----------------------------------------------
