@@ -364,6 +364,7 @@ def _validate(config: Config) -> None:
         if ch.language and not valid_language(ch.language):
             raise ConfigError(f"{where}.language: {_LANGUAGE_HINT}, got {ch.language!r}")
     _validate_ranges(config)
+    _validate_base_urls(config)
     _validate_arxiv(config.sources.arxiv)
     _validate_summaries(config.summaries)
     _validate_shards(config.discord)
@@ -479,6 +480,33 @@ _LANGUAGE_HINT = "expected a language code such as ko, en, ja or pt-BR"
 def valid_language(code: str) -> bool:
     """Tell whether ``code`` looks like a language code (``ko``, ``en``, ``pt-BR``)."""
     return bool(_LANGUAGE.fullmatch(code))
+
+
+def _validate_base_urls(config: Config) -> None:
+    """Refuse a base URL that is not http(s) with a host, or that carries a query or fragment.
+
+    Paths are appended to a base URL (``…/api/daily_papers?date=…``): a query in it would end
+    up in the middle (``?token=T/api/daily_papers``) and a fragment would cut the request short.
+    """
+    from urllib.parse import urlsplit
+
+    from digestbot.redact import redact_password
+
+    for key, url in (
+        ("sources.huggingface.base_url", config.sources.huggingface.base_url),
+        ("sources.arxiv.base_url", config.sources.arxiv.base_url),
+        ("summaries.base_url", config.summaries.base_url),
+        ("discord.api_base_url", config.discord.api_base_url),
+        ("slack.api_base_url", config.slack.api_base_url),
+    ):
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"{key}: expected an http(s) URL with a host, got {redact_password(url)!r}")
+        if parts.query or parts.fragment:
+            raise ConfigError(
+                f"{key}: a base URL may not carry a query or fragment ({redact_password(url)!r}):"
+                " paths are appended to it; put credentials in the keys meant for them"
+            )
 
 
 def _validate_summaries(summaries: SummariesConfig) -> None:

@@ -248,3 +248,29 @@ def test_merge_keys_may_still_be_overridden(tmp_path: Path) -> None:
     """Overriding what ``<<`` merged in is what merge keys are for: not a key written twice."""
     path = write(tmp_path, "channels:\n  - <<: {platform: slack, top: 5}\n    id: C1\n    top: 7\n")
     assert load_config(path).channels[0].top == 7
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "sources:\n  huggingface:\n    base_url: http://h/x?token=T\n",
+            "sources.huggingface.base_url: a base URL may not carry a query or fragment ('http://h/x?token=T'):"
+            " paths are appended to it; put credentials in the keys meant for them",
+        ),
+        (
+            "summaries:\n  base_url: http://u:secret@h/v1#x\n",
+            "summaries.base_url: a base URL may not carry a query or fragment ('http://u:***@h/v1#x'):"
+            " paths are appended to it; put credentials in the keys meant for them",
+        ),
+        (
+            "slack:\n  api_base_url: ftp://h/api/\n",
+            "slack.api_base_url: expected an http(s) URL with a host, got 'ftp://h/api/'",
+        ),
+    ],
+)
+def test_base_urls_take_no_query_and_need_a_host(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == f"{path}: {message}"
