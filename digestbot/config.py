@@ -385,6 +385,7 @@ RANGES: dict[str, tuple[float, float]] = {
     "delivery.empty_cutoff_hours": (0, 168),
     "delivery.max_attempts": (1, 100),
     "delivery.concurrency": (1, 1024),
+    "summaries.concurrency": (1, 64),
     "summaries.timeout": (0, 3600),
     "summaries.deadline": (0, 86400),
 }
@@ -510,17 +511,11 @@ def _validate_base_urls(config: Config) -> None:
 
 
 def _validate_summaries(summaries: SummariesConfig) -> None:
-    from urllib.parse import urlsplit
 
     if summaries.language and not valid_language(summaries.language):
         raise ConfigError(f"summaries.language: {_LANGUAGE_HINT}, got {summaries.language!r}")
-    parts = urlsplit(summaries.base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError("summaries.base_url: expected an http(s) URL such as http://localhost:11434/v1")
     if not summaries.model.strip():
         raise ConfigError("summaries.model: must not be empty")
-    if not 1 <= summaries.concurrency <= 64:
-        raise ConfigError(f"summaries.concurrency: must be between 1 and 64, got {summaries.concurrency}")
 
 
 def _validate_arxiv(arxiv: ArxivConfig) -> None:
