@@ -47,6 +47,7 @@ from digestbot.ports import Adapter
 from digestbot.sources.files import FORMATS, load_file, undated_note
 from digestbot.startup import PlatformGate, gated, start_each
 from digestbot.store import Store, StoreProtocol, check_target, open_store
+from digestbot.text import UNPRINTABLE
 from digestbot.wording import plural
 
 if TYPE_CHECKING:
@@ -137,16 +138,13 @@ def existing_db(args: argparse.Namespace, config: Config) -> Path | str:
     return path
 
 
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
 def error_line(message: object, kind: str = "error") -> str:
     r"""Return ``digestbot: error: message`` on one line, control characters written as ``\n``, ``\x1b``.
 
     Messages name files, users and topics as given: a file called ``evil\ndigestbot: ok.md`` must
     not forge a second line, nor an escape sequence restyle the terminal.
     """
-    text = _UNPRINTABLE.sub(lambda m: repr(m[0])[1:-1], str(message))
+    text = UNPRINTABLE.sub(lambda m: repr(m[0])[1:-1], str(message))
     return f"digestbot: {kind}: {text}"
 
 
@@ -774,7 +772,7 @@ def platform_id(platform: str, value: str, *, workspace: bool = False) -> str:
         pattern, what = shape
         if not pattern.fullmatch(value):
             raise CommandError(f"{option} {value!r} is not {what}")
-    elif _UNPRINTABLE.search(value) or not value.strip() or len(value) > MAX_CONSOLE_ID:
+    elif UNPRINTABLE.search(value) or not value.strip() or len(value) > MAX_CONSOLE_ID:
         raise CommandError(f"{option}: give a name of at most {MAX_CONSOLE_ID} characters, without control characters")
     return value
 

@@ -17,6 +17,9 @@ ELLIPSIS = "…"
 # C0/C1 controls except tab/newline, plus bidi overrides/isolates that can reorder a message.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufeff]")
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u3000]+")
+UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""Controls (Unicode Cc, line breaks and tabs included) and every bidi mark, embedding, override and
+isolate: what a user's text may not carry into a topic, nor raw into a terminal line."""
 
 
 def clean_text(text: str) -> str:

@@ -63,6 +63,7 @@ from dataclasses import dataclass, field
 
 from digestbot.errors import CommandError
 from digestbot.records import Paper
+from digestbot.text import UNPRINTABLE
 
 MAX_TOPIC_LENGTH = 100
 """Default limit on a topic's length in characters (fits a chat command argument comfortably)."""
@@ -97,7 +98,6 @@ _QUOTES = str.maketrans(dict.fromkeys("“”„‟″〃", '"'))
 # One term of a topic: optional "-", then a quoted phrase or a run without spaces and quotes.
 _TERM = re.compile(r'\s*(-?)(?:"([^"]*)"|([^\s"]+))')
 # Bidirectional-text controls are format characters (Cf) that can make a topic display reversed.
-_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def _class(lo: int, hi: int, skip: re.Pattern[str]) -> str:
@@ -206,7 +206,7 @@ def parse_topic(raw: str, *, max_length: int = MAX_TOPIC_LENGTH) -> Topic:
         raise CommandError('Topic is empty: give one or more words, e.g. diffusion or "language model".')
     # Checked before any other work, so a huge argument costs nothing.
     _check_length(len(text), max_length, "")
-    if any(unicodedata.category(ch) == "Cc" or ch in _BIDI_CONTROLS for ch in text):
+    if UNPRINTABLE.search(text):
         raise CommandError("Topic contains control characters (such as line breaks or tabs): use plain text.")
     raw = text = _without_format(text)
     text = unicodedata.normalize("NFKC", text).translate(_QUOTES).casefold()
