@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from urllib.parse import quote, urlsplit
+from urllib.parse import SplitResult, quote, urlsplit
 
 from digestbot.text import clean_text, one_line, truncate
 
@@ -80,6 +80,18 @@ def share_budget(sizes: Sequence[int], budget: int) -> list[int]:
     return caps
 
 
+def _http_url(url: str | None) -> tuple[str, SplitResult] | None:
+    """Return (``url`` stripped, its parts) if it is an absolute http(s) URL, else None (urlsplit lowers the scheme)."""
+    if not url:
+        return None
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    return (url, parts) if parts.scheme in ("http", "https") and parts.netloc else None
+
+
 IMAGE_URL_LIMIT = 2048
 """Longest image URL sent: Discord refuses embed URLs over 2,048 characters, Slack image URLs over 3,000."""
 
@@ -96,15 +108,9 @@ def image_url(url: str | None, *, limit: int = IMAGE_URL_LIMIT) -> str | None:
     (``"``, ``<``, space, control characters, non-ASCII) are percent-encoded, as links are, so
     hostile text stays inside the URL; one still longer than ``limit`` is dropped, not cut.
     """
-    if not url:
+    if (found := _http_url(url)) is None:
         return None
-    url = url.strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
+    url, parts = found
     if parts.path.lower().endswith((".svg", ".svgz")):
         return None
     if not parts.netloc.isascii():
@@ -119,13 +125,6 @@ def link_url(url: str | None) -> str | None:
     Characters that would end the markup (``|``, ``<``, ``>``, parentheses, spaces) are
     percent-encoded, which keeps the link pointing at the same place.
     """
-    if not url:
+    if (found := _http_url(url)) is None:
         return None
-    url = url.strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return None
-    return quote(url, safe="/:?#@!$&'*+,;=%~-._[]")
+    return quote(found[0], safe="/:?#@!$&'*+,;=%~-._[]")
