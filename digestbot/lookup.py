@@ -301,7 +301,8 @@ async def _search(store: StoreProtocol, terms: list[_Term], *, limit: int) -> li
     short = await candidates(store, "lookup_fts", _expression(terms, "lookup_fts"), limit=CANDIDATES)
     found: dict[int, None] = dict.fromkeys(short)
     body: set[int] = set()
-    first = await _scored(store, list(found), terms, body)
+    fetched: dict[int, SearchRow] = {}  # rows read once, scored again after each stage
+    first = await _scored(store, list(found), terms, body, fetched)
     if any(_is_match(s[0], s[1], len(terms)) and s[0] >= STRONG for s in first):
         return first  # every word in a title, author or keyword: the other stages could only rank lower
     if len(found) < limit and not all(t.grams for t in terms):  # unspaced words: summaries are in the grams
@@ -326,14 +327,20 @@ async def _search(store: StoreProtocol, terms: list[_Term], *, limit: int) -> li
             rest = terms[:skip] + terms[skip + 1 :]
             more = await candidates(store, "lookup_fts", _expression(rest, "lookup_fts"), limit=CANDIDATES)
             found.update(dict.fromkeys(more))
-    return await _scored(store, list(found), terms, body)
+    return await _scored(store, list(found), terms, body, fetched)
 
 
 async def _scored(
-    store: StoreProtocol, rowids: list[int], terms: list[_Term], body: set[int]
+    store: StoreProtocol, rowids: list[int], terms: list[_Term], body: set[int], fetched: dict[int, SearchRow]
 ) -> list[tuple[float, float, SearchRow]]:
-    """Return (score, coverage, row) for ``rowids``, best first."""
-    scored = [(*_score(row, terms, body), row) for row in await search_rows(store, rowids)]
+    """Return (score, coverage, row) for ``rowids``, best first, reading only the rows not in ``fetched``.
+
+    The first stage's few hundred rows are scored again after the later stages (a body match
+    changes a score), but read once: at a million papers a read of 300 rows is 5-15 ms.
+    """
+    if missing := [r for r in rowids if r not in fetched]:
+        fetched.update((row.rowid, row) for row in await search_rows(store, missing))
+    scored = [(*_score(fetched[r], terms, body), fetched[r]) for r in rowids if r in fetched]
     scored.sort(key=_rank, reverse=True)
     return scored
 

@@ -5,8 +5,9 @@ import pytest
 from digestbot.blocks import Context, Paragraph
 from digestbot.errors import CommandError
 from digestbot.labels import labels_for
-from digestbot.lookup import _one_edit, answer_paper, edit_distance, lookup, reference_in
+from digestbot.lookup import _one_edit, _search, _terms, answer_paper, edit_distance, lookup, reference_in
 from digestbot.store import Store
+from digestbot.store.search import Index
 from digestbot.suggest import suggest_papers
 
 PREFIXQUANT = "2410.05265"
@@ -135,3 +136,26 @@ async def test_replies_say_the_correction_and_label_closest_titles(seeded_store:
     miss = await answer_paper(seeded_store, labels_for("ko"), "quantization of chocolate")
     assert miss.kind == "reply" and miss.fallback.startswith("“quantization of chocolate”에 해당하는 논문이 없습니다")
     assert isinstance(miss.blocks[-1], Context) and miss.blocks[-1].parts[0] == "비슷한 제목 (일치하지 않음):"
+
+
+async def test_a_candidate_row_is_read_once_per_search(seeded_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # "agent as" has no strong title match: the later stages run and every candidate is scored
+    # again, from the rows already read (a second read of the same 300 rows cost 5-15 ms at 1M).
+    reads: list[int] = []
+    stages: list[str] = []
+    read, find = seeded_store.search_rows, seeded_store.search_candidates
+
+    async def recorded_read(rowids: list[int]) -> object:
+        reads.extend(rowids)
+        return await read(rowids)
+
+    async def recorded_find(index: Index, match: str, *, limit: int) -> list[int]:
+        stages.append(index)
+        return await find(index, match, limit=limit)
+
+    monkeypatch.setattr(seeded_store, "search_rows", recorded_read)
+    monkeypatch.setattr(seeded_store, "search_candidates", recorded_find)
+    scored = await _search(seeded_store, await _terms(seeded_store, ["agent", "as"]), limit=5)
+    assert len(stages) >= 2  # past the first stage
+    assert reads and len(reads) == len(set(reads))
+    assert sorted(reads) == sorted(s[2].rowid for s in scored)
