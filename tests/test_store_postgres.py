@@ -17,7 +17,7 @@ from digestbot.records import Paper
 from digestbot.store import PostgresStore, Store, check_target, open_store, redact_url
 from digestbot.store.migrations import LATEST
 from digestbot.store.postgres import search as pg_search
-from digestbot.store.postgres.search import Route, _route, postings, route, share
+from digestbot.store.postgres.search import SEGMENT, Route, _route, postings, route, share
 from digestbot.store.search import candidates
 from tests.conftest import SEED
 
@@ -77,8 +77,10 @@ async def test_bulk_load_builds_the_search_indexes_again_and_a_failed_one_leaves
     async with await PostgresStore.open(pg_url) as store:
         indexes = await _gin_indexes(store)
         assert indexes == [
+            ("lookup_segments", "lookup_segments_vec"),
+            ("lookup_segments_0", "lookup_segments_0_lookup_vec_idx"),  # a partition's own, made with the parent's
+            ("lookup_segments_1", "lookup_segments_1_lookup_vec_idx"),  # one segment ahead
             ("lookup_terms", "lookup_terms_trgm"),
-            ("papers", "papers_lookup"),
             ("papers", "papers_search"),
         ]
         await store.upsert_papers([Paper(arxiv_id="2410.00001", title="Kernel tricks")])
@@ -103,11 +105,11 @@ async def test_bulk_load_builds_the_search_indexes_again_and_a_failed_one_leaves
         assert await store.terms_starting("sparse", min_len=1, max_len=99, limit=9) == [("sparse", 28)]
         async with store.transaction() as conn:  # 29 rows: the planner would rather read them all
             await conn.execute("SET enable_seqscan = off")
-        for column, index, query in (
-            ("lookup_vec", "papers_lookup", "'sparse'"),
-            ("search_vec", "papers_search", "'x':D"),
+        for table, column, index, query in (
+            ("lookup_segments", "lookup_vec", "lookup_segments_0_lookup_vec_idx", "'sparse'"),
+            ("papers", "search_vec", "papers_search", "'x':D"),
         ):
-            plan = await store.fetchall(f"EXPLAIN SELECT rowid FROM papers WHERE {column} @@ %s::tsquery", (query,))
+            plan = await store.fetchall(f"EXPLAIN SELECT rowid FROM {table} WHERE {column} @@ %s::tsquery", (query,))
             assert index in " ".join(str(r[0]) for r in plan)  # the index is there and usable
 
 
@@ -121,13 +123,18 @@ def test_match_share_is_estimated_from_the_vocabulary_counts() -> None:
 
 def test_route_takes_the_cheapest_way_for_the_share_of_matches() -> None:
     n, limit = 1_000_000, 300
-    # In a fifth of the titles: 1,500 newest papers tested, where the index would read 196,000 postings.
-    assert route('"language"', {"language": 195_866}, n, limit).walk > 0
-    # In 1.7%: a walk tests 17,000 papers and the index fetches 17,000 rows; a window of 34,779 fetches ~600.
+    # In most titles: 508 newest papers tested, where the newest segment's index would read ~10,000 postings.
+    assert route('"learning"', {"learning": 590_700}, n, limit).walk > 0
+    # In 1.7%: a walk tests 17,000 papers and the index fetches 17,000 rows; a window of 34,779
+    # reads one segment's postings (the newest, 16,960 rows at a million) and fetches ~600.
     assert route('"shot"', {"shot": 17_252}, n, limit) == Route(window=34_779)
     # Rare: every match is fetched from the index (a window would hold them all anyway).
     assert route('"rare"', {"rare": 500}, n, limit) == Route()
-    assert route('"unknown"', {}, n, limit) == Route()  # grams and unknown words: the index
+    # A word the vocabulary does not count (a gram, a typo): the newest segment or two first, at a
+    # million papers; in an archive of one segment, the index.
+    assert route('"unknown"', {}, n, limit) == Route(window=SEGMENT)
+    assert route('"unknown"', {}, SEGMENT, limit) == Route()
+    assert route('"unknown" AND "known"', {"known": 10}, n, limit) == Route(window=SEGMENT)
     # An AND is driven by its rarest word (GIN's fast scan); an OR reads every branch.
     docs = {"learning": 590_700, "gentle": 2_000, "a": 10, "b": 20}
     assert postings('"learning" AND "gentle"', docs) == (pytest.approx(1_200), 2)

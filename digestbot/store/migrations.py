@@ -267,6 +267,9 @@ MIGRATIONS: list[str] = [
     # 10: PostgreSQL's title/author/keyword search vector as a column of its own (see
     # digestbot.store.postgres.migrations); SQLite's lookup_fts already is an index of its own.
     "",
+    # 11: PostgreSQL's lookup vectors in segments of consecutive rowids, a GIN index each (see
+    # digestbot.store.postgres.migrations); SQLite's lookup_fts already reads its postings newest first.
+    "",
 ]
 
 LATEST = len(MIGRATIONS)

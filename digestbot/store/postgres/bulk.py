@@ -1,7 +1,8 @@
 """PostgreSQL's bulk load: new papers go in by COPY, the GIN indexes are built once after, the vocabulary recounted.
 
 Row by row, every inserted paper updates the GIN index of ``search_vec`` (a few hundred postings
-each): 20k papers took 144 s. Here, in ONE transaction, the GIN indexes of ``papers`` are dropped
+each): 20k papers took 144 s. Here, in ONE transaction, the GIN indexes of ``papers`` and of
+``lookup_segments`` (which ``papers``' triggers fill, one statement per COPY) are dropped
 (their definitions read from the catalog first), new papers are streamed in with ``COPY``, papers
 already stored are merged as :meth:`~digestbot.store.postgres.store.PostgresStore.upsert_papers`
 merges them, and then each index is created again from the table (one sort, far cheaper than
@@ -94,7 +95,7 @@ async def bulk_load(
     """
     added = updated = unchanged = 0
     await _raise_maintenance_memory(conn)
-    indexes = await _drop_gin_indexes(conn, "papers")
+    indexes = await _drop_gin_indexes(conn, "papers") + await _drop_gin_indexes(conn, "lookup_segments")
     started = time.perf_counter()
     iterator = iter(papers)
     while chunk := list(itertools.islice(iterator, batch)):
@@ -106,6 +107,7 @@ async def bulk_load(
     await _create_indexes(conn, indexes)
     await recount_terms(conn)
     await conn.execute("ANALYZE papers")
+    await conn.execute("ANALYZE lookup_segments")
     await conn.execute("ANALYZE digest_entries")
     return UpsertResult(added=added, updated=updated, unchanged=unchanged)
 
@@ -168,9 +170,14 @@ async def _drop_gin_indexes(conn: psycopg.AsyncConnection[Any], table: str) -> l
 
 
 async def _create_indexes(conn: psycopg.AsyncConnection[Any], indexes: list[tuple[str, str]]) -> None:
-    """Create the dropped indexes again from their catalog definitions, timing each."""
+    """Create the dropped indexes again from their catalog definitions, timing each.
+
+    A partitioned table's index is defined ``ON ONLY`` the parent (the partitions' indexes are
+    attached one by one after); created plainly ``ON`` it, each partition gets its index.
+    """
     for name, definition in indexes:
         started = time.perf_counter()
+        definition = definition.replace(" ON ONLY ", " ON ", 1)
         await conn.execute(definition.encode())  # the catalog's own text: no parameters
         log.info("bulk load: built index %s in %.1f s", name, time.perf_counter() - started)
 

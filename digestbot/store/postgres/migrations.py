@@ -191,6 +191,64 @@ PG_MIGRATIONS: list[str] = [
         GENERATED ALWAYS AS (ts_filter(search_vec, '{a,b,c}')) STORED;
     CREATE INDEX papers_lookup ON papers USING GIN (lookup_vec);
     """,
+    # 11: the lookup vectors moved to a table of their own, partitioned into segments of SEGMENT
+    # consecutive rowids, each with its own GIN index. One GIN index over the whole archive reads
+    # every posting of a query's words to find the newest few hundred matches: 50-110 ms for
+    # "model AND te…" at a million papers. Restricted to the newest rowids, the query now reads
+    # only the segments that hold them (partition pruning): the same query in 11 ms. FTS5 gets
+    # this from postings kept in rowid order; here the segments are that order, coarsely.
+    # Kept by statement triggers on papers (one INSERT … SELECT per statement, COPY included),
+    # which also create the next segment when a rowid reaches into it (lookup_segments_upto).
+    """
+    CREATE TABLE lookup_segments (
+        rowid BIGINT PRIMARY KEY,
+        lookup_vec TSVECTOR NOT NULL
+    ) PARTITION BY RANGE (rowid);
+
+    CREATE FUNCTION lookup_segments_upto(upto BIGINT) RETURNS INTEGER LANGUAGE plpgsql AS $$
+    DECLARE
+        size CONSTANT BIGINT := 65536;
+        made INTEGER := 0;
+    BEGIN
+        IF upto IS NULL OR to_regclass(format('lookup_segments_%s', upto / size)) IS NOT NULL THEN
+            RETURN 0;  -- the usual case (or a statement that wrote no row): no lock taken
+        END IF;
+        -- One creator at a time (other processes' triggers too); each segment checked again under it.
+        PERFORM pg_advisory_xact_lock(hashtext('digestbot lookup_segments'));
+        FOR n IN 0 .. upto / size LOOP
+            IF to_regclass(format('lookup_segments_%s', n)) IS NULL THEN
+                EXECUTE format(
+                    'CREATE TABLE lookup_segments_%s PARTITION OF lookup_segments FOR VALUES FROM (%s) TO (%s)',
+                    n, n * size, (n + 1) * size
+                );
+                made := made + 1;
+            END IF;
+        END LOOP;
+        RETURN made;
+    END $$;
+
+    CREATE FUNCTION papers_lookup_segments() RETURNS TRIGGER LANGUAGE plpgsql AS $$
+    BEGIN
+        -- One segment ahead: the segment a later insert needs usually exists before it does.
+        PERFORM lookup_segments_upto(max(rowid) + 65536) FROM new_rows;
+        INSERT INTO lookup_segments (rowid, lookup_vec)
+            SELECT rowid, ts_filter(search_vec, '{a,b,c}') FROM new_rows
+            ON CONFLICT (rowid) DO UPDATE SET lookup_vec = excluded.lookup_vec;
+        RETURN NULL;
+    END $$;
+
+    SELECT lookup_segments_upto((SELECT coalesce(max(rowid), 0) FROM papers) + 65536);
+    INSERT INTO lookup_segments (rowid, lookup_vec) SELECT rowid, lookup_vec FROM papers;
+    -- Built after the copy (one sort per segment, not a million index inserts); a segment created
+    -- later gets its own index from this one.
+    CREATE INDEX lookup_segments_vec ON lookup_segments USING GIN (lookup_vec);
+    ALTER TABLE papers DROP COLUMN lookup_vec;
+    CREATE TRIGGER papers_lookup_inserted AFTER INSERT ON papers
+        REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION papers_lookup_segments();
+    CREATE TRIGGER papers_lookup_updated AFTER UPDATE ON papers
+        REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION papers_lookup_segments();
+    ANALYZE lookup_segments;
+    """,
 ]
 
 if len(PG_MIGRATIONS) != LATEST:  # pragma: no cover - a step appended to one list only

@@ -3,17 +3,19 @@
 The lookup writes its candidate queries as FTS5 expressions made only of quoted index words,
 ``AND``, ``OR`` and parentheses (:meth:`digestbot.lookup._Term.expression`); :func:`tsquery`
 turns one into a ``tsquery``. SQLite's ``lookup_fts`` (title, authors, keywords and grams) is
-the ``lookup_vec`` column, weights A-C of ``search_vec`` kept by PostgreSQL with a GIN index of
-its own; ``body_fts`` (abstracts and summaries) is ``search_vec`` restricted to weight D. The
-words were split by the same Python tokenizer on both backends, so a query finds the same
-papers. Typo candidates come from the vocabulary through its trigram index.
+the ``lookup_segments`` table: weights A-C of ``search_vec``, kept from ``papers`` by triggers, in
+partitions of :data:`SEGMENT` consecutive rowids with a GIN index each; ``body_fts`` (abstracts
+and summaries) is ``search_vec`` restricted to weight D. The words were split by the same Python
+tokenizer on both backends, so a query finds the same papers. Typo candidates come from the
+vocabulary through its trigram index.
 
 Bounded work, as on SQLite: only the newest ``limit`` matches are read. A GIN index answers
-"every match", which for a word in a few percent of the titles means tens of thousands of rows
-fetched from the table only to keep the newest 300; a walk of the newest papers testing each
-stops after ``limit`` matches, which for a rare word is the whole archive. :func:`route` estimates
-the matches from the vocabulary's counts and takes the cheapest of the walk, the index, and the
-index restricted to a window of the newest papers; a wrong estimate falls back to the index.
+"every match", which for a word in a few percent of the titles means tens of thousands of
+postings read and rows fetched only to keep the newest 300; a walk of the newest papers testing
+each stops after ``limit`` matches, which for a rare word is the whole archive. The segments give
+a third way: a window of the newest papers reads only the segments' indexes that hold it.
+:func:`route` estimates the matches from the vocabulary's counts and takes the cheapest of the
+walk, the window and the whole index; a wrong estimate falls back to the whole index.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ if TYPE_CHECKING:
 
 WEIGHTS = {"lookup_fts": "", "body_fts": "D"}
 """Which ``search_vec`` weights a query word is restricted to for each of SQLite's indexes (none on ``lookup_vec``)."""
+
+SEGMENT = 65536
+"""Rowids per partition of ``lookup_segments``: the size schema step 11 creates them with (its SQL, fixed)."""
 
 
 _TOKEN = re.compile(r'\s*(?:"(?P<word>[^"]*)"|(?P<op>AND|OR|\(|\)))')
@@ -211,13 +216,21 @@ def route(match: str, docs: dict[str, int], total: int, limit: int) -> Route:
       papers, each a vector test (cheap per row only when matches are dense);
     * the **index** reads the query words' postings (:func:`postings`) and fetches every matching
       row from the table (``HEAP_ROW_US`` each: the dearest part when a word is in thousands of papers);
-    * a **window** is the index restricted to the newest ``window`` papers (the primary key's
-      range, ANDed with the index's bitmap before any row is fetched), sized to hold
-      ``WINDOW_SLACK * limit`` matches: the same postings read, a few hundred rows fetched.
+    * a **window** is the index restricted to the newest ``window`` papers, sized to hold
+      ``WINDOW_SLACK * limit`` matches: only the postings of the segments it reaches into are
+      read (:func:`segment_share`), and a few hundred rows fetched;
+    * a query with a word the vocabulary does not count is first tried on a window of one
+      segment's length: a wrong guess costs a sixteenth of the index at a million papers.
     """
     found = share(match, docs, total)
-    if found <= 0 or total <= 0:
+    if total <= 0:
         return Route()
+    if found <= 0:
+        # No estimate: a word the vocabulary does not count (a gram of an unspaced script, a typo).
+        # Such a word may be in a third of the papers (the grams of a common Korean word): the
+        # newest segment or two are read first, the whole index only if they hold too few.
+        unknown = any(kind == "word" and text not in docs for kind, text in _tokens(match))
+        return Route(window=SEGMENT) if unknown and total > SEGMENT else Route()
     read, looked_up = postings(match, docs)
     gin_us = GIN_ITEM_US * read + GIN_WORD_US * looked_up
     walk = min(total, math.ceil(limit / found))
@@ -227,8 +240,22 @@ def route(match: str, docs: dict[str, int], total: int, limit: int) -> Route:
         Route(walk=min(total, math.ceil(WALK_SLACK * limit / found))): WALK_ROW_US * walk,
     }
     if window < total:
-        costs[Route(window=window)] = gin_us + HEAP_ROW_US * WINDOW_SLACK * limit + KEY_US * window
+        reached = segment_share(window, total)
+        costs[Route(window=window)] = gin_us * reached + HEAP_ROW_US * WINDOW_SLACK * limit + KEY_US * window
     return min(costs, key=costs.__getitem__)
+
+
+def segment_share(window: int, newest: int) -> float:
+    """Return the share of the archive's postings a window of the newest ``window`` rowids reads.
+
+    Partition pruning skips the segments wholly older than the window; each segment it reaches
+    into is read whole (its GIN index knows nothing of rowid order), so the window is rounded
+    down to a segment's start.
+    """
+    if newest <= 0:
+        return 1.0
+    start = max(0, newest - window) // SEGMENT * SEGMENT
+    return min(1.0, (newest - start) / newest)
 
 
 async def candidates(store: PostgresStore, index: str, match: str, *, limit: int) -> list[int]:
@@ -241,8 +268,8 @@ async def candidates(store: PostgresStore, index: str, match: str, *, limit: int
             # The newest `walk` papers, tested in rowid order until `limit` match: a subquery with
             # a LIMIT of its own is not flattened, so the planner cannot swap the walk for the GIN index.
             sql = (
-                "SELECT rowid FROM (SELECT rowid, lookup_vec FROM papers ORDER BY rowid DESC LIMIT %s) AS newest"
-                " WHERE lookup_vec @@ %s::tsquery ORDER BY rowid DESC LIMIT %s"
+                "SELECT rowid FROM (SELECT rowid, lookup_vec FROM lookup_segments ORDER BY rowid DESC LIMIT %s)"
+                " AS newest WHERE lookup_vec @@ %s::tsquery ORDER BY rowid DESC LIMIT %s"
             )
             found = [int(r[0]) for r in await store.fetchall(sql, (way.walk, query, limit))]
         window = way.window
@@ -251,14 +278,14 @@ async def candidates(store: PostgresStore, index: str, match: str, *, limit: int
             window *= WIDEN
         if len(found) == limit:  # (fewer: the estimate was wrong; the whole index answers)
             return found
-        column = "lookup_vec"
+        table, column = "lookup_segments", "lookup_vec"
     else:
-        column = "search_vec"
+        table, column = "papers", "search_vec"
     # MATERIALIZED: always through the GIN index. Left to itself the planner may walk the primary
     # key newest first and test every row until LIMIT matches turn up: for a rare or absent word,
     # that reads the whole table.
     sql = (
-        f"WITH m AS MATERIALIZED (SELECT rowid FROM papers WHERE {column} @@ %s::tsquery)"
+        f"WITH m AS MATERIALIZED (SELECT rowid FROM {table} WHERE {column} @@ %s::tsquery)"
         " SELECT rowid FROM m ORDER BY rowid DESC LIMIT %s"
     )
     return [int(r[0]) for r in await store.fetchall(sql, (query, limit))]
@@ -267,18 +294,19 @@ async def candidates(store: PostgresStore, index: str, match: str, *, limit: int
 async def _window(store: PostgresStore, query: str, after: int, limit: int) -> list[int]:
     """Return the newest ``limit`` matches of ``query`` among papers with a rowid above ``after``.
 
-    Plain index scans are off for this one statement: the planner costs a vector test as cheap
-    as a comparison, so for a wide window it would walk the primary key testing every row
-    (``WALK_ROW_US`` each: 177 ms for 30,000 papers) rather than AND the two indexes' bitmaps
-    and fetch only the matching rows (57 ms). OFFSET 0 keeps the ORDER BY … LIMIT outside, so
-    the bitmap is not traded for an ordered scan either.
+    Only the segments holding rowids above ``after`` are read (partition pruning), each through
+    its GIN index: plain index and sequential scans are off for this one statement. The planner
+    costs a vector test as cheap as a comparison, so it would rather test every row of a small
+    segment (17,000 rows: 55 ms) or walk the primary key than read the bitmap (3 ms). OFFSET 0
+    keeps the ORDER BY … LIMIT outside, so the bitmap is not traded for an ordered scan either.
     """
     sql = (
-        "SELECT rowid FROM (SELECT rowid FROM papers WHERE lookup_vec @@ %s::tsquery AND rowid > %s OFFSET 0)"
-        " AS newest ORDER BY rowid DESC LIMIT %s"
+        "SELECT rowid FROM (SELECT rowid FROM lookup_segments WHERE lookup_vec @@ %s::tsquery AND rowid > %s"
+        " OFFSET 0) AS newest ORDER BY rowid DESC LIMIT %s"
     )
     async with store.transaction() as conn:
         await conn.execute("SET LOCAL enable_indexscan = off")
+        await conn.execute("SET LOCAL enable_seqscan = off")
         cur = await conn.execute(sql, (query, after, limit))
         return [int(r[0]) for r in await cur.fetchall()]
 
@@ -286,12 +314,14 @@ async def _window(store: PostgresStore, query: str, after: int, limit: int) -> l
 async def _route(store: PostgresStore, match: str, limit: int) -> tuple[Route, int]:
     """Return the :func:`route` of ``match`` from the vocabulary's counts, and the newest rowid."""
     names = [text for kind, text in _tokens(match) if kind == "word"]
-    sql = "SELECT (SELECT coalesce(max(rowid), 0) FROM papers), term, docs FROM lookup_terms WHERE term = ANY(%s)"
+    sql = (  # one row at least, even when the vocabulary counts none of the words
+        "SELECT newest, term, docs FROM (SELECT coalesce(max(rowid), 0) AS newest FROM papers) AS archive"
+        " LEFT JOIN lookup_terms ON term = ANY(%s)"
+    )
     rows = await store.fetchall(sql, (names,))
-    if not rows:
-        return Route(), 0
     newest = int(rows[0][0])
-    return route(match, {str(r[1]): int(r[2]) for r in rows}, newest, limit), newest
+    docs = {str(r[1]): int(r[2]) for r in rows if r[1] is not None}
+    return route(match, docs, newest, limit), newest
 
 
 async def search_rows(store: PostgresStore, rowids: list[int]) -> list[tuple[Any, ...]]:
