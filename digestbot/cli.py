@@ -603,7 +603,7 @@ async def cmd_post(args: argparse.Namespace, config: Config) -> int:
     for problem in summary.problems:
         if not any(problem.startswith(str(gate.problem)) for gate in down.values()):  # said just above
             _err(problem)
-    if summary.failed or summary.refused or any(gate.refused for gate in down.values()):
+    if summary.failed or summary.refused or summary.stopped or any(gate.refused for gate in down.values()):
         return 1
     return EXIT_DEFERRED if summary.deferred or summary.elsewhere or summary.errors or down else 0
 
