@@ -17,7 +17,7 @@ from typing import TextIO
 
 from adapters.console_render import render_console
 from digestbot.blocks import Message
-from digestbot.errors import AuthError
+from digestbot.errors import StoppedError
 from digestbot.ports import Sent, Target
 
 
@@ -61,8 +61,9 @@ class ConsoleAdapter:
     def _record(self, record: dict[str, str | None]) -> None:
         """Append one JSON line to the transcript (fsynced), if there is one.
 
-        A write that fails is a setting only the operator can fix, like a refused token: the
-        platform stops for the run with one line naming the file, its messages stay pending (exit 1).
+        A write that fails is a setting only the operator can fix (a StoppedError, not a refused
+        token): the platform stops for the run with one line naming the file, its messages stay
+        pending (exit 1).
         """
         if self._transcript is None:
             return
@@ -72,7 +73,7 @@ class ConsoleAdapter:
                 fh.flush()
                 os.fsync(fh.fileno())
         except OSError as exc:
-            raise AuthError(
+            raise StoppedError(
                 f"console transcript {self._transcript}: cannot write it ({exc.strerror or type(exc).__name__})"
             ) from None
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -162,7 +162,17 @@ def _merge(
 
 async def load_channels(store: StoreProtocol, config: Config, *, include_disabled: bool = False) -> list[Channel]:
     """Return every channel (config file + chat), chat settings winning, ordered by platform and id."""
-    rows = {(r["platform"], r["channel_id"]): r for r in await store.channel_rows()}
+    return merge_channels(config, await store.channel_rows(), include_disabled=include_disabled)
+
+
+def merge_channels(
+    config: Config, stored: Sequence[Mapping[str, Any]], *, include_disabled: bool = False
+) -> list[Channel]:
+    """Return the config's channels merged with ``stored`` rows of the ``channels`` table (none: the config's alone).
+
+    Pure, so ``channels list`` can show the config's channels before any archive exists.
+    """
+    rows = {(r["platform"], r["channel_id"]): r for r in stored}
     out: dict[tuple[str, str], Channel] = {}
     for i, ch in enumerate(config.channels):
         row = rows.pop((ch.platform, ch.id), None)

@@ -127,13 +127,30 @@ def db_path(args: argparse.Namespace, config: Config) -> Path | str:
     return check_target(args.db or config.database)
 
 
+def no_archive_yet(path: Path | str) -> str | None:
+    """Return why the SQLite file ``path`` holds no archive yet (missing, or 0 bytes), else None.
+
+    A 0-byte file is what ``touch`` or a failed copy leaves: opening it would write the schema
+    into it, and a command that only reads must not. (A new archive's first page is written when
+    it is opened, so an archive in use is never 0 bytes, WAL or not.)
+    """
+    if not isinstance(path, Path):
+        return None  # a PostgreSQL database: its server says whether it exists
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return f"no archive at {path}"
+    except OSError:
+        return None  # unreadable: opening it says why, in the store's own words
+    return f"{path} is an empty file, not a digestbot archive yet" if size == 0 else None
+
+
 def existing_db(args: argparse.Namespace, config: Config) -> Path | str:
-    """Return the database for a command that only reads it; a missing file is a typo, not a new archive."""
+    """Return the database for a command that only reads it; a missing or empty file is a typo, not a new archive."""
     path = db_path(args, config)
-    if isinstance(path, Path) and not path.exists():
+    if why := no_archive_yet(path):
         raise CommandError(
-            f"no archive at {path}: run 'digestbot ingest FILE' first, or fix --db"
-            " (the demo's archive is --db digestbot-demo.sqlite3)"
+            f"{why}: run 'digestbot ingest FILE' first, or fix --db (the demo's archive is --db digestbot-demo.sqlite3)"
         )
     return path
 
@@ -586,7 +603,7 @@ async def cmd_post(args: argparse.Namespace, config: Config) -> int:
     for problem in summary.problems:
         if not any(problem.startswith(str(gate.problem)) for gate in down.values()):  # said just above
             _err(problem)
-    if summary.failed or summary.refused or any(gate.refused for gate in down.values()):
+    if summary.failed or summary.refused or summary.stopped or any(gate.refused for gate in down.values()):
         return 1
     return EXIT_DEFERRED if summary.deferred or summary.elsewhere or summary.errors or down else 0
 

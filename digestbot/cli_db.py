@@ -25,7 +25,7 @@ def _shown(target: str | Path) -> str:
 
 async def cmd_db(args: argparse.Namespace, config: Config) -> int:
     """Report a database's schema version and row counts, or copy a SQLite archive to PostgreSQL."""
-    from digestbot.cli import _out, existing_db
+    from digestbot.cli import _out, existing_db, no_archive_yet
 
     if args.db_action == "check":
         target = existing_db(args, config)
@@ -36,7 +36,8 @@ async def cmd_db(args: argparse.Namespace, config: Config) -> int:
     if not args.source or not args.dest:
         raise CommandError("db copy: give --from FILE (the SQLite archive) and --to postgresql://… (the new database)")
     source, dest = check_target(args.source), check_target(args.dest)
-    if not isinstance(source, Path) or not source.is_file():
+    if not isinstance(source, Path) or not source.is_file() or no_archive_yet(source):
+        # An empty file too: opening it would write a schema into the file we were asked to copy from.
         raise CommandError(f"db copy --from {_shown(source)}: expected an existing SQLite archive file")
     if not isinstance(dest, str):
         raise CommandError(f"db copy --to {dest}: expected a postgresql:// URL (copies go from SQLite to PostgreSQL)")

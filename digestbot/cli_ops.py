@@ -1,8 +1,9 @@
 """Operator commands: ``digestbot status`` and ``digestbot channels list|enable|disable ID``.
 
 Kept apart from :mod:`digestbot.cli` (which registers them) so the operator views grow without
-touching the other commands. ``status`` and ``channels list`` only read: they refuse a missing
-archive instead of creating one.
+touching the other commands. ``status`` and ``channels list`` only read: ``status`` refuses a
+missing (or 0-byte) archive instead of creating one; ``channels list`` then shows the config's
+channels, which need no archive.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import argparse
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from digestbot.channels import Channel, load_channels
+from digestbot.channels import Channel, load_channels, merge_channels
 from digestbot.config import Config
 from digestbot.errors import CommandError
 from digestbot.status import describe_channel, status_lines
@@ -57,17 +58,28 @@ def _find(channels: list[Channel], name: str) -> Channel:
     return found[0]
 
 
+def _list(channels: list[Channel]) -> None:
+    from digestbot.cli import _out
+
+    for channel in channels:
+        _out(describe_channel(channel))
+    if not channels:
+        _out("no channels: add channels: to the config, or type /digest on in a channel")
+
+
 async def cmd_channels(args: argparse.Namespace, config: Config) -> int:
     """List channels, or turn one on or off (what /digest on|off do in chat)."""
-    from digestbot.cli import _out, existing_db
+    from digestbot.cli import _out, db_path, existing_db, no_archive_yet
 
+    if args.channels_action == "list" and (why := no_archive_yet(db_path(args, config))):
+        # The config's channels need no archive: show them, and create none (a list only reads).
+        _list(merge_channels(config, [], include_disabled=True))
+        _out(f"{why}: no channel has settings stored from chat or the CLI yet")
+        return 0
     async with await open_store(existing_db(args, config)) as store:
         channels = await load_channels(store, config, include_disabled=True)
         if args.channels_action == "list":
-            for channel in channels:
-                _out(describe_channel(channel))
-            if not channels:
-                _out("no channels: add channels: to the config, or type /digest on in a channel")
+            _list(channels)
             return 0
         if not args.id:
             raise CommandError(f"channels {args.channels_action}: give the channel ID (or PLATFORM:ID)")

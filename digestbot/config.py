@@ -4,7 +4,9 @@ Every key is a field of a frozen dataclass below; ``config.example.yaml`` docume
 Loading checks types and names: an unknown key or a wrong type raises
 :class:`~digestbot.errors.ConfigError` naming its dotted path (``slack.bot_tokn``) and the
 closest known key. Secrets are written as ``${ENV_VAR}`` (or ``${ENV_VAR:-default}``) and
-expanded from the environment; their values never appear in errors or logs.
+expanded from the environment; their values never appear in errors or logs. Any other key may
+be written so too, a number, true/false or a choice included: the expansion is then checked as
+the same value written literally.
 """
 
 from __future__ import annotations
@@ -249,16 +251,42 @@ def _expand_env(value: str, path: str, env: Mapping[str, str]) -> str:
     return _ENV.sub(repl, value)
 
 
+def _env_reference(value: Any) -> bool:
+    """Tell whether ``value`` is text holding a ``${VAR}`` reference (a typed key's value to expand first)."""
+    return isinstance(value, str) and _ENV.search(value) is not None
+
+
+def _expand_typed(tp: Any, value: Any, path: str, env: Mapping[str, str]) -> Any:
+    """Return a bool or number key's ``${VAR}`` reference expanded and read as YAML reads it written literally.
+
+    ``max_attempts: ${ATTEMPTS:-10}`` must be the number 10, checked like ``max_attempts: 10`` with
+    the same one-line errors; an empty expansion is YAML's nothing (an optional key left unset).
+    Other values, and other types, are returned as they are (text keys expand their own references).
+    """
+    if tp not in (bool, int, float) or not _env_reference(value):
+        return value
+    text = _expand_env(value, path, env)
+    try:
+        return yaml.load(text, Loader=UniqueKeyLoader)
+    except (yaml.YAMLError, ValueError):  # not YAML at all, or an integer too long to read: it stays text
+        return text
+
+
 def _convert(tp: Any, value: Any, path: str, env: Mapping[str, str]) -> Any:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
+        value = _expand_typed(args[0], value, path, env)
         return None if value is None else _convert(args[0], value, path, env)
+    value = _expand_typed(tp, value, path, env)
     if origin is Literal:
         choices = typing.get_args(tp)
-        if value not in choices:
-            raise ConfigError(f"{path}: must be one of {', '.join(map(str, choices))}, got {value!r}")
-        return value
+        given = _expand_env(value, path, env) if _env_reference(value) else value
+        if given not in choices:
+            # A value from the environment is not echoed: the variable may hold something secret.
+            got = f"{value} (its value is not shown)" if given is not value else repr(value)
+            raise ConfigError(f"{path}: must be one of {', '.join(map(str, choices))}, got {got}")
+        return given
     if origin is tuple:
         if not isinstance(value, list):
             raise ConfigError(f"{path}: expected a list, got {_type_name(value)}")

@@ -21,9 +21,10 @@ the row then goes back to pending for a later run. A rate-limit answer also make
 :class:`~digestbot.pacing.Pacer` space its sends from then on, so retries do not come as a herd.
 Permanent ones are recorded, and a channel is disabled with the reason. A ``retry_after`` over
 :data:`MAX_RETRY_AFTER` holds the platform for the rest of the run (its messages wait, pending);
-an :class:`~digestbot.errors.AuthError` (a refused token) stops the platform for the run and
-disables nothing. An error that is no platform answer (the database could not be written) stops
-only that target; every such case is counted in the :class:`RunSummary`, never just logged.
+a :class:`~digestbot.errors.StoppedError` (a refused token, an unwritable console transcript)
+stops the platform for the run and disables nothing. An error that is no platform answer (the
+database could not be written) stops only that target; every such case is counted in the
+:class:`RunSummary`, never just logged.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from digestbot.errors import (
     DeliveryError,
     PausedError,
     SourceError,
+    StoppedError,
     StoreError,
     UnavailableError,
 )
@@ -163,6 +165,7 @@ class _Outcome(Enum):
     DEFERRED = "deferred"  # transient, left pending for a later run
     BUSY = "busy"  # claimed by another live process
     REFUSED = "refused"  # the platform refused our credentials: left pending, nothing sent there
+    STOPPED = "stopped"  # another setting the operator must fix (a transcript): left pending, nothing sent there
     PAUSED = "paused"  # the target's workspace removed the app: left unsent, counted as skipped
 
 
@@ -179,8 +182,9 @@ class RunSummary:
     ``errors`` counts targets whose delivery stopped on an error (typically the database could
     not be written: locked past the busy timeout, disk full); their messages wait for a retry.
     ``refused`` counts messages not sent because their platform refused our credentials
-    (401, ``invalid_auth``): a configuration error, the channels stay enabled. ``problems``
-    holds one line per such error, for the operator.
+    (401, ``invalid_auth``): a configuration error, the channels stay enabled; ``stopped`` those
+    not sent because their platform stopped on another setting only the operator can fix (an
+    unwritable console transcript). ``problems`` holds one line per such error, for the operator.
     """
 
     posted: int = 0
@@ -191,6 +195,7 @@ class RunSummary:
     skipped: int = 0
     errors: int = 0
     refused: int = 0
+    stopped: int = 0
     dates: tuple[date, ...] = ()
     planned: tuple[str, ...] = ()
     problems: tuple[str, ...] = ()
@@ -205,6 +210,7 @@ class RunSummary:
             skipped=self.skipped + other.skipped,
             errors=self.errors + other.errors,
             refused=self.refused + other.refused,
+            stopped=self.stopped + other.stopped,
             dates=tuple(sorted({*self.dates, *other.dates})),
             planned=self.planned + other.planned,
             problems=tuple(dict.fromkeys(self.problems + other.problems)),
@@ -213,7 +219,7 @@ class RunSummary:
     @property
     def ok(self) -> bool:
         """True when nothing failed permanently and nothing was left for later."""
-        return not (self.failed or self.deferred or self.elsewhere or self.errors or self.refused)
+        return not (self.failed or self.deferred or self.elsewhere or self.errors or self.refused or self.stopped)
 
     def line(self) -> str:
         """Return the one-line report the CLI prints."""
@@ -226,6 +232,8 @@ class RunSummary:
             text += f", stopped by an error {self.errors}"
         if self.refused:
             text += f", not sent (credentials refused) {self.refused}"
+        if self.stopped:
+            text += f", not sent (platform stopped) {self.stopped}"
         return text
 
 
@@ -239,6 +247,7 @@ class _Tally:
     skipped: int = 0
     errors: int = 0
     refused: int = 0
+    stopped: int = 0
     dates: set[date] = field(default_factory=set)
     planned: list[str] = field(default_factory=list)
     problems: dict[str, None] = field(default_factory=dict)
@@ -259,6 +268,8 @@ class _Tally:
             self.elsewhere += 1
         elif outcome is _Outcome.REFUSED:
             self.refused += 1
+        elif outcome is _Outcome.STOPPED:
+            self.stopped += 1
         else:
             self.skipped += 1
 
@@ -272,6 +283,7 @@ class _Tally:
             skipped=self.skipped,
             errors=self.errors,
             refused=self.refused,
+            stopped=self.stopped,
             dates=tuple(sorted(self.dates)),
             planned=tuple(self.planned),
             problems=tuple(self.problems),
@@ -326,6 +338,11 @@ def _settled(late: Settled) -> tuple[_Outcome, str | None]:
     """Return the send's outcome once a late copy is settled: this run's post, another's, or not known."""
     outcome = {"kept": _Outcome.SENT, "removed": _Outcome.ALREADY}.get(late.outcome, _Outcome.BUSY)
     return outcome, late.message_id
+
+
+def _stopped_outcome(exc: StoppedError) -> _Outcome:
+    """Return how a stopped platform's messages are counted: refused credentials, or another setting."""
+    return _Outcome.REFUSED if isinstance(exc, AuthError) else _Outcome.STOPPED
 
 
 def _count_error(tally: _Tally, exc: Exception) -> None:
@@ -404,9 +421,10 @@ class DeliveryEngine:
         self._pacers = {p: Pacer() for p in self.adapters}
         #: Senders waiting for their pace slot, by the tick they wake at (see :meth:`_pace_tick`).
         self._ticks: dict[int, list[asyncio.Future[None]]] = {}
-        #: Platforms this run stopped sending to, with why: credentials refused (``refused``), or a
-        #: ``Retry-After`` beyond :data:`MAX_RETRY_AFTER` (``held``, until the loop time given).
-        self._refused: dict[str, str] = {}
+        #: Platforms this run stopped sending to, with why: a StoppedError (``refused``: credentials
+        #: refused, an unwritable transcript), or a ``Retry-After`` beyond :data:`MAX_RETRY_AFTER`
+        #: (``held``, until the loop time given).
+        self._refused: dict[str, StoppedError] = {}
         self._held: dict[str, float] = {}
         self._limits = {p: asyncio.Semaphore(max(1, config.delivery.concurrency)) for p in self.adapters}
         self.subscriptions = SubscriptionIndex(store, max_topic_length=config.subscriptions.max_topic_length)
@@ -608,7 +626,7 @@ class DeliveryEngine:
                 _count_error(tally, exc)
             if tally.errors > errors:  # some DMs did not get through: the workspace's channels run again
                 retry.extend(c for c in channels if (c.platform, c.workspace) == (platform, workspace))
-        if tally.deferred or tally.elsewhere or tally.refused:
+        if tally.deferred or tally.elsewhere or tally.refused or tally.stopped:
             for c in channels:
                 if (c.platform, c.id) in posted_day and await self._unfinished(c, posted_day[(c.platform, c.id)]):
                     retry.append(c)
@@ -910,7 +928,7 @@ class DeliveryEngine:
             outcome, message_id = await self._send(adapter, row, thread=thread if threads and i > 0 else None)
             tally.count(outcome)
             metrics.delivered(platform=row.target.platform, target=row.target.kind, outcome=outcome.value)
-            if outcome is _Outcome.REFUSED:
+            if outcome in (_Outcome.REFUSED, _Outcome.STOPPED):
                 platform = row.target.platform
                 why = self._refused.get(platform, f"{platform} refused the bot's credentials")
                 tally.problem(f"{why} — nothing was sent to {platform}; its channels stay enabled")
@@ -927,7 +945,7 @@ class DeliveryEngine:
         platform = row.target.platform
         if (stopped := self._stopped(platform)) is not None:
             if self.outbox.claimed_by_plan(row):  # claimed with its plan: give it back untried
-                await self.outbox.release(row, self._refused.get(platform, "held by a long Retry-After"))
+                await self.outbox.release(row, self._stop_reason(platform))
             return stopped, None
         if (row.state == "claimed" and not self.outbox.claimed_by_plan(row)) or not await self.outbox.claim(row):
             log.info("%s %s is being sent by another run; leaving it", row.target, row.key)
@@ -952,7 +970,7 @@ class DeliveryEngine:
             try:
                 async with limit:
                     if (stopped := self._stopped(platform)) is not None:  # decided while this one waited
-                        await self.outbox.release(row, self._refused.get(platform, "held by a long Retry-After"))
+                        await self.outbox.release(row, self._stop_reason(platform))
                         return stopped, None
                     if not await self.outbox.still_held(row):  # checked (renewed if old) right before the send
                         log.warning("%s %s: another run took this message over; leaving it", row.target, row.key)
@@ -962,12 +980,13 @@ class DeliveryEngine:
                 log.info("%s %s: not sent (%s)", row.target, row.key, exc)
                 await self.outbox.release(row, str(exc))
                 return _Outcome.PAUSED, None
-            except AuthError as exc:
+            except StoppedError as exc:
                 if platform not in self._refused:  # reported by the summary (one line)
-                    log.info("%s refused our credentials (%s): nothing more is sent to it in this run", platform, exc)
-                self._refused.setdefault(platform, str(exc))  # the first answer speaks for the platform
+                    what = "refused our credentials" if isinstance(exc, AuthError) else "stopped"
+                    log.info("%s %s (%s): nothing more is sent to it in this run", platform, what, exc)
+                first = self._refused.setdefault(platform, exc)  # the first answer speaks for the platform
                 await self.outbox.release(row, str(exc))
-                return _Outcome.REFUSED, None
+                return _stopped_outcome(first), None
             except UnavailableError as exc:  # the platform is not up (yet): the message waits, untried
                 await self.outbox.release(row, str(exc))
                 return _Outcome.DEFERRED, None
@@ -1059,10 +1078,15 @@ class DeliveryEngine:
         messages = format_forum(digest, self.labels, tags=tags)
         return [adapter.render(m)[0] for m in messages]
 
+    def _stop_reason(self, platform: str) -> str:
+        """Return why this run no longer sends to ``platform``, as recorded on its released messages."""
+        stop = self._refused.get(platform)
+        return str(stop) if stop is not None else "held by a long Retry-After"
+
     def _stopped(self, platform: str) -> _Outcome | None:
-        """Tell whether this run no longer sends to ``platform`` (credentials refused, long Retry-After)."""
-        if platform in self._refused:
-            return _Outcome.REFUSED
+        """Tell whether this run no longer sends to ``platform`` (a StoppedError, a long Retry-After)."""
+        if (stop := self._refused.get(platform)) is not None:
+            return _stopped_outcome(stop)
         if self._held and self._held.get(platform, 0.0) > asyncio.get_running_loop().time():
             return _Outcome.DEFERRED
         return None

@@ -188,7 +188,7 @@ async def _post_period_now(engine: Any, channel: Channel, name: str) -> str:
     period = previous_period(channel.cadence, datetime.now(UTC).astimezone(channel.schedule.zone).date())
     summary: RunSummary = await post_period(period, channels=[name], notify=False)
     log.info("/digest now in %s (%s): %s", name, period.name, summary.line())
-    if summary.failed or summary.refused or summary.deferred or summary.errors:
+    if summary.failed or summary.refused or summary.stopped or summary.deferred or summary.errors:
         return f"The digest of {period.name} could not be fully posted yet ({summary.line()})."
     if summary.elsewhere:
         return f"The digest of {period.name} is being posted in this channel by another process ({summary.line()})."
@@ -273,6 +273,8 @@ async def digest_command(
         return "Posting the digest here failed: does the bot have access to this channel? " + summary.line() + "."
     if summary.refused:
         return "The bot's token was refused, so nothing was posted; an admin must fix the configuration."
+    if summary.stopped:
+        return "Posting here is stopped by a setting an admin must fix, so nothing was posted. " + summary.line() + "."
     if summary.deferred or summary.errors:
         return "Part of the digest could not be posted yet; it will be retried. " + summary.line() + "."
     if summary.elsewhere:

@@ -17,7 +17,8 @@ adapter can show ``str(err)`` as one line without a traceback::
     ├── TopicLimitError  a subscription past the topic limit (the command layer words the reply)
     ├── CommandError     a chat/CLI command with bad arguments (bad topic, no match…)
     ├── DeliveryError    a post failed; ``permanent`` says whether retrying can help
-    │   ├── AuthError    the platform refused our credentials (401, invalid_auth): stop that platform
+    │   ├── StoppedError  a setting only the operator can fix (an unwritable console transcript): stop that platform
+    │   │   └── AuthError    the platform refused our credentials (401, invalid_auth)
     │   └── PausedError  the target's workspace removed the app (uninstall, revoked token): skip it
     └── UnavailableError a service digestbot needs (a platform API) cannot be reached: exit 1, not 2
 
@@ -114,12 +115,18 @@ class DeliveryError(DigestbotError):
         self.retry_after = retry_after
 
 
-class AuthError(DeliveryError):
-    """The platform refused the bot's credentials (revoked or rotated token).
+class StoppedError(DeliveryError):
+    """The platform cannot be sent to until the operator fixes a setting (an unwritable console transcript).
 
-    Not the target's fault: the engine stops sending to the whole platform for the run, keeps
-    every channel enabled and the messages pending, and the CLI says so in one line (exit 1).
+    Not the target's fault, and waiting cannot help: the engine stops sending to the whole
+    platform for the run, keeps every channel enabled and the messages pending, and the CLI says
+    so in one line (exit 1). Raised as itself, it is counted and worded as "platform stopped",
+    never as refused credentials: the operator must look at what the message names.
     """
+
+
+class AuthError(StoppedError):
+    """The platform refused the bot's credentials (revoked or rotated token): stopped, worded "credentials refused"."""
 
 
 class PausedError(DeliveryError):

@@ -204,10 +204,8 @@ async def _remove_strays(adapter: Adapter, row: Delivery, *, recorded: str | Non
 
 async def _take_over_if_stale(outbox: Outbox, row: Delivery) -> Delivery | None:
     """Take ``row`` over if another run's claim on it is stale (lease expired, or its run stopped)."""
-    stale = next((d for d in await outbox.stale_claims() if d.id == row.id), None)
-    if stale is None or stale.claimed_by == outbox.owner:
-        return None
-    return await outbox.take_over(stale)
+    stale = await outbox.stale_claim(row)
+    return None if stale is None else await outbox.take_over(stale)
 
 
 async def record_or_release(outbox: Outbox, adapter: Adapter, row: Delivery) -> Sent | None:

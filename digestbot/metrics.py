@@ -18,7 +18,8 @@ so two of them in one test process never collide. Names follow Prometheus conven
 * ``digestbot_dms_total{platform}`` — direct messages sent to subscribers;
 * ``digestbot_delivery_failures_total{platform,target,reason}`` — messages not sent by a run:
   ``permanent`` (recorded, not retried), ``deferred`` (left pending for a later run),
-  ``refused`` (the platform refused our credentials);
+  ``refused`` (the platform refused our credentials), ``stopped`` (another setting only the
+  operator can fix stopped the platform: an unwritable console transcript);
 * ``digestbot_rate_limited_total{platform}`` — rate-limit answers (HTTP 429 / ``ratelimited``);
 * ``digestbot_outbox_backlog`` and ``digestbot_outbox_oldest_age_seconds`` — messages pending
   or claimed, and the age of the oldest, read from the store at each scrape;
@@ -43,7 +44,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LOOKUP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 """Seconds; the README's lookup goals sit in the low buckets, Discord's 3 s deadline near the top."""
 
-FAILURE_REASONS = {"failed": "permanent", "deferred": "deferred", "refused": "refused"}
+FAILURE_REASONS = {"failed": "permanent", "deferred": "deferred", "refused": "refused", "stopped": "stopped"}
 """The delivery engine's outcome -> the ``reason`` label of ``digestbot_delivery_failures_total``."""
 
 
@@ -58,7 +59,7 @@ class Metrics:
         self.dms = Counter("digestbot_dms", "Direct messages sent to subscribers.", ["platform"], registry=on)
         self.failures = Counter(
             "digestbot_delivery_failures",
-            "Messages not sent: permanent (not retried), deferred (pending for later), refused (credentials).",
+            "Messages not sent: permanent (not retried), deferred (pending for later), refused (credentials), stopped.",
             ["platform", "target", "reason"],
             registry=on,
         )
@@ -147,7 +148,7 @@ def installed(metrics: Metrics) -> Iterator[Metrics]:
 
 
 def delivered(*, platform: str, target: str, outcome: str) -> None:
-    """Count one message's outcome: ``sent`` counts a post or a DM; ``failed``/``deferred``/``refused`` a failure.
+    """Count one message's outcome: ``sent`` a post or a DM; ``failed``/``deferred``/``refused``/``stopped`` a failure.
 
     ``target`` is ``channel`` or ``user`` (a DM); other outcomes (already sent, claimed by another
     run) are not events of this process and are not counted.

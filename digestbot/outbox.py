@@ -335,6 +335,14 @@ class Outbox:
                 out.append(d)
         return out
 
+    async def stale_claim(self, delivery: Delivery, *, now: datetime | None = None) -> Delivery | None:
+        """Return ``delivery`` as the store has it if another run's claim on it is abandoned (see :meth:`stale_claims`).
+
+        None when it is not claimed, is this run's, or its holder is alive within its lease. One
+        row by its id: a late copy asks at every poll, and :meth:`stale_claims` reads every unsent row.
+        """
+        return await self._rows.stale_claim(delivery.id, lease=self.lease, now=now)
+
     async def counts(self) -> dict[str, int]:
         """Return how many rows are in each state (for status output and tests)."""
         return await self._rows.counts()

@@ -218,7 +218,7 @@ class Scheduler:
                         " messages stay in the outbox: 'digestbot post' sends them)", *key, due.isoformat(),
                     )  # fmt: skip
                     continue
-                if summary.elsewhere and not (summary.deferred or summary.refused or summary.errors):
+                if summary.elsewhere and not (summary.deferred or summary.refused or summary.stopped or summary.errors):
                     # Another live process holds the claim: nothing failed, check it finished later.
                     log.info(
                         "%s:%s: the post due %s is being sent by another process; checking at %s",

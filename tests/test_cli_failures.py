@@ -188,3 +188,34 @@ def test_a_dry_run_creates_no_archive(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["--db", str(db), "post", "--dry-run"]) == 2
     assert _one_line(capsys).startswith(f"digestbot: error: no archive at {db}: run 'digestbot ingest FILE' first")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["status"],
+        ["db", "check"],
+        ["subscriptions", "list", "--platform", "console", "--user", "u"],
+        ["lookup", "x"],
+        ["preview"],
+        ["post", "--dry-run"],
+    ],
+)
+def test_a_read_only_command_leaves_an_empty_file_empty(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    empty = tmp_path / "empty.sqlite3"
+    empty.touch()  # what `touch` or a failed copy leaves: not an archive yet, and reading must not make it one
+    assert main(["--db", str(empty), *command]) == 2
+    assert _one_line(capsys) == (
+        f"digestbot: error: {empty} is an empty file, not a digestbot archive yet: run 'digestbot ingest FILE'"
+        " first, or fix --db (the demo's archive is --db digestbot-demo.sqlite3)\n"
+    )
+    assert empty.stat().st_size == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["empty.sqlite3"]
+
+
+def test_ingest_makes_an_empty_file_an_archive(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "empty.sqlite3"
+    empty.touch()
+    assert main(["--db", str(empty), "ingest", str(SEED)]) == 0  # a command that writes may start the archive there
+    assert _count(empty) > 0

@@ -274,3 +274,50 @@ def test_base_urls_take_no_query_and_need_a_host(tmp_path: Path, text: str, mess
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert str(caught.value) == f"{path}: {message}"
+
+
+TYPED = (
+    "delivery:\n  max_attempts: ${ATTEMPTS:-10}\n  catch_up_hours: ${CATCH_UP}\n"
+    "slack:\n  threads: ${THREADS:-false}\n  mode: ${MODE:-http}\n"
+    "ops:\n  port: ${OPS_PORT:-}\n"
+    "discord:\n  shard_count: ${SHARDS:-2}\n  shard_ids:\n    - ${SHARD:-1}\n"
+    "channels:\n  - {platform: console, id: x, top: '${TOP:-5}', enabled: '${ON:-yes}'}\n"
+)
+
+
+def test_typed_keys_take_env_references_with_or_without_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, TYPED), env={"CATCH_UP": "12.5"})
+    assert (config.delivery.max_attempts, config.delivery.catch_up_hours) == (10, 12.5)
+    assert (config.slack.threads, config.slack.mode, config.ops.port) == (False, "http", None)  # '' leaves it unset
+    assert (config.discord.shard_count, config.discord.shard_ids) == (2, (1,))
+    assert (config.channels[0].top, config.channels[0].enabled) == (5, True)
+    env = {"CATCH_UP": "1", "ATTEMPTS": "3", "THREADS": "true", "MODE": "socket", "OPS_PORT": "9100", "TOP": "7"}
+    config = load_config(write(tmp_path, TYPED), env=env)
+    assert (config.delivery.max_attempts, config.slack.threads, config.slack.mode) == (3, True, "socket")
+    assert (config.ops.port, config.channels[0].top, type(config.delivery.catch_up_hours)) == (9100, 7, float)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "delivery.catch_up_hours: environment variable CATCH_UP is not set"),
+        ({"CATCH_UP": "soon"}, "delivery.catch_up_hours: expected a number, got text"),
+        ({"CATCH_UP": ".nan"}, "delivery.catch_up_hours: expected a finite number, got nan"),
+        ({"CATCH_UP": "1", "ATTEMPTS": "500"}, "delivery.max_attempts: must be between 1 and 100, got 500"),
+        ({"CATCH_UP": "1", "ATTEMPTS": "[1, 2]"}, "delivery.max_attempts: expected a whole number, got a list"),
+        ({"CATCH_UP": "1", "ATTEMPTS": "9" * 5000}, "delivery.max_attempts: expected a whole number, got text"),
+        ({"CATCH_UP": "1", "THREADS": "maybe"}, "slack.threads: expected true or false, got text"),
+        ({"CATCH_UP": "1", "TOP": "0"}, "channels[0].top: must be between 1 and 100, got 0"),
+        ({"CATCH_UP": "1", "SHARD": "2"}, "discord.shard_ids[0]: shard 2 is outside 0..1 (discord.shard_count is 2)"),
+        ({"CATCH_UP": "1", "OPS_PORT": "80000"}, "ops.port: must be between 0 and 65535, got 80000"),
+        (
+            {"CATCH_UP": "1", "MODE": "xoxb-s3cr3t"},
+            "slack.mode: must be one of socket, http, got ${MODE:-http} (its value is not shown)",
+        ),
+    ],
+)
+def test_typed_env_references_are_checked_like_literals(tmp_path: Path, env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, TYPED), env=env)
+    assert str(info.value) == f"{tmp_path / 'config.yaml'}: {message}"
+    assert "s3cr3t" not in str(info.value)

@@ -86,5 +86,12 @@ def test_copy_refuses_wrong_directions_in_one_line(tmp_path: Path, capsys: pytes
     for argv in cases:
         assert main(argv) == 2
         assert capsys.readouterr().err.count("\n") == 1
+    empty = tmp_path / "empty.sqlite3"
+    empty.touch()  # reading it must not write a schema into it
+    assert main(["db", "copy", "--from", str(empty), "--to", "postgresql://db/x"]) == 2
+    assert capsys.readouterr().err == (
+        f"digestbot: error: db copy --from {empty}: expected an existing SQLite archive file\n"
+    )
+    assert empty.stat().st_size == 0
     assert main(["--db", str(source), "db", "check"]) == 0
     assert f"SQLite, schema version {LATEST}" in capsys.readouterr().out

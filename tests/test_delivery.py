@@ -10,7 +10,7 @@ from digestbot.channels import load_channels
 from digestbot.clock import FakeClock
 from digestbot.config import ChannelConfig, Config, DeliveryConfig, DiscordConfig
 from digestbot.delivery import MAX_RETRY_AFTER, DeliveryEngine, backoff_delay
-from digestbot.errors import AuthError, CommandError, DeliveryError, TopicLimitError
+from digestbot.errors import AuthError, CommandError, DeliveryError, StoppedError, TopicLimitError
 from digestbot.outbox import Outbox
 from digestbot.store import Store
 from tests.delivery_fakes import FakeAdapter, day_papers
@@ -253,6 +253,22 @@ async def test_a_refused_token_stops_the_platform_and_keeps_every_channel_enable
     discord.failures.clear()
     again = await engine.post_digest(DAY)
     assert (again.posted, again.refused) == (4, 0)
+
+
+async def test_a_stopped_platform_is_counted_as_stopped_not_as_refused_credentials(store):
+    console = FakeAdapter("console", parts=2)
+    console.failures["c1"] = [StoppedError("console transcript /x.jsonl: cannot write it (Is a directory)")]
+    engine = engine_for(store, config(ch("c1", "console"), ch("c2", "console"), concurrency=1), console)
+    summary = await engine.post_digest(DAY)
+    assert (summary.posted, summary.failed, summary.refused, summary.stopped) == (0, 0, 0, 2)
+    assert console.send_calls == 1  # stopped for the run, like a refused token
+    assert summary.problems == (
+        "console transcript /x.jsonl: cannot write it (Is a directory) — nothing was sent to console;"
+        " its channels stay enabled",
+    )
+    assert summary.line() == "posted 0, already posted 0, failed 0, not sent (platform stopped) 2"
+    assert not summary.ok and [c.id for c in await engine.channels()] == ["c1", "c2"]
+    assert (await engine.outbox.counts()) == {"pending": 4}
 
 
 async def test_a_retry_after_beyond_the_cap_defers_instead_of_sleeping(store):

@@ -196,7 +196,6 @@ def test_read_only_commands_create_no_files(tmp_path: Path) -> None:
     for args in (
         ["subscriptions", "list", "--platform", "console", "--user", "u", "--db", "new.sqlite3"],
         ["status", "--db", "new.sqlite3"],
-        ["channels", "list", "--db", "new.sqlite3"],
         ["lookup", "x", "--db", "new.sqlite3"],
         ["preview", "--db", "new.sqlite3"],
         ["ingest", str(SAMPLE), "--db", str(tmp_path / "no" / "such" / "dir" / "x.sqlite3")],
@@ -204,7 +203,34 @@ def test_read_only_commands_create_no_files(tmp_path: Path) -> None:
         result = run(tmp_path, *args)
         assert result.returncode == 2, (args, result.stderr)
         assert result.stderr.count("\n") == 1, result.stderr
+    listed = run(tmp_path, "channels", "list", "--db", "new.sqlite3")  # the config's channels need no archive
+    assert listed.returncode == 0 and listed.stdout == (
+        "no channels: add channels: to the config, or type /digest on in a channel\n"
+        "no archive at new.sqlite3: no channel has settings stored from chat or the CLI yet\n"
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_channels_list_shows_the_config_channels_before_any_archive(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite3"
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"database: {db}\nchannels:\n"
+        "  - {platform: console, id: general, time: '09:00', timezone: Asia/Seoul}\n"
+        "  - {platform: console, id: llm, topics: [language model], enabled: false}\n"
+    )
+    shown = [
+        "console:general: 09:00 Asia/Seoul daily, top 10",
+        "console:llm: 09:00 UTC daily, top 10, topics language model — DISABLED: turned off",
+    ]
+    for made in ("missing", "0-byte"):
+        listed = run(tmp_path, "--config", str(config), "channels", "list")
+        assert listed.returncode == 0, listed.stderr
+        why = f"no archive at {db}" if made == "missing" else f"{db} is an empty file, not a digestbot archive yet"
+        assert listed.stdout.splitlines() == [*shown, f"{why}: no channel has settings stored from chat or the CLI yet"]
+        assert sorted(p.name for p in tmp_path.iterdir()) == (["c.yaml"] if made == "missing" else ["c.yaml", db.name])
+        db.touch()
+    assert db.stat().st_size == 0  # still no archive: listing wrote nothing
 
 
 def test_a_failed_first_fetch_leaves_no_empty_archive(tmp_path: Path) -> None:

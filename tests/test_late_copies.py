@@ -23,6 +23,7 @@ from digestbot.clock import FakeClock
 from digestbot.config import ChannelConfig, Config, DeliveryConfig
 from digestbot.delivery import DeliveryEngine
 from digestbot.errors import DeliveryError
+from digestbot.outbox import Outbox
 from digestbot.ports import Sent, Target
 from digestbot.store import Store
 from tests.delivery_fakes import FakeAdapter, day_papers, no_sleep
@@ -173,3 +174,35 @@ async def test_a_late_copy_whose_send_timed_out_is_found_and_deleted_once_anothe
     assert [p.message_id for p in platform.posts] == ["discord-1"]  # B's, recorded
     assert platform.deleted == ["discord-2"]  # A's stray copy, found by its key
     assert summary.already == 1, summary
+
+
+async def test_a_late_copy_whose_new_holder_stopped_takes_the_part_over_asking_about_its_row_only(
+    store: Store,
+) -> None:
+    platform = Platform()
+    a, b = engines(store, platform, dm=False)
+    await b.close()
+    taker = Outbox(store, lease=B_LEASE)  # another run: takes A's claim over, then dies holding it
+
+    async def take_over_and_die() -> None:
+        (row,) = await taker._rows.unsent()
+        stale = await taker.stale_claim(row)
+        assert stale is not None and await taker.take_over(stale) is not None
+        await taker.close()  # its run lock goes with it: its claim is stale at once
+
+        async def whole_backlog() -> Any:
+            raise AssertionError("a late copy read every unsent row to ask about its own")
+
+        a.outbox._rows.unsent = whole_backlog  # type: ignore[method-assign]
+
+    platform.meanwhile = take_over_and_die
+    try:
+        summary = await run(a, dm=False)
+    finally:
+        await a.close()
+    assert [p.message_id for p in platform.posts] == ["discord-1"] and platform.deleted == []
+    assert summary.posted == 1, summary
+    reader = Outbox(store)
+    (row,) = await reader.rows(Target(platform="discord", kind="channel", id="c1"), slot="post", day=DAY)
+    await reader.close()
+    assert (row.state, row.message_id) == ("sent", "discord-1")  # A's copy, recorded by A once it took over

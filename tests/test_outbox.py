@@ -169,6 +169,31 @@ async def test_a_stale_claim_is_taken_over_by_one_run_only(any_store):
         await o.close()
 
 
+async def test_one_rows_stale_claim_agrees_with_the_stale_claims(any_store):
+    store = any_store  # SQLite and PostgreSQL alike: a late copy asks about its one row at every poll
+    holder, crashed, watcher = Outbox(store), Outbox(store), Outbox(store)
+    (held,), _ = await holder.plan(CHANNEL, slot="post", day=DAY, kind="digest", payloads=["a"])
+    other = Target(platform="discord", kind="channel", id="c2")
+    (dead, waiting), _ = await crashed.plan(other, slot="post", day=DAY, kind="digest", payloads=["b", "c"])
+    assert await holder.claim(held) and await crashed.claim(dead)
+    assert await watcher.stale_claim(held) is None  # alive, within its lease
+    assert await holder.stale_claim(held) is None  # our own claim is never stale to us
+    assert await watcher.stale_claim(waiting) is None  # pending: nobody's claim
+    later = datetime.now(UTC) + watcher.lease + timedelta(seconds=1)
+    expired = await watcher.stale_claim(held, now=later)
+    assert expired is not None and (expired.id, expired.claimed_by) == (held.id, holder.owner)
+    assert await holder.stale_claim(held, now=later) is None
+    await crashed.close()  # its run lock is gone, as when the process is killed: stale at once
+    gone = await watcher.stale_claim(dead)
+    assert gone is not None and (gone.id, gone.state, gone.claimed_by) == (dead.id, "claimed", crashed.owner)
+    assert [d.id for d in await watcher.stale_claims()] == [dead.id]  # the same answer as the whole scan
+    taken = await watcher.take_over(gone)
+    assert taken is not None and await watcher.stale_claim(dead) is None  # ours now
+    assert await holder.stale_claim(dead) is None  # the taker is alive, within its lease
+    for o in (holder, watcher):
+        await o.close()
+
+
 async def test_a_plan_can_claim_its_next_part_in_the_same_write(any_store):
     store = any_store  # SQLite and PostgreSQL alike
     outbox, other = Outbox(store), Outbox(store)

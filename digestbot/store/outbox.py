@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -712,3 +712,17 @@ class SqliteOutbox:
     async def owner_gone(self, owner: str) -> bool:
         """Tell whether the run ``owner`` surely stopped: its run lock file exists here and nobody holds it."""
         return self._lock.owner_gone(_token(owner))
+
+    async def stale_claim(self, delivery_id: int, *, lease: timedelta, now: datetime | None = None) -> Delivery | None:
+        """Return row ``delivery_id`` if another run claimed it and its lease expired or its lock is free; else None.
+
+        One lookup by primary key; the lease is judged on this machine's clock (the one claims are
+        stamped with), and the run lock (a file, not SQL) only asked when the lease has not expired.
+        """
+        sql = f"SELECT {_COLUMNS} FROM deliveries WHERE id=? AND state='claimed' AND claimed_by IS NOT ?"
+        found = await self._writer.read(lambda conn: conn.execute(sql, (delivery_id, self.owner)).fetchone())
+        if found is None:
+            return None
+        row = _row(found)
+        expired = row.claimed_at is None or (now or await self.now()) - row.claimed_at > lease
+        return row if expired or self._lock.owner_gone(_token(row.claimed_by)) else None

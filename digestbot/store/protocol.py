@@ -15,7 +15,7 @@ state machine's API stay in :mod:`digestbot.outbox`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -152,6 +152,16 @@ class OutboxStorage(Protocol):
 
     async def owner_gone(self, owner: str) -> bool:
         """Tell whether the run ``owner`` surely stopped (False when only the lease can tell)."""
+        ...
+
+    async def stale_claim(self, delivery_id: int, *, lease: timedelta, now: datetime | None = None) -> Delivery | None:
+        """Return row ``delivery_id`` if another run's claim on it is abandoned, else None (also when not claimed).
+
+        Abandoned as for every unsent row: claimed longer than ``lease`` ago on the store's clock
+        (:meth:`now`; ``now`` overrides it, for tests only), or its run surely stopped
+        (:meth:`owner_gone`). One row by its key: what a late copy asks at every poll, where
+        reading every unsent row (:meth:`unsent`) would cost the whole backlog each time.
+        """
         ...
 
     async def close(self) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from adapters.console import ConsoleAdapter
-from digestbot.errors import AuthError
+from digestbot.errors import AuthError, StoppedError
 from digestbot.ports import Target
 from tests.test_post_cli import SAMPLE, run
 
@@ -21,9 +21,10 @@ async def test_unwritable_transcript_shows_nothing_and_names_the_file(tmp_path: 
     stream = io.StringIO()
     console = ConsoleAdapter(stream=stream, colour=False, transcript=transcript)
     for _ in range(3):  # every retry
-        with pytest.raises(AuthError) as caught:
+        with pytest.raises(StoppedError) as caught:
             await console.send(GENERAL, "the digest\n", key="digest:2024-10-11")
         assert str(transcript) in str(caught.value) and "\n" not in str(caught.value)
+        assert not isinstance(caught.value, AuthError)  # a file to fix, not credentials
     assert stream.getvalue() == ""
 
 
@@ -46,4 +47,8 @@ def test_post_with_an_unwritable_transcript_is_one_line_exit_1_twice(tmp_path: P
         assert result.returncode == 1, result.stdout + result.stderr
         assert "Daily Papers" not in result.stdout and "MathCoder2" not in result.stdout
         assert result.stderr.count("\n") == 1 and "WARNING" not in result.stderr
-        assert f"console transcript {tmp_path / 'db.sqlite3.console.jsonl'}: cannot write it" in result.stderr
+        assert result.stderr == (
+            f"digestbot: error: console transcript {tmp_path / 'db.sqlite3.console.jsonl'}: cannot write it"
+            " (Is a directory) — nothing was sent to console; its channels stay enabled\n"
+        )
+        assert result.stdout == "posted 0, already posted 0, failed 0, not sent (platform stopped) 1\n"

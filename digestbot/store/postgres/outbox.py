@@ -38,7 +38,7 @@ import socket
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -375,6 +375,24 @@ class PgOutboxStorage:
         async with self._tx() as conn:
             cur = await conn.execute("SELECT state, count(*) FROM deliveries GROUP BY state")
             return {str(r[0]): int(r[1]) for r in await cur.fetchall()}
+
+    async def stale_claim(self, delivery_id: int, *, lease: timedelta, now: datetime | None = None) -> Delivery | None:
+        """Return row ``delivery_id`` if another run claimed it and its lease expired or its run stopped, else None.
+
+        One statement by primary key: the lease judged on the server's clock (the claims'), and
+        the owner's run lock tried (as :meth:`owner_gone` does; let go at commit) only when the
+        lease has not expired: ``CASE`` fixes that order, where ``OR`` would leave it to the planner.
+        """
+        sql = (
+            f"SELECT {_COLUMNS} FROM deliveries WHERE id=%s AND state='claimed' AND claimed_by IS DISTINCT FROM %s"
+            " AND CASE WHEN claimed_at IS NULL OR coalesce(%s::timestamptz, clock_timestamp()) - claimed_at > %s"
+            " THEN true ELSE pg_try_advisory_xact_lock(hashtextextended("
+            "%s || coalesce(substring(claimed_by from '[^:]*$'), ''), 0)) END"
+        )
+        async with self._tx() as conn:
+            cur = await conn.execute(sql, (delivery_id, self.owner, now, lease, _run_key("")))
+            found = await cur.fetchone()
+        return _row(found) if found else None
 
     async def owner_gone(self, owner: str) -> bool:
         """Tell whether the run ``owner`` surely stopped: nobody holds its advisory lock (tried, and let go at once).
