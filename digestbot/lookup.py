@@ -327,6 +327,8 @@ async def _search(store: StoreProtocol, terms: list[_Term], *, limit: int) -> li
             rest = terms[:skip] + terms[skip + 1 :]
             more = await candidates(store, "lookup_fts", _expression(rest, "lookup_fts"), limit=CANDIDATES)
             found.update(dict.fromkeys(more))
+    if not body and len(found) == len(first):
+        return first  # no stage added a paper or a body match: the same rows, the same scores
     return await _scored(store, list(found), terms, body, fetched)
 
 

@@ -174,16 +174,18 @@ async def test_a_window_of_the_newest_papers_widens_until_it_holds_the_newest_ma
             return await window(store, query, after, limit)
 
         monkeypatch.setattr(pg_search, "_window", recorded)
-        for first in (2, 30, 150):  # far too small, too small (by the estimate), larger than needed
+        # Far too small, too small (by the estimate), larger than needed: the windows asked for
+        # (as "rowid > after") grow by the density each showed, and the answer is the same.
+        for first, windows in ((2, [2]), (30, [30, 180]), (150, [150])):
             asked.clear()
             monkeypatch.setattr(pg_search, "route", lambda *_: Route(window=first))  # noqa: B023
             assert await candidates(store, "lookup_fts", '"sparse"', limit=30) == newest
-            assert asked[0] == 200 - first
-        assert asked == [50]  # one window of 150 held 30 matches
+            # 2 papers held none: the whole index next; 30 held 10 of 30: 2 x 3 x 30 = 180.
+            assert asked == [200 - w for w in windows]
         monkeypatch.setattr(pg_search, "route", lambda *_: Route(window=10))
         asked.clear()
         assert await candidates(store, "lookup_fts", '"sparse"', limit=100) == newest + [108 - 3 * k for k in range(36)]
-        assert asked == [190, 120]  # 10 then 80 papers, then the whole index (640 would be all of them)
+        assert asked == [190]  # 10 papers held 3 of 100: 667 would be past all 200, so the whole index
 
 
 async def test_schedule_memory_and_operator_counts(pg_url: str) -> None:
