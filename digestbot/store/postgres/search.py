@@ -151,13 +151,11 @@ WIDEN = 2
 
 # What each way costs, in microseconds, measured on a million-paper archive (warm cache, 2-core
 # AMD EPYC, PostgreSQL 15): testing one paper's vector in a walk; one posting of the GIN index
-# read into a bitmap, and each query word's lookup in it; one matching row fetched from the
-# table; one key of the primary key's range.
+# read into a bitmap, and each query word's lookup in it; one matching row fetched from the table.
 WALK_ROW_US = 5.0
 GIN_ITEM_US = 0.4
 GIN_WORD_US = 1000.0
 HEAP_ROW_US = 10.0
-KEY_US = 0.1
 AND_SKIP = 0.6
 """An AND's postings read, per posting of its rarest branch: measured 0.35-0.75 over two- and three-word ANDs."""
 
@@ -217,8 +215,8 @@ def route(match: str, docs: dict[str, int], total: int, limit: int) -> Route:
     * the **index** reads the query words' postings (:func:`postings`) and fetches every matching
       row from the table (``HEAP_ROW_US`` each: the dearest part when a word is in thousands of papers);
     * a **window** is the index restricted to the newest ``window`` papers, sized to hold
-      ``WINDOW_SLACK * limit`` matches: only the postings of the segments it reaches into are
-      read (:func:`segment_share`), and a few hundred rows fetched;
+      ``WINDOW_SLACK * limit`` matches: the index's work, postings and rows, in only the
+      segments it reaches into (:func:`segment_share`);
     * a query with a word the vocabulary does not count is first tried on a window of one
       segment's length: a wrong guess costs a sixteenth of the index at a million papers.
     """
@@ -235,13 +233,15 @@ def route(match: str, docs: dict[str, int], total: int, limit: int) -> Route:
     gin_us = GIN_ITEM_US * read + GIN_WORD_US * looked_up
     walk = min(total, math.ceil(limit / found))
     window = math.ceil(WINDOW_SLACK * limit / found)
+    index = gin_us + HEAP_ROW_US * found * total
     costs = {
-        Route(): gin_us + HEAP_ROW_US * found * total,
+        Route(): index,
         Route(walk=min(total, math.ceil(WALK_SLACK * limit / found))): WALK_ROW_US * walk,
     }
     if window < total:
-        reached = segment_share(window, total)
-        costs[Route(window=window)] = gin_us * reached + HEAP_ROW_US * WINDOW_SLACK * limit + KEY_US * window
+        # Each segment reached is read whole, postings and matching rows (the rowid bound only
+        # filters the rows fetched), so a window costs the index's share of those segments.
+        costs[Route(window=window)] = index * segment_share(window, total)
     return min(costs, key=costs.__getitem__)
 
 
