@@ -127,14 +127,20 @@ async def test_an_archive_of_schema_10_moves_its_vectors_into_segments(pg_url: s
         assert columns == []  # the old column and its index are gone
 
 
-async def test_a_word_the_vocabulary_does_not_count_tries_the_newest_segments_first(pg_url: str) -> None:
+async def test_a_word_the_vocabulary_does_not_count_is_estimated_from_the_planners_statistics(pg_url: str) -> None:
     async with await PostgresStore.open(pg_url) as store:
-        await store.upsert_papers([Paper(arxiv_id="2410.00001", title="Sparse kernels")])
-        await _skip_rowids_to(store, 3 * SEGMENT + 1)
-        await store.upsert_papers([Paper(arxiv_id="2410.00002", title="Sparse attention")])
+        papers = [Paper(arxiv_id=f"2410.{i:05d}", title=f"Sparse kernels {i}") for i in range(1, 41)]
+        await store.upsert_papers([*papers, Paper(arxiv_id="2410.09999", title="Dense rare words")])
         async with store.transaction() as conn:  # as a gram of Korean text is: in the index, not counted
-            await conn.execute("DELETE FROM lookup_terms WHERE term = 'sparse'")
-        assert await pg_search._route(store, '"sparse"', 5) == (Route(window=SEGMENT), 3 * SEGMENT + 1)
-        # The window holds one of the five asked for: the whole index answers, and finds both.
-        assert await candidates(store, "lookup_fts", '"sparse"', limit=5) == [3 * SEGMENT + 1, 1]
-        assert await candidates(store, "lookup_fts", '"sparse"', limit=1) == [3 * SEGMENT + 1]
+            await conn.execute("DELETE FROM lookup_terms WHERE term IN ('sparse', 'dense')")
+        assert (await pg_search._route(store, '"sparse"', 5))[0] == Route()  # no statistics yet: the index
+        async with store.transaction() as conn:
+            await conn.execute("ANALYZE lookup_segments")
+    async with await PostgresStore.open(pg_url) as store:  # statistics are read once per connection
+        shares, rest = await pg_search.lexeme_shares(store)
+        assert shares["sparse"] == pytest.approx(40 / 41) and shares["kernels"] == pytest.approx(40 / 41)
+        assert rest == pytest.approx(min(shares.values()) / 2)  # a word not among them: half the least
+        # 40 of 41 papers: a walk finds 5 at once, as it would with the vocabulary's count.
+        assert (await pg_search._route(store, '"sparse"', 5))[0].walk > 0
+        assert await candidates(store, "lookup_fts", '"sparse"', limit=5) == [40, 39, 38, 37, 36]
+        assert await candidates(store, "lookup_fts", '"dense"', limit=5) == [41]

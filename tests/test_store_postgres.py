@@ -17,7 +17,7 @@ from digestbot.records import Paper
 from digestbot.store import PostgresStore, Store, check_target, open_store, redact_url
 from digestbot.store.migrations import LATEST
 from digestbot.store.postgres import search as pg_search
-from digestbot.store.postgres.search import SEGMENT, Route, _route, postings, route, share
+from digestbot.store.postgres.search import Route, _route, postings, route, share
 from digestbot.store.search import candidates
 from tests.conftest import SEED
 
@@ -130,11 +130,7 @@ def test_route_takes_the_cheapest_way_for_the_share_of_matches() -> None:
     assert route('"shot"', {"shot": 17_252}, n, limit) == Route(window=34_779)
     # Rare: every match is fetched from the index (a window would hold them all anyway).
     assert route('"rare"', {"rare": 500}, n, limit) == Route()
-    # A word the vocabulary does not count (a gram, a typo): the newest segment or two first, at a
-    # million papers; in an archive of one segment, the index.
-    assert route('"unknown"', {}, n, limit) == Route(window=SEGMENT)
-    assert route('"unknown"', {}, SEGMENT, limit) == Route()
-    assert route('"unknown" AND "known"', {"known": 10}, n, limit) == Route(window=SEGMENT)
+    assert route('"unknown"', {}, n, limit) == Route()  # no count at all (no statistics yet): the index
     # An AND is driven by its rarest word (GIN's fast scan); an OR reads every branch.
     docs = {"learning": 590_700, "gentle": 2_000, "a": 10, "b": 20}
     assert postings('"learning" AND "gentle"', docs) == (pytest.approx(1_200), 2)

@@ -93,6 +93,8 @@ class PostgresStore:
         self.path = redact_url(url)
         """What the store is called in messages and ``status``: the URL without its password."""
         self._tx_lock = asyncio.Lock()
+        self.lexeme_shares: tuple[dict[str, float], float] | None = None
+        """The planner's statistics of ``lookup_segments``, read once (see ``search.lexeme_shares``)."""
 
     @classmethod
     async def open(cls, url: str) -> PostgresStore:
