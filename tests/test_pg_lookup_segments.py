@@ -144,3 +144,29 @@ async def test_a_word_the_vocabulary_does_not_count_is_estimated_from_the_planne
         assert (await pg_search._route(store, '"sparse"', 5))[0].walk > 0
         assert await candidates(store, "lookup_fts", '"sparse"', limit=5) == [40, 39, 38, 37, 36]
         assert await candidates(store, "lookup_fts", '"dense"', limit=5) == [41]
+
+
+async def test_a_writer_crossing_into_a_new_segment_never_waits_for_its_creator(pg_url: str) -> None:
+    # T1 has written a paper (it holds lookup_segments open) when T2 starts the next segment, which
+    # waits for T1 to finish. T1's next paper also reaches for that segment: it must leave it to T2
+    # rather than wait for T2's lock (a deadlock, one of them aborted after deadlock_timeout).
+    async with await PostgresStore.open(pg_url):
+        pass  # migrated: segments 0 and 1
+    insert = "INSERT INTO papers (rowid, arxiv_id, title, updated_at) VALUES (%s, %s, 'Race', now())"
+    async with (
+        await psycopg.AsyncConnection.connect(pg_url) as t1,
+        await psycopg.AsyncConnection.connect(pg_url) as t2,
+    ):
+        await t1.execute(insert, (SEGMENT - 100, "2410.00001"))  # segment 0; 1 is there: no lock
+        await t2.execute("SET lock_timeout = '20s'")
+        creating = asyncio.create_task(t2.execute(insert, (SEGMENT + 5, "2410.00002")))  # makes segment 2
+        await asyncio.sleep(0.5)
+        assert not creating.done()  # waiting for T1, the advisory lock held
+        await t1.execute(insert, (SEGMENT + 10, "2410.00003"))  # segment 1 exists: segment 2 is T2's to make
+        await t1.commit()
+        await asyncio.wait_for(creating, 20)
+        await t2.commit()
+    async with await PostgresStore.open(pg_url) as store:
+        assert await _segments(store) == [f"lookup_segments_{n}" for n in range(3)]
+        rows = await store.fetchall("SELECT rowid FROM lookup_segments ORDER BY rowid")
+        assert rows == [(SEGMENT - 100,), (SEGMENT + 5,), (SEGMENT + 10,)]

@@ -198,24 +198,34 @@ PG_MIGRATIONS: list[str] = [
     # only the segments that hold them (partition pruning): the same query in 11 ms. FTS5 gets
     # this from postings kept in rowid order; here the segments are that order, coarsely.
     # Kept by statement triggers on papers (one INSERT … SELECT per statement, COPY included),
-    # which also create the next segment when a rowid reaches into it (lookup_segments_upto).
+    # which also create the next segment one ahead of the rowids written (lookup_segments_for).
     """
     CREATE TABLE lookup_segments (
         rowid BIGINT PRIMARY KEY,
         lookup_vec TSVECTOR NOT NULL
     ) PARTITION BY RANGE (rowid);
 
-    CREATE FUNCTION lookup_segments_upto(upto BIGINT) RETURNS INTEGER LANGUAGE plpgsql AS $$
+    CREATE FUNCTION lookup_segments_for(newest BIGINT) RETURNS INTEGER LANGUAGE plpgsql AS $$
     DECLARE
         size CONSTANT BIGINT := 65536;
         made INTEGER := 0;
     BEGIN
-        IF upto IS NULL OR to_regclass(format('lookup_segments_%s', upto / size)) IS NOT NULL THEN
+        -- Segments are made one ahead: through the one after the segment of ``newest``.
+        IF newest IS NULL OR to_regclass(format('lookup_segments_%s', newest / size + 1)) IS NOT NULL THEN
             RETURN 0;  -- the usual case (or a statement that wrote no row): no lock taken
         END IF;
         -- One creator at a time (other processes' triggers too); each segment checked again under it.
-        PERFORM pg_advisory_xact_lock(hashtext('digestbot lookup_segments'));
-        FOR n IN 0 .. upto / size LOOP
+        -- Creating waits for every open writer of lookup_segments; a writer whose own rows have a
+        -- segment never waits for the creator in turn (it leaves the one ahead to whoever holds
+        -- the lock), so two writers crossing into a new segment together cannot deadlock.
+        IF to_regclass(format('lookup_segments_%s', newest / size)) IS NOT NULL THEN
+            IF NOT pg_try_advisory_xact_lock(hashtext('digestbot lookup_segments')) THEN
+                RETURN 0;
+            END IF;
+        ELSE
+            PERFORM pg_advisory_xact_lock(hashtext('digestbot lookup_segments'));
+        END IF;
+        FOR n IN 0 .. newest / size + 1 LOOP
             IF to_regclass(format('lookup_segments_%s', n)) IS NULL THEN
                 EXECUTE format(
                     'CREATE TABLE lookup_segments_%s PARTITION OF lookup_segments FOR VALUES FROM (%s) TO (%s)',
@@ -229,15 +239,14 @@ PG_MIGRATIONS: list[str] = [
 
     CREATE FUNCTION papers_lookup_segments() RETURNS TRIGGER LANGUAGE plpgsql AS $$
     BEGIN
-        -- One segment ahead: the segment a later insert needs usually exists before it does.
-        PERFORM lookup_segments_upto(max(rowid) + 65536) FROM new_rows;
+        PERFORM lookup_segments_for(max(rowid)) FROM new_rows;
         INSERT INTO lookup_segments (rowid, lookup_vec)
             SELECT rowid, ts_filter(search_vec, '{a,b,c}') FROM new_rows
             ON CONFLICT (rowid) DO UPDATE SET lookup_vec = excluded.lookup_vec;
         RETURN NULL;
     END $$;
 
-    SELECT lookup_segments_upto((SELECT coalesce(max(rowid), 0) FROM papers) + 65536);
+    SELECT lookup_segments_for((SELECT coalesce(max(rowid), 0) FROM papers));
     INSERT INTO lookup_segments (rowid, lookup_vec) SELECT rowid, lookup_vec FROM papers;
     -- Built after the copy (one sort per segment, not a million index inserts); a segment created
     -- later gets its own index from this one.
