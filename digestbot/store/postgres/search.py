@@ -221,9 +221,7 @@ def route(match: str, docs: dict[str, int], total: int, limit: int) -> Route:
     ``docs`` should count every word: the vocabulary's, else the planner's (:func:`lexeme_shares`).
     """
     found = share(match, docs, total)
-    if total <= 0:
-        return Route()
-    if found <= 0:
+    if found <= 0 or total <= 0:
         return Route()
     read, looked_up = postings(match, docs)
     gin_us = GIN_ITEM_US * read + GIN_WORD_US * looked_up
@@ -315,8 +313,7 @@ async def _window(store: PostgresStore, query: str, after: int, limit: int) -> l
         " OFFSET 0) AS newest ORDER BY rowid DESC LIMIT %s"
     )
     async with store.transaction() as conn:
-        await conn.execute("SET LOCAL enable_indexscan = off")
-        await conn.execute("SET LOCAL enable_seqscan = off")
+        await conn.execute("SET LOCAL enable_indexscan = off; SET LOCAL enable_seqscan = off")  # one round trip
         cur = await conn.execute(sql, (query, after, limit))
         return [int(r[0]) for r in await cur.fetchall()]
 
