@@ -281,10 +281,11 @@ def _convert(tp: Any, value: Any, path: str, env: Mapping[str, str]) -> Any:
     value = _expand_typed(tp, value, path, env)
     if origin is Literal:
         choices = typing.get_args(tp)
-        given = _expand_env(value, path, env) if _env_reference(value) else value
+        from_env = _env_reference(value)
+        given = _expand_env(value, path, env) if from_env else value
         if given not in choices:
             # A value from the environment is not echoed: the variable may hold something secret.
-            got = f"{value} (its value is not shown)" if given is not value else repr(value)
+            got = f"{value} (its value is not shown)" if from_env else repr(value)
             raise ConfigError(f"{path}: must be one of {', '.join(map(str, choices))}, got {got}")
         return given
     if origin is tuple:

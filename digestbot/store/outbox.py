@@ -725,4 +725,4 @@ class SqliteOutbox:
             return None
         row = _row(found)
         expired = row.claimed_at is None or (now or await self.now()) - row.claimed_at > lease
-        return row if expired or self._lock.owner_gone(_token(row.claimed_by)) else None
+        return row if expired or await self.owner_gone(row.claimed_by or "") else None
