@@ -138,12 +138,11 @@ async def test_replies_say_the_correction_and_label_closest_titles(seeded_store:
     assert isinstance(miss.blocks[-1], Context) and miss.blocks[-1].parts[0] == "비슷한 제목 (일치하지 않음):"
 
 
-async def test_a_candidate_row_is_read_once_per_search(seeded_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    # "agent as" has no strong title match: the later stages run and every candidate is scored
-    # again, from the rows already read (a second read of the same 300 rows cost 5-15 ms at 1M).
+def _recorded(store: Store, monkeypatch: pytest.MonkeyPatch) -> tuple[list[int], list[str]]:
+    """Record the rowids a store reads as rows, and the index of each candidates query."""
     reads: list[int] = []
     stages: list[str] = []
-    read, find = seeded_store.search_rows, seeded_store.search_candidates
+    read, find = store.search_rows, store.search_candidates
 
     async def recorded_read(rowids: list[int]) -> object:
         reads.extend(rowids)
@@ -153,9 +152,26 @@ async def test_a_candidate_row_is_read_once_per_search(seeded_store: Store, monk
         stages.append(index)
         return await find(index, match, limit=limit)
 
-    monkeypatch.setattr(seeded_store, "search_rows", recorded_read)
-    monkeypatch.setattr(seeded_store, "search_candidates", recorded_find)
-    scored = await _search(seeded_store, await _terms(seeded_store, ["agent", "as"]), limit=5)
+    monkeypatch.setattr(store, "search_rows", recorded_read)
+    monkeypatch.setattr(store, "search_candidates", recorded_find)
+    return reads, stages
+
+
+async def test_a_candidate_row_is_read_once_per_search(seeded_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # "agent as" has no strong title match: the later stages run and every candidate is scored
+    # again, from the rows already read (a second read of the same 300 rows cost 5-15 ms at 1M).
+    reads, stages = _recorded(seeded_store, monkeypatch)
+    terms = await _terms(seeded_store, ["agent", "as"])
+    scored = await _search(seeded_store, terms, limit=5, fetched={})
     assert len(stages) >= 2  # past the first stage
     assert reads and len(reads) == len(set(reads))
     assert sorted(reads) == sorted(s[2].rowid for s in scored)
+
+
+async def test_the_typo_retry_reads_no_row_twice(seeded_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Four words, one misspelt: the all-but-one stage finds the paper, then the search runs again for
+    # "agentic"; the papers both searches find are read once.
+    reads, _ = _recorded(seeded_store, monkeypatch)
+    result = await lookup(seeded_store, "benchmarking agentc workflow generation")
+    assert result.how == "typo"
+    assert reads and len(reads) == len(set(reads))
