@@ -276,8 +276,10 @@ def _convert(tp: Any, value: Any, path: str, env: Mapping[str, str]) -> Any:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(tp) if a is not type(None)]
-        value = _expand_typed(args[0], value, path, env)
-        return None if value is None else _convert(args[0], value, path, env)
+        # Unset (YAML's nothing, or a reference expanding to nothing) or converted from the value as
+        # written: _convert expands it once; passing the expansion on would expand what it holds too.
+        unset = _expand_typed(args[0], value, path, env) is None
+        return None if unset else _convert(args[0], value, path, env)
     value = _expand_typed(tp, value, path, env)
     if origin is Literal:
         choices = typing.get_args(tp)

@@ -310,6 +310,8 @@ def test_typed_keys_take_env_references_with_or_without_defaults(tmp_path: Path)
         ({"CATCH_UP": "1", "TOP": "0"}, "channels[0].top: must be between 1 and 100, got 0"),
         ({"CATCH_UP": "1", "SHARD": "2"}, "discord.shard_ids[0]: shard 2 is outside 0..1 (discord.shard_count is 2)"),
         ({"CATCH_UP": "1", "OPS_PORT": "80000"}, "ops.port: must be between 0 and 65535, got 80000"),
+        # A value is expanded once: one that itself reads ${…} is that text, in an optional key too.
+        ({"CATCH_UP": "1", "OPS_PORT": "${PORT}", "PORT": "9100"}, "ops.port: expected a whole number, got text"),
         (
             {"CATCH_UP": "1", "MODE": "xoxb-s3cr3t"},
             "slack.mode: must be one of socket, http, got ${MODE:-http} (its value is not shown)",
