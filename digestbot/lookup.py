@@ -264,65 +264,69 @@ def _expression(terms: list[_Term], index: Index) -> str:
     return " AND ".join(t.expression(index) for t in terms)
 
 
-@dataclass(frozen=True, slots=True)
 class _Fields:
     """A candidate's words as the scorer compares them, worked out once per row and lookup.
 
-    A row is scored again after each search stage and in the typo retry; folding and splitting
-    its title, authors and keywords each time was most of the scoring work. Each ``*_line`` is
-    its words joined with a space in front of each, so "some word starts with x" is the substring
-    test ``" " + x in line`` (one C-level search, not a loop over the words).
+    A row is scored again after each search stage and in the typo retry; splitting its title,
+    authors and keywords each time was most of the scoring work. Authors and keywords are split
+    only when a query word is not in the title (most candidates of a title search never need
+    them). Each line is its words with a space in front of each, so "some word starts with x"
+    is the substring test ``" " + x in line`` (one C-level search, not a loop over the words).
     """
 
-    title_line: str
-    title_words: frozenset[str]
-    author_line: str
-    author_words: frozenset[str]
-    keyword_line: str
-    keyword_words: frozenset[str]
-    folded_title: str
+    def __init__(self, row: SearchRow) -> None:
+        self.row = row
+        title = words(row.title)
+        self.title = frozenset(title), _line(title)
 
-    @classmethod
-    def of(cls, row: SearchRow) -> _Fields:
-        title, authors, keywords = words(row.title), words(row.authors_text), words(row.keywords_text)
-        return cls(
-            title_line=_line(title),
-            title_words=frozenset(title),
-            author_line=_line(authors),
-            author_words=frozenset(authors),
-            keyword_line=_line(keywords),
-            keyword_words=frozenset(keywords),
-            folded_title=fold(row.title),
-        )
+    @cached_property
+    def authors(self) -> tuple[frozenset[str], str]:
+        found = words(self.row.authors_text)
+        return frozenset(found), _line(found)
+
+    @cached_property
+    def keywords(self) -> tuple[frozenset[str], str]:
+        found = words(self.row.keywords_text)
+        return frozenset(found), _line(found)
+
+    @cached_property
+    def folded_title(self) -> str:
+        return fold(self.row.title)
 
 
 def _line(words_: list[str]) -> str:
-    return "".join(" " + w for w in words_)
+    return " " + " ".join(words_) if words_ else ""
 
 
-def _score(row: SearchRow, fields: _Fields, terms: list[_Term], body: set[int]) -> tuple[float, float]:
+def _found(term: _Term, field: tuple[frozenset[str], str]) -> bool:
+    """Tell whether ``term`` is one of a field's words, or (half-typed) the start of one."""
+    return not term.form_set.isdisjoint(field[0]) or (term.prefix and " " + term.word in field[1])
+
+
+def _score(fields: _Fields, terms: list[_Term], body: set[int]) -> tuple[float, float]:
     """Return (score, coverage) of one candidate: where each query word was found, weighted."""
+    row = fields.row
     points: list[float] = []
     for term in terms:
-        forms, start = term.form_set, " " + term.word
         if term.grams:
             got = W_TITLE if term.word in fields.folded_title else W_GRAMS if term.word in row.grams_text else 0.0
-        elif not forms.isdisjoint(fields.title_words) or (term.prefix and start in fields.title_line):
+        elif _found(term, fields.title):
             got = W_TITLE
-        elif not forms.isdisjoint(fields.author_words) or (term.prefix and start in fields.author_line):
+        elif _found(term, fields.authors):
             got = W_AUTHOR
-        elif not forms.isdisjoint(fields.keyword_words) or (term.prefix and start in fields.keyword_line):
+        elif _found(term, fields.keywords):
             got = W_KEYWORD
         else:
             got = W_BODY if row.rowid in body else 0.0
         points.append(got * (W_CORRECTED if term.corrected else 1.0))
     # Words run together in the title ("prefix quant" -> PrefixQuant) count as title words.
+    title_line = fields.title[1]
     joined = "".join(t.word for t in terms)
-    if len(terms) > 1 and len(joined) >= 6 and " " + joined in fields.title_line:
+    if len(terms) > 1 and len(joined) >= 6 and " " + joined in title_line:
         points = [W_TITLE] * len(terms)
     coverage = sum(p > 0 for p in points) / len(points)
     score = sum(points) / len(points)
-    if len(terms) > 1 and " ".join(t.word for t in terms) in fields.title_line:
+    if len(terms) > 1 and " ".join(t.word for t in terms) in title_line:
         score += 0.1  # the words in the title's own order
     return score, coverage
 
@@ -333,7 +337,7 @@ def _needed(n: int) -> float:
 
 
 async def _search(
-    store: StoreProtocol, terms: list[_Term], *, limit: int, fetched: dict[int, tuple[SearchRow, _Fields]]
+    store: StoreProtocol, terms: list[_Term], *, limit: int, fetched: dict[int, _Fields]
 ) -> list[tuple[float, float, SearchRow]]:
     """Return (score, coverage, row) for the candidates of ``terms``, best first.
 
@@ -377,7 +381,7 @@ async def _scored(
     rowids: list[int],
     terms: list[_Term],
     body: set[int],
-    fetched: dict[int, tuple[SearchRow, _Fields]],
+    fetched: dict[int, _Fields],
 ) -> list[tuple[float, float, SearchRow]]:
     """Return (score, coverage, row) for ``rowids``, best first, reading only the rows not in ``fetched``.
 
@@ -386,8 +390,8 @@ async def _scored(
     rows is 5-15 ms.
     """
     if missing := [r for r in rowids if r not in fetched]:
-        fetched.update((row.rowid, (row, _Fields.of(row))) for row in await search_rows(store, missing))
-    scored = [(*_score(*fetched[r], terms, body), fetched[r][0]) for r in rowids if r in fetched]
+        fetched.update((row.rowid, _Fields(row)) for row in await search_rows(store, missing))
+    scored = [(*_score(fetched[r], terms, body), fetched[r].row) for r in rowids if r in fetched]
     scored.sort(key=_rank, reverse=True)
     return scored
 
@@ -429,7 +433,7 @@ async def search_words(store: StoreProtocol, text: str, *, limit: int) -> Lookup
     all_words = words(text)[:MAX_TERMS]
     content = [w for w in all_words if w not in STOPWORDS] or all_words
     terms = await _terms(store, content)
-    fetched: dict[int, tuple[SearchRow, _Fields]] = {}  # rows read once, scored again after each stage
+    fetched: dict[int, _Fields] = {}  # rows read once, scored again after each stage
     scored = await _search(store, terms, limit=limit, fetched=fetched)
     how, correction = "words", None
     matched = [s for s in scored if _is_match(s[0], s[1], len(terms))]

@@ -75,8 +75,19 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFC", _MARKS.sub("", decomposed))
 
 
+_ASCII_GAPS = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalnum()})
+"""Every ASCII character that is not a letter or digit, to a space: what ``_WORD`` splits ASCII text on."""
+
+
 def words(text: str) -> list[str]:
-    """Return the words of ``text`` as the index sees them: letters and digits, folded."""
+    """Return the words of ``text`` as the index sees them: letters and digits, folded.
+
+    ASCII text (most titles, author lists and keywords) is split with ``str.translate`` and
+    ``split``, the same words as the regex's at under half its cost: a lookup splits the fields
+    of hundreds of candidates, a bulk load those of every paper.
+    """
+    if text.isascii():
+        return text.lower().translate(_ASCII_GAPS).split()
     return _WORD.findall(fold(text))
 
 
