@@ -75,20 +75,30 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFC", _MARKS.sub("", decomposed))
 
 
-_ASCII_GAPS = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalnum()})
-"""Every ASCII character that is not a letter or digit, to a space: what ``_WORD`` splits ASCII text on."""
+_ASCII_WORDS = bytes(ord(chr(c).lower()) if chr(c).isalnum() else 0x20 for c in range(128)) + bytes(range(128, 256))
+"""A byte table for ASCII text: letters to lower case, digits kept, any other character to a space (a gap)."""
 
 
 def words(text: str) -> list[str]:
     """Return the words of ``text`` as the index sees them: letters and digits, folded.
 
-    ASCII text (most titles, author lists and keywords) is split with ``str.translate`` and
-    ``split``, the same words as the regex's at under half its cost: a lookup splits the fields
-    of hundreds of candidates, a bulk load those of every paper.
+    ASCII text (most titles, author lists and keywords) goes through one ``bytes.translate``
+    and ``split``: the same words as the regex's, at a fifth of its cost. A lookup splits the
+    fields of hundreds of candidates, a bulk load those of every paper.
     """
     if text.isascii():
-        return text.lower().translate(_ASCII_GAPS).split()
+        return text.encode().translate(_ASCII_WORDS).decode().split()
     return _WORD.findall(fold(text))
+
+
+def spaced(text: str) -> str:
+    """Return the words of ``text`` between single spaces, with a space before and after: `` w1 w2 ``.
+
+    Word tests become substring tests, which run in C: ``w`` is one of the words when ``" w "``
+    is in it, some word starts with ``p`` when ``" p"`` is, and words in this order when
+    ``"w1 w2"`` is. Scoring a few hundred search candidates this way needs no sets or loops.
+    """
+    return f" {' '.join(words(text))} "
 
 
 def is_unspaced(word: str) -> bool:
