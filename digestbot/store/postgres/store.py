@@ -46,6 +46,7 @@ from digestbot.store.sqlite import _last_wins, _lookup_words, paper_from_row
 log = logging.getLogger(__name__)
 
 MIGRATION_LOCK = 0x6469_6765_7374  # "digest": the advisory lock key every migrating process takes
+PAPERS_LOCK = 0x7061_7065_7273  # "papers": held by a transaction that adds or merges papers (see _write_chunk)
 _CHUNK = 500
 
 _SELECT_PAPER = (
@@ -159,7 +160,10 @@ class PostgresStore:
         if await self.schema_version() == LATEST:
             return
         async with self.transaction() as conn:
-            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            cur = await conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            if not (await cur.fetchone() or (False,))[0]:  # said, so a start that waits is not a silent hang
+                log.warning("%s: another process is migrating this database; waiting for it to finish", self.path)
+                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
             await conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             current = await self.schema_version()
             if current > LATEST:
@@ -196,7 +200,14 @@ class PostgresStore:
     async def _write_chunk(
         self, conn: psycopg.AsyncConnection[Any], batch: list[Paper], digest_date: date | None, *, count_terms: bool
     ) -> UpsertResult:
-        """Insert or merge ``batch`` inside the caller's transaction, _CHUNK ids per round trip."""
+        """Insert or merge ``batch`` inside the caller's transaction, _CHUNK ids per round trip.
+
+        Which papers are new is read first, so two processes storing the same new papers at once
+        (two ``run``s fetching the same day's list) would both insert them, and one would fail on
+        the unique id. The transaction first takes the papers lock: the second writer waits, then
+        reads the first one's papers as known and merges into them. Readers never wait for it.
+        """
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (PAPERS_LOCK,))
         added = updated = unchanged = 0
         for start in range(0, len(batch), _CHUNK):
             chunk = _last_wins(batch[start : start + _CHUNK])
