@@ -88,6 +88,7 @@ def test_copy_of_an_archive_holding_nul_copies_every_table(
     assert main(["db", "copy", "--from", str(archive), "--to", pg_url]) == 0
     out = capsys.readouterr().out
     assert "1 papers" in out and "1 subscriptions" in out and "1 summaries" in out
+    assert out.rstrip().endswith("db copy finished")
     assert _pg_rows(pg_url, "SELECT extra::text FROM papers") == [('{"k": [""], "extra_field": "e"}',)]
     assert _pg_rows(pg_url, "SELECT display FROM subscriptions") == [("diffusion",)]
     assert _pg_rows(pg_url, "SELECT sections::text FROM summaries") == [('[["What", "new"]]',)]
@@ -133,3 +134,27 @@ def test_copy_keeps_the_destinations_own_digest_entries(tmp_path: Path, pg_url: 
     assert main(["db", "copy", "--from", str(archive), "--to", pg_url]) == 0
     rows = _pg_rows(pg_url, "SELECT digest_date::text, votes FROM digest_entries ORDER BY 1")
     assert rows == [("2024-03-01", 1), ("2024-03-05", 9)]
+
+
+def test_db_check_refuses_from_and_to_and_copy_names_an_empty_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    small = tmp_path / "small.sqlite3"
+    assert main(["--db", str(small), "ingest", str(_write(tmp_path / "r.json", [NUL_RECORD]))]) == 0
+    capsys.readouterr()
+    for flag in ("--from", "--to"):
+        assert main(["db", "check", flag, str(small)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"db check {flag}" in err and "--db" in err
+    empty = tmp_path / "empty.sqlite3"
+    empty.touch()
+    assert main(["db", "copy", "--from", str(empty), "--to", "postgresql://db/x"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "empty" in err and str(empty) in err
+    assert empty.stat().st_size == 0
+
+
+def test_db_help_says_check_reads_db(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["db", "--help"])
+    assert "check the --db database" in " ".join(capsys.readouterr().out.split())
