@@ -266,6 +266,34 @@ class Paper:
         return dataclasses.replace(self, **changes)
 
 
+def storable(paper: Paper) -> Paper:
+    """Return ``paper`` without the NUL characters PostgreSQL text and JSONB cannot hold, in every string.
+
+    Titles lose theirs in the sources' whitespace clean-up, but ``extra`` keeps a source's values
+    as they came; a single NUL there (keys or values, at any depth) made a PostgreSQL ingest or
+    ``db copy`` fail for good. SQLite holds them, so an older archive may too. Returns ``paper``
+    itself when it holds none (the common case, and cheap to tell).
+    """
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(paper):
+        value = getattr(paper, f.name)
+        cleaned = storable_value(dict(value) if f.name == "extra" else value)
+        if cleaned != value:
+            changes[f.name] = cleaned
+    return dataclasses.replace(paper, **changes) if changes else paper
+
+
+def storable_value(value: Any) -> Any:
+    """Return ``value`` with NUL removed from its strings: mapping keys and values, list and tuple items."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, Mapping):
+        return {storable_value(k): storable_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(storable_value(v) for v in value)
+    return value
+
+
 def _cut_short(new: Any, old: Any) -> bool:
     """Tell whether ``new`` is ``old`` cut short: the start of a text, or of a tuple (its last item maybe cut too)."""
     if isinstance(new, str) and isinstance(old, str):

@@ -90,7 +90,8 @@ def test_copy_refuses_wrong_directions_in_one_line(tmp_path: Path, capsys: pytes
     empty.touch()  # reading it must not write a schema into it
     assert main(["db", "copy", "--from", str(empty), "--to", "postgresql://db/x"]) == 2
     assert capsys.readouterr().err == (
-        f"digestbot: error: db copy --from {empty}: expected an existing SQLite archive file\n"
+        f"digestbot: error: db copy --from {empty}: {empty} is an empty file, not a digestbot archive yet:"
+        " nothing to copy\n"
     )
     assert empty.stat().st_size == 0
     assert main(["--db", str(source), "db", "check"]) == 0

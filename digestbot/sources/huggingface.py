@@ -39,7 +39,7 @@ import aiohttp
 
 from digestbot.errors import SourceAnswerError, SourceError
 from digestbot.periods import Period
-from digestbot.records import INT64, Paper, json_problem, load_json, normalize_arxiv_id, oversize
+from digestbot.records import INT64, Paper, json_problem, load_json, normalize_arxiv_id, oversize, storable
 from digestbot.sources import _http
 from digestbot.sources._text import collapse, unwrap
 
@@ -248,7 +248,7 @@ def _parse_entry(raw: object, path: str, reader: _Reader, digest_date: date | No
         source="huggingface",
         extra=extra,
     )
-    return parsed
+    return storable(parsed)  # extra keeps Hugging Face's values as given, but a NUL would stop PostgreSQL
 
 
 def _paper_problem(paper: Paper, path: str) -> tuple[str, str] | None:

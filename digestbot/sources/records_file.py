@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any
 
 from digestbot.errors import SourceError
-from digestbot.records import Paper, normalize_arxiv_id
+from digestbot.records import Paper, normalize_arxiv_id, storable
 from digestbot.sources.markdown import arxiv_id_from_url, resolve_image_url
 from digestbot.text import clean_text, one_line
 
@@ -146,7 +146,7 @@ def parse_record(rec: object, path: str, *, default_date: date | None, source: s
         raise RecordError(f"{path}.votes", f"expected a non-negative integer, got {_shown(votes)}")
     thumb = _str(rec, "thumbnail", path)
     github = _str(rec, "github_url", path) or _str(rec, "github", path)
-    return Paper(
+    paper = Paper(
         arxiv_id=arxiv_id,
         title=title,
         authors=_str_list(rec, "authors", path),
@@ -161,6 +161,7 @@ def parse_record(rec: object, path: str, *, default_date: date | None, source: s
         source=source,
         extra={k: v for k, v in rec.items() if k not in KNOWN},
     )
+    return storable(paper)  # extra keeps the record's values as given, but a NUL would stop PostgreSQL
 
 
 def parse_records(data: object, *, source: str = "records") -> tuple[date | None, list[Paper]]:

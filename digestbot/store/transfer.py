@@ -11,13 +11,15 @@ each batch one transaction, with progress after each.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from digestbot.errors import StoreDamagedError
+from digestbot.records import Paper, storable, storable_value
 from digestbot.store.postgres import PostgresStore
 from digestbot.store.protocol import StoreProtocol
 from digestbot.store.sqlite import _PAPER_COLUMNS, Store, paper_from_row
@@ -51,9 +53,25 @@ class _Table:
     casts: dict[str, str]
     conflict: str = "DO NOTHING"
 
+    def storable(self, row: Sequence[Any]) -> list[Any]:
+        """Return ``row`` without NUL, which SQLite holds but PostgreSQL text and JSONB refuse (escaped in JSON too)."""
+        return [_without_nul(v, jsonb=self.casts.get(c) == "::jsonb") for c, v in zip(self.columns, row, strict=True)]
+
     def insert(self, name: str) -> str:
         values = ", ".join("%s" + self.casts.get(c, "") for c in self.columns)
         return f"INSERT INTO {name} ({', '.join(self.columns)}) VALUES ({values}) ON CONFLICT {self.conflict}"
+
+
+def _without_nul(value: Any, *, jsonb: bool) -> Any:
+    """Return a cell without NUL: removed from text, and from the decoded values of a JSON column."""
+    if not isinstance(value, str):
+        return value
+    if jsonb and "\\u0000" in value:
+        try:
+            return json.dumps(storable_value(json.loads(value)), ensure_ascii=False)
+        except ValueError:
+            pass  # not JSON after all: PostgreSQL will say so, naming the table
+    return value.replace("\x00", "")
 
 
 _TS = "::timestamptz"
@@ -132,6 +150,31 @@ _SIMPLE: dict[str, _Table] = {
 }
 
 
+async def _write_papers(dest: PostgresStore, papers: list[Paper]) -> None:
+    """Merge ``papers`` into ``dest`` as ``ingest`` does, but leave its digest entries exactly as they were.
+
+    The store files a paper written without a digest day under its own ``digest_date``, which
+    would add digests the source never had (a file's papers listed under the file's date but
+    dated the day after); the source's entries are copied as rows afterwards instead. The store
+    has no way to write papers without filing them, so the entries of these papers are put back
+    as they were, in the same transaction.
+    """
+    ids = [p.arxiv_id for p in papers]
+    async with dest.transaction() as conn:
+        cur = await conn.execute(_ENTRIES_OF, (ids,))
+        before = await cur.fetchall()
+        await dest._write_chunk(conn, papers, None, count_terms=True)
+        await conn.execute("DELETE FROM digest_entries WHERE arxiv_id = ANY(%s)", (ids,))
+        if before:
+            async with conn.cursor() as c:
+                await c.executemany(
+                    "INSERT INTO digest_entries(digest_date, arxiv_id, votes) VALUES (%s, %s, %s)", before
+                )
+
+
+_ENTRIES_OF = "SELECT digest_date, arxiv_id, votes FROM digest_entries WHERE arxiv_id = ANY(%s)"
+
+
 async def _rows(source: Store, sql: str) -> AsyncIterator[list[Any]]:
     """Yield the rows of ``sql`` on the SQLite source, BATCH at a time."""
     async with source._db.execute(sql) as cur:
@@ -155,7 +198,7 @@ async def copy_archive(source: Store, dest: PostgresStore, progress: Progress) -
     done = 0
     async for rows in _rows(source, f"SELECT {_PAPER_COLUMNS} FROM papers ORDER BY rowid"):
         # Oldest first, so the destination's rowids keep the source's order (lookup ties go to the newest).
-        await dest.upsert_papers([paper_from_row(r) for r in rows])
+        await _write_papers(dest, [storable(paper_from_row(r)) for r in rows])
         done += len(rows)
         progress("papers", done, total)
     for name, table in _SIMPLE.items():
@@ -164,7 +207,7 @@ async def copy_archive(source: Store, dest: PostgresStore, progress: Progress) -
         order = " ORDER BY id" if name == "deliveries" else ""
         async for rows in _rows(source, f"SELECT {', '.join(table.columns)} FROM {name}{order}"):
             async with dest.transaction() as conn, conn.cursor() as cur:
-                await cur.executemany(table.insert(name), rows)
+                await cur.executemany(table.insert(name), [table.storable(row) for row in rows])
             done += len(rows)
             progress(name, done, total)
     return {name: await _count(dest, name) for name in TABLES}
