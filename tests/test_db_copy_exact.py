@@ -158,3 +158,13 @@ def test_db_help_says_check_reads_db(capsys: pytest.CaptureFixture[str]) -> None
     with pytest.raises(SystemExit):
         main(["db", "--help"])
     assert "check the --db database" in " ".join(capsys.readouterr().out.split())
+
+
+async def test_papers_stored_with_file_digest_off_are_in_no_digest(any_store: Store) -> None:
+    # What db copy writes through: the papers and their words, and no digest of their own dates.
+    dated = [Paper(arxiv_id="2403.00001", title="Dated paper", digest_date=date(2024, 3, 2))]
+    result = await any_store.upsert_papers(dated, file_digest=False)
+    assert result.added == 1 and await any_store.get_paper("2403.00001") is not None
+    assert await any_store.digest_dates() == []
+    await any_store.upsert_papers(dated)
+    assert await any_store.digest_dates() == [date(2024, 3, 2)]

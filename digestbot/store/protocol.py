@@ -195,8 +195,14 @@ class StoreProtocol(Protocol):
 
     # -- papers and digests
 
-    async def upsert_papers(self, papers: Iterable[Paper], *, digest_date: date | None = None) -> UpsertResult:
-        """Store ``papers`` in one transaction, enriching known ones; ``digest_date`` files them under a day."""
+    async def upsert_papers(
+        self, papers: Iterable[Paper], *, digest_date: date | None = None, file_digest: bool = True
+    ) -> UpsertResult:
+        """Store ``papers`` in one transaction, enriching known ones; ``digest_date`` files them under a day.
+
+        Without ``digest_date`` each paper is filed under its own; ``file_digest=False`` files none
+        (``db copy``, which brings the source's digests as they are).
+        """
         ...
 
     async def bulk_load(

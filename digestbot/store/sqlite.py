@@ -401,19 +401,28 @@ class SqliteStore:
 
     # -- papers ---------------------------------------------------------------------------------
 
-    async def upsert_papers(self, papers: Iterable[Paper], *, digest_date: date | None = None) -> UpsertResult:
+    async def upsert_papers(
+        self, papers: Iterable[Paper], *, digest_date: date | None = None, file_digest: bool = True
+    ) -> UpsertResult:
         """Store ``papers`` in one transaction; a paper already known is enriched, never wiped.
 
-        ``digest_date`` (else each paper's own) records the paper as part of that day's digest.
+        ``digest_date`` (else each paper's own) records the paper as part of that day's digest;
+        ``file_digest=False`` records it in none.
         Works in chunks with ``executemany`` so a large ingest costs a few round trips per chunk,
         not several per paper.
         """
         batch = list(papers)
         async with self.transaction() as db:
-            return await self._write_chunk(db, batch, digest_date, count_terms=True)
+            return await self._write_chunk(db, batch, digest_date, count_terms=True, file_digest=file_digest)
 
     async def _write_chunk(
-        self, db: aiosqlite.Connection, batch: list[Paper], digest_date: date | None, *, count_terms: bool
+        self,
+        db: aiosqlite.Connection,
+        batch: list[Paper],
+        digest_date: date | None,
+        *,
+        count_terms: bool,
+        file_digest: bool = True,
     ) -> UpsertResult:
         """Insert or merge ``batch`` inside the caller's transaction, _CHUNK ids per round trip."""
         added = updated = unchanged = 0
@@ -431,7 +440,7 @@ class SqliteStore:
                     updates.append((*values[1:], values[0]))
                 else:
                     unchanged += 1
-                day = digest_date or paper.digest_date
+                day = (digest_date or paper.digest_date) if file_digest else None
                 if day is not None:
                     entries.append((day.isoformat(), paper.arxiv_id, merged.votes))
             await db.executemany(_INSERT, inserts)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from digestbot.errors import StoreDamagedError
-from digestbot.records import Paper, storable, storable_value
+from digestbot.records import storable, storable_value
 from digestbot.store.postgres import PostgresStore
 from digestbot.store.protocol import StoreProtocol
 from digestbot.store.sqlite import _PAPER_COLUMNS, Store, paper_from_row
@@ -150,31 +150,6 @@ _SIMPLE: dict[str, _Table] = {
 }
 
 
-async def _write_papers(dest: PostgresStore, papers: list[Paper]) -> None:
-    """Merge ``papers`` into ``dest`` as ``ingest`` does, but leave its digest entries exactly as they were.
-
-    The store files a paper written without a digest day under its own ``digest_date``, which
-    would add digests the source never had (a file's papers listed under the file's date but
-    dated the day after); the source's entries are copied as rows afterwards instead. The store
-    has no way to write papers without filing them, so the entries of these papers are put back
-    as they were, in the same transaction.
-    """
-    ids = [p.arxiv_id for p in papers]
-    async with dest.transaction() as conn:
-        cur = await conn.execute(_ENTRIES_OF, (ids,))
-        before = await cur.fetchall()
-        await dest._write_chunk(conn, papers, None, count_terms=True)
-        await conn.execute("DELETE FROM digest_entries WHERE arxiv_id = ANY(%s)", (ids,))
-        if before:
-            async with conn.cursor() as c:
-                await c.executemany(
-                    "INSERT INTO digest_entries(digest_date, arxiv_id, votes) VALUES (%s, %s, %s)", before
-                )
-
-
-_ENTRIES_OF = "SELECT digest_date, arxiv_id, votes FROM digest_entries WHERE arxiv_id = ANY(%s)"
-
-
 async def _rows(source: Store, sql: str) -> AsyncIterator[list[Any]]:
     """Yield the rows of ``sql`` on the SQLite source, BATCH at a time."""
     async with source._db.execute(sql) as cur:
@@ -198,7 +173,8 @@ async def copy_archive(source: Store, dest: PostgresStore, progress: Progress) -
     done = 0
     async for rows in _rows(source, f"SELECT {_PAPER_COLUMNS} FROM papers ORDER BY rowid"):
         # Oldest first, so the destination's rowids keep the source's order (lookup ties go to the newest).
-        await _write_papers(dest, [storable(paper_from_row(r)) for r in rows])
+        # Filed under no digest here: the source's digests are copied as they are below.
+        await dest.upsert_papers([storable(paper_from_row(r)) for r in rows], file_digest=False)
         done += len(rows)
         progress("papers", done, total)
     for name, table in _SIMPLE.items():

@@ -191,14 +191,25 @@ class PostgresStore:
 
     # -- papers ---------------------------------------------------------------------------------
 
-    async def upsert_papers(self, papers: Iterable[Paper], *, digest_date: date | None = None) -> UpsertResult:
-        """Store ``papers`` in one transaction; a paper already known is enriched, never wiped."""
+    async def upsert_papers(
+        self, papers: Iterable[Paper], *, digest_date: date | None = None, file_digest: bool = True
+    ) -> UpsertResult:
+        """Store ``papers`` in one transaction; a paper already known is enriched, never wiped.
+
+        ``digest_date`` (else each paper's own) files it in that day's digest; ``file_digest=False`` in none.
+        """
         batch = list(papers)
         async with self.transaction() as conn:
-            return await self._write_chunk(conn, batch, digest_date, count_terms=True)
+            return await self._write_chunk(conn, batch, digest_date, count_terms=True, file_digest=file_digest)
 
     async def _write_chunk(
-        self, conn: psycopg.AsyncConnection[Any], batch: list[Paper], digest_date: date | None, *, count_terms: bool
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        batch: list[Paper],
+        digest_date: date | None,
+        *,
+        count_terms: bool,
+        file_digest: bool = True,
     ) -> UpsertResult:
         """Insert or merge ``batch`` inside the caller's transaction, _CHUNK ids per round trip.
 
@@ -221,7 +232,7 @@ class PostgresStore:
                     updates.append(update)
                 else:
                     unchanged += 1
-                day = digest_date or paper.digest_date
+                day = (digest_date or paper.digest_date) if file_digest else None
                 if day is not None:
                     entries.append((day.isoformat(), paper.arxiv_id, merged.votes))
             async with conn.cursor() as cur:
