@@ -518,11 +518,16 @@ async def _check_forums(config: Config, where: str) -> None:
 async def cmd_demo(args: argparse.Namespace, config: Config) -> int:
     """Show the bundled sample briefly: a digest, a lookup, a subscription (its own archive unless --db)."""
     from digestbot.demo import DEMO_DB, run_demo
+    from digestbot.store import redact_url
 
+    # A mistyped --db is refused by check_target without its password; the demo's sample goes to SQLite only.
+    target = check_target(args.db) if args.db else Path(DEMO_DB)
+    if isinstance(target, str):
+        raise CommandError(f"{redact_url(target)}: demo writes its sample to a SQLite file: give a file path as --db")
     colour = sys.stdout.isatty()
     console = platform_named("console").render
     return await run_demo(
-        Path(args.db or DEMO_DB),
+        target,
         config,
         out=_out,
         render=lambda message, brief: str(console(message, colour=colour, brief=brief)[0]),

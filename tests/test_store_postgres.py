@@ -309,3 +309,9 @@ def test_a_connection_lost_mid_command_is_retry_later_in_one_line(
     assert main(["--db", "postgresql://bot:hunter2@db.example/digest", "lookup", "x"]) == 75
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "hunter2" not in err and "connection lost" in err and "bot:***@" in err
+
+
+async def test_an_upper_case_scheme_connects(pg_url: str) -> None:
+    scheme, rest = pg_url.split("://", 1)
+    async with await open_store(f"{scheme.upper()}://{rest}") as store:
+        assert await store.schema_version() > 0

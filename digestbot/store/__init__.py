@@ -8,9 +8,11 @@ store types against ``StoreProtocol``.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from digestbot.errors import StoreError
+from digestbot.redact import redact_loose
 from digestbot.store.postgres import PostgresStore, is_postgres_url, redact_url
 from digestbot.store.protocol import OutboxStorage, StoreProtocol
 from digestbot.store.records import UpsertResult
@@ -29,14 +31,19 @@ __all__ = [
 ]
 
 
+_URL_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:(/|[^/]*@)")
+"""``scheme:/…`` or ``scheme:…@``: a mistyped URL (``postgresql:/bot:pw@h/db``), never meant as a file name."""
+
+
 def check_target(target: str | Path) -> str | Path:
     """Return ``target`` as a PostgreSQL URL (str) or a database file path; raise StoreError for anything else.
 
     A path's folder must exist (a mistyped ``--db`` must not create folders); a URL must be
     ``postgresql://`` or ``postgres://`` (``mysql://…`` or ``sqlite://…`` would otherwise become a
-    folder named after the scheme). Passwords never appear in the message.
+    folder named after the scheme). Spaces around a URL are dropped (a pasted ``" postgresql://…"``
+    is still that URL). Passwords never appear in the message, nor in a mistyped URL taken for a path.
     """
-    text = str(target)
+    text = str(target).strip()
     if is_postgres_url(text):
         return text
     if "://" in text:
@@ -45,11 +52,16 @@ def check_target(target: str | Path) -> str | Path:
             f"{redact_url(text)}: unsupported database URL scheme {scheme!r}:"
             " give a file path (SQLite) or a postgresql:// URL"
         )
+    if _URL_LIKE.match(text):
+        raise StoreError(
+            f"{redact_loose(text)}: not a database URL: write postgresql://user:password@host/dbname"
+            " (two slashes), or give a file path"
+        )
     path = Path(target)
     if not path.parent.is_dir():
         raise StoreError(
-            f"{path}: cannot open database: folder {path.parent} does not exist"
-            " (give a file path in an existing folder, or a postgresql:// URL)"
+            f"{redact_loose(str(path))}: cannot open database: folder {redact_loose(str(path.parent))}"
+            " does not exist (give a file path in an existing folder, or a postgresql:// URL)"
         )
     if path.is_dir():
         raise StoreError(f"{path}: is a folder: give a database file path, such as {path / 'digestbot.sqlite3'}")

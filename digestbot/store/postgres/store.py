@@ -104,19 +104,20 @@ class PostgresStore:
         An unreachable server is an UnavailableError (exit 1: the command failed, the input may be
         fine); a malformed URL or a database that is not digestbot's is a StoreError (exit 2).
         """
+        from digestbot.store.postgres.url import connect_args, libpq_reason  # kept local: this method's own helpers
+
         where = redact_url(url)
         if refused := unescaped_at(url):
             raise StoreError(refused)
         try:
-            conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
-        except psycopg.OperationalError as exc:  # server down, refused, unknown database, bad password
-            # libpq's message spans lines ("…: Connection refused", "Is the server running…"): one line, all of it.
-            detail = " ".join(part.strip() for part in str(exc).splitlines() if part.strip()) or type(exc).__name__
-            # libpq may echo what it took for a host or user: never a piece of the password.
-            raise UnavailableError(f"{where}: cannot connect: {scrub(detail, url_password(url))}") from None
+            conninfo, timeout = connect_args(url)  # psycopg drops a None keyword
+            conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True, connect_timeout=timeout)
+        except psycopg.OperationalError as exc:  # server down, refused, timed out, unknown database, bad password
+            raise UnavailableError(f"{where}: cannot connect: {libpq_reason(exc, url)}") from None
         except Exception as exc:  # a malformed URL (ProgrammingError from the conninfo parser, ValueError)
-            raise StoreError(f"{where}: cannot connect: {type(exc).__name__}") from None
-        store = cls(conn, url)
+            # libpq's own reason ('invalid URI query parameter: "foo"') says what to fix; the class name does not.
+            raise StoreError(f"{where}: cannot connect: {libpq_reason(exc, url)}") from None
+        store = cls(conn, conninfo)  # the scheme as libpq reads it, for any later connection
         try:
             # jit off: the store's queries are small lookups and writes. A plan the planner costs
             # above jit_above_cost (a common word's GIN scan at a million papers) would otherwise
