@@ -46,7 +46,7 @@ import psycopg
 from digestbot.coalesce import Coalescer
 from digestbot.ports import Target
 from digestbot.store.postgres.errors import translating
-from digestbot.store.postgres.url import redact_url
+from digestbot.store.postgres.url import connect_args, redact_url
 from digestbot.store.records import Delivery, Slot, StateChange, first_unsent
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,8 @@ class PgOutboxStorage:
         """Run a block in one transaction on the run's connection, opening it (and the run lock) first."""
         async with self._busy:
             if self._conn is None or self._conn.closed:
-                conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
+                conninfo, timeout = connect_args(self._url)  # a server that never answers must not hang a run
+                conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True, connect_timeout=timeout)
                 await conn.execute("SET TIME ZONE 'UTC'")
                 await conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (_run_key(self._token),))
                 self._conn = conn

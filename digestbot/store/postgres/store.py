@@ -30,7 +30,7 @@ from digestbot.store.postgres.bulk import paper_rows
 from digestbot.store.postgres.errors import translating
 from digestbot.store.postgres.migrations import PG_MIGRATIONS
 from digestbot.store.postgres.outbox import PgOutboxStorage
-from digestbot.store.postgres.url import redact_url, unescaped_at
+from digestbot.store.postgres.url import connect_args, libpq_reason, redact_url, unescaped_at
 from digestbot.store.protocol import InstallationStorage, OutboxStorage, SettingsCheck
 from digestbot.store.records import (
     Index,
@@ -104,8 +104,6 @@ class PostgresStore:
         An unreachable server is an UnavailableError (exit 1: the command failed, the input may be
         fine); a malformed URL or a database that is not digestbot's is a StoreError (exit 2).
         """
-        from digestbot.store.postgres.url import connect_args, libpq_reason  # kept local: this method's own helpers
-
         where = redact_url(url)
         if refused := unescaped_at(url):
             raise StoreError(refused)
@@ -430,7 +428,8 @@ class PostgresStore:
         transaction so the rows and the position agree; named cursors stream the rows from the
         server. Afterwards the log is pruned to its newest ``keep_changes`` entries.
         """
-        with psycopg.connect(self.url) as conn:
+        conninfo, timeout = connect_args(self.url)
+        with psycopg.connect(conninfo, connect_timeout=timeout) as conn:
             with conn.transaction():
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                 row = conn.execute("SELECT coalesce(max(id), 0) FROM subscription_changes").fetchone()
