@@ -361,7 +361,7 @@ async def _digest_message(
 
 async def cmd_preview(args: argparse.Namespace, config: Config) -> int:
     """Render a day's digest without posting it."""
-    async with await open_store(existing_db(args, config)) as store:
+    async with await open_store(existing_db(args, config), create=False) as store:
         top, topics, language, layout = args.top, args.topic, "", args.layout
         if args.channel:
             # Show what that channel would get: its own top N and topic filter (flags still win).
@@ -396,7 +396,7 @@ async def cmd_lookup(args: argparse.Namespace, config: Config) -> int:
     ``--json`` (console) prints the structured answer (best match with its score, other matches,
     the correction used, closest titles on a miss); with ``--platform`` it prints that platform's payloads.
     """
-    async with await open_store(existing_db(args, config)) as store:
+    async with await open_store(existing_db(args, config), create=False) as store:
         result = await localized(await lookup(store, args.query), _paper_localizer(store, config))
     if args.json and getattr(args, "platform", "console") == "console":
         _out(json.dumps(result_json(result), ensure_ascii=False, indent=2))
@@ -571,7 +571,7 @@ async def cmd_post(args: argparse.Namespace, config: Config) -> int:
     path = existing_db(args, config) if args.dry_run else db_path(args, config)
     if not args.dry_run:
         require_credentials(args, config, serving=False)  # posting needs the bot tokens, not the command ones
-    async with await open_store(path) as store:
+    async with await open_store(path, create=not args.dry_run) as store:
         adapters = gated(adapters_for(config, database=path))
         try:
             engine = DeliveryEngine(store, adapters, config)
@@ -758,7 +758,7 @@ async def cmd_subscriptions(args: argparse.Namespace, config: Config) -> int:
     if args.workspace:
         platform_id(args.platform, args.workspace, workspace=True)
     path = existing_db(args, config) if args.action == "list" else db_path(args, config)  # a list creates nothing
-    async with await open_store(path) as store:
+    async with await open_store(path, create=args.action != "list") as store:
         if args.action == "list":
             _out(await commands.list_topics(store, config, **who))
             return 0

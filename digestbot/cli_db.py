@@ -32,7 +32,7 @@ async def cmd_db(args: argparse.Namespace, config: Config) -> int:
             given = "--from" if args.source else "--to"
             raise CommandError(f"db check {given}: db check reads the database of --db (digestbot --db FILE db check)")
         target = existing_db(args, config)
-        async with await open_store(target) as store:
+        async with await open_store(target, create=False) as store:
             for line in await check_lines(store, _shown(target)):
                 _out(line)
         return 0

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from digestbot.channels import Channel, load_channels, merge_channels
 from digestbot.config import Config
-from digestbot.errors import CommandError
+from digestbot.errors import CommandError, NoArchiveError
 from digestbot.status import describe_channel, status_lines
 from digestbot.store import open_store
 from digestbot.text import one_line
@@ -26,7 +26,7 @@ async def cmd_status(args: argparse.Namespace, config: Config) -> int:
     """Print the archive, the outbox and every channel's next and last post."""
     from digestbot.cli import _out, existing_db
 
-    async with await open_store(existing_db(args, config)) as store:
+    async with await open_store(existing_db(args, config), create=False) as store:
         for line in await status_lines(store, config, now=datetime.now(UTC)):
             _out(line)
     return 0
@@ -67,16 +67,29 @@ def _list(channels: list[Channel]) -> None:
         _out("no channels: add channels: to the config, or type /digest on in a channel")
 
 
+def _list_without_archive(config: Config, why: str) -> int:
+    """Show the config's channels, which need no archive, and say there is none (a list creates nothing)."""
+    from digestbot.cli import _out
+
+    _list(merge_channels(config, [], include_disabled=True))
+    _out(f"{why}: no channel has settings stored from chat or the CLI yet")
+    return 0
+
+
 async def cmd_channels(args: argparse.Namespace, config: Config) -> int:
     """List channels, or turn one on or off (what /digest on|off do in chat)."""
     from digestbot.cli import _out, db_path, existing_db, no_archive_yet
 
-    if args.channels_action == "list" and (why := no_archive_yet(db_path(args, config))):
-        # The config's channels need no archive: show them, and create none (a list only reads).
-        _list(merge_channels(config, [], include_disabled=True))
-        _out(f"{why}: no channel has settings stored from chat or the CLI yet")
-        return 0
-    async with await open_store(existing_db(args, config)) as store:
+    listing = args.channels_action == "list"
+    if listing and (why := no_archive_yet(db_path(args, config))):
+        return _list_without_archive(config, why)
+    try:
+        store = await open_store(existing_db(args, config), create=False)
+    except NoArchiveError as exc:  # a PostgreSQL database without digestbot's schema
+        if not listing:
+            raise
+        return _list_without_archive(config, exc.reason)
+    async with store:
         channels = await load_channels(store, config, include_disabled=True)
         if args.channels_action == "list":
             _list(channels)

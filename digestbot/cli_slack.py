@@ -20,7 +20,7 @@ async def cmd_slack(args: argparse.Namespace, config: Config) -> int:
     """List the workspaces that installed the app: team, installed at, channels, paused or not."""
     from digestbot.cli import _out, existing_db
 
-    async with await open_store(existing_db(args, config)) as store:
+    async with await open_store(existing_db(args, config), create=False) as store:
         for line in await install_lines(store, config):
             _out(line)
     return 0

@@ -74,6 +74,13 @@ class StoreError(DigestbotError):
         self.reason = message if reason is None else reason
 
 
+class NoArchiveError(StoreError):
+    """A command that only reads was pointed at a database holding no digestbot archive: nothing was written (exit 2).
+
+    ``reason`` says so without the advice (``no digestbot archive in URL yet``), for lines that go on.
+    """
+
+
 class StoreBusyError(StoreError):
     """Another process held the database past the busy timeout: nothing was written, retry later (exit 75)."""
 

@@ -75,7 +75,7 @@ async def cmd_summarize(args: argparse.Namespace, config: Config, db: Path | str
         raise CommandError("give --date, or --since/--until, not both")
     if args.language is not None and not valid_language(args.language):
         raise CommandError(f"--language: expected a language code such as ko, en, ja or pt-BR, got {args.language!r}")
-    async with await open_store(db) as store:
+    async with await open_store(db, create=False) as store:  # an existing archive: see cli.existing_db
         papers = await _papers(store, args)
         languages = [args.language] if args.language else await languages_in_use(store, config)
         report = await make_summaries(store, config, papers, languages, refresh=args.refresh, progress=progress_bar())

@@ -68,9 +68,13 @@ def check_target(target: str | Path) -> str | Path:
     return path
 
 
-async def open_store(target: str | Path) -> StoreProtocol:
-    """Open the store ``target`` names: a ``postgresql://`` URL opens PostgreSQL, a file path SQLite."""
+async def open_store(target: str | Path, *, create: bool = True) -> StoreProtocol:
+    """Open the store ``target`` names: a ``postgresql://`` URL opens PostgreSQL, a file path SQLite.
+
+    ``create=False`` is for commands that only read: a PostgreSQL database without digestbot's
+    schema is refused, not given one (an SQLite file's absence is checked before, by the CLI).
+    """
     checked = check_target(target)
     if isinstance(checked, str):
-        return await PostgresStore.open(checked)
+        return await PostgresStore.open(checked, create=create)
     return await Store.open(checked)

@@ -19,7 +19,7 @@ from typing import Any
 
 import psycopg
 
-from digestbot.errors import StoreError, TopicLimitError, UnavailableError
+from digestbot.errors import NoArchiveError, StoreError, TopicLimitError, UnavailableError
 from digestbot.records import Digest, Paper
 from digestbot.redact import scrub, url_password
 from digestbot.store.chunks import id_chunks
@@ -98,11 +98,13 @@ class PostgresStore:
         """The planner's statistics of ``lookup_segments``, read once (see ``search.lexeme_shares``)."""
 
     @classmethod
-    async def open(cls, url: str) -> PostgresStore:
+    async def open(cls, url: str, *, create: bool = True) -> PostgresStore:
         """Connect to ``url`` and migrate the database; failures are one line without the password.
 
         An unreachable server is an UnavailableError (exit 1: the command failed, the input may be
         fine); a malformed URL or a database that is not digestbot's is a StoreError (exit 2).
+        ``create=False`` (commands that only read) refuses a database holding no digestbot schema
+        yet instead of writing one into it: a mistyped database name must not gain twenty tables.
         """
         where = redact_url(url)
         if refused := unescaped_at(url):
@@ -121,6 +123,9 @@ class PostgresStore:
             # above jit_above_cost (a common word's GIN scan at a million papers) would otherwise
             # spend tens of milliseconds compiling before it runs: the whole /paper budget.
             await conn.execute("SET TIME ZONE 'UTC'; SET jit = off")
+            if not create and await store.schema_version() == 0:
+                why = f"no digestbot archive in {where} yet"
+                raise NoArchiveError(f"{why}: run 'digestbot ingest FILE' first, or fix --db", reason=why)
             await store._migrate()
         except psycopg.Error as exc:
             await conn.close()
