@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import unquote
 
 MASK = "***"
 
@@ -58,6 +59,8 @@ def redact_password(url: str) -> str:
         url = f"{scheme}{userinfo}@{rest}"
     if _URL.match(url):
         url = re.sub(r"(?i)([?&]password=)[^&#]*", rf"\g<1>{MASK}", url)
+    else:  # a libpq key=value string (host=… password=…), given where a URL was expected
+        url = _KEY_PASSWORD.sub(rf"\g<1>{MASK}", url)
     return url
 
 
@@ -80,6 +83,8 @@ _URL_USERINFO = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*:/+[^\s/:@]*:)(?P
 
 One slash is enough (``postgresql:/bot:pw@…``): a mistyped URL, or one a path library folded."""
 _TOKEN = re.compile(r"\b(?P<kind>xox[a-z]|xapp|xoxe\.xox[a-z])-[A-Za-z0-9-]+")
+_KEY_PASSWORD = re.compile(r"(?i)(\bpassword\s*=\s*)(?:'(?:[^'\\]|\\.)*'|\S+)")
+"""``password=…`` in a libpq key=value string (quoted values may hold spaces)."""
 
 
 def redact_text(text: str) -> str:
@@ -89,19 +94,48 @@ def redact_text(text: str) -> str:
     clients at ``-vv``) or a payload holding a token must not print the secret.
     """
     text = _URL_USERINFO.sub(lambda m: f"{m['head']}{MASK}@", text)
+    text = _KEY_PASSWORD.sub(rf"\g<1>{MASK}", text)
     return _TOKEN.sub(lambda m: f"{m['kind']}-{MASK}", text)
 
 
 _LOOSE_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*:/*[^\s/:@]*:)(?P<password>.*)@", re.DOTALL)
+_SEGMENT_USERINFO = re.compile(r"(?P<head>[^/\s:@]+:)(?P<password>[^\s]*)@")
+"""``user:password@`` anywhere in a would-be path (``postgresql//u:pw@h/db``, ``u:pw@h/db``), to its last ``@``."""
 
 
 def redact_loose(text: str) -> str:
     """Return a would-be URL (a mistyped ``--db``) with anything that may be its password as ``***``.
 
     For text that failed to be a URL and is about to be echoed as a path: ``postgresql:/bot:pw@h/db``
-    (one slash) or ``postgresql:bot:pw@h`` (none). From ``scheme:user:`` to the last ``@`` is masked.
+    (one slash) or ``postgresql:bot:pw@h`` (none). From ``scheme:user:`` to the last ``@`` is masked,
+    and any other ``user:password@`` in it (a missing colon: ``postgresql//u:pw@h/db``).
     """
-    return redact_text(_LOOSE_USERINFO.sub(lambda m: f"{m['head']}{MASK}@", text, count=1))
+    text = _LOOSE_USERINFO.sub(lambda m: f"{m['head']}{MASK}@", text, count=1)
+    text = _SEGMENT_USERINFO.sub(lambda m: m[0] if MASK in m["password"] else f"{m['head']}{MASK}@", text)
+    return redact_password(redact_text(text))
+
+
+def scrub_quoted(text: str, url: str) -> str:
+    """Return a driver's message (libpq's) with any quoted value that is ``url``'s password as ``***``.
+
+    libpq quotes the values it echoes (``invalid percent-encoded token: "…"``, ``database "…"``)
+    and never quotes its own words, so ``connection`` or ``socket`` as a password are left alone:
+    masking every copy of the password told it as plainly as printing it. A quoted value that the
+    URL also shows elsewhere (the password is the user's name, the database's, the host's) is left
+    too, for the same reason. URL forms in the message are then redacted as in logs.
+    """
+    secret = url_password(url)
+    if secret:
+        forms = {secret, unquote(secret)}
+        shown = unquote(redact_password(url))
+
+        def mask(found: re.Match[str]) -> str:
+            value = found["value"]
+            elsewhere = re.search(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])", shown)
+            return f"{found['quote']}{MASK}{found['quote']}" if value in forms and not elsewhere else found[0]
+
+        text = re.sub(r"(?P<quote>[\"'])(?P<value>[^\"']*)(?P=quote)", mask, text)
+    return redact_text(text)
 
 
 class RedactingFilter:

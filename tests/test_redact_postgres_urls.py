@@ -44,11 +44,12 @@ def test_check_config_show_never_shows_a_password_with_a_hash(tmp_path: Path) ->
 
 
 async def test_a_password_with_a_slash_is_not_in_the_error_line() -> None:
-    # libpq reads host "bot", port "Qz7" and may say so: "Qz7" is the password's first piece.
+    # libpq would read host "bot", port "Qz7" and say so: refused before it is asked, with the remedy.
     with pytest.raises((StoreError, UnavailableError)) as failed:
         await open_store("postgresql://bot:Qz7/cret99@/dig")
     assert "Qz7" not in str(failed.value) and "cret99" not in str(failed.value)
-    assert str(failed.value).startswith("postgresql://bot:***@/dig: cannot connect:")
+    assert str(failed.value).startswith("postgresql://bot:***@/dig: not a user:password@host URL as libpq reads it")
+    assert "%2F" in str(failed.value)
 
 
 # -- scrub masks whole tokens ----------------------------------------------------------------------

@@ -35,6 +35,10 @@ _URL_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:(/|[^/]*@)")
 """``scheme:/…`` or ``scheme:…@``: a mistyped URL (``postgresql:/bot:pw@h/db``), never meant as a file name."""
 
 
+_KEY_VALUE = re.compile(r"(?i)(?:^|\s)(?:host|hostaddr|dbname|user|password|port|sslmode)\s*=")
+"""A libpq connection string (``host=… dbname=… password=…``): would become a file name, password and all."""
+
+
 def check_target(target: str | Path) -> str | Path:
     """Return ``target`` as a PostgreSQL URL (str) or a database file path; raise StoreError for anything else.
 
@@ -51,6 +55,11 @@ def check_target(target: str | Path) -> str | Path:
         raise StoreError(
             f"{redact_url(text)}: unsupported database URL scheme {scheme!r}:"
             " give a file path (SQLite) or a postgresql:// URL"
+        )
+    if _KEY_VALUE.search(text):
+        raise StoreError(
+            f"{redact_loose(text)}: a libpq key=value string is not a database here:"
+            " write postgresql://user:password@host/dbname (percent-encoding what the password holds)"
         )
     if _URL_LIKE.match(text):
         raise StoreError(

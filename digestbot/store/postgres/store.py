@@ -21,7 +21,7 @@ import psycopg
 
 from digestbot.errors import NoArchiveError, StoreError, TopicLimitError, UnavailableError
 from digestbot.records import Digest, Paper
-from digestbot.redact import scrub, url_password
+from digestbot.redact import scrub_quoted
 from digestbot.store.chunks import id_chunks
 from digestbot.store.migrations import LATEST
 from digestbot.store.postgres import search as pg_search
@@ -30,7 +30,7 @@ from digestbot.store.postgres.bulk import paper_rows
 from digestbot.store.postgres.errors import translating
 from digestbot.store.postgres.migrations import PG_MIGRATIONS
 from digestbot.store.postgres.outbox import PgOutboxStorage
-from digestbot.store.postgres.url import connect_args, libpq_reason, redact_url, unescaped_at
+from digestbot.store.postgres.url import connect_args, libpq_reason, malformed_userinfo, redact_url
 from digestbot.store.protocol import InstallationStorage, OutboxStorage, SettingsCheck
 from digestbot.store.records import (
     Index,
@@ -107,7 +107,7 @@ class PostgresStore:
         yet instead of writing one into it: a mistyped database name must not gain twenty tables.
         """
         where = redact_url(url)
-        if refused := unescaped_at(url):
+        if refused := malformed_userinfo(url):
             raise StoreError(refused)
         try:
             conninfo, timeout = connect_args(url)  # psycopg drops a None keyword
@@ -130,7 +130,7 @@ class PostgresStore:
         except psycopg.Error as exc:
             await conn.close()
             first = str(exc).strip().splitlines()[0]
-            raise StoreError(f"{where}: not a usable digestbot database: {scrub(first, url_password(url))}") from None
+            raise StoreError(f"{where}: not a usable digestbot database: {scrub_quoted(first, url)}") from None
         except BaseException:
             await conn.close()
             raise

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 
 from psycopg.conninfo import conninfo_to_dict
 
-from digestbot.redact import redact_password, scrub, url_password
+from digestbot.redact import MASK, redact_password, scrub_quoted, url_password
 
 SCHEMES = ("postgresql", "postgres")
 """URL schemes that select the PostgreSQL store (libpq accepts both)."""
@@ -31,15 +32,37 @@ def redact_url(url: str) -> str:
     return redact_password(url)
 
 
-def unescaped_at(url: str) -> str | None:
-    """Return a one-line refusal when ``url``'s password holds a raw ``@``, else None.
+def malformed_userinfo(url: str) -> str | None:
+    """Return a one-line refusal when libpq would misread ``url``'s user and password, else None.
 
     libpq splits userinfo at the FIRST ``@``: ``bot:hun@ter2@db`` would try host ``ter2@db``
-    (and print that piece of the password in its error). Percent-encoding (``%40``) is what works.
+    (and print that piece of the password in its error). Its authority ends at the first ``/``, so
+    a raw ``/`` in a password (``bot:pa/ss@h``), a missing ``@host`` (``bot:pass``) or three
+    slashes (``postgresql:///bot:pass@h``) turn the password into a port or a database name, which
+    libpq then echoes. Percent-encoding is what works; the refusal shows no part of the password.
     """
     if "@" in url_password(url):
         return f"{redact_url(url)}: the password contains '@': percent-encode it as %40 in the URL"
+    authority, _, rest = url.strip().partition("://")[2].partition("/")
+    if "@" in authority:
+        return None
+    hosts = re.sub(r"\[[^\]]*\]", "", authority.split("?", 1)[0]).split(",")  # [IPv6] literals hold colons
+    ports = [host.rsplit(":", 1)[1] for host in hosts if ":" in host]
+    if "@" in rest.split("?", 1)[0] or any(port and not port.isdigit() for port in ports):
+        return (
+            f"{_masked_after_user(url)}: not a user:password@host URL as libpq reads it: end the password with '@'"
+            " and the host, and percent-encode '/', '?' or '#' in it (%2F, %3F, %23)"
+        )
     return None
+
+
+def _masked_after_user(url: str) -> str:
+    """Return ``url`` with everything from its first ``:`` after ``scheme://`` to its last ``@`` (or end) as ``***``."""
+    head, sep, after = url.strip().partition("://")
+    colon, at = after.find(":"), after.rfind("@")
+    if colon < 0:
+        return url.strip()
+    return f"{head}{sep}{after[: colon + 1]}{MASK}{after[at:] if at > colon else ''}"
 
 
 def connect_args(url: str) -> tuple[str, int | None]:
@@ -66,4 +89,4 @@ def libpq_reason(exc: BaseException, url: str) -> str:
     what it took for a host or user, or the URL itself.
     """
     detail = " ".join(part.strip() for part in str(exc).splitlines() if part.strip()) or type(exc).__name__
-    return scrub(detail, url_password(url))
+    return scrub_quoted(detail, url)
