@@ -6,8 +6,9 @@ RFC 3986: its userinfo runs to the first ``@`` or ``/``, so a raw ``#`` or ``?``
 password (``bot:Se#cret@/db`` connects with password ``Se#cret``). So when a password has begun
 (``scheme://user:``) and no ``@`` ends it before the first ``/?#``, it is taken to run to the LAST
 ``@`` of the URL: masking a little more than needed beats showing the rest of a password.
-Drivers that split at the first ``@`` (libpq) echo a fragment of the password in their own
-messages, so :func:`scrub` removes every piece of it from such a message too.
+A client's own error message may echo a URL it was given, or a piece of it: :func:`scrub` masks
+the password and its pieces there (the HTTP sources); libpq quotes what it echoes, and URLs it
+would misread are refused before it sees them, so :func:`scrub_quoted` masks only a quoted value.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ def redact_loose(text: str) -> str:
     """
     text = _LOOSE_USERINFO.sub(lambda m: f"{m['head']}{MASK}@", text, count=1)
     text = _SEGMENT_USERINFO.sub(lambda m: m[0] if MASK in m["password"] else f"{m['head']}{MASK}@", text)
-    return redact_password(redact_text(text))
+    return redact_text(text)  # key=value passwords too
 
 
 def scrub_quoted(text: str, url: str) -> str:
@@ -131,7 +132,7 @@ def scrub_quoted(text: str, url: str) -> str:
 
         def mask(found: re.Match[str]) -> str:
             value = found["value"]
-            elsewhere = re.search(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])", shown)
+            elsewhere = re.search(rf"(?<![{_ALNUM}]){re.escape(value)}(?![{_ALNUM}])", shown)
             return f"{found['quote']}{MASK}{found['quote']}" if value in forms and not elsewhere else found[0]
 
         text = re.sub(r"(?P<quote>[\"'])(?P<value>[^\"']*)(?P=quote)", mask, text)
