@@ -71,7 +71,7 @@ def _without_nul(value: Any, *, jsonb: bool) -> Any:
             return json.dumps(storable_value(json.loads(value)), ensure_ascii=False)
         except ValueError:
             pass  # not JSON after all: PostgreSQL will say so, naming the table
-    return value.replace("\x00", "")
+    return storable_value(value)
 
 
 _TS = "::timestamptz"
